@@ -1,0 +1,35 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each sets up .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench tools broker clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+tools:
+	scripts/ensure-tools.sh kcat
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) tools lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) tools
+	$(BIN)/python -m bench
+
+broker: $(STAMP)
+	$(BIN)/chirpstream broker
+
+demo: $(STAMP)
+	$(BIN)/chirpstream broker
+
+clean:
+	rm -rf $(VENV) data/broker .pytest_cache .ruff_cache .hypothesis

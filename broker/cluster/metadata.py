@@ -1,0 +1,199 @@
+"""The metadata image: topics, their ids, partition counts, config overrides and epochs.
+
+Persisted as ``cluster-metadata.json`` in the data directory, rewritten atomically on every
+change, so a restart (clean or not) sees exactly the topics that were acknowledged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kio.schema.errors import ErrorCode
+
+from broker.cluster.partition import Partition
+from broker.storage.checkpoint import write_atomically
+from broker.storage.config import LogConfig
+from broker.storage.manager import LogManager
+
+IMAGE_FILE = "cluster-metadata.json"
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+class TopicError(Exception):
+    """A topic operation refused with a Kafka error code (``code``) and a message."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def validate_topic_name(name: str) -> None:
+    if name in (".", "..") or not _LEGAL_TOPIC.match(name):
+        raise TopicError(
+            ErrorCode.invalid_topic_exception,
+            f"topic name {name!r} is illegal: use 1-249 of the characters a-z A-Z 0-9 . _ -",
+        )
+
+
+@dataclass
+class Topic:
+    name: str
+    topic_id: uuid.UUID
+    overrides: dict[str, str]
+    config: LogConfig
+    partitions: list[Partition] = field(default_factory=list)
+
+
+def new_cluster_id() -> str:
+    """A Kafka-style cluster id: a random UUID in url-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+class ClusterMetadata:
+    """Topics by name and id, backed by the log manager and the JSON image."""
+
+    def __init__(self, data_dir: Path, logs: LogManager, defaults: LogConfig) -> None:
+        self._path = data_dir / IMAGE_FILE
+        self._logs = logs
+        self.defaults = defaults
+        self.cluster_id = new_cluster_id()
+        self.topics: dict[str, Topic] = {}
+        self.topics_by_id: dict[uuid.UUID, Topic] = {}
+        self.next_producer_id = 0
+
+    # -- loading and saving -------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the image and open every partition's log (recovering as needed)."""
+        image = json.loads(self._path.read_text()) if self._path.exists() else {}
+        self.cluster_id = image.get("cluster_id", self.cluster_id)
+        self.next_producer_id = image.get("next_producer_id", 0)
+        stored = image.get("topics", {})
+        configs = {name: self._config(entry.get("configs", {})) for name, entry in stored.items()}
+        logs = self._logs.load(lambda topic: configs.get(topic, self.defaults))
+        for name, entry in stored.items():
+            topic = Topic(name, uuid.UUID(entry["id"]), dict(entry["configs"]), configs[name])
+            for index, epoch in enumerate(entry["leader_epochs"]):
+                log = logs.get((name, index))
+                if log is None:  # acknowledged in the image but the directory is gone
+                    log = self._logs.create(name, index, topic.topic_id, topic.config)
+                    log.assign_epoch(epoch, 0)
+                topic.partitions.append(Partition(name, index, log, epoch))
+            self._index(topic)
+        self.save()
+
+    def save(self) -> None:
+        image = {
+            "cluster_id": self.cluster_id,
+            "next_producer_id": self.next_producer_id,
+            "topics": {
+                t.name: {
+                    "id": str(t.topic_id),
+                    "configs": t.overrides,
+                    "leader_epochs": [p.leader_epoch for p in t.partitions],
+                }
+                for t in self.topics.values()
+            },
+        }
+        write_atomically(self._path, json.dumps(image, indent=1, sort_keys=True))
+
+    # -- queries ------------------------------------------------------------------------
+
+    def partition(self, topic: str, index: int) -> Partition | None:
+        entry = self.topics.get(topic)
+        if entry is None or not 0 <= index < len(entry.partitions):
+            return None
+        return entry.partitions[index]
+
+    def all_partitions(self) -> Iterator[Partition]:
+        for topic in self.topics.values():
+            yield from topic.partitions
+
+    def high_watermarks(self) -> dict[tuple[str, int], int]:
+        return {(p.topic, p.index): p.high_watermark for p in self.all_partitions()}
+
+    # -- changes ------------------------------------------------------------------------
+
+    def create_topic(
+        self,
+        name: str,
+        num_partitions: int,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        validate_only: bool = False,
+    ) -> Topic | None:
+        """Create a topic (or only check that it could be created). Raises TopicError."""
+        validate_topic_name(name)
+        if name in self.topics:
+            raise TopicError(ErrorCode.topic_already_exists, f"topic {name!r} already exists")
+        if num_partitions < 1:
+            raise TopicError(
+                ErrorCode.invalid_partitions, "number of partitions must be at least 1"
+            )
+        overrides = dict(overrides or {})
+        config = self._config_or_error(overrides)
+        if validate_only:
+            return None
+        topic = Topic(name, uuid.uuid4(), overrides, config)
+        self._add_partitions(topic, num_partitions)
+        self._index(topic)
+        self.save()
+        return topic
+
+    def add_partitions(self, name: str, total: int, *, validate_only: bool = False) -> None:
+        topic = self.topics.get(name)
+        if topic is None:
+            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
+        if total <= len(topic.partitions):
+            raise TopicError(
+                ErrorCode.invalid_partitions,
+                f"topic {name!r} has {len(topic.partitions)} partitions; "
+                f"the new count must be larger, got {total}",
+            )
+        if validate_only:
+            return
+        self._add_partitions(topic, total)
+        self.save()
+
+    def delete_topic(self, name: str) -> Topic:
+        topic = self.topics.pop(name, None)
+        if topic is None:
+            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
+        del self.topics_by_id[topic.topic_id]
+        self.save()  # forget it first: a crash mid-delete must not resurrect it
+        for partition in topic.partitions:
+            self._logs.delete(topic.name, partition.index)
+        return topic
+
+    def allocate_producer_id(self) -> int:
+        producer_id = self.next_producer_id
+        self.next_producer_id += 1
+        self.save()
+        return producer_id
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _config(self, overrides: Mapping[str, str]) -> LogConfig:
+        return LogConfig.from_properties(overrides, base=self.defaults)
+
+    def _config_or_error(self, overrides: Mapping[str, str]) -> LogConfig:
+        try:
+            return self._config(overrides)
+        except ValueError as exc:
+            raise TopicError(ErrorCode.invalid_config, str(exc)) from exc
+
+    def _add_partitions(self, topic: Topic, total: int) -> None:
+        for index in range(len(topic.partitions), total):
+            log = self._logs.create(topic.name, index, topic.topic_id, topic.config)
+            log.assign_epoch(0, 0)
+            topic.partitions.append(Partition(topic.name, index, log, 0))
+
+    def _index(self, topic: Topic) -> None:
+        self.topics[topic.name] = topic
+        self.topics_by_id[topic.topic_id] = topic

@@ -1,0 +1,123 @@
+"""``python -m broker`` / ``chirpstream broker``: run the bundled broker until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import ipaddress
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from broker.config import BrokerConfig, ConfigError, parse_assignment, read_properties
+from broker.node import Node
+from broker.storage.errors import StorageError
+
+log = logging.getLogger("broker")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="python -m broker", description="Run chirpstream's bundled Kafka-compatible broker."
+    )
+    parser.add_argument(
+        "properties", nargs="?", type=Path, help="a server.properties file (Kafka's setting names)"
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 9092; 0 = any)")
+    parser.add_argument("--data-dir", type=Path, help="log directory (default data/broker)")
+    parser.add_argument("--node-id", type=int, help="this broker's id (default 0)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Kafka setting, e.g. num.partitions=3 (repeatable)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> BrokerConfig:
+    props = read_properties(args.properties) if args.properties else {}
+    props.update(parse_assignment(item) for item in args.config)
+    if args.host is not None or args.port is not None:
+        host = args.host if args.host is not None else "127.0.0.1"
+        port = args.port if args.port is not None else 9092
+        props["listeners"] = f"PLAINTEXT://{host}:{port}"
+    if args.data_dir is not None:
+        props["log.dirs"] = str(args.data_dir)
+    if args.node_id is not None:
+        props["node.id"] = str(args.node_id)
+    return BrokerConfig.from_properties(props)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def serve(config: BrokerConfig) -> None:
+    node = Node(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await node.start()
+    except BaseException:
+        await node.stop()
+        raise
+    if not _is_loopback(config.host):
+        log.warning(
+            "listening on %s, not loopback: anyone who can reach this machine can "
+            "read and write every topic",
+            config.host,
+        )
+    print(
+        f"READY broker node={config.node_id} listening={config.advertised}:{node.port} "
+        f"data_dir={config.data_dir}",
+        flush=True,
+    )
+    await stop.wait()
+    log.info("stopping")
+    await node.stop()
+
+
+def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    args = args or build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config))
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"error: port {config.port} on {config.host} is already in use; stop the "
+                f"other process or pass --port",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+                file=sys.stderr,
+            )
+        return 1
+    return 0

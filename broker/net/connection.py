@@ -1,0 +1,152 @@
+"""One client connection: frames in, responses out, strictly in request order.
+
+Requests are handled one at a time per connection, as Kafka does, so a long-poll Fetch holds
+up only its own connection. Reading pauses when too many requests are queued, and handling
+pauses while the socket's write buffer is full. Anything malformed closes this connection
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from broker.net.handlers.api_versions import API_VERSIONS, unsupported_version_response
+from broker.protocol.codec import UnsupportedVersion, encode_response, read_request
+from broker.protocol.errors import ProtocolError
+from broker.protocol.framing import FrameDecoder
+
+if TYPE_CHECKING:
+    from broker.net.context import Context
+
+log = logging.getLogger("broker.net")
+
+MAX_QUEUED_REQUESTS = 64
+SENDFILE_THRESHOLD = 64 * 1024  # smaller regions are read and written in one buffer
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, context: Context, on_close, *, refuse: bool = False) -> None:
+        self._context = context
+        self._refuse = refuse
+        self._on_close = on_close
+        self._decoder = FrameDecoder(context.config.socket_request_max_bytes)
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._reading_paused = False
+        self._closed = False
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.last_active = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if self._refuse:
+            self.close()
+            return
+        self._task = asyncio.get_running_loop().create_task(self._serve())
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        try:
+            frames = self._decoder.feed(data)
+        except ProtocolError as exc:
+            log.info("closing %s: %s", self.peer, exc)
+            self.close()
+            return
+        for payload in frames:
+            self._queue.put_nowait(payload)
+        if self._queue.qsize() >= MAX_QUEUED_REQUESTS and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+        self._on_close(self)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self._closed and self.transport is not None:
+            self._closed = True
+            self.transport.abort()
+
+    async def _serve(self) -> None:
+        try:
+            while True:
+                payload = await self._queue.get()
+                await self._writable.wait()
+                await self._handle(payload)
+                if self._reading_paused and self._queue.qsize() < MAX_QUEUED_REQUESTS // 2:
+                    self._reading_paused = False
+                    self.transport.resume_reading()
+        except asyncio.CancelledError:
+            pass
+        except ProtocolError as exc:
+            log.info("closing %s: %s", self.peer, exc)
+        except ConnectionError:
+            pass
+        except Exception:
+            log.exception("closing %s after an unexpected error", self.peer)
+        finally:
+            self.close()
+
+    async def _handle(self, payload: bytes) -> None:
+        context = self._context
+        try:
+            request = read_request(payload)
+        except UnsupportedVersion as exc:
+            if exc.api_key != API_VERSIONS:
+                raise
+            # Never close on ApiVersions: answer in v0 form with UNSUPPORTED_VERSION (G1).
+            self.transport.write(unsupported_version_response(exc.correlation_id, context))
+            return
+        spec = context.registry.get(request.api_key)
+        if spec is None or not spec.serves(request.version):
+            raise ProtocolError(
+                f"api_key={request.api_key} v{request.version} is not served by this broker"
+            )
+        response = await spec.handler(context, request)
+        if response is None or self._closed:
+            return
+        if isinstance(response, bytes):
+            self.transport.write(response)
+        elif isinstance(response, Mapping):
+            self.transport.write(
+                encode_response(request.api_key, request.version, request.correlation_id, response)
+            )
+        else:
+            await self._write_parts(response)
+
+    async def _write_parts(self, parts: Sequence[object]) -> None:
+        """Write bytes as they are and file regions with sendfile (small ones by pread)."""
+        transport = self.transport
+        for part in parts:
+            if isinstance(part, bytes):
+                transport.write(part)
+            elif part.length < SENDFILE_THRESHOLD:
+                transport.write(part.read_bytes())
+            else:
+                loop = asyncio.get_running_loop()
+                await loop.sendfile(transport, part.file, part.position, part.length)

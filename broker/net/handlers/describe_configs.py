@@ -1,0 +1,109 @@
+"""DescribeConfigs (32): a topic's effective settings with their source, and the broker's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kio.schema.errors import ErrorCode
+
+from broker.net.registry import ApiSpec
+from broker.protocol.codec import Request
+
+if TYPE_CHECKING:
+    from broker.cluster.metadata import Topic
+    from broker.net.context import Context
+
+TOPIC = 2
+BROKER = 4
+# Kafka's ConfigSource and ConfigType values.
+DYNAMIC_TOPIC_CONFIG = 1
+STATIC_BROKER_CONFIG = 4
+DEFAULT_CONFIG = 5
+CONFIG_TYPES = {"STRING": 2, "INT": 3, "LONG": 5, "LIST": 7}
+
+
+def topic_config_entries(context: Context, topic: Topic, names=None, docs: bool = False):
+    """A topic's effective settings: overridden, set broker-wide, or Kafka's default."""
+    broker_defaults = context.config.log_defaults.to_properties()
+    entries = []
+    for spec, value, _ in topic.config.describe():
+        if names is not None and spec.name not in names:
+            continue
+        if spec.name in topic.overrides:
+            source = DYNAMIC_TOPIC_CONFIG
+        elif broker_defaults[spec.name] != str(spec.default):
+            source = STATIC_BROKER_CONFIG
+        else:
+            source = DEFAULT_CONFIG
+        entries.append(
+            {
+                "name": spec.name,
+                "value": value,
+                "read_only": False,
+                "config_source": source,
+                "is_sensitive": False,
+                "synonyms": [],
+                "config_type": CONFIG_TYPES[spec.kafka_type],
+                "documentation": spec.doc if docs else None,
+            }
+        )
+    return entries
+
+
+def _broker_entries(context: Context, names=None) -> list[dict]:
+    return [
+        {
+            "name": name,
+            "value": value,
+            "read_only": True,
+            "config_source": STATIC_BROKER_CONFIG,
+            "is_sensitive": False,
+            "synonyms": [],
+            "config_type": CONFIG_TYPES["STRING"],
+            "documentation": None,
+        }
+        for name, value in context.config.describe().items()
+        if names is None or name in names
+    ]
+
+
+def _describe(context: Context, resource, docs: bool) -> dict:
+    names = set(resource.configuration_keys) if resource.configuration_keys else None
+    result = {
+        "resource_type": resource.resource_type,
+        "resource_name": resource.resource_name,
+        "error_code": ErrorCode.none,
+        "error_message": None,
+        "configs": [],
+    }
+    if resource.resource_type == TOPIC:
+        topic = context.cluster.topics.get(resource.resource_name)
+        if topic is None:
+            return {
+                **result,
+                "error_code": ErrorCode.unknown_topic_or_partition,
+                "error_message": f"topic {resource.resource_name!r} does not exist",
+            }
+        return {**result, "configs": topic_config_entries(context, topic, names, docs)}
+    if resource.resource_type == BROKER and resource.resource_name in (
+        "",
+        str(context.config.node_id),
+    ):
+        return {**result, "configs": _broker_entries(context, names)}
+    return {
+        **result,
+        "error_code": ErrorCode.invalid_request,
+        "error_message": "only topic configs and this broker's configs can be described",
+    }
+
+
+async def handle(context: Context, request: Request) -> dict:
+    body = request.body
+    docs = getattr(body, "include_documentation", False)
+    return {
+        "throttle_time": 0,
+        "results": [_describe(context, resource, docs) for resource in body.resources],
+    }
+
+
+SPECS = [ApiSpec(32, "DescribeConfigs", 1, 4, handle)]

@@ -1,0 +1,51 @@
+"""InitProducerId (22): producer ids for idempotent producers.
+
+Ids are unique across restarts (the counter lives in the metadata image). A producer that
+sends its current id and epoch (v3+, KIP-360) gets the same id with the next epoch.
+Transactions are not supported: a transactional id is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from kio.schema.errors import ErrorCode
+
+from broker.net.registry import ApiSpec
+from broker.protocol.codec import Request
+
+if TYPE_CHECKING:
+    from broker.net.context import Context
+
+log = logging.getLogger("broker.net")
+MAX_EPOCH = 32767
+
+
+async def handle(context: Context, request: Request) -> dict:
+    body = request.body
+    if body.transactional_id is not None:
+        log.info(
+            "refusing transactional id %r: transactions are not supported", body.transactional_id
+        )
+        return {
+            "throttle_time": 0,
+            "producer_id": -1,
+            "producer_epoch": -1,
+            "error_code": ErrorCode.transactional_id_authorization_failed,
+        }
+    producer_id = getattr(body, "producer_id", -1)
+    epoch = getattr(body, "producer_epoch", -1)
+    if producer_id >= 0 and 0 <= epoch < MAX_EPOCH - 1:
+        epoch += 1
+    else:
+        producer_id, epoch = context.cluster.allocate_producer_id(), 0
+    return {
+        "throttle_time": 0,
+        "error_code": ErrorCode.none,
+        "producer_id": producer_id,
+        "producer_epoch": epoch,
+    }
+
+
+SPECS = [ApiSpec(22, "InitProducerId", 0, 5, handle)]

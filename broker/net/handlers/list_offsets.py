@@ -1,0 +1,73 @@
+"""ListOffsets (2): earliest (-2), latest (-1), max timestamp (-3) or the first offset at or
+after a timestamp. Latest is the high watermark (the last stable offset is the same: no
+transactions)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kio.schema.errors import ErrorCode
+
+from broker.net.handlers.fetch import leader_epoch_error
+from broker.net.registry import ApiSpec
+from broker.protocol.codec import Request
+
+if TYPE_CHECKING:
+    from broker.cluster.partition import Partition
+    from broker.net.context import Context
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3
+
+
+def _lookup(partition: Partition, timestamp: int) -> tuple[int, int]:
+    """(offset, timestamp) for one query; (-1, -1) when no record matches."""
+    if timestamp == LATEST:
+        return partition.high_watermark, -1
+    if timestamp == EARLIEST:
+        return partition.log_start_offset, -1
+    if timestamp == MAX_TIMESTAMP:
+        return partition.log.max_timestamp()
+    found = partition.log.offset_for_timestamp(timestamp)
+    return found if found is not None else (-1, -1)
+
+
+async def handle(context: Context, request: Request) -> dict:
+    topics = []
+    for topic in request.body.topics:
+        answers = []
+        for wanted in topic.partitions:
+            index = wanted.partition_index
+            partition = context.cluster.partition(topic.name, index)
+            if partition is None:
+                answers.append(
+                    {
+                        "partition_index": index,
+                        "timestamp": -1,
+                        "offset": -1,
+                        "error_code": ErrorCode.unknown_topic_or_partition,
+                    }
+                )
+                continue
+            error = leader_epoch_error(partition, getattr(wanted, "current_leader_epoch", -1))
+            if error is not None:
+                answers.append(
+                    {"partition_index": index, "timestamp": -1, "offset": -1, "error_code": error}
+                )
+                continue
+            offset, timestamp = _lookup(partition, wanted.timestamp)
+            answers.append(
+                {
+                    "partition_index": index,
+                    "error_code": ErrorCode.none,
+                    "timestamp": timestamp,
+                    "offset": offset,
+                    "leader_epoch": partition.leader_epoch,
+                }
+            )
+        topics.append({"name": topic.name, "partitions": answers})
+    return {"throttle_time": 0, "topics": topics}
+
+
+SPECS = [ApiSpec(2, "ListOffsets", 1, 7, handle)]

@@ -1,0 +1,107 @@
+"""Metadata (3): brokers, topics with real ids, partitions with leader and epoch.
+
+Unknown topics are created on first use when both the broker (``auto.create.topics.enable``)
+and the request allow it, with ``num.partitions`` partitions, as Kafka does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from kio.schema.errors import ErrorCode
+
+from broker.cluster.metadata import Topic, TopicError
+from broker.net.registry import ApiSpec
+from broker.protocol.codec import Request
+
+if TYPE_CHECKING:
+    from broker.net.context import Context
+
+log = logging.getLogger("broker.net")
+
+
+def describe_topic(context: Context, topic: Topic) -> dict:
+    node = context.config.node_id
+    return {
+        "error_code": ErrorCode.none,
+        "name": topic.name,
+        "topic_id": topic.topic_id,
+        "is_internal": False,
+        "partitions": [
+            {
+                "error_code": ErrorCode.none,
+                "partition_index": p.index,
+                "leader_id": node,
+                "leader_epoch": p.leader_epoch,
+                "replica_nodes": [node],
+                "isr_nodes": [node],
+                "offline_replicas": [],
+            }
+            for p in topic.partitions
+        ],
+    }
+
+
+def _requested_names(context: Context, request: Request) -> list[str] | None:
+    """Topic names asked for, or None for all topics (v0 asks for all with an empty list)."""
+    topics = request.body.topics
+    if topics is None or (request.version == 0 and not topics):
+        return None
+    names = []
+    for entry in topics:
+        name = entry.name
+        if name is None:  # v10+ may ask by topic id
+            found = context.cluster.topics_by_id.get(entry.topic_id)
+            name = found.name if found else None
+        names.append(name)
+    return names
+
+
+async def handle(context: Context, request: Request) -> dict:
+    cluster = context.cluster
+    names = _requested_names(context, request)
+    allow_create = context.config.auto_create_topics and getattr(
+        request.body, "allow_auto_topic_creation", True
+    )
+    topics = []
+    for name in cluster.topics if names is None else names:
+        topic = cluster.topics.get(name) if name is not None else None
+        if topic is None and name is not None and allow_create:
+            try:
+                topic = cluster.create_topic(name, context.config.num_partitions)
+                log.info(
+                    "auto-created topic %r with %d partitions", name, context.config.num_partitions
+                )
+            except TopicError as exc:
+                topics.append({"error_code": exc.code, "name": name, "partitions": []})
+                continue
+        if topic is None:
+            topics.append(
+                {
+                    "error_code": ErrorCode.unknown_topic_or_partition,
+                    "name": name,
+                    "topic_id": None,
+                    "partitions": [],
+                }
+            )
+            continue
+        topics.append(describe_topic(context, topic))
+    config = context.config
+    return {
+        "throttle_time": 0,
+        "brokers": [
+            {
+                "node_id": config.node_id,
+                "host": config.advertised,
+                "port": context.port,
+                "rack": None,
+            }
+        ],
+        "cluster_id": cluster.cluster_id,
+        "controller_id": config.node_id,
+        "topics": topics,
+    }
+
+
+SPECS = [ApiSpec(3, "Metadata", 0, 12, handle)]

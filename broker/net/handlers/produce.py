@@ -1,0 +1,106 @@
+"""Produce (0): validate each partition's batches, append them, answer with base offsets.
+
+The hot path: kio's native parser has already split the request; per partition this checks
+the batch headers and CRC-32C, appends the bytes as they came, and encodes the answer by hand.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kio.schema.errors import ErrorCode
+
+from broker.net.registry import ApiSpec
+from broker.protocol.batch import validate_produced
+from broker.protocol.codec import Request
+from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
+from broker.protocol.produce_response import PartitionResult, encode_produce_response
+from broker.storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from broker.cluster.partition import Partition
+    from broker.net.context import Context
+
+
+def _append(
+    partition: Partition | None,
+    index: int,
+    records: bytes | None,
+    max_message_bytes: int,
+    now_ms: int,
+) -> PartitionResult:
+    if partition is None:
+        return PartitionResult(index, ErrorCode.unknown_topic_or_partition)
+    log_start = partition.log_start_offset
+    if not records:
+        return PartitionResult(
+            index,
+            ErrorCode.invalid_record,
+            log_start_offset=log_start,
+            error_message="no record batch in the request",
+        )
+    try:
+        headers = validate_produced(records)
+    except CorruptRecord as exc:
+        return PartitionResult(
+            index, ErrorCode.corrupt_message, log_start_offset=log_start, error_message=str(exc)
+        )
+    except InvalidRecord as exc:
+        return PartitionResult(
+            index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
+        )
+    for header in headers:
+        if header.size > max_message_bytes:
+            return PartitionResult(
+                index,
+                ErrorCode.message_too_large,
+                log_start_offset=log_start,
+                error_message=f"batch of {header.size} bytes exceeds max.message.bytes"
+                f"={max_message_bytes}",
+            )
+        if header.is_transactional:
+            return PartitionResult(
+                index,
+                ErrorCode.invalid_record,
+                log_start_offset=log_start,
+                error_message="transactions are not supported",
+            )
+    try:
+        base_offset = partition.append(records, headers, now_ms)
+    except StorageError as exc:
+        return PartitionResult(
+            index, ErrorCode.kafka_storage_error, log_start_offset=log_start, error_message=str(exc)
+        )
+    return PartitionResult(index, ErrorCode.none, base_offset, -1, partition.log_start_offset)
+
+
+async def handle(context: Context, request: Request) -> bytes | None:
+    body = request.body
+    acks = body.acks
+    cluster = context.cluster
+    now_ms = context.now_ms()
+    results = []
+    for topic_data in body.topic_data:
+        name = topic_data.name
+        topic = cluster.topics.get(name)
+        max_bytes = topic.config.max_message_bytes if topic else 0
+        partitions = topic.partitions if topic else ()
+        answers = []
+        for data in topic_data.partition_data:
+            index = data.index
+            if acks not in (-1, 0, 1):
+                answers.append(PartitionResult(index, ErrorCode.invalid_required_acks))
+                continue
+            partition = partitions[index] if 0 <= index < len(partitions) else None
+            answers.append(_append(partition, index, data.records, max_bytes, now_ms))
+        results.append((name, answers))
+    if acks == 0:
+        # acks=0 gets no response (G7); Kafka signals a failure by closing the connection.
+        failed = [(name, a.index) for name, answers in results for a in answers if a.error_code]
+        if failed:
+            raise ProtocolError(f"acks=0 produce failed for {failed}")
+        return None
+    return encode_produce_response(request.version, request.correlation_id, results)
+
+
+SPECS = [ApiSpec(0, "Produce", 3, 11, handle, advertised_min=0)]

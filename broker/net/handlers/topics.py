@@ -1,0 +1,154 @@
+"""CreateTopics (19), DeleteTopics (20) and CreatePartitions (37)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from kio.schema.errors import ErrorCode
+
+from broker.cluster.metadata import TopicError
+from broker.net.handlers.describe_configs import topic_config_entries
+from broker.net.registry import ApiSpec
+from broker.protocol.codec import Request
+
+if TYPE_CHECKING:
+    from broker.net.context import Context
+
+log = logging.getLogger("broker.net")
+
+
+def _check_placement(context: Context, replication_factor: int, assignments) -> None:
+    """A single broker can hold one replica of each partition, on itself."""
+    node = context.config.node_id
+    if replication_factor > 1:
+        raise TopicError(
+            ErrorCode.invalid_replication_factor,
+            f"replication factor {replication_factor} is larger than the 1 available broker",
+        )
+    for assignment in assignments:
+        if list(assignment.broker_ids) != [node]:
+            raise TopicError(
+                ErrorCode.invalid_replica_assignment,
+                f"replicas {list(assignment.broker_ids)} are not on the only broker ({node})",
+            )
+
+
+def _create_one(context: Context, wanted, validate_only: bool) -> dict:
+    config = context.config
+    count = wanted.num_partitions
+    replication = wanted.replication_factor
+    if wanted.assignments:
+        count = len(wanted.assignments)
+    elif count == -1:
+        count = config.num_partitions
+    if replication == -1:
+        replication = config.default_replication_factor
+    overrides = {entry.name: entry.value for entry in wanted.configs}
+    try:
+        _check_placement(context, replication, wanted.assignments)
+        created = context.cluster.create_topic(
+            wanted.name, count, overrides, validate_only=validate_only
+        )
+    except TopicError as exc:
+        return {
+            "name": wanted.name,
+            "topic_id": None,
+            "error_code": exc.code,
+            "error_message": str(exc),
+            "num_partitions": -1,
+            "replication_factor": -1,
+        }
+    if created is not None:
+        log.info("created topic %r with %d partitions", wanted.name, count)
+    return {
+        "name": wanted.name,
+        "topic_id": created.topic_id if created else None,
+        "error_code": ErrorCode.none,
+        "error_message": None,
+        "num_partitions": count,
+        "replication_factor": replication,
+        "configs": topic_config_entries(context, created) if created else [],
+    }
+
+
+async def create_topics(context: Context, request: Request) -> dict:
+    body = request.body
+    return {
+        "throttle_time": 0,
+        "topics": [_create_one(context, wanted, body.validate_only) for wanted in body.topics],
+    }
+
+
+def _delete_one(context: Context, name: str | None, topic_id) -> dict:
+    cluster = context.cluster
+    if name is None and topic_id is not None:
+        found = cluster.topics_by_id.get(topic_id)
+        name = found.name if found else None
+    if not context.config.delete_topic_enable:
+        return {
+            "name": name,
+            "topic_id": topic_id,
+            "error_code": ErrorCode.topic_deletion_disabled,
+            "error_message": "delete.topic.enable is false",
+        }
+    try:
+        deleted = cluster.delete_topic(name) if name is not None else None
+    except TopicError as exc:
+        return {
+            "name": name,
+            "topic_id": topic_id,
+            "error_code": exc.code,
+            "error_message": str(exc),
+        }
+    if deleted is None:
+        return {
+            "name": None,
+            "topic_id": topic_id,
+            "error_code": ErrorCode.unknown_topic_id,
+            "error_message": "unknown topic id",
+        }
+    log.info("deleted topic %r", name)
+    return {
+        "name": name,
+        "topic_id": deleted.topic_id,
+        "error_code": ErrorCode.none,
+        "error_message": None,
+    }
+
+
+async def delete_topics(context: Context, request: Request) -> dict:
+    body = request.body
+    if hasattr(body, "topic_names"):
+        wanted = [(name, None) for name in body.topic_names]
+    else:
+        wanted = [(t.name, t.topic_id if t.topic_id.int else None) for t in body.topics]
+    return {
+        "throttle_time": 0,
+        "responses": [_delete_one(context, name, topic_id) for name, topic_id in wanted],
+    }
+
+
+async def create_partitions(context: Context, request: Request) -> dict:
+    body = request.body
+    results = []
+    for wanted in body.topics:
+        try:
+            _check_placement(context, 1, wanted.assignments or ())
+            context.cluster.add_partitions(
+                wanted.name, wanted.count, validate_only=body.validate_only
+            )
+        except TopicError as exc:
+            results.append({"name": wanted.name, "error_code": exc.code, "error_message": str(exc)})
+            continue
+        if not body.validate_only:
+            log.info("topic %r now has %d partitions", wanted.name, wanted.count)
+        results.append({"name": wanted.name, "error_code": ErrorCode.none, "error_message": None})
+    return {"throttle_time": 0, "results": results}
+
+
+SPECS = [
+    ApiSpec(19, "CreateTopics", 2, 7, create_topics),
+    ApiSpec(20, "DeleteTopics", 1, 6, delete_topics),
+    ApiSpec(37, "CreatePartitions", 0, 3, create_partitions),
+]

@@ -1,0 +1,7 @@
+"""Sans-IO Kafka protocol: bytes in, typed messages out.
+
+Owns framing (``framing``), request decoding and cold-path response encoding on kio types
+(``codec``), the hand-written hot encoders (``produce_response``, ``fetch_response``), the
+RecordBatch header view and CRC-32C check (``batch``), and Kafka's error codes (``errors``).
+No sockets, files or asyncio here; imports only the standard library, kio and crc32c.
+"""

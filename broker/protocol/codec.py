@@ -1,0 +1,201 @@
+"""Request decoding and cold-path response encoding on kio's generated message types.
+
+``read_request`` peeks the API key and version before asking kio for a schema, tolerates the
+trailing bytes librdkafka leaves after some requests, and turns every decoding failure into
+``ProtocolError`` (close that connection) or ``UnsupportedVersion``.
+
+``encode_response`` builds a kio response of the requested version from plain Python values
+shaped like the newest version: fields the version lacks are dropped, missing fields take
+kio's defaults, and ints become the enums, timedeltas and datetimes kio expects. Handlers stay
+version-agnostic; only Produce and Fetch bypass this with hand-written encoders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import io
+import struct
+import types
+import typing
+import uuid
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, NamedTuple
+
+from kio.index import KioIndexError, load_request_schema, load_response_schema
+from kio.schema.errors import ErrorCode
+from kio.serial import entity_reader, entity_writer
+from kio.serial.errors import SerialError
+
+from broker.protocol.errors import ProtocolError
+
+_PEEK = struct.Struct(">hhi")
+_SIZE = struct.Struct(">i")
+
+
+class Request(NamedTuple):
+    api_key: int
+    version: int
+    correlation_id: int
+    client_id: str | None
+    body: Any  # a kio request dataclass
+
+
+class UnsupportedVersion(ProtocolError):
+    """kio has no schema for this (api_key, version)."""
+
+    def __init__(self, api_key: int, version: int, correlation_id: int) -> None:
+        super().__init__(f"unsupported api_key={api_key} version={version}")
+        self.api_key = api_key
+        self.version = version
+        self.correlation_id = correlation_id
+
+
+def peek_header(payload: bytes) -> tuple[int, int, int]:
+    """(api_key, api_version, correlation_id) of a request frame's payload."""
+    if len(payload) < _PEEK.size:
+        raise ProtocolError("request shorter than its header")
+    return _PEEK.unpack_from(payload)
+
+
+@cache
+def request_class(api_key: int, version: int) -> type | None:
+    try:
+        return load_request_schema(api_key, version)
+    except KioIndexError:
+        return None
+
+
+@cache
+def response_class(api_key: int, version: int) -> type:
+    return load_response_schema(api_key, version)
+
+
+@cache
+def _reader(cls: type):
+    return entity_reader(cls)
+
+
+@cache
+def _writer(cls: type):
+    return entity_writer(cls)
+
+
+def read_request(payload: bytes) -> Request:
+    """Decode one request frame's payload (the bytes after the int32 size)."""
+    api_key, version, correlation_id = peek_header(payload)
+    cls = request_class(api_key, version)
+    if cls is None:
+        raise UnsupportedVersion(api_key, version, correlation_id)
+    try:
+        header, used = _reader(cls.__header_schema__)(payload, 0)
+        body, _ = _reader(cls)(payload, used)
+    except (SerialError, KeyError, ValueError, TypeError, OverflowError) as exc:
+        # KeyError: kio raises it for an unknown tagged field (protocol notes, G4).
+        raise ProtocolError(f"cannot decode api_key={api_key} v{version}: {exc!r}") from exc
+    return Request(api_key, version, correlation_id, header.client_id, body)
+
+
+def frame(payload: bytes) -> bytes:
+    return _SIZE.pack(len(payload)) + payload
+
+
+def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping) -> bytes:
+    """The complete response frame: size, the version's response header, the body."""
+    cls = response_class(api_key, version)
+    header_cls = cls.__header_schema__
+    out = io.BytesIO()
+    out.write(b"\0\0\0\0")
+    _writer(header_cls)(out, header_cls(correlation_id=correlation_id))
+    _writer(cls)(out, build(cls, body))
+    data = out.getbuffer()
+    _SIZE.pack_into(data, 0, len(data) - 4)
+    return bytes(data)
+
+
+class _Field(NamedTuple):
+    name: str
+    convert: typing.Callable[[Any], Any]
+    default: Any  # dataclasses.MISSING when the field is required
+
+
+@cache
+def _plan(cls: type) -> tuple[_Field, ...]:
+    hints = typing.get_type_hints(cls)
+    plan = []
+    for field in dataclasses.fields(cls):
+        default = field.default
+        if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        convert = _converter(hints[field.name], field.metadata.get("kafka_type"))
+        plan.append(_Field(field.name, convert, default))
+    return tuple(plan)
+
+
+def build(cls: type, values: Mapping) -> Any:
+    """Instantiate kio entity ``cls`` from ``values``, adapting to the version's shape."""
+    kwargs = {}
+    for field in _plan(cls):
+        if field.name in values:
+            kwargs[field.name] = field.convert(values[field.name])
+        elif field.default is dataclasses.MISSING:
+            raise KeyError(f"{cls.__qualname__} needs field {field.name!r}")
+    return cls(**kwargs)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converter(hint: Any, kafka_type: str | None) -> typing.Callable[[Any], Any]:
+    args = typing.get_args(hint)
+    nullable = type(None) in args
+    if nullable and typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [arg for arg in args if arg is not type(None)]
+        if len(inner) == 1:
+            hint = inner[0]
+            args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        if args and dataclasses.is_dataclass(args[0]):
+            element = args[0]
+            return lambda items: None if items is None else tuple(build(element, i) for i in items)
+        return lambda items: None if items is None else tuple(items)
+    if dataclasses.is_dataclass(hint):
+        return lambda value: None if value is None else build(hint, value)
+    if kafka_type == "error_code":
+        return ErrorCode
+    if kafka_type in ("timedelta_i32", "timedelta_i64"):
+        return _to_timedelta
+    if kafka_type == "datetime_i64":
+        return _to_datetime if nullable else _to_datetime_required
+    if kafka_type == "uuid":
+        return _to_uuid
+    return _identity
+
+
+def _to_timedelta(value: int | datetime.timedelta) -> datetime.timedelta:
+    if isinstance(value, datetime.timedelta):
+        return value
+    return datetime.timedelta(milliseconds=value)
+
+
+def _to_datetime(value: int | datetime.datetime | None) -> datetime.datetime | None:
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    if value < 0:
+        return None
+    return datetime.datetime.fromtimestamp(value / 1000, tz=datetime.UTC)
+
+
+def _to_datetime_required(value: int | datetime.datetime) -> datetime.datetime:
+    converted = _to_datetime(value)
+    if converted is None:
+        raise ValueError(f"timestamp {value!r} is not a valid datetime")
+    return converted
+
+
+def _to_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(value)

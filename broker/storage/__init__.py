@@ -1,0 +1,35 @@
+"""The partition log on disk, in Kafka's layout.
+
+Owns: ``<root>/<topic>-<partition>/`` directories with segments named by their 20-digit base
+offset (``.log``, ``.index``, ``.timeindex``), ``leader-epoch-checkpoint`` and
+``partition.metadata``; the root's ``recovery-point-offset-checkpoint``,
+``log-start-offset-checkpoint``, ``replication-offset-checkpoint``, ``.lock`` and
+``.kafka_cleanshutdown``. Also the topic-level log settings (``LogConfig``) and the flush
+policy (see ``config``).
+
+Invariants: batches are stored exactly as served, with consecutive offsets; storage reads
+their 61-byte headers and never their records. An append is one ``write`` and is in the OS
+before it returns. Recovery keeps the longest valid prefix of a log (CRC-32C checked) and
+never leaves a gap in offsets. State files are replaced atomically. A second broker cannot
+open a locked root.
+
+Imports the standard library and ``broker.protocol.batch`` only: no sockets, no asyncio.
+May be imported by ``broker.cluster``, ``broker.groups``, ``broker.net`` and ``broker.node``.
+Not thread-safe: callers serialise access to each ``PartitionLog`` and the ``LogManager``.
+"""
+
+from broker.storage.config import TOPIC_CONFIGS, LogConfig
+from broker.storage.errors import OffsetOutOfRange, StorageError
+from broker.storage.log import PartitionLog
+from broker.storage.manager import LogManager
+from broker.storage.segment import FileSlice
+
+__all__ = [
+    "TOPIC_CONFIGS",
+    "FileSlice",
+    "LogConfig",
+    "LogManager",
+    "OffsetOutOfRange",
+    "PartitionLog",
+    "StorageError",
+]

@@ -1,0 +1,195 @@
+"""A segment's sparse indexes, in Kafka's file formats, held in memory and appended to disk.
+
+``<base>.index``: 8-byte big-endian entries ``int32 relativeOffset, int32 position``: the batch
+whose base offset is ``base + relativeOffset`` starts at ``position`` in the ``.log``.
+
+``<base>.timeindex``: 12-byte entries ``int64 timestamp, int32 relativeOffset``: the largest
+batch timestamp so far in the segment, first reached by the batch whose base offset is
+``base + relativeOffset``. Timestamps strictly increase from entry to entry.
+
+Files hold exactly their entries (no pre-allocation). They carry no checksum: an index that
+fails ``load``'s checks is rebuilt from the log. Entries added by an append are written with
+one ``write`` per index by ``write_pending``.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import struct
+import sys
+from array import array
+from bisect import bisect_right
+from pathlib import Path
+from typing import ClassVar
+
+NO_TIMESTAMP = -1
+
+
+def _increasing(values: array, strictly: bool = True) -> bool:
+    compare = operator.lt if strictly else operator.le
+    return all(map(compare, values, values[1:]))
+
+
+class _IndexFile:
+    """The file side of an index: an append-only fd, pending entry bytes, truncation."""
+
+    ENTRY: ClassVar[struct.Struct]
+
+    def __init__(self, path: Path, max_index_bytes: int, *, fresh: bool = False) -> None:
+        self.path = path
+        self.existed = path.exists() and not fresh
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if fresh else 0)
+        self._fd = os.open(path, flags, 0o644)
+        self._pending = bytearray()
+        self.max_entries = max_index_bytes // self.ENTRY.size
+
+    def resize(self, max_index_bytes: int) -> None:
+        self.max_entries = max_index_bytes // self.ENTRY.size
+
+    def _read(self) -> bytes | str:
+        """The file's bytes, or a reason why they cannot be entries."""
+        if not self.existed:
+            return "missing"
+        data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
+        if len(data) % self.ENTRY.size:
+            return f"size {len(data)} is not a multiple of {self.ENTRY.size}"
+        return data
+
+    def write_pending(self) -> None:
+        if self._pending:
+            os.write(self._fd, self._pending)
+            self._pending.clear()
+
+    def _truncate_file(self, entries: int) -> None:
+        self._pending.clear()
+        os.ftruncate(self._fd, entries * self.ENTRY.size)
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class OffsetIndex(_IndexFile):
+    ENTRY = struct.Struct(">ii")
+
+    def __init__(self, path: Path, max_index_bytes: int, *, fresh: bool = False) -> None:
+        super().__init__(path, max_index_bytes, fresh=fresh)
+        self.relative_offsets = array("i")
+        self.positions = array("i")
+
+    @property
+    def is_full(self) -> bool:
+        return len(self.positions) >= self.max_entries
+
+    def load(self, log_size: int) -> str | None:
+        """Read the file; return why it is unusable, or None. An unusable index stays empty."""
+        data = self._read()
+        if isinstance(data, str):
+            return data
+        pairs = array("i", data)
+        if sys.byteorder == "little":
+            pairs.byteswap()
+        offsets, positions = pairs[0::2], pairs[1::2]
+        if offsets and (offsets[0] < 0 or positions[0] < 0):
+            return "an entry is negative"
+        if not (_increasing(offsets) and _increasing(positions)):
+            return "entries are not increasing"
+        if positions and positions[-1] >= log_size:
+            return f"an entry points at position {positions[-1]}, past the log's end {log_size}"
+        self.relative_offsets, self.positions = offsets, positions
+        return None
+
+    def append(self, relative_offset: int, position: int) -> None:
+        self.relative_offsets.append(relative_offset)
+        self.positions.append(position)
+        self._pending += self.ENTRY.pack(relative_offset, position)
+
+    def floor(self, relative_offset: int, position_limit: int = 2**31 - 1) -> tuple[int, int]:
+        """The last entry at or below both limits, or ``(0, 0)``: the segment's start."""
+        i = min(
+            bisect_right(self.relative_offsets, relative_offset),
+            bisect_right(self.positions, position_limit),
+        )
+        if i == 0:
+            return 0, 0
+        return self.relative_offsets[i - 1], self.positions[i - 1]
+
+    def last(self) -> tuple[int, int]:
+        if not self.positions:
+            return 0, 0
+        return self.relative_offsets[-1], self.positions[-1]
+
+    def reset(self) -> None:
+        self.truncate_to_position(0)
+
+    def truncate_to_position(self, log_size: int) -> None:
+        """Drop the entries that point at or past ``log_size``."""
+        keep = bisect_right(self.positions, log_size - 1)
+        del self.relative_offsets[keep:]
+        del self.positions[keep:]
+        self._truncate_file(keep)
+
+
+class TimeIndex(_IndexFile):
+    ENTRY = struct.Struct(">qi")
+
+    def __init__(self, path: Path, max_index_bytes: int, *, fresh: bool = False) -> None:
+        super().__init__(path, max_index_bytes, fresh=fresh)
+        self.timestamps = array("q")
+        self.relative_offsets = array("i")
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def is_full(self) -> bool:
+        return len(self.timestamps) >= self.max_entries
+
+    @property
+    def last_timestamp(self) -> int:
+        return self.timestamps[-1] if self.timestamps else NO_TIMESTAMP
+
+    def load(self, end_relative_offset: int) -> str | None:
+        """Read the file; ``end_relative_offset`` is the segment's next offset minus its base."""
+        data = self._read()
+        if isinstance(data, str):
+            return data
+        entries = list(self.ENTRY.iter_unpack(data))
+        timestamps = array("q", (entry[0] for entry in entries))
+        offsets = array("i", (entry[1] for entry in entries))
+        if offsets and offsets[0] < 0:
+            return "an entry is negative"
+        if not (_increasing(timestamps) and _increasing(offsets, strictly=False)):
+            return "entries are not increasing"
+        if offsets and offsets[-1] >= end_relative_offset:
+            return f"an entry points at relative offset {offsets[-1]}, past the log's end"
+        self.timestamps, self.relative_offsets = timestamps, offsets
+        return None
+
+    def append(self, timestamp: int, relative_offset: int) -> None:
+        self.timestamps.append(timestamp)
+        self.relative_offsets.append(relative_offset)
+        self._pending += self.ENTRY.pack(timestamp, relative_offset)
+
+    def floor(self, timestamp: int) -> int:
+        """The relative offset of the last entry whose timestamp is <= ``timestamp``, else 0."""
+        i = bisect_right(self.timestamps, timestamp)
+        return self.relative_offsets[i - 1] if i else 0
+
+    def last(self) -> tuple[int, int]:
+        return self.timestamps[-1], self.relative_offsets[-1]
+
+    def reset(self) -> None:
+        self.truncate_to_offset(0)
+
+    def truncate_to_offset(self, end_relative_offset: int) -> None:
+        """Drop the entries at or past ``end_relative_offset``."""
+        keep = bisect_right(self.relative_offsets, end_relative_offset - 1)
+        del self.timestamps[keep:]
+        del self.relative_offsets[keep:]
+        self._truncate_file(keep)

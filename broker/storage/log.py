@@ -1,0 +1,442 @@
+"""One partition's log: its segments, offsets, retention, recovery and leader epochs.
+
+Invariants: segments are contiguous (each starts at the previous one's ``next_offset``); only
+the last, the active segment, is written to; ``log_start_offset <= log_end_offset``; every
+offset below ``recovery_point`` is fsynced. A ``PartitionLog`` is not thread-safe: its owner
+serialises calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable
+from pathlib import Path
+
+from broker.protocol.batch import BatchHeader, assign_offsets
+from broker.storage.checkpoint import fsync_directory, read_topic_id, write_topic_id
+from broker.storage.config import INT_MAX, LogConfig
+from broker.storage.epochs import LeaderEpochCache
+from broker.storage.errors import OffsetOutOfRange, StorageError
+from broker.storage.segment import FileSlice, Segment, file_stem
+
+log = logging.getLogger("broker.storage")
+
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+_SEGMENT_FILE = re.compile(r"(\d{20})\.(log|index|timeindex)")
+DELETE_SUFFIX = "-delete"
+
+
+def partition_dir_name(topic: str, partition: int) -> str:
+    return f"{topic}-{partition}"
+
+
+def parse_partition_dir(name: str) -> tuple[str, int] | None:
+    """``(topic, partition)`` for a ``<topic>-<partition>`` name, else None."""
+    topic, _, partition = name.rpartition("-")
+    if not partition.isdigit() or not valid_topic_name(topic):
+        return None
+    return topic, int(partition)
+
+
+def valid_topic_name(topic: str) -> bool:
+    return _TOPIC_NAME.fullmatch(topic) is not None and topic not in (".", "..")
+
+
+def doomed_name(directory: Path) -> Path:
+    """Kafka's name for a partition directory on its way out: ``<dir>.<uuid hex>-delete``."""
+    return directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_SUFFIX}")
+
+
+class PartitionLog:
+    def __init__(
+        self,
+        directory: Path,
+        topic: str,
+        partition: int,
+        topic_id: uuid.UUID,
+        config: LogConfig,
+        segments: list[Segment],
+        log_start_offset: int,
+    ) -> None:
+        self.directory = directory
+        self.topic = topic
+        self.partition = partition
+        self.topic_id = topic_id
+        self.config = config
+        self._segments = segments
+        self._bases = [segment.base_offset for segment in segments]
+        self.log_start_offset = log_start_offset
+        self.size_bytes = sum(segment.size for segment in segments)
+        self.recovery_point = self.log_end_offset
+        self._epochs = LeaderEpochCache(directory)
+        self._dirty_since_ms: int | None = None
+
+    @property
+    def name(self) -> str:
+        return partition_dir_name(self.topic, self.partition)
+
+    @property
+    def log_end_offset(self) -> int:
+        """The offset the next appended record gets."""
+        return self._segments[-1].next_offset
+
+    @property
+    def segment_count(self) -> int:
+        return len(self._segments)
+
+    # ---- creating and opening -----------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, root: Path, topic: str, partition: int, topic_id: uuid.UUID, config: LogConfig
+    ) -> PartitionLog:
+        """Make ``<root>/<topic>-<partition>/``. The directory is filled under a ``-delete``
+        name and renamed into place, so a crash halfway leaves nothing that loads."""
+        if not valid_topic_name(topic) or partition < 0:
+            raise ValueError(f"illegal topic partition {topic!r} {partition}")
+        directory = root / partition_dir_name(topic, partition)
+        if directory.exists():
+            raise StorageError(f"cannot create log {directory}: it already exists")
+        staging = doomed_name(directory)
+        staging.mkdir()
+        write_topic_id(staging, topic_id)
+        staging.rename(directory)
+        fsync_directory(root)
+        return cls.open(directory, config, recovery_point=0)
+
+    @classmethod
+    def open(
+        cls, directory: Path, config: LogConfig, *, recovery_point: int, log_start_offset: int = 0
+    ) -> PartitionLog:
+        """Load a partition directory. Every segment that may hold offsets at or after
+        ``recovery_point``, and every segment whose index or tail looks wrong, is recovered:
+        its batches are checked, a torn or garbage tail is cut and its indexes are rebuilt.
+        Segments after a cut or a gap in offsets are deleted. ``log_start_offset`` (from the
+        log-start checkpoint) is applied, clamped to the log's offsets."""
+        parsed = parse_partition_dir(directory.name)
+        if parsed is None:
+            raise StorageError(f"{directory} is not named <topic>-<partition>")
+        topic, partition = parsed
+        topic_id = read_topic_id(directory)
+        name = directory.name
+        segments = _load_segments(directory, config, recovery_point, name)
+        if not segments:
+            segments = [Segment.create(directory, max(log_start_offset, 0), config)]
+            fsync_directory(directory)
+        first = segments[0].base_offset
+        end = segments[-1].next_offset
+        start = min(max(log_start_offset, first), end)
+        if start < log_start_offset:
+            log.warning(
+                "%s: log start offset %d lies past the log's end; using %d",
+                name,
+                log_start_offset,
+                start,
+            )
+        partition_log = cls(directory, topic, partition, topic_id, config, segments, start)
+        partition_log._epochs.truncate_from_end(end)
+        partition_log._epochs.truncate_from_start(start)
+        return partition_log
+
+    # ---- appending ----------------------------------------------------------------------
+
+    def append(
+        self,
+        records: bytes | bytearray | memoryview,
+        headers: list[BatchHeader],
+        leader_epoch: int,
+        now_ms: int,
+    ) -> int:
+        """Store validated batches: stamp offsets and ``leader_epoch``, roll if due, write
+        them with one write, apply the flush policy. Returns the first offset assigned."""
+        buf = bytearray(records)
+        base_offset = self.log_end_offset
+        next_offset = assign_offsets(buf, headers, base_offset, leader_epoch)
+        active = self._segments[-1]
+        if active.size and self._should_roll(active, len(buf), next_offset - 1, now_ms):
+            active = self._roll()
+        active.append(buf, headers, base_offset)
+        self.size_bytes += len(buf)
+        if leader_epoch >= 0 and leader_epoch != self._epochs.latest_epoch:
+            self._epochs.assign(leader_epoch, base_offset)
+        if self._dirty_since_ms is None:
+            self._dirty_since_ms = now_ms
+        unflushed = next_offset - self.recovery_point
+        if unflushed >= self.config.flush_messages or self.needs_flush(now_ms):
+            self.flush()
+        return base_offset
+
+    def _should_roll(self, active: Segment, size: int, last_offset: int, now_ms: int) -> bool:
+        config = self.config
+        return (
+            active.size + size > config.segment_bytes
+            or now_ms - active.rolling_timestamp(now_ms) > config.segment_ms
+            or active.index_full
+            or last_offset - active.base_offset > INT_MAX
+        )
+
+    def _roll(self) -> Segment:
+        """Seal and fsync the active segment and start a new one at the log end offset."""
+        old = self._segments[-1]
+        old.seal()
+        old.sync()
+        new = Segment.create(self.directory, old.next_offset, self.config)
+        fsync_directory(self.directory)
+        self._segments.append(new)
+        self._bases.append(new.base_offset)
+        self.recovery_point = new.base_offset
+        self._dirty_since_ms = None
+        log.debug("%s: rolled to segment %s", self.name, file_stem(new.base_offset))
+        return new
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def read(self, offset: int, max_bytes: int, max_offset: int) -> FileSlice | None:
+        """Whole batches of one segment, from the one holding ``offset``, that lie below
+        ``max_offset`` (the high watermark), at most ``max_bytes`` but at least one batch
+        (KIP-74). None when nothing is there yet."""
+        if offset < self.log_start_offset or offset > self.log_end_offset:
+            raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
+        max_offset = min(max_offset, self.log_end_offset)
+        if offset >= max_offset:
+            return None
+        segment = self._segments[bisect_right(self._bases, offset) - 1]
+        return segment.slice(offset, max_bytes, max_offset)
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
+        """ListOffsets by time, per batch: ``(offset, timestamp)`` of the first batch whose
+        max timestamp is >= ``timestamp_ms``; None if there is none."""
+        start = self.log_start_offset
+        for segment in self._segments:
+            if segment.max_timestamp >= timestamp_ms and segment.next_offset > start:
+                found = segment.offset_for_timestamp(timestamp_ms, start)
+                if found is not None:
+                    return found
+        return None
+
+    def max_timestamp(self) -> tuple[int, int]:
+        """ListOffsets MAX_TIMESTAMP (-3): ``(offset, timestamp)`` of the first batch holding
+        the largest timestamp; ``(-1, -1)`` when no batch has one."""
+        offset, timestamp = -1, -1
+        for segment in self._segments:
+            if segment.next_offset > self.log_start_offset and segment.max_timestamp > timestamp:
+                offset, timestamp = segment.offset_of_max_timestamp, segment.max_timestamp
+        if timestamp < 0:
+            return -1, -1
+        return max(offset, self.log_start_offset), timestamp
+
+    # ---- retention and truncation -------------------------------------------------------
+
+    def delete_expired(self, now_ms: int, high_watermark: int | None = None) -> int:
+        """Kafka's retention pass; returns the number of segments deleted.
+
+        Deletes, oldest first, whole segments that lie below the log start offset, then (if
+        cleanup.policy has ``delete``) while the log exceeds retention.bytes by at least the
+        segment's size, then while the segment's newest timestamp is older than retention.ms.
+        With ``high_watermark`` only segments wholly below it go. If the active segment goes
+        too, a new empty one is rolled first, so the log start moves to the log end.
+        """
+        config = self.config
+        deleted = self._delete_oldest(
+            lambda segment, is_last: not is_last and segment.next_offset <= self.log_start_offset,
+            "below the log start offset",
+            high_watermark,
+        )
+        if config.deletes_old_segments and config.retention_bytes >= 0:
+            excess = self.size_bytes - config.retention_bytes
+
+            def over_size(segment: Segment, is_last: bool) -> bool:
+                nonlocal excess
+                if excess < segment.size:
+                    return False
+                excess -= segment.size
+                return True
+
+            deleted += self._delete_oldest(over_size, "over retention.bytes", high_watermark)
+        if config.deletes_old_segments and config.retention_ms >= 0:
+            deleted += self._delete_oldest(
+                lambda segment, is_last: now_ms - segment.largest_timestamp() > config.retention_ms,
+                "older than retention.ms",
+                high_watermark,
+            )
+        return deleted
+
+    def _delete_oldest(
+        self,
+        deletable: Callable[[Segment, bool], bool],
+        reason: str,
+        high_watermark: int | None,
+    ) -> int:
+        limit = self.log_end_offset if high_watermark is None else high_watermark
+        doomed: list[Segment] = []
+        for i, segment in enumerate(self._segments):
+            is_last = i == len(self._segments) - 1
+            if (is_last and segment.size == 0) or segment.next_offset > limit:
+                break
+            if not deletable(segment, is_last):
+                break
+            doomed.append(segment)
+        if not doomed:
+            return 0
+        if len(doomed) == len(self._segments):
+            self._roll()
+        del self._segments[: len(doomed)]
+        del self._bases[: len(doomed)]
+        for segment in doomed:
+            segment.delete()
+            self.size_bytes -= segment.size
+        self.log_start_offset = max(self.log_start_offset, self._segments[0].base_offset)
+        self._epochs.truncate_from_start(self.log_start_offset)
+        log.info(
+            "%s: deleted %d segment(s) %s (offsets %d to %d, %d bytes); log start offset now %d",
+            self.name,
+            len(doomed),
+            reason,
+            doomed[0].base_offset,
+            doomed[-1].next_offset - 1,
+            sum(segment.size for segment in doomed),
+            self.log_start_offset,
+        )
+        return len(doomed)
+
+    def advance_log_start(self, offset: int) -> None:
+        """DeleteRecords: records below ``offset`` are gone for readers. Segments wholly
+        below it are deleted by the next ``delete_expired``."""
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
+            self._epochs.truncate_from_start(offset)
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every batch holding an offset >= ``offset`` (a follower truncating to its
+        leader, KIP-101). The log end becomes the start of the batch holding ``offset``."""
+        if offset >= self.log_end_offset:
+            return
+        if offset < self.log_start_offset:
+            raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
+        while len(self._segments) > 1 and self._segments[-1].base_offset >= offset:
+            segment = self._segments.pop()
+            self._bases.pop()
+            segment.delete()
+            self.size_bytes -= segment.size
+        active = self._segments[-1]
+        self.size_bytes -= active.truncate_to(offset)
+        active.sync()
+        fsync_directory(self.directory)
+        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+        self._epochs.truncate_from_end(self.log_end_offset)
+        log.info("%s: truncated to offset %d", self.name, self.log_end_offset)
+
+    # ---- leader epochs ------------------------------------------------------------------
+
+    @property
+    def leader_epochs(self) -> list[tuple[int, int]]:
+        """The leader-epoch cache: ``(epoch, start_offset)`` pairs, oldest first."""
+        return list(self._epochs.entries)
+
+    def assign_epoch(self, epoch: int, start_offset: int) -> None:
+        self._epochs.assign(epoch, start_offset)
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: see ``LeaderEpochCache.end_offset_for``."""
+        return self._epochs.end_offset_for(epoch, self.log_end_offset)
+
+    # ---- flushing and lifecycle ---------------------------------------------------------
+
+    def needs_flush(self, now_ms: int) -> bool:
+        """Whether the oldest unflushed write is flush.ms old."""
+        since = self._dirty_since_ms
+        return since is not None and now_ms - since >= self.config.flush_ms
+
+    def flush(self) -> None:
+        """fsync the active segment and its indexes; everything written is now durable."""
+        active = self._segments[-1]
+        if active.dirty:
+            active.sync()
+        self.recovery_point = self.log_end_offset
+        self._dirty_since_ms = None
+
+    def update_config(self, config: LogConfig) -> None:
+        self.config = config
+        for segment in self._segments:
+            segment.update_config(config)
+
+    def close(self) -> None:
+        """Seal and flush the active segment, then close every file."""
+        self._segments[-1].seal()
+        self.flush()
+        for segment in self._segments:
+            segment.close()
+
+    def delete(self) -> None:
+        """Close and remove the directory, renamed first so a crash cannot resurrect it."""
+        for segment in self._segments:
+            segment.close()
+        doomed = doomed_name(self.directory)
+        self.directory.rename(doomed)
+        fsync_directory(self.directory.parent)
+        shutil.rmtree(doomed)
+        log.info("%s: deleted partition log", self.name)
+
+
+def _load_segments(
+    directory: Path, config: LogConfig, recovery_point: int, name: str
+) -> list[Segment]:
+    bases: set[int] = set()
+    for path in directory.iterdir():
+        match = _SEGMENT_FILE.fullmatch(path.name)
+        if match and match[2] == "log":
+            bases.add(int(match[1]))
+    for path in directory.iterdir():
+        match = _SEGMENT_FILE.fullmatch(path.name)
+        if match and int(match[1]) not in bases:
+            log.warning("%s: removed %s, which has no .log file", name, path.name)
+            path.unlink()
+    segments: list[Segment] = []
+    ordered = sorted(bases)
+    for i, base in enumerate(ordered):
+        if segments and base != segments[-1].next_offset:
+            _drop_segments(directory, ordered[i:], name, segments[-1].next_offset)
+            break
+        segment = Segment.open(directory, base, config)
+        segments.append(segment)
+        problem = segment.problem
+        if problem is None and segment.next_offset <= recovery_point:
+            continue
+        cut = segment.recover()
+        level = logging.WARNING if cut or problem else logging.INFO
+        log.log(
+            level,
+            "%s: recovered %s (%s): kept %d bytes up to offset %d, cut %d bytes",
+            name,
+            segment.log_path.name,
+            problem or "it may hold unflushed writes",
+            segment.size,
+            segment.next_offset,
+            cut,
+        )
+        if cut and i + 1 < len(ordered):
+            _drop_segments(directory, ordered[i + 1 :], name, segment.next_offset)
+            break
+    return segments
+
+
+def _drop_segments(directory: Path, bases: list[int], name: str, log_end: int) -> None:
+    """Delete the segments at ``bases``: they follow a cut, or a gap, at ``log_end``."""
+    for base in bases:
+        for suffix in (".log", ".index", ".timeindex"):
+            (directory / file_stem(base)).with_suffix(suffix).unlink(missing_ok=True)
+    log.warning(
+        "%s: deleted %d segment(s) from %s.log on: the log now ends at offset %d before them",
+        name,
+        len(bases),
+        file_stem(bases[0]),
+        log_end,
+    )
+    fsync_directory(directory)

@@ -1,0 +1,194 @@
+"""The data directory: every partition log under one root, and the root's checkpoints.
+
+``<root>/.lock`` is held with an exclusive ``flock`` while a ``LogManager`` is open, so two
+brokers never share a directory. ``.kafka_cleanshutdown`` exists only between a clean
+``close`` and the next ``load``. The offset checkpoints are written by ``checkpoint`` (and
+``close``); recovery points only ever advance after an fsync, so recovering from an older
+checkpoint is always safe, just slower.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from broker.storage.checkpoint import fsync_directory, read_offsets, write_offsets
+from broker.storage.config import LogConfig
+from broker.storage.errors import StorageError
+from broker.storage.log import DELETE_SUFFIX, PartitionLog, parse_partition_dir
+
+log = logging.getLogger("broker.storage")
+
+LOCK_FILE = ".lock"
+CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
+RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
+LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
+HIGH_WATERMARK_CHECKPOINT = "replication-offset-checkpoint"
+
+TopicPartition = tuple[str, int]
+
+
+class LogManager:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as err:
+            raise StorageError(
+                f"cannot use data directory {self.root}: it exists and is not a directory"
+            ) from err
+        except OSError as err:
+            raise StorageError(f"cannot create data directory {self.root}: {err.strerror}") from err
+        try:
+            self._lock_fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StorageError(
+                f"cannot write to data directory {self.root}: {err.strerror}"
+            ) from err
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(self._lock_fd)
+            raise StorageError(
+                f"data directory {self.root} is in use by another broker "
+                f"(it holds {self.root / LOCK_FILE}); stop that broker or use another directory"
+            ) from err
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            self._release_lock()
+            raise StorageError(f"cannot write to data directory {self.root}: permission denied")
+        self._logs: dict[TopicPartition, PartitionLog] = {}
+        self._high_watermarks: dict[TopicPartition, int] = {}
+
+    @property
+    def logs(self) -> Mapping[TopicPartition, PartitionLog]:
+        return MappingProxyType(self._logs)
+
+    def get(self, topic: str, partition: int) -> PartitionLog | None:
+        return self._logs.get((topic, partition))
+
+    def load(self, config_for: Callable[[str], LogConfig]) -> dict[TopicPartition, PartitionLog]:
+        """Open every ``<topic>-<partition>`` directory under the root.
+
+        Each log is recovered from its checkpointed recovery point (0 when it has none); after
+        a clean shutdown that point is its log end and nothing is scanned. Log-start offsets
+        and high watermarks come from their checkpoints. Directories left by an interrupted
+        delete are removed.
+        """
+        started = time.monotonic()
+        marker = self.root / CLEAN_SHUTDOWN_MARKER
+        clean = marker.exists()
+        if clean:
+            marker.unlink()
+            fsync_directory(self.root)
+        recovery_points = read_offsets(self.root / RECOVERY_POINT_CHECKPOINT)
+        log_starts = read_offsets(self.root / LOG_START_CHECKPOINT)
+        high_watermarks = read_offsets(self.root / HIGH_WATERMARK_CHECKPOINT)
+        for entry in sorted(self.root.iterdir()):
+            if not entry.is_dir():
+                continue
+            if entry.name.endswith(DELETE_SUFFIX):
+                log.info("removing %s, left by an interrupted delete", entry)
+                shutil.rmtree(entry)
+                continue
+            key = parse_partition_dir(entry.name)
+            if key is None:
+                continue
+            self._logs[key] = PartitionLog.open(
+                entry,
+                config_for(key[0]),
+                recovery_point=recovery_points.get(key, 0),
+                log_start_offset=log_starts.get(key, 0),
+            )
+            self._high_watermarks[key] = high_watermarks.get(key, 0)
+        log.info(
+            "loaded %d partition logs from %s in %.0f ms (previous shutdown %s)",
+            len(self._logs),
+            self.root,
+            (time.monotonic() - started) * 1000,
+            "clean" if clean else "unclean" if recovery_points or self._logs else "none: new",
+        )
+        return dict(self._logs)
+
+    def high_watermarks(self) -> dict[TopicPartition, int]:
+        """The last checkpointed high watermarks, clamped into each log's offsets."""
+        return {
+            key: max(partition_log.log_start_offset, min(hw, partition_log.log_end_offset))
+            for key, partition_log in self._logs.items()
+            for hw in (self._high_watermarks.get(key, 0),)
+        }
+
+    def create(
+        self, topic: str, partition: int, topic_id: uuid.UUID, config: LogConfig
+    ) -> PartitionLog:
+        key = (topic, partition)
+        if key in self._logs:
+            raise StorageError(f"log {topic}-{partition} already exists")
+        partition_log = PartitionLog.create(self.root, topic, partition, topic_id, config)
+        self._logs[key] = partition_log
+        self._high_watermarks[key] = 0
+        return partition_log
+
+    def delete(self, topic: str, partition: int) -> None:
+        """Remove a partition's log (renamed to ``*-delete`` first, as Kafka does)."""
+        partition_log = self._logs.pop((topic, partition))
+        self._high_watermarks.pop((topic, partition), None)
+        partition_log.delete()
+
+    def checkpoint(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
+        """Write the recovery-point, log-start and high-watermark checkpoints atomically.
+        Partitions missing from ``high_watermarks`` keep their previous value."""
+        for key, hw in high_watermarks.items():
+            if key in self._logs:
+                self._high_watermarks[key] = hw
+        logs = self._logs
+        write_offsets(
+            self.root / RECOVERY_POINT_CHECKPOINT,
+            {key: partition_log.recovery_point for key, partition_log in logs.items()},
+        )
+        write_offsets(
+            self.root / LOG_START_CHECKPOINT,
+            {key: partition_log.log_start_offset for key, partition_log in logs.items()},
+        )
+        write_offsets(
+            self.root / HIGH_WATERMARK_CHECKPOINT,
+            {key: self._high_watermarks.get(key, 0) for key in logs},
+        )
+
+    def retention_pass(
+        self, now_ms: int, high_watermarks: Mapping[TopicPartition, int] | None = None
+    ) -> int:
+        """Apply retention to every log; with ``high_watermarks``, never above them."""
+        hws = high_watermarks or {}
+        return sum(
+            partition_log.delete_expired(now_ms, hws.get(key))
+            for key, partition_log in self._logs.items()
+        )
+
+    def flush_pass(self, now_ms: int) -> None:
+        """fsync every log whose oldest unflushed write is flush.ms old."""
+        for partition_log in self._logs.values():
+            if partition_log.needs_flush(now_ms):
+                partition_log.flush()
+
+    def close(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
+        """Flush and close every log, checkpoint, mark the shutdown clean, release the lock."""
+        for partition_log in self._logs.values():
+            partition_log.close()
+        self.checkpoint(high_watermarks)
+        marker = self.root / CLEAN_SHUTDOWN_MARKER
+        with open(marker, "wb") as file:
+            os.fsync(file.fileno())
+        fsync_directory(self.root)
+        self._logs.clear()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)

@@ -1,0 +1,361 @@
+"""One log segment: ``<base>.log`` with its ``.index`` and ``.timeindex``.
+
+The ``.log`` holds whole RecordBatch v2 batches back to back, exactly as served, with
+consecutive offsets starting at the segment's base offset. The segment only ever reads batch
+headers (61 bytes, with ``os.pread``); record bytes are never looked at.
+
+The ``.log`` is opened in append mode: every write lands at the end whatever the file
+position, so a reader that seeks the shared file object (``loop.sendfile``'s fallback) can
+not misplace a write.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import mmap
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from broker.protocol.batch import (
+    HEADER,
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC_V2,
+    BatchHeader,
+    scan_valid,
+)
+from broker.storage.config import INT_MAX, LogConfig
+from broker.storage.errors import StorageError
+from broker.storage.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+
+log = logging.getLogger("broker.storage")
+
+_MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
+
+
+def file_stem(base_offset: int) -> str:
+    return f"{base_offset:020d}"
+
+
+class SegmentFile(io.FileIO):
+    """A ``.log`` file object. A ``FileSlice`` may outlive the segment's deletion, so the file
+    closes itself, quietly, when its last reference goes."""
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class FileSlice(NamedTuple):
+    """Whole batches at ``position .. position + length`` of an open segment file."""
+
+    file: SegmentFile
+    position: int
+    length: int
+
+    def read_bytes(self) -> bytes:
+        return os.pread(self.file.fileno(), self.length, self.position)
+
+
+class Batch(NamedTuple):
+    """What storage needs of one stored batch header."""
+
+    position: int
+    size: int
+    base_offset: int
+    last_offset: int
+    max_timestamp: int
+
+
+class Segment:
+    """A segment's files and what is known about them in memory.
+
+    ``next_offset`` is one past the last stored offset; ``max_timestamp`` the largest batch
+    timestamp, first reached by the batch at ``offset_of_max_timestamp``. ``problem`` says why
+    ``open`` found the segment unusable as it stands; ``recover`` clears it.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        base_offset: int,
+        config: LogConfig,
+        *,
+        fresh: bool,
+    ) -> None:
+        stem = directory / file_stem(base_offset)
+        self.base_offset = base_offset
+        self.log_path = stem.with_suffix(".log")
+        if fresh:
+            self.log_path.open("wb").close()
+        self.file = SegmentFile(self.log_path, "a+b")
+        self._fd = self.file.fileno()
+        self.size = os.fstat(self._fd).st_size
+        self.offset_index = OffsetIndex(
+            stem.with_suffix(".index"), config.segment_index_bytes, fresh=fresh
+        )
+        self.time_index = TimeIndex(
+            stem.with_suffix(".timeindex"), config.segment_index_bytes, fresh=fresh
+        )
+        self.index_interval_bytes = config.index_interval_bytes
+        self.next_offset = base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+        self.dirty = False
+        self.problem: str | None = None
+        self._bytes_since_index_entry = 0
+        self._rolling_timestamp: int | None = None
+
+    @classmethod
+    def create(cls, directory: Path, base_offset: int, config: LogConfig) -> Segment:
+        return cls(directory, base_offset, config, fresh=True)
+
+    @classmethod
+    def open(cls, directory: Path, base_offset: int, config: LogConfig) -> Segment:
+        """Open existing files and check them cheaply: the indexes' shapes, and the batch
+        headers after the last offset index entry. Sets ``problem`` if anything is off."""
+        segment = cls(directory, base_offset, config, fresh=False)
+        segment.problem = segment.offset_index.load(segment.size) or segment._load_tail()
+        if segment.problem is None:
+            end = segment.next_offset - base_offset
+            segment.problem = segment.time_index.load(end)
+        if segment.problem is None:
+            segment._adopt_indexed_max_timestamp()
+        return segment
+
+    def update_config(self, config: LogConfig) -> None:
+        self.index_interval_bytes = config.index_interval_bytes
+        self.offset_index.resize(config.segment_index_bytes)
+        self.time_index.resize(config.segment_index_bytes)
+
+    # ---- reading headers ------------------------------------------------------------------
+
+    def peek(self, position: int) -> Batch | None:
+        """The header at ``position`` if a whole, plausible batch starts there."""
+        if position + HEADER_SIZE > self.size:
+            return None
+        fields = HEADER.unpack(os.pread(self._fd, HEADER_SIZE, position))
+        base_offset, batch_length, _, magic, _, _, last_offset_delta, _, max_timestamp = fields[:9]
+        size = LOG_OVERHEAD + batch_length
+        if (
+            magic != MAGIC_V2
+            or batch_length < _MIN_BATCH_LENGTH
+            or position + size > self.size
+            or last_offset_delta < 0
+        ):
+            return None
+        return Batch(position, size, base_offset, base_offset + last_offset_delta, max_timestamp)
+
+    def _load_tail(self) -> str | None:
+        """Walk the headers after the last offset index entry to learn ``next_offset`` and the
+        tail's largest timestamp; they must continue each other up to the end of the file."""
+        relative_offset, position = self.offset_index.last()
+        expected = self.base_offset + relative_offset
+        self._bytes_since_index_entry = self.size - position
+        while position < self.size:
+            batch = self.peek(position)
+            if batch is None:
+                return f"no valid batch at position {position}"
+            if (found := batch.base_offset) != expected:
+                return f"batch at position {position} starts at offset {found}, not {expected}"
+            if batch.max_timestamp > self.max_timestamp:
+                self.max_timestamp = batch.max_timestamp
+                self.offset_of_max_timestamp = batch.base_offset
+            expected = batch.last_offset + 1
+            position += batch.size
+        self.next_offset = expected
+        return None
+
+    def _adopt_indexed_max_timestamp(self) -> None:
+        """After ``_load_tail``: the time index's last entry covers the batches before the
+        tail; it wins ties, having reached the timestamp first."""
+        if len(self.time_index) and self.time_index.last_timestamp >= self.max_timestamp:
+            timestamp, relative_offset = self.time_index.last()
+            self.max_timestamp = timestamp
+            self.offset_of_max_timestamp = self.base_offset + relative_offset
+
+    def find(self, offset: int) -> Batch | None:
+        """The first batch whose last offset is >= ``offset``."""
+        position = self.offset_index.floor(offset - self.base_offset)[1]
+        while (batch := self.peek(position)) is not None:
+            if batch.last_offset >= offset:
+                return batch
+            position += batch.size
+        return None
+
+    def slice(self, offset: int, max_bytes: int, max_offset: int) -> FileSlice | None:
+        """Whole batches from the one holding ``offset``, each ending before ``max_offset``,
+        at most ``max_bytes`` together but at least the first one."""
+        first = self.find(offset)
+        if first is None or first.last_offset >= max_offset:
+            return None
+        start = first.position
+        end = start + first.size
+        # Every batch before an index entry at or below both limits fits them: jump there.
+        end = max(end, self.offset_index.floor(max_offset - self.base_offset, start + max_bytes)[1])
+        while (batch := self.peek(end)) is not None:
+            if batch.last_offset >= max_offset or end + batch.size - start > max_bytes:
+                break
+            end += batch.size
+        return FileSlice(self.file, start, end - start)
+
+    def offset_for_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
+        """The first batch, ending at or after ``min_offset``, whose max timestamp is >=
+        ``timestamp``: ``(max(base offset, min_offset), its max timestamp)``."""
+        relative_offset = max(self.time_index.floor(timestamp), min_offset - self.base_offset)
+        position = self.offset_index.floor(relative_offset)[1]
+        while (batch := self.peek(position)) is not None:
+            if batch.max_timestamp >= timestamp and batch.last_offset >= min_offset:
+                return max(batch.base_offset, min_offset), batch.max_timestamp
+            position += batch.size
+        return None
+
+    def rolling_timestamp(self, now_ms: int) -> int:
+        """When the segment started, for segment.ms: its first batch's max timestamp, as in
+        Kafka, or the first time asked if that batch carries none."""
+        if self._rolling_timestamp is None:
+            first = self.peek(0)
+            if first is None:
+                return now_ms
+            timestamp = first.max_timestamp
+            self._rolling_timestamp = timestamp if timestamp >= 0 else now_ms
+        return self._rolling_timestamp
+
+    def largest_timestamp(self) -> int:
+        """For retention: the max batch timestamp, else the file's modification time."""
+        if self.max_timestamp >= 0:
+            return self.max_timestamp
+        return os.fstat(self._fd).st_mtime_ns // 1_000_000
+
+    @property
+    def index_full(self) -> bool:
+        return self.offset_index.is_full or self.time_index.is_full
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def append(self, buf: bytearray, headers: list[BatchHeader], base_offset: int) -> None:
+        """Write ``buf`` (batches already stamped from ``base_offset``) with one write."""
+        position = self.size
+        try:
+            written = os.write(self._fd, buf)
+        except OSError as err:
+            self._undo(position)
+            raise StorageError(f"cannot write to {self.log_path}: {err.strerror}") from err
+        if written != len(buf):
+            self._undo(position)
+            raise StorageError(
+                f"cannot write to {self.log_path}: only {written} of {len(buf)} bytes written"
+                " (is the disk full?)"
+            )
+        offset = base_offset
+        for header in headers:
+            self._index_batch(offset, position + header.position, header.size, header.max_timestamp)
+            offset += header.last_offset_delta + 1
+        self.size = position + len(buf)
+        self.next_offset = offset
+        self.dirty = True
+        self.offset_index.write_pending()
+        self.time_index.write_pending()
+
+    def _undo(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+
+    def _index_batch(self, base_offset: int, position: int, size: int, max_timestamp: int) -> None:
+        """Kafka's indexing rule, shared by append and rebuild."""
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = base_offset
+        if self._bytes_since_index_entry > self.index_interval_bytes:
+            if not self.offset_index.is_full:
+                self.offset_index.append(base_offset - self.base_offset, position)
+            if not self.time_index.is_full:
+                self._index_max_timestamp()
+            self._bytes_since_index_entry = 0
+        self._bytes_since_index_entry += size
+
+    def _index_max_timestamp(self) -> None:
+        if self.max_timestamp > self.time_index.last_timestamp:
+            relative_offset = self.offset_of_max_timestamp - self.base_offset
+            self.time_index.append(self.max_timestamp, relative_offset)
+
+    def seal(self) -> None:
+        """Before a roll or a close: record the segment's max timestamp in the time index,
+        even if it is full, so that a later open knows it without a scan."""
+        self._index_max_timestamp()
+        self.time_index.write_pending()
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+        self.offset_index.sync()
+        self.time_index.sync()
+        self.dirty = False
+
+    def recover(self) -> int:
+        """Check every batch (CRC-32C included) from the start, cut the file after the last
+        batch that is valid and continues its predecessor's offsets, rebuild both indexes (the
+        time index sealed, as by ``seal``), fsync. Returns the number of bytes cut."""
+        self.offset_index.reset()
+        self.time_index.reset()
+        self.next_offset = self.base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+        self._bytes_since_index_entry = 0
+        self._rolling_timestamp = None
+        valid_end = 0
+        if self.size:
+            with mmap.mmap(self._fd, self.size, prot=mmap.PROT_READ) as view:
+                for header in scan_valid(view, verify_crc=True):
+                    if (
+                        header.base_offset != self.next_offset
+                        or header.last_offset_delta < 0
+                        or header.last_offset - self.base_offset > INT_MAX
+                    ):
+                        break
+                    self._index_batch(
+                        header.base_offset, header.position, header.size, header.max_timestamp
+                    )
+                    self.next_offset = header.last_offset + 1
+                    valid_end = header.position + header.size
+        cut = self.size - valid_end
+        if cut:
+            os.ftruncate(self._fd, valid_end)
+            self.size = valid_end
+        self._index_max_timestamp()
+        self.offset_index.write_pending()
+        self.time_index.write_pending()
+        self.sync()
+        self.problem = None
+        return cut
+
+    def truncate_to(self, offset: int) -> int:
+        """Remove the batch holding ``offset`` and all after it; return the bytes cut."""
+        batch = self.find(offset)
+        if batch is None:
+            return 0
+        cut = self.size - batch.position
+        os.ftruncate(self._fd, batch.position)
+        self.size = batch.position
+        self.offset_index.truncate_to_position(self.size)
+        self.time_index.truncate_to_offset(batch.base_offset - self.base_offset)
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+        self._rolling_timestamp = None
+        self._load_tail()
+        self._adopt_indexed_max_timestamp()
+        self.dirty = True
+        return cut
+
+    def close(self) -> None:
+        self.offset_index.close()
+        self.time_index.close()
+        self.file.close()
+
+    def delete(self) -> None:
+        """Unlink the files. The ``.log`` file object is only dropped, not closed: a pending
+        ``FileSlice`` may still be sending from it."""
+        self.offset_index.close()
+        self.time_index.close()
+        for path in (self.log_path, self.offset_index.path, self.time_index.path):
+            path.unlink(missing_ok=True)
+        del self.file

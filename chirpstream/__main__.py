@@ -1,0 +1,5 @@
+import sys
+
+from chirpstream.cli import main
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""``chirpstream``: one command with a verb per service."""
+
+from __future__ import annotations
+
+import argparse
+
+from broker import main as broker_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="chirpstream", description="A live tweet stream through a Kafka-compatible broker."
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    broker_main.build_parser(
+        verbs.add_parser("broker", help="run the bundled Kafka-compatible broker")
+    )
+    args = parser.parse_args(argv)
+    if args.verb == "broker":
+        return broker_main.main(args=args)
+    parser.error(f"unknown verb {args.verb}")
+    return 2

@@ -1,0 +1,39 @@
+"""Fixtures shared by every test folder: a broker subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.broker_process import BrokerProcess
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        for broker in getattr(item, "brokers", ()):
+            report.sections.append((f"broker log {broker.log_path}", broker.read_log()[-20000:]))
+    return report
+
+
+@pytest.fixture
+def broker_factory(request, tmp_path) -> Iterator:
+    """Start brokers with ``broker_factory(config={...})``; all are stopped after the test."""
+    started: list[BrokerProcess] = []
+    request.node.brokers = started
+
+    def start(config: dict[str, str] | None = None, name: str = "broker") -> BrokerProcess:
+        broker = BrokerProcess(tmp_path / f"{name}-data", tmp_path / f"{name}.log", config=config)
+        started.append(broker)
+        return broker.start()
+
+    yield start
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def broker(broker_factory) -> BrokerProcess:
+    return broker_factory()

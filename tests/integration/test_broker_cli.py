@@ -1,0 +1,58 @@
+"""Starting the broker wrong gives one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from tests.support.broker_process import ROOT
+
+
+def _run_broker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "broker", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
+
+
+def test_port_in_use(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _one_error_line(_run_broker("--port", str(port), "--data-dir", str(tmp_path)))
+    assert "already in use" in line and str(port) in line
+
+
+def test_unwritable_data_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    line = _one_error_line(_run_broker("--port", "0", "--data-dir", str(blocker / "logs")))
+    assert str(blocker) in line
+
+
+def test_unknown_setting(tmp_path):
+    line = _one_error_line(
+        _run_broker("--config", "no.such.setting=1", "--data-dir", str(tmp_path))
+    )
+    assert "no.such.setting" in line
+
+
+def test_bad_value(tmp_path):
+    line = _one_error_line(
+        _run_broker("--config", "num.partitions=many", "--data-dir", str(tmp_path))
+    )
+    assert "num.partitions" in line

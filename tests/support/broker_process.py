@@ -1,0 +1,121 @@
+"""A bundled broker as a real subprocess, the way the tests meet it.
+
+Starts ``python -m broker`` on 127.0.0.1 with a free port and its own data directory, waits
+for the ``READY`` line, and can terminate, kill, pause, resume and restart it on the same data
+directory. It only ever signals the pid it started. Its output goes to a log file that
+``dump_log()`` prints when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+READY = re.compile(r"^READY broker node=\d+ listening=(?P<host>[^:\s]+):(?P<port>\d+)")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BrokerProcess:
+    def __init__(
+        self, data_dir: Path, log_path: Path, *, config: dict[str, str] | None = None, port: int = 0
+    ) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.config = dict(config or {})
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> BrokerProcess:
+        args = [
+            sys.executable,
+            "-m",
+            "broker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        for key, value in self.config.items():
+            args += ["--config", f"{key}={value}"]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
+        log.close()
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        pending = b""
+        while time.monotonic() < deadline:
+            chunk = self.proc.stdout.read()
+            if chunk:
+                pending += chunk
+                for line in pending.decode(errors="replace").splitlines():
+                    match = READY.match(line)
+                    if match:
+                        self.port = int(match["port"])
+                        return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.read_log()}")
+            time.sleep(0.02)
+        self.kill()
+        raise TimeoutError(f"broker printed no READY line within {timeout} s:\n{self.read_log()}")
+
+    def _signal(self, signum: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def term(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait: a clean shutdown. Returns the exit code."""
+        self._signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: an unclean stop, as a crash or power cut of the process would be."""
+        self._signal(signal.SIGKILL)
+        self.wait(30.0)
+
+    def pause(self) -> None:
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code
+
+    def restart(self, *, clean: bool = True) -> BrokerProcess:
+        """Stop (SIGTERM when clean, SIGKILL otherwise) and start on the same dir and port."""
+        if clean:
+            self.term()
+        else:
+            self.kill()
+        return self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.running:
+            self.resume()
+            try:
+                self.term(10.0)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,83 @@
+"""A raw Kafka wire client for tests: kio-encoded requests over a plain socket."""
+
+from __future__ import annotations
+
+import io
+import socket
+import struct
+from typing import Any
+
+from kio.serial import entity_reader, entity_writer
+
+from broker.protocol.codec import build, request_class, response_class
+
+
+class WireClient:
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self._correlation = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> WireClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def encode(self, api_key: int, version: int, body: dict[str, Any]) -> bytes:
+        cls = request_class(api_key, version)
+        header_cls = cls.__header_schema__
+        self._correlation += 1
+        out = io.BytesIO()
+        entity_writer(header_cls)(
+            out,
+            build(
+                header_cls,
+                {
+                    "request_api_key": api_key,
+                    "request_api_version": version,
+                    "correlation_id": self._correlation,
+                    "client_id": "wire-test",
+                },
+            ),
+        )
+        entity_writer(cls)(out, build(cls, body))
+        payload = out.getvalue()
+        return struct.pack(">i", len(payload)) + payload
+
+    def request(self, api_key: int, version: int, body: dict[str, Any]) -> Any:
+        self.send_raw(self.encode(api_key, version, body))
+        return self.read_response(api_key, version)
+
+    def read_response(self, api_key: int, version: int) -> Any:
+        payload = self.read_frame()
+        cls = response_class(api_key, version)
+        header, used = entity_reader(cls.__header_schema__)(payload, 0)
+        assert header.correlation_id == self._correlation
+        body, _ = entity_reader(cls)(payload, used)
+        return body
+
+    def read_frame(self) -> bytes:
+        (size,) = struct.unpack(">i", self._read_exactly(4))
+        return self._read_exactly(size)
+
+    def _read_exactly(self, count: int) -> bytes:
+        data = bytearray()
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionError("closed by the broker")
+            data += chunk
+        return bytes(data)
+
+    def is_closed_by_peer(self) -> bool:
+        """True when the broker has closed this connection (reads EOF or a reset)."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
