@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support.broker_process import ROOT
 
@@ -56,3 +57,27 @@ def test_bad_value(tmp_path):
         _run_broker("--config", "num.partitions=many", "--data-dir", str(tmp_path))
     )
     assert "num.partitions" in line
+
+
+def test_sigterm_stops_cleanly_and_the_next_start_scans_nothing(broker):
+    assert broker.term() == 0
+    assert "stopped cleanly" in broker.read_log()
+    assert (broker.data_dir / ".kafka_cleanshutdown").exists()
+    broker.start()
+    assert "previous shutdown clean" in broker.read_log()
+
+
+def test_console_script_starts_the_broker(tmp_path):
+    script = Path(sys.executable).parent / "chirpstream"
+    proc = subprocess.Popen(
+        [script, "broker", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("READY broker node=0 listening=127.0.0.1:")
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
