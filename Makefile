@@ -24,6 +24,7 @@ test: $(STAMP) tools lint
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.groups
 
 broker: $(STAMP)
 	$(BIN)/chirpstream broker

@@ -54,6 +54,12 @@ _BROKER_SETTINGS: dict[str, tuple[str, type]] = {
     "log.retention.check.interval.ms": ("retention_check_interval_ms", int),
     "log.flush.scheduler.interval.ms": ("flush_scheduler_interval_ms", int),
     "log.flush.offset.checkpoint.interval.ms": ("checkpoint_interval_ms", int),
+    "offsets.topic.num.partitions": ("offsets_topic_num_partitions", int),
+    "offset.metadata.max.bytes": ("offset_metadata_max_bytes", int),
+    "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", int),
+    "group.min.session.timeout.ms": ("group_min_session_timeout_ms", int),
+    "group.max.session.timeout.ms": ("group_max_session_timeout_ms", int),
+    "producer.id.expiration.ms": ("producer_id_expiration_ms", int),
 }
 _LISTENERS = ("listeners", "advertised.listeners")
 
@@ -75,6 +81,14 @@ class BrokerConfig:
     retention_check_interval_ms: int = 300_000
     flush_scheduler_interval_ms: int = 200
     checkpoint_interval_ms: int = 60_000
+    offsets_topic_num_partitions: int = 50
+    offset_metadata_max_bytes: int = 4096
+    # Kafka waits 3 s for more members of a new group; 300 ms keeps a classroom demo instant
+    # while workers started together still share their first generation.
+    group_initial_rebalance_delay_ms: int = 300
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
+    producer_id_expiration_ms: int = 86_400_000
     log_defaults: LogConfig = field(default_factory=LogConfig)
 
     @property

@@ -12,8 +12,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from broker.cluster.metadata import ClusterMetadata
+from broker.cluster.metadata import OFFSETS_TOPIC, ClusterMetadata
 from broker.config import BrokerConfig
+from broker.groups.coordinator import GroupCoordinator, GroupSettings
+from broker.groups.store import OffsetStore
 from broker.net.context import Context
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server
@@ -28,6 +30,7 @@ class Node:
         self.logs: LogManager | None = None
         self.cluster: ClusterMetadata | None = None
         self.server: Server | None = None
+        self.groups: GroupCoordinator | None = None
         self._duties: list[asyncio.Task[None]] = []
 
     @property
@@ -39,10 +42,13 @@ class Node:
         """Open storage and listen. Raises StorageError or OSError with a clear message."""
         config = self.config
         started = time.monotonic()
-        self.logs = LogManager(config.data_dir)
+        self.logs = LogManager(
+            config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
+        )
         self.cluster = ClusterMetadata(config.data_dir, self.logs, config.log_defaults)
         self.cluster.load()
-        context = Context(config, self.cluster, REGISTRY)
+        self.groups = self._group_coordinator()
+        context = Context(config, self.cluster, REGISTRY, self.groups)
         self.server = Server(context)
         await self.server.start()
         context.port = self.server.port
@@ -60,6 +66,24 @@ class Node:
             config.checkpoint_interval_ms, lambda: logs.checkpoint(cluster.high_watermarks())
         )
 
+    def _group_coordinator(self) -> GroupCoordinator:
+        """Committed offsets and group state live in ``__consumer_offsets``, as in Kafka."""
+        config, cluster = self.config, self.cluster
+        topic = cluster.topics.get(OFFSETS_TOPIC) or cluster.create_topic(
+            OFFSETS_TOPIC,
+            config.offsets_topic_num_partitions,
+            {"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
+        )
+        settings = GroupSettings(
+            initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
+            min_session_timeout_ms=config.group_min_session_timeout_ms,
+            max_session_timeout_ms=config.group_max_session_timeout_ms,
+            offset_metadata_max_bytes=config.offset_metadata_max_bytes,
+        )
+        coordinator = GroupCoordinator(OffsetStore(topic.partitions, _now_ms), settings)
+        coordinator.load()
+        return coordinator
+
     def _every(self, interval_ms: int, duty: Callable[[], object]) -> None:
         self._duties.append(asyncio.get_running_loop().create_task(_repeat(interval_ms, duty)))
 
@@ -68,6 +92,8 @@ class Node:
             task.cancel()
         if self.server is not None:
             await self.server.stop()
+        if self.groups is not None:
+            self.groups.close()
         if self.logs is not None and self.cluster is not None:
             self.logs.close(self.cluster.high_watermarks())
         log.info("stopped cleanly")

@@ -22,6 +22,8 @@ from broker.storage.config import LogConfig
 from broker.storage.manager import LogManager
 
 IMAGE_FILE = "cluster-metadata.json"
+OFFSETS_TOPIC = "__consumer_offsets"
+INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC})
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 
@@ -48,6 +50,11 @@ class Topic:
     overrides: dict[str, str]
     config: LogConfig
     partitions: list[Partition] = field(default_factory=list)
+
+    @property
+    def internal(self) -> bool:
+        """Kafka's own bookkeeping (committed offsets): clients may read it, not write it."""
+        return self.name in INTERNAL_TOPICS
 
 
 def new_cluster_id() -> str:
@@ -162,6 +169,11 @@ class ClusterMetadata:
         self.save()
 
     def delete_topic(self, name: str) -> Topic:
+        if name in INTERNAL_TOPICS:
+            raise TopicError(
+                ErrorCode.invalid_topic_exception,
+                f"{name} is an internal topic and cannot be deleted",
+            )
         topic = self.topics.pop(name, None)
         if topic is None:
             raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")

@@ -41,6 +41,7 @@ class Connection(asyncio.Protocol):
         self._closed = False
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self._client_host = ""
         self.last_active = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
@@ -51,6 +52,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self._client_host = f"/{peer[0]}" if peer else ""
         if self._refuse:
             self.close()
             return
@@ -115,7 +117,7 @@ class Connection(asyncio.Protocol):
     async def _handle(self, payload: bytes) -> None:
         context = self._context
         try:
-            request = read_request(payload)
+            request = read_request(payload, self._client_host)
         except UnsupportedVersion as exc:
             if exc.api_key != API_VERSIONS:
                 raise

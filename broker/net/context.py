@@ -1,4 +1,4 @@
-"""What every handler receives: the broker's settings, cluster state and API registry."""
+"""What every handler receives: settings, cluster state, the group coordinator, the registry."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from broker.cluster.metadata import ClusterMetadata
 from broker.config import BrokerConfig
+from broker.groups.coordinator import GroupCoordinator
 from broker.net.registry import Registry
 
 
@@ -15,6 +16,7 @@ class Context:
     config: BrokerConfig
     cluster: ClusterMetadata
     registry: Registry
+    groups: GroupCoordinator
     port: int = 0  # the bound port, known once the server listens (config.port may be 0)
 
     @staticmethod

@@ -40,6 +40,7 @@ class Request(NamedTuple):
     correlation_id: int
     client_id: str | None
     body: Any  # a kio request dataclass
+    client_host: str = ""  # the peer's address, as Kafka reports it for group members
 
 
 class UnsupportedVersion(ProtocolError):
@@ -82,7 +83,7 @@ def _writer(cls: type):
     return entity_writer(cls)
 
 
-def read_request(payload: bytes) -> Request:
+def read_request(payload: bytes, client_host: str = "") -> Request:
     """Decode one request frame's payload (the bytes after the int32 size)."""
     api_key, version, correlation_id = peek_header(payload)
     cls = request_class(api_key, version)
@@ -94,7 +95,7 @@ def read_request(payload: bytes) -> Request:
     except (SerialError, KeyError, ValueError, TypeError, OverflowError) as exc:
         # KeyError: kio raises it for an unknown tagged field (protocol notes, G4).
         raise ProtocolError(f"cannot decode api_key={api_key} v{version}: {exc!r}") from exc
-    return Request(api_key, version, correlation_id, header.client_id, body)
+    return Request(api_key, version, correlation_id, header.client_id, body, client_host)
 
 
 def frame(payload: bytes) -> bytes:
@@ -178,6 +179,11 @@ def _to_timedelta(value: int | datetime.timedelta) -> datetime.timedelta:
     if isinstance(value, datetime.timedelta):
         return value
     return datetime.timedelta(milliseconds=value)
+
+
+def millis(value: datetime.timedelta) -> int:
+    """A kio duration field back in Kafka's milliseconds."""
+    return value // datetime.timedelta(milliseconds=1)
 
 
 def _to_datetime(value: int | datetime.datetime | None) -> datetime.datetime | None:

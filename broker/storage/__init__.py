@@ -5,7 +5,9 @@ offset (``.log``, ``.index``, ``.timeindex``), ``leader-epoch-checkpoint`` and
 ``partition.metadata``; the root's ``recovery-point-offset-checkpoint``,
 ``log-start-offset-checkpoint``, ``replication-offset-checkpoint``, ``.lock`` and
 ``.kafka_cleanshutdown``. Also the topic-level log settings (``LogConfig``) and the flush
-policy (see ``config``).
+policy (see ``config``), and each partition's idempotent-producer state with its
+``<offset>.snapshot`` files (see ``producer_state``): ``PartitionLog.append`` deduplicates
+and sequence-checks batches that carry a producer id.
 
 Invariants: batches are stored exactly as served, with consecutive offsets; storage reads
 their 61-byte headers and never their records. An append is one ``write`` and is in the OS
@@ -19,17 +21,30 @@ Not thread-safe: callers serialise access to each ``PartitionLog`` and the ``Log
 """
 
 from broker.storage.config import TOPIC_CONFIGS, LogConfig
-from broker.storage.errors import OffsetOutOfRange, StorageError
+from broker.storage.errors import (
+    DuplicateBatch,
+    InvalidProducerEpoch,
+    OffsetOutOfRange,
+    OutOfOrderSequence,
+    ProducerStateError,
+    StorageError,
+)
 from broker.storage.log import PartitionLog
 from broker.storage.manager import LogManager
+from broker.storage.producer_state import ProducerStateManager
 from broker.storage.segment import FileSlice
 
 __all__ = [
     "TOPIC_CONFIGS",
+    "DuplicateBatch",
     "FileSlice",
+    "InvalidProducerEpoch",
     "LogConfig",
     "LogManager",
     "OffsetOutOfRange",
+    "OutOfOrderSequence",
     "PartitionLog",
+    "ProducerStateError",
+    "ProducerStateManager",
     "StorageError",
 ]

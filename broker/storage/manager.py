@@ -23,6 +23,7 @@ from broker.storage.checkpoint import fsync_directory, read_offsets, write_offse
 from broker.storage.config import LogConfig
 from broker.storage.errors import StorageError
 from broker.storage.log import DELETE_SUFFIX, PartitionLog, parse_partition_dir
+from broker.storage.producer_state import PRODUCER_ID_EXPIRATION_MS
 
 log = logging.getLogger("broker.storage")
 
@@ -36,8 +37,11 @@ TopicPartition = tuple[str, int]
 
 
 class LogManager:
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, producer_id_expiration_ms: int = PRODUCER_ID_EXPIRATION_MS
+    ) -> None:
         self.root = Path(root)
+        self.producer_id_expiration_ms = producer_id_expiration_ms
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except FileExistsError as err:
@@ -164,12 +168,14 @@ class LogManager:
     def retention_pass(
         self, now_ms: int, high_watermarks: Mapping[TopicPartition, int] | None = None
     ) -> int:
-        """Apply retention to every log; with ``high_watermarks``, never above them."""
+        """Apply retention to every log, with ``high_watermarks`` never above them, and
+        expire idle producer ids; returns the number of segments deleted."""
         hws = high_watermarks or {}
-        return sum(
-            partition_log.delete_expired(now_ms, hws.get(key))
-            for key, partition_log in self._logs.items()
-        )
+        deleted = 0
+        for key, partition_log in self._logs.items():
+            deleted += partition_log.delete_expired(now_ms, hws.get(key))
+            partition_log.expire_producers(now_ms, self.producer_id_expiration_ms)
+        return deleted
 
     def flush_pass(self, now_ms: int) -> None:
         """fsync every log whose oldest unflushed write is flush.ms old."""

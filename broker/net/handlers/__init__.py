@@ -2,12 +2,23 @@
 
 from broker.net.handlers import (
     api_versions,
+    delete_groups,
     describe_configs,
+    describe_groups,
     fetch,
+    find_coordinator,
+    heartbeat,
     init_producer_id,
+    join_group,
+    leave_group,
+    list_groups,
     list_offsets,
     metadata,
+    offset_commit,
+    offset_fetch,
+    offset_for_leader_epoch,
     produce,
+    sync_group,
     topics,
 )
 from broker.net.registry import Registry
@@ -22,5 +33,16 @@ REGISTRY = Registry(
         *topics.SPECS,
         *init_producer_id.SPECS,
         *describe_configs.SPECS,
+        *find_coordinator.SPECS,
+        *join_group.SPECS,
+        *sync_group.SPECS,
+        *heartbeat.SPECS,
+        *leave_group.SPECS,
+        *offset_commit.SPECS,
+        *offset_fetch.SPECS,
+        *describe_groups.SPECS,
+        *list_groups.SPECS,
+        *delete_groups.SPECS,
+        *offset_for_leader_epoch.SPECS,
     ]
 )

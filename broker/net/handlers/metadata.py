@@ -27,7 +27,7 @@ def describe_topic(context: Context, topic: Topic) -> dict:
         "error_code": ErrorCode.none,
         "name": topic.name,
         "topic_id": topic.topic_id,
-        "is_internal": False,
+        "is_internal": topic.internal,
         "partitions": [
             {
                 "error_code": ErrorCode.none,

@@ -15,7 +15,7 @@ from broker.protocol.batch import validate_produced
 from broker.protocol.codec import Request
 from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
 from broker.protocol.produce_response import PartitionResult, encode_produce_response
-from broker.storage.errors import StorageError
+from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageError
 
 if TYPE_CHECKING:
     from broker.cluster.partition import Partition
@@ -67,6 +67,12 @@ def _append(
             )
     try:
         base_offset = partition.append(records, headers, now_ms)
+    except DuplicateBatch as duplicate:  # a retry: success at the original offset
+        return PartitionResult(index, ErrorCode.none, duplicate.base_offset, -1, log_start)
+    except ProducerStateError as exc:  # OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH
+        return PartitionResult(
+            index, ErrorCode(exc.error_code), log_start_offset=log_start, error_message=str(exc)
+        )
     except StorageError as exc:
         return PartitionResult(
             index, ErrorCode.kafka_storage_error, log_start_offset=log_start, error_message=str(exc)
@@ -90,6 +96,15 @@ async def handle(context: Context, request: Request) -> bytes | None:
             index = data.index
             if acks not in (-1, 0, 1):
                 answers.append(PartitionResult(index, ErrorCode.invalid_required_acks))
+                continue
+            if topic is not None and topic.internal:
+                answers.append(
+                    PartitionResult(
+                        index,
+                        ErrorCode.invalid_topic_exception,
+                        error_message=f"{name} is an internal topic",
+                    )
+                )
                 continue
             partition = partitions[index] if 0 <= index < len(partitions) else None
             answers.append(_append(partition, index, data.records, max_bytes, now_ms))

@@ -1,0 +1,139 @@
+"""Committed offsets and group metadata, kept in ``__consumer_offsets`` as Kafka keeps them.
+
+A group lives in partition ``partition_for(group_id)`` (Kafka's hash of the group id). Each
+write is one uncompressed batch of Kafka-format records (see ``codec``), appended with one
+``write`` to the OS before ``write`` returns, so it survives a SIGKILL of the broker (not a
+power cut: flushing follows the topic's flush policy). ``replay`` reads every partition from
+its log start to its high watermark and keeps the newest value per key.
+
+No compaction: the internal log only grows, by roughly 100 bytes per committed partition and
+a few hundred per rebalance. That is fine for classroom-sized use. Create the topic with
+``cleanup.policy=compact`` so that retention never deletes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
+
+from broker.cluster.partition import Partition
+from broker.groups.codec import (
+    CodecError,
+    GroupValue,
+    OffsetKey,
+    OffsetValue,
+    RecordKey,
+    RecordValue,
+    decode_group_value,
+    decode_key,
+    decode_offset_value,
+    encode_key,
+    encode_value,
+)
+from broker.protocol.batch import scan_valid, validate_produced
+from broker.protocol.records import Record, build_batch, iter_records
+from broker.storage.errors import StorageError
+
+log = logging.getLogger("broker.groups")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+_READ_BYTES = 1 << 20
+
+
+def java_string_hashcode(value: str) -> int:
+    """Java's ``String.hashCode``: ``s[0]*31^(n-1) + ... + s[n-1]`` over UTF-16 code units,
+    as a signed 32-bit int."""
+    result = 0
+    for (unit,) in struct.iter_unpack(">H", value.encode("utf-16-be", "surrogatepass")):
+        result = (31 * result + unit) & 0xFFFFFFFF
+    return result - (1 << 32) if result & 0x80000000 else result
+
+
+class StoreError(Exception):
+    """A write to ``__consumer_offsets`` failed; nothing of it should be trusted as stored."""
+
+
+class StoredState(NamedTuple):
+    """What ``replay`` found: the newest value per key, tombstoned keys left out."""
+
+    offsets: dict[OffsetKey, OffsetValue]
+    groups: dict[str, GroupValue]
+
+
+class OffsetStore:
+    def __init__(self, partitions: Sequence[Partition], now_ms: Callable[[], int]) -> None:
+        if not partitions:
+            raise ValueError(f"{OFFSETS_TOPIC} needs at least one partition")
+        self._partitions = list(partitions)
+        self.now_ms = now_ms
+
+    def partition_for(self, group_id: str) -> int:
+        """Kafka's ``abs(groupId.hashCode) % partitions`` (``abs`` being ``& 0x7fffffff``)."""
+        return (java_string_hashcode(group_id) & 0x7FFFFFFF) % len(self._partitions)
+
+    def write(self, group_id: str, records: Sequence[tuple[RecordKey, RecordValue | None]]) -> None:
+        """Append ``records`` of ``group_id`` as one batch. A None value is a tombstone.
+        Raises ``StoreError`` when the log cannot take them."""
+        partition = self._partitions[self.partition_for(group_id)]
+        now = self.now_ms()
+        batch = build_batch(
+            [
+                (encode_key(key), None if value is None else encode_value(value))
+                for key, value in records
+            ],
+            now,
+        )
+        try:
+            partition.append(batch, validate_produced(batch), now)
+        except (OSError, StorageError) as err:
+            raise StoreError(
+                f"cannot write group {group_id!r} to {partition.topic}-{partition.index}: {err}"
+            ) from err
+
+    def replay(self) -> StoredState:
+        """The newest committed offsets and group metadata in every partition. Records that
+        cannot be decoded are skipped with a warning."""
+        state = StoredState({}, {})
+        for partition in self._partitions:
+            for record in _records(partition):
+                try:
+                    _apply(record, state)
+                except CodecError as err:
+                    log.warning(
+                        "%s-%d offset %d: skipped a record that is not a group record: %s",
+                        partition.topic,
+                        partition.index,
+                        record.offset,
+                        err,
+                    )
+        return state
+
+
+def _apply(record: Record, state: StoredState) -> None:
+    if record.key is None:
+        raise CodecError("record has no key")
+    key = decode_key(record.key)
+    if isinstance(key, OffsetKey):
+        if record.value is None:
+            state.offsets.pop(key, None)
+        else:
+            state.offsets[key] = decode_offset_value(record.value)
+    elif record.value is None:
+        state.groups.pop(key.group, None)
+    else:
+        state.groups[key.group] = decode_group_value(record.value)
+
+
+def _records(partition: Partition) -> Iterator[Record]:
+    offset = partition.log_start_offset
+    end = partition.high_watermark
+    while offset < end:
+        chunk = partition.log.read(offset, _READ_BYTES, end)
+        if chunk is None:
+            return
+        data = chunk.read_bytes()
+        yield from iter_records(data)
+        *_, last = scan_valid(data, verify_crc=False)
+        offset = last.last_offset + 1

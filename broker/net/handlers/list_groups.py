@@ -1,0 +1,36 @@
+"""ListGroups (16): every group, optionally filtered by state (v4+)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kio.schema.errors import ErrorCode
+
+from broker.net.registry import ApiSpec
+from broker.protocol.codec import Request
+
+if TYPE_CHECKING:
+    from broker.net.context import Context
+
+
+async def handle(context: Context, request: Request) -> dict:
+    states = getattr(request.body, "states_filter", ())
+    types = getattr(request.body, "types_filter", ())
+    listed = context.groups.list_groups(set(states) if states else None)
+    return {
+        "throttle_time": 0,
+        "error_code": ErrorCode.none,
+        "groups": [
+            {
+                "group_id": g.group_id,
+                "protocol_type": g.protocol_type,
+                "group_state": g.state_name,
+                "group_type": g.group_type,
+            }
+            for g in listed
+            if not types or g.group_type in types
+        ],
+    }
+
+
+SPECS = [ApiSpec(16, "ListGroups", 0, 5, handle)]

@@ -1,0 +1,38 @@
+"""Committed offsets and group state survive a broker restart, clean or SIGKILL."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = ConsumerGroupTopicPartitions(
+        group, [TopicPartition(topic, p) for p in range(partitions)]
+    )
+    result = admin.list_consumer_group_offsets([request])[group].result(10)
+    return {tp.partition: tp.offset for tp in result.topic_partitions}
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["sigterm", "sigkill"])
+def test_committed_offsets_survive_restart(broker_factory, clean):
+    broker = broker_factory()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("kept", 3, 1)])["kept"].result(10)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "durable"})
+    commits = [TopicPartition("kept", p, 10 * (p + 1), metadata=f"m{p}") for p in range(3)]
+    consumer.commit(offsets=commits, asynchronous=False)
+    consumer.close()
+    assert _committed(broker.bootstrap, "durable", "kept", 3) == {0: 10, 1: 20, 2: 30}
+
+    broker.restart(clean=clean)
+
+    assert _committed(broker.bootstrap, "durable", "kept", 3) == {0: 10, 1: 20, 2: 30}
+    reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "durable"})
+    try:
+        found = reader.committed([TopicPartition("kept", p) for p in range(3)], timeout=10)
+        assert [tp.metadata for tp in found] == ["m0", "m1", "m2"]
+    finally:
+        reader.close()

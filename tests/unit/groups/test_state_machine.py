@@ -1,0 +1,252 @@
+"""Random join / sync / heartbeat / leave / commit / delete traffic and time, with the
+group's invariants checked after every step (a white-box test: it reads the coordinator's
+groups and records every call of the one state-changing method)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from kio.schema.errors import ErrorCode as E
+
+from broker.groups import CommitEntry, GroupCoordinator, GroupSettings, JoinResult, OffsetStore
+from broker.groups.group import Group
+from broker.groups.state import TRANSITIONS, GroupState
+from tests.unit.groups.support import ManualClock, make_partitions
+
+GROUP = "g"
+SESSION_MS = 6000
+PROTOCOLS = [
+    [("range", b"r1")],
+    [("range", b"r2")],
+    [("roundrobin", b"rr"), ("range", b"r1")],
+    [("range", b"r1"), ("roundrobin", b"rr")],
+    [("sticky", b"s")],
+]
+
+
+@dataclass
+class Client:
+    member_id: str = ""
+    generation: int = -1
+    members: list[str] = field(default_factory=list)  # filled when it leads
+    join: asyncio.Task[JoinResult] | None = None
+    sync: asyncio.Task | None = None
+
+
+class GroupMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory = Path(tempfile.mkdtemp(prefix="groups-"))
+        self.partitions = make_partitions(self.directory, 1)
+        self.clock = ManualClock()
+        store = OffsetStore(self.partitions, self.clock.now_ms)
+        self.coordinator = GroupCoordinator(store, GroupSettings(), self.clock)
+        self.loop = asyncio.new_event_loop()
+        self.problems: list[dict[str, object]] = []
+        self.loop.set_exception_handler(lambda _, context: self.problems.append(context))
+        self.clients = [Client() for _ in range(4)]
+        self.transitions: list[tuple[GroupState, GroupState]] = []
+        self.generations: dict[Group, int] = {}
+        self._original = Group.transition_to
+        machine = self
+
+        def recording(group: Group, target: GroupState, now_ms: int) -> None:
+            machine.transitions.append((group.state, target))
+            machine._original(group, target, now_ms)
+
+        Group.transition_to = recording  # type: ignore[method-assign]
+
+    def teardown(self) -> None:
+        Group.transition_to = self._original  # type: ignore[method-assign]
+        self.coordinator.close()
+        self._settle()
+        self.loop.close()
+        for partition in self.partitions:
+            partition.log.close()
+        shutil.rmtree(self.directory)
+
+    # ---- driving ------------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        async def settle() -> None:
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+        self.loop.run_until_complete(settle())
+        for client in self.clients:
+            self._harvest(client)
+
+    def _harvest(self, client: Client) -> None:
+        if client.join is not None and client.join.done():
+            task, client.join = client.join, None
+            if task.cancelled():
+                return
+            result = task.result()
+            if result.error_code in (E.none, E.member_id_required):
+                client.member_id = result.member_id
+            if result.error_code is E.none:
+                client.generation = result.generation_id
+                client.members = [m.member_id for m in result.members]
+            elif result.error_code is E.unknown_member_id:
+                client.member_id, client.generation = "", -1  # as clients do: start afresh
+        if client.sync is not None and client.sync.done():
+            task, client.sync = client.sync, None
+            if not task.cancelled() and task.result().error_code is E.none:
+                expected = {b"", f"{client.generation}:{client.member_id}".encode()}
+                assert task.result().assignment in expected
+
+    def _start(self, coroutine) -> asyncio.Task:
+        return self.loop.create_task(coroutine)
+
+    # ---- rules --------------------------------------------------------------------------
+
+    @rule(
+        index=st.integers(0, 3),
+        require_known=st.booleans(),
+        protocols=st.sampled_from(PROTOCOLS),
+        rebalance_ms=st.sampled_from([2000, 20_000]),
+    )
+    def join(self, index, require_known, protocols, rebalance_ms):
+        client = self.clients[index]
+        if client.join is None:
+            client.join = self._start(
+                self.coordinator.join(
+                    GROUP,
+                    client.member_id,
+                    None,
+                    f"c{index}",
+                    "/h",
+                    "consumer",
+                    protocols,
+                    SESSION_MS,
+                    rebalance_ms,
+                    require_known,
+                )
+            )
+        self._settle()
+
+    @rule(index=st.integers(0, 3))
+    def sync(self, index):
+        self._sync(self.clients[index])
+        self._settle()
+
+    @rule()
+    def everyone_syncs(self):
+        for client in self.clients:
+            self._sync(client)
+        self._settle()
+
+    def _sync(self, client: Client) -> None:
+        if client.sync is None and client.member_id:
+            generation = client.generation
+            assignments = {m: f"{generation}:{m}".encode() for m in client.members}
+            client.sync = self._start(
+                self.coordinator.sync(
+                    GROUP, client.member_id, generation, None, "consumer", None, assignments
+                )
+            )
+
+    @rule(index=st.integers(0, 3))
+    def heartbeat(self, index):
+        client = self.clients[index]
+        answer = self.coordinator.heartbeat(GROUP, client.member_id, client.generation, None)
+        assert answer in (
+            E.none,
+            E.rebalance_in_progress,
+            E.illegal_generation,
+            E.unknown_member_id,
+        )
+        if answer is E.unknown_member_id:
+            client.member_id, client.generation = "", -1
+
+    @rule(index=st.integers(0, 3))
+    def leave(self, index):
+        client = self.clients[index]
+        self.coordinator.leave(GROUP, [(client.member_id, None)])
+        client.member_id, client.generation = "", -1
+        self._settle()
+
+    @rule(index=st.integers(0, 3), simple=st.booleans())
+    def commit(self, index, simple):
+        client = self.clients[index]
+        entry = CommitEntry("t", index, self.clock.now, 0, "")
+        if simple:
+            errors = self.coordinator.commit(GROUP, -1, "", None, [entry])
+        else:
+            errors = self.coordinator.commit(
+                GROUP, client.generation, client.member_id, None, [entry]
+            )
+        if errors == [E.none]:
+            assert self.coordinator.fetch(GROUP, [("t", index)])[0].offset == self.clock.now
+
+    @rule(index=st.integers(0, 3))
+    def lose_connection(self, index):
+        client = self.clients[index]
+        for task in (client.join, client.sync):
+            if task is not None:
+                task.cancel()
+        self._settle()
+
+    @rule(ms=st.sampled_from([50, 300, 1000, 2500, SESSION_MS, 30_000]))
+    def advance(self, ms):
+        self._settle()
+        self.clock.advance(ms)
+        self._settle()
+
+    @precondition(lambda self: self.coordinator.describe(GROUP).state_name == "Empty")
+    @rule()
+    def delete(self):
+        assert self.coordinator.delete([GROUP]) == {GROUP: E.none}
+        assert self.coordinator.describe(GROUP).state_name == "Dead"
+
+    # ---- invariants ---------------------------------------------------------------------
+
+    @invariant()
+    def loop_reported_nothing(self):
+        assert not self.problems, self.problems
+
+    @invariant()
+    def every_transition_taken_is_in_the_table(self):
+        for before, after in self.transitions:
+            assert after in TRANSITIONS[before], (before, after)
+
+    @invariant()
+    def the_group_is_consistent(self):
+        group = self.coordinator._groups.get(GROUP)
+        if group is None:
+            return
+        state = group.state
+        assert state in TRANSITIONS and state is not GroupState.DEAD
+        assert group.generation >= self.generations.get(group, 0)
+        self.generations[group] = group.generation
+        members = group.members
+        assert (group.leader is None) == (not members)
+        assert group.leader is None or group.leader in members
+        for member in members.values():
+            timer = member.session_timer
+            assert timer is not None and not timer.cancelled
+            if state is not GroupState.PREPARING_REBALANCE:
+                assert member.join_waiter is None
+            if state is not GroupState.COMPLETING_REBALANCE:
+                assert member.sync_waiter is None
+        assert (group.join_timer is not None) == (state is GroupState.PREPARING_REBALANCE)
+        if state is GroupState.EMPTY:
+            assert not members and group.protocol_name is None
+        if state in (GroupState.COMPLETING_REBALANCE, GroupState.STABLE):
+            assert members and group.protocol_name is not None
+        if state is GroupState.STABLE:
+            for member_id, member in members.items():
+                assert member.assignment == f"{group.generation}:{member_id}".encode()
+
+
+GroupMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=50, deadline=None, print_blob=True
+)
+TestGroupMachine = GroupMachine.TestCase
