@@ -10,7 +10,7 @@ import pytest
 from tests.support.batches import make_batch
 from tests.support.wire import WireClient
 
-API_VERSIONS, METADATA, PRODUCE, LIST_OFFSETS = 18, 3, 0, 2
+API_VERSIONS, PRODUCE = 18, 0
 CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, INVALID_REQUIRED_ACKS, INVALID_RECORD = 2, 10, 21, 87
 
 
@@ -21,11 +21,7 @@ def served(broker_factory):
         config={"message.max.bytes": "20000", "socket.request.max.bytes": "1000000"}
     )
     bystander = WireClient(broker.port)
-    bystander.request(
-        METADATA,
-        12,
-        {"topics": [{"name": "t", "topic_id": None}], "include_topic_authorized_operations": False},
-    )
+    bystander.metadata("t")
     yield broker
     # The bystander must still be served after whatever the test did.
     answer = bystander.request(
@@ -35,34 +31,9 @@ def served(broker_factory):
     bystander.close()
 
 
-def produce_body(records: bytes, acks: int = -1) -> dict:
-    return {
-        "transactional_id": None,
-        "acks": acks,
-        "timeout": 5000,
-        "topic_data": [{"name": "t", "partition_data": [{"index": 0, "records": records}]}],
-    }
-
-
 def high_watermark(port: int) -> int:
     with WireClient(port) as client:
-        answer = client.request(
-            LIST_OFFSETS,
-            7,
-            {
-                "replica_id": -1,
-                "isolation_level": 0,
-                "topics": [
-                    {
-                        "name": "t",
-                        "partitions": [
-                            {"partition_index": 0, "current_leader_epoch": -1, "timestamp": -1}
-                        ],
-                    }
-                ],
-            },
-        )
-    return answer.topics[0].partitions[0].offset
+        return client.latest_offset("t")
 
 
 @pytest.mark.parametrize(
@@ -91,7 +62,7 @@ def test_malformed_frame_closes_only_that_connection(served, frame):
 
 def test_truncated_body_closes_connection(served):
     with WireClient(served.port) as client:
-        whole = client.encode(PRODUCE, 9, produce_body(make_batch([b"x"])))
+        whole = client.produce_request("t", make_batch([b"x"]))
         cut = whole[4:-10]
         client.send_raw(struct.pack(">i", len(cut)) + cut)
         assert client.is_closed_by_peer()
@@ -116,8 +87,8 @@ def test_bad_crc_is_corrupt_message_and_appends_nothing(served):
     batch = bytearray(make_batch([b"hello", b"world"]))
     batch[-1] ^= 0xFF
     with WireClient(served.port) as client:
-        answer = client.request(PRODUCE, 9, produce_body(bytes(batch)))
-    assert answer.responses[0].partition_responses[0].error_code == CORRUPT_MESSAGE
+        answer = client.produce("t", bytes(batch))
+    assert answer.error_code == CORRUPT_MESSAGE
     assert high_watermark(served.port) == 0
 
 
@@ -125,32 +96,32 @@ def test_a_good_batch_after_a_bad_one_lands_at_offset_zero(served):
     bad = bytearray(make_batch([b"a"]))
     bad[30] ^= 1
     with WireClient(served.port) as client:
-        first = client.request(PRODUCE, 9, produce_body(bytes(bad)))
-        second = client.request(PRODUCE, 9, produce_body(make_batch([b"a", b"b"])))
-    assert first.responses[0].partition_responses[0].error_code == CORRUPT_MESSAGE
-    good = second.responses[0].partition_responses[0]
+        first = client.produce("t", bytes(bad))
+        second = client.produce("t", make_batch([b"a", b"b"]))
+    assert first.error_code == CORRUPT_MESSAGE
+    good = second
     assert (good.error_code, good.base_offset) == (0, 0)
     assert high_watermark(served.port) == 2
 
 
 def test_batch_over_max_message_bytes_is_refused(served):
     with WireClient(served.port) as client:
-        answer = client.request(PRODUCE, 9, produce_body(make_batch([b"x" * 30_000])))
-    assert answer.responses[0].partition_responses[0].error_code == MESSAGE_TOO_LARGE
+        answer = client.produce("t", make_batch([b"x" * 30_000]))
+    assert answer.error_code == MESSAGE_TOO_LARGE
     assert high_watermark(served.port) == 0
 
 
 def test_bytes_that_are_not_a_batch_are_invalid_record(served):
     with WireClient(served.port) as client:
-        answer = client.request(PRODUCE, 9, produce_body(b"\x00" * 70))
-    assert answer.responses[0].partition_responses[0].error_code == INVALID_RECORD
+        answer = client.produce("t", b"\x00" * 70)
+    assert answer.error_code == INVALID_RECORD
     assert high_watermark(served.port) == 0
 
 
 def test_invalid_acks_is_refused(served):
     with WireClient(served.port) as client:
-        answer = client.request(PRODUCE, 9, produce_body(make_batch([b"x"]), acks=2))
-    assert answer.responses[0].partition_responses[0].error_code == INVALID_REQUIRED_ACKS
+        answer = client.produce("t", make_batch([b"x"]), acks=2)
+    assert answer.error_code == INVALID_REQUIRED_ACKS
     assert high_watermark(served.port) == 0
 
 
@@ -158,14 +129,14 @@ def test_acks_zero_failure_closes_the_connection(served):
     batch = bytearray(make_batch([b"x"]))
     batch[-1] ^= 0xFF
     with WireClient(served.port) as client:
-        client.send_raw(client.encode(PRODUCE, 9, produce_body(bytes(batch), acks=0)))
+        client.send_raw(client.produce_request("t", bytes(batch), acks=0))
         assert client.is_closed_by_peer()
     assert high_watermark(served.port) == 0
 
 
 def test_acks_zero_success_sends_no_response(served):
     with WireClient(served.port) as client:
-        client.send_raw(client.encode(PRODUCE, 9, produce_body(make_batch([b"x"]), acks=0)))
+        client.send_raw(client.produce_request("t", make_batch([b"x"]), acks=0))
         # The next request's answer is the first frame on the wire.
         answer = client.request(
             API_VERSIONS, 3, {"client_software_name": "t", "client_software_version": "1"}

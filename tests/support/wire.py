@@ -81,3 +81,62 @@ class WireClient:
             return self.sock.recv(1) == b""
         except ConnectionResetError:
             return True
+
+    # -- the requests most tests need ---------------------------------------------------------
+
+    def metadata(self, topic: str) -> Any:
+        """Metadata v12 for one topic (creating it, when the broker auto-creates topics)."""
+        return self.request(
+            3,
+            12,
+            {
+                "topics": [{"name": topic, "topic_id": None}],
+                "include_topic_authorized_operations": False,
+            },
+        )
+
+    def produce_request(
+        self, topic: str, records: bytes, acks: int = -1, partition: int = 0
+    ) -> bytes:
+        """A framed Produce v9 request, for tests that send it themselves."""
+        return self.encode(
+            0,
+            9,
+            {
+                "transactional_id": None,
+                "acks": acks,
+                "timeout": 5000,
+                "topic_data": [
+                    {"name": topic, "partition_data": [{"index": partition, "records": records}]}
+                ],
+            },
+        )
+
+    def produce(self, topic: str, records: bytes, acks: int = -1, partition: int = 0) -> Any:
+        """Produce v9 to one partition; returns that partition's answer."""
+        self.send_raw(self.produce_request(topic, records, acks, partition))
+        return self.read_response(0, 9).responses[0].partition_responses[0]
+
+    def latest_offset(self, topic: str, partition: int = 0) -> int:
+        """The high watermark, by ListOffsets v7 (timestamp -1)."""
+        answer = self.request(
+            2,
+            7,
+            {
+                "replica_id": -1,
+                "isolation_level": 0,
+                "topics": [
+                    {
+                        "name": topic,
+                        "partitions": [
+                            {
+                                "partition_index": partition,
+                                "current_leader_epoch": -1,
+                                "timestamp": -1,
+                            }
+                        ],
+                    }
+                ],
+            },
+        )
+        return answer.topics[0].partitions[0].offset
