@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -107,54 +108,24 @@ def confluent_consume(bootstrap: str, topic: str, messages: int) -> None:
 
 
 def kcat_produce(bootstrap: str, topic: str, lines_file: Path) -> None:
+    command = f"kcat -P -b {bootstrap} -t {topic} -p 0 -X acks=1 -X linger.ms=5"
     with lines_file.open("rb") as source:
         subprocess.run(
-            [
-                "kcat",
-                "-P",
-                "-b",
-                bootstrap,
-                "-t",
-                topic,
-                "-p",
-                "0",
-                "-X",
-                "linger.ms=5",
-                "-X",
-                "batch.num.messages=10000",
-            ],
+            [*command.split(), "-X", "batch.num.messages=10000"],
             stdin=source,
             check=True,
             timeout=600,
         )
 
 
-def kcat_consume(bootstrap: str, topic: str, messages: int) -> str:
+def kcat_consume(bootstrap: str, topic: str, messages: int) -> None:
+    command = f"kcat -C -b {bootstrap} -t {topic} -p 0 -o beginning -e -q"
     done = subprocess.run(
-        [
-            "kcat",
-            "-C",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-p",
-            "0",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%o\n",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=600,
+        [*command.split(), "-f", "%o\n"], capture_output=True, check=True, timeout=600
     )
     count = done.stdout.count(b"\n")
     if count != messages:
         raise RuntimeError(f"kcat read {count} of {messages} messages")
-    return ""
 
 
 def round_trips(bootstrap: str, topic: str, count: int) -> str:
@@ -172,33 +143,48 @@ def round_trips(bootstrap: str, topic: str, count: int) -> str:
 
 
 def run_all(messages: int, size: int, work: Path) -> list[Result]:
-    results = []
     lines = work / "lines.txt"
     lines.write_bytes((b"y" * (size - 1) + b"\n") * messages)
-    for client in ("confluent-kafka", "kcat"):
-        for acks in ("1", "all") if client == "confluent-kafka" else ("1",):
-            broker = BrokerProcess(work / f"{client}-{acks}", work / f"{client}-{acks}.log")
-            broker.start()
-            try:
-                create_topic(broker.bootstrap, "bench")
-                if client == "confluent-kafka":
-                    produce = lambda b=broker, a=acks: confluent_produce(  # noqa: E731
-                        b.bootstrap, "bench", messages, size, a
-                    )
-                    consume = lambda b=broker: confluent_consume(  # noqa: E731
-                        b.bootstrap, "bench", messages
-                    )
-                else:
-                    produce = lambda b=broker: kcat_produce(b.bootstrap, "bench", lines)  # noqa: E731
-                    consume = lambda b=broker: kcat_consume(b.bootstrap, "bench", messages)  # noqa: E731
-                results.append(
-                    _measure(f"produce {client} acks={acks}", broker, messages, size, produce)
+    # (label, produce(bootstrap), consume(bootstrap)); each pair runs on a fresh broker.
+    workloads = [
+        (
+            "confluent-kafka acks=1",
+            partial(confluent_produce, topic="bench", messages=messages, size=size, acks="1"),
+            partial(confluent_consume, topic="bench", messages=messages),
+        ),
+        (
+            "confluent-kafka acks=all",
+            partial(confluent_produce, topic="bench", messages=messages, size=size, acks="all"),
+            partial(confluent_consume, topic="bench", messages=messages),
+        ),
+        (
+            "kcat acks=1",
+            partial(kcat_produce, topic="bench", lines_file=lines),
+            partial(kcat_consume, topic="bench", messages=messages),
+        ),
+    ]
+    results = []
+    for number, (label, produce, consume) in enumerate(workloads):
+        broker = BrokerProcess(work / f"broker-{number}", work / f"broker-{number}.log").start()
+        try:
+            create_topic(broker.bootstrap, "bench")
+            results.append(
+                _measure(
+                    f"produce {label}", broker, messages, size, partial(produce, broker.bootstrap)
                 )
-                results.append(_measure(f"consume {client}", broker, messages, size, consume))
-            finally:
-                broker.stop()
-    broker = BrokerProcess(work / "rtt", work / "rtt.log")
-    broker.start()
+            )
+            results.append(
+                _measure(
+                    f"consume {label.split()[0]}",
+                    broker,
+                    messages,
+                    size,
+                    partial(consume, broker.bootstrap),
+                )
+            )
+        finally:
+            broker.stop()
+    broker = BrokerProcess(work / "rtt", work / "rtt.log").start()
     try:
         create_topic(broker.bootstrap, "rtt")
         results.append(
@@ -207,7 +193,7 @@ def run_all(messages: int, size: int, work: Path) -> list[Result]:
                 broker,
                 2000,
                 100,
-                lambda: round_trips(broker.bootstrap, "rtt", 2000),
+                partial(round_trips, broker.bootstrap, "rtt", 2000),
             )
         )
     finally:
