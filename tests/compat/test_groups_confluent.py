@@ -13,7 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_INVALID, Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.broker_process import ROOT
@@ -195,3 +201,20 @@ def test_admin_sees_groups_offsets_and_lag(broker_factory, tmp_path):
     assert committed(admin, "partial") == {
         p: 5 if p == 2 else OFFSET_INVALID for p in range(PARTITIONS)
     }
+
+
+def test_admin_deletes_only_empty_groups(broker_factory, tmp_path):
+    broker = broker_factory(config=GROUP_BROKER)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(10)
+    member = ConsumerProcess(broker, "busy", "range", tmp_path / "busy.log")
+    try:
+        wait_for(lambda: stable_ownership(admin, "busy", 1), 60, "one member")
+        with pytest.raises(KafkaException, match="NON_EMPTY_GROUP"):
+            admin.delete_consumer_groups(["busy"])["busy"].result(10)
+    finally:
+        member.stop()
+    admin.delete_consumer_groups(["busy"])["busy"].result(10)
+    assert "busy" not in {g.group_id for g in admin.list_consumer_groups().result(10).valid}
+    with pytest.raises(KafkaException, match="GROUP_ID_NOT_FOUND"):
+        admin.delete_consumer_groups(["busy"])["busy"].result(10)

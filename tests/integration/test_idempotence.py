@@ -64,3 +64,36 @@ def test_producer_state_survives_a_kill(broker):
         assert client.latest_offset("idem") == 1
         new_pid, _ = _producer(client)
         assert new_pid != pid, "producer ids must stay unique across restarts"
+
+
+def test_offset_for_leader_epoch_answers_the_epoch_end(broker):
+    with WireClient(broker.port) as client:
+        client.metadata("idem")
+        client.produce("idem", make_batch([b"a", b"b", b"c"]))
+
+        def end_of(topic: str, epoch: int, current: int = -1):
+            answer = client.request(
+                23,
+                4,
+                {
+                    "replica_id": -1,
+                    "topics": [
+                        {
+                            "topic": topic,
+                            "partitions": [
+                                {
+                                    "partition": 0,
+                                    "current_leader_epoch": current,
+                                    "leader_epoch": epoch,
+                                }
+                            ],
+                        }
+                    ],
+                },
+            )
+            return answer.topics[0].partitions[0]
+
+        found = end_of("idem", 0)
+        assert (found.error_code, found.leader_epoch, found.end_offset) == (0, 0, 3)
+        assert end_of("idem", 0, current=5).error_code == 75  # UNKNOWN_LEADER_EPOCH
+        assert end_of("missing", 0).error_code == 3  # UNKNOWN_TOPIC_OR_PARTITION
