@@ -25,6 +25,7 @@ test: $(STAMP) tools lint
 bench: $(STAMP) tools
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.groups
+	$(BIN)/python -m bench.ingest
 
 broker: $(STAMP)
 	$(BIN)/chirpstream broker

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from broker import main as broker_main
+from ingest import main as ingest_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,8 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     broker_main.build_parser(
         verbs.add_parser("broker", help="run the bundled Kafka-compatible broker")
     )
+    ingest_main.build_parser(verbs.add_parser("ingest", help="publish tweets to Kafka"))
     args = parser.parse_args(argv)
     if args.verb == "broker":
         return broker_main.main(args=args)
+    if args.verb == "ingest":
+        return ingest_main.main(args=args)
     parser.error(f"unknown verb {args.verb}")
     return 2

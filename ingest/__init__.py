@@ -1,4 +1,6 @@
-"""Tweet ingest: simulated, replayed and live X API sources published to Kafka.
+"""Tweet ingest: simulated, replayed and live X API sources, published to Kafka.
 
-Not built yet: issue #4 delivers it. It will never import ``broker``.
+Every source yields the X API v2 stream envelope (``chirpstream.tweets``), so one parser
+serves them all; ``publisher`` produces them to the topic ``tweets`` keyed by author. Speaks
+Kafka only through confluent-kafka: it never imports ``broker``.
 """

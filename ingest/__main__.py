@@ -1,0 +1,5 @@
+import sys
+
+from ingest.main import main
+
+sys.exit(main())

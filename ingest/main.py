@@ -1,0 +1,225 @@
+"""``python -m ingest`` / ``chirpstream ingest``: tweets from a source into the topic."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from chirpstream.settings import DEFAULT_BOOTSTRAP, TWEETS_PARTITIONS, TWEETS_TOPIC
+from ingest.publisher import Publisher, Unreachable, ensure_topic
+from ingest.record import recorded
+from ingest.replay import ReplaySource
+from ingest.simulate import SimulatedSource
+from ingest.source import TweetSource
+from ingest.x_common import MissingCredential, XApiError
+from ingest.x_poll import XPollSource
+from ingest.x_stream import XStreamSource
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_tweets.jsonl"
+
+
+def _rate(text: str) -> float | None:
+    if text == "max":
+        return None
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive, or max")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive whole number")
+    return value
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="python -m ingest", description="Publish tweets to Kafka."
+    )
+    parser.add_argument(
+        "--source",
+        choices=["simulate", "replay", "x-stream", "x-poll"],
+        default="simulate",
+        help="simulate (default, offline), replay a JSONL file, or the live "
+        "X API (needs X_BEARER_TOKEN; paid per read)",
+    )
+    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP)
+    parser.add_argument("--topic", default=TWEETS_TOPIC)
+    parser.add_argument(
+        "--partitions",
+        type=_positive,
+        default=TWEETS_PARTITIONS,
+        help="partitions when the topic has to be created (default 6)",
+    )
+    parser.add_argument(
+        "--key",
+        choices=["author", "hashtag", "none"],
+        default="author",
+        help="message key: author (per-author order), hashtag, or none",
+    )
+    parser.add_argument("--limit", type=_positive, help="stop after this many tweets")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="also write every tweet to FILE in the replay format",
+    )
+    parser.add_argument(
+        "-X",
+        dest="client_config",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a librdkafka producer setting",
+    )
+    simulate = parser.add_argument_group("simulate")
+    simulate.add_argument(
+        "--rate", type=_rate, default=50.0, help="tweets per second on average, or max (default 50)"
+    )
+    simulate.add_argument("--seed", type=int, default=None, help="make the run exactly repeatable")
+    replay = parser.add_argument_group("replay")
+    replay.add_argument(
+        "--file",
+        type=Path,
+        default=SAMPLE,
+        help="JSONL of stream lines (default: the shipped sample)",
+    )
+    replay.add_argument(
+        "--speed", type=_rate, default=1.0, help="1 = recorded speed, 10 = ten times faster, max"
+    )
+    replay.add_argument("--loop", action="store_true", help="start again at the end")
+    live = parser.add_argument_group("x-stream and x-poll (X API, paid per read)")
+    live.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        help='a filtered-stream rule, e.g. "#python lang:en" (repeatable)',
+    )
+    live.add_argument(
+        "--query", default="#python -is:retweet", help="the recent-search query for x-poll"
+    )
+    live.add_argument("--interval", type=float, default=15.0, help="x-poll seconds between polls")
+    live.add_argument(
+        "--max-reads",
+        type=_positive,
+        default=100,
+        help="stop after reading this many posts (default 100)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    return parser
+
+
+def make_source(args: argparse.Namespace) -> TweetSource:
+    if args.source == "replay":
+        return ReplaySource(args.file, speed=args.speed, loop=args.loop)
+    if args.source == "x-stream":
+        if not args.rule:
+            raise ValueError('x-stream needs at least one --rule, e.g. --rule "#python"')
+        return XStreamSource(args.rule, max_reads=args.max_reads)
+    if args.source == "x-poll":
+        return XPollSource(args.query, max_reads=args.max_reads, interval_s=args.interval)
+    seed = args.seed if args.seed is not None else time.time_ns() % (1 << 31)
+    return SimulatedSource(seed=seed, rate=args.rate)
+
+
+class Progress(threading.Thread):
+    """Prints one line a second: tweets/s, totals and delivery errors."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        super().__init__(daemon=True)
+        self._publisher = publisher
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        last_sent, last_time = 0, time.monotonic()
+        while not self._stop.wait(1.0):
+            self._publisher.poll(0)
+            now = time.monotonic()
+            publisher = self._publisher
+            rate = (publisher.sent - last_sent) / (now - last_time)
+            last_sent, last_time = publisher.sent, now
+            print(
+                f"ingest: {rate:8.1f} tweets/s  sent {publisher.sent}  delivered "
+                f"{publisher.delivered}  errors {publisher.errors}",
+                flush=True,
+            )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run(args: argparse.Namespace) -> int:
+    client_config = dict(args.client_config)
+    source = make_source(args)
+    if args.record:
+        source = recorded(source, args.record)
+    ensure_topic(args.bootstrap_servers, args.topic, args.partitions, client_config)
+    publisher = Publisher(args.bootstrap_servers, args.topic, args.key, client_config)
+
+    def stop(*_: object) -> None:
+        source.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(
+        f"READY ingest source={source.name} topic={args.topic} "
+        f"bootstrap={args.bootstrap_servers} key={args.key}",
+        flush=True,
+    )
+    progress = Progress(publisher)
+    progress.start()
+    try:
+        for envelope in source.envelopes():
+            publisher.publish(envelope)
+            if args.limit and publisher.sent >= args.limit:
+                break
+    finally:
+        progress.stop()
+        undelivered = publisher.flush(30)
+        print(
+            f"ingest: done, sent {publisher.sent}, delivered {publisher.delivered}, "
+            f"errors {publisher.errors + undelivered}",
+            flush=True,
+        )
+        summary = getattr(source, "summary", None)
+        if summary is not None:
+            print(f"ingest: {summary()}", flush=True)
+    if publisher.errors or undelivered:
+        print(
+            f"error: {publisher.errors + undelivered} tweets were not delivered "
+            f"({publisher.last_error or 'timed out'})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    args = args or build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return run(args)
+    except (Unreachable, MissingCredential, XApiError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
