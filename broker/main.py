@@ -14,6 +14,7 @@ from pathlib import Path
 from broker.config import BrokerConfig, ConfigError, parse_assignment, read_properties
 from broker.node import Node
 from broker.storage.errors import StorageError
+from chirpstream.logs import LEVELS, setup_logging
 
 log = logging.getLogger("broker")
 
@@ -36,9 +37,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         metavar="KEY=VALUE",
         help="a Kafka setting, e.g. num.partitions=3 (repeatable)",
     )
-    parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    parser.add_argument("--log-level", default="INFO", choices=LEVELS)
     return parser
 
 
@@ -92,11 +91,7 @@ async def serve(config: BrokerConfig) -> None:
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.log_level)
     try:
         config = config_from_args(args)
     except ConfigError as exc:

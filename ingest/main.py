@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
+from chirpstream.logs import LEVELS, setup_logging
 from chirpstream.settings import DEFAULT_BOOTSTRAP, TWEETS_PARTITIONS, TWEETS_TOPIC
 from ingest.publisher import Publisher, Unreachable, ensure_topic
 from ingest.record import recorded
@@ -120,9 +120,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=100,
         help="stop after reading this many posts (default 100)",
     )
-    parser.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
     return parser
 
 
@@ -213,11 +211,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.log_level)
     try:
         return run(args)
     except (Unreachable, MissingCredential, XApiError, FileNotFoundError, ValueError) as exc:

@@ -304,3 +304,21 @@ def http_error(exc: Any, *, what: str, instead: str) -> XApiError:
 def compact_json(document: Any) -> bytes:
     """One stream line, the way X sends them: compact UTF-8 JSON."""
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Budgeted:
+    """What both live sources report about their paid reads; they set ``_budget``."""
+
+    _budget: ReadBudget
+
+    @property
+    def reads(self) -> int:
+        """Posts X has returned so far (each one a paid read)."""
+        return self._budget.reads
+
+    @property
+    def max_reads(self) -> int:
+        return self._budget.max_reads
+
+    def summary(self) -> str:
+        return self._budget.summary()

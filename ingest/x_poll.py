@@ -27,6 +27,7 @@ from ingest.x_common import (
     DEFAULT_MAX_READS,
     TWEET_FIELDS,
     USER_FIELDS,
+    Budgeted,
     Clock,
     ReadBudget,
     XApiError,
@@ -68,7 +69,7 @@ def normalise(page: dict[str, Any], query: str) -> list[bytes]:
     return lines
 
 
-class XPollSource:
+class XPollSource(Budgeted):
     """Polls recent search for ``query`` every ``interval_s`` until ``max_reads`` posts."""
 
     name = "x-poll"
@@ -111,18 +112,6 @@ class XPollSource:
             f"XPollSource(query={self.query!r}, max_reads={self._budget.max_reads}, "
             f"reads={self.reads})"
         )
-
-    @property
-    def reads(self) -> int:
-        """Posts X has returned so far (each one a paid read)."""
-        return self._budget.reads
-
-    @property
-    def max_reads(self) -> int:
-        return self._budget.max_reads
-
-    def summary(self) -> str:
-        return self._budget.summary()
 
     def close(self) -> None:
         self._closed.set()

@@ -31,6 +31,7 @@ from ingest.x_common import (
     EXPANSIONS,
     TWEET_FIELDS,
     USER_FIELDS,
+    Budgeted,
     Clock,
     ReadBudget,
     XApiError,
@@ -118,7 +119,7 @@ class _Stream(tweepy.StreamingClient):
         log.debug("x-stream: disconnected")
 
 
-class XStreamSource:
+class XStreamSource(Budgeted):
     """Tweets matching ``rules`` from the filtered stream, until ``max_reads`` or ``close()``."""
 
     name = "x-stream"
@@ -159,18 +160,6 @@ class XStreamSource:
             f"XStreamSource(rules={[value for value, _ in self.rules]!r}, "
             f"max_reads={self._budget.max_reads}, reads={self.reads})"
         )
-
-    @property
-    def reads(self) -> int:
-        """Posts the stream has delivered so far (each one a paid read)."""
-        return self._budget.reads
-
-    @property
-    def max_reads(self) -> int:
-        return self._budget.max_reads
-
-    def summary(self) -> str:
-        return self._budget.summary()
 
     def close(self) -> None:
         """Ends ``envelopes()`` promptly; safe from another thread or a signal handler."""

@@ -7,10 +7,8 @@ tests/fixtures/x_api/README.md); nothing here reaches the real X API.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -26,51 +24,15 @@ from ingest.x_common import (
     estimated_cost_usd,
 )
 from ingest.x_poll import XPollSource
+from tests.unit.ingest.x_api import FIXTURES, TOKEN, FakeClock
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "x_api"
 # Tweepy 4.17.0 hard-codes this host (tweepy/client.py: host = "https://api.twitter.com").
 SEARCH = "https://api.twitter.com/2/tweets/search/recent"
-TOKEN = "AAAAAAAAAAAAAAAAAAAAAChirpstreamFakeToken%2Fq9ZtW4xv0Lk7"
 QUERY = "#python -is:retweet"
 
 
 def fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
-
-
-class FakeClock:
-    """``time`` for the source: sleeping only moves the hands."""
-
-    def __init__(self, now: float = 1_795_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture(autouse=True)
-def no_token_in_logs(caplog):
-    """Every test runs with DEBUG logging captured and ends by checking it for the token."""
-    caplog.set_level(logging.DEBUG)
-    yield
-    assert TOKEN not in caplog.text
-    assert all(TOKEN not in record.getMessage() for record in caplog.records)
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def source(clock: FakeClock, max_reads: int = 100, interval_s: float = 15.0) -> XPollSource:

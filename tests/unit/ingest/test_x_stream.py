@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import threading
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
 
 from chirpstream.tweets import parse_line
 from ingest.x_common import MissingCredential, XApiError
 from ingest.x_stream import XStreamSource
+from tests.unit.ingest.x_api import FIXTURES, TOKEN
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "x_api"
 # Tweepy 4.17.0 hard-codes this host (tweepy/streaming.py and tweepy/client.py).
 STREAM = "https://api.twitter.com/2/tweets/search/stream"
 RULES = "https://api.twitter.com/2/tweets/search/stream/rules"
-TOKEN = "AAAAAAAAAAAAAAAAAAAAAChirpstreamFakeToken%2Fq9ZtW4xv0Lk7"
 KEEP_ALIVE = b"\r\n"
 LINES = (FIXTURES / "stream_lines.jsonl").read_bytes().splitlines()
 
@@ -39,19 +35,6 @@ def fixture(name: str) -> str:
 def body(lines: list[bytes]) -> bytes:
     """A stream body as X sends it: each line ends in \\r\\n, with keep-alives in between."""
     return KEEP_ALIVE + b"".join(line + b"\r\n" + KEEP_ALIVE for line in lines)
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_795_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class _Pipe(io.RawIOBase):
@@ -82,25 +65,6 @@ class _Pipe(io.RawIOBase):
         with self._ready:
             self._ended = True
             self._ready.notify_all()
-
-
-@pytest.fixture(autouse=True)
-def no_token_in_logs(caplog):
-    caplog.set_level(logging.DEBUG)
-    yield
-    assert TOKEN not in caplog.text
-    assert all(TOKEN not in record.getMessage() for record in caplog.records)
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def rules_unchanged(api, rules: list[str]) -> None:
