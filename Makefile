@@ -26,6 +26,7 @@ bench: $(STAMP) tools
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.groups
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.analytics
 
 broker: $(STAMP)
 	$(BIN)/chirpstream broker

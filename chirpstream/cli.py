@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from broker import main as broker_main
+from consumers import main as analytics_main
 from ingest import main as ingest_main
 
 
@@ -17,10 +18,15 @@ def main(argv: list[str] | None = None) -> int:
         verbs.add_parser("broker", help="run the bundled Kafka-compatible broker")
     )
     ingest_main.build_parser(verbs.add_parser("ingest", help="publish tweets to Kafka"))
+    analytics_main.build_parser(
+        verbs.add_parser("analytics", help="run the analytics workers (one consumer group)")
+    )
     args = parser.parse_args(argv)
     if args.verb == "broker":
         return broker_main.main(args=args)
     if args.verb == "ingest":
         return ingest_main.main(args=args)
+    if args.verb == "analytics":
+        return analytics_main.main(args=args)
     parser.error(f"unknown verb {args.verb}")
     return 2

@@ -9,9 +9,10 @@ import threading
 import time
 from pathlib import Path
 
+from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import LEVELS, setup_logging
 from chirpstream.settings import DEFAULT_BOOTSTRAP, TWEETS_PARTITIONS, TWEETS_TOPIC
-from ingest.publisher import Publisher, Unreachable, ensure_topic
+from ingest.publisher import Publisher
 from ingest.record import recorded
 from ingest.replay import ReplaySource
 from ingest.simulate import SimulatedSource

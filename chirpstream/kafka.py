@@ -1,0 +1,39 @@
+"""Kafka helpers every service shares: reaching the cluster and making sure topics exist."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+class Unreachable(Exception):
+    """No Kafka broker answered at the bootstrap address; the message says what to do."""
+
+
+def ensure_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    client_config: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> int:
+    """Create ``topic`` if it is missing; return its partition count. Raises Unreachable."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, **(client_config or {})})
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise Unreachable(
+            f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}): start the bundled broker "
+            "with `chirpstream broker`, or pass --bootstrap-servers HOST:PORT"
+        ) from None
+    if topic in existing and existing[topic].error is None:
+        return len(existing[topic].partitions)
+    future = admin.create_topics([NewTopic(topic, partitions)])[topic]
+    try:
+        future.result(timeout)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+    return partitions

@@ -1,0 +1,5 @@
+import sys
+
+from consumers.main import main
+
+sys.exit(main())

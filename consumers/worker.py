@@ -1,0 +1,254 @@
+"""One analytics worker: poll ``tweets``, analyse, publish runs to ``tweet-stats``, commit.
+
+The commit discipline is what makes the folded results exact: a partition's committed offset
+is always the first offset of its open run, and only after every result before it has been
+acknowledged by the broker. A worker that dies, or a partition that moves, restarts at a run
+boundary and republishes byte-identical ranges, which the fold drops (``consumers.fold``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from chirpstream.kafka import Unreachable, ensure_topic
+from chirpstream.logs import LEVELS, setup_logging
+from chirpstream.settings import (
+    ANALYTICS_GROUP,
+    DEFAULT_BOOTSTRAP,
+    DLQ_TOPIC,
+    STATS_TOPIC,
+    TWEETS_TOPIC,
+)
+from chirpstream.tweets import MalformedTweet
+from consumers.features import analyze
+from consumers.runs import OffsetGap, RunBuilder
+
+log = logging.getLogger("consumers")
+
+COMMIT_INTERVAL_S = 1.0  # also how often open runs are published as partial results
+RATE_INTERVAL_S = 5.0
+
+
+class Worker:
+    def __init__(
+        self,
+        worker_id: int,
+        bootstrap: str,
+        group: str,
+        topic: str,
+        stats_topic: str,
+        dlq_topic: str,
+        client_config: dict[str, str],
+    ) -> None:
+        self.name = f"worker {worker_id}"
+        self.group = group
+        self.bootstrap = bootstrap
+        self.client_config = client_config
+        self.topic, self.stats_topic, self.dlq_topic = topic, stats_topic, dlq_topic
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "client.id": f"analytics-{worker_id}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "cooperative-sticky",
+                **client_config,
+            }
+        )
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                **client_config,
+            }
+        )
+        self.builders: dict[int, RunBuilder] = {}
+        self.published: dict[int, bytes] = {}  # last partial published per partition
+        self.running = True
+        self.processed = 0
+        self.malformed = 0
+
+    # -- rebalances ---------------------------------------------------------------------------
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.builders[tp.partition] = RunBuilder(tp.partition)
+        self._print_assignment()
+
+    def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Publish what belongs to the revoked partitions, then commit, then let go."""
+        revoked = [tp.partition for tp in partitions if tp.partition in self.builders]
+        self._checkpoint(revoked)
+        for partition in revoked:
+            del self.builders[partition]
+            self.published.pop(partition, None)
+        self._print_assignment()
+
+    def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions already owned by someone else: nothing may be committed for them."""
+        for tp in partitions:
+            self.builders.pop(tp.partition, None)
+            self.published.pop(tp.partition, None)
+        self._print_assignment()
+
+    def _print_assignment(self) -> None:
+        print(f"{self.name}: partitions {sorted(self.builders)}", flush=True)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        ensure_topic(self.bootstrap, self.stats_topic, 1, self.client_config)
+        ensure_topic(self.bootstrap, self.dlq_topic, 1, self.client_config)
+        self.consumer.subscribe(
+            [self.topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
+        print(f"READY {self.name} group={self.group} topic={self.topic}", flush=True)
+        last_commit = last_rate = time.monotonic()
+        last_processed = 0
+        while self.running:
+            for message in self.consumer.consume(1000, timeout=0.1):
+                self._handle(message)
+            now = time.monotonic()
+            if now - last_commit >= COMMIT_INTERVAL_S:
+                self._checkpoint(list(self.builders))
+                last_commit = now
+            if now - last_rate >= RATE_INTERVAL_S:
+                rate = (self.processed - last_processed) / (now - last_rate)
+                print(
+                    f"{self.name}: {rate:8.1f} tweets/s  total {self.processed}  malformed "
+                    f"{self.malformed}  partitions {sorted(self.builders)}",
+                    flush=True,
+                )
+                last_rate, last_processed = now, self.processed
+        self._checkpoint(list(self.builders))
+        self.consumer.close()
+
+    def _handle(self, message: Message) -> None:
+        if message.error() is not None:
+            log.warning("%s: %s", self.name, message.error().str())
+            return
+        partition, offset, raw = message.partition(), message.offset(), message.value()
+        builder = self.builders.get(partition)
+        if builder is None:  # a late message for a partition given away
+            return
+        try:
+            features = analyze(raw)
+        except MalformedTweet as exc:
+            features = None
+            self._dead_letter(message, str(exc))
+        try:
+            closed = builder.feed_features(offset, features)
+        except OffsetGap as gap:  # retention deleted what this partition had not read yet
+            log.warning("%s: %s; starting a new run", self.name, gap)
+            closed = [builder.open_run] if builder.open_run is not None else []
+            builder = self.builders[partition] = RunBuilder(partition)
+            closed += builder.feed_features(offset, features)
+        for run in closed:
+            self.producer.produce(self.stats_topic, run.record(), run.key())
+        self.processed += 1
+        self.producer.poll(0)
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        self.malformed += 1
+        log.warning(
+            "%s: skipped malformed record %s[%d]@%d: %s",
+            self.name,
+            message.topic(),
+            message.partition(),
+            message.offset(),
+            reason,
+        )
+        headers = [
+            ("error", reason.encode()),
+            ("source.partition", str(message.partition()).encode()),
+            ("source.offset", str(message.offset()).encode()),
+        ]
+        self.producer.produce(self.dlq_topic, message.value(), message.key(), headers=headers)
+
+    def _checkpoint(self, partitions: list[int]) -> None:
+        """Publish open runs as partial results, wait for every ack, then commit run starts."""
+        for partition in partitions:
+            open_run = self.builders[partition].open_run
+            if open_run is not None:
+                record = open_run.record()
+                if self.published.get(partition) != record:
+                    self.producer.produce(self.stats_topic, record, open_run.key())
+                    self.published[partition] = record
+        if self.producer.flush(30) > 0:
+            log.warning("%s: results not acknowledged; not committing", self.name)
+            return
+        offsets = [
+            TopicPartition(self.topic, p, self.builders[p].commit_offset)
+            for p in partitions
+            if self.builders[p].commit_offset is not None
+        ]
+        if offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:  # a failed commit only means some reprocessing
+                if exc.args[0].code() != KafkaError._NO_OFFSET:
+                    log.warning(
+                        "%s: commit failed (%s); the next commit retries",
+                        self.name,
+                        exc.args[0].str(),
+                    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m consumers.worker")
+    parser.add_argument("--id", type=int, default=0)
+    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP)
+    parser.add_argument("--group", default=ANALYTICS_GROUP)
+    parser.add_argument("--topic", default=TWEETS_TOPIC)
+    parser.add_argument("--stats-topic", default=STATS_TOPIC)
+    parser.add_argument("--dlq-topic", default=DLQ_TOPIC)
+    parser.add_argument("-X", dest="client_config", action="append", default=[])
+    parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    config = dict(item.split("=", 1) for item in args.client_config)
+    worker = Worker(
+        args.id,
+        args.bootstrap_servers,
+        args.group,
+        args.topic,
+        args.stats_topic,
+        args.dlq_topic,
+        config,
+    )
+
+    def stop(*_: object) -> None:
+        worker.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        worker.run()
+    except Unreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

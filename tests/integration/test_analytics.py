@@ -1,0 +1,236 @@
+"""Analytics workers against a broker subprocess: exact folded totals with three workers, with
+a worker SIGKILLed midway and another joining late, partitions moving without stopping the
+others, and bad records going to the dead-letter topic."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from consumers.features import analyze
+from consumers.fold import StatsFolder
+from ingest.simulate import DEFAULT_RATE, simulated_envelopes
+from tests.support.broker_process import ROOT
+
+GROUP_BROKER = {"group.min.session.timeout.ms": "1000"}
+FAST_WORKER = ["-X", "session.timeout.ms=2000", "-X", "heartbeat.interval.ms=300"]
+
+
+def ingest(bootstrap: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", "--bootstrap-servers", bootstrap, *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def worker(bootstrap: str, worker_id: int, log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "consumers.worker",
+                "--id",
+                str(worker_id),
+                "--bootstrap-servers",
+                bootstrap,
+                *FAST_WORKER,
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def fold_until(bootstrap: str, done: Callable[[StatsFolder], bool], timeout: float) -> StatsFolder:
+    """Fold ``tweet-stats`` from the beginning until ``done(folder)`` or the timeout."""
+    folder = StatsFolder()
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "fold-reader", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition("tweet-stats", 0, OFFSET_BEGINNING)])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not done(folder):
+            for message in consumer.consume(1000, timeout=0.5):
+                if message.error() is None:
+                    folder.add(message.value())
+        # Whatever was published after "done" (late duplicates) must not change the totals.
+        for message in consumer.consume(1000, timeout=2.0):
+            if message.error() is None:
+                folder.add(message.value())
+    finally:
+        consumer.close()
+    return folder
+
+
+def expected_counts(seed: int, count: int, rate: float | None) -> tuple[Counter, Counter]:
+    """Language and hashtag counts of the first ``count`` tweets of an ingest run, computed
+    straight from the simulator. Its content depends on the seed and the rate (bursts live
+    in simulated time; ``--rate max`` simulates the default rate), not on the start time."""
+    languages: Counter = Counter()
+    hashtags: Counter = Counter()
+    stream = simulated_envelopes(seed, 1_700_000_000_000, DEFAULT_RATE if rate is None else rate)
+    for envelope in itertools.islice(stream, count):
+        features = analyze(envelope.raw)
+        languages[features.lang] += 1
+        hashtags.update(features.hashtags)
+    return languages, hashtags
+
+
+def assert_exact(folder: StatsFolder, seed: int, count: int, rate: float | None) -> None:
+    assert folder.totals.tweets == count
+    assert folder.overlaps == 0
+    languages, hashtags = expected_counts(seed, count, rate)
+    assert folder.totals.languages == languages
+    assert folder.totals.hashtags == hashtags
+
+
+def test_three_workers_fold_to_exact_totals(broker_factory, tmp_path):
+    broker = broker_factory(config=GROUP_BROKER)
+    produced = ingest(broker.bootstrap, "--rate", "max", "--limit", "20000", "--seed", "11")
+    assert produced.wait(120) == 0, produced.stderr.read()
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "consumers",
+            "--workers",
+            "3",
+            "--bootstrap-servers",
+            broker.bootstrap,
+            *FAST_WORKER,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= 20000, 120)
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        output = launcher.communicate(timeout=60)[0]
+    assert launcher.returncode == 0, output
+    assert "READY analytics workers=3" in output
+    assert_exact(folder, 11, 20000, None)
+
+
+def test_a_killed_worker_and_a_late_one_keep_totals_exact(broker_factory, tmp_path):
+    broker = broker_factory(config=GROUP_BROKER)
+    producing = ingest(broker.bootstrap, "--rate", "2500", "--limit", "20000", "--seed", "5")
+    workers = [worker(broker.bootstrap, i, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        time.sleep(3)
+        workers[0].send_signal(signal.SIGKILL)  # midway: results published, commits pending
+        workers[0].wait(10)
+        time.sleep(2)
+        workers.append(worker(broker.bootstrap, 2, tmp_path / "w2.log"))
+        assert producing.wait(120) == 0, producing.stderr.read()
+        folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= 20000, 120)
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
+    assert_exact(folder, 5, 20000, 2500)
+    assert folder.duplicates + folder.superseded > 0, "the kill left nothing to deduplicate"
+
+
+def test_adding_a_worker_moves_partitions_without_stopping_the_others(broker_factory, tmp_path):
+    broker = broker_factory(config=GROUP_BROKER)
+    producing = ingest(broker.bootstrap, "--rate", "300", "--seed", "3")
+    logs = [tmp_path / f"w{i}.log" for i in range(3)]
+    workers = [worker(broker.bootstrap, i, logs[i]) for i in range(2)]
+    try:
+        wait_for_lines(
+            logs[:2],
+            lambda lines: any("partitions [" in line and "[]" not in line for line in lines),
+            60,
+        )
+        time.sleep(2)
+        settled = [len(log.read_text().splitlines()) for log in logs[:2]]
+        workers.append(worker(broker.bootstrap, 2, logs[2]))
+        owned = wait_for_lines(logs, lambda lines: owns_something(lines), 60)
+        time.sleep(3)
+        final = [current_partitions(log.read_text().splitlines()) for log in logs]
+        after = [
+            log.read_text().splitlines()[start:] for log, start in zip(logs, settled, strict=False)
+        ]
+    finally:
+        for process in workers:
+            process.terminate()
+            process.wait(30)
+        producing.terminate()
+        producing.wait(30)
+    assert sorted(p for parts in final for p in parts) == list(range(6)), final
+    assert all(owned), owned
+    for lines in after:
+        # Cooperative rebalancing: the old members give up only what moves, never all.
+        assert not any(line.endswith("partitions []") for line in lines), lines
+
+
+def current_partitions(lines: list[str]) -> list[int]:
+    owned: list[int] = []
+    for line in lines:
+        if ": partitions [" in line:
+            inside = line.split("partitions [", 1)[1].split("]", 1)[0]
+            owned = [int(p) for p in inside.split(",") if p.strip()]
+    return owned
+
+
+def owns_something(lines: list[str]) -> bool:
+    return bool(current_partitions(lines))
+
+
+def wait_for_lines(logs: list[Path], check: Callable[[list[str]], bool], timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        results = [check(log.read_text().splitlines()) if log.exists() else False for log in logs]
+        if all(results):
+            return results
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; logs: {[log.read_text() for log in logs]}")
+
+
+def test_bad_records_go_to_the_dead_letter_topic(broker_factory, tmp_path):
+    broker = broker_factory(config=GROUP_BROKER)
+    produced = ingest(broker.bootstrap, "--rate", "max", "--limit", "300", "--seed", "2")
+    assert produced.wait(60) == 0, produced.stderr.read()
+    bad = [b"not json at all", b'{"data": {"id": "1"}}', b'{"no": "data"}']
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for number, value in enumerate(bad):
+        producer.produce("tweets", value, partition=number)
+    producer.flush(10)
+    workers = [worker(broker.bootstrap, 0, tmp_path / "w0.log")]
+    try:
+        folder = fold_until(
+            broker.bootstrap, lambda f: f.totals.tweets >= 300 and f.totals.malformed >= 3, 60
+        )
+    finally:
+        workers[0].terminate()
+        workers[0].wait(30)
+    assert (folder.totals.tweets, folder.totals.malformed) == (300, 3)
+    assert_exact(folder, 2, 300, None)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "dlq-reader"})
+    consumer.assign([TopicPartition("tweets-dlq", 0, OFFSET_BEGINNING)])
+    dead = [m for m in consumer.consume(10, timeout=10) if m.error() is None]
+    consumer.close()
+    assert sorted(m.value() for m in dead) == sorted(bad)
+    for message in dead:
+        headers = dict(message.headers())
+        assert headers["source.partition"] in (b"0", b"1", b"2")
+        assert headers["error"]
+    log = (tmp_path / "w0.log").read_text()
+    assert log.count("skipped malformed record") == 3
