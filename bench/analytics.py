@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from consumers.features import analyze
 from consumers.fold import StatsFolder
 from ingest.simulate import DEFAULT_RATE, simulated_envelopes
 from tests.support.broker_process import ROOT, BrokerProcess
+from tests.support.commands import service, simulated_ingest
 
 TWEETS = 150_000
 
@@ -36,17 +36,7 @@ def fold_time(bootstrap: str, group: str, workers: int) -> float:
     started = time.perf_counter()
     processes = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "consumers.worker",
-                "--id",
-                str(i),
-                "--bootstrap-servers",
-                bootstrap,
-                "--group",
-                group,
-            ],
+            service("consumers.worker", bootstrap, "--id", str(i), "--group", group),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
@@ -77,19 +67,7 @@ def main() -> None:
             broker = BrokerProcess(Path(work) / "data", Path(work) / "broker.log").start()
             try:
                 subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "ingest",
-                        "--bootstrap-servers",
-                        broker.bootstrap,
-                        "--rate",
-                        "max",
-                        "--limit",
-                        str(TWEETS),
-                        "--seed",
-                        "1",
-                    ],
+                    simulated_ingest(broker.bootstrap, TWEETS, 1),
                     cwd=ROOT,
                     check=True,
                     capture_output=True,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from ingest.simulate import SimulatedSource
 from tests.support.broker_process import ROOT, BrokerProcess
+from tests.support.commands import simulated_ingest
 
 
 def generation_rate(count: int) -> float:
@@ -30,19 +30,7 @@ def publish_rate(count: int) -> tuple[float, str]:
         try:
             started = time.perf_counter()
             done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "ingest",
-                    "--bootstrap-servers",
-                    broker.bootstrap,
-                    "--rate",
-                    "max",
-                    "--limit",
-                    str(count),
-                    "--seed",
-                    "1",
-                ],
+                simulated_ingest(broker.bootstrap, count, 1),
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from consumers.features import analyze
 from consumers.fold import StatsFolder
 from ingest.simulate import DEFAULT_RATE, simulated_envelopes
 from tests.support.broker_process import ROOT
+from tests.support.commands import service, simulated_ingest
 
 GROUP_BROKER = {"group.min.session.timeout.ms": "1000"}
 FAST_WORKER = ["-X", "session.timeout.ms=2000", "-X", "heartbeat.interval.ms=300"]
@@ -26,7 +26,7 @@ FAST_WORKER = ["-X", "session.timeout.ms=2000", "-X", "heartbeat.interval.ms=300
 
 def ingest(bootstrap: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest", "--bootstrap-servers", bootstrap, *args],
+        service("ingest", bootstrap, *args),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -37,16 +37,7 @@ def ingest(bootstrap: str, *args: str) -> subprocess.Popen:
 def worker(bootstrap: str, worker_id: int, log: Path) -> subprocess.Popen:
     with log.open("w") as out:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "consumers.worker",
-                "--id",
-                str(worker_id),
-                "--bootstrap-servers",
-                bootstrap,
-                *FAST_WORKER,
-            ],
+            service("consumers.worker", bootstrap, "--id", str(worker_id), *FAST_WORKER),
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -99,19 +90,16 @@ def assert_exact(folder: StatsFolder, seed: int, count: int, rate: float | None)
 
 def test_three_workers_fold_to_exact_totals(broker_factory, tmp_path):
     broker = broker_factory(config=GROUP_BROKER)
-    produced = ingest(broker.bootstrap, "--rate", "max", "--limit", "20000", "--seed", "11")
+    produced = subprocess.Popen(
+        simulated_ingest(broker.bootstrap, 20000, 11),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert produced.wait(120) == 0, produced.stderr.read()
     launcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "consumers",
-            "--workers",
-            "3",
-            "--bootstrap-servers",
-            broker.bootstrap,
-            *FAST_WORKER,
-        ],
+        service("consumers", broker.bootstrap, "--workers", "3", *FAST_WORKER),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

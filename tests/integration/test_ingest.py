@@ -13,6 +13,7 @@ from collections import defaultdict
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from tests.support.broker_process import ROOT
+from tests.support.commands import service
 
 
 def ingest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -118,11 +119,7 @@ def test_record_then_replay_gives_the_same_tweets(broker, tmp_path):
 def test_sigterm_flushes_and_exits_zero_with_progress_lines(broker):
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "ingest",
-            "--bootstrap-servers",
-            broker.bootstrap,
+            *service("ingest", broker.bootstrap),
             "--rate",
             "400",
             "--seed",
