@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
@@ -28,12 +27,10 @@ def test_long_poll_wakes_on_append(broker):
             1.0, lambda: (producer.produce("poll", b"second", partition=0), producer.flush(10))
         )
         timer.start()
-        started = time.monotonic()
+        # The fetch may wait 60 s; only a wake-up by the append delivers within this poll.
         msg = consumer.poll(30)
-        waited = time.monotonic() - started
         timer.join()
         assert msg is not None and msg.error() is None
         assert msg.value() == b"second" and msg.offset() == 1
-        assert waited < 30, "the fetch was answered by its timeout, not by the append"
     finally:
         consumer.close()

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import defaultdict
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -147,13 +146,11 @@ def test_unreachable_broker_is_one_clear_line(tmp_path):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    started = time.monotonic()
     done = ingest("--bootstrap-servers", f"127.0.0.1:{port}", "--limit", "1", timeout=60)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach Kafka" in errors[0], done.stderr
-    assert time.monotonic() - started < 60
 
 
 def test_live_source_without_a_token_says_what_to_do(broker, monkeypatch):
