@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 tools:
-	scripts/ensure-tools.sh kcat
+	scripts/ensure-tools.sh kcat chromium
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

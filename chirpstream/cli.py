@@ -6,6 +6,7 @@ import argparse
 
 from broker import main as broker_main
 from consumers import main as analytics_main
+from dashboard import main as dashboard_main
 from ingest import main as ingest_main
 
 
@@ -21,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     analytics_main.build_parser(
         verbs.add_parser("analytics", help="run the analytics workers (one consumer group)")
     )
+    dashboard_main.build_parser(
+        verbs.add_parser("dashboard", help="run the Streamlit dashboard and its collector")
+    )
     args = parser.parse_args(argv)
     if args.verb == "broker":
         return broker_main.main(args=args)
@@ -28,5 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return ingest_main.main(args=args)
     if args.verb == "analytics":
         return analytics_main.main(args=args)
+    if args.verb == "dashboard":
+        return dashboard_main.main(args=args)
     parser.error(f"unknown verb {args.verb}")
     return 2

@@ -1,0 +1,5 @@
+import sys
+
+from dashboard.main import main
+
+sys.exit(main())

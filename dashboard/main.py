@@ -1,0 +1,119 @@
+"""``chirpstream dashboard`` / ``python -m dashboard``: the collector and Streamlit together.
+
+The collector samples the cluster every second into the SQLite store; Streamlit serves the
+pages on 127.0.0.1:8501 and reads that store. SIGTERM or Ctrl-C stops both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from chirpstream.logs import LEVELS, setup_logging
+from chirpstream.settings import DEFAULT_BOOTSTRAP
+from dashboard.collector import Collector
+from dashboard.store import Store
+from dashboard.ui import BOOTSTRAP_ENV, DEFAULT_STORE, STORE_ENV
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="python -m dashboard", description="Run the dashboard and its collector."
+    )
+    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8501)
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=DEFAULT_STORE,
+        help="the SQLite file the collector writes and the pages read",
+    )
+    parser.add_argument(
+        "-X",
+        dest="client_config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a librdkafka client setting",
+    )
+    parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
+    return parser
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    store = Store(args.store)
+    config = dict(item.split("=", 1) for item in args.client_config)
+    collector = Collector(args.bootstrap_servers, store, config)
+    sampler = threading.Thread(target=collector.run, name="collector", daemon=True)
+    sampler.start()
+    env = {
+        **os.environ,
+        STORE_ENV: str(args.store.resolve()),
+        BOOTSTRAP_ENV: args.bootstrap_servers,
+    }
+    streamlit = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.address",
+            args.host,
+            "--server.port",
+            str(args.port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env=env,
+    )
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    url = f"http://{args.host}:{args.port}"
+    deadline = time.monotonic() + 60
+    while not _healthy(f"{url}/_stcore/health"):
+        if streamlit.poll() is not None or time.monotonic() > deadline or stopping.is_set():
+            print(f"error: the dashboard did not start on {url}", file=sys.stderr)
+            streamlit.terminate()
+            collector.stop()
+            return 1
+        time.sleep(0.2)
+    print(f"READY dashboard url={url} bootstrap={args.bootstrap_servers}", flush=True)
+    while not stopping.is_set() and streamlit.poll() is None:
+        stopping.wait(0.5)
+    collector.stop()
+    streamlit.terminate()
+    streamlit.wait(30)
+    sampler.join(10)
+    return 0
+
+
+def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    args = args or build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    return run(args)

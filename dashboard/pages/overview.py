@@ -1,0 +1,33 @@
+"""Overview: messages in per topic and consumed per group, over time; brokers and totals."""
+
+import streamlit as st
+
+from dashboard import ui
+
+store, _, refresh = ui.settings()
+st.title("Overview")
+
+
+@st.fragment(run_every=refresh)
+def overview() -> None:
+    ui.banner(store)
+    brokers, topics = store.brokers(), store.topics()
+    rates = store.topic_rates(ui.since_ms(15))
+    consumed = store.consume_rates(ui.since_ms(15))
+    latest_in = rates[rates["ts_ms"] == rates["ts_ms"].max()] if len(rates) else rates
+    columns = st.columns(4)
+    columns[0].metric("Brokers up", int(brokers["up"].sum()) if len(brokers) else 0)
+    columns[1].metric("Topics", len(topics))
+    columns[2].metric("Messages in /s", f"{latest_in['messages_per_s'].sum():,.0f}")
+    columns[3].metric("Records stored", f"{int(topics['records'].sum()) if len(topics) else 0:,}")
+    st.subheader("Messages in per second, by topic")
+    if len(rates):
+        st.line_chart(ui.with_time(rates), x="time", y="messages_per_s", color="topic")
+    st.subheader("Messages consumed per second, by group")
+    if len(consumed):
+        st.line_chart(ui.with_time(consumed), x="time", y="messages_per_s", color="group_id")
+    st.subheader("Topics")
+    st.dataframe(topics, hide_index=True)
+
+
+overview()

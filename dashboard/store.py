@@ -1,0 +1,556 @@
+"""The dashboard store: a bounded history of cluster samples and analytics in SQLite.
+
+One writer (the collector) and any number of readers (Streamlit reruns, browser tabs, other
+processes). The database runs in WAL mode, so readers never block the writer nor each other;
+every write is one short transaction. A ``Store`` may be shared between threads (its
+connection is guarded by a lock); each process should open its own.
+
+Times are epoch milliseconds. Cluster tables are keyed by ``ts_ms``, the wall-clock time of
+the sample they belong to; "latest" means the newest sample that succeeded.
+
+Tables
+------
+``samples``        ts_ms PK, took_ms (wall time the sample took): one row per good sample.
+``status``         id=1 (one row), ok (1/0), message, ts_ms (when recorded), last_ok_ms.
+``brokers``        ts_ms, node_id, host, port, up (0: seen earlier, absent from metadata now).
+``partitions``     ts_ms, topic, partition, leader, replicas, isr (comma-separated node ids),
+                   log_start, high_watermark (NULL when the offsets could not be read).
+``groups``         ts_ms, group_id, state, protocol_type ("consumer", "" when simple),
+                   assignor (the partition assignor, "" when none), members (count).
+``members``        ts_ms, group_id, member_id, client_id, host, assignment ("topic:p,..").
+``group_offsets``  ts_ms, group_id, topic, partition, committed (NULL: no commit), lag
+                   (high_watermark - committed; with no commit high_watermark - log_start;
+                   NULL when the partition's offsets are unknown).
+``windows``        window_ms PK (start of a second of tweet time), tweets, malformed, retweets,
+                   replies, sentiment_sum, positive, neutral, negative (label counts),
+                   languages (JSON object), hashtags (JSON [[tag, n], ...], top 10).
+``totals``         id=1 (one row), ts_ms, tweets, malformed, retweets, replies, sentiment_sum,
+                   labels, languages (JSON objects), top_hashtags (JSON [[tag, n]]),
+                   top_authors (JSON [[author_id, username, n]]), applied, superseded,
+                   duplicates, invalid, overlaps (the folder's counters).
+``tail``           partition, offset (PK), ts_ms (record timestamp), key, username, lang, text:
+                   the newest ``TAIL_KEEP`` records of ``tweets``.
+
+``prune(keep_seconds)`` drops cluster history older than ``keep_seconds`` before now, and
+analytics windows older than ``keep_seconds`` before the newest window (tweet time may be
+far from wall time when a recording is replayed).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+KEEP_SECONDS = 2 * 3600
+TAIL_KEEP = 200
+LABEL_COLUMNS = ("positive", "neutral", "negative")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (ts_ms INTEGER PRIMARY KEY, took_ms REAL);
+CREATE TABLE IF NOT EXISTS status (
+    id INTEGER PRIMARY KEY CHECK (id = 1), ok INTEGER, message TEXT, ts_ms INTEGER,
+    last_ok_ms INTEGER);
+CREATE TABLE IF NOT EXISTS brokers (
+    ts_ms INTEGER, node_id INTEGER, host TEXT, port INTEGER, up INTEGER,
+    PRIMARY KEY (ts_ms, node_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partitions (
+    ts_ms INTEGER, topic TEXT, partition INTEGER, leader INTEGER, replicas TEXT, isr TEXT,
+    log_start INTEGER, high_watermark INTEGER,
+    PRIMARY KEY (topic, partition, ts_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS partitions_ts ON partitions (ts_ms);
+CREATE TABLE IF NOT EXISTS groups (
+    ts_ms INTEGER, group_id TEXT, state TEXT, protocol_type TEXT, assignor TEXT,
+    members INTEGER, PRIMARY KEY (ts_ms, group_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    ts_ms INTEGER, group_id TEXT, member_id TEXT, client_id TEXT, host TEXT, assignment TEXT,
+    PRIMARY KEY (ts_ms, group_id, member_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_offsets (
+    ts_ms INTEGER, group_id TEXT, topic TEXT, partition INTEGER, committed INTEGER,
+    lag INTEGER, PRIMARY KEY (group_id, topic, partition, ts_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_offsets_ts ON group_offsets (ts_ms);
+CREATE TABLE IF NOT EXISTS windows (
+    window_ms INTEGER PRIMARY KEY, tweets INTEGER, malformed INTEGER, retweets INTEGER,
+    replies INTEGER, sentiment_sum REAL, positive INTEGER, neutral INTEGER, negative INTEGER,
+    languages TEXT, hashtags TEXT);
+CREATE TABLE IF NOT EXISTS totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1), ts_ms INTEGER, tweets INTEGER, malformed INTEGER,
+    retweets INTEGER, replies INTEGER, sentiment_sum REAL, labels TEXT, languages TEXT,
+    top_hashtags TEXT, top_authors TEXT, applied INTEGER, superseded INTEGER,
+    duplicates INTEGER, invalid INTEGER, overlaps INTEGER);
+CREATE TABLE IF NOT EXISTS tail (
+    partition INTEGER, offset INTEGER, ts_ms INTEGER, key TEXT, username TEXT, lang TEXT,
+    text TEXT, PRIMARY KEY (partition, offset)) WITHOUT ROWID;
+"""
+_HISTORY = ("samples", "brokers", "partitions", "groups", "members", "group_offsets")
+
+
+@dataclass(frozen=True)
+class BrokerRow:
+    node_id: int
+    host: str
+    port: int
+    up: bool = True
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    topic: str
+    partition: int
+    leader: int
+    replicas: Sequence[int]
+    isr: Sequence[int]
+    log_start: int | None
+    high_watermark: int | None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    group_id: str
+    state: str
+    protocol_type: str
+    assignor: str
+    members: int
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    group_id: str
+    member_id: str
+    client_id: str
+    host: str
+    assignment: Sequence[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class CommitRow:
+    group_id: str
+    topic: str
+    partition: int
+    committed: int | None  # None: the group has no commit for this partition
+
+
+@dataclass
+class ClusterSample:
+    """One second's view of the cluster, as the collector saw it."""
+
+    ts_ms: int
+    brokers: list[BrokerRow] = field(default_factory=list)
+    partitions: list[PartitionRow] = field(default_factory=list)
+    groups: list[GroupRow] = field(default_factory=list)
+    members: list[MemberRow] = field(default_factory=list)
+    commits: list[CommitRow] = field(default_factory=list)
+    took_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    window_ms: int
+    tweets: int
+    malformed: int
+    retweets: int
+    replies: int
+    sentiment_sum: float
+    labels: Mapping[str, int]
+    languages: Mapping[str, int]
+    hashtags: Sequence[tuple[str, int]]  # the top few, most used first
+
+
+@dataclass(frozen=True)
+class TailRow:
+    partition: int
+    offset: int
+    ts_ms: int
+    key: str | None
+    username: str | None
+    lang: str | None
+    text: str
+
+
+def _ids(nodes: Iterable[int]) -> str:
+    return ",".join(str(n) for n in nodes)
+
+
+def _lag(committed: int | None, part: PartitionRow | None) -> int | None:
+    if part is None or part.high_watermark is None:
+        return None
+    if committed is None:
+        return None if part.log_start is None else part.high_watermark - part.log_start
+    return part.high_watermark - committed
+
+
+class Store:
+    """The dashboard's SQLite file: the collector writes, the app reads DataFrames."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=10.0, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _write(self, statements: Iterable[tuple[str, Any]]) -> None:
+        """Run (sql, rows) pairs in one transaction; rows is a list (executemany) or tuple."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in statements:
+                    if isinstance(rows, list):
+                        self._db.executemany(sql, rows)
+                    else:
+                        self._db.execute(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def write_sample(self, sample: ClusterSample) -> None:
+        """Store one good sample and mark the status ok."""
+        ts = sample.ts_ms
+        by_tp = {(p.topic, p.partition): p for p in sample.partitions}
+        self._write(
+            [
+                ("INSERT OR REPLACE INTO samples VALUES (?, ?)", (ts, sample.took_ms)),
+                (
+                    "INSERT OR REPLACE INTO brokers VALUES (?, ?, ?, ?, ?)",
+                    [(ts, b.node_id, b.host, b.port, int(b.up)) for b in sample.brokers],
+                ),
+                (
+                    "INSERT OR REPLACE INTO partitions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            *(ts, p.topic, p.partition, p.leader, _ids(p.replicas), _ids(p.isr)),
+                            *(p.log_start, p.high_watermark),
+                        )
+                        for p in sample.partitions
+                    ],
+                ),
+                (
+                    "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (ts, g.group_id, g.state, g.protocol_type, g.assignor, g.members)
+                        for g in sample.groups
+                    ],
+                ),
+                (
+                    "INSERT OR REPLACE INTO members VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            *(ts, m.group_id, m.member_id, m.client_id, m.host),
+                            ",".join(f"{t}:{p}" for t, p in m.assignment),
+                        )
+                        for m in sample.members
+                    ],
+                ),
+                (
+                    "INSERT OR REPLACE INTO group_offsets VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            *(ts, c.group_id, c.topic, c.partition, c.committed),
+                            _lag(c.committed, by_tp.get((c.topic, c.partition))),
+                        )
+                        for c in sample.commits
+                    ],
+                ),
+                (
+                    "INSERT INTO status VALUES (1, 1, 'ok', ?, ?) ON CONFLICT (id) DO UPDATE"
+                    " SET ok = 1, message = 'ok', ts_ms = excluded.ts_ms,"
+                    " last_ok_ms = excluded.last_ok_ms",
+                    (ts, ts),
+                ),
+            ]
+        )
+
+    def write_error(self, message: str, ts_ms: int | None = None) -> None:
+        """Record that the cluster could not be sampled (the app shows a banner)."""
+        ts = _now_ms() if ts_ms is None else ts_ms
+        self._write(
+            [
+                (
+                    "INSERT INTO status VALUES (1, 0, ?, ?, NULL) ON CONFLICT (id) DO UPDATE"
+                    " SET ok = 0, message = excluded.message, ts_ms = excluded.ts_ms",
+                    (message, ts),
+                )
+            ]
+        )
+
+    def write_analytics(
+        self,
+        windows: Iterable[WindowRow],
+        totals: Mapping[str, Any] | None,
+        removed_windows: Iterable[int] = (),
+    ) -> None:
+        """Upsert folded windows, delete windows that emptied, replace the totals row."""
+        statements: list[tuple[str, Any]] = [
+            (
+                "INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *(w.window_ms, w.tweets, w.malformed, w.retweets, w.replies),
+                        w.sentiment_sum,
+                        *(w.labels.get(label, 0) for label in LABEL_COLUMNS),
+                        json.dumps(dict(w.languages)),
+                        json.dumps([list(h) for h in w.hashtags]),
+                    )
+                    for w in windows
+                ],
+            ),
+            ("DELETE FROM windows WHERE window_ms = ?", [(w,) for w in removed_windows]),
+        ]
+        if totals is not None:
+            t = totals
+            statements.append(
+                (
+                    "INSERT OR REPLACE INTO totals VALUES"
+                    " (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        t.get("ts_ms", _now_ms()),
+                        t["tweets"],
+                        t["malformed"],
+                        t["retweets"],
+                        t["replies"],
+                        t["sentiment_sum"],
+                        json.dumps(dict(t["labels"])),
+                        json.dumps(dict(t["languages"])),
+                        json.dumps([list(x) for x in t["top_hashtags"]]),
+                        json.dumps([list(x) for x in t["top_authors"]]),
+                        t.get("applied", 0),
+                        t.get("superseded", 0),
+                        t.get("duplicates", 0),
+                        t.get("invalid", 0),
+                        t.get("overlaps", 0),
+                    ),
+                )
+            )
+        self._write(statements)
+
+    def write_tail(self, rows: Iterable[TailRow], keep: int = TAIL_KEEP) -> None:
+        """Add records to the live tail and keep only the newest ``keep``."""
+        self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO tail VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (r.partition, r.offset, r.ts_ms, r.key, r.username, r.lang, r.text)
+                        for r in rows
+                    ],
+                ),
+                (
+                    "DELETE FROM tail WHERE (partition, offset) NOT IN (SELECT partition, offset"
+                    " FROM tail ORDER BY ts_ms DESC, offset DESC LIMIT ?)",
+                    (keep,),
+                ),
+            ]
+        )
+
+    def prune(self, keep_seconds: float = KEEP_SECONDS, now_ms: int | None = None) -> None:
+        """Delete cluster history older than ``keep_seconds`` and analytics windows older than
+        ``keep_seconds`` before the newest window."""
+        cutoff = (_now_ms() if now_ms is None else now_ms) - int(keep_seconds * 1000)
+        keep_ms = int(keep_seconds * 1000)
+        self._write(
+            [(f"DELETE FROM {table} WHERE ts_ms < ?", (cutoff,)) for table in _HISTORY]
+            + [
+                (
+                    "DELETE FROM windows WHERE window_ms < (SELECT MAX(window_ms) FROM windows)"
+                    " - ?",
+                    (keep_ms,),
+                )
+            ]
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        with self._lock:
+            return pd.read_sql_query(sql, self._db, params=list(params))
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._lock:
+            return self._db.execute(sql, params).fetchone()
+
+    def last_sample_ms(self) -> int | None:
+        """When the newest good sample was taken; None before the first one."""
+        return self._one("SELECT MAX(ts_ms) FROM samples")[0]
+
+    def status(self) -> dict[str, Any]:
+        """{"ok", "message", "ts_ms", "last_ok_ms"}; ok is None before anything was recorded."""
+        row = self._one("SELECT ok, message, ts_ms, last_ok_ms FROM status WHERE id = 1")
+        if row is None:
+            return {"ok": None, "message": "no sample yet", "ts_ms": None, "last_ok_ms": None}
+        return {"ok": bool(row[0]), "message": row[1], "ts_ms": row[2], "last_ok_ms": row[3]}
+
+    def brokers(self) -> pd.DataFrame:
+        """Latest sample: node_id, host, port, up."""
+        return self._frame(
+            "SELECT node_id, host, port, up FROM brokers"
+            " WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples) ORDER BY node_id"
+        )
+
+    def topics(self) -> pd.DataFrame:
+        """Latest sample: topic, partitions, records (sum of HW - log start), high_watermark."""
+        return self._frame(
+            "SELECT topic, COUNT(*) AS partitions, SUM(high_watermark - log_start) AS records,"
+            " SUM(high_watermark) AS high_watermark FROM partitions"
+            " WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples) GROUP BY topic ORDER BY topic"
+        )
+
+    def partition_table(self, topic: str) -> pd.DataFrame:
+        """Latest sample of ``topic``: partition, leader, replicas, isr, log_start,
+        high_watermark, records (HW - log start), under_replicated."""
+        frame = self._frame(
+            "SELECT partition, leader, replicas, isr, log_start, high_watermark,"
+            " high_watermark - log_start AS records FROM partitions"
+            " WHERE topic = ? AND ts_ms = (SELECT MAX(ts_ms) FROM samples) ORDER BY partition",
+            (topic,),
+        )
+        frame["under_replicated"] = [
+            len(isr.split(",")) < len(rep.split(",")) if rep else False
+            for rep, isr in zip(frame["replicas"], frame["isr"], strict=True)
+        ]
+        return frame
+
+    def partition_history(self, topic: str, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, partition, log_start, high_watermark of ``topic`` over time."""
+        return self._frame(
+            "SELECT ts_ms, partition, log_start, high_watermark FROM partitions"
+            " WHERE topic = ? AND ts_ms >= ? ORDER BY ts_ms, partition",
+            (topic, since_ms),
+        )
+
+    def partition_rates(self, since_ms: int = 0, topic: str | None = None) -> pd.DataFrame:
+        """ts_ms, topic, partition, messages_per_s: high-watermark deltas between consecutive
+        samples (from the second sample at or after ``since_ms``)."""
+        where, params = "ts_ms >= ?", [since_ms]
+        if topic is not None:
+            where, params = where + " AND topic = ?", [since_ms, topic]
+        frame = self._frame(
+            "SELECT ts_ms, topic, partition, rate AS messages_per_s FROM ("
+            " SELECT ts_ms, topic, partition,"
+            " (high_watermark - LAG(high_watermark) OVER w) * 1000.0"
+            " / (ts_ms - LAG(ts_ms) OVER w) AS rate"
+            f" FROM partitions WHERE {where}"
+            " WINDOW w AS (PARTITION BY topic, partition ORDER BY ts_ms))"
+            " WHERE rate >= 0 ORDER BY ts_ms, topic, partition",
+            params,
+        )
+        return frame
+
+    def topic_rates(self, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, topic, messages_per_s: the partition rates summed per topic and sample."""
+        rates = self.partition_rates(since_ms)
+        return rates.groupby(["ts_ms", "topic"], as_index=False)["messages_per_s"].sum()
+
+    def groups(self) -> pd.DataFrame:
+        """Latest sample: group_id, state, protocol_type, assignor, members, lag (total)."""
+        return self._frame(
+            "SELECT g.group_id, g.state, g.protocol_type, g.assignor, g.members,"
+            " (SELECT SUM(o.lag) FROM group_offsets o WHERE o.group_id = g.group_id"
+            "  AND o.ts_ms = g.ts_ms) AS lag"
+            " FROM groups g WHERE g.ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            " ORDER BY g.group_id"
+        )
+
+    def members(self, group: str) -> pd.DataFrame:
+        """Latest sample: member_id, client_id, host, assignment ("topic:p,...")."""
+        return self._frame(
+            "SELECT member_id, client_id, host, assignment FROM members"
+            " WHERE group_id = ? AND ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            " ORDER BY member_id",
+            (group,),
+        )
+
+    def group_table(self, group: str) -> pd.DataFrame:
+        """Latest sample of ``group``: topic, partition, committed (NaN: none), log_start,
+        high_watermark, lag."""
+        return self._frame(
+            "SELECT o.topic, o.partition, o.committed, p.log_start, p.high_watermark, o.lag"
+            " FROM group_offsets o LEFT JOIN partitions p ON p.topic = o.topic"
+            " AND p.partition = o.partition AND p.ts_ms = o.ts_ms"
+            " WHERE o.group_id = ? AND o.ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            " ORDER BY o.topic, o.partition",
+            (group,),
+        )
+
+    def lag_history(self, group: str, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, topic, partition, committed, lag of ``group`` over time."""
+        return self._frame(
+            "SELECT ts_ms, topic, partition, committed, lag FROM group_offsets"
+            " WHERE group_id = ? AND ts_ms >= ? ORDER BY ts_ms, topic, partition",
+            (group, since_ms),
+        )
+
+    def consume_rates(self, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, group_id, messages_per_s: committed-offset deltas per second, summed over
+        the group's partitions (partitions without a commit in both samples count 0)."""
+        return self._frame(
+            "SELECT ts_ms, group_id, SUM(COALESCE(rate, 0)) AS messages_per_s FROM ("
+            " SELECT ts_ms, group_id, (committed - LAG(committed) OVER w) * 1000.0"
+            " / (ts_ms - LAG(ts_ms) OVER w) AS rate, LAG(ts_ms) OVER w AS previous"
+            " FROM group_offsets WHERE ts_ms >= ?"
+            " WINDOW w AS (PARTITION BY group_id, topic, partition ORDER BY ts_ms))"
+            " WHERE previous IS NOT NULL GROUP BY ts_ms, group_id ORDER BY ts_ms, group_id",
+            (since_ms,),
+        )
+
+    def analytics_series(self, since_ms: int = 0) -> pd.DataFrame:
+        """Per second of tweet time from ``since_ms``: window_ms, tweets, malformed, retweets,
+        replies, mean_sentiment, positive, neutral, negative, languages (dict), hashtags
+        (list of [tag, n])."""
+        frame = self._frame(
+            "SELECT window_ms, tweets, malformed, retweets, replies,"
+            " CASE WHEN tweets > 0 THEN sentiment_sum / tweets ELSE 0.0 END AS mean_sentiment,"
+            " positive, neutral, negative, languages, hashtags FROM windows"
+            " WHERE window_ms >= ? ORDER BY window_ms",
+            (since_ms,),
+        )
+        frame["languages"] = [json.loads(x) for x in frame["languages"]]
+        frame["hashtags"] = [json.loads(x) for x in frame["hashtags"]]
+        return frame
+
+    def analytics_totals(self) -> dict[str, Any] | None:
+        """The latest totals snapshot (with mean_sentiment), or None before any result."""
+        with self._lock:
+            cursor = self._db.execute("SELECT * FROM totals WHERE id = 1")
+            row = cursor.fetchone()
+            names = [d[0] for d in cursor.description]
+        if row is None:
+            return None
+        totals = dict(zip(names, row, strict=True))
+        del totals["id"]
+        for name in ("labels", "languages", "top_hashtags", "top_authors"):
+            totals[name] = json.loads(totals[name])
+        tweets = totals["tweets"]
+        totals["mean_sentiment"] = totals["sentiment_sum"] / tweets if tweets else 0.0
+        return totals
+
+    def tail(self, n: int = 50) -> pd.DataFrame:
+        """The ``n`` newest tweets: ts_ms, partition, offset, key, username, lang, text."""
+        return self._frame(
+            "SELECT ts_ms, partition, offset, key, username, lang, text FROM tail"
+            " ORDER BY ts_ms DESC, offset DESC LIMIT ?",
+            (n,),
+        )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

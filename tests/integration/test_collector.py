@@ -1,0 +1,210 @@
+"""The dashboard collector against a broker subprocess: the stored watermarks, commits and lag
+are exactly what the test produced and committed, ``tweet-stats`` folds to the totals of the
+results the test published, the tail holds the newest tweets, and a stopped broker becomes an
+error status (not an exception) that clears when the broker is back."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from consumers.fold import fold
+from consumers.runs import split_into_runs
+from dashboard.collector import Collector
+from dashboard.store import Store
+from ingest.simulate import simulated_envelopes
+
+PER_PARTITION = [5, 0, 12, 3, 7, 20]  # records produced to each partition of tweets
+COMMITTED = {0: 2, 2: 12, 3: 0, 5: 9}  # offsets the group commits; 1 and 4 get no commit
+GROUP = "readers"
+
+
+def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(t, n) for t, n in topics.items()])
+    for future in futures.values():
+        future.result(15)
+
+
+def produce_to_partitions(bootstrap: str, topic: str, values: dict[int, list[bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    failures = []
+    for partition, batch in values.items():
+        for value in batch:
+            producer.produce(
+                topic,
+                value,
+                partition=partition,
+                on_delivery=lambda err, _msg: failures.append(err) if err else None,
+            )
+    assert producer.flush(30) == 0
+    assert failures == []
+
+
+def commit(bootstrap: str, group: str, offsets: dict[int, int]) -> None:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        consumer.commit(
+            offsets=[TopicPartition("tweets", p, o) for p, o in offsets.items()],
+            asynchronous=False,
+        )
+    finally:
+        consumer.close()
+
+
+def tweets_by_partition() -> dict[int, list[bytes]]:
+    envelopes = simulated_envelopes(7, 1_700_000_000_000, 50.0)
+    return {p: [next(envelopes).raw for _ in range(n)] for p, n in enumerate(PER_PARTITION)}
+
+
+def test_collector_stores_exact_offsets_lag_totals_and_survives_a_broker_restart(
+    broker, tmp_path, capsys
+):
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"tweets": 6, "tweet-stats": 1})
+    tweets = tweets_by_partition()
+    produce_to_partitions(bootstrap, "tweets", tweets)
+    commit(bootstrap, GROUP, COMMITTED)
+
+    # Real run results: 200 simulated tweets cut into runs as partition 0 of a source topic,
+    # published with one exact repeat (as after a worker crash) that the fold must drop.
+    envelopes = list(itertools.islice(simulated_envelopes(11, 1_700_000_000_000, 50.0), 200))
+    runs = split_into_runs(0, enumerate(e.raw for e in envelopes))
+    results = [run.record() for run in runs]
+    expected = fold(results)
+    assert expected.totals.tweets == 200
+    produce_to_partitions(bootstrap, "tweet-stats", {0: [*results, results[1]]})
+
+    store = Store(tmp_path / "dashboard.sqlite")
+    collector = Collector(bootstrap, store, timeout_s=2.0)
+    try:
+        assert collector.sample_once(drain_s=1.0)
+        time.sleep(0.3)
+        assert collector.sample_once(drain_s=1.0)
+        assert "READY collector" in capsys.readouterr().out
+
+        # Partitions: HW is what was produced, log start 0.
+        table = store.partition_table("tweets")
+        assert table["partition"].tolist() == list(range(6))
+        assert table["high_watermark"].tolist() == PER_PARTITION
+        assert table["log_start"].tolist() == [0] * 6
+        assert table["records"].tolist() == PER_PARTITION
+        assert "__consumer_offsets" not in set(store.topics()["topic"])
+        brokers = store.brokers()
+        assert len(brokers) == 1 and brokers["up"].tolist() == [1]
+        node = int(brokers["node_id"].iloc[0])
+        assert table["leader"].tolist() == [node] * 6
+        assert set(table["replicas"]) == set(table["isr"]) == {str(node)}
+
+        # The group: committed offsets as committed, lag = HW - committed.
+        groups = store.groups()
+        assert GROUP in groups["group_id"].tolist()
+        group = store.group_table(GROUP)
+        assert group["partition"].tolist() == sorted(COMMITTED)
+        assert group["committed"].tolist() == [COMMITTED[p] for p in sorted(COMMITTED)]
+        assert group["lag"].tolist() == [PER_PARTITION[p] - COMMITTED[p] for p in sorted(COMMITTED)]
+        history = store.lag_history(GROUP)
+        assert len(history) == 2 * len(COMMITTED)
+        assert groups.set_index("group_id").loc[GROUP, "lag"] == sum(
+            PER_PARTITION[p] - c for p, c in COMMITTED.items()
+        )
+
+        # Nothing was produced between the two samples: every partition rate is 0.
+        rates = store.partition_rates(topic="tweets")
+        assert len(rates) == 6 and rates["messages_per_s"].tolist() == [0.0] * 6
+
+        # Analytics: the fold of what was published, the repeat dropped.
+        totals = store.analytics_totals()
+        assert totals is not None
+        assert totals["tweets"] == expected.totals.tweets == 200
+        assert totals["duplicates"] == 1 and totals["applied"] == len(results)
+        assert totals["labels"] == dict(expected.totals.labels)
+        assert totals["languages"] == dict(expected.totals.languages)
+        assert totals["sentiment_sum"] == expected.totals.sentiment_sum
+        assert [tuple(x) for x in totals["top_hashtags"]] == expected.top_hashtags(10)
+        series = store.analytics_series()
+        assert series["window_ms"].tolist() == sorted(expected.per_window)
+        assert series["tweets"].tolist() == [
+            expected.per_window[w].tweets for w in sorted(expected.per_window)
+        ]
+
+        # The tail: every tweet produced (fewer than the tail keeps), with its author.
+        tail = store.tail(200)
+        assert len(tail) == sum(PER_PARTITION)
+        newest = tail.set_index(["partition", "offset"]).loc[(5, 19)]
+        tweet = json.loads(tweets[5][19])
+        assert newest["text"] == tweet["data"]["text"]
+        assert newest["lang"] == tweet["data"]["lang"]
+        assert newest["username"] in {u["username"] for u in tweet["includes"]["users"]}
+
+        # More records: the next sample sees the new HW and a positive rate on partition 1.
+        produce_to_partitions(bootstrap, "tweets", {1: [b"not a tweet"] * 4})
+        assert collector.sample_once(drain_s=0.5)
+        assert store.partition_table("tweets")["high_watermark"].tolist()[1] == 4
+        assert (
+            store.partition_rates(topic="tweets").query("partition == 1")["messages_per_s"].iloc[-1]
+            > 0
+        )
+        assert store.tail(1)["text"].tolist() == ["not a tweet"]
+
+        # The broker goes away: an error status, no exception, no new sample.
+        last = store.last_sample_ms()
+        broker.term()
+        assert collector.sample_once(drain_s=0.0) is False
+        status = store.status()
+        assert status["ok"] is False and "cannot sample Kafka" in status["message"]
+        assert status["last_ok_ms"] == last
+        assert store.last_sample_ms() == last
+
+        # And comes back on the same port and data: the collector recovers by itself.
+        broker.start()
+        deadline = time.monotonic() + 30
+        while not collector.sample_once(drain_s=0.2):
+            assert time.monotonic() < deadline, store.status()
+            time.sleep(0.2)
+        assert store.status()["ok"] is True
+        assert store.last_sample_ms() > last
+        assert store.partition_table("tweets")["high_watermark"].tolist()[1] == 4
+        assert store.group_table(GROUP)["committed"].tolist() == [
+            COMMITTED[p] for p in sorted(COMMITTED)
+        ]
+    finally:
+        collector.close()
+        store.close()
+
+
+def test_run_samples_every_interval_until_stopped(broker, tmp_path):
+    create_topics(broker.bootstrap, {"tweets": 6})
+    store = Store(tmp_path / "dashboard.sqlite")
+    collector = Collector(broker.bootstrap, store, interval_s=0.2)
+    thread = threading.Thread(target=collector.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while collector.samples < 5:
+            assert time.monotonic() < deadline, store.status()
+            time.sleep(0.05)
+        produce_to_partitions(broker.bootstrap, "tweets", {3: [b"x"] * 10})
+        # The sampler sees the new high watermark, the tail reader the records themselves.
+        while (
+            store.partition_table("tweets")["high_watermark"].tolist()[3] != 10
+            or len(store.tail(20)) < 10
+        ):
+            assert time.monotonic() < deadline, store.status()
+            time.sleep(0.05)
+    finally:
+        collector.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert collector.errors == 0
+    assert len(store.partition_history("tweets")) == 6 * collector.samples
+    assert store.topic_rates().query("topic == 'tweets'")["messages_per_s"].sum() > 0
+    assert store.tail(20)["offset"].tolist() == list(range(9, -1, -1))
+    store.close()
