@@ -27,6 +27,7 @@ bench: $(STAMP) tools
 	$(BIN)/python -m bench.groups
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.analytics
+	$(BIN)/python -m bench.dashboard
 
 broker: $(STAMP)
 	$(BIN)/chirpstream broker
