@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from consumers.fold import StatsFolder
+from dashboard.generations import OFFSETS_TOPIC, group_generation
 from dashboard.store import (
     KEEP_SECONDS,
     LABEL_COLUMNS,
@@ -89,6 +90,7 @@ class Collector:
             }
         )
         self.folder = StatsFolder(keep_windows=int(keep_seconds))
+        self.generations: dict[str, int | None] = {}  # from __consumer_offsets
         self.samples = 0
         self.errors = 0
         self.cpu_s = 0.0  # process CPU spent in sample_once, summed
@@ -257,6 +259,7 @@ class Collector:
                 "" if desc.is_simple_consumer_group else "consumer",
                 desc.partition_assignor or "",
                 len(desc.members),
+                self.generations.get(group),
             )
         )
         committed: dict[tuple[str, int], int | None] = dict.fromkeys(assigned)
@@ -273,14 +276,14 @@ class Collector:
         """Add partitions of ``tweet-stats`` (from the beginning) and ``tweets`` (the last
         few records) that are not assigned yet."""
         new: list[TopicPartition] = []
-        for topic in (STATS_TOPIC, TWEETS_TOPIC):
+        for topic in (STATS_TOPIC, TWEETS_TOPIC, OFFSETS_TOPIC):
             meta = metadata.topics.get(topic)
             if meta is None or meta.error is not None:
                 continue
             for p in meta.partitions:
                 if (topic, p) in self._assigned:
                     continue
-                if topic == STATS_TOPIC:
+                if topic in (STATS_TOPIC, OFFSETS_TOPIC):
                     new.append(TopicPartition(topic, p, OFFSET_BEGINNING))
                 else:
                     end, start = latest.get((topic, p)), earliest.get((topic, p))
@@ -310,7 +313,11 @@ class Collector:
                 if msg.error() is not None:
                     continue
                 read += 1
-                if msg.topic() == STATS_TOPIC:
+                if msg.topic() == OFFSETS_TOPIC:
+                    found = group_generation(msg.key(), msg.value())
+                    if found is not None:
+                        self.generations[found[0]] = found[1]
+                elif msg.topic() == STATS_TOPIC:
                     stats_read = True
                     result = _decode(msg.value())
                     self.folder.add(msg.value() if result is None else result)

@@ -16,7 +16,8 @@ Tables
 ``partitions``     ts_ms, topic, partition, leader, replicas, isr (comma-separated node ids),
                    log_start, high_watermark (NULL when the offsets could not be read).
 ``groups``         ts_ms, group_id, state, protocol_type ("consumer", "" when simple),
-                   assignor (the partition assignor, "" when none), members (count).
+                   assignor (the partition assignor, "" when none), members (count),
+                   generation (from ``__consumer_offsets``; NULL until seen there).
 ``members``        ts_ms, group_id, member_id, client_id, host, assignment ("topic:p,..").
 ``group_offsets``  ts_ms, group_id, topic, partition, committed (NULL: no commit), lag
                    (high_watermark - committed; with no commit high_watermark - log_start;
@@ -68,7 +69,7 @@ CREATE TABLE IF NOT EXISTS partitions (
 CREATE INDEX IF NOT EXISTS partitions_ts ON partitions (ts_ms);
 CREATE TABLE IF NOT EXISTS groups (
     ts_ms INTEGER, group_id TEXT, state TEXT, protocol_type TEXT, assignor TEXT,
-    members INTEGER, PRIMARY KEY (ts_ms, group_id)) WITHOUT ROWID;
+    members INTEGER, generation INTEGER, PRIMARY KEY (ts_ms, group_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS members (
     ts_ms INTEGER, group_id TEXT, member_id TEXT, client_id TEXT, host TEXT, assignment TEXT,
     PRIMARY KEY (ts_ms, group_id, member_id)) WITHOUT ROWID;
@@ -118,6 +119,7 @@ class GroupRow:
     protocol_type: str
     assignor: str
     members: int
+    generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -245,9 +247,17 @@ class Store:
                     ],
                 ),
                 (
-                    "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (ts, g.group_id, g.state, g.protocol_type, g.assignor, g.members)
+                        (
+                            ts,
+                            g.group_id,
+                            g.state,
+                            g.protocol_type,
+                            g.assignor,
+                            g.members,
+                            g.generation,
+                        )
                         for g in sample.groups
                     ],
                 ),
@@ -461,9 +471,10 @@ class Store:
         return rates.groupby(["ts_ms", "topic"], as_index=False)["messages_per_s"].sum()
 
     def groups(self) -> pd.DataFrame:
-        """Latest sample: group_id, state, protocol_type, assignor, members, lag (total)."""
+        """Latest sample: group_id, state, protocol_type, assignor, members, generation,
+        lag (total)."""
         return self._frame(
-            "SELECT g.group_id, g.state, g.protocol_type, g.assignor, g.members,"
+            "SELECT g.group_id, g.state, g.protocol_type, g.assignor, g.members, g.generation,"
             " (SELECT SUM(o.lag) FROM group_offsets o WHERE o.group_id = g.group_id"
             "  AND o.ts_ms = g.ts_ms) AS lag"
             " FROM groups g WHERE g.ts_ms = (SELECT MAX(ts_ms) FROM samples)"

@@ -29,12 +29,13 @@ def group_page() -> None:
         st.info("No consumer groups yet.")
         return
     row = store.groups().set_index("group_id").loc[group]
-    columns = st.columns(4)
+    columns = st.columns(5)
     columns[0].metric("State", row["state"])
-    columns[1].metric("Members", int(row["members"]))
-    columns[2].metric("Assignor", row["assignor"] or "-")
+    columns[1].metric("Generation", int(row["generation"]) if pd.notna(row["generation"]) else "-")
+    columns[2].metric("Members", int(row["members"]))
+    columns[3].metric("Assignor", row["assignor"] or "-")
     lag = int(row["lag"]) if pd.notna(row["lag"]) else 0
-    columns[3].metric("Total lag", f"{lag:,}")
+    columns[4].metric("Total lag", f"{lag:,}")
     rates = store.consume_rates(ui.since_ms(5))
     st.caption(drain_estimate(lag, rates[rates["group_id"] == group]))
     st.subheader("Members and their partitions")

@@ -23,6 +23,15 @@ def overview() -> None:
     st.subheader("Messages in per second, by topic")
     if len(rates):
         st.line_chart(ui.with_time(rates), x="time", y="messages_per_s", color="topic")
+    names = list(topics["topic"]) if len(topics) else []
+    if names:
+        topic = "tweets" if "tweets" in names else names[0]
+        by_partition = store.partition_rates(ui.since_ms(15), topic=topic)
+        st.subheader(f"Messages in per second, by partition of {topic}")
+        if len(by_partition):
+            st.line_chart(
+                ui.with_time(by_partition), x="time", y="messages_per_s", color="partition"
+            )
     st.subheader("Messages consumed per second, by group")
     if len(consumed):
         st.line_chart(ui.with_time(consumed), x="time", y="messages_per_s", color="group_id")

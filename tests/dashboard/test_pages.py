@@ -35,7 +35,7 @@ def sample(ts_ms: int, high: dict[int, int], committed: dict[int, int | None]) -
         ts_ms=ts_ms,
         brokers=[BrokerRow(0, "127.0.0.1", 9092)],
         partitions=[PartitionRow("tweets", p, 0, [0], [0], 0, high[p]) for p in range(6)],
-        groups=[GroupRow("analytics", "Stable", "consumer", "cooperative-sticky", 2)],
+        groups=[GroupRow("analytics", "Stable", "consumer", "cooperative-sticky", 2, 7)],
         members=[
             MemberRow(
                 "analytics", "m-1", "analytics-0", "/127.0.0.1", [("tweets", 0), ("tweets", 1)]
@@ -121,6 +121,8 @@ def test_overview_shows_rates_totals_and_brokers(store):
     assert shown["Topics"] == "1"
     assert shown["Messages in /s"] == f"{sum(AFTER[p] - BEFORE[p] for p in range(6)):,}"
     assert shown["Records stored"] == f"{sum(AFTER.values()):,}"
+    headings = [h.value for h in app.main.subheader]
+    assert "Messages in per second, by partition of tweets" in headings
     topics = app.dataframe[0].value
     assert list(topics["topic"]) == ["tweets"]
     assert int(topics["partitions"][0]) == 6
@@ -144,6 +146,7 @@ def test_groups_page_shows_members_lag_and_drain_time(store):
     app = run("groups.py")
     shown = metrics(app)
     assert shown["State"] == "Stable"
+    assert shown["Generation"] == "7"
     assert shown["Members"] == "2"
     assert shown["Assignor"] == "cooperative-sticky"
     total = sum(AFTER[p] - (COMMITTED[p] or 0) for p in range(6))

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 
+import pandas as pd
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -208,3 +209,26 @@ def test_run_samples_every_interval_until_stopped(broker, tmp_path):
     assert store.topic_rates().query("topic == 'tweets'")["messages_per_s"].sum() > 0
     assert store.tail(20)["offset"].tolist() == list(range(9, -1, -1))
     store.close()
+
+
+def test_group_generation_comes_from_consumer_offsets(broker, tmp_path):
+    create_topics(broker.bootstrap, {"tweets": 6})
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "generations"})
+    member.subscribe(["tweets"])
+    deadline = time.monotonic() + 30
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.1)
+    store = Store(tmp_path / "store.sqlite")
+    collector = Collector(broker.bootstrap, store)
+    try:
+        found = None
+        while found is None and time.monotonic() < deadline:
+            member.poll(0.1)
+            collector.sample_once(drain_s=0.5)
+            groups = store.groups().set_index("group_id")
+            if "generations" in groups.index and pd.notna(groups.loc["generations", "generation"]):
+                found = int(groups.loc["generations", "generation"])
+        assert found == 1  # one member joined once: the first generation
+    finally:
+        collector.close()
+        member.close()

@@ -130,6 +130,7 @@ def test_lag_is_high_watermark_minus_committed_or_log_start_without_a_commit(sto
             "protocol_type": "consumer",
             "assignor": "range",
             "members": 1,
+            "generation": None,
             "lag": 17,
         }
     ]
