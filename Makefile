@@ -33,7 +33,7 @@ broker: $(STAMP)
 	$(BIN)/chirpstream broker
 
 demo: $(STAMP)
-	$(BIN)/chirpstream broker
+	$(BIN)/chirpstream up
 
 clean:
 	rm -rf $(VENV) data/broker .pytest_cache .ruff_cache .hypothesis

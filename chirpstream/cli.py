@@ -1,38 +1,59 @@
-"""``chirpstream``: one command with a verb per service."""
+"""``chirpstream VERB ...``: a verb per service, and Kafka's own tools as verbs.
+
+Only the chosen verb's module is imported, so ``chirpstream topics --list`` starts as fast as
+the Kafka client allows instead of loading Streamlit and pandas first. Every verb's module has
+``build_parser(parser)`` and ``main(args=...)``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
+from typing import NoReturn
 
-from broker import main as broker_main
-from consumers import main as analytics_main
-from dashboard import main as dashboard_main
-from ingest import main as ingest_main
+VERBS: dict[str, tuple[str, str]] = {
+    "up": ("chirpstream.up", "start the whole pipeline on this machine"),
+    "broker": ("broker.main", "run the bundled Kafka-compatible broker"),
+    "ingest": ("ingest.main", "publish tweets to Kafka"),
+    "analytics": ("consumers.main", "run the analytics workers (one consumer group)"),
+    "dashboard": ("dashboard.main", "run the Streamlit dashboard and its collector"),
+    "topics": ("chirpstream.tools.topics", "create, list, describe, alter, delete topics"),
+    "produce": ("chirpstream.tools.produce", "send stdin lines to a topic"),
+    "consume": ("chirpstream.tools.consume", "print a topic's messages"),
+    "groups": ("chirpstream.tools.groups", "list, describe and reset consumer groups"),
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad flag is one ``error:`` line saying where to look, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    width = max(map(len, VERBS))
+    listing = "\n".join(f"  {verb:<{width}}  {summary}" for verb, (_, summary) in VERBS.items())
+    parser = OneLineParser(
+        prog="chirpstream",
+        description="A live tweet stream through a Kafka-compatible broker.",
+        epilog=f"verbs:\n{listing}\n\nchirpstream VERB --help tells more.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("verb", choices=VERBS, metavar="VERB")
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="chirpstream", description="A live tweet stream through a Kafka-compatible broker."
-    )
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    broker_main.build_parser(
-        verbs.add_parser("broker", help="run the bundled Kafka-compatible broker")
-    )
-    ingest_main.build_parser(verbs.add_parser("ingest", help="publish tweets to Kafka"))
-    analytics_main.build_parser(
-        verbs.add_parser("analytics", help="run the analytics workers (one consumer group)")
-    )
-    dashboard_main.build_parser(
-        verbs.add_parser("dashboard", help="run the Streamlit dashboard and its collector")
-    )
-    args = parser.parse_args(argv)
-    if args.verb == "broker":
-        return broker_main.main(args=args)
-    if args.verb == "ingest":
-        return ingest_main.main(args=args)
-    if args.verb == "analytics":
-        return analytics_main.main(args=args)
-    if args.verb == "dashboard":
-        return dashboard_main.main(args=args)
-    parser.error(f"unknown verb {args.verb}")
-    return 2
+    chosen = _top_parser().parse_args(argv)
+    module_name, summary = VERBS[chosen.verb]
+    module = importlib.import_module(module_name)
+    parser = OneLineParser(prog=f"chirpstream {chosen.verb}", description=summary)
+    module.build_parser(parser)
+    return module.main(args=parser.parse_args(chosen.arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

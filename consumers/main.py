@@ -14,11 +14,16 @@ import subprocess
 import sys
 import time
 
+from chirpstream.client_config import (
+    ConfigError,
+    add_client_arguments,
+    forwarded,
+    service_config,
+)
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import LEVELS
 from chirpstream.settings import (
     ANALYTICS_GROUP,
-    DEFAULT_BOOTSTRAP,
     TWEETS_PARTITIONS,
     TWEETS_TOPIC,
 )
@@ -36,17 +41,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="python -m consumers", description="Run the analytics workers."
     )
     parser.add_argument("--workers", type=_positive, default=3)
-    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP)
+    add_client_arguments(parser)
     parser.add_argument("--group", default=ANALYTICS_GROUP)
     parser.add_argument("--topic", default=TWEETS_TOPIC)
-    parser.add_argument(
-        "-X",
-        dest="client_config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a librdkafka client setting",
-    )
     parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
     return parser
 
@@ -58,8 +55,7 @@ def worker_command(args: argparse.Namespace, worker_id: int) -> list[str]:
         "consumers.worker",
         "--id",
         str(worker_id),
-        "--bootstrap-servers",
-        args.bootstrap_servers,
+        *forwarded(args),
         "--group",
         args.group,
         "--topic",
@@ -67,14 +63,12 @@ def worker_command(args: argparse.Namespace, worker_id: int) -> list[str]:
         "--log-level",
         args.log_level,
     ]
-    for item in args.client_config:
-        command += ["-X", item]
     return command
 
 
 def run(args: argparse.Namespace) -> int:
-    config = dict(item.split("=", 1) for item in args.client_config)
-    ensure_topic(args.bootstrap_servers, args.topic, TWEETS_PARTITIONS, config)
+    bootstrap, config = service_config(args)
+    ensure_topic(bootstrap, args.topic, TWEETS_PARTITIONS, config)
     workers = [subprocess.Popen(worker_command(args, i)) for i in range(args.workers)]
     stopping = False
 
@@ -109,6 +103,6 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     args = args or build_parser().parse_args(argv)
     try:
         return run(args)
-    except Unreachable as exc:
+    except (Unreachable, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

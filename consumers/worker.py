@@ -23,11 +23,11 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import LEVELS, setup_logging
 from chirpstream.settings import (
     ANALYTICS_GROUP,
-    DEFAULT_BOOTSTRAP,
     DLQ_TOPIC,
     STATS_TOPIC,
     TWEETS_TOPIC,
@@ -213,12 +213,11 @@ class Worker:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m consumers.worker")
     parser.add_argument("--id", type=int, default=0)
-    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP)
+    add_client_arguments(parser)
     parser.add_argument("--group", default=ANALYTICS_GROUP)
     parser.add_argument("--topic", default=TWEETS_TOPIC)
     parser.add_argument("--stats-topic", default=STATS_TOPIC)
     parser.add_argument("--dlq-topic", default=DLQ_TOPIC)
-    parser.add_argument("-X", dest="client_config", action="append", default=[])
     parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
     return parser
 
@@ -226,10 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
-    config = dict(item.split("=", 1) for item in args.client_config)
+    try:
+        bootstrap, config = service_config(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     worker = Worker(
         args.id,
-        args.bootstrap_servers,
+        bootstrap,
         args.group,
         args.topic,
         args.stats_topic,

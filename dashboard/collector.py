@@ -20,7 +20,6 @@ sample that succeeds sets it back to ok.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -413,23 +412,3 @@ def _tail_row(msg: Any) -> TailRow:
 def _describe(exc: BaseException) -> str:
     arg = exc.args[0] if exc.args else exc
     return arg.str() if hasattr(arg, "str") else str(arg)
-
-
-def main() -> int:  # pragma: no cover - a thin entry point for manual runs
-    import argparse
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(description="sample a Kafka cluster into the store")
-    parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
-    parser.add_argument("--store", default="data/dashboard.sqlite")
-    args = parser.parse_args()
-    collector = Collector(args.bootstrap_servers, Store(Path(args.store)))
-    try:
-        collector.run()
-    except KeyboardInterrupt:
-        collector.stop()
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

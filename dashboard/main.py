@@ -16,8 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.logs import LEVELS, setup_logging
-from chirpstream.settings import DEFAULT_BOOTSTRAP
 from dashboard.collector import Collector
 from dashboard.store import Store
 from dashboard.ui import BOOTSTRAP_ENV, DEFAULT_STORE, STORE_ENV
@@ -29,7 +29,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(
         prog="python -m dashboard", description="Run the dashboard and its collector."
     )
-    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP)
+    add_client_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8501)
     parser.add_argument(
@@ -37,14 +37,6 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         type=Path,
         default=DEFAULT_STORE,
         help="the SQLite file the collector writes and the pages read",
-    )
-    parser.add_argument(
-        "-X",
-        dest="client_config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a librdkafka client setting",
     )
     parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
     return parser
@@ -59,15 +51,15 @@ def _healthy(url: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    bootstrap, config = service_config(args)
     store = Store(args.store)
-    config = dict(item.split("=", 1) for item in args.client_config)
-    collector = Collector(args.bootstrap_servers, store, config)
+    collector = Collector(bootstrap, store, config)
     sampler = threading.Thread(target=collector.run, name="collector", daemon=True)
     sampler.start()
     env = {
         **os.environ,
         STORE_ENV: str(args.store.resolve()),
-        BOOTSTRAP_ENV: args.bootstrap_servers,
+        BOOTSTRAP_ENV: bootstrap,
     }
     streamlit = subprocess.Popen(
         [
@@ -103,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             collector.stop()
             return 1
         time.sleep(0.2)
-    print(f"READY dashboard url={url} bootstrap={args.bootstrap_servers}", flush=True)
+    print(f"READY dashboard url={url} bootstrap={bootstrap}", flush=True)
     while not stopping.is_set() and streamlit.poll() is None:
         stopping.wait(0.5)
     collector.stop()
@@ -116,4 +108,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args(argv)
     setup_logging(args.log_level)
-    return run(args)
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

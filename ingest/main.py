@@ -9,9 +9,10 @@ import threading
 import time
 from pathlib import Path
 
+from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import LEVELS, setup_logging
-from chirpstream.settings import DEFAULT_BOOTSTRAP, TWEETS_PARTITIONS, TWEETS_TOPIC
+from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
 from ingest.publisher import Publisher
 from ingest.record import recorded
 from ingest.replay import ReplaySource
@@ -40,13 +41,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _assignment(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key.strip(), value.strip()
-
-
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="python -m ingest", description="Publish tweets to Kafka."
@@ -58,7 +52,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="simulate (default, offline), replay a JSONL file, or the live "
         "X API (needs X_BEARER_TOKEN; paid per read)",
     )
-    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP)
+    add_client_arguments(parser)
     parser.add_argument("--topic", default=TWEETS_TOPIC)
     parser.add_argument(
         "--partitions",
@@ -78,15 +72,6 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         type=Path,
         metavar="FILE",
         help="also write every tweet to FILE in the replay format",
-    )
-    parser.add_argument(
-        "-X",
-        dest="client_config",
-        action="append",
-        type=_assignment,
-        default=[],
-        metavar="KEY=VALUE",
-        help="a librdkafka producer setting",
     )
     simulate = parser.add_argument_group("simulate")
     simulate.add_argument(
@@ -165,12 +150,12 @@ class Progress(threading.Thread):
 
 
 def run(args: argparse.Namespace) -> int:
-    client_config = dict(args.client_config)
+    bootstrap, client_config = service_config(args)
     source = make_source(args)
     if args.record:
         source = recorded(source, args.record)
-    ensure_topic(args.bootstrap_servers, args.topic, args.partitions, client_config)
-    publisher = Publisher(args.bootstrap_servers, args.topic, args.key, client_config)
+    ensure_topic(bootstrap, args.topic, args.partitions, client_config)
+    publisher = Publisher(bootstrap, args.topic, args.key, client_config)
 
     def stop(*_: object) -> None:
         source.close()
@@ -179,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     print(
         f"READY ingest source={source.name} topic={args.topic} "
-        f"bootstrap={args.bootstrap_servers} key={args.key}",
+        f"bootstrap={bootstrap} key={args.key}",
         flush=True,
     )
     progress = Progress(publisher)
@@ -215,6 +200,13 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     setup_logging(args.log_level)
     try:
         return run(args)
-    except (Unreachable, MissingCredential, XApiError, FileNotFoundError, ValueError) as exc:
+    except (
+        Unreachable,
+        ConfigError,
+        MissingCredential,
+        XApiError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,242 @@
+"""``chirpstream groups``: kafka-consumer-groups.sh's --list, --describe and --reset-offsets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
+
+from chirpstream.client_config import add_client_arguments
+from chirpstream.tools.common import (
+    TIMEOUT_S,
+    CliError,
+    connect_admin,
+    print_table,
+    reporting_errors,
+    result,
+    scratch_consumer,
+    topic_metadata,
+)
+
+Key = tuple[str, int]  # (topic, partition)
+
+DESCRIBE_COLUMNS = [
+    "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
+    "CONSUMER-ID", "HOST", "CLIENT-ID",
+]  # fmt: skip
+RESETS = ("to_earliest", "to_latest", "to_offset", "shift_by", "to_datetime")
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    add_client_arguments(parser)
+    parser.add_argument("--list", action="store_true", help="list consumer groups")
+    parser.add_argument("--describe", action="store_true", help="offsets and lag of a group")
+    parser.add_argument(
+        "--reset-offsets", action="store_true", help="move a group's committed offsets"
+    )
+    parser.add_argument("--group", metavar="GROUP")
+    parser.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="TOPIC[:P,...]",
+        help="with --reset-offsets: the topic, or some of its partitions",
+    )
+    parser.add_argument("--to-earliest", action="store_true")
+    parser.add_argument("--to-latest", action="store_true")
+    parser.add_argument("--to-offset", type=int, metavar="N")
+    parser.add_argument("--shift-by", type=int, metavar="N")
+    parser.add_argument("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss")
+    parser.add_argument("--execute", action="store_true", help="apply the reset (else dry run)")
+    parser.add_argument("--dry-run", action="store_true", help="only print the plan (default)")
+
+
+@reporting_errors
+def main(args: argparse.Namespace) -> int:
+    action = _action(args)
+    admin, metadata = connect_admin(args)
+    if action == "list":
+        listed = result(admin.list_consumer_groups(request_timeout=TIMEOUT_S))
+        for group in sorted(g.group_id for g in listed.valid):
+            print(group)
+        return 0
+    description = result(
+        admin.describe_consumer_groups([args.group], request_timeout=TIMEOUT_S)[args.group]
+    )
+    if action == "describe":
+        _describe(admin, metadata, args, description)
+    else:
+        _reset(admin, metadata, args, description)
+    return 0
+
+
+def _action(args: argparse.Namespace) -> str:
+    chosen = [a for a in ("list", "describe", "reset_offsets") if getattr(args, a)]
+    if len(chosen) != 1:
+        raise CliError("exactly one of --list, --describe, --reset-offsets is needed")
+    action = chosen[0]
+    if action != "list" and not args.group:
+        raise CliError(f"--{action.replace('_', '-')} needs --group")
+    if action == "reset_offsets":
+        given = [r for r in RESETS if getattr(args, r) not in (None, False)]
+        if len(given) != 1:
+            raise CliError(
+                "--reset-offsets needs exactly one of --to-earliest, --to-latest, --to-offset, "
+                "--shift-by, --to-datetime"
+            )
+        if not args.topic:
+            raise CliError("--reset-offsets needs --topic")
+    return action
+
+
+def _state(description: ConsumerGroupDescription) -> str:
+    """Kafka's spelling of the state (``Stable``), as kafka-consumer-groups.sh prints it."""
+    name = description.state.name
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+def _committed(admin: AdminClient, group: str) -> dict[Key, int]:
+    futures = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], request_timeout=TIMEOUT_S
+    )
+    return {
+        (tp.topic, tp.partition): tp.offset
+        for tp in result(futures[group]).topic_partitions
+        if tp.error is None and tp.offset >= 0
+    }
+
+
+def _watermarks(args: argparse.Namespace, keys: Sequence[Key]) -> dict[Key, tuple[int, int]]:
+    if not keys:
+        return {}
+    consumer = scratch_consumer(args)
+    try:
+        return {
+            (topic, p): consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=TIMEOUT_S, cached=False
+            )
+            for topic, p in keys
+        }
+    finally:
+        consumer.close()
+
+
+def _describe(
+    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
+) -> None:
+    committed = _committed(admin, args.group)
+    owner = {
+        (tp.topic, tp.partition): member
+        for member in desc.members
+        for tp in (member.assignment.topic_partitions if member.assignment else ())
+    }
+    if _state(desc) == "Dead" or not (committed or desc.members):
+        raise CliError(f"consumer group '{args.group}' does not exist")
+    if not desc.members:
+        print(f"\nConsumer group '{args.group}' has no active members.")
+    keys = sorted(set(committed) | set(owner))
+    ends = _watermarks(args, [k for k in keys if k[0] in metadata.topics])
+    rows = []
+    for key in keys:
+        member = owner.get(key)
+        current = committed.get(key)
+        end = ends[key][1] if key in ends else None
+        lag = end - current if current is not None and end is not None else None
+        who = [member.member_id, member.host, member.client_id] if member else [None] * 3
+        rows.append([args.group, *key, current, end, lag, *who])
+    # Members without partitions still show, as in Kafka's tool: an idle consumer is a lesson.
+    for member in desc.members:
+        if not (member.assignment and member.assignment.topic_partitions):
+            rows.append([args.group, *[None] * 5, member.member_id, member.host, member.client_id])
+    print()
+    print_table(DESCRIBE_COLUMNS, rows)
+
+
+def _partitions(metadata: ClusterMetadata, spec: str) -> list[Key]:
+    """``T`` or ``T:0,2`` (kafka-consumer-groups.sh's --topic syntax)."""
+    topic, _, wanted = spec.partition(":")
+    meta = topic_metadata(metadata, topic)
+    if not wanted:
+        return [(topic, p) for p in sorted(meta.partitions)]
+    try:
+        chosen = sorted({int(p) for p in wanted.split(",") if p.strip()})
+    except ValueError:
+        raise CliError(f"bad --topic {spec!r}: partitions must be numbers") from None
+    missing = [p for p in chosen if p not in meta.partitions]
+    if missing:
+        raise CliError(f"topic '{topic}' has no partition {missing[0]}")
+    return [(topic, p) for p in chosen]
+
+
+def _reset(
+    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
+) -> None:
+    if desc.members:
+        raise CliError(
+            f"assignments can only be reset if the group '{args.group}' is inactive, "
+            f"but the current state is {_state(desc)}"
+        )
+    targets = [key for spec in args.topic for key in _partitions(metadata, spec)]
+    marks = _watermarks(args, targets)
+    committed = _committed(admin, args.group) if args.shift_by is not None else {}
+    at_time = _offsets_for_time(args, targets) if args.to_datetime is not None else {}
+    plan: list[tuple[str, int, int]] = []
+    for key in targets:
+        low, high = marks[key]
+        if args.to_earliest:
+            new = low
+        elif args.to_latest:
+            new = high
+        elif args.to_offset is not None:
+            new = args.to_offset
+        elif args.shift_by is not None:
+            new = committed.get(key, low) + args.shift_by
+        else:
+            new = at_time[key] if at_time[key] >= 0 else high
+        if not low <= new <= high:
+            clamped = min(max(new, low), high)
+            print(
+                f"warning: new offset {new} is out of range for {key[0]}-{key[1]} "
+                f"[{low}, {high}]; using {clamped}",
+                file=sys.stderr,
+            )
+            new = clamped
+        plan.append((*key, new))
+    if args.execute:
+        request = ConsumerGroupTopicPartitions(
+            args.group, [TopicPartition(t, p, o) for t, p, o in plan]
+        )
+        altered = result(admin.alter_consumer_group_offsets([request])[args.group])
+        for tp in altered.topic_partitions:
+            if tp.error is not None:
+                raise CliError(f"cannot reset {tp.topic}-{tp.partition}: {tp.error.str()}")
+    elif not args.dry_run:
+        print("note: a dry run; add --execute to apply it", file=sys.stderr)
+    print()
+    print_table(["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], [[args.group, *p] for p in plan])
+
+
+def _offsets_for_time(args: argparse.Namespace, targets: Sequence[Key]) -> dict[Key, int]:
+    """The first offset at or after --to-datetime per partition (-1 when there is none)."""
+    try:
+        when = datetime.fromisoformat(args.to_datetime)
+    except ValueError:
+        raise CliError(
+            f"--to-datetime must be ISO 8601 like 2026-01-31T12:00:00.000, got {args.to_datetime!r}"
+        ) from None
+    if when.tzinfo is None:
+        when = when.astimezone()  # local time, as Kafka's tool reads it
+    stamp = int(when.timestamp() * 1000)
+    consumer = scratch_consumer(args)
+    try:
+        found = consumer.offsets_for_times(
+            [TopicPartition(t, p, stamp) for t, p in targets], timeout=TIMEOUT_S
+        )
+    finally:
+        consumer.close()
+    return {(tp.topic, tp.partition): tp.offset for tp in found}
