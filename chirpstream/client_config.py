@@ -19,7 +19,9 @@ class ConfigError(Exception):
     """A bad --command-config file or -X setting; the message is one line for the user."""
 
 
-def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+def add_client_arguments(
+    parser: argparse.ArgumentParser, bootstrap_help: str | None = None
+) -> None:
     """Add --bootstrap-servers, --command-config and -X to a verb's parser."""
     parser.add_argument(
         "--bootstrap-servers",
@@ -27,7 +29,7 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         dest="bootstrap_servers",
         default=None,
         metavar="HOST:PORT",
-        help=f"the Kafka cluster to talk to (default {DEFAULT_BOOTSTRAP})",
+        help=bootstrap_help or f"the Kafka cluster to talk to (default {DEFAULT_BOOTSTRAP})",
     )
     parser.add_argument(
         "--command-config",
@@ -119,18 +121,14 @@ def load_command_config(path: str) -> dict[str, str]:
     return parse_properties(text, source=path)
 
 
-def forwarded(args: argparse.Namespace) -> list[str]:
+def forwarded(args: argparse.Namespace, bootstrap: str | None = None) -> list[str]:
     """The client flags of ``args`` again, for a child process that takes the same flags."""
-    flags = ["--bootstrap-servers", bootstrap_of(args)]
+    flags = ["--bootstrap-servers", bootstrap or client_config(args)["bootstrap.servers"]]
     if getattr(args, "command_config", None):
         flags += ["--command-config", str(Path(args.command_config).resolve())]
     for setting in getattr(args, "client_settings", None) or ():
         flags += ["-X", setting]
     return flags
-
-
-def bootstrap_of(args: argparse.Namespace) -> str:
-    return client_config(args)["bootstrap.servers"]
 
 
 def service_config(args: argparse.Namespace) -> tuple[str, dict[str, str]]:

@@ -1,9 +1,10 @@
-"""``chirpstream up``: the whole pipeline on one machine, in order, stopped in reverse.
+"""``chirpstream up``: the whole pipeline on one machine, started in order, stopped in reverse.
 
-Starts the bundled broker (unless ``--bootstrap-servers`` names a cluster), the topics,
-ingest, the analytics workers and the dashboard; waits for each one's ``READY`` line; prints
-one summary and then a compact status line. Ctrl-C or SIGTERM stops everything in reverse
-order (the producer flushes, the workers commit), and nothing is left running. Each service
+Starts the bundled broker (unless ``--bootstrap-servers`` names a cluster), the topics, ingest,
+the analytics workers and the dashboard, each as its own process in its own session; waits for
+each one's ``READY`` line; prints one summary and then a compact status line. Ctrl-C or SIGTERM
+stops the services newest first (ingest flushes its producer, the workers publish and commit),
+and whatever a service started is killed with it, so nothing is left running. Each service
 logs to ``<data-dir>/logs/<service>.log``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,9 +21,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from chirpstream.client_config import (
+    ConfigError,
+    add_client_arguments,
+    forwarded,
+    service_config,
+)
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.settings import (
     ANALYTICS_GROUP,
@@ -34,6 +42,37 @@ from chirpstream.settings import (
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 STATUS_INTERVAL_S = 2.0
+TOPICS = ((TWEETS_TOPIC, TWEETS_PARTITIONS), (STATS_TOPIC, 1), (DLQ_TOPIC, 1))
+LISTENING = re.compile(r"listening=(\S+)")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="chirpstream up")
+    add_client_arguments(
+        parser, bootstrap_help="a Kafka cluster to use instead of the bundled broker"
+    )
+    parser.add_argument(
+        "--broker-port", type=int, default=9092, help="the bundled broker's port (0: any free)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="broker log directory, dashboard store and service logs (default data/)",
+    )
+    parser.add_argument(
+        "--source", choices=["simulate", "replay", "x-stream", "x-poll"], default="simulate"
+    )
+    parser.add_argument("--rate", default="50", help="simulated tweets per second, or max")
+    parser.add_argument("--seed", help="make the simulated stream repeatable")
+    parser.add_argument("--file", help="replay: the JSONL file (default: the shipped sample)")
+    parser.add_argument("--rule", action="append", default=[], help="x-stream: a filter rule")
+    parser.add_argument("--query", help="x-poll: the recent-search query")
+    parser.add_argument("--max-reads", help="x-stream and x-poll: stop after this many posts")
+    parser.add_argument("--workers", type=int, default=3, help="analytics workers (default 3)")
+    parser.add_argument("--no-dashboard", action="store_true", help="run headless")
+    parser.add_argument("--dashboard-port", type=int, default=8501)
+    return parser
 
 
 @dataclass
@@ -42,72 +81,71 @@ class Service:
     process: subprocess.Popen
     log: Path
 
-    def ready_line(self, word: str) -> str | None:
+    def ready_line(self) -> str | None:
         for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith(f"READY {word}"):
-                return line
+            if line.startswith(f"READY {self.name}"):
+                return line.removeprefix("READY ")
         return None
 
-    def signal(self, signum: int) -> None:
-        """Signal the service and everything it started (its own process group)."""
+    def last_error(self) -> str:
+        errors = [
+            line
+            for line in self.log.read_text(errors="replace").splitlines()
+            if line.startswith("error:")
+        ]
+        return f" ({errors[-1]})" if errors else ""
+
+    def stop(self) -> None:
+        """SIGTERM and wait, then SIGKILL whatever of its session is still there."""
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signum)
-
-
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="chirpstream up")
-    parser.add_argument(
-        "--bootstrap-servers", help="use this Kafka cluster instead of starting the bundled broker"
-    )
-    parser.add_argument("--broker-port", type=int, default=9092)
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path("data"),
-        help="broker log directory, dashboard store and service logs",
-    )
-    parser.add_argument(
-        "--source", choices=["simulate", "replay", "x-stream", "x-poll"], default="simulate"
-    )
-    parser.add_argument("--rate", default="50", help="simulated tweets per second, or max")
-    parser.add_argument("--seed", help="make the simulated stream repeatable")
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--no-dashboard", action="store_true")
-    parser.add_argument("--dashboard-port", type=int, default=8501)
-    return parser
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            print(f"chirpstream: {self.name} did not stop in time; killing it", flush=True)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 class Pipeline:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.logs = args.data_dir / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
         self.services: list[Service] = []
-        self.bootstrap = args.bootstrap_servers or f"127.0.0.1:{args.broker_port}"
+        self.bootstrap, self.client_config = service_config(args)
         self.stopping = False
         self.reported: set[str] = set()
 
     def start(self, name: str, module: str, *module_args: str) -> Service:
+        """Start ``python -m module`` in its own session and wait for its READY line."""
+        self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         with log.open("w") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", module, *module_args], stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", module, *module_args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches `up` alone, which stops them in order
             )
         service = Service(name, process, log)
         self.services.append(service)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while (line := service.ready_line(module_ready_word(module))) is None:
-            if process.poll() is not None or time.monotonic() > deadline or self.stopping:
-                raise RuntimeError(f"{name} did not start; its log is {log}")
+        while (line := service.ready_line()) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start{service.last_error()}; its log is {log}")
+            if self.stopping:
+                raise KeyboardInterrupt
             time.sleep(0.1)
-        print(f"  {name:<10} {line.removeprefix('READY ')}", flush=True)
+        print(f"  {name:<10} pid {process.pid:<8} {line.removeprefix(name).strip()}", flush=True)
         return service
 
     def up(self) -> None:
         args = self.args
         print("starting chirpstream", flush=True)
         if not args.bootstrap_servers:
-            self.start(
+            broker = self.start(
                 "broker",
                 "broker",
                 "--port",
@@ -115,49 +153,52 @@ class Pipeline:
                 "--data-dir",
                 str(args.data_dir / "broker"),
             )
-        for topic, partitions in (
-            (TWEETS_TOPIC, TWEETS_PARTITIONS),
-            (STATS_TOPIC, 1),
-            (DLQ_TOPIC, 1),
-        ):
-            ensure_topic(self.bootstrap, topic, partitions)
-        source = ["--source", args.source, "--rate", args.rate]
-        if args.seed is not None:
-            source += ["--seed", args.seed]
-        self.start("ingest", "ingest", "--bootstrap-servers", self.bootstrap, *source)
-        self.start(
-            "analytics",
-            "consumers",
-            "--bootstrap-servers",
-            self.bootstrap,
-            "--workers",
-            str(args.workers),
-        )
+            listening = LISTENING.search(broker.ready_line() or "")
+            assert listening is not None, "the broker's READY line names its address"
+            self.bootstrap = listening[1]
+        for topic, partitions in TOPICS:
+            ensure_topic(self.bootstrap, topic, partitions, self.client_config)
+        client = forwarded(args, bootstrap=self.bootstrap)
+        self.start("ingest", "ingest", *client, *self.source_arguments())
+        self.start("analytics", "consumers", *client, "--workers", str(args.workers))
         if not args.no_dashboard:
-            self.start(
-                "dashboard",
-                "dashboard",
-                "--bootstrap-servers",
-                self.bootstrap,
-                "--port",
-                str(args.dashboard_port),
-                "--store",
-                str(args.data_dir / "dashboard.sqlite"),
-            )
-        where = "the bundled broker" if not args.bootstrap_servers else "your cluster"
+            store = str(args.data_dir / "dashboard.sqlite")
+            port = str(args.dashboard_port)
+            self.start("dashboard", "dashboard", *client, "--port", port, "--store", store)
+        where = "your cluster" if self.owns_no_broker else "the bundled broker"
         dashboard = (
-            "" if args.no_dashboard else f"; dashboard http://127.0.0.1:{args.dashboard_port}"
+            "" if args.no_dashboard else f" Dashboard: http://127.0.0.1:{args.dashboard_port}"
         )
         print(
             f"chirpstream is up on {where} at {self.bootstrap}: {args.source} tweets into "
-            f"'{TWEETS_TOPIC}', {args.workers} analytics workers{dashboard}. "
-            f"Logs in {self.logs}. Ctrl-C stops everything.",
+            f"'{TWEETS_TOPIC}', {args.workers} analytics workers.{dashboard}\n"
+            f"Logs in {self.logs}/. Ctrl-C stops everything.",
             flush=True,
         )
 
+    @property
+    def owns_no_broker(self) -> bool:
+        return not any(s.name == "broker" for s in self.services)
+
+    def source_arguments(self) -> list[str]:
+        args = self.args
+        given = ["--source", args.source, "--rate", args.rate]
+        for flag, value in (
+            ("--seed", args.seed),
+            ("--file", args.file),
+            ("--query", args.query),
+            ("--max-reads", args.max_reads),
+        ):
+            if value is not None:
+                given += [flag, value]
+        for rule in args.rule:
+            given += ["--rule", rule]
+        return given
+
     def watch(self) -> None:
-        """Print a status line every few seconds; report a service that dies, once."""
-        status = Status(self.bootstrap)
+        """A status line every few seconds; a service that dies is reported once."""
+        status = Status(self.bootstrap, self.client_config)
+        live = sys.stdout.isatty()
         try:
             while not self.stopping:
                 for service in self.services:
@@ -165,78 +206,68 @@ class Pipeline:
                     if code is not None and service.name not in self.reported:
                         self.reported.add(service.name)
                         print(
-                            f"chirpstream: {service.name} exited with {code}; its log is "
+                            f"\nchirpstream: {service.name} exited with {code}; its log is "
                             f"{service.log}",
                             flush=True,
                         )
-                print(status.line(), flush=True)
+                line = status.line()
+                # On a terminal the line updates in place; in a log it is one line per sample.
+                print(f"\r\033[K{line}" if live else line, end="" if live else "\n", flush=True)
                 deadline = time.monotonic() + STATUS_INTERVAL_S
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(0.1)
         finally:
-            status.close()
+            if live:
+                print(flush=True)
 
     def down(self) -> None:
-        """Stop every service, newest first; SIGKILL one that does not stop in time."""
+        """Stop every service, newest first."""
         for service in reversed(self.services):
-            service.signal(signal.SIGTERM)
-            try:
-                service.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                print(f"chirpstream: {service.name} did not stop; killing it", flush=True)
-            service.signal(signal.SIGKILL)  # whatever of its group is still there
-            service.process.wait()
+            print(f"  stopping {service.name}", flush=True)
+            service.stop()
         print("chirpstream stopped", flush=True)
-
-
-def module_ready_word(module: str) -> str:
-    """The word after READY in a service's ready line (the analytics launcher is
-    ``consumers`` but says ``READY analytics``)."""
-    return "analytics" if module == "consumers" else module
 
 
 class Status:
     """tweets in/s, processed/s and lag, from high watermarks and the group's commits."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chirpstream-up"})
-        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+    def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
+        self._admin = AdminClient({"bootstrap.servers": bootstrap, **client_config})
+        self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
-
-    def close(self) -> None:
-        self._consumer.close()
 
     def line(self) -> str:
         try:
-            high = sum(
-                self._consumer.get_watermark_offsets(TopicPartition(TWEETS_TOPIC, p), timeout=2)[1]
-                for p in range(TWEETS_PARTITIONS)
-            )
-            request = [
-                ConsumerGroupTopicPartitions(
-                    ANALYTICS_GROUP,
-                    [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)],
-                )
-            ]
-            result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(2)
+            high = self._high_watermarks()
+            request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]
+            result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(5)
             committed = sum(max(tp.offset, 0) for tp in result.topic_partitions)
         except KafkaException as exc:
-            return f"status: cluster not answering ({exc.args[0].str()})"
+            return f"status: the cluster is not answering ({exc.args[0].str()})"
         now = time.monotonic()
         rates = ""
         if self._last is not None:
             then, last_high, last_committed = self._last
             rates = (
-                f"{(high - last_high) / (now - then):7.0f} tweets in/s  "
-                f"{(committed - last_committed) / (now - then):7.0f} processed/s  "
+                f"{(high - last_high) / (now - then):6.0f} tweets in/s "
+                f"{(committed - last_committed) / (now - then):6.0f} processed/s  "
             )
         self._last = (now, high, committed)
         return f"status: {rates}{high:,} tweets  lag {high - committed:,}"
 
+    def _high_watermarks(self) -> int:
+        wanted = {tp: OffsetSpec.latest() for tp in self._partitions}
+        futures = self._admin.list_offsets(wanted, request_timeout=5)
+        return sum(future.result(5).offset for future in futures.values())
+
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args(argv)
-    pipeline = Pipeline(args)
+    try:
+        pipeline = Pipeline(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
     def stop(*_: object) -> None:
         pipeline.stopping = True
@@ -249,6 +280,8 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     except (RuntimeError, Unreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        pass
     finally:
         pipeline.down()
     return 0

@@ -42,6 +42,11 @@ COMMIT_INTERVAL_S = 1.0  # also how often open runs are published as partial res
 RATE_INTERVAL_S = 5.0
 
 
+class ResultsLost(Exception):
+    """The broker never acknowledged a result: committing past it would lose those tweets, so
+    the worker stops uncommitted and the group re-reads them from the last commit."""
+
+
 class Worker:
     def __init__(
         self,
@@ -75,9 +80,11 @@ class Worker:
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 5,
+                "on_delivery": self._delivered,
                 **client_config,
             }
         )
+        self.undelivered: str | None = None  # why a result was never acknowledged
         self.builders: dict[int, RunBuilder] = {}
         self.published: dict[int, bytes] = {}  # last partial published per partition
         self.running = True
@@ -106,6 +113,10 @@ class Worker:
             self.builders.pop(tp.partition, None)
             self.published.pop(tp.partition, None)
         self._print_assignment()
+
+    def _delivered(self, error: KafkaError | None, _message: Message) -> None:
+        if error is not None and self.undelivered is None:
+            self.undelivered = error.str()
 
     def _print_assignment(self) -> None:
         print(f"{self.name}: partitions {sorted(self.builders)}", flush=True)
@@ -190,8 +201,11 @@ class Worker:
                 if self.published.get(partition) != record:
                     self.producer.produce(self.stats_topic, record, open_run.key())
                     self.published[partition] = record
-        if self.producer.flush(30) > 0:
-            log.warning("%s: results not acknowledged; not committing", self.name)
+        waiting = self.producer.flush(30)
+        if self.undelivered is not None:
+            raise ResultsLost(f"{self.name}: a result was not delivered ({self.undelivered})")
+        if waiting > 0:
+            log.warning("%s: results not acknowledged yet; not committing", self.name)
             return
         offsets = [
             TopicPartition(self.topic, p, self.builders[p].commit_offset)
@@ -247,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         worker.run()
-    except Unreachable as exc:
+    except (Unreachable, ResultsLost) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

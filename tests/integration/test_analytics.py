@@ -19,6 +19,7 @@ from consumers.fold import StatsFolder
 from ingest.simulate import DEFAULT_RATE, simulated_envelopes
 from tests.support.broker_process import ROOT
 from tests.support.commands import service, simulated_ingest
+from tests.support.stats import fold_until
 
 GROUP_BROKER = {"group.min.session.timeout.ms": "1000"}
 FAST_WORKER = ["-X", "session.timeout.ms=2000", "-X", "heartbeat.interval.ms=300"]
@@ -42,28 +43,6 @@ def worker(bootstrap: str, worker_id: int, log: Path) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-
-
-def fold_until(bootstrap: str, done: Callable[[StatsFolder], bool], timeout: float) -> StatsFolder:
-    """Fold ``tweet-stats`` from the beginning until ``done(folder)`` or the timeout."""
-    folder = StatsFolder()
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "fold-reader", "enable.auto.commit": False}
-    )
-    consumer.assign([TopicPartition("tweet-stats", 0, OFFSET_BEGINNING)])
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and not done(folder):
-            for message in consumer.consume(1000, timeout=0.5):
-                if message.error() is None:
-                    folder.add(message.value())
-        # Whatever was published after "done" (late duplicates) must not change the totals.
-        for message in consumer.consume(1000, timeout=2.0):
-            if message.error() is None:
-                folder.add(message.value())
-    finally:
-        consumer.close()
-    return folder
 
 
 def expected_counts(seed: int, count: int, rate: float | None) -> tuple[Counter, Counter]:
