@@ -55,6 +55,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--broker-port", type=int, default=9092, help="the bundled broker's port (0: any free)"
     )
     parser.add_argument(
+        "--broker-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the bundled broker, e.g. log.retention.check.interval.ms=5000",
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
         default=Path("data"),
@@ -152,6 +159,7 @@ class Pipeline:
                 str(args.broker_port),
                 "--data-dir",
                 str(args.data_dir / "broker"),
+                *(flag for setting in args.broker_config for flag in ("--config", setting)),
             )
             listening = LISTENING.search(broker.ready_line() or "")
             assert listening is not None, "the broker's READY line names its address"

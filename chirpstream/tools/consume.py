@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import uuid
@@ -156,8 +157,15 @@ def main(args: argparse.Namespace) -> int:
         consumer.assign([TP(args.topic, args.partition, start)])
     timeout = args.timeout_ms / 1000 if args.timeout_ms is not None else None
     count = 0
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        while args.max_messages is None or count < args.max_messages:
+        while not stopping and (args.max_messages is None or count < args.max_messages):
             msg = consumer.poll(0.1)
             errors.raise_if_any(config["bootstrap.servers"])
             if msg is None:
@@ -174,9 +182,9 @@ def main(args: argparse.Namespace) -> int:
             count += 1
             if args.group:
                 consumer.store_offsets(msg)
-        if args.group and count:
-            consumer.commit(asynchronous=False)
+    except KeyboardInterrupt:  # Ctrl-C ends a console consumer normally, as in Kafka
+        pass
     finally:
-        consumer.close()
+        consumer.close()  # leaves the group; with --group it commits what was printed
     print(f"Processed a total of {count} messages", file=sys.stderr)
     return 0

@@ -135,7 +135,7 @@ def _describe(
         for member in desc.members
         for tp in (member.assignment.topic_partitions if member.assignment else ())
     }
-    if _state(desc) == "Dead" or not (committed or desc.members):
+    if _state(desc) == "Dead":
         raise CliError(f"consumer group '{args.group}' does not exist")
     if not desc.members:
         print(f"\nConsumer group '{args.group}' has no active members.")

@@ -284,9 +284,11 @@ def test_reset_refused_while_group_active_and_client_config(broker, tmp_path):
                       "--to-earliest", "--execute", ok=False)  # fmt: skip
         assert "inactive" in one_error_line(refused)
     finally:
-        member.send_signal(signal.SIGINT)
+        member.send_signal(signal.SIGTERM)  # like Ctrl-C: leave the group, say how many
         _, err = member.communicate(timeout=30)
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "Processed a total of 0 messages" in err
+    left = run("groups", b, "--describe", "--group", "busy").stdout
+    assert "Consumer group 'busy' has no active members." in left
 
     # -X wins over the file; an unknown setting is one error line.
     unknown = run(
