@@ -1,5 +1,6 @@
-"""Dashboard render times: each page under Streamlit's AppTest over a store holding one hour
-of one-second samples (6 partitions, a 3-member group, 3,600 analytics windows). Run with
+"""Dashboard costs: each page's render time under Streamlit's AppTest over a store holding one
+hour of one-second samples (6 partitions, a 3-member group, 3,600 analytics windows), and the
+collector's CPU per cluster sample against a broker subprocess. Run with
 ``python -m bench.dashboard``; ``make bench`` runs it too."""
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
+from bench.workloads import create_topic
+from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
     ClusterSample,
@@ -23,9 +27,13 @@ from dashboard.store import (
     WindowRow,
 )
 from dashboard.ui import STORE_ENV
+from tests.support.broker_process import BrokerProcess
+from tests.support.confluent import produce
+from tests.support.messages import keyed_messages
 
 PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "pages"
 HOUR = 3600
+SAMPLES = 60
 
 
 def fill(store: Store, now_ms: int) -> None:
@@ -84,8 +92,42 @@ def fill(store: Store, now_ms: int) -> None:
     store.write_tail([TailRow(0, n, now_ms, "1", "ada", "en", f"tweet {n}") for n in range(200)])
 
 
+def commit_half(bootstrap: str) -> None:
+    """A group with committed offsets half way, so each sample also reads commits and lag."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "analytics"})
+    try:
+        partitions = [TopicPartition("tweets", p) for p in range(6)]
+        ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+        offsets = [TopicPartition("tweets", p, end // 2) for p, end in enumerate(ends)]
+        consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def collector_cpu_per_sample(work: Path) -> float:
+    """Seconds of process CPU per cluster sample: a 6-partition topic and a committed group."""
+    broker = BrokerProcess(work / "broker", work / "broker.log").start()
+    try:
+        create_topic(broker.bootstrap, "tweets", 6)
+        produce(broker.bootstrap, "tweets", keyed_messages(600))
+        commit_half(broker.bootstrap)
+        collector = Collector(broker.bootstrap, Store(work / "collector.sqlite"))
+        try:
+            collector.sample_once(drain_s=0.0)  # the first pays for connecting
+            collector.cpu_s, collector.samples = 0.0, 0
+            for _ in range(SAMPLES):
+                collector.sample_once(drain_s=0.0)
+            return collector.cpu_s / SAMPLES
+        finally:
+            collector.close()
+    finally:
+        broker.stop()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="chirpstream-dashboard-") as work:
+        per_sample = collector_cpu_per_sample(Path(work))
+        print(f"collector CPU per cluster sample {per_sample * 1000:8.1f} ms ({SAMPLES} samples)")
         path = Path(work) / "store.sqlite"
         started = time.perf_counter()
         fill(Store(path), time.time_ns() // 1_000_000)

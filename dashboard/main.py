@@ -7,6 +7,7 @@ pages on 127.0.0.1:8501 and reads that store. SIGTERM or Ctrl-C stops both.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from chirpstream.client_config import ConfigError, add_client_arguments, service
 from chirpstream.logs import LEVELS, setup_logging
 from dashboard.collector import Collector
 from dashboard.store import Store
-from dashboard.ui import BOOTSTRAP_ENV, DEFAULT_STORE, STORE_ENV
+from dashboard.ui import BOOTSTRAP_ENV, CLIENT_CONFIG_ENV, DEFAULT_STORE, STORE_ENV
 
 APP = Path(__file__).resolve().parent / "app.py"
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         **os.environ,
         STORE_ENV: str(args.store.resolve()),
         BOOTSTRAP_ENV: bootstrap,
+        CLIENT_CONFIG_ENV: json.dumps(config),
     }
     streamlit = subprocess.Popen(
         [

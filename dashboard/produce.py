@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaException, Producer
@@ -45,11 +46,18 @@ def typed_tweet(author: str, text: str, now_ms: int | None = None) -> tuple[byte
     return author.encode(), json.dumps(envelope, separators=(",", ":")).encode()
 
 
-def send(bootstrap: str, author: str, text: str, timeout: float = 10.0) -> tuple[int, int]:
+def send(
+    bootstrap: str,
+    author: str,
+    text: str,
+    timeout: float = 10.0,
+    client_config: Mapping[str, str] | None = None,
+) -> tuple[int, int]:
     """Produce one typed tweet with the pipeline's partitioner; returns (partition, offset)."""
     key, value = typed_tweet(author, text)
     producer = Producer(
         {
+            **(client_config or {}),
             "bootstrap.servers": bootstrap,
             "acks": "all",
             "partitioner": "murmur2_random",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from dashboard.store import Store
 
 STORE_ENV = "CHIRPSTREAM_DASHBOARD_STORE"
 BOOTSTRAP_ENV = "CHIRPSTREAM_BOOTSTRAP_SERVERS"
+CLIENT_CONFIG_ENV = "CHIRPSTREAM_CLIENT_CONFIG"  # JSON of the other client settings (SASL, TLS)
 DEFAULT_STORE = Path("data/dashboard.sqlite")
 STALE_AFTER_S = 5.0
 
@@ -34,6 +36,11 @@ def settings() -> tuple[Store, str, float]:
     )
     st.sidebar.caption(f"Store: `{store_path}`")
     return open_store(store_path), bootstrap, float(refresh)
+
+
+def client_config() -> dict[str, str]:
+    """The client settings `chirpstream dashboard` was given besides the bootstrap servers."""
+    return json.loads(os.environ.get(CLIENT_CONFIG_ENV, "{}"))
 
 
 def banner(store: Store) -> None:

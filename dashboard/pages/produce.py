@@ -18,7 +18,9 @@ with st.form("produce"):
     sent = st.form_submit_button("Send")
 if sent:
     try:
-        partition, offset = send(bootstrap, author.strip() or "anonymous", text)
+        partition, offset = send(
+            bootstrap, author.strip() or "anonymous", text, client_config=ui.client_config()
+        )
     except KafkaException as exc:
         st.error(f"Not sent: {exc.args[0]}. Is Kafka running at {bootstrap}?")
     else:

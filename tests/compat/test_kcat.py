@@ -42,11 +42,14 @@ def test_produce_and_consume(broker_factory, codec):
     rows = [line.split(" ", 3) for line in out.splitlines()]
     assert len(rows) == len(lines)
     assert sorted(f"{k}:{v}" for _, _, k, v in rows) == sorted(lines)
-    by_partition: dict[str, list[int]] = {}
-    for partition, offset, _key, _ in rows:
-        by_partition.setdefault(partition, []).append(int(offset))
-    for offsets in by_partition.values():
-        assert offsets == list(range(len(offsets)))
+    by_partition: dict[str, list[tuple[int, int]]] = {}
+    for partition, offset, _key, value in rows:
+        by_partition.setdefault(partition, []).append((int(offset), int(value.split()[1])))
+    for read in by_partition.values():
+        # Dense offsets from 0, and each partition holds its messages in the order sent.
+        assert [offset for offset, _ in read] == list(range(len(read)))
+        sent_order = [i for _, i in read]
+        assert sent_order == sorted(sent_order)
     keys_per_partition: dict[str, set[str]] = {}
     for partition, _, key, _ in rows:
         keys_per_partition.setdefault(partition, set()).add(key)
