@@ -49,6 +49,8 @@ _BROKER_SETTINGS: dict[str, tuple[str, type]] = {
     "auto.create.topics.enable": ("auto_create_topics", bool),
     "delete.topic.enable": ("delete_topic_enable", bool),
     "socket.request.max.bytes": ("socket_request_max_bytes", int),
+    "socket.request.read.timeout.ms": ("socket_request_read_timeout_ms", int),
+    "message.max.decompressed.bytes": ("message_max_decompressed_bytes", int),
     "max.connections": ("max_connections", int),
     "connections.max.idle.ms": ("connections_max_idle_ms", int),
     "log.retention.check.interval.ms": ("retention_check_interval_ms", int),
@@ -76,6 +78,10 @@ class BrokerConfig:
     auto_create_topics: bool = True
     delete_topic_enable: bool = True
     socket_request_max_bytes: int = 104_857_600
+    # Not Kafka settings (Kafka has neither): how long one request frame may take to arrive
+    # once its first byte is in (slowloris), and how far a compressed batch may expand.
+    socket_request_read_timeout_ms: int = 30_000
+    message_max_decompressed_bytes: int = 64 << 20
     max_connections: int = 1000
     connections_max_idle_ms: int = 600_000
     retention_check_interval_ms: int = 300_000

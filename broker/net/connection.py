@@ -3,7 +3,9 @@
 Requests are handled one at a time per connection, as Kafka does, so a long-poll Fetch holds
 up only its own connection. Reading pauses when too many requests are queued, and handling
 pauses while the socket's write buffer is full. Anything malformed closes this connection
-and nothing else.
+and nothing else, and so does a frame that is still incomplete
+``socket.request.read.timeout.ms`` after its first byte arrived (a slowloris client: trickled
+bytes keep a connection from ever being idle).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Connection(asyncio.Protocol):
         self._refuse = refuse
         self._on_close = on_close
         self._decoder = FrameDecoder(context.config.socket_request_max_bytes)
+        self._read_timeout_s = context.config.socket_request_read_timeout_ms / 1000
+        self._frame_timer: asyncio.TimerHandle | None = None
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -63,7 +67,7 @@ class Connection(asyncio.Protocol):
         try:
             frames = self._decoder.feed(data)
         except ProtocolError as exc:
-            log.info("closing %s: %s", self.peer, exc)
+            log.warning("closing %s: %s", self.peer, exc)
             self.close()
             return
         for payload in frames:
@@ -71,12 +75,18 @@ class Connection(asyncio.Protocol):
         if self._queue.qsize() >= MAX_QUEUED_REQUESTS and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
+            self._stop_frame_timer()  # the frame cannot progress while we do not read
+        elif not self._decoder.buffered:
+            self._stop_frame_timer()
+        elif frames or self._frame_timer is None:
+            self._start_frame_timer()  # a new frame has begun
 
     def eof_received(self) -> bool:
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._stop_frame_timer()
         if self._task is not None:
             self._task.cancel()
         self._on_close(self)
@@ -86,6 +96,28 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writable.set()
+
+    # -- the per-frame read deadline ---------------------------------------------------------
+
+    def _start_frame_timer(self) -> None:
+        self._stop_frame_timer()
+        loop = asyncio.get_running_loop()
+        self._frame_timer = loop.call_later(self._read_timeout_s, self._frame_timed_out)
+
+    def _stop_frame_timer(self) -> None:
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+            self._frame_timer = None
+
+    def _frame_timed_out(self) -> None:
+        self._frame_timer = None
+        log.warning(
+            "closing %s: a request frame was still incomplete after %.0f ms "
+            "(socket.request.read.timeout.ms)",
+            self.peer,
+            self._read_timeout_s * 1000,
+        )
+        self.close()
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -103,10 +135,12 @@ class Connection(asyncio.Protocol):
                 if self._reading_paused and self._queue.qsize() < MAX_QUEUED_REQUESTS // 2:
                     self._reading_paused = False
                     self.transport.resume_reading()
+                    if self._decoder.buffered:
+                        self._start_frame_timer()
         except asyncio.CancelledError:
             pass
         except ProtocolError as exc:
-            log.info("closing %s: %s", self.peer, exc)
+            log.warning("closing %s: %s", self.peer, exc)
         except ConnectionError:
             pass
         except Exception:
@@ -145,6 +179,8 @@ class Connection(asyncio.Protocol):
         """Write bytes as they are and file regions with sendfile (small ones by pread)."""
         transport = self.transport
         for part in parts:
+            if transport.is_closing():  # the peer reset mid-response; sendfile would raise
+                return
             if isinstance(part, bytes):
                 transport.write(part)
             elif part.length < SENDFILE_THRESHOLD:

@@ -1,9 +1,14 @@
-"""The listening socket: accepts connections, caps their number, closes idle ones."""
+"""The listening socket: accepts connections, caps their number, closes idle ones.
+
+On SIGUSR1 it logs one ``STATS connections=N tasks=M`` line: how leak tests count what is
+left after clients come and go, without a debug endpoint.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 
 from broker.net.connection import Connection
@@ -31,6 +36,10 @@ class Server:
             self._new_connection, config.host, config.port, reuse_address=True, backlog=1024
         )
         self._reaper = loop.create_task(self._close_idle())
+        loop.add_signal_handler(signal.SIGUSR1, self._log_stats)
+
+    def _log_stats(self) -> None:
+        log.info("STATS connections=%d tasks=%d", len(self.connections), len(asyncio.all_tasks()))
 
     def _new_connection(self) -> Connection:
         limit = self._context.config.max_connections
@@ -53,6 +62,7 @@ class Server:
     async def stop(self) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):

@@ -7,11 +7,13 @@ import struct
 
 import pytest
 
+from broker.protocol.records import seal_batch
 from tests.support.batches import make_batch
 from tests.support.wire import WireClient
 
 API_VERSIONS, PRODUCE = 18, 0
-CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, INVALID_REQUIRED_ACKS, INVALID_RECORD = 2, 10, 21, 87
+OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION = 1, 2, 3
+MESSAGE_TOO_LARGE, INVALID_REQUIRED_ACKS, INVALID_RECORD = 10, 21, 87
 
 
 @pytest.fixture
@@ -41,10 +43,16 @@ def high_watermark(port: int) -> int:
     [
         pytest.param(struct.pack(">i", -1), id="negative-size"),
         pytest.param(struct.pack(">i", 2_000_000_000), id="oversized"),
+        pytest.param(struct.pack(">i", 1_000_001), id="one-over-socket.request.max.bytes"),
+        # An HTTP client on the Kafka port: "GET " reads as a 1195725856-byte frame.
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", id="http-get"),
         pytest.param(struct.pack(">i", 12) + b"\xff" * 12, id="garbage-body"),
         pytest.param(struct.pack(">i", 6) + b"\x00\x03\x00\x0c\x00\x00", id="truncated-header"),
         pytest.param(
             struct.pack(">i", 10) + struct.pack(">hhih", 999, 0, 1, -1), id="unknown-api-key"
+        ),
+        pytest.param(
+            struct.pack(">i", 10) + struct.pack(">hhih", 88, 0, 1, -1), id="unknown-api-key-88"
         ),
         pytest.param(
             struct.pack(">i", 10) + struct.pack(">hhih", 3, 99, 1, -1), id="unsupported-version"
@@ -143,3 +151,70 @@ def test_acks_zero_success_sends_no_response(served):
         )
         assert answer.error_code == 0
     assert high_watermark(served.port) == 1
+
+
+def test_a_frame_of_exactly_socket_request_max_bytes_is_read_and_answered(served):
+    """The size limit is inclusive: a 1,000,000-byte request is parsed, and refused only by
+    the batch limit (message.max.bytes=20000) with an error code, not by closing."""
+    with WireClient(served.port) as client:
+        value_size = 1_000_000
+        while True:
+            request = client.produce_request("t", make_batch([b"v" * value_size]))
+            excess = len(request) - 4 - 1_000_000
+            if excess == 0:
+                break
+            value_size -= excess
+        client.send_raw(request)
+        answer = client.read_response(PRODUCE, 9).responses[0].partition_responses[0]
+        assert answer.error_code == MESSAGE_TOO_LARGE
+    assert high_watermark(served.port) == 0
+
+
+def test_garbage_gets_one_warning_line_per_connection_and_no_traceback(served):
+    before = served.read_log()
+    for _ in range(20):
+        with WireClient(served.port) as client:
+            client.send_raw(struct.pack(">i", 12) + b"\xff" * 12)
+            assert client.is_closed_by_peer()
+    # Every close is logged before the socket is aborted, so the lines are already written.
+    new = served.read_log()[len(before) :]
+    assert new.count("WARNING broker.net: closing") == 20
+    assert "Traceback" not in new
+
+
+def test_produce_to_an_unknown_topic_or_partition(served):
+    with WireClient(served.port) as client:
+        answer = client.produce("t", make_batch([b"x"]), partition=5)
+        assert answer.error_code == UNKNOWN_TOPIC_OR_PARTITION
+    with WireClient(served.port) as client:
+        # Produce never creates topics (only Metadata does, with auto.create.topics.enable).
+        answer = client.produce("never-made", make_batch([b"x"]))
+        assert answer.error_code == UNKNOWN_TOPIC_OR_PARTITION
+    assert high_watermark(served.port) == 0
+
+
+def test_fetch_beyond_the_log_end_is_offset_out_of_range(served):
+    with WireClient(served.port) as client:
+        assert client.produce("t", make_batch([b"a", b"b"])).error_code == 0
+        at_end = client.fetch("t", 2)
+        beyond = client.fetch("t", 3)
+    assert (at_end.error_code, at_end.high_watermark) == (0, 2)
+    assert (beyond.error_code, beyond.high_watermark) == (OFFSET_OUT_OF_RANGE, 2)
+
+
+def test_wrong_magic_is_invalid_record(served):
+    batch = bytearray(make_batch([b"x"]))
+    batch[16] = 1  # magic lies outside the CRC: only the header check can catch it
+    with WireClient(served.port) as client:
+        answer = client.produce("t", bytes(batch))
+    assert answer.error_code == INVALID_RECORD
+    assert high_watermark(served.port) == 0
+
+
+def test_a_record_count_that_disagrees_with_the_offsets_is_invalid_record(served):
+    real = make_batch([b"a", b"b", b"c"])
+    lying = seal_batch(real[61:], count=5, last_offset_delta=2, timestamp=1_700_000_000_000)
+    with WireClient(served.port) as client:
+        answer = client.produce("t", lying)
+    assert answer.error_code == INVALID_RECORD
+    assert high_watermark(served.port) == 0

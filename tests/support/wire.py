@@ -140,3 +140,41 @@ class WireClient:
             },
         )
         return answer.topics[0].partitions[0].offset
+
+    def fetch_request(
+        self,
+        topic: str,
+        offset: int,
+        max_wait_ms: int = 0,
+        partition: int = 0,
+        max_bytes: int = 1 << 20,
+    ) -> bytes:
+        """A framed Fetch v12 request for one partition, for tests that send it themselves."""
+        return self.encode(
+            1,
+            12,
+            {
+                "max_wait": max_wait_ms,
+                "min_bytes": 1,
+                "max_bytes": max_bytes,
+                "topics": [
+                    {
+                        "topic": topic,
+                        "partitions": [
+                            {
+                                "partition": partition,
+                                "fetch_offset": offset,
+                                "partition_max_bytes": max_bytes,
+                            }
+                        ],
+                    }
+                ],
+                "forgotten_topics_data": [],
+                "rack_id": "",
+            },
+        )
+
+    def fetch(self, topic: str, offset: int, partition: int = 0) -> Any:
+        """Fetch v12 from one partition without waiting; returns that partition's answer."""
+        self.send_raw(self.fetch_request(topic, offset, partition=partition))
+        return self.read_response(1, 12).responses[0].partitions[0]

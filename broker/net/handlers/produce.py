@@ -1,7 +1,8 @@
 """Produce (0): validate each partition's batches, append them, answer with base offsets.
 
 The hot path: kio's native parser has already split the request; per partition this checks
-the batch headers and CRC-32C, appends the bytes as they came, and encodes the answer by hand.
+the batch headers and CRC-32C, bounds how far compressed batches would expand, appends the
+bytes as they came, and encodes the answer by hand.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from kio.schema.errors import ErrorCode
 from broker.net.registry import ApiSpec
 from broker.protocol.batch import validate_produced
 from broker.protocol.codec import Request
+from broker.protocol.compression import check_expansion
 from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
 from broker.protocol.produce_response import PartitionResult, encode_produce_response
 from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageError
@@ -27,6 +29,7 @@ def _append(
     index: int,
     records: bytes | None,
     max_message_bytes: int,
+    max_decompressed_bytes: int,
     now_ms: int,
 ) -> PartitionResult:
     if partition is None:
@@ -65,6 +68,12 @@ def _append(
                 log_start_offset=log_start,
                 error_message="transactions are not supported",
             )
+        try:
+            check_expansion(records, header, max_decompressed_bytes)
+        except InvalidRecord as exc:
+            return PartitionResult(
+                index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
+            )
     try:
         base_offset = partition.append(records, headers, now_ms)
     except DuplicateBatch as duplicate:  # a retry: success at the original offset
@@ -85,6 +94,7 @@ async def handle(context: Context, request: Request) -> bytes | None:
     acks = body.acks
     cluster = context.cluster
     now_ms = context.now_ms()
+    max_expanded = context.config.message_max_decompressed_bytes
     results = []
     for topic_data in body.topic_data:
         name = topic_data.name
@@ -107,7 +117,7 @@ async def handle(context: Context, request: Request) -> bytes | None:
                 )
                 continue
             partition = partitions[index] if 0 <= index < len(partitions) else None
-            answers.append(_append(partition, index, data.records, max_bytes, now_ms))
+            answers.append(_append(partition, index, data.records, max_bytes, max_expanded, now_ms))
         results.append((name, answers))
     if acks == 0:
         # acks=0 gets no response (G7); Kafka signals a failure by closing the connection.
