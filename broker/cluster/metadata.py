@@ -73,6 +73,9 @@ class ClusterMetadata:
         self.topics: dict[str, Topic] = {}
         self.topics_by_id: dict[uuid.UUID, Topic] = {}
         self.next_producer_id = 0
+        # Bumped by every save(), which every change of topics or partitions goes through, so
+        # an answer computed from this image (a Metadata response) is valid while it holds.
+        self.generation = 0
 
     # -- loading and saving -------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class ClusterMetadata:
         self.save()
 
     def save(self) -> None:
+        self.generation += 1
         image = {
             "cluster_id": self.cluster_id,
             "next_producer_id": self.next_producer_id,

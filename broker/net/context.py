@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from broker.cluster.metadata import ClusterMetadata
 from broker.config import BrokerConfig
@@ -18,6 +18,9 @@ class Context:
     registry: Registry
     groups: GroupCoordinator
     port: int = 0  # the bound port, known once the server listens (config.port may be 0)
+    # Encoded Metadata bodies by (version, topics asked, ..., cluster generation): 100 clients
+    # of a 1,000-partition topic would otherwise rebuild the same answer over and over.
+    metadata_answers: dict[tuple, bytes] = field(default_factory=dict)
 
     @staticmethod
     def now_ms() -> int:

@@ -104,12 +104,24 @@ def frame(payload: bytes) -> bytes:
 
 def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping) -> bytes:
     """The complete response frame: size, the version's response header, the body."""
+    return response_frame(api_key, version, correlation_id, encode_body(api_key, version, body))
+
+
+def encode_body(api_key: int, version: int, body: Mapping) -> bytes:
+    """A response body alone, for an answer that is sent again under other correlation ids."""
     cls = response_class(api_key, version)
-    header_cls = cls.__header_schema__
+    out = io.BytesIO()
+    _writer(cls)(out, build(cls, body))
+    return out.getvalue()
+
+
+def response_frame(api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
+    """Size, the version's response header, then an encoded body."""
+    header_cls = response_class(api_key, version).__header_schema__
     out = io.BytesIO()
     out.write(b"\0\0\0\0")
     _writer(header_cls)(out, header_cls(correlation_id=correlation_id))
-    _writer(cls)(out, build(cls, body))
+    out.write(body)
     data = out.getbuffer()
     _SIZE.pack_into(data, 0, len(data) - 4)
     return bytes(data)

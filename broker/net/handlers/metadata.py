@@ -13,7 +13,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.cluster.metadata import Topic, TopicError
 from broker.net.registry import ApiSpec
-from broker.protocol.codec import Request
+from broker.protocol.codec import Request, encode_body, response_frame
 
 if TYPE_CHECKING:
     from broker.net.context import Context
@@ -58,35 +58,56 @@ def _requested_names(context: Context, request: Request) -> list[str] | None:
     return names
 
 
-async def handle(context: Context, request: Request) -> dict:
+MAX_CACHED_ANSWERS = 64
+
+
+async def handle(context: Context, request: Request) -> bytes:
     cluster = context.cluster
     names = _requested_names(context, request)
     allow_create = context.config.auto_create_topics and getattr(
         request.body, "allow_auto_topic_creation", True
     )
+    refused: dict[str, ErrorCode] = {}  # topics that could not be auto-created, and why
+    if allow_create and names is not None:
+        for name in names:
+            if name is not None and name not in cluster.topics:
+                error = _auto_create(context, name)
+                if error is not None:
+                    refused[name] = error
+    key = (request.version, names if names is None else tuple(names),
+           tuple(refused.items()), cluster.generation, context.port)  # fmt: skip
+    answers = context.metadata_answers
+    body = answers.get(key)
+    if body is None:
+        if len(answers) >= MAX_CACHED_ANSWERS:
+            answers.clear()  # old generations: nothing else refers to them
+        body = answers[key] = encode_body(3, request.version, _answer(context, names, refused))
+    return response_frame(3, request.version, request.correlation_id, body)
+
+
+def _auto_create(context: Context, name: str) -> ErrorCode | None:
+    """Create a topic on first use, as Kafka does; the error if it cannot be created."""
+    partitions = context.config.num_partitions
+    try:
+        context.cluster.create_topic(name, partitions)
+    except TopicError as exc:
+        return exc.code
+    log.info("auto-created topic %r with %d partitions", name, partitions)
+    return None
+
+
+def _answer(
+    context: Context, names: list[str | None] | None, refused: dict[str, ErrorCode]
+) -> dict:
+    cluster = context.cluster
     topics = []
     for name in cluster.topics if names is None else names:
         topic = cluster.topics.get(name) if name is not None else None
-        if topic is None and name is not None and allow_create:
-            try:
-                topic = cluster.create_topic(name, context.config.num_partitions)
-                log.info(
-                    "auto-created topic %r with %d partitions", name, context.config.num_partitions
-                )
-            except TopicError as exc:
-                topics.append({"error_code": exc.code, "name": name, "partitions": []})
-                continue
-        if topic is None:
-            topics.append(
-                {
-                    "error_code": ErrorCode.unknown_topic_or_partition,
-                    "name": name,
-                    "topic_id": None,
-                    "partitions": [],
-                }
-            )
+        if topic is not None:
+            topics.append(describe_topic(context, topic))
             continue
-        topics.append(describe_topic(context, topic))
+        error = refused.get(name, ErrorCode.unknown_topic_or_partition)
+        topics.append({"error_code": error, "name": name, "topic_id": None, "partitions": []})
     config = context.config
     return {
         "throttle_time": 0,
