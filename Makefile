@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench tools broker clean
+.PHONY: demo test lint bench tools broker fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ bench: $(STAMP) tools
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.dashboard
+
+# Coverage-guided fuzzing of framing, request decoding and batch checks (atheris, not in CI).
+FUZZ_SECONDS ?= 60
+FUZZ_STAMP := $(VENV)/.fuzz-stamp
+
+$(FUZZ_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
+	touch $(FUZZ_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	mkdir -p data/fuzz/corpus data/fuzz/crashes
+	$(BIN)/python -m tests.fuzz.fuzz_requests data/fuzz/corpus tests/fuzz/corpus \
+		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=data/fuzz/crashes/
 
 broker: $(STAMP)
 	$(BIN)/chirpstream broker

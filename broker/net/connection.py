@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from broker.net.handlers.api_versions import API_VERSIONS, unsupported_version_response
 from broker.protocol.codec import UnsupportedVersion, encode_response, read_request
 from broker.protocol.errors import ProtocolError
-from broker.protocol.framing import FrameDecoder
+from broker.protocol.framing import BadFrameSize, FrameDecoder
 
 if TYPE_CHECKING:
     from broker.net.context import Context
@@ -38,7 +38,8 @@ class Connection(asyncio.Protocol):
         self._decoder = FrameDecoder(context.config.socket_request_max_bytes)
         self._read_timeout_s = context.config.socket_request_read_timeout_ms / 1000
         self._frame_timer: asyncio.TimerHandle | None = None
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        # Request payloads in order; an error last means "close once those are served".
+        self._queue: asyncio.Queue[bytes | ProtocolError] = asyncio.Queue()
         self._writable = asyncio.Event()
         self._writable.set()
         self._reading_paused = False
@@ -66,9 +67,14 @@ class Connection(asyncio.Protocol):
         self.last_active = time.monotonic()
         try:
             frames = self._decoder.feed(data)
-        except ProtocolError as exc:
-            log.warning("closing %s: %s", self.peer, exc)
-            self.close()
+        except BadFrameSize as exc:
+            # Serve the whole requests that came before the bad size, then close (as Kafka,
+            # which reads one request at a time, would); read nothing more meanwhile.
+            self.transport.pause_reading()
+            self._stop_frame_timer()
+            for payload in exc.frames:
+                self._queue.put_nowait(payload)
+            self._queue.put_nowait(exc)
             return
         for payload in frames:
             self._queue.put_nowait(payload)
@@ -130,6 +136,8 @@ class Connection(asyncio.Protocol):
         try:
             while True:
                 payload = await self._queue.get()
+                if isinstance(payload, ProtocolError):
+                    raise payload
                 await self._writable.wait()
                 await self._handle(payload)
                 if self._reading_paused and self._queue.qsize() < MAX_QUEUED_REQUESTS // 2:

@@ -29,6 +29,7 @@ from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import SerialError
 
 from broker.protocol.errors import ProtocolError
+from broker.protocol.nulls import check_nulls
 
 _PEEK = struct.Struct(">hhi")
 _SIZE = struct.Struct(">i")
@@ -95,6 +96,7 @@ def read_request(payload: bytes, client_host: str = "") -> Request:
     except (SerialError, KeyError, ValueError, TypeError, OverflowError) as exc:
         # KeyError: kio raises it for an unknown tagged field (protocol notes, G4).
         raise ProtocolError(f"cannot decode api_key={api_key} v{version}: {exc!r}") from exc
+    check_nulls(body)
     return Request(api_key, version, correlation_id, header.client_id, body, client_host)
 
 

@@ -1,7 +1,9 @@
 """Splits a byte stream into Kafka request frames (int32 size, then that many bytes).
 
 Sans-IO: feed it whatever the socket delivered, take out whole payloads. A negative size or
-one over the limit raises ``ProtocolError`` before a byte of the payload is buffered.
+one over the limit raises ``BadFrameSize`` before a byte of the payload is buffered; the whole
+frames that came before it in the same feed travel with the error, so what gets served never
+depends on how TCP happened to split the stream.
 """
 
 from __future__ import annotations
@@ -11,6 +13,15 @@ import struct
 from broker.protocol.errors import ProtocolError
 
 _SIZE = struct.Struct(">i")
+
+
+class BadFrameSize(ProtocolError):
+    """A size outside 0..max: nothing after it can be framed. ``frames`` are the whole frames
+    that preceded it in the same ``feed``, still to be served before closing."""
+
+    def __init__(self, message: str, frames: list[bytes]) -> None:
+        super().__init__(message)
+        self.frames = frames
 
 
 class FrameDecoder:
@@ -36,7 +47,7 @@ class FrameDecoder:
             (size,) = _SIZE.unpack_from(buffer, start)
             if size < 0 or size > self._max_size:
                 buffer.clear()
-                raise ProtocolError(f"frame size {size} outside 0..{self._max_size}")
+                raise BadFrameSize(f"frame size {size} outside 0..{self._max_size}", frames)
             if end - start - 4 < size:
                 break
             with memoryview(buffer) as view:

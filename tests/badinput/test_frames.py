@@ -4,6 +4,7 @@ Kafka's error code), nothing is appended, and every other connection keeps being
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,30 @@ def test_a_record_count_that_disagrees_with_the_offsets_is_invalid_record(served
         answer = client.produce("t", lying)
     assert answer.error_code == INVALID_RECORD
     assert high_watermark(served.port) == 0
+
+
+def test_a_request_ahead_of_a_bad_size_in_the_same_write_is_served_then_closed(served):
+    with WireClient(served.port) as client:
+        produce = client.produce_request("t", make_batch([b"kept"]), acks=1)
+        client.send_raw(produce + struct.pack(">i", -1))
+        answer = client.read_response(PRODUCE, 9).responses[0].partition_responses[0]
+        assert (answer.error_code, answer.base_offset) == (0, 0)
+        assert client.is_closed_by_peer()
+    assert high_watermark(served.port) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kio 0.6.5's native reader preallocates a wire-declared array length and aborts "
+    "the process when that allocation fails (found by atheris; open)",
+)
+def test_a_huge_declared_array_length_does_not_kill_the_broker(broker):
+    crash = Path(__file__).parents[1] / "fuzz" / "crashes" / "kio-oom-find-coordinator-v6"
+    with WireClient(broker.port) as client:
+        client.send_raw(crash.read_bytes()[2:])  # the two leading bytes are the harness's cuts
+        assert client.is_closed_by_peer()
+    with WireClient(broker.port) as probe:  # refused when the broker has died
+        answer = probe.request(
+            API_VERSIONS, 3, {"client_software_name": "t", "client_software_version": "1"}
+        )
+        assert answer.error_code == 0

@@ -135,3 +135,13 @@ def test_request_round_trip_through_kio_writer():
     request = read_request(out.getvalue())
     assert request.body.topics[0].name == "a"
     assert request.body.allow_auto_topic_creation is False
+
+
+def test_a_null_where_the_schema_forbids_one_is_a_protocol_error():
+    """kio reads a -1 length as None even for non-nullable arrays (found by atheris)."""
+    header = struct.pack(">hhih", 0, 9, 1, -1) + b"\x00"
+    null_topic_data = b"\x00" + struct.pack(">hi", -1, 1000) + b"\x00" + b"\x00"
+    with pytest.raises(ProtocolError, match="topic_data is null"):
+        read_request(header + null_topic_data)
+    empty_topic_data = b"\x00" + struct.pack(">hi", -1, 1000) + b"\x01" + b"\x00"
+    assert read_request(header + empty_topic_data).body.topic_data == ()

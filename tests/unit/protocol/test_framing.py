@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.protocol.errors import ProtocolError
-from broker.protocol.framing import FrameDecoder
+from broker.protocol.framing import BadFrameSize, FrameDecoder
 
 MAX = 1024
 
@@ -27,26 +27,22 @@ def test_frames_come_out_whole_however_the_bytes_are_split(payloads, chunk):
     assert decoder.buffered == 0
 
 
-@given(st.binary(max_size=400))
-def test_random_bytes_raise_only_the_protocol_error(data):
-    whole = FrameDecoder(MAX)
-    bytewise = FrameDecoder(MAX)
-    try:
-        frames = whole.feed(data)
-    except ProtocolError:
-        frames = None
-    got: list[bytes] | None = []
-    try:
-        for i in range(len(data)):
-            got += bytewise.feed(data[i : i + 1])
-    except ProtocolError:
-        got = None
-    assert frames == got
-
-
 @pytest.mark.parametrize("size", [-1, -(2**31), MAX + 1])
 def test_bad_sizes_are_refused_before_buffering(size):
     decoder = FrameDecoder(MAX)
     with pytest.raises(ProtocolError):
         decoder.feed(struct.pack(">i", size) + b"x")
     assert decoder.buffered == 0
+
+
+def test_frames_before_a_bad_size_travel_with_the_error():
+    """Whole or split, the frames ahead of a bad size are served: TCP's cuts do not matter."""
+    stream = _frame(b"first") + _frame(b"second") + struct.pack(">i", MAX + 1) + b"x"
+    with pytest.raises(BadFrameSize) as whole:
+        FrameDecoder(MAX).feed(stream)
+    assert whole.value.frames == [b"first", b"second"]
+    decoder = FrameDecoder(MAX)
+    served = decoder.feed(stream[:7])
+    with pytest.raises(BadFrameSize) as split:
+        decoder.feed(stream[7:])
+    assert served + split.value.frames == [b"first", b"second"]
