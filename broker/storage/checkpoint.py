@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from broker.storage import faults
 from broker.storage.errors import StorageError
 
 VERSION = 0
@@ -40,6 +41,8 @@ def write_atomically(path: Path, text: str) -> None:
         file.write(text)
         file.flush()
         os.fsync(file.fileno())
+    if faults.ARMED:
+        faults.reached("checkpoint")
     os.replace(tmp, path)
     fsync_directory(path.parent)
 

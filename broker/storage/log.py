@@ -25,6 +25,7 @@ from broker.protocol.batch import (
     BatchHeader,
     assign_offsets,
 )
+from broker.storage import faults
 from broker.storage.checkpoint import fsync_directory, read_topic_id, write_topic_id
 from broker.storage.config import INT_MAX, LogConfig
 from broker.storage.epochs import LeaderEpochCache
@@ -232,6 +233,8 @@ class PartitionLog:
         self.producer_state.take_snapshot(old.next_offset, sync=True)
         new = Segment.create(self.directory, old.next_offset, self.config)
         fsync_directory(self.directory)
+        if faults.ARMED:
+            faults.reached("roll")
         self._segments.append(new)
         self._bases.append(new.base_offset)
         self.recovery_point = new.base_offset

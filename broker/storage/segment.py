@@ -7,6 +7,10 @@ headers (61 bytes, with ``os.pread``); record bytes are never looked at.
 The ``.log`` is opened in append mode: every write lands at the end whatever the file
 position, so a reader that seeks the shared file object (``loop.sendfile``'s fallback) can
 not misplace a write.
+
+Nothing is served unchecked: bytes this process appended (CRC-checked by the produce path)
+or recovered count as verified; any other range is CRC-32C checked the first time it is
+read. A damaged batch is never served: reads stop before it, and one ERROR line says where.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from broker.protocol.batch import (
     BatchHeader,
     scan_valid,
 )
+from broker.storage import faults
 from broker.storage.config import INT_MAX, LogConfig
 from broker.storage.errors import StorageError
 from broker.storage.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
@@ -104,6 +109,8 @@ class Segment:
         self.offset_of_max_timestamp = -1
         self.dirty = False
         self.problem: str | None = None
+        self._verified = (0, 0)  # one byte range known to hold valid, continuous batches
+        self._damage_reported: set[int] = set()
         self._bytes_since_index_entry = 0
         self._rolling_timestamp: int | None = None
 
@@ -198,7 +205,47 @@ class Segment:
             if batch.last_offset >= max_offset or end + batch.size - start > max_bytes:
                 break
             end += batch.size
+        low, high = self._verified
+        if not low <= start < end <= high:
+            end = self._verify(start, end, first.base_offset)
+            if end == start:
+                return None
         return FileSlice(self.file, start, end - start)
+
+    def _verify(self, start: int, end: int, base_offset: int) -> int:
+        """CRC-check the batches in ``start .. end`` (the first at ``base_offset``) and widen
+        the verified range; return where the leading run of valid, continuous batches ends."""
+        data = os.pread(self._fd, end - start, start)
+        valid = 0
+        for header in scan_valid(data, verify_crc=True):
+            if header.base_offset != base_offset:
+                break
+            base_offset = header.last_offset + 1
+            valid = header.position + header.size
+        if valid:
+            low, high = self._verified
+            if low <= start + valid and start <= high:  # overlapping or touching: merge
+                self._verified = (min(low, start), max(high, start + valid))
+            else:
+                self._verified = (start, start + valid)
+        if valid < len(data):
+            self._report_damage(start + valid, base_offset)
+        return start + valid
+
+    def _report_damage(self, position: int, offset: int) -> None:
+        if position in self._damage_reported:
+            return
+        self._damage_reported.add(position)
+        log.error(
+            "%s: the batch at position %d of %s (offset %d) fails its CRC-32C or offset check:"
+            " it is not served, and fetches of this partition stop at offset %d; restore the"
+            " segment from a backup or a replica",
+            self.log_path.parent.name,
+            position,
+            self.log_path.name,
+            offset,
+            offset,
+        )
 
     def offset_for_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
         """The first batch, ending at or after ``min_offset``, whose max timestamp is >=
@@ -237,6 +284,9 @@ class Segment:
     def append(self, buf: bytearray, headers: list[BatchHeader], base_offset: int) -> None:
         """Write ``buf`` (batches already stamped from ``base_offset``) with one write."""
         position = self.size
+        if faults.ARMED and faults.fires("append"):
+            os.write(self._fd, buf[: len(buf) // 2])
+            faults.crash("append")
         try:
             written = os.write(self._fd, buf)
         except OSError as err:
@@ -253,6 +303,8 @@ class Segment:
             self._index_batch(offset, position + header.position, header.size, header.max_timestamp)
             offset += header.last_offset_delta + 1
         self.size = position + len(buf)
+        if self._verified[1] == position:
+            self._verified = (self._verified[0], self.size)
         self.next_offset = offset
         self.dirty = True
         self.offset_index.write_pending()
@@ -290,6 +342,15 @@ class Segment:
         self.offset_index.sync()
         self.time_index.sync()
         self.dirty = False
+        if faults.RECORD_FSYNCS:
+            faults.record_fsync(
+                self.log_path.with_suffix(""),
+                {
+                    ".log": self.size,
+                    ".index": self.offset_index.path.stat().st_size,
+                    ".timeindex": self.time_index.path.stat().st_size,
+                },
+            )
 
     def recover(self) -> int:
         """Check every batch (CRC-32C included) from the start, cut the file after the last
@@ -326,6 +387,7 @@ class Segment:
         self.time_index.write_pending()
         self.sync()
         self.problem = None
+        self._verified = (0, self.size)
         return cut
 
     def truncate_to(self, offset: int) -> int:
@@ -336,6 +398,8 @@ class Segment:
         cut = self.size - batch.position
         os.ftruncate(self._fd, batch.position)
         self.size = batch.position
+        low, high = self._verified
+        self._verified = (min(low, self.size), min(high, self.size))
         self.offset_index.truncate_to_position(self.size)
         self.time_index.truncate_to_offset(batch.base_offset - self.base_offset)
         self.max_timestamp = NO_TIMESTAMP
