@@ -55,3 +55,9 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data/broker .pytest_cache .ruff_cache .hypothesis
+
+# The reliability scenarios (tests/reliability) over many seeds: CHIRPSTREAM_SEEDS (default 20)
+# each; CHIRPSTREAM_SEED=<n> reruns one. `make test` runs the small CI count.
+.PHONY: chaos
+chaos: $(STAMP)
+	CHIRPSTREAM_SEEDS=$(or $(CHIRPSTREAM_SEEDS),20) $(BIN)/python -m pytest -q tests/reliability
