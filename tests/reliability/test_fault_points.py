@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from broker.storage.faults import ENV, POINTS
+from broker.storage.faults import ENV, POINTS, parse
 from tests.support.history import History
 from tests.support.workload import ProducerPool, create_topic, read_back, seeds
 
@@ -65,3 +65,11 @@ def test_a_crash_at_a_fault_point_loses_no_acked_value(broker_factory, monkeypat
     )
     assert report.valid, f"seed={seed} point={point}@{fires_on}\n{report.details()}"
     assert pool.fatal_errors == []
+
+
+def test_the_fault_list_is_parsed_strictly():
+    assert parse("") == ({}, False)
+    assert parse("roll, append@3,fsync-marks") == ({"roll": 1, "append": 3}, True)
+    for wrong in ("rol", "roll@0", "roll@x", "fsync-marks@2"):
+        with pytest.raises(ValueError, match="unknown fault"):
+            parse(wrong)
