@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 
 from broker.protocol.batch import HEADER_SIZE, BatchHeader
 from broker.protocol.errors import InvalidRecord
@@ -87,22 +88,32 @@ def gzip_size(data: memoryview, cap: int) -> int:
     return total
 
 
-def zstd_bound(data: memoryview, cap: int) -> int:
-    """An upper bound on a run of zstd frames' output, from frame and block headers."""
+Bound = tuple[int, int]  # (an upper bound on a frame's output, the position after it)
+
+
+def _frames(
+    data: memoryview, cap: int, magic: int, name: str, frame: Callable[[memoryview, int], Bound]
+) -> int:
+    """Sum ``frame``'s bounds over a run of frames with ``magic``, skippable frames skipped."""
     total = 0
     position = 0
     while position < len(data):
-        (magic,) = _U32_LE.unpack_from(data, position)
-        if magic & _SKIPPABLE_MASK == _SKIPPABLE_MAGIC:
+        (found,) = _U32_LE.unpack_from(data, position)
+        if found & _SKIPPABLE_MASK == _SKIPPABLE_MAGIC:
             position += 8 + _U32_LE.unpack_from(data, position + 4)[0]
             continue
-        if magic != _ZSTD_MAGIC:
-            raise ValueError("not a zstd frame")
-        frame_bound, position = _zstd_frame(data, position + 4)
+        if found != magic:
+            raise ValueError(f"not {name} frame")
+        frame_bound, position = frame(data, position + 4)
         total = _add(total, frame_bound, cap)
     if position != len(data):
-        raise ValueError("zstd frame runs past the batch")
+        raise ValueError(f"{name} frame runs past the batch")
     return total
+
+
+def zstd_bound(data: memoryview, cap: int) -> int:
+    """An upper bound on a run of zstd frames' output, from frame and block headers."""
+    return _frames(data, cap, _ZSTD_MAGIC, "a zstd", _zstd_frame)
 
 
 def _zstd_frame(data: memoryview, position: int) -> tuple[int, int]:
@@ -157,33 +168,26 @@ def _zstd_frame(data: memoryview, position: int) -> tuple[int, int]:
 
 def lz4_bound(data: memoryview, cap: int) -> int:
     """An upper bound on a run of LZ4 frames' output, from frame and block headers."""
-    total = 0
-    position = 0
-    while position < len(data):
-        (magic,) = _U32_LE.unpack_from(data, position)
-        if magic & _SKIPPABLE_MASK == _SKIPPABLE_MAGIC:
-            position += 8 + _U32_LE.unpack_from(data, position + 4)[0]
-            continue
-        if magic != _LZ4_MAGIC:
-            raise ValueError("not an LZ4 frame")
-        flags, block_descriptor = data[position + 4], data[position + 5]
-        if flags >> 6 != 1:
-            raise ValueError("unknown LZ4 frame version")
-        max_block = _LZ4_BLOCK_SIZES[(block_descriptor >> 4) & 0x07]  # KeyError: invalid
-        position += 6 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1
-        block_checksum = 4 if flags & 0x10 else 0
-        while True:
-            (block,) = _U32_LE.unpack_from(data, position)
-            position += 4
-            if block == 0:  # end mark
-                break
-            size = block & 0x7FFFFFFF
-            total = _add(total, size if block >> 31 else max_block, cap)
-            position += size + block_checksum
-        position += 4 if flags & 0x04 else 0
-    if position != len(data):
-        raise ValueError("LZ4 frame runs past the batch")
-    return total
+    return _frames(data, cap, _LZ4_MAGIC, "an LZ4", _lz4_frame)
+
+
+def _lz4_frame(data: memoryview, position: int) -> Bound:
+    flags, block_descriptor = data[position], data[position + 1]
+    if flags >> 6 != 1:
+        raise ValueError("unknown LZ4 frame version")
+    max_block = _LZ4_BLOCK_SIZES[(block_descriptor >> 4) & 0x07]  # KeyError: invalid
+    position += 2 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1
+    block_checksum = 4 if flags & 0x10 else 0
+    bound = 0
+    while True:
+        (block,) = _U32_LE.unpack_from(data, position)
+        position += 4
+        if block == 0:  # end mark
+            break
+        size = block & 0x7FFFFFFF
+        bound += size if block >> 31 else max_block
+        position += size + block_checksum
+    return bound, position + (4 if flags & 0x04 else 0)
 
 
 def snappy_size(data: memoryview, cap: int) -> int:
