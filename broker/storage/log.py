@@ -9,7 +9,6 @@ log end offset. A ``PartitionLog`` is not thread-safe: its owner serialises call
 from __future__ import annotations
 
 import logging
-import mmap
 import re
 import shutil
 import uuid
@@ -31,6 +30,7 @@ from broker.storage.config import INT_MAX, LogConfig
 from broker.storage.epochs import LeaderEpochCache
 from broker.storage.errors import OffsetOutOfRange, StorageError
 from broker.storage.producer_state import PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, RawHeader
+from broker.storage.scan import ScannedFile
 from broker.storage.segment import FileSlice, Segment, file_stem
 
 log = logging.getLogger("broker.storage")
@@ -523,8 +523,10 @@ def _stored_headers(segments: list[Segment], start: int):
             if first is None:
                 continue
             position = first.position
-        with mmap.mmap(segment.file.fileno(), size, prot=mmap.PROT_READ) as view:
+        with ScannedFile(segment.file.fileno(), size) as scanned:
+            view = scanned.view
             while position + HEADER_SIZE <= size:
+                scanned.advance(position)
                 fields = unpack_from(view, position)
                 if fields[3] != MAGIC_V2 or fields[1] < HEADER_SIZE - LOG_OVERHEAD:
                     break  # cannot happen after recovery; never walk into garbage

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import logging
-import mmap
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -34,6 +33,7 @@ from broker.storage import faults
 from broker.storage.config import INT_MAX, LogConfig
 from broker.storage.errors import StorageError
 from broker.storage.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+from broker.storage.scan import ScannedFile
 
 log = logging.getLogger("broker.storage")
 
@@ -365,8 +365,9 @@ class Segment:
         self._rolling_timestamp = None
         valid_end = 0
         if self.size:
-            with mmap.mmap(self._fd, self.size, prot=mmap.PROT_READ) as view:
-                for header in scan_valid(view, verify_crc=True):
+            with ScannedFile(self._fd, self.size) as scanned:
+                for header in scan_valid(scanned.view, verify_crc=True):
+                    scanned.advance(header.position)
                     if (
                         header.base_offset != self.next_offset
                         or header.last_offset_delta < 0
