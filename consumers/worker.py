@@ -38,7 +38,8 @@ from consumers.runs import OffsetGap, RunBuilder
 
 log = logging.getLogger("consumers")
 
-COMMIT_INTERVAL_S = 1.0  # also how often open runs are published as partial results
+COMMIT_INTERVAL_S = 1.0  # results acknowledged, then run starts committed
+PARTIAL_INTERVAL_S = 0.2  # open runs published as partial results, so results lag < 1 window
 RATE_INTERVAL_S = 5.0
 
 
@@ -130,7 +131,7 @@ class Worker:
             [self.topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
         print(f"READY {self.name} group={self.group} topic={self.topic}", flush=True)
-        last_commit = last_rate = time.monotonic()
+        last_commit = last_partial = last_rate = time.monotonic()
         last_processed = 0
         while self.running:
             for message in self.consumer.consume(1000, timeout=0.1):
@@ -138,7 +139,10 @@ class Worker:
             now = time.monotonic()
             if now - last_commit >= COMMIT_INTERVAL_S:
                 self._checkpoint(list(self.builders))
-                last_commit = now
+                last_commit = last_partial = now
+            elif now - last_partial >= PARTIAL_INTERVAL_S:
+                self._publish_open_runs(list(self.builders))
+                last_partial = now
             if now - last_rate >= RATE_INTERVAL_S:
                 rate = (self.processed - last_processed) / (now - last_rate)
                 print(
@@ -192,8 +196,8 @@ class Worker:
         ]
         self.producer.produce(self.dlq_topic, message.value(), message.key(), headers=headers)
 
-    def _checkpoint(self, partitions: list[int]) -> None:
-        """Publish open runs as partial results, wait for every ack, then commit run starts."""
+    def _publish_open_runs(self, partitions: list[int]) -> None:
+        """Publish each open run that grew since it was last published, as a partial result."""
         for partition in partitions:
             open_run = self.builders[partition].open_run
             if open_run is not None:
@@ -201,6 +205,11 @@ class Worker:
                 if self.published.get(partition) != record:
                     self.producer.produce(self.stats_topic, record, open_run.key())
                     self.published[partition] = record
+        self.producer.poll(0)
+
+    def _checkpoint(self, partitions: list[int]) -> None:
+        """Publish open runs as partial results, wait for every ack, then commit run starts."""
+        self._publish_open_runs(partitions)
         waiting = self.producer.flush(30)
         if self.undelivered is not None:
             raise ResultsLost(f"{self.name}: a result was not delivered ({self.undelivered})")
