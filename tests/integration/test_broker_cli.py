@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from confluent_kafka.admin import AdminClient
+
 from tests.support.broker_process import ROOT
 
 
@@ -78,6 +80,28 @@ def test_console_script_starts_the_broker(tmp_path):
     try:
         line = proc.stdout.readline()
         assert line.startswith("READY broker node=0 listening=127.0.0.1:")
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+
+
+def test_node_id_names_the_broker_everywhere(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "broker", "--port", "0", "--data-dir", str(tmp_path), "--node-id",
+         "5"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("READY broker node=5 listening=127.0.0.1:"), line
+        bootstrap = line.split("listening=")[1].split()[0]
+        cluster = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+        assert list(cluster.brokers) == [5] and cluster.controller_id == 5
+        topic = AdminClient({"bootstrap.servers": bootstrap}).list_topics("t", timeout=10)
+        assert {p.leader for p in topic.topics["t"].partitions.values()} == {5}
     finally:
         proc.terminate()
         assert proc.wait(30) == 0

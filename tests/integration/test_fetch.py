@@ -6,6 +6,9 @@ import threading
 
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
+from tests.support.batches import make_batch
+from tests.support.wire import WireClient
+
 
 def test_long_poll_wakes_on_append(broker):
     producer = Producer({"bootstrap.servers": broker.bootstrap})
@@ -34,3 +37,42 @@ def test_long_poll_wakes_on_append(broker):
         assert msg.value() == b"second" and msg.offset() == 1
     finally:
         consumer.close()
+
+
+def test_every_requested_partition_is_answered_with_its_marks(broker_factory):
+    """A fetch over three partitions, one with data, one empty, one that does not exist:
+    each is in the answer, and the last stable offset is the high watermark (no transactions)."""
+    broker = broker_factory(config={"num.partitions": "2"})
+    with WireClient(broker.port) as wire:
+        wire.metadata("marks")  # auto-created with two partitions
+        stored = wire.produce("marks", make_batch([b"a", b"b", b"c"]), partition=1)
+        assert stored.error_code == 0
+        wanted = [0, 1, 7]
+        request = wire.encode(
+            1,
+            12,
+            {
+                "max_wait": 0,
+                "min_bytes": 1,
+                "max_bytes": 1 << 20,
+                "topics": [
+                    {
+                        "topic": "marks",
+                        "partitions": [
+                            {"partition": p, "fetch_offset": 0, "partition_max_bytes": 1 << 20}
+                            for p in wanted
+                        ],
+                    }
+                ],
+                "forgotten_topics_data": [],
+                "rack_id": "",
+            },
+        )
+        wire.send_raw(request)
+        answer = {p.partition_index: p for p in wire.read_response(1, 12).responses[0].partitions}
+    assert sorted(answer) == wanted
+    empty, full, missing = answer[0], answer[1], answer[7]
+    assert (empty.error_code, empty.high_watermark, empty.last_stable_offset) == (0, 0, 0)
+    assert (full.error_code, full.high_watermark, full.last_stable_offset) == (0, 3, 3)
+    assert full.log_start_offset == 0 and len(full.records) > 0 and not empty.records
+    assert missing.error_code == 3  # UNKNOWN_TOPIC_OR_PARTITION
