@@ -28,13 +28,18 @@ NOW = time.time_ns() // 1_000_000
 BEFORE = {p: 100 * (p + 1) for p in range(6)}
 AFTER = {p: BEFORE[p] + 10 * (p + 1) for p in range(6)}
 COMMITTED = {0: 100, 1: 150, 2: None, 3: 400, 4: 500, 5: 600}
+LOG_START = {p: 7 * p for p in range(6)}  # retention moved some log starts up
+# Lag is high watermark - committed, or - log start where the group has not committed yet.
+LAG = {p: AFTER[p] - (LOG_START[p] if COMMITTED[p] is None else COMMITTED[p]) for p in range(6)}
 
 
 def sample(ts_ms: int, high: dict[int, int], committed: dict[int, int | None]) -> ClusterSample:
     return ClusterSample(
         ts_ms=ts_ms,
         brokers=[BrokerRow(0, "127.0.0.1", 9092)],
-        partitions=[PartitionRow("tweets", p, 0, [0], [0], 0, high[p]) for p in range(6)],
+        partitions=[
+            PartitionRow("tweets", p, 0, [0, 1, 2], [0, 2], LOG_START[p], high[p]) for p in range(6)
+        ],
         groups=[GroupRow("analytics", "Stable", "consumer", "cooperative-sticky", 2, 7)],
         members=[
             MemberRow(
@@ -120,7 +125,7 @@ def test_overview_shows_rates_totals_and_brokers(store):
     assert shown["Brokers up"] == "1"
     assert shown["Topics"] == "1"
     assert shown["Messages in /s"] == f"{sum(AFTER[p] - BEFORE[p] for p in range(6)):,}"
-    assert shown["Records stored"] == f"{sum(AFTER.values()):,}"
+    assert shown["Records stored"] == f"{sum(AFTER[p] - LOG_START[p] for p in range(6)):,}"
     headings = [h.value for h in app.main.subheader]
     assert "Messages in per second, by partition of tweets" in headings
     topics = app.dataframe[0].value
@@ -132,14 +137,16 @@ def test_partitions_page_shows_offsets_skew_and_lag(store):
     app = run("partitions.py")
     table = app.dataframe[0].value
     assert list(table["high_watermark"]) == [AFTER[p] for p in range(6)]
-    assert list(table["records"]) == [AFTER[p] for p in range(6)]
+    assert list(table["log_start"]) == [LOG_START[p] for p in range(6)]
+    assert list(table["records"]) == [AFTER[p] - LOG_START[p] for p in range(6)]
     assert list(table["leader"]) == [0] * 6
+    assert list(table["replicas"]) == ["0,1,2"] * 6
+    assert list(table["isr"]) == ["0,2"] * 6
     captions = " ".join(c.value for c in app.caption)
-    hottest = max(AFTER, key=AFTER.get)
+    hottest = max(range(6), key=lambda p: AFTER[p] - LOG_START[p])
     assert f"The hot partition is {hottest}" in captions
     lag = app.dataframe[1].value
-    expected = [AFTER[p] - (COMMITTED[p] if COMMITTED[p] is not None else 0) for p in range(6)]
-    assert list(lag["lag"]) == expected
+    assert list(lag["lag"]) == [LAG[p] for p in range(6)]
 
 
 def test_groups_page_shows_members_lag_and_drain_time(store):
@@ -149,15 +156,17 @@ def test_groups_page_shows_members_lag_and_drain_time(store):
     assert shown["Generation"] == "7"
     assert shown["Members"] == "2"
     assert shown["Assignor"] == "cooperative-sticky"
-    total = sum(AFTER[p] - (COMMITTED[p] or 0) for p in range(6))
-    assert shown["Total lag"] == f"{total:,}"
+    assert shown["Total lag"] == f"{sum(LAG.values()):,}"
     members = app.dataframe[0].value
     assert list(members["assignment"]) == [
         "tweets:0,tweets:1",
         "tweets:2,tweets:3,tweets:4,tweets:5",
     ]
     # One sample with commits: no consume rate is known yet, so no drain time can be promised.
-    assert app.main.caption[0].value == "Lag 560 and nothing consumed recently: it will not drain."
+    assert (
+        app.main.caption[0].value
+        == f"Lag {sum(LAG.values()):,} and nothing consumed recently: it will not drain."
+    )
 
 
 def test_analytics_page_shows_the_folded_totals(store):
