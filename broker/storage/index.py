@@ -43,6 +43,7 @@ class _IndexFile:
         self._fd = os.open(path, flags, 0o644)
         self._pending = bytearray()
         self.max_entries = max_index_bytes // self.ENTRY.size
+        self.synced_size = os.fstat(self._fd).st_size  # what the last fsync made durable
 
     def resize(self, max_index_bytes: int) -> None:
         self.max_entries = max_index_bytes // self.ENTRY.size
@@ -67,6 +68,7 @@ class _IndexFile:
 
     def sync(self) -> None:
         os.fsync(self._fd)
+        self.synced_size = os.fstat(self._fd).st_size
 
     def close(self) -> None:
         if self._fd >= 0:

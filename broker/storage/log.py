@@ -434,7 +434,7 @@ class PartitionLog:
         ``SNAPSHOT_INTERVAL_OFFSETS`` offsets were appended since the newest snapshot."""
         active = self._segments[-1]
         if active.dirty:
-            active.sync()
+            active.sync(indexes=False)
         end = self.log_end_offset
         self.recovery_point = end
         self._dirty_since_ms = None
@@ -450,7 +450,10 @@ class PartitionLog:
     def close(self) -> None:
         """Seal and flush the active segment, snapshot the producer state (fsynced), then
         close every file."""
-        self._segments[-1].seal()
+        active = self._segments[-1]
+        active.seal()
+        if active.dirty or active.indexes_behind:
+            active.sync()  # the indexes too: the next open trusts them
         self.flush()
         self.producer_state.take_snapshot(self.log_end_offset, sync=True)
         for segment in self._segments:
