@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import tempfile
 import time
@@ -32,6 +33,7 @@ class Result:
     seconds: float
     broker_cpu: float
     broker_rss_mb: float
+    client_cpu: float  # this process and the kcat processes it ran
     p50_ms: float | None = None
     p99_ms: float | None = None
 
@@ -51,7 +53,7 @@ class Result:
         return (
             f"{self.name:<46} {self.rate:>11,.0f} msg/s {mb:>7.1f} MB/s  broker CPU "
             f"{self.broker_cpu:5.2f} s ({self.cpu_per_million:5.2f} s/M)  peak RSS "
-            f"{self.broker_rss_mb:6.1f} MB{latency}"
+            f"{self.broker_rss_mb:6.1f} MB  clients CPU {self.client_cpu:5.2f} s{latency}"
         )
 
 
@@ -59,7 +61,7 @@ def measure(
     name: str, server: Server, messages: int, size: int, action: Callable[[], object]
 ) -> Result:
     """Run ``action`` and take the broker's CPU seconds and peak RSS around it."""
-    before = usage(server.pid)
+    before, clients_before = usage(server.pid), _client_cpu()
     started = time.perf_counter()
     latencies = action()
     seconds = time.perf_counter() - started
@@ -71,11 +73,21 @@ def measure(
         seconds,
         after.cpu_seconds - before.cpu_seconds,
         after.peak_rss_mb,
+        _client_cpu() - clients_before,
     )
     if isinstance(latencies, list):
         cuts = statistics.quantiles(latencies, n=100)
         result.p50_ms, result.p99_ms = cuts[49], cuts[98]
     return result
+
+
+def _client_cpu() -> float:
+    """CPU seconds of this process (confluent-kafka's threads) and of its reaped children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        used = resource.getrusage(who)
+        total += used.ru_utime + used.ru_stime
+    return total
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
