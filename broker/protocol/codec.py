@@ -1,7 +1,8 @@
 """Request decoding and cold-path response encoding on kio's generated message types.
 
-``read_request`` peeks the API key and version before asking kio for a schema, tolerates the
-trailing bytes librdkafka leaves after some requests, and turns every decoding failure into
+``read_request`` peeks the API key and version before asking kio for a schema, checks every
+declared length against the frame before kio's native reader sees it (``lengths``), tolerates
+the trailing bytes librdkafka leaves after some requests, and turns every decoding failure into
 ``ProtocolError`` (close that connection) or ``UnsupportedVersion``.
 
 ``encode_response`` builds a kio response of the requested version from plain Python values
@@ -29,6 +30,7 @@ from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import SerialError
 
 from broker.protocol.errors import ProtocolError
+from broker.protocol.lengths import check_lengths
 from broker.protocol.nulls import check_nulls
 
 _PEEK = struct.Struct(">hhi")
@@ -90,6 +92,7 @@ def read_request(payload: bytes, client_host: str = "") -> Request:
     cls = request_class(api_key, version)
     if cls is None:
         raise UnsupportedVersion(api_key, version, correlation_id)
+    check_lengths(cls, payload)  # kio would reserve memory for a declared length first
     try:
         header, used = _reader(cls.__header_schema__)(payload, 0)
         body, _ = _reader(cls)(payload, used)
