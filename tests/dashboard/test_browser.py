@@ -103,6 +103,10 @@ def test_the_dashboard_shows_live_throughput_and_partitions(pipeline, tmp_path):
             shown = rate.inner_text().splitlines()[-1]
             assert int(re.sub(r"[^0-9]", "", shown)) > 0
             page.get_by_text("Messages in per second, by topic").wait_for()
+            # The charts are drawn: Vega renders each as SVG, a data series as a mark path.
+            line = page.get_by_test_id("stVegaLiteChart").first.locator("g.role-mark path")
+            line.first.wait_for(timeout=60_000)
+            assert len(line.first.get_attribute("d") or "") > 20  # more than a single point
             page.screenshot(path=tmp_path / "overview.png", full_page=True)
 
             page.goto(f"{pipeline}/partitions")
