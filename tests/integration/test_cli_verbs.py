@@ -63,8 +63,15 @@ def table(stdout: str) -> list[dict[str, str]]:
     return rows
 
 
-def consume(bootstrap: str, topic: str, *args: str) -> list[str]:
-    done = run("consume", bootstrap, "--topic", topic, "--timeout-ms", "2000", *args)
+def consume(bootstrap: str, topic: str, *args: str, expect: int | None = None) -> list[str]:
+    """The lines a console consumer prints. With ``expect`` it stops after that many messages
+    (a slow machine only waits longer); without, after 2 s of silence (nothing expected)."""
+    flags = (
+        ["--timeout-ms", "2000"]
+        if expect is None
+        else ["--timeout-ms", "60000", "--max-messages", str(expect)]
+    )
+    done = run("consume", bootstrap, "--topic", topic, *flags, *args)
     return done.stdout.splitlines()
 
 
@@ -139,7 +146,7 @@ def test_produce_keys_then_consume_from_beginning(broker):
     acks = produce_keyed(b, "keyed", lines)
     assert len(acks) == 40
 
-    out = consume(b, "keyed", "--from-beginning", *PRINT_ALL)
+    out = consume(b, "keyed", "--from-beginning", *PRINT_ALL, expect=40)
     assert len(out) == 40
     seen = {}
     partition_of_key: dict[str, set[int]] = defaultdict(set)
@@ -156,12 +163,12 @@ def test_produce_keys_then_consume_from_beginning(broker):
     assert len(partition_of_key) == 5
 
     # Only the value by default; --max-messages stops early.
-    plain = consume(b, "keyed", "--from-beginning", "--max-messages", "3")
+    plain = consume(b, "keyed", "--from-beginning", expect=3)
     assert len(plain) == 3 and all(v.startswith("message ") for v in plain)
     # A custom separator is used between every field.
     custom = consume(
-        b, "keyed", "--from-beginning", "--max-messages", "1",
-        "--property", "print.key=true", "--property", "key.separator= | ",
+        b, "keyed", "--from-beginning", "--property", "print.key=true",
+        "--property", "key.separator= | ", expect=1,
     )  # fmt: skip
     assert len(custom) == 1 and custom[0].startswith("user") and " | message " in custom[0]
 
@@ -180,8 +187,9 @@ def test_consume_partition_and_offset(broker):
     partition = acks[0][0]
     assert {p for p, _ in acks} == {partition}  # one key, one partition
     out = consume(
-        b, "one", "--partition", str(partition), "--offset", "2", "--property", "print.offset=true"
-    )
+        b, "one", "--partition", str(partition), "--offset", "2", "--property", "print.offset=true",
+        expect=4,
+    )  # fmt: skip
     assert out == [f"Offset:{i}\tv{i}" for i in range(2, 6)]
     other = 1 - partition
     assert consume(b, "one", "--partition", str(other), "--offset", "earliest") == []
@@ -198,7 +206,7 @@ def test_groups_describe_and_reset(broker):
         per_partition[p] += 1
     assert min(per_partition[0], per_partition[1]) >= 3, per_partition  # murmur2 is fixed
 
-    first = consume(b, "stream", "--group", "readers", "--from-beginning", "--max-messages", "6")
+    first = consume(b, "stream", "--group", "readers", "--from-beginning", expect=6)
     assert len(first) == 6
     assert "readers" in run("groups", b, "--list").stdout.split()
 
@@ -221,13 +229,13 @@ def test_groups_describe_and_reset(broker):
     assert {int(r["PARTITION"]): int(r["CURRENT-OFFSET"]) for r in after} == before
 
     # The group continues where it stopped: the 4 messages it has not read.
-    rest = consume(b, "stream", "--group", "readers")
+    rest = consume(b, "stream", "--group", "readers", expect=4)
     assert sorted(first + rest) == sorted(f"m{i}" for i in range(10))
 
     # --execute: the group reads everything again.
     run("groups", b, "--reset-offsets", "--group", "readers", "--topic", "stream",
         "--to-earliest", "--execute")  # fmt: skip
-    again = consume(b, "stream", "--group", "readers")
+    again = consume(b, "stream", "--group", "readers", expect=10)
     assert sorted(again) == sorted(f"m{i}" for i in range(10))
 
     # --to-offset on one partition, --shift-by relative to the committed offset.
@@ -245,7 +253,7 @@ def test_groups_describe_and_reset(broker):
         run("groups", b, "--describe", "--group", "readers").stdout)}  # fmt: skip
     assert int(rows[p]["CURRENT-OFFSET"]) == 1
     assert int(rows[1 - p]["CURRENT-OFFSET"]) == per_partition[1 - p] - 2
-    reread = consume(b, "stream", "--group", "readers", *PRINT_ALL)
+    reread = consume(b, "stream", "--group", "readers", *PRINT_ALL, expect=per_partition[p] + 1)
     assert sorted((int(x.split("\t")[0][10:]), int(x.split("\t")[1][7:])) for x in reread) == (
         sorted([(p, o) for o in range(1, per_partition[p])]
                + [(1 - p, o) for o in range(per_partition[1 - p] - 2, per_partition[1 - p])])
