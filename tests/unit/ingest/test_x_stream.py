@@ -365,7 +365,9 @@ def test_close_ends_envelopes_promptly_while_the_stream_is_open(api, clock):
 def test_leaving_the_loop_early_closes_the_stream(api, clock):
     rules_unchanged(api, ["#python lang:en", "#kafka"])
     api.get(STREAM, body=body(LINES))
-    src = source(clock, max_reads=100)
+    # A one-slot queue holds the reader back, so it cannot spend the whole budget (it
+    # reconnects to the same recorded body) before the loop is left.
+    src = source(clock, max_reads=100, queue_size=1)
 
     for _envelope in src.envelopes():
         break
