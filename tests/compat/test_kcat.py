@@ -35,7 +35,9 @@ def test_produce_and_consume(broker_factory, codec):
         for segment in broker.data_dir.glob("kc-*/*.log")
         for header in scan_valid(segment.read_bytes())
     }
-    assert codecs == ({GZIP} if codec == "gzip" else {0})
+    # librdkafka sends a batch uncompressed when gzip would not make it smaller (a batch of
+    # one short line), so with gzip some batches, not all, carry it.
+    assert GZIP in codecs if codec == "gzip" else codecs == {0}
     out = _kcat(
         "-C", "-b", broker.bootstrap, "-t", "kc", "-o", "beginning", "-e", "-f", "%p %o %k %s\n"
     )
