@@ -24,6 +24,7 @@ from broker.protocol.codec import build, read_request, request_class
 from broker.protocol.errors import ProtocolError
 from broker.protocol.framing import FrameDecoder
 from broker.protocol.lengths import check_lengths
+from broker.protocol.varint import uvarint
 from tests.unit.protocol.kio_strategies import entities
 from tests.unit.protocol.test_request_fuzz import SERVED
 
@@ -58,15 +59,6 @@ def encode(api_key: int, version: int, body: dict[str, Any]) -> bytes:
         },
     )
     return kio_request(api_key, version, build(request_class(api_key, version), body), header)
-
-
-def uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def refused(payload: bytes) -> str:
