@@ -34,8 +34,8 @@ class Bundled:
 
     name = "chirpstream"
 
-    def __init__(self, work: Path, label: str, config: dict[str, str] | None = None) -> None:
-        self.process = BrokerProcess(work / label, work / f"{label}.log", config=config).start()
+    def __init__(self, work: Path, label: str) -> None:
+        self.process = BrokerProcess(work / label, work / f"{label}.log").start()
 
     @property
     def bootstrap(self) -> str:

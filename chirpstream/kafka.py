@@ -11,6 +11,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 class Unreachable(Exception):
     """No Kafka broker answered at the bootstrap address; the message says what to do."""
 
+    def __init__(self, bootstrap: str, detail: str) -> None:
+        super().__init__(
+            f"cannot reach Kafka at {bootstrap} ({detail}): start the bundled broker with "
+            "`chirpstream broker`, or pass --bootstrap-servers HOST:PORT"
+        )
+
 
 def ensure_topic(
     bootstrap: str,
@@ -24,10 +30,7 @@ def ensure_topic(
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise Unreachable(
-            f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}): start the bundled broker "
-            "with `chirpstream broker`, or pass --bootstrap-servers HOST:PORT"
-        ) from None
+        raise Unreachable(bootstrap, exc.args[0].str()) from None
     if topic in existing and existing[topic].error is None:
         return len(existing[topic].partitions)
     future = admin.create_topics([NewTopic(topic, partitions)])[topic]

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, TopicMetadata
 
 from chirpstream.client_config import ConfigError, client_config, parse_setting
+from chirpstream.kafka import Unreachable
 
 TIMEOUT_S = 15.0  # for one admin request, and for finding a broker at all
 
@@ -66,10 +67,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def unreachable(bootstrap: str, detail: str) -> CliError:
-    return CliError(
-        f"cannot reach Kafka at {bootstrap} ({detail}); start the bundled broker with "
-        "`chirpstream broker` or pass --bootstrap-servers HOST:PORT"
-    )
+    return CliError(str(Unreachable(bootstrap, detail)))
 
 
 def client(factory: Callable[[dict[str, Any]], Any], config: dict[str, Any]) -> Any:
