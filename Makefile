@@ -12,8 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# kafkajs for tests/compat (pinned in its package-lock.json); npm brings node with it.
+KAFKAJS := tests/compat/js/node_modules/kafkajs/package.json
+
+$(KAFKAJS): tests/compat/js/package.json tests/compat/js/package-lock.json
+	cd tests/compat/js && npm ci --no-audit --no-fund --silent
+
 tools:
-	scripts/ensure-tools.sh kcat chromium
+	scripts/ensure-tools.sh kcat chromium npm
+	$(MAKE) $(KAFKAJS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,7 +1,15 @@
-"""FindCoordinator (10): this broker coordinates every group (single and batched forms)."""
+"""FindCoordinator (10): this broker coordinates every group (single and batched forms).
+
+Transactions are not supported. A transaction coordinator lookup is answered with
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED and a message saying why: it is the one answer that
+librdkafka, kafka-python, aiokafka and kafkajs all treat as final (librdkafka treats only it
+and CLUSTER_AUTHORIZATION_FAILED so; a retriable code such as COORDINATOR_NOT_AVAILABLE makes
+every client retry until its own timeout). librdkafka shows the message to the application.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
@@ -12,18 +20,21 @@ from broker.protocol.codec import Request
 if TYPE_CHECKING:
     from broker.net.context import Context
 
+log = logging.getLogger("broker.net")
 GROUP = 0
+NO_TRANSACTIONS = "transactions are not supported by this broker"
 
 
 def _coordinator(context: Context, key: str, key_type: int) -> dict:
     if key_type != GROUP:
+        log.info("refusing transaction coordinator lookup for %r: %s", key, NO_TRANSACTIONS)
         return {
             "key": key,
             "node_id": -1,
             "host": "",
             "port": -1,
-            "error_code": ErrorCode.coordinator_not_available,
-            "error_message": "transactions are not supported",
+            "error_code": ErrorCode.transactional_id_authorization_failed,
+            "error_message": NO_TRANSACTIONS,
         }
     return {
         "key": key,
