@@ -1,4 +1,10 @@
-"""DescribeConfigs (32): a topic's effective settings with their source, and the broker's."""
+"""DescribeConfigs (32): a topic's effective settings with their source, and the broker's.
+
+The broker's answer lists every setting in use under Kafka's names, ``listeners`` and
+``advertised.listeners`` with the port actually bound, each marked STATIC_BROKER_CONFIG when
+it differs from the default (set in the properties file or on the command line) and
+DEFAULT_CONFIG otherwise.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
+from broker.config import BrokerConfig
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
 
@@ -50,19 +57,36 @@ def topic_config_entries(context: Context, topic: Topic, names=None, docs: bool 
     return entries
 
 
+def broker_settings(context: Context) -> dict[str, tuple[str, int]]:
+    """Every broker setting in use: its value and its source."""
+    config = context.config
+    defaults = BrokerConfig().describe()
+    settings = {
+        name: (value, DEFAULT_CONFIG if defaults.get(name) == value else STATIC_BROKER_CONFIG)
+        for name, value in config.describe().items()
+    }
+    _, listeners_source = settings["listeners"]
+    settings["listeners"] = (f"PLAINTEXT://{config.host}:{context.port}", listeners_source)
+    settings["advertised.listeners"] = (
+        f"PLAINTEXT://{config.advertised}:{context.port}",
+        STATIC_BROKER_CONFIG if config.advertised_host else DEFAULT_CONFIG,
+    )
+    return dict(sorted(settings.items()))
+
+
 def _broker_entries(context: Context, names=None) -> list[dict]:
     return [
         {
             "name": name,
             "value": value,
             "read_only": True,
-            "config_source": STATIC_BROKER_CONFIG,
+            "config_source": source,
             "is_sensitive": False,
             "synonyms": [],
             "config_type": CONFIG_TYPES["STRING"],
             "documentation": None,
         }
-        for name, value in context.config.describe().items()
+        for name, (value, source) in broker_settings(context).items()
         if names is None or name in names
     ]
 

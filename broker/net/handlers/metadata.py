@@ -2,6 +2,11 @@
 
 Unknown topics are created on first use when both the broker (``auto.create.topics.enable``)
 and the request allow it, with ``num.partitions`` partitions, as Kafka does.
+
+Authorized operations (v8+, asked for with ``include_*_authorized_operations``): with no
+authorizer Kafka allows every operation its ACLs know for the resource type
+(``AclEntry.supportedOperations``), and answers them as a bit set of ``AclOperation`` codes.
+Not asked for, the field keeps Kafka's "omitted" value, INT32_MIN.
 """
 
 from __future__ import annotations
@@ -20,14 +25,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("broker.net")
 
+# Kafka's AclOperation codes of the operations each resource type supports.
+READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE = 3, 4, 5, 6, 7, 8
+CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE = 9, 10, 11, 12
+TOPIC_OPERATIONS = (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS)
+CLUSTER_OPERATIONS = (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+                      IDEMPOTENT_WRITE)  # fmt: skip
+OMITTED = -(2**31)
 
-def describe_topic(context: Context, topic: Topic) -> dict:
+
+def operation_bits(operations: tuple[int, ...]) -> int:
+    """The authorized-operations bit set: bit ``code`` set for each allowed operation."""
+    return sum(1 << code for code in operations)
+
+
+def describe_topic(context: Context, topic: Topic, with_operations: bool = False) -> dict:
     node = context.config.node_id
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
         "topic_id": topic.topic_id,
         "is_internal": topic.internal,
+        "topic_authorized_operations": (
+            operation_bits(TOPIC_OPERATIONS) if with_operations else OMITTED
+        ),
         "partitions": [
             {
                 "error_code": ErrorCode.none,
@@ -74,14 +95,19 @@ async def handle(context: Context, request: Request) -> bytes:
                 error = _auto_create(context, name)
                 if error is not None:
                     refused[name] = error
+    operations = (
+        getattr(request.body, "include_topic_authorized_operations", False),
+        getattr(request.body, "include_cluster_authorized_operations", False),
+    )
     key = (request.version, names if names is None else tuple(names),
-           tuple(refused.items()), cluster.generation, context.port)  # fmt: skip
+           tuple(refused.items()), cluster.generation, context.port, operations)  # fmt: skip
     answers = context.metadata_answers
     body = answers.get(key)
     if body is None:
         if len(answers) >= MAX_CACHED_ANSWERS:
             answers.clear()  # old generations: nothing else refers to them
-        body = answers[key] = encode_body(3, request.version, _answer(context, names, refused))
+        answer = _answer(context, names, refused, *operations)
+        body = answers[key] = encode_body(3, request.version, answer)
     return response_frame(3, request.version, request.correlation_id, body)
 
 
@@ -97,14 +123,18 @@ def _auto_create(context: Context, name: str) -> ErrorCode | None:
 
 
 def _answer(
-    context: Context, names: list[str | None] | None, refused: dict[str, ErrorCode]
+    context: Context,
+    names: list[str | None] | None,
+    refused: dict[str, ErrorCode],
+    topic_operations: bool,
+    cluster_operations: bool,
 ) -> dict:
     cluster = context.cluster
     topics = []
     for name in cluster.topics if names is None else names:
         topic = cluster.topics.get(name) if name is not None else None
         if topic is not None:
-            topics.append(describe_topic(context, topic))
+            topics.append(describe_topic(context, topic, topic_operations))
             continue
         error = refused.get(name, ErrorCode.unknown_topic_or_partition)
         topics.append({"error_code": error, "name": name, "topic_id": None, "partitions": []})
@@ -122,6 +152,9 @@ def _answer(
         "cluster_id": cluster.cluster_id,
         "controller_id": config.node_id,
         "topics": topics,
+        "cluster_authorized_operations": (
+            operation_bits(CLUSTER_OPERATIONS) if cluster_operations else OMITTED
+        ),
     }
 
 
