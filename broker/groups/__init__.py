@@ -17,8 +17,7 @@ errors. Imports the standard library, kio's ``ErrorCode``, ``broker.protocol`` (
 batches), ``broker.storage`` and ``broker.cluster.partition``. May be imported by
 ``broker.net`` handlers and ``broker.node``.
 
-Left out of Kafka's classic coordinator: static membership (``group.instance.id`` is kept
-and shown, but members are treated as dynamic), the pending-sync timeout, group.max.size,
+Left out of Kafka's classic coordinator: the pending-sync timeout, group.max.size,
 offset retention and expiry, transactional offset commits, compaction of the internal
 topic, and coordinator fail-over (one node leads every ``__consumer_offsets`` partition).
 """

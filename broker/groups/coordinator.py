@@ -9,6 +9,13 @@ lock is needed. ``join`` and ``sync`` park the caller on a future until the reba
 that far. If the caller is cancelled (its connection died), the future is abandoned and the
 member stays parked, exactly like a Kafka client whose response is lost: the group carries
 on and the member's session timer decides its fate.
+
+Static membership (KIP-345): a member that joins with a ``group.instance.id`` skips the
+MEMBER_ID_REQUIRED round trip, and when it restarts (joins again with no member id) within its
+session timeout it takes over its old place under a new member id: in a Stable group whose
+protocol choice is unchanged it gets its assignment back without a rebalance. Its old member
+id is then fenced (FENCED_INSTANCE_ID). A static member that has not rejoined is kept through
+a rebalance, as Kafka keeps it; only its session timeout removes it.
 """
 
 from __future__ import annotations
@@ -153,8 +160,10 @@ class GroupCoordinator:
         rebalance_timeout_ms: int,
         require_known_member_id: bool,
         reason: str | None = None,
+        supports_skip_assignment: bool = False,
     ) -> JoinResult:
-        """JoinGroup. Parks until the join phase completes, unless answered at once."""
+        """JoinGroup. Parks until the join phase completes, unless answered at once.
+        ``supports_skip_assignment``: the request is v9+ (KIP-814)."""
         joiner = _Joiner(
             group_instance_id,
             client_id,
@@ -164,7 +173,9 @@ class GroupCoordinator:
             session_timeout_ms,
             rebalance_timeout_ms,
         )
-        answer = self._join(group_id, member_id, joiner, require_known_member_id, reason)
+        answer = self._join(
+            group_id, member_id, joiner, require_known_member_id, reason, supports_skip_assignment
+        )
         return answer if isinstance(answer, JoinResult) else await answer
 
     def _join(
@@ -174,6 +185,7 @@ class GroupCoordinator:
         joiner: _Joiner,
         require_known_member_id: bool,
         reason: str | None,
+        supports_skip_assignment: bool,
     ) -> JoinResult | asyncio.Future[JoinResult]:
         settings = self._settings
         if self._closed:
@@ -195,14 +207,21 @@ class GroupCoordinator:
         elif not group.supports(joiner.protocol_type, names):
             return _join_error(ErrorCode.inconsistent_group_protocol, member_id)
         why = f"client reason: {reason or 'not provided'}"
+        instance_id = joiner.group_instance_id
         if not member_id:
             new_id = f"{joiner.client_id}-{uuid.uuid4()}"
-            if require_known_member_id:
+            if instance_id in group.static_members:
+                return self._rejoin_static_member(
+                    group, instance_id, new_id, joiner, why, supports_skip_assignment
+                )
+            if require_known_member_id and instance_id is None:
                 group.pending[new_id] = self._scheduler.call_later(
                     timeout / 1000, lambda: self._pending_expired(group, new_id)
                 )
                 return _join_error(ErrorCode.member_id_required, new_id)
             return self._add_member(group, new_id, joiner, why)
+        if group.fenced(instance_id, member_id):
+            return _join_error(ErrorCode.fenced_instance_id, member_id)
         if member_id in group.pending:
             group.pending.pop(member_id).cancel()
             return self._add_member(group, member_id, joiner, why)
@@ -252,6 +271,62 @@ class GroupCoordinator:
         waiter = member.join_waiter = asyncio.get_running_loop().create_future()
         self._rebalance_or_complete(group, f"member {member.member_id} rejoining; {why}")
         return waiter
+
+    def _rejoin_static_member(
+        self,
+        group: Group,
+        instance_id: str,
+        new_id: str,
+        joiner: _Joiner,
+        why: str,
+        supports_skip_assignment: bool,
+    ) -> JoinResult | asyncio.Future[JoinResult]:
+        """A known static member joins with no member id: it restarted. It takes over its old
+        place under ``new_id``; the old id's parked requests are fenced."""
+        old_id = group.static_members[instance_id]
+        old_leader = group.leader
+        member = group.replace_static(instance_id, new_id)
+        log.info(
+            "group %s: static member %s rejoins in state %s; %s replaces %s",
+            group.group_id, instance_id, group.state, new_id, old_id,
+        )  # fmt: skip
+        _answer_join(member, _join_error(ErrorCode.fenced_instance_id, old_id))
+        _answer_sync(member, _sync_error(ErrorCode.fenced_instance_id))
+        self._arm_session(group, member, member.session_timeout_ms)
+        if group.state is not GroupState.STABLE:
+            return self._update_member(group, member, joiner, why)
+        previous = (member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms)
+        member.protocols = joiner.protocols
+        if group.select_protocol() != group.protocol_name:
+            member.protocols = previous[0]
+            return self._update_member(group, member, joiner, why)
+        member.rebalance_timeout_ms = joiner.rebalance_timeout_ms
+        member.session_timeout_ms = joiner.session_timeout_ms
+        assignment = {m.member_id: m.assignment for m in group.members.values()}
+        try:
+            self._store.write(
+                group.group_id, [(GroupKey(group.group_id), group.to_value(assignment))]
+            )
+        except StoreError as err:
+            log.error("group %s: cannot store static member %s: %s", group.group_id, new_id, err)
+            member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = previous
+            group.replace_static(instance_id, old_id)
+            self._arm_session(group, member, member.session_timeout_ms)
+            return _join_error(ErrorCode.not_coordinator, "")
+        log.info("group %s: static member %s keeps its assignment", group.group_id, instance_id)
+        is_leader = group.leader == new_id
+        if supports_skip_assignment:
+            # v9+: the leader learns it leads but skips the assignor (the group is Stable).
+            members = group.join_members() if is_leader else []
+            return JoinResult(
+                ErrorCode.none, group.generation, group.protocol_type, group.protocol_name,
+                group.leader or "", new_id, members, skip_assignment=is_leader,
+            )  # fmt: skip
+        # Before v9: the old leader id, so a restarted leader does not run a useless assignment.
+        return JoinResult(
+            ErrorCode.none, group.generation, group.protocol_type, group.protocol_name,
+            old_leader or "", new_id, [],
+        )  # fmt: skip
 
     def _current_join_answer(self, group: Group, member: Member) -> JoinResult:
         is_leader = group.leader == member.member_id
@@ -326,7 +401,8 @@ class GroupCoordinator:
         """End the join phase: drop members that did not rejoin, start the next generation
         and answer every parked join (the leader also gets the members)."""
         self._cancel_join_timer(group)
-        for member in [m for m in group.members.values() if m.join_waiter is None]:
+        late = [m for m in group.members.values() if m.join_waiter is None]
+        for member in [m for m in late if m.group_instance_id is None]:
             log.info("group %s: member %s did not rejoin in time", group.group_id, member.member_id)
             self._cancel_session(member)
             group.remove(member.member_id)
@@ -368,7 +444,13 @@ class GroupCoordinator:
         """SyncGroup. In CompletingRebalance a follower parks until the leader's assignment
         is stored. ``protocol_type``/``protocol_name`` are None before v5."""
         answer = self._sync(
-            group_id, member_id, generation_id, protocol_type, protocol_name, assignments
+            group_id,
+            member_id,
+            generation_id,
+            group_instance_id,
+            protocol_type,
+            protocol_name,
+            assignments,
         )
         return answer if isinstance(answer, SyncResult) else await answer
 
@@ -377,6 +459,7 @@ class GroupCoordinator:
         group_id: str,
         member_id: str,
         generation_id: int,
+        group_instance_id: str | None,
         protocol_type: str | None,
         protocol_name: str | None,
         assignments: dict[str, bytes],
@@ -386,6 +469,8 @@ class GroupCoordinator:
         if not group_id:
             return _sync_error(ErrorCode.invalid_group_id)
         group = self._groups.get(group_id)
+        if group is not None and group.fenced(group_instance_id, member_id):
+            return _sync_error(ErrorCode.fenced_instance_id)
         member = None if group is None else group.members.get(member_id)
         if group is None or member is None:
             return _sync_error(ErrorCode.unknown_member_id)
@@ -455,6 +540,8 @@ class GroupCoordinator:
         if not group_id:
             return ErrorCode.invalid_group_id
         group = self._groups.get(group_id)
+        if group is not None and group.fenced(group_instance_id, member_id):
+            return ErrorCode.fenced_instance_id
         member = None if group is None else group.members.get(member_id)
         if group is None or member is None:
             return ErrorCode.unknown_member_id
@@ -476,14 +563,21 @@ class GroupCoordinator:
         return LeaveResult(
             ErrorCode.none,
             [
-                LeaveMemberResult(member_id, instance_id, self._leave_one(group, member_id))
+                LeaveMemberResult(
+                    member_id, instance_id, self._leave_one(group, member_id, instance_id)
+                )
                 for member_id, instance_id in members
             ],
         )
 
-    def _leave_one(self, group: Group | None, member_id: str) -> ErrorCode:
+    def _leave_one(self, group: Group | None, member_id: str, instance_id: str | None) -> ErrorCode:
+        """Kafka's rules: a static member may leave by its instance id alone (no member id)."""
         if group is None:
             return ErrorCode.unknown_member_id
+        if member_id and group.fenced(instance_id, member_id):
+            return ErrorCode.fenced_instance_id
+        if instance_id in group.static_members and member_id not in group.members:
+            member_id = group.static_members[instance_id]
         if member_id in group.pending:
             group.pending.pop(member_id).cancel()
             self._maybe_complete_join(group)
@@ -551,7 +645,7 @@ class GroupCoordinator:
     ) -> list[ErrorCode]:
         """OffsetCommit: one error per entry, in order. Accepted offsets are written to the
         store (one batch) before this returns."""
-        error = self._commit_error(group_id, generation_id, member_id)
+        error = self._commit_error(group_id, generation_id, member_id, group_instance_id)
         if error is not ErrorCode.none:
             return [error] * len(offsets)
         limit = self._settings.offset_metadata_max_bytes
@@ -584,7 +678,9 @@ class GroupCoordinator:
                 committed[(key.topic, key.partition)] = value
         return errors
 
-    def _commit_error(self, group_id: str, generation_id: int, member_id: str) -> ErrorCode:
+    def _commit_error(
+        self, group_id: str, generation_id: int, member_id: str, instance_id: str | None
+    ) -> ErrorCode:
         if self._closed:
             return ErrorCode.coordinator_not_available
         group = self._groups.get(group_id)
@@ -595,6 +691,8 @@ class GroupCoordinator:
             group = self._groups[group_id] = Group(group_id, self._now())
         if generation_id < 0 and group.state is GroupState.EMPTY:
             return ErrorCode.none
+        if group.fenced(instance_id, member_id):
+            return ErrorCode.fenced_instance_id
         member = group.members.get(member_id)
         if member is None:
             return ErrorCode.unknown_member_id

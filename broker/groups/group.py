@@ -68,6 +68,7 @@ class Group:
         self.protocol_name = protocol_name
         self.leader: str | None = None
         self.members: dict[str, Member] = {}  # in joining order
+        self.static_members: dict[str, str] = {}  # group.instance.id -> member id (KIP-345)
         self.pending: dict[str, TimerHandle] = {}  # ids handed out with MEMBER_ID_REQUIRED
         self.join_timer: TimerHandle | None = None
         self.new_member_added = False  # a member joined during the initial delay
@@ -143,13 +144,38 @@ class Group:
         if self.leader is None:
             self.leader = member.member_id
         self.members[member.member_id] = member
+        if member.group_instance_id is not None:
+            self.static_members[member.group_instance_id] = member.member_id
 
     def remove(self, member_id: str) -> Member:
         """Remove a member; a removed leader is replaced by the longest-standing member."""
         member = self.members.pop(member_id)
+        if self.static_members.get(member.group_instance_id or "") == member_id:
+            del self.static_members[member.group_instance_id or ""]
         if self.leader == member_id:
             self.leader = next(iter(self.members), None)
         return member
+
+    def replace_static(self, instance_id: str, new_member_id: str) -> Member:
+        """Give the static member ``instance_id`` a new member id, keeping its place, its
+        assignment and its leadership (KIP-345: a restarted instance takes over)."""
+        old_member_id = self.static_members[instance_id]
+        member = self.members[old_member_id]
+        member.member_id = new_member_id
+        self.members = {
+            (new_member_id if member_id == old_member_id else member_id): each
+            for member_id, each in self.members.items()
+        }
+        self.static_members[instance_id] = new_member_id
+        if self.leader == old_member_id:
+            self.leader = new_member_id
+        return member
+
+    def fenced(self, instance_id: str | None, member_id: str) -> bool:
+        """Kafka's ``isStaticMemberFenced``: the instance id is known under another member id."""
+        return (
+            instance_id is not None and self.static_members.get(instance_id, member_id) != member_id
+        )
 
     @property
     def all_joined(self) -> bool:

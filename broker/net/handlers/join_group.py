@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from broker.net.context import Context
 
 MEMBER_ID_REQUIRED_FROM = 4  # KIP-394
+SKIP_ASSIGNMENT_FROM = 9  # KIP-814
 
 
 async def handle(context: Context, request: Request) -> dict:
@@ -29,6 +30,7 @@ async def handle(context: Context, request: Request) -> dict:
         rebalance_timeout_ms=millis(rebalance) if rebalance is not None else session_timeout,
         require_known_member_id=request.version >= MEMBER_ID_REQUIRED_FROM,
         reason=getattr(body, "reason", None),
+        supports_skip_assignment=request.version >= SKIP_ASSIGNMENT_FROM,
     )
     protocol_name = result.protocol_name
     if protocol_name is None and request.version < 7:

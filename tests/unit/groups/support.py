@@ -128,12 +128,14 @@ class Driver:
         session_timeout_ms: int = SESSION_MS,
         rebalance_timeout_ms: int = REBALANCE_MS,
         require_known_member_id: bool = False,
+        instance_id: str | None = None,
+        supports_skip_assignment: bool = False,
     ) -> asyncio.Task[JoinResult]:
         return asyncio.get_running_loop().create_task(
             self.coordinator.join(
                 group,
                 member_id,
-                None,
+                instance_id,
                 client_id,
                 "/127.0.0.1",
                 protocol_type,
@@ -141,6 +143,7 @@ class Driver:
                 session_timeout_ms,
                 rebalance_timeout_ms,
                 require_known_member_id,
+                supports_skip_assignment=supports_skip_assignment,
             )
         )
 
@@ -153,13 +156,14 @@ class Driver:
         group: str = "g",
         protocol_type: str | None = "consumer",
         protocol_name: str | None = None,
+        instance_id: str | None = None,
     ) -> asyncio.Task[SyncResult]:
         return asyncio.get_running_loop().create_task(
             self.coordinator.sync(
                 group,
                 member_id,
                 generation_id,
-                None,
+                instance_id,
                 protocol_type,
                 protocol_name,
                 assignments or {},
@@ -178,9 +182,16 @@ class Driver:
         assert task.done(), "the join is parked"
         return task.result()
 
-    async def stable_group(self, count: int, *, group: str = "g") -> list[JoinResult]:
-        """``count`` members joined in one generation and synced; the leader's first."""
-        tasks = [self.join(group=group, client_id=f"c{i}") for i in range(count)]
+    async def stable_group(
+        self, count: int, *, group: str = "g", instance_ids: list[str | None] | None = None
+    ) -> list[JoinResult]:
+        """``count`` members joined in one generation and synced; the leader's first.
+        ``instance_ids`` makes members static (one ``group.instance.id`` or None each)."""
+        instances = instance_ids or [None] * count
+        tasks = [
+            self.join(group=group, client_id=f"c{i}", instance_id=instances[i])
+            for i in range(count)
+        ]
         await self.advance(GroupSettings().initial_rebalance_delay_ms * (count + 1))
         results = [task.result() for task in tasks]
         leader = next(r for r in results if r.members)
