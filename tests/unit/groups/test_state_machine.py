@@ -1,6 +1,8 @@
 """Random join / sync / heartbeat / leave / commit / delete traffic and time, with the
 group's invariants checked after every step (a white-box test: it reads the coordinator's
-groups and records every call of the one state-changing method)."""
+groups and records every call of the one state-changing method). Two of the four clients are
+static members (``group.instance.id``) that may also restart: a restart into a Stable group
+with unchanged protocols must be answered at once, in the same generation."""
 
 from __future__ import annotations
 
@@ -33,11 +35,14 @@ PROTOCOLS = [
 
 @dataclass
 class Client:
+    instance_id: str | None = None
     member_id: str = ""
     generation: int = -1
     members: list[str] = field(default_factory=list)  # filled when it leads
     join: asyncio.Task[JoinResult] | None = None
     sync: asyncio.Task | None = None
+    protocols: list[tuple[str, bytes]] = field(default_factory=list)  # of its last join
+    former_ids: set[str] = field(default_factory=set)  # every member id it was given
 
 
 class GroupMachine(RuleBasedStateMachine):
@@ -51,7 +56,7 @@ class GroupMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.problems: list[dict[str, object]] = []
         self.loop.set_exception_handler(lambda _, context: self.problems.append(context))
-        self.clients = [Client() for _ in range(4)]
+        self.clients = [Client(), Client(), Client("s2"), Client("s3")]
         self.transitions: list[tuple[GroupState, GroupState]] = []
         self.generations: dict[Group, int] = {}
         self._original = Group.transition_to
@@ -91,16 +96,17 @@ class GroupMachine(RuleBasedStateMachine):
             result = task.result()
             if result.error_code in (E.none, E.member_id_required):
                 client.member_id = result.member_id
+                client.former_ids.add(result.member_id)
             if result.error_code is E.none:
                 client.generation = result.generation_id
                 client.members = [m.member_id for m in result.members]
-            elif result.error_code is E.unknown_member_id:
+            elif result.error_code in (E.unknown_member_id, E.fenced_instance_id):
                 client.member_id, client.generation = "", -1  # as clients do: start afresh
         if client.sync is not None and client.sync.done():
             task, client.sync = client.sync, None
             if not task.cancelled() and task.result().error_code is E.none:
-                expected = {b"", f"{client.generation}:{client.member_id}".encode()}
-                assert task.result().assignment in expected
+                expected = {f"{client.generation}:{m}".encode() for m in client.former_ids}
+                assert task.result().assignment in {b"", *expected}
 
     def _start(self, coroutine) -> asyncio.Task:
         return self.loop.create_task(coroutine)
@@ -116,11 +122,12 @@ class GroupMachine(RuleBasedStateMachine):
     def join(self, index, require_known, protocols, rebalance_ms):
         client = self.clients[index]
         if client.join is None:
+            client.protocols = protocols
             client.join = self._start(
                 self.coordinator.join(
                     GROUP,
                     client.member_id,
-                    None,
+                    client.instance_id,
                     f"c{index}",
                     "/h",
                     "consumer",
@@ -131,6 +138,35 @@ class GroupMachine(RuleBasedStateMachine):
                 )
             )
         self._settle()
+
+    @rule(index=st.sampled_from([2, 3]))
+    def restart(self, index):
+        """A static client's process restarts: its requests die, it joins with no member id."""
+        client = self.clients[index]
+        for task in (client.join, client.sync):
+            if task is not None:
+                task.cancel()
+        self._settle()
+        group = self.coordinator._groups.get(GROUP)
+        known = group is not None and client.instance_id in group.static_members
+        member = group.members[group.static_members[client.instance_id]] if known else None
+        quiet = (
+            member is not None
+            and group.state is GroupState.STABLE
+            and member.protocols == client.protocols
+        )
+        generation = group.generation if group is not None else None
+        client.member_id, client.generation = "", -1
+        client.join = self._start(
+            self.coordinator.join(
+                GROUP, "", client.instance_id, f"c{index}", "/h", "consumer",
+                client.protocols or PROTOCOLS[0], SESSION_MS, 20_000, True,
+            )
+        )  # fmt: skip
+        self._settle()
+        if quiet:
+            assert client.generation == generation, "a quiet restart must not rebalance"
+            assert group.state is GroupState.STABLE
 
     @rule(index=st.integers(0, 3))
     def sync(self, index):
@@ -149,27 +185,36 @@ class GroupMachine(RuleBasedStateMachine):
             assignments = {m: f"{generation}:{m}".encode() for m in client.members}
             client.sync = self._start(
                 self.coordinator.sync(
-                    GROUP, client.member_id, generation, None, "consumer", None, assignments
+                    GROUP,
+                    client.member_id,
+                    generation,
+                    client.instance_id,
+                    "consumer",
+                    None,
+                    assignments,
                 )
             )
 
     @rule(index=st.integers(0, 3))
     def heartbeat(self, index):
         client = self.clients[index]
-        answer = self.coordinator.heartbeat(GROUP, client.member_id, client.generation, None)
+        answer = self.coordinator.heartbeat(
+            GROUP, client.member_id, client.generation, client.instance_id
+        )
         assert answer in (
             E.none,
             E.rebalance_in_progress,
             E.illegal_generation,
             E.unknown_member_id,
+            E.fenced_instance_id,
         )
-        if answer is E.unknown_member_id:
+        if answer in (E.unknown_member_id, E.fenced_instance_id):
             client.member_id, client.generation = "", -1
 
     @rule(index=st.integers(0, 3))
     def leave(self, index):
         client = self.clients[index]
-        self.coordinator.leave(GROUP, [(client.member_id, None)])
+        self.coordinator.leave(GROUP, [(client.member_id, client.instance_id)])
         client.member_id, client.generation = "", -1
         self._settle()
 
@@ -181,7 +226,7 @@ class GroupMachine(RuleBasedStateMachine):
             errors = self.coordinator.commit(GROUP, -1, "", None, [entry])
         else:
             errors = self.coordinator.commit(
-                GROUP, client.generation, client.member_id, None, [entry]
+                GROUP, client.generation, client.member_id, client.instance_id, [entry]
             )
         if errors == [E.none]:
             assert self.coordinator.fetch(GROUP, [("t", index)])[0].offset == self.clock.now
@@ -241,9 +286,15 @@ class GroupMachine(RuleBasedStateMachine):
             assert not members and group.protocol_name is None
         if state in (GroupState.COMPLETING_REBALANCE, GroupState.STABLE):
             assert members and group.protocol_name is not None
+        static = {m.group_instance_id: m.member_id for m in members.values() if m.group_instance_id}
+        assert group.static_members == static
         if state is GroupState.STABLE:
             for member_id, member in members.items():
-                assert member.assignment == f"{group.generation}:{member_id}".encode()
+                client = next(
+                    (c for c in self.clients if c.instance_id == member.group_instance_id), None
+                )
+                ids = client.former_ids if member.group_instance_id else {member_id}
+                assert member.assignment in {f"{group.generation}:{i}".encode() for i in ids}
 
 
 GroupMachine.TestCase.settings = settings(
