@@ -26,7 +26,7 @@ BROKER = 4
 DYNAMIC_TOPIC_CONFIG = 1
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
-CONFIG_TYPES = {"STRING": 2, "INT": 3, "LONG": 5, "LIST": 7}
+CONFIG_TYPES = {"BOOLEAN": 1, "STRING": 2, "INT": 3, "LONG": 5, "DOUBLE": 6, "LIST": 7}
 
 
 def topic_config_entries(context: Context, topic: Topic, names=None, docs: bool = False):
@@ -38,7 +38,7 @@ def topic_config_entries(context: Context, topic: Topic, names=None, docs: bool 
             continue
         if spec.name in topic.overrides:
             source = DYNAMIC_TOPIC_CONFIG
-        elif broker_defaults[spec.name] != str(spec.default):
+        elif broker_defaults[spec.name] != spec.format(spec.default):
             source = STATIC_BROKER_CONFIG
         else:
             source = DEFAULT_CONFIG

@@ -2,7 +2,8 @@
 
 The hot path: kio's native parser has already split the request; per partition this checks
 the batch headers and CRC-32C, bounds how far compressed batches would expand, appends the
-bytes as they came, and encodes the answer by hand.
+bytes as they came (rewritten only for topics whose ``compression.type`` or
+``message.timestamp.type`` asks: ``broker.protocol.conform``), and encodes the answer by hand.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from broker.net.registry import ApiSpec
 from broker.protocol.batch import validate_produced
 from broker.protocol.codec import Request
 from broker.protocol.compression import check_expansion
+from broker.protocol.conform import NO_APPEND_TIME, conform
 from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
 from broker.protocol.produce_response import PartitionResult, encode_produce_response
 from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageError
@@ -22,6 +24,7 @@ from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageErr
 if TYPE_CHECKING:
     from broker.cluster.partition import Partition
     from broker.net.context import Context
+    from broker.storage.config import LogConfig
 
 
 def _append(
@@ -31,6 +34,7 @@ def _append(
     max_message_bytes: int,
     max_decompressed_bytes: int,
     now_ms: int,
+    config: LogConfig | None = None,
 ) -> PartitionResult:
     if partition is None:
         return PartitionResult(index, ErrorCode.unknown_topic_or_partition)
@@ -74,6 +78,18 @@ def _append(
             return PartitionResult(
                 index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
             )
+    append_time = NO_APPEND_TIME
+    if config is not None:  # the topic's compression.type and message.timestamp.type
+        if config.message_timestamp_type == "LogAppendTime":
+            append_time = now_ms
+        try:
+            records, headers = conform(
+                records, headers, config.compression_type, config.compression_level, append_time
+            )
+        except InvalidRecord as exc:
+            return PartitionResult(
+                index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
+            )
     try:
         base_offset = partition.append(records, headers, now_ms)
     except DuplicateBatch as duplicate:  # a retry: success at the original offset
@@ -86,7 +102,9 @@ def _append(
         return PartitionResult(
             index, ErrorCode.kafka_storage_error, log_start_offset=log_start, error_message=str(exc)
         )
-    return PartitionResult(index, ErrorCode.none, base_offset, -1, partition.log_start_offset)
+    return PartitionResult(
+        index, ErrorCode.none, base_offset, append_time, partition.log_start_offset
+    )
 
 
 async def handle(context: Context, request: Request) -> bytes | None:
@@ -117,7 +135,10 @@ async def handle(context: Context, request: Request) -> bytes | None:
                 )
                 continue
             partition = partitions[index] if 0 <= index < len(partitions) else None
-            answers.append(_append(partition, index, data.records, max_bytes, max_expanded, now_ms))
+            config = topic.config if topic else None
+            answers.append(
+                _append(partition, index, data.records, max_bytes, max_expanded, now_ms, config)
+            )
         results.append((name, answers))
     if acks == 0:
         # acks=0 gets no response (G7); Kafka signals a failure by closing the connection.

@@ -61,6 +61,12 @@ def _create_one(context: Context, wanted, validate_only: bool) -> dict:
         }
     if created is not None:
         log.info("created topic %r with %d partitions", wanted.name, count)
+        if created.config.compacts:
+            log.warning(
+                "topic %r: cleanup.policy=%s is stored but compaction is not implemented; "
+                "no record is compacted away",
+                wanted.name, created.config.cleanup_policy,
+            )  # fmt: skip
     return {
         "name": wanted.name,
         "topic_id": created.topic_id if created else None,

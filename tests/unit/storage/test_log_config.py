@@ -17,18 +17,62 @@ def test_fields_and_table_describe_the_same_settings():
 def test_defaults_are_kafkas_except_flush_ms():
     assert LogConfig().to_properties() == {
         "cleanup.policy": "delete",
+        "compression.gzip.level": "-1",
+        "compression.lz4.level": "9",
+        "compression.type": "producer",
+        "compression.zstd.level": "3",
+        "delete.retention.ms": "86400000",
+        "file.delete.delay.ms": "60000",
         "flush.messages": "9223372036854775807",
         "flush.ms": "1000",
+        "follower.replication.throttled.replicas": "",
         "index.interval.bytes": "4096",
+        "leader.replication.throttled.replicas": "",
+        "local.retention.bytes": "-2",
+        "local.retention.ms": "-2",
+        "max.compaction.lag.ms": "9223372036854775807",
         "max.message.bytes": "1048588",
+        "message.downconversion.enable": "true",
+        "message.format.version": "3.0-IV1",
+        "message.timestamp.after.max.ms": "9223372036854775807",
+        "message.timestamp.before.max.ms": "9223372036854775807",
+        "message.timestamp.difference.max.ms": "9223372036854775807",
         "message.timestamp.type": "CreateTime",
+        "min.cleanable.dirty.ratio": "0.5",
+        "min.compaction.lag.ms": "0",
         "min.insync.replicas": "1",
+        "preallocate": "false",
+        "remote.log.copy.disable": "false",
+        "remote.log.delete.on.disable": "false",
+        "remote.storage.enable": "false",
         "retention.bytes": "-1",
         "retention.ms": "604800000",
         "segment.bytes": "1073741824",
         "segment.index.bytes": "10485760",
+        "segment.jitter.ms": "0",
         "segment.ms": "604800000",
+        "unclean.leader.election.enable": "false",
     }
+
+
+def test_every_kafka_topic_config_is_accepted_with_its_type():
+    config = LogConfig.from_properties(
+        {
+            "compression.type": "zstd",
+            "compression.zstd.level": "-5",
+            "min.cleanable.dirty.ratio": "0.25",
+            "preallocate": "TRUE",
+            "leader.replication.throttled.replicas": "0:0,1:0",
+            "message.format.version": "2.8",
+            "remote.storage.enable": "false",
+        }
+    )
+    assert (config.compression_type, config.compression_zstd_level) == ("zstd", -5)
+    assert config.min_cleanable_dirty_ratio == 0.25
+    assert config.preallocate is True
+    assert config.to_properties()["preallocate"] == "true"
+    assert config.leader_replication_throttled_replicas == "0:0,1:0"
+    assert LogConfig.from_properties(config.to_properties()) == config
 
 
 def test_from_properties_overrides_the_base():
@@ -57,6 +101,11 @@ def test_cleanup_policy_is_a_list():
         ({"flush.messages": "0"}, "flush.messages must be an integer from 1"),
         ({"message.timestamp.type": "Now"}, "must be one of CreateTime, LogAppendTime"),
         ({"cleanup.policy": "delete,shred"}, "cleanup.policy must be a comma-separated list"),
+        ({"compression.type": "brotli"}, "compression.type must be one of uncompressed, zstd"),
+        ({"compression.gzip.level": "0"}, "must be an integer from 1 to 9 or -1, got 0"),
+        ({"min.cleanable.dirty.ratio": "1.5"}, "must be a number from 0 to 1, got 1.5"),
+        ({"min.cleanable.dirty.ratio": "nan"}, "must be a number from 0 to 1"),
+        ({"preallocate": "yes"}, "preallocate must be true or false, got 'yes'"),
     ],
 )
 def test_bad_properties_raise_one_clear_line(props, message):
