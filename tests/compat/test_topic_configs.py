@@ -1,0 +1,121 @@
+"""Kafka's topic configs through confluent-kafka: accepted, described, and the two that change
+what is stored (compression.type, message.timestamp.type) honoured for real consumers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
+
+from broker.protocol.batch import scan_valid
+
+pytestmark = pytest.mark.compat
+
+CONFIGS = {
+    "compression.type": "gzip",  # kafka-python reads gzip without extra libraries
+    "compression.gzip.level": "9",
+    "message.timestamp.type": "LogAppendTime",
+    "min.cleanable.dirty.ratio": "0.3",
+    "cleanup.policy": "compact,delete",
+    "delete.retention.ms": "3600000",
+    "preallocate": "true",
+    "unclean.leader.election.enable": "false",
+    "message.timestamp.before.max.ms": "86400000",
+}
+OLD_CREATE_TIME = 1_000_000  # 1970: a LogAppendTime topic must not keep it
+
+
+def consume(bootstrap: str, topic: str, count: int) -> list:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"read-{topic}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    got = []
+    deadline = time.monotonic() + 60
+    while len(got) < count:
+        assert time.monotonic() < deadline, f"read {len(got)} of {count}"
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            got.append(message)
+    consumer.close()
+    return got
+
+
+def stored_codecs(broker, topic: str) -> set[int]:
+    data = (broker.data_dir / f"{topic}-0" / f"{0:020d}.log").read_bytes()
+    return {header.compression for header in scan_valid(data)}
+
+
+def test_standard_topic_configs_are_accepted_stored_described_and_honoured(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("appended", 1, 1, config=CONFIGS)])["appended"].result(10)
+
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "appended")
+    described = admin.describe_configs([resource])[resource].result(10)
+    for name, value in CONFIGS.items():
+        assert described[name].value == value, name
+        assert described[name].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert described["compression.zstd.level"].value == "3"
+    assert "compaction is not implemented" in broker.read_log()
+
+    before = int(time.time() * 1000)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": "none"})
+    for i in range(100):
+        producer.produce(
+            "appended", f"tweet {i} ".encode() * 10, key=b"k", timestamp=OLD_CREATE_TIME
+        )
+    assert producer.flush(10) == 0
+    after = int(time.time() * 1000)
+
+    messages = consume(broker.bootstrap, "appended", 100)
+    assert [m.value() for m in messages] == [f"tweet {i} ".encode() * 10 for i in range(100)]
+    for message in messages:
+        kind, stamp = message.timestamp()
+        assert kind == TIMESTAMP_LOG_APPEND_TIME
+        assert before <= stamp <= after
+    assert stored_codecs(broker, "appended") == {1}  # sent uncompressed, stored as gzip
+
+    # kafka-python checks every batch's CRC (check_crcs=True): the rewritten ones pass.
+    from kafka import KafkaConsumer, TopicPartition
+
+    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, check_crcs=True)
+    reader.assign([TopicPartition("appended", 0)])
+    reader.seek_to_beginning()
+    records = []
+    while len(records) < 100:
+        batches = reader.poll(timeout_ms=10_000)
+        assert batches, f"kafka-python read {len(records)} of 100"
+        records += [r for rs in batches.values() for r in rs]
+    reader.close()
+    assert {(r.timestamp_type, before <= r.timestamp <= after) for r in records} == {(1, True)}
+
+
+def test_a_codec_topic_recompresses_and_uncompressed_decompresses(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topics = [
+        NewTopic("as-lz4", 1, 1, config={"compression.type": "lz4"}),
+        NewTopic("as-plain", 1, 1, config={"compression.type": "uncompressed"}),
+        NewTopic("as-sent", 1, 1),
+    ]
+    for future in admin.create_topics(topics).values():
+        future.result(10)
+    payloads = [f"value {i} ".encode() * 30 for i in range(200)]
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap, "compression.type": "gzip", "linger.ms": 20}
+    )
+    for topic in ("as-lz4", "as-plain", "as-sent"):
+        for payload in payloads:
+            producer.produce(topic, payload, timestamp=OLD_CREATE_TIME)
+    assert producer.flush(10) == 0
+
+    for topic, codec in (("as-lz4", 3), ("as-plain", 0), ("as-sent", 1)):
+        messages = consume(broker.bootstrap, topic, len(payloads))
+        assert [m.value() for m in messages] == payloads
+        assert {m.timestamp() for m in messages} == {(TIMESTAMP_CREATE_TIME, OLD_CREATE_TIME)}
+        assert stored_codecs(broker, topic) == {codec}, topic
