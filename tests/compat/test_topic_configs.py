@@ -119,3 +119,21 @@ def test_a_codec_topic_recompresses_and_uncompressed_decompresses(broker):
         assert [m.value() for m in messages] == payloads
         assert {m.timestamp() for m in messages} == {(TIMESTAMP_CREATE_TIME, OLD_CREATE_TIME)}
         assert stored_codecs(broker, topic) == {codec}, topic
+
+
+def test_a_batch_that_grows_past_max_message_bytes_when_decompressed_is_refused(broker):
+    """Kafka checks the size again after recompressing; the bytes stored must fit too."""
+    from confluent_kafka import KafkaError
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    config = {"compression.type": "uncompressed", "max.message.bytes": "4000"}
+    admin.create_topics([NewTopic("small", 1, 1, config=config)])["small"].result(10)
+    errors = []
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap, "compression.type": "gzip", "linger.ms": 50}
+    )
+    for _ in range(100):  # 100 x 100 bytes: far under 4000 as gzip, over it plain
+        producer.produce("small", b"x" * 100, on_delivery=lambda err, _: errors.append(err))
+    assert producer.flush(10) == 0
+    assert {err.code() if err else None for err in errors} == {KafkaError.MSG_SIZE_TOO_LARGE}
+    assert (broker.data_dir / "small-0" / f"{0:020d}.log").stat().st_size == 0

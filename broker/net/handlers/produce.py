@@ -90,6 +90,16 @@ def _append(
             return PartitionResult(
                 index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
             )
+        # Kafka checks again after recompressing: a batch may have grown.
+        for header in headers:
+            if header.size > max_message_bytes:
+                return PartitionResult(
+                    index,
+                    ErrorCode.message_too_large,
+                    log_start_offset=log_start,
+                    error_message=f"batch of {header.size} bytes as stored exceeds "
+                    f"max.message.bytes={max_message_bytes}",
+                )
     try:
         base_offset = partition.append(records, headers, now_ms)
     except DuplicateBatch as duplicate:  # a retry: success at the original offset
