@@ -31,6 +31,7 @@ from chirpstream.client_config import (
     service_config,
 )
 from chirpstream.kafka import Unreachable, ensure_topic
+from chirpstream.logs import librdkafka_logging
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -240,7 +241,9 @@ class Status:
     """tweets in/s, processed/s and lag, from high watermarks and the group's commits."""
 
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, **client_config})
+        self._admin = AdminClient(
+            librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
+        )
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
 

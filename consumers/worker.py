@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from confluent_kafka import (
 
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.kafka import Unreachable, ensure_topic
-from chirpstream.logs import LEVELS, setup_logging
+from chirpstream.logs import LEVELS, librdkafka_logging, setup_logging
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -41,6 +42,12 @@ log = logging.getLogger("consumers")
 COMMIT_INTERVAL_S = 1.0  # results acknowledged, then run starts committed
 PARTIAL_INTERVAL_S = 0.2  # open runs published as partial results, so results lag < 1 window
 RATE_INTERVAL_S = 5.0
+
+
+def client_id(worker_id: int) -> str:
+    """``analytics-<worker>-<pid>``: unique on this host even with two launchers running, and
+    the pid to ``kill`` a worker by, straight from ``groups --describe``."""
+    return f"analytics-{worker_id}-{os.getpid()}"
 
 
 class ResultsLost(Exception):
@@ -65,25 +72,29 @@ class Worker:
         self.client_config = client_config
         self.topic, self.stats_topic, self.dlq_topic = topic, stats_topic, dlq_topic
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "client.id": f"analytics-{worker_id}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "partition.assignment.strategy": "cooperative-sticky",
-                **client_config,
-            }
+            librdkafka_logging(
+                {
+                    "bootstrap.servers": bootstrap,
+                    "group.id": group,
+                    "client.id": client_id(worker_id),
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "partition.assignment.strategy": "cooperative-sticky",
+                    **client_config,
+                }
+            )
         )
         self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "on_delivery": self._delivered,
-                **client_config,
-            }
+            librdkafka_logging(
+                {
+                    "bootstrap.servers": bootstrap,
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "linger.ms": 5,
+                    "on_delivery": self._delivered,
+                    **client_config,
+                }
+            )
         )
         self.undelivered: str | None = None  # why a result was never acknowledged
         self.builders: dict[int, RunBuilder] = {}

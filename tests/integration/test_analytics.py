@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from consumers.features import analyze
 from consumers.fold import StatsFolder
@@ -201,3 +202,30 @@ def test_bad_records_go_to_the_dead_letter_topic(broker_factory, tmp_path):
         assert headers["error"]
     log = (tmp_path / "w0.log").read_text()
     assert log.count("skipped malformed record") == 3
+
+
+def test_two_launchers_give_their_workers_different_client_ids(broker_factory):
+    broker = broker_factory(config=GROUP_BROKER)
+    launchers = [
+        subprocess.Popen(
+            service("consumers", broker.bootstrap, "--workers", "1", *FAST_WORKER),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    try:
+        deadline = time.monotonic() + 60
+        members: list = []
+        while len(members) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            found = admin.describe_consumer_groups(["analytics"])["analytics"].result(10)
+            members = found.members
+    finally:
+        for launcher in launchers:
+            launcher.terminate()
+            launcher.wait(30)
+    ids = sorted(member.client_id for member in members)
+    assert len(ids) == 2 and ids[0] != ids[1], ids
+    assert all(len(client) <= 24 for client in ids), ids  # short enough for a table column
