@@ -14,6 +14,11 @@ again, and its results repeat earlier ones byte for byte (``Run.record()`` is ca
 The reader (``consumers.fold``) drops the repeats and lets a longer result for the same
 (partition, first offset) replace a partial one.
 
+One boundary is the worker's, not the data's: a partition that stays idle has its open run
+closed (``RunBuilder.flush``) so its lag can reach 0. The worker commits the offset after that
+run before it closes it, so no worker ever starts inside it again, and runs cut from there on
+again depend only on the records.
+
 ``RunBuilder`` is the one implementation: the worker feeds it records as they arrive and
 publishes what ``feed`` returns; ``split_into_runs`` is the same builder over a finite list.
 

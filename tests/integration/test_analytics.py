@@ -229,3 +229,42 @@ def test_two_launchers_give_their_workers_different_client_ids(broker_factory):
     ids = sorted(member.client_id for member in members)
     assert len(ids) == 2 and ids[0] != ids[1], ids
     assert all(len(client) <= 24 for client in ids), ids  # short enough for a table column
+
+
+def group_lag(bootstrap: str) -> int:
+    """High watermarks minus the ``analytics`` group's commits, over the six partitions."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "analytics"})
+    try:
+        partitions = [TopicPartition("tweets", p) for p in range(6)]
+        committed = reader.committed(partitions, timeout=10)
+        ends = [reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+    finally:
+        reader.close()
+    return sum(end - max(tp.offset, 0) for tp, end in zip(committed, ends, strict=True))
+
+
+def wait_for_no_lag(bootstrap: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (lag := group_lag(bootstrap)) > 0:
+        assert time.monotonic() < deadline, f"lag stays at {lag} once the stream has stopped"
+        time.sleep(0.5)
+
+
+def test_when_the_stream_stops_lag_reaches_zero_and_totals_stay_exact(broker_factory):
+    broker = broker_factory(config=GROUP_BROKER)
+    launcher = subprocess.Popen(
+        service("consumers", broker.bootstrap, "--workers", "1", *FAST_WORKER),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for seed in (21, 22):  # the stream stops, then resumes where the closed runs ended
+            batch = ["--rate", "max", "--limit", "300", "--seed", str(seed)]
+            produced = ingest(broker.bootstrap, *batch)
+            assert produced.wait(60) == 0, produced.stderr.read()
+            wait_for_no_lag(broker.bootstrap, 30)
+        folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= 600, 30)
+    finally:
+        launcher.terminate()
+        launcher.wait(30)
+    assert (folder.totals.tweets, folder.overlaps, folder.invalid) == (600, 0, 0)
