@@ -17,7 +17,7 @@ from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
 from ingest.publisher import Publisher
 from ingest.record import recorded
 from ingest.replay import ReplaySource
-from ingest.simulate import SimulatedSource
+from ingest.simulate import SEEDED_START_MS, SimulatedSource
 from ingest.source import TweetSource
 from ingest.x_common import MissingCredential, XApiError
 from ingest.x_poll import XPollSource
@@ -65,7 +65,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=50.0,
         help="tweets per second on average, or max (default 50)",
     )
-    simulate.add_argument("--seed", type=int, default=None, help="make the run exactly repeatable")
+    simulate.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="make the run exactly repeatable: the same tweets, ids and timestamps",
+    )
     replay = parser.add_argument_group("replay")
     replay.add_argument(
         "--file",
@@ -110,8 +115,9 @@ def make_source(args: argparse.Namespace) -> TweetSource:
         return XStreamSource(args.rule, max_reads=args.max_reads)
     if args.source == "x-poll":
         return XPollSource(args.query, max_reads=args.max_reads, interval_s=args.interval)
-    seed = args.seed if args.seed is not None else time.time_ns() % (1 << 31)
-    return SimulatedSource(seed=seed, rate=args.rate)
+    if args.seed is None:  # a new stream every run, starting now
+        return SimulatedSource(seed=time.time_ns() % (1 << 31), rate=args.rate)
+    return SimulatedSource(seed=args.seed, rate=args.rate, start_ms=SEEDED_START_MS)
 
 
 class Progress(threading.Thread):
