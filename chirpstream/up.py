@@ -54,6 +54,10 @@ STOP_TIMEOUT_S = 30.0
 STATUS_INTERVAL_S = 2.0
 TOPICS = ((TWEETS_TOPIC, TWEETS_PARTITIONS), (STATS_TOPIC, 1), (DLQ_TOPIC, 1))
 LISTENING = re.compile(r"listening=(\S+)")
+# Kafka checks retention every 5 minutes; a class watching the log start move cannot wait that
+# long, so the broker `up` starts checks every second unless --broker-config says otherwise.
+LESSON_RETENTION_CHECK_MS = 1000
+RETENTION_CHECK = "log.retention.check.interval.ms"
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -69,7 +73,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a setting for the bundled broker, e.g. log.retention.check.interval.ms=5000",
+        help="a setting for the bundled broker, e.g. num.partitions=3 (up checks retention "
+        f"every {LESSON_RETENTION_CHECK_MS} ms unless log.retention.check.interval.ms is given)",
     )
     parser.add_argument(
         "--data-dir",
@@ -139,13 +144,17 @@ def _check_port_free(number: int, flag: str) -> None:
 
 
 def broker_arguments(args: argparse.Namespace) -> list[str]:
-    """The bundled broker's command line: its port, its data and ``--broker-config``."""
+    """The bundled broker's command line: its port, its data and ``--broker-config``, with
+    retention checked every ``LESSON_RETENTION_CHECK_MS`` unless that sets the interval."""
+    settings = list(args.broker_config)
+    if not any(s.partition("=")[0].strip() == RETENTION_CHECK for s in settings):
+        settings.insert(0, f"{RETENTION_CHECK}={LESSON_RETENTION_CHECK_MS}")
     return [
         "--port",
         str(args.broker_port),
         "--data-dir",
         str(args.data_dir / "broker"),
-        *(flag for setting in args.broker_config for flag in ("--config", setting)),
+        *(flag for setting in settings for flag in ("--config", setting)),
     ]
 
 

@@ -263,3 +263,13 @@ def test_up_passes_the_lesson_flags_on_to_ingest():
     assert (given.source, given.speed, given.loop, given.key, given.limit) == (
         "replay", 10.0, True, "none", 500,
     )  # fmt: skip
+
+
+def test_up_checks_retention_every_second_unless_told_otherwise(tmp_path):
+    """Kafka's 5-minute retention check would hide the walkthrough's retention step."""
+    parse = up_module.build_parser().parse_args
+    default = up_module.broker_arguments(parse(["--data-dir", str(tmp_path)]))
+    assert "log.retention.check.interval.ms=1000" in default
+    given = ["--broker-config", "log.retention.check.interval.ms=300000"]
+    chosen = up_module.broker_arguments(parse(["--data-dir", str(tmp_path), *given]))
+    assert [a for a in chosen if a.startswith("log.retention")] == given[1:]
