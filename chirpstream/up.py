@@ -119,14 +119,14 @@ def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> Non
         raise SettingError(f"chirpstream up: {exc} (see chirpstream up --help)") from None
     except (ValueError, OSError, MissingCredential) as exc:
         raise SettingError(str(exc)) from None
-    if args.bootstrap_servers:
-        return
-    try:
-        broker.main.config_from_args(broker.main.build_parser().parse_args(broker_arguments(args)))
-    except broker.main.ConfigError as exc:
-        raise SettingError(f"--broker-config: {exc}") from None
-    if args.broker_port:
-        _check_port_free(args.broker_port, "--broker-port")
+    if not args.bootstrap_servers:
+        broker_args = broker.main.build_parser().parse_args(broker_arguments(args))
+        try:
+            broker.main.config_from_args(broker_args)
+        except broker.main.ConfigError as exc:
+            raise SettingError(f"--broker-config: {exc}") from None
+        if args.broker_port:
+            _check_port_free(args.broker_port, "--broker-port")
     if not args.no_dashboard and args.dashboard_port:
         _check_port_free(args.dashboard_port, "--dashboard-port")
 
@@ -137,9 +137,10 @@ def _check_port_free(number: int, flag: str) -> None:
         try:
             probe.bind(("127.0.0.1", number))
         except OSError:
+            any_port = " (0 picks a free one)" if flag == "--broker-port" else ""
             raise SettingError(
                 f"port {number} on 127.0.0.1 is already in use: stop what holds it (an earlier "
-                f"`chirpstream up`?), or pass {flag} PORT (0 picks a free one)"
+                f"`chirpstream up`?), or pass {flag} PORT{any_port}"
             ) from None
 
 
@@ -164,9 +165,11 @@ def lock_data_dir(data_dir: Path) -> None:
 
     Raises SettingError when another ``up`` holds it, before anything else is touched.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock = data_dir / "up.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise SettingError(f"cannot use --data-dir {data_dir}: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -197,18 +197,27 @@ def test_up_on_an_external_cluster_with_the_dashboard(broker_factory, tmp_path):
     assert high_watermarks(cluster.bootstrap) > 0
 
 
-def test_a_port_in_use_is_refused_naming_ups_own_flag_before_anything_starts(tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "others", "hint"),
+    [
+        ("--broker-port", ["--no-dashboard"], " (0 picks a free one)"),
+        ("--dashboard-port", ["--bootstrap-servers", "127.0.0.1:1"], ""),
+    ],
+)
+def test_a_port_in_use_is_refused_naming_ups_own_flag_before_anything_starts(
+    tmp_path, flag, others, hint
+):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        up = Up(tmp_path, "--no-dashboard", "--broker-port", str(port))
+        up = Up(tmp_path, *others, flag, str(port))
         code = up.proc.wait(60)
     output = up.output()
     assert code == 1 and "Traceback" not in output
     assert output.splitlines() == [
         f"error: port {port} on 127.0.0.1 is already in use: stop what holds it (an earlier "
-        "`chirpstream up`?), or pass --broker-port PORT (0 picks a free one)"
+        f"`chirpstream up`?), or pass {flag} PORT{hint}"
     ]
     assert not (tmp_path / "logs").exists(), "nothing was started"
 
