@@ -57,8 +57,10 @@ fuzz: $(FUZZ_STAMP)
 broker: $(STAMP)
 	$(BIN)/chirpstream broker
 
+# `make demo ARGS="--rate 200 --workers 2"` passes flags on to `chirpstream up`.
 demo: $(STAMP)
-	$(BIN)/chirpstream up
+	@echo "In another terminal, put chirpstream on the PATH first:  . .venv/bin/activate"
+	$(BIN)/chirpstream up $(ARGS)
 
 clean:
 	rm -rf $(VENV) data/broker .pytest_cache .ruff_cache .hypothesis

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from chirpstream.logs import librdkafka_logging
+
 
 class Unreachable(Exception):
     """No Kafka broker answered at the bootstrap address; the message says what to do."""
@@ -26,7 +28,9 @@ def ensure_topic(
     timeout: float = 10.0,
 ) -> int:
     """Create ``topic`` if it is missing; return its partition count. Raises Unreachable."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, **(client_config or {})})
+    admin = AdminClient(
+        librdkafka_logging({"bootstrap.servers": bootstrap, **(client_config or {})})
+    )
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:

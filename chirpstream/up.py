@@ -5,16 +5,21 @@ the analytics workers and the dashboard, each as its own process in its own sess
 each one's ``READY`` line; prints one summary and then a compact status line. Ctrl-C or SIGTERM
 stops the services newest first (ingest flushes its producer, the workers publish and commit),
 and whatever a service started is killed with it, so nothing is left running. Each service
-logs to ``<data-dir>/logs/<service>.log``.
+appends to ``<data-dir>/logs/<service>.log``.
+
+Every flag is checked before anything starts (ingest's by ingest's own parser), and a data
+directory is used by one ``up`` at a time: a second one is refused before it touches anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +29,9 @@ from pathlib import Path
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+import broker.main
+import ingest.main
+from chirpstream.arguments import port, positive_int
 from chirpstream.client_config import (
     ConfigError,
     add_client_arguments,
@@ -31,6 +39,7 @@ from chirpstream.client_config import (
     service_config,
 )
 from chirpstream.kafka import Unreachable, ensure_topic
+from chirpstream.logs import librdkafka_logging
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -38,12 +47,17 @@ from chirpstream.settings import (
     TWEETS_PARTITIONS,
     TWEETS_TOPIC,
 )
+from ingest.x_common import MissingCredential
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 STATUS_INTERVAL_S = 2.0
 TOPICS = ((TWEETS_TOPIC, TWEETS_PARTITIONS), (STATS_TOPIC, 1), (DLQ_TOPIC, 1))
 LISTENING = re.compile(r"listening=(\S+)")
+# Kafka checks retention every 5 minutes; a class watching the log start move cannot wait that
+# long, so the broker `up` starts checks every second unless --broker-config says otherwise.
+LESSON_RETENTION_CHECK_MS = 1000
+RETENTION_CHECK = "log.retention.check.interval.ms"
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -52,14 +66,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         parser, bootstrap_help="a Kafka cluster to use instead of the bundled broker"
     )
     parser.add_argument(
-        "--broker-port", type=int, default=9092, help="the bundled broker's port (0: any free)"
+        "--broker-port", type=port, default=9092, help="the bundled broker's port (0: any free)"
     )
     parser.add_argument(
         "--broker-config",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a setting for the bundled broker, e.g. log.retention.check.interval.ms=5000",
+        help="a setting for the bundled broker, e.g. num.partitions=3 (up checks retention "
+        f"every {LESSON_RETENTION_CHECK_MS} ms unless log.retention.check.interval.ms is given)",
     )
     parser.add_argument(
         "--data-dir",
@@ -67,19 +82,105 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=Path("data"),
         help="broker log directory, dashboard store and service logs (default data/)",
     )
+    # Ingest's flags, passed on as given; ingest's own parser checks them before anything starts.
     parser.add_argument(
         "--source", choices=["simulate", "replay", "x-stream", "x-poll"], default="simulate"
     )
     parser.add_argument("--rate", default="50", help="simulated tweets per second, or max")
     parser.add_argument("--seed", help="make the simulated stream repeatable")
+    parser.add_argument("--key", help="message key: author (default), hashtag or none")
+    parser.add_argument("--limit", help="stop ingest after this many tweets")
     parser.add_argument("--file", help="replay: the JSONL file (default: the shipped sample)")
+    parser.add_argument("--speed", help="replay: 1 = recorded speed, 10 = ten times faster, max")
+    parser.add_argument("--loop", action="store_true", help="replay: start again at the end")
     parser.add_argument("--rule", action="append", default=[], help="x-stream: a filter rule")
     parser.add_argument("--query", help="x-poll: the recent-search query")
     parser.add_argument("--max-reads", help="x-stream and x-poll: stop after this many posts")
-    parser.add_argument("--workers", type=int, default=3, help="analytics workers (default 3)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=3, help="analytics workers (default 3)"
+    )
     parser.add_argument("--no-dashboard", action="store_true", help="run headless")
-    parser.add_argument("--dashboard-port", type=int, default=8501)
+    parser.add_argument("--dashboard-port", type=port, default=8501)
     return parser
+
+
+class SettingError(Exception):
+    """A flag ``up`` cannot start with; the message is one line saying what to do."""
+
+
+def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> None:
+    """Refuse what would make a service fail once started: every flag, and the ports."""
+    checker = argparse.ArgumentParser(prog="chirpstream up", add_help=False, exit_on_error=False)
+    ingest.main.build_parser(checker)
+    try:
+        ingest_args = checker.parse_args(ingest_arguments)
+        ingest.main.make_source(ingest_args).close()
+    except argparse.ArgumentError as exc:
+        raise SettingError(f"chirpstream up: {exc} (see chirpstream up --help)") from None
+    except (ValueError, OSError, MissingCredential) as exc:
+        raise SettingError(str(exc)) from None
+    if not args.bootstrap_servers:
+        broker_args = broker.main.build_parser().parse_args(broker_arguments(args))
+        try:
+            broker.main.config_from_args(broker_args)
+        except broker.main.ConfigError as exc:
+            raise SettingError(f"--broker-config: {exc}") from None
+        if args.broker_port:
+            _check_port_free(args.broker_port, "--broker-port")
+    if not args.no_dashboard and args.dashboard_port:
+        _check_port_free(args.dashboard_port, "--dashboard-port")
+
+
+def _check_port_free(number: int, flag: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind(("127.0.0.1", number))
+        except OSError:
+            any_port = " (0 picks a free one)" if flag == "--broker-port" else ""
+            raise SettingError(
+                f"port {number} on 127.0.0.1 is already in use: stop what holds it (an earlier "
+                f"`chirpstream up`?), or pass {flag} PORT{any_port}"
+            ) from None
+
+
+def broker_arguments(args: argparse.Namespace) -> list[str]:
+    """The bundled broker's command line: its port, its data and ``--broker-config``, with
+    retention checked every ``LESSON_RETENTION_CHECK_MS`` unless that sets the interval."""
+    settings = list(args.broker_config)
+    if not any(s.partition("=")[0].strip() == RETENTION_CHECK for s in settings):
+        settings.insert(0, f"{RETENTION_CHECK}={LESSON_RETENTION_CHECK_MS}")
+    return [
+        "--port",
+        str(args.broker_port),
+        "--data-dir",
+        str(args.data_dir / "broker"),
+        *(flag for setting in settings for flag in ("--config", setting)),
+    ]
+
+
+def lock_data_dir(data_dir: Path) -> None:
+    """Hold ``<data-dir>/up.lock`` for as long as this process lives (its descriptor stays
+    open, and no child inherits it).
+
+    Raises SettingError when another ``up`` holds it, before anything else is touched.
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise SettingError(f"cannot use --data-dir {data_dir}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SettingError(
+            f"{data_dir}/ is in use by another `chirpstream up` (pid {holder}): stop it first, "
+            "or pass --data-dir DIR for a second pipeline"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
 
 
 @dataclass
@@ -87,19 +188,21 @@ class Service:
     name: str
     process: subprocess.Popen
     log: Path
+    log_start: int  # where this run's lines begin: the log is appended to
+
+    def lines(self) -> list[str]:
+        with self.log.open("rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace").splitlines()
 
     def ready_line(self) -> str | None:
-        for line in self.log.read_text(errors="replace").splitlines():
+        for line in self.lines():
             if line.startswith(f"READY {self.name}"):
                 return line.removeprefix("READY ")
         return None
 
     def last_error(self) -> str:
-        errors = [
-            line
-            for line in self.log.read_text(errors="replace").splitlines()
-            if line.startswith("error:")
-        ]
+        errors = [line for line in self.lines() if line.startswith("error:")]
         return f" ({errors[-1]})" if errors else ""
 
     def stop(self) -> None:
@@ -128,7 +231,8 @@ class Pipeline:
         """Start ``python -m module`` in its own session and wait for its READY line."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
-        with log.open("w") as out:
+        with log.open("a") as out:
+            start = out.tell()
             process = subprocess.Popen(
                 [sys.executable, "-m", module, *module_args],
                 stdin=subprocess.DEVNULL,
@@ -136,7 +240,7 @@ class Pipeline:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches `up` alone, which stops them in order
             )
-        service = Service(name, process, log)
+        service = Service(name, process, log, start)
         self.services.append(service)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while (line := service.ready_line()) is None:
@@ -152,15 +256,7 @@ class Pipeline:
         args = self.args
         print("starting chirpstream", flush=True)
         if not args.bootstrap_servers:
-            broker = self.start(
-                "broker",
-                "broker",
-                "--port",
-                str(args.broker_port),
-                "--data-dir",
-                str(args.data_dir / "broker"),
-                *(flag for setting in args.broker_config for flag in ("--config", setting)),
-            )
+            broker = self.start("broker", "broker", *broker_arguments(args))
             listening = LISTENING.search(broker.ready_line() or "")
             assert listening is not None, "the broker's READY line names its address"
             self.bootstrap = listening[1]
@@ -193,7 +289,10 @@ class Pipeline:
         given = ["--source", args.source, "--rate", args.rate]
         for flag, value in (
             ("--seed", args.seed),
+            ("--key", args.key),
+            ("--limit", args.limit),
             ("--file", args.file),
+            ("--speed", args.speed),
             ("--query", args.query),
             ("--max-reads", args.max_reads),
         ):
@@ -201,7 +300,7 @@ class Pipeline:
                 given += [flag, value]
         for rule in args.rule:
             given += ["--rule", rule]
-        return given
+        return given + (["--loop"] if args.loop else [])
 
     def watch(self) -> None:
         """A status line every few seconds; a service that dies is reported once."""
@@ -213,9 +312,9 @@ class Pipeline:
                     code = service.process.poll()
                     if code is not None and service.name not in self.reported:
                         self.reported.add(service.name)
+                        ended = "finished" if code == 0 else f"exited with {code}"
                         print(
-                            f"\nchirpstream: {service.name} exited with {code}; its log is "
-                            f"{service.log}",
+                            f"\nchirpstream: {service.name} {ended}; its log is {service.log}",
                             flush=True,
                         )
                 line = status.line()
@@ -240,7 +339,9 @@ class Status:
     """tweets in/s, processed/s and lag, from high watermarks and the group's commits."""
 
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, **client_config})
+        self._admin = AdminClient(
+            librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
+        )
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
 
@@ -273,7 +374,9 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     args = args or build_parser().parse_args(argv)
     try:
         pipeline = Pipeline(args)
-    except ConfigError as exc:
+        lock_data_dir(args.data_dir)
+        check_settings(args, pipeline.source_arguments())
+    except (ConfigError, SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -14,7 +14,8 @@ So ``StatsFolder.add`` returns ``"applied"``, ``"superseded"``, ``"duplicate"``,
 (not a v1 result; counted in ``invalid``) or ``"overlap"``: a result that covers some offsets
 of a held result with a DIFFERENT first offset cannot be folded exactly, so it is counted in
 ``overlaps`` and skipped. Workers cannot produce one: run boundaries depend only on the
-partition's records, and a worker only ever (re)starts at a committed offset, which is the
+partition's records (or were committed before anything after them was read: an idle
+partition's closed run), and a worker only ever (re)starts at a committed offset, which is the
 first offset of a run (never past it), so any two results either start at the same run
 boundary or cover disjoint offsets. ``overlaps`` stays 0 unless a worker breaks that rule
 (different ``MAX_RUN_TWEETS``, skipped offsets, committing mid-run).

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+from chirpstream.arguments import positive_int
 from chirpstream.client_config import (
     ConfigError,
     add_client_arguments,
@@ -29,18 +30,11 @@ from chirpstream.settings import (
 )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive whole number")
-    return value
-
-
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="python -m consumers", description="Run the analytics workers."
     )
-    parser.add_argument("--workers", type=_positive, default=3)
+    parser.add_argument("--workers", type=positive_int, default=3)
     add_client_arguments(parser)
     parser.add_argument("--group", default=ANALYTICS_GROUP)
     parser.add_argument("--topic", default=TWEETS_TOPIC)

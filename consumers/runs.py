@@ -8,11 +8,16 @@ A run that holds only malformed records so far has no window (``None``) and take
 of its first tweet.
 
 Where a run ends depends only on the partition's records from the run's first offset on, never
-on timing, batching or what the worker did before. So a worker that commits the first offset
-of its open run (never past it) and restarts there after a crash cuts exactly the same runs
-again, and its results repeat earlier ones byte for byte (``Run.record()`` is canonical JSON).
-The reader (``consumers.fold``) drops the repeats and lets a longer result for the same
-(partition, first offset) replace a partial one.
+on timing, batching or what the worker did before (one exception below). So a worker that
+commits the first offset of its open run (never past it) and restarts there after a crash cuts
+exactly the same runs again, and its results repeat earlier ones byte for byte
+(``Run.record()`` is canonical JSON). The reader (``consumers.fold``) drops the repeats and
+lets a longer result for the same (partition, first offset) replace a partial one.
+
+The exception is the worker's, not the data's: a partition that stays idle has its open run
+closed (``RunBuilder.flush``) so its lag can reach 0. The worker commits the offset after that
+run before it closes it, so no worker ever starts inside it again, and runs cut from there on
+again depend only on the records.
 
 ``RunBuilder`` is the one implementation: the worker feeds it records as they arrive and
 publishes what ``feed`` returns; ``split_into_runs`` is the same builder over a finite list.

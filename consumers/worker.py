@@ -4,12 +4,18 @@ The commit discipline is what makes the folded results exact: a partition's comm
 is always the first offset of its open run, and only after every result before it has been
 acknowledged by the broker. A worker that dies, or a partition that moves, restarts at a run
 boundary and republishes byte-identical ranges, which the fold drops (``consumers.fold``).
+
+A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, or its lag
+would stay at that run's size until the stream resumes: the run's result is acknowledged, the
+offset after it committed, and only once that commit succeeded is the run closed, so whoever
+reads the partition next starts at the new run boundary (``consumers.runs``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -25,7 +31,7 @@ from confluent_kafka import (
 
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.kafka import Unreachable, ensure_topic
-from chirpstream.logs import LEVELS, setup_logging
+from chirpstream.logs import LEVELS, librdkafka_logging, setup_logging
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -41,6 +47,13 @@ log = logging.getLogger("consumers")
 COMMIT_INTERVAL_S = 1.0  # results acknowledged, then run starts committed
 PARTIAL_INTERVAL_S = 0.2  # open runs published as partial results, so results lag < 1 window
 RATE_INTERVAL_S = 5.0
+IDLE_CLOSE_S = 2.0  # a partition quiet this long has its open run closed, so its lag reaches 0
+
+
+def client_id(worker_id: int) -> str:
+    """``analytics-<worker>-<pid>``: unique on this host even with two launchers running, and
+    the pid to ``kill`` a worker by, straight from ``groups --describe``."""
+    return f"analytics-{worker_id}-{os.getpid()}"
 
 
 class ResultsLost(Exception):
@@ -65,29 +78,34 @@ class Worker:
         self.client_config = client_config
         self.topic, self.stats_topic, self.dlq_topic = topic, stats_topic, dlq_topic
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "client.id": f"analytics-{worker_id}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "partition.assignment.strategy": "cooperative-sticky",
-                **client_config,
-            }
+            librdkafka_logging(
+                {
+                    "bootstrap.servers": bootstrap,
+                    "group.id": group,
+                    "client.id": client_id(worker_id),
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "partition.assignment.strategy": "cooperative-sticky",
+                    **client_config,
+                }
+            )
         )
         self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "on_delivery": self._delivered,
-                **client_config,
-            }
+            librdkafka_logging(
+                {
+                    "bootstrap.servers": bootstrap,
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "linger.ms": 5,
+                    "on_delivery": self._delivered,
+                    **client_config,
+                }
+            )
         )
         self.undelivered: str | None = None  # why a result was never acknowledged
         self.builders: dict[int, RunBuilder] = {}
         self.published: dict[int, bytes] = {}  # last partial published per partition
+        self.last_record: dict[int, float] = {}  # when each partition's last record came
         self.running = True
         self.processed = 0
         self.malformed = 0
@@ -138,7 +156,7 @@ class Worker:
                 self._handle(message)
             now = time.monotonic()
             if now - last_commit >= COMMIT_INTERVAL_S:
-                self._checkpoint(list(self.builders))
+                self._checkpoint(list(self.builders), closing=self._idle(now))
                 last_commit = last_partial = now
             elif now - last_partial >= PARTIAL_INTERVAL_S:
                 self._publish_open_runs(list(self.builders))
@@ -176,6 +194,7 @@ class Worker:
             closed += builder.feed_features(offset, features)
         for run in closed:
             self.producer.produce(self.stats_topic, run.record(), run.key())
+        self.last_record[partition] = time.monotonic()
         self.processed += 1
         self.producer.poll(0)
 
@@ -207,8 +226,23 @@ class Worker:
                     self.published[partition] = record
         self.producer.poll(0)
 
-    def _checkpoint(self, partitions: list[int]) -> None:
-        """Publish open runs as partial results, wait for every ack, then commit run starts."""
+    def _idle(self, now: float) -> set[int]:
+        """Partitions with an open run and no record for ``IDLE_CLOSE_S``."""
+        return {
+            partition
+            for partition, builder in self.builders.items()
+            if builder.open_run is not None
+            and now - self.last_record.get(partition, now) >= IDLE_CLOSE_S
+        }
+
+    def _checkpoint(self, partitions: list[int], closing: set[int] | None = None) -> None:
+        """Publish open runs as partial results, wait for every ack, then commit run starts.
+
+        The open runs of ``closing`` (idle partitions) are committed to their ends instead,
+        and closed once that commit succeeded; a failed commit leaves them open, as if the
+        partition had not been idle, so no one can start reading inside a closed run.
+        """
+        closing = closing or set()
         self._publish_open_runs(partitions)
         waiting = self.producer.flush(30)
         if self.undelivered is not None:
@@ -217,7 +251,11 @@ class Worker:
             log.warning("%s: results not acknowledged yet; not committing", self.name)
             return
         offsets = [
-            TopicPartition(self.topic, p, self.builders[p].commit_offset)
+            TopicPartition(
+                self.topic,
+                p,
+                self.builders[p].next_offset if p in closing else self.builders[p].commit_offset,
+            )
             for p in partitions
             if self.builders[p].commit_offset is not None
         ]
@@ -231,6 +269,10 @@ class Worker:
                         self.name,
                         exc.args[0].str(),
                     )
+                    return
+        for partition in closing:
+            self.builders[partition].flush()
+            self.published.pop(partition, None)
 
 
 def build_parser() -> argparse.ArgumentParser:

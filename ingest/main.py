@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from chirpstream.arguments import positive_int, rate_or_max
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import LEVELS, setup_logging
@@ -16,29 +17,13 @@ from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
 from ingest.publisher import Publisher
 from ingest.record import recorded
 from ingest.replay import ReplaySource
-from ingest.simulate import SimulatedSource
+from ingest.simulate import SEEDED_START_MS, SimulatedSource
 from ingest.source import TweetSource
 from ingest.x_common import MissingCredential, XApiError
 from ingest.x_poll import XPollSource
 from ingest.x_stream import XStreamSource
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_tweets.jsonl"
-
-
-def _rate(text: str) -> float | None:
-    if text == "max":
-        return None
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive, or max")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive whole number")
-    return value
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -56,7 +41,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--topic", default=TWEETS_TOPIC)
     parser.add_argument(
         "--partitions",
-        type=_positive,
+        type=positive_int,
         default=TWEETS_PARTITIONS,
         help="partitions when the topic has to be created (default 6)",
     )
@@ -66,7 +51,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default="author",
         help="message key: author (per-author order), hashtag, or none",
     )
-    parser.add_argument("--limit", type=_positive, help="stop after this many tweets")
+    parser.add_argument("--limit", type=positive_int, help="stop after this many tweets")
     parser.add_argument(
         "--record",
         type=Path,
@@ -75,9 +60,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     simulate = parser.add_argument_group("simulate")
     simulate.add_argument(
-        "--rate", type=_rate, default=50.0, help="tweets per second on average, or max (default 50)"
+        "--rate",
+        type=rate_or_max,
+        default=50.0,
+        help="tweets per second on average, or max (default 50)",
     )
-    simulate.add_argument("--seed", type=int, default=None, help="make the run exactly repeatable")
+    simulate.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="make the run exactly repeatable: the same tweets, ids and timestamps",
+    )
     replay = parser.add_argument_group("replay")
     replay.add_argument(
         "--file",
@@ -86,7 +79,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="JSONL of stream lines (default: the shipped sample)",
     )
     replay.add_argument(
-        "--speed", type=_rate, default=1.0, help="1 = recorded speed, 10 = ten times faster, max"
+        "--speed",
+        type=rate_or_max,
+        default=1.0,
+        help="1 = recorded speed, 10 = ten times faster, max",
     )
     replay.add_argument("--loop", action="store_true", help="start again at the end")
     live = parser.add_argument_group("x-stream and x-poll (X API, paid per read)")
@@ -102,7 +98,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     live.add_argument("--interval", type=float, default=15.0, help="x-poll seconds between polls")
     live.add_argument(
         "--max-reads",
-        type=_positive,
+        type=positive_int,
         default=100,
         help="stop after reading this many posts (default 100)",
     )
@@ -119,8 +115,9 @@ def make_source(args: argparse.Namespace) -> TweetSource:
         return XStreamSource(args.rule, max_reads=args.max_reads)
     if args.source == "x-poll":
         return XPollSource(args.query, max_reads=args.max_reads, interval_s=args.interval)
-    seed = args.seed if args.seed is not None else time.time_ns() % (1 << 31)
-    return SimulatedSource(seed=seed, rate=args.rate)
+    if args.seed is None:  # a new stream every run, starting now
+        return SimulatedSource(seed=time.time_ns() % (1 << 31), rate=args.rate)
+    return SimulatedSource(seed=args.seed, rate=args.rate, start_ms=SEEDED_START_MS)
 
 
 class Progress(threading.Thread):

@@ -12,6 +12,7 @@ from typing import Literal
 
 from confluent_kafka import KafkaError, Producer
 
+from chirpstream.logs import librdkafka_logging
 from chirpstream.tweets import Envelope
 
 KeyChoice = Literal["author", "hashtag", "none"]
@@ -38,14 +39,16 @@ class Publisher:
         self.topic = topic
         self._key = key_function(key)
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "partitioner": "murmur2_random",
-                "linger.ms": 5,
-                **(client_config or {}),
-            }
+            librdkafka_logging(
+                {
+                    "bootstrap.servers": bootstrap,
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "partitioner": "murmur2_random",
+                    "linger.ms": 5,
+                    **(client_config or {}),
+                }
+            )
         )
         self._lock = threading.Lock()
         self.sent = 0

@@ -8,6 +8,8 @@ Every tweet is the X API v2 filtered-stream envelope, with X's field names::
 arguments, so ``islice(simulated_envelopes(7, start, 50.0), 20_000)`` is the same 20,000
 envelopes, byte for byte, every time (tests compute expected aggregates from it without
 Kafka). ``SimulatedSource`` wraps it with real-time pacing, a limit and ``close()``.
+``chirpstream ingest --seed N`` starts simulated time at ``SEEDED_START_MS`` rather than now,
+so two runs with one seed publish the same tweets, ids and timestamps included.
 
 The traffic model:
 
@@ -53,6 +55,9 @@ from ingest.sim_pools import (
 )
 
 SNOWFLAKE_EPOCH_MS = 1288834974657  # X's epoch: ids are ((ms - epoch) << 22) | worker | seq
+# Where simulated time starts for a seeded run (2026-01-01T00:00:00Z): fixed, so the ids and
+# created_at of a seeded stream are the same on every run, not only its text.
+SEEDED_START_MS = 1_767_225_600_000
 DEFAULT_RATE = 50.0  # tweets/s; also the simulated pace of rate=None ("max")
 RECENT = 512  # how many recent tweets replies, retweets and quotes choose from
 TAGS_PER_TWEET = 0.7  # about how many global hashtags a tweet carries (burst sizing)

@@ -1,8 +1,13 @@
-"""``chirpstream groups``: kafka-consumer-groups.sh's --list, --describe and --reset-offsets."""
+"""``chirpstream groups``: kafka-consumer-groups.sh's --list, --describe and --reset-offsets.
+
+``--describe`` shortens each member id's 36-character UUID to its first 8 characters and ``…``
+(``rdkafka-0ff02b99…``), so the table fits a projector; ``--full-ids`` prints them whole.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,6 +35,8 @@ DESCRIBE_COLUMNS = [
     "CONSUMER-ID", "HOST", "CLIENT-ID",
 ]  # fmt: skip
 RESETS = ("to_earliest", "to_latest", "to_offset", "shift_by", "to_datetime")
+# The UUID the group coordinator appends to the client id to make a member id.
+MEMBER_UUID = re.compile(r"-([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +60,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shift-by", type=int, metavar="N")
     parser.add_argument("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss")
     parser.add_argument("--execute", action="store_true", help="apply the reset (else dry run)")
+    parser.add_argument(
+        "--full-ids",
+        action="store_true",
+        help="with --describe: whole member ids (default: the UUID's first 8 characters and …)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="only print the plan (default)")
 
 
@@ -126,9 +138,15 @@ def _watermarks(args: argparse.Namespace, keys: Sequence[Key]) -> dict[Key, tupl
         consumer.close()
 
 
+def short_member_id(member_id: str) -> str:
+    """A member id with its UUID cut to 8 characters: ``rdkafka-0ff02b99…``."""
+    return MEMBER_UUID.sub(r"-\1…", member_id)
+
+
 def _describe(
     admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
 ) -> None:
+    shown = (lambda member_id: member_id) if args.full_ids else short_member_id
     committed = _committed(admin, args.group)
     owner = {
         (tp.topic, tp.partition): member
@@ -147,12 +165,14 @@ def _describe(
         current = committed.get(key)
         end = ends[key][1] if key in ends else None
         lag = end - current if current is not None and end is not None else None
-        who = [member.member_id, member.host, member.client_id] if member else [None] * 3
+        who = [shown(member.member_id), member.host, member.client_id] if member else [None] * 3
         rows.append([args.group, *key, current, end, lag, *who])
     # Members without partitions still show, as in Kafka's tool: an idle consumer is a lesson.
     for member in desc.members:
         if not (member.assignment and member.assignment.topic_partitions):
-            rows.append([args.group, *[None] * 5, member.member_id, member.host, member.client_id])
+            rows.append(
+                [args.group, *[None] * 5, shown(member.member_id), member.host, member.client_id]
+            )
     print()
     print_table(DESCRIBE_COLUMNS, rows)
 

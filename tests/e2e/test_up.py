@@ -4,6 +4,7 @@ The same pipeline against an external broker given by ``--bootstrap-servers``.""
 
 from __future__ import annotations
 
+import fcntl
 import re
 import signal
 import socket
@@ -13,8 +14,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+import chirpstream.up as up_module
+import ingest.main
 from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
 from tests.support.broker_process import ROOT, BrokerProcess
 from tests.support.commands import service
@@ -117,6 +121,9 @@ def free_port() -> int:
 
 
 def test_up_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path):
+    earlier = tmp_path / "logs" / "broker.log"
+    earlier.parent.mkdir()
+    earlier.write_text("a line from an earlier run\n")
     up = Up(tmp_path, "--no-dashboard", "--rate", "500", "--seed", "7", "--broker-port", "0")
     try:
         where, bootstrap = up.wait_until_up()
@@ -136,6 +143,9 @@ def test_up_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path):
     assert "Traceback" not in output
     stops = re.findall(r"^  stopping (\w+)$", output, re.MULTILINE)
     assert stops == ["analytics", "ingest", "broker"]  # newest first
+    broker_log = earlier.read_text()
+    assert broker_log.startswith("a line from an earlier run\n"), "logs are appended"
+    assert "READY broker" in broker_log
 
     # The broker's log is on disk. A worker started on it later finishes the runs the stopped
     # ones left open: the folded totals then count every tweet ingest produced exactly once.
@@ -161,12 +171,13 @@ def test_up_on_an_external_cluster_with_the_dashboard(broker_factory, tmp_path):
     cluster = broker_factory(name="cluster")
     port = free_port()
     up = Up(tmp_path, "--bootstrap-servers", cluster.bootstrap, "--rate", "200",
-            "--workers", "2", "--dashboard-port", str(port))  # fmt: skip
+            "--workers", "2", "--dashboard-port", str(port), "--key", "hashtag")  # fmt: skip
     try:
         where, bootstrap = up.wait_until_up()
         assert (where, bootstrap) == ("your cluster", cluster.bootstrap)
         output = up.output()
         assert "  broker " not in output and f"http://127.0.0.1:{port}" in output
+        assert re.search(r"^  ingest .* key=hashtag$", output, re.MULTILINE), output
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as r:
             assert r.status == 200
         fold_until(cluster.bootstrap, lambda f: f.totals.tweets > 0, 60)
@@ -186,16 +197,88 @@ def test_up_on_an_external_cluster_with_the_dashboard(broker_factory, tmp_path):
     assert high_watermarks(cluster.bootstrap) > 0
 
 
-def test_up_says_in_one_line_why_the_broker_did_not_start(tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "others", "hint"),
+    [
+        ("--broker-port", ["--no-dashboard"], " (0 picks a free one)"),
+        ("--dashboard-port", ["--bootstrap-servers", "127.0.0.1:1"], ""),
+    ],
+)
+def test_a_port_in_use_is_refused_naming_ups_own_flag_before_anything_starts(
+    tmp_path, flag, others, hint
+):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        up = Up(tmp_path, "--no-dashboard", "--broker-port", str(port))
+        up = Up(tmp_path, *others, flag, str(port))
         code = up.proc.wait(60)
     output = up.output()
     assert code == 1 and "Traceback" not in output
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, output
-    assert "broker did not start" in errors[0] and str(port) in errors[0]
-    assert f"its log is {tmp_path / 'logs' / 'broker.log'}" in errors[0]
+    assert output.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use: stop what holds it (an earlier "
+        f"`chirpstream up`?), or pass {flag} PORT{hint}"
+    ]
+    assert not (tmp_path / "logs").exists(), "nothing was started"
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--rate", "fast"], "argument --rate: 'fast' is not a number, or max"),
+        (["--source", "replay", "--speed", "0"], "argument --speed: must be positive, or max"),
+        (["--key", "bogus"], "argument --key: invalid choice: 'bogus'"),
+        (["--source", "replay", "--file", "missing.jsonl"], "replay file missing.jsonl"),
+        (["--broker-config", "log.retention.ms=soon"], "--broker-config: log.retention.ms"),
+    ],
+)
+def test_a_bad_flag_is_refused_before_anything_starts(tmp_path, flags, named):
+    up = Up(tmp_path, "--no-dashboard", "--broker-port", "0", *flags)
+    code = up.proc.wait(60)
+    output = up.output()
+    assert code == 1 and "Traceback" not in output
+    assert len(output.splitlines()) == 1 and output.startswith("error: "), output
+    assert named in output
+    assert not (tmp_path / "logs").exists(), "a service was started before the flag was checked"
+
+
+def test_a_second_up_on_a_data_dir_in_use_is_refused_and_touches_nothing(tmp_path):
+    log = tmp_path / "logs" / "broker.log"
+    log.parent.mkdir()
+    log.write_text("READY broker node=0 listening=127.0.0.1:9092 data_dir=data/broker\n")
+    with (tmp_path / "up.lock").open("a+") as lock:  # held as a running `up` holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242\n")
+        lock.flush()
+        up = Up(tmp_path, "--no-dashboard", "--broker-port", "0")
+        try:
+            code = up.proc.wait(30)
+        finally:
+            up.kill()
+    assert code == 1
+    assert up.output() == (
+        f"error: {tmp_path}/ is in use by another `chirpstream up` (pid 4242): stop it first, "
+        "or pass --data-dir DIR for a second pipeline\n"
+    )
+    assert log.read_text() == "READY broker node=0 listening=127.0.0.1:9092 data_dir=data/broker\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "up.lock", "up.out"]
+
+
+def test_up_passes_the_lesson_flags_on_to_ingest():
+    args = up_module.build_parser().parse_args(
+        ["--source", "replay", "--speed", "10", "--loop", "--key", "none", "--limit", "500"]
+    )
+    given = ingest.main.build_parser().parse_args(up_module.Pipeline(args).source_arguments())
+    assert (given.source, given.speed, given.loop, given.key, given.limit) == (
+        "replay", 10.0, True, "none", 500,
+    )  # fmt: skip
+
+
+def test_up_checks_retention_every_second_unless_told_otherwise(tmp_path):
+    """Kafka's 5-minute retention check would hide the walkthrough's retention step."""
+    parse = up_module.build_parser().parse_args
+    default = up_module.broker_arguments(parse(["--data-dir", str(tmp_path)]))
+    assert "log.retention.check.interval.ms=1000" in default
+    given = ["--broker-config", "log.retention.check.interval.ms=300000"]
+    chosen = up_module.broker_arguments(parse(["--data-dir", str(tmp_path), *given]))
+    assert [a for a in chosen if a.startswith("log.retention")] == given[1:]

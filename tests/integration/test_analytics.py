@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from consumers.features import analyze
 from consumers.fold import StatsFolder
@@ -201,3 +202,69 @@ def test_bad_records_go_to_the_dead_letter_topic(broker_factory, tmp_path):
         assert headers["error"]
     log = (tmp_path / "w0.log").read_text()
     assert log.count("skipped malformed record") == 3
+
+
+def test_two_launchers_give_their_workers_different_client_ids(broker_factory):
+    broker = broker_factory(config=GROUP_BROKER)
+    launchers = [
+        subprocess.Popen(
+            service("consumers", broker.bootstrap, "--workers", "1", *FAST_WORKER),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    try:
+        deadline = time.monotonic() + 60
+        members: list = []
+        while len(members) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            found = admin.describe_consumer_groups(["analytics"])["analytics"].result(10)
+            members = found.members
+    finally:
+        for launcher in launchers:
+            launcher.terminate()
+            launcher.wait(30)
+    ids = sorted(member.client_id for member in members)
+    assert len(ids) == 2 and ids[0] != ids[1], ids
+    assert all(len(client) <= 24 for client in ids), ids  # short enough for a table column
+
+
+def group_lag(bootstrap: str) -> int:
+    """High watermarks minus the ``analytics`` group's commits, over the six partitions."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "analytics"})
+    try:
+        partitions = [TopicPartition("tweets", p) for p in range(6)]
+        committed = reader.committed(partitions, timeout=10)
+        ends = [reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+    finally:
+        reader.close()
+    return sum(end - max(tp.offset, 0) for tp, end in zip(committed, ends, strict=True))
+
+
+def wait_for_no_lag(bootstrap: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (lag := group_lag(bootstrap)) > 0:
+        assert time.monotonic() < deadline, f"lag stays at {lag} once the stream has stopped"
+        time.sleep(0.5)
+
+
+def test_when_the_stream_stops_lag_reaches_zero_and_totals_stay_exact(broker_factory):
+    broker = broker_factory(config=GROUP_BROKER)
+    launcher = subprocess.Popen(
+        service("consumers", broker.bootstrap, "--workers", "1", *FAST_WORKER),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for seed in (21, 22):  # the stream stops, then resumes where the closed runs ended
+            batch = ["--rate", "max", "--limit", "300", "--seed", str(seed)]
+            produced = ingest(broker.bootstrap, *batch)
+            assert produced.wait(60) == 0, produced.stderr.read()
+            wait_for_no_lag(broker.bootstrap, 30)
+        folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= 600, 30)
+    finally:
+        launcher.terminate()
+        launcher.wait(30)
+    assert (folder.totals.tweets, folder.overlaps, folder.invalid) == (600, 0, 0)

@@ -3,6 +3,7 @@ of ``python -m chirpstream`` against a real broker, output read the way a person
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -288,7 +289,11 @@ def test_reset_refused_while_group_active_and_client_config(broker, tmp_path):
             assert time.monotonic() < deadline, done.stderr
             time.sleep(0.3)
         row = table(done.stdout)[0]
-        assert row["CLIENT-ID"] == "from-file" and row["CONSUMER-ID"] != "-"
+        assert row["CLIENT-ID"] == "from-file"
+        assert re.fullmatch(r"from-file-[0-9a-f]{8}…", row["CONSUMER-ID"]), row  # fits a screen
+        full = table(run("groups", b, "--describe", "--group", "busy", "--full-ids").stdout)[0]
+        assert re.fullmatch(rf"{row['CONSUMER-ID'][:-1]}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}",
+                            full["CONSUMER-ID"]), full  # fmt: skip
         assert row["HOST"] != "-"
         refused = run("groups", b, "--reset-offsets", "--group", "busy", "--topic", "live",
                       "--to-earliest", "--execute", ok=False)  # fmt: skip

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import defaultdict
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from ingest.publisher import Publisher
 from tests.support.broker_process import ROOT
 from tests.support.commands import service
 
@@ -115,6 +118,18 @@ def test_record_then_replay_gives_the_same_tweets(broker, tmp_path):
     assert values[0] == values[1]
 
 
+def test_a_seeded_run_is_byte_for_byte_repeatable_ids_and_timestamps_included(broker, tmp_path):
+    runs = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    for record in runs:
+        done = ingest("--bootstrap-servers", broker.bootstrap, "--seed", "7", "--rate", "max",
+                      "--limit", "200", "--record", str(record))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.01)  # a new millisecond, so an origin taken from the clock would differ
+    first, second = (record.read_bytes() for record in runs)
+    assert first.count(b"\n") == 200
+    assert first == second
+
+
 def test_sigterm_flushes_and_exits_zero_with_progress_lines(broker):
     proc = subprocess.Popen(
         [
@@ -151,6 +166,23 @@ def test_unreachable_broker_is_one_clear_line(tmp_path):
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach Kafka" in errors[0], done.stderr
+    assert done.stderr.splitlines() == errors, "librdkafka's own lines flood the terminal"
+
+
+def test_a_broker_that_stays_down_is_one_log_line_not_one_per_retry(capfd, caplog):
+    """librdkafka retries about once a second and logs each failure; one line is enough."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    publisher = Publisher(f"127.0.0.1:{port}", "tweets")
+    with caplog.at_level(logging.INFO):
+        deadline = time.monotonic() + 4.5  # long enough for four retries
+        while time.monotonic() < deadline:
+            publisher.poll(0.1)
+    logged = [r.getMessage() for r in caplog.records if "Connection refused" in r.getMessage()]
+    printed = [line for line in capfd.readouterr().err.splitlines() if "Connection refused" in line]
+    assert printed == [], "librdkafka writes to stderr itself instead of through logging"
+    assert len(logged) == 1, logged
 
 
 def test_live_source_without_a_token_says_what_to_do(broker, monkeypatch):
