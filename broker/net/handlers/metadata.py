@@ -71,7 +71,7 @@ async def handle(context: Context, request: Request) -> bytes:
     if allow_create and names is not None:
         for name in names:
             if name is not None and name not in cluster.topics:
-                error = _auto_create(context, name)
+                error = await _auto_create(context, name)
                 if error is not None:
                     refused[name] = error
     key = (request.version, names if names is None else tuple(names),
@@ -85,11 +85,14 @@ async def handle(context: Context, request: Request) -> bytes:
     return response_frame(3, request.version, request.correlation_id, body)
 
 
-def _auto_create(context: Context, name: str) -> ErrorCode | None:
-    """Create a topic on first use, as Kafka does; the error if it cannot be created."""
+async def _auto_create(context: Context, name: str) -> ErrorCode | None:
+    """Create a topic on first use, as Kafka does; the error if it cannot be created.
+    While another request creates it, the answer is LEADER_NOT_AVAILABLE (retriable)."""
+    if name in context.cluster.creating:
+        return ErrorCode.leader_not_available
     partitions = context.config.num_partitions
     try:
-        context.cluster.create_topic(name, partitions)
+        await context.cluster.create_topic(name, partitions)
     except TopicError as exc:
         return exc.code
     log.info("auto-created topic %r with %d partitions", name, partitions)
