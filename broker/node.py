@@ -82,8 +82,13 @@ class Node:
         )
         coordinator = GroupCoordinator(OffsetStore(topic.partitions, _now_ms), settings)
         coordinator.load()
-        # A crash between a topic's deletion and its offsets' removal left them behind.
-        coordinator.remove_offsets(lambda name: name in cluster.topics)
+
+        def drop_offsets_of_deleted_topics() -> None:
+            coordinator.remove_offsets(lambda name: name in cluster.topics)
+
+        # At start too: a crash between a topic's deletion and this left offsets behind.
+        drop_offsets_of_deleted_topics()
+        cluster.on_topic_deleted = drop_offsets_of_deleted_topics
         return coordinator
 
     def _every(self, interval_ms: int, duty: Callable[[], object]) -> None:

@@ -8,7 +8,8 @@ between leaves directories that the next start removes, and a directory the imag
 know at all is moved aside as a stray.
 
 Creating and deleting directories runs in a worker thread: a 3,000-partition topic takes
-seconds of file work, during which every other client is served.
+seconds of file work, during which every other client is served. Once begun, a change runs to
+its end even if the client that asked goes away meanwhile, as on Kafka's controller.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from kio.schema.errors import ErrorCode
 
@@ -33,6 +35,8 @@ from broker.storage.log import PartitionLog
 from broker.storage.manager import LogManager
 
 log = logging.getLogger("broker.cluster")
+
+T = TypeVar("T")
 
 IMAGE_FILE = "cluster-metadata.json"
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -94,6 +98,10 @@ class ClusterMetadata:
         # Topics whose directories are being made or removed, and their ids (see the module).
         self.creating: dict[str, uuid.UUID] = {}
         self.deleting: dict[str, uuid.UUID] = {}
+        self._unfinished: set[asyncio.Task[Any]] = set()
+        # Called once a topic is deleted (the group coordinator drops its committed offsets,
+        # as Kafka's onPartitionsDeleted does).
+        self.on_topic_deleted: Callable[[], None] = lambda: None
         # Bumped by every save(), which every change of topics or partitions goes through, so
         # an answer computed from this image (a Metadata response) is valid while it holds.
         self.generation = 0
@@ -203,13 +211,16 @@ class ClusterMetadata:
             return None
         topic = Topic(name, uuid.uuid4(), overrides, config)
         self.creating[name] = topic.topic_id
+        return await self._to_the_end(self._create(topic, num_partitions))
+
+    async def _create(self, topic: Topic, num_partitions: int) -> Topic:
         try:
             self.save()  # the id is doomed until the topic is complete
             logs = await self._make_logs(topic, num_partitions)
             self._add_logs(topic, logs)
             self._index(topic)
         finally:
-            del self.creating[name]
+            del self.creating[topic.name]
         self.save()
         return topic
 
@@ -225,6 +236,9 @@ class ClusterMetadata:
             )
         if validate_only:
             return
+        await self._to_the_end(self._add(topic, total))
+
+    async def _add(self, topic: Topic, total: int) -> None:
         # A crash before the save leaves directories past the image's count: strays.
         self._add_logs(topic, await self._make_logs(topic, total))
         self.save()
@@ -241,7 +255,12 @@ class ClusterMetadata:
         del self.topics_by_id[topic.topic_id]
         self.deleting[name] = topic.topic_id
         self.save()  # forget it first: a crash mid-delete must not resurrect it
+        self.on_topic_deleted()
         logs = self._logs.unregister(name, range(len(topic.partitions)))
+        return await self._to_the_end(self._remove(topic, logs))
+
+    async def _remove(self, topic: Topic, logs: list[PartitionLog]) -> Topic:
+        name = topic.name
         try:
             await asyncio.to_thread(self._logs.remove, logs)
         except OSError as err:
@@ -272,6 +291,13 @@ class ClusterMetadata:
             return self._config(overrides)
         except ValueError as exc:
             raise TopicError(ErrorCode.invalid_config, str(exc)) from exc
+
+    async def _to_the_end(self, change: Coroutine[Any, Any, T]) -> T:
+        """Await ``change``, which goes on to its end even if this await is cancelled."""
+        task = asyncio.ensure_future(change)
+        self._unfinished.add(task)
+        task.add_done_callback(self._unfinished.discard)
+        return await asyncio.shield(task)
 
     async def _make_logs(self, topic: Topic, total: int) -> list[PartitionLog]:
         """Make the directories of partitions up to ``total`` in a worker thread."""

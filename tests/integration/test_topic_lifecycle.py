@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 
 from tests.support.confluent import consume_assigned, produce
+from tests.support.wire import WireClient
 from tests.support.workload import create_topic
 
 
@@ -124,3 +125,34 @@ def test_a_name_that_collides_after_dots_become_underscores_is_refused(broker):
     assert error.code() == KafkaError.TOPIC_EXCEPTION  # INVALID_TOPIC_EXCEPTION (17)
     assert "collides with existing topics: metrics.cpu" in error.str()
     assert "metrics_cpu" not in admin.list_topics(timeout=10).topics
+
+
+def test_a_create_whose_client_goes_away_is_still_completed(broker_factory):
+    broker = broker_factory(config={"offsets.topic.num.partitions": "1"})
+    with WireClient(broker.port) as client:
+        client.send_raw(
+            client.encode(
+                19,
+                5,
+                {
+                    "topics": [
+                        {
+                            "name": "abandoned",
+                            "num_partitions": 300,
+                            "replication_factor": 1,
+                            "assignments": [],
+                            "configs": [],
+                        }
+                    ],
+                    "timeout": 60_000,
+                    "validate_only": False,
+                },
+            )
+        )
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    deadline = time.monotonic() + 60
+    while "abandoned" not in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, "the topic was never created"
+        time.sleep(0.2)
+    assert not list(broker.data_dir.glob("abandoned-*.*"))  # no half-made directory
+    assert len(admin.list_topics("abandoned", timeout=10).topics["abandoned"].partitions) == 300

@@ -1,8 +1,7 @@
 """CreateTopics (19), DeleteTopics (20) and CreatePartitions (37).
 
 Each awaits the cluster's file work, which runs in a worker thread: other connections are
-served meanwhile. DeleteTopics also removes the topic's committed offsets from every group,
-as Kafka tombstones them in ``__consumer_offsets``.
+served meanwhile.
 """
 
 from __future__ import annotations
@@ -119,7 +118,6 @@ async def _delete_one(context: Context, name: str | None, topic_id: uuid.UUID | 
         deleted = await cluster.delete_topic(name)
     except TopicError as exc:
         return answer | {"error_code": exc.code, "error_message": str(exc)}
-    context.groups.remove_offsets(lambda topic: topic in cluster.topics)
     log.info("deleted topic %r", name)
     return answer | {"topic_id": deleted.topic_id, "error_code": ErrorCode.none}
 
