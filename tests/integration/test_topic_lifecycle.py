@@ -8,11 +8,13 @@ to an existing one after '.' -> '_' is refused as Kafka refuses it.
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
+from kio.schema.errors import ErrorCode
 
 from tests.support.confluent import consume_assigned, produce
 from tests.support.wire import WireClient
@@ -156,3 +158,35 @@ def test_a_create_whose_client_goes_away_is_still_completed(broker_factory):
         time.sleep(0.2)
     assert not list(broker.data_dir.glob("abandoned-*.*"))  # no half-made directory
     assert len(admin.list_topics("abandoned", timeout=10).topics["abandoned"].partitions) == 300
+
+
+def test_topic_ids_on_the_wire_treat_the_zero_id_as_no_id(broker):
+    """Metadata v12 and DeleteTopics v6, as Kafka answers them: the all-zero id means "use
+    the name", an unknown id is UNKNOWN_TOPIC_ID, neither name nor id is INVALID_REQUEST."""
+    create_topic(broker.bootstrap, "by-id", 1)
+    with WireClient(broker.port) as client:
+
+        def metadata(name, topic_id):
+            body = {
+                "topics": [{"name": name, "topic_id": topic_id}],
+                "allow_auto_topic_creation": False,
+                "include_topic_authorized_operations": False,
+            }
+            (answer,) = client.request(3, 12, body).topics
+            return answer
+
+        by_name = metadata("by-id", None)
+        assert (by_name.error_code, by_name.name) == (ErrorCode.none, "by-id")
+        stranger = uuid.uuid4()
+        unknown = metadata(None, stranger)
+        assert (unknown.error_code, unknown.topic_id) == (ErrorCode.unknown_topic_id, stranger)
+
+        def delete(name, topic_id):
+            body = {"topics": [{"name": name, "topic_id": topic_id}], "timeout": 10_000}
+            (answer,) = client.request(20, 6, body).responses
+            return answer
+
+        assert delete(None, None).error_code == ErrorCode.invalid_request
+        assert delete(None, stranger).error_code == ErrorCode.unknown_topic_id
+        deleted = delete(None, by_name.topic_id)
+        assert (deleted.error_code, deleted.name) == (ErrorCode.none, "by-id")

@@ -7,6 +7,7 @@ and the request allow it, with ``num.partitions`` partitions, as Kafka does.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
@@ -43,18 +44,20 @@ def describe_topic(context: Context, topic: Topic) -> dict:
     }
 
 
-def _requested_names(context: Context, request: Request) -> list[str] | None:
-    """Topic names asked for, or None for all topics (v0 asks for all with an empty list)."""
+def _requested_names(context: Context, request: Request) -> list[str | uuid.UUID | None] | None:
+    """Topic names asked for, or None for all topics (v0 asks for all with an empty list).
+    v10+ may ask by topic id instead (kio reads the all-zero id, "no id", as None): a known
+    id becomes its name, an unknown one stays an id."""
     topics = request.body.topics
     if topics is None or (request.version == 0 and not topics):
         return None
-    names = []
+    names: list[str | uuid.UUID | None] = []
     for entry in topics:
-        name = entry.name
-        if name is None:  # v10+ may ask by topic id
-            found = context.cluster.topics_by_id.get(entry.topic_id)
-            name = found.name if found else None
-        names.append(name)
+        if entry.name is not None or entry.topic_id is None:
+            names.append(entry.name)
+            continue
+        found = context.cluster.topics_by_id.get(entry.topic_id)
+        names.append(found.name if found else entry.topic_id)
     return names
 
 
@@ -70,7 +73,7 @@ async def handle(context: Context, request: Request) -> bytes:
     refused: dict[str, ErrorCode] = {}  # topics that could not be auto-created, and why
     if allow_create and names is not None:
         for name in names:
-            if name is not None and name not in cluster.topics:
+            if isinstance(name, str) and name not in cluster.topics:
                 error = await _auto_create(context, name)
                 if error is not None:
                     refused[name] = error
@@ -100,11 +103,21 @@ async def _auto_create(context: Context, name: str) -> ErrorCode | None:
 
 
 def _answer(
-    context: Context, names: list[str | None] | None, refused: dict[str, ErrorCode]
+    context: Context, names: list[str | uuid.UUID | None] | None, refused: dict[str, ErrorCode]
 ) -> dict:
     cluster = context.cluster
     topics = []
     for name in cluster.topics if names is None else names:
+        if isinstance(name, uuid.UUID):
+            topics.append(
+                {
+                    "error_code": ErrorCode.unknown_topic_id,
+                    "name": None,
+                    "topic_id": name,
+                    "partitions": [],
+                }
+            )
+            continue
         topic = cluster.topics.get(name) if name is not None else None
         if topic is not None:
             topics.append(describe_topic(context, topic))
