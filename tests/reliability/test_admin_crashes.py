@@ -5,6 +5,7 @@ and a first start killed while making ``__consumer_offsets`` starts the second t
 
 from __future__ import annotations
 
+import json
 import signal
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -96,3 +97,21 @@ def test_a_crash_while_deleting_a_topic_finishes_the_delete(broker_factory, monk
     assert partition_dirs(broker, "going") == []
     create_topic(broker.bootstrap, "going", 20)
     works(broker, "going", 20)  # 30 values read back: none of the 40 old ones
+
+
+def test_a_directory_no_topic_claims_is_moved_aside_and_kept(broker_factory):
+    broker = broker_factory(config=SMALL_OFFSETS)
+    create_topic(broker.bootstrap, "orphan", 1)
+    produce(broker.bootstrap, "orphan", [(None, b"keep me")])
+    broker.term()
+    image_path = broker.data_dir / "cluster-metadata.json"
+    image = json.loads(image_path.read_text())
+    del image["topics"]["orphan"]  # as if the record of the topic were lost
+    image_path.write_text(json.dumps(image))
+
+    broker.start()
+    (aside,) = broker.data_dir.glob("orphan-0.*-stray")
+    assert b"keep me" in b"".join(f.read_bytes() for f in aside.glob("*.log"))
+    assert "orphan-0 belongs to no topic in the metadata; moved aside" in broker.read_log()
+    create_topic(broker.bootstrap, "orphan", 1)
+    works(broker, "orphan", 1)

@@ -90,12 +90,14 @@ async def handle(context: Context, request: Request) -> bytes:
 
 async def _auto_create(context: Context, name: str) -> ErrorCode | None:
     """Create a topic on first use, as Kafka does; the error if it cannot be created.
-    While another request creates it, the answer is LEADER_NOT_AVAILABLE (retriable)."""
-    if name in context.cluster.creating:
+    While another request creates or deletes that name, the answer is LEADER_NOT_AVAILABLE
+    (retriable)."""
+    cluster = context.cluster
+    if name in cluster.creating or name in cluster.deleting:
         return ErrorCode.leader_not_available
     partitions = context.config.num_partitions
     try:
-        await context.cluster.create_topic(name, partitions)
+        await cluster.create_topic(name, partitions)
     except TopicError as exc:
         return exc.code
     log.info("auto-created topic %r with %d partitions", name, partitions)
