@@ -302,19 +302,11 @@ class ClusterMetadata:
     async def _make_logs(self, topic: Topic, total: int) -> list[PartitionLog]:
         """Make the directories of partitions up to ``total`` in a worker thread."""
         wanted = range(len(topic.partitions), total)
-
-        def make() -> list[PartitionLog]:
-            logs = self._logs.make(topic.name, wanted, topic.topic_id, topic.config)
-            try:
-                for partition_log in logs:
-                    partition_log.assign_epoch(0, 0)
-            except BaseException:
-                self._logs.remove(logs)
-                raise
-            return logs
-
+        make = self._logs.make
         try:
-            return await asyncio.to_thread(make)
+            return await asyncio.to_thread(
+                make, topic.name, wanted, topic.topic_id, topic.config, leader_epoch=0
+            )
         except (OSError, StorageError) as err:
             raise TopicError(
                 ErrorCode.kafka_storage_error, f"cannot create topic {topic.name!r}: {err}"
