@@ -19,6 +19,7 @@ import base64
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -102,9 +103,12 @@ class ClusterMetadata:
         # Called once a topic is deleted (the group coordinator drops its committed offsets,
         # as Kafka's onPartitionsDeleted does).
         self.on_topic_deleted: Callable[[], None] = lambda: None
-        # Bumped by every save(), which every change of topics or partitions goes through, so
-        # an answer computed from this image (a Metadata response) is valid while it holds.
+        # Bumped by every image taken (save, save_aside), which every change of topics or
+        # partitions takes at once, so an answer computed from this image (a Metadata
+        # response) is valid while it holds.
         self.generation = 0
+        self._written = 0  # the generation on disk
+        self._writing = threading.Lock()
 
     # -- loading and saving -------------------------------------------------------------
 
@@ -131,15 +135,27 @@ class ClusterMetadata:
         for name, entry in stored.items():
             topic = Topic(name, uuid.UUID(entry["id"]), dict(entry["configs"]), configs[name])
             for index, epoch in enumerate(entry["leader_epochs"]):
-                log = logs.get((name, index))
-                if log is None:  # acknowledged in the image but the directory is gone
-                    log = self._logs.create(name, index, topic.topic_id, topic.config)
-                    log.assign_epoch(epoch, 0)
-                topic.partitions.append(Partition(name, index, log, epoch))
+                partition_log = logs.get((name, index))
+                if partition_log is None:  # acknowledged in the image but the directory is gone
+                    partition_log = self._logs.create(name, index, topic.topic_id, topic.config)
+                    partition_log.assign_epoch(epoch, 0)
+                topic.partitions.append(Partition(name, index, partition_log, epoch))
             self._index(topic)
         self.save()
 
     def save(self) -> None:
+        """Write the image now, blocking (start-up, and small changes that must be durable
+        before their answer)."""
+        self._write(*self._image())
+
+    def save_aside(self) -> Coroutine[Any, Any, None]:
+        """Take the image as it is now; awaiting the result writes it in a worker thread and
+        returns once it is durable. For admin requests, whose answer waits anyway: the fsyncs
+        do not hold up the loop."""
+        return asyncio.to_thread(self._write, *self._image())
+
+    def _image(self) -> tuple[int, str]:
+        """The image as it is now, with the generation that names it."""
         self.generation += 1
         image = {
             "cluster_id": self.cluster_id,
@@ -156,7 +172,15 @@ class ClusterMetadata:
                 for t in self.topics.values()
             },
         }
-        write_atomically(self._path, json.dumps(image, indent=1, sort_keys=True))
+        return self.generation, json.dumps(image, indent=1, sort_keys=True)
+
+    def _write(self, generation: int, text: str) -> None:
+        """Write one image, never over a newer one: a later generation holds every change
+        an earlier one did, so an earlier one still waiting is done already."""
+        with self._writing:
+            if generation > self._written:
+                write_atomically(self._path, text)
+                self._written = generation
 
     # -- queries ------------------------------------------------------------------------
 
@@ -215,13 +239,13 @@ class ClusterMetadata:
 
     async def _create(self, topic: Topic, num_partitions: int) -> Topic:
         try:
-            self.save()  # the id is doomed until the topic is complete
+            await self.save_aside()  # the id is doomed until the topic is complete
             logs = await self._make_logs(topic, num_partitions)
             self._add_logs(topic, logs)
             self._index(topic)
         finally:
             del self.creating[topic.name]
-        self.save()
+        await self.save_aside()
         return topic
 
     async def add_partitions(self, name: str, total: int, *, validate_only: bool = False) -> None:
@@ -241,7 +265,7 @@ class ClusterMetadata:
     async def _add(self, topic: Topic, total: int) -> None:
         # A crash before the save leaves directories past the image's count: strays.
         self._add_logs(topic, await self._make_logs(topic, total))
-        self.save()
+        await self.save_aside()
 
     async def delete_topic(self, name: str) -> Topic:
         if name in INTERNAL_TOPICS:
@@ -254,13 +278,14 @@ class ClusterMetadata:
             raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
         del self.topics_by_id[topic.topic_id]
         self.deleting[name] = topic.topic_id
-        self.save()  # forget it first: a crash mid-delete must not resurrect it
+        forgotten = self.save_aside()  # taken now: answers from now on lack the topic
+        return await self._to_the_end(self._remove(topic, forgotten))
+
+    async def _remove(self, topic: Topic, forgotten: Coroutine[Any, Any, None]) -> Topic:
+        name = topic.name
+        await forgotten  # first: a crash mid-delete must not resurrect it
         self.on_topic_deleted()
         logs = self._logs.unregister(name, range(len(topic.partitions)))
-        return await self._to_the_end(self._remove(topic, logs))
-
-    async def _remove(self, topic: Topic, logs: list[PartitionLog]) -> Topic:
-        name = topic.name
         try:
             await asyncio.to_thread(self._logs.remove, logs)
         except OSError as err:
@@ -272,7 +297,7 @@ class ClusterMetadata:
             )
             return topic  # its id stays doomed
         del self.deleting[name]
-        self.save()
+        await self.save_aside()
         return topic
 
     def allocate_producer_id(self) -> int:
