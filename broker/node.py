@@ -47,7 +47,7 @@ class Node:
         )
         self.cluster = ClusterMetadata(config.data_dir, self.logs, config.log_defaults)
         self.cluster.load()
-        self.groups = self._group_coordinator()
+        self.groups = await self._group_coordinator()
         context = Context(config, self.cluster, REGISTRY, self.groups)
         self.server = Server(context)
         await self.server.start()
@@ -66,10 +66,10 @@ class Node:
             config.checkpoint_interval_ms, lambda: logs.checkpoint(cluster.high_watermarks())
         )
 
-    def _group_coordinator(self) -> GroupCoordinator:
+    async def _group_coordinator(self) -> GroupCoordinator:
         """Committed offsets and group state live in ``__consumer_offsets``, as in Kafka."""
         config, cluster = self.config, self.cluster
-        topic = cluster.topics.get(OFFSETS_TOPIC) or cluster.create_topic(
+        topic = cluster.topics.get(OFFSETS_TOPIC) or await cluster.create_topic(
             OFFSETS_TOPIC,
             config.offsets_topic_num_partitions,
             {"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
@@ -82,6 +82,13 @@ class Node:
         )
         coordinator = GroupCoordinator(OffsetStore(topic.partitions, _now_ms), settings)
         coordinator.load()
+
+        def drop_offsets_of_deleted_topics() -> None:
+            coordinator.remove_offsets(lambda name: name in cluster.topics)
+
+        # At start too: a crash between a topic's deletion and this left offsets behind.
+        drop_offsets_of_deleted_topics()
+        cluster.on_topic_deleted = drop_offsets_of_deleted_topics
         return coordinator
 
     def _every(self, interval_ms: int, duty: Callable[[], object]) -> None:

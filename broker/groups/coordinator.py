@@ -723,6 +723,23 @@ class GroupCoordinator:
                 )
         return answer
 
+    def remove_offsets(self, exists: Callable[[str], bool]) -> None:
+        """Tombstone, in every group, the committed offsets of topics that no longer
+        ``exists`` (a deleted topic, as Kafka's ``onPartitionsDeleted``), so a topic created
+        again under the same name is read from its start."""
+        for group_id, committed in self._offsets.items():
+            gone = [key for key in committed if not exists(key[0])]
+            if not gone:
+                continue
+            try:
+                self._store.write(group_id, [(OffsetKey(group_id, *key), None) for key in gone])
+            except StoreError as err:
+                log.error("group %s: cannot remove offsets of deleted topics: %s", group_id, err)
+                continue  # kept, and tried again at the next start
+            for key in gone:
+                del committed[key]
+            log.info("group %s: removed %d offsets of deleted topics", group_id, len(gone))
+
     # ---- admin --------------------------------------------------------------------------
 
     def describe(self, group_id: str) -> GroupDescription:

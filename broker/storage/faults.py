@@ -24,6 +24,7 @@ from typing import NoReturn
 
 ENV = "CHIRPSTREAM_FAULTS"
 POINTS = ("append", "roll", "checkpoint")
+ADMIN_POINTS = ("create-topic", "delete-topic")
 FSYNC_MARKS = "fsync-marks"
 MARK_SUFFIX = ".fsynced"
 
@@ -36,12 +37,12 @@ def parse(text: str) -> tuple[dict[str, int], bool]:
         name, _, count = item.partition("@")
         if name == FSYNC_MARKS and not count:
             marks = True
-        elif name in POINTS and (not count or (count.isdigit() and int(count) > 0)):
+        elif name in POINTS + ADMIN_POINTS and (not count or (count.isdigit() and int(count) > 0)):
             armed[name] = int(count or 1)
         else:
             raise ValueError(
-                f"{ENV}: unknown fault {item!r}; use {', '.join(POINTS)} (optionally "
-                f"with @<pass>) or {FSYNC_MARKS}"
+                f"{ENV}: unknown fault {item!r}; use {', '.join(POINTS + ADMIN_POINTS)} "
+                f"(optionally with @<pass>) or {FSYNC_MARKS}"
             )
     return armed, marks
 

@@ -38,6 +38,10 @@ log = logging.getLogger("broker.storage")
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _SEGMENT_FILE = re.compile(r"(\d{20})\.(log|index|timeindex)")
 DELETE_SUFFIX = "-delete"
+STRAY_SUFFIX = "-stray"
+# Longest file name most filesystems take (ext4, xfs, tmpfs): a 249-character topic's
+# ``<dir>.<uuid>-delete`` would pass it, so the topic is cut as Kafka cuts it.
+_MAX_NAME_BYTES = 255
 # A flush snapshots the producer state once this many offsets were appended since the newest
 # snapshot. It bounds the batch headers replayed after a crash (about 1.4 us each) without a
 # snapshot file per append when flush.messages is small.
@@ -60,9 +64,13 @@ def valid_topic_name(topic: str) -> bool:
     return _TOPIC_NAME.fullmatch(topic) is not None and topic not in (".", "..")
 
 
-def doomed_name(directory: Path) -> Path:
-    """Kafka's name for a partition directory on its way out: ``<dir>.<uuid hex>-delete``."""
-    return directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_SUFFIX}")
+def doomed_name(directory: Path, suffix: str = DELETE_SUFFIX) -> Path:
+    """Kafka's name for a partition directory on its way out (or moved aside as a stray):
+    ``<topic>-<partition>.<uuid hex><suffix>``, the topic cut short so the name stays within
+    255 bytes (Kafka's ``logDirNameWithSuffixCappedLength``)."""
+    topic, _, partition = directory.name.rpartition("-")
+    tail = f"-{partition}.{uuid.uuid4().hex}{suffix}"
+    return directory.with_name(topic[: _MAX_NAME_BYTES - len(tail)] + tail)
 
 
 class PartitionLog:

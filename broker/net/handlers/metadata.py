@@ -12,6 +12,7 @@ Not asked for, the field keeps Kafka's "omitted" value, INT32_MIN.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
@@ -64,18 +65,20 @@ def describe_topic(context: Context, topic: Topic, with_operations: bool = False
     }
 
 
-def _requested_names(context: Context, request: Request) -> list[str] | None:
-    """Topic names asked for, or None for all topics (v0 asks for all with an empty list)."""
+def _requested_names(context: Context, request: Request) -> list[str | uuid.UUID | None] | None:
+    """Topic names asked for, or None for all topics (v0 asks for all with an empty list).
+    v10+ may ask by topic id instead (kio reads the all-zero id, "no id", as None): a known
+    id becomes its name, an unknown one stays an id."""
     topics = request.body.topics
     if topics is None or (request.version == 0 and not topics):
         return None
-    names = []
+    names: list[str | uuid.UUID | None] = []
     for entry in topics:
-        name = entry.name
-        if name is None:  # v10+ may ask by topic id
-            found = context.cluster.topics_by_id.get(entry.topic_id)
-            name = found.name if found else None
-        names.append(name)
+        if entry.name is not None or entry.topic_id is None:
+            names.append(entry.name)
+            continue
+        found = context.cluster.topics_by_id.get(entry.topic_id)
+        names.append(found.name if found else entry.topic_id)
     return names
 
 
@@ -91,8 +94,8 @@ async def handle(context: Context, request: Request) -> bytes:
     refused: dict[str, ErrorCode] = {}  # topics that could not be auto-created, and why
     if allow_create and names is not None:
         for name in names:
-            if name is not None and name not in cluster.topics:
-                error = _auto_create(context, name)
+            if isinstance(name, str) and name not in cluster.topics:
+                error = await _auto_create(context, name)
                 if error is not None:
                     refused[name] = error
     operations = (
@@ -111,11 +114,16 @@ async def handle(context: Context, request: Request) -> bytes:
     return response_frame(3, request.version, request.correlation_id, body)
 
 
-def _auto_create(context: Context, name: str) -> ErrorCode | None:
-    """Create a topic on first use, as Kafka does; the error if it cannot be created."""
+async def _auto_create(context: Context, name: str) -> ErrorCode | None:
+    """Create a topic on first use, as Kafka does; the error if it cannot be created.
+    While another request creates or deletes that name, the answer is LEADER_NOT_AVAILABLE
+    (retriable)."""
+    cluster = context.cluster
+    if name in cluster.creating or name in cluster.deleting:
+        return ErrorCode.leader_not_available
     partitions = context.config.num_partitions
     try:
-        context.cluster.create_topic(name, partitions)
+        await cluster.create_topic(name, partitions)
     except TopicError as exc:
         return exc.code
     log.info("auto-created topic %r with %d partitions", name, partitions)
@@ -124,7 +132,7 @@ def _auto_create(context: Context, name: str) -> ErrorCode | None:
 
 def _answer(
     context: Context,
-    names: list[str | None] | None,
+    names: list[str | uuid.UUID | None] | None,
     refused: dict[str, ErrorCode],
     topic_operations: bool,
     cluster_operations: bool,
@@ -132,6 +140,16 @@ def _answer(
     cluster = context.cluster
     topics = []
     for name in cluster.topics if names is None else names:
+        if isinstance(name, uuid.UUID):
+            topics.append(
+                {
+                    "error_code": ErrorCode.unknown_topic_id,
+                    "name": None,
+                    "topic_id": name,
+                    "partitions": [],
+                }
+            )
+            continue
         topic = cluster.topics.get(name) if name is not None else None
         if topic is not None:
             topics.append(describe_topic(context, topic, topic_operations))

@@ -1,8 +1,13 @@
-"""CreateTopics (19), DeleteTopics (20) and CreatePartitions (37)."""
+"""CreateTopics (19), DeleteTopics (20) and CreatePartitions (37).
+
+Each awaits the cluster's file work, which runs in a worker thread: other connections are
+served meanwhile.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
@@ -34,7 +39,7 @@ def _check_placement(context: Context, replication_factor: int, assignments) -> 
             )
 
 
-def _create_one(context: Context, wanted, validate_only: bool) -> dict:
+async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
     config = context.config
     count = wanted.num_partitions
     replication = wanted.replication_factor
@@ -47,7 +52,7 @@ def _create_one(context: Context, wanted, validate_only: bool) -> dict:
     overrides = {entry.name: entry.value for entry in wanted.configs}
     try:
         _check_placement(context, replication, wanted.assignments)
-        created = context.cluster.create_topic(
+        created = await context.cluster.create_topic(
             wanted.name, count, overrides, validate_only=validate_only
         )
     except TopicError as exc:
@@ -82,45 +87,45 @@ async def create_topics(context: Context, request: Request) -> dict:
     body = request.body
     return {
         "throttle_time": 0,
-        "topics": [_create_one(context, wanted, body.validate_only) for wanted in body.topics],
+        "topics": [
+            await _create_one(context, wanted, body.validate_only) for wanted in body.topics
+        ],
     }
 
 
-def _delete_one(context: Context, name: str | None, topic_id) -> dict:
+async def _delete_one(context: Context, name: str | None, topic_id: uuid.UUID | None) -> dict:
+    """Delete a topic named by name or by id (kio reads the all-zero id, "no id", as None)."""
     cluster = context.cluster
-    if name is None and topic_id is not None:
+    answer = {"name": name, "topic_id": topic_id, "error_message": None}
+    if name is not None and topic_id is not None:
+        return answer | {
+            "error_code": ErrorCode.invalid_request,
+            "error_message": "You may not specify both topic name and topic id.",
+        }
+    if name is None and topic_id is None:
+        return answer | {
+            "error_code": ErrorCode.invalid_request,
+            "error_message": "Neither topic name nor id were specified.",
+        }
+    if name is None:
         found = cluster.topics_by_id.get(topic_id)
-        name = found.name if found else None
+        if found is None:
+            return answer | {
+                "error_code": ErrorCode.unknown_topic_id,
+                "error_message": "unknown topic id",
+            }
+        name = answer["name"] = found.name
     if not context.config.delete_topic_enable:
-        return {
-            "name": name,
-            "topic_id": topic_id,
+        return answer | {
             "error_code": ErrorCode.topic_deletion_disabled,
             "error_message": "delete.topic.enable is false",
         }
     try:
-        deleted = cluster.delete_topic(name) if name is not None else None
+        deleted = await cluster.delete_topic(name)
     except TopicError as exc:
-        return {
-            "name": name,
-            "topic_id": topic_id,
-            "error_code": exc.code,
-            "error_message": str(exc),
-        }
-    if deleted is None:
-        return {
-            "name": None,
-            "topic_id": topic_id,
-            "error_code": ErrorCode.unknown_topic_id,
-            "error_message": "unknown topic id",
-        }
+        return answer | {"error_code": exc.code, "error_message": str(exc)}
     log.info("deleted topic %r", name)
-    return {
-        "name": name,
-        "topic_id": deleted.topic_id,
-        "error_code": ErrorCode.none,
-        "error_message": None,
-    }
+    return answer | {"topic_id": deleted.topic_id, "error_code": ErrorCode.none}
 
 
 async def delete_topics(context: Context, request: Request) -> dict:
@@ -128,10 +133,10 @@ async def delete_topics(context: Context, request: Request) -> dict:
     if hasattr(body, "topic_names"):
         wanted = [(name, None) for name in body.topic_names]
     else:
-        wanted = [(t.name, t.topic_id if t.topic_id.int else None) for t in body.topics]
+        wanted = [(t.name, t.topic_id) for t in body.topics]
     return {
         "throttle_time": 0,
-        "responses": [_delete_one(context, name, topic_id) for name, topic_id in wanted],
+        "responses": [await _delete_one(context, name, topic_id) for name, topic_id in wanted],
     }
 
 
@@ -141,7 +146,7 @@ async def create_partitions(context: Context, request: Request) -> dict:
     for wanted in body.topics:
         try:
             _check_placement(context, 1, wanted.assignments or ())
-            context.cluster.add_partitions(
+            await context.cluster.add_partitions(
                 wanted.name, wanted.count, validate_only=body.validate_only
             )
         except TopicError as exc:
