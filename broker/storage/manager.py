@@ -22,6 +22,7 @@ from types import MappingProxyType
 from broker.storage.checkpoint import fsync_directory, read_offsets, write_offsets
 from broker.storage.config import LogConfig
 from broker.storage.errors import StorageError
+from broker.storage.health import DiskHealth
 from broker.storage.log import DELETE_SUFFIX, PartitionLog, parse_partition_dir
 from broker.storage.producer_state import PRODUCER_ID_EXPIRATION_MS
 
@@ -69,6 +70,7 @@ class LogManager:
             raise StorageError(f"cannot write to data directory {self.root}: permission denied")
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._high_watermarks: dict[TopicPartition, int] = {}
+        self.disk = DiskHealth.of(self.root)
 
     @property
     def logs(self) -> Mapping[TopicPartition, PartitionLog]:
@@ -147,7 +149,16 @@ class LogManager:
 
     def checkpoint(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
         """Write the recovery-point, log-start and high-watermark checkpoints atomically.
-        Partitions missing from ``high_watermarks`` keep their previous value."""
+        Partitions missing from ``high_watermarks`` keep their previous value. A disk that
+        refuses the write is reported by ``disk``, once; the next pass tries again."""
+        try:
+            self._write_checkpoints(high_watermarks)
+        except OSError as err:
+            self.disk.failed("write the offset checkpoints", err)
+        else:
+            self.disk.succeeded()
+
+    def _write_checkpoints(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
         for key, hw in high_watermarks.items():
             if key in self._logs:
                 self._high_watermarks[key] = hw
@@ -173,27 +184,50 @@ class LogManager:
         hws = high_watermarks or {}
         deleted = 0
         for key, partition_log in self._logs.items():
-            deleted += partition_log.delete_expired(now_ms, hws.get(key))
-            partition_log.expire_producers(now_ms, self.producer_id_expiration_ms)
+            try:
+                deleted += partition_log.delete_expired(now_ms, hws.get(key))
+                partition_log.expire_producers(now_ms, self.producer_id_expiration_ms)
+            except OSError as err:
+                self.disk.failed(f"apply retention to {partition_log.name}", err)
         return deleted
 
     def flush_pass(self, now_ms: int) -> None:
         """fsync every log whose oldest unflushed write is flush.ms old."""
         for partition_log in self._logs.values():
             if partition_log.needs_flush(now_ms):
-                partition_log.flush()
+                try:
+                    partition_log.flush()
+                except OSError as err:
+                    self.disk.failed(f"flush {partition_log.name}", err)
 
     def close(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
-        """Flush and close every log, checkpoint, mark the shutdown clean, release the lock."""
+        """Flush and close every log, checkpoint, mark the shutdown clean, release the lock.
+        On a disk that refuses writes every file is still closed and the lock released; the
+        shutdown is then not marked clean (the next start recovers) and StorageError says
+        why."""
+        failure: OSError | None = None
         for partition_log in self._logs.values():
-            partition_log.close()
-        self.checkpoint(high_watermarks)
-        marker = self.root / CLEAN_SHUTDOWN_MARKER
-        with open(marker, "wb") as file:
-            os.fsync(file.fileno())
-        fsync_directory(self.root)
+            try:
+                partition_log.close()
+            except OSError as err:
+                failure = failure or err
+                partition_log.close_files()
+        if failure is None:
+            try:
+                self._write_checkpoints(high_watermarks)
+                marker = self.root / CLEAN_SHUTDOWN_MARKER
+                with open(marker, "wb") as file:
+                    os.fsync(file.fileno())
+                fsync_directory(self.root)
+            except OSError as err:
+                failure = err
         self._logs.clear()
         self._release_lock()
+        if failure is not None:
+            raise StorageError(
+                f"could not shut down cleanly: cannot write to data directory {self.root}: "
+                f"{failure.strerror}; the next start recovers the logs"
+            ) from failure
 
     def _release_lock(self) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

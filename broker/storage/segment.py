@@ -15,9 +15,11 @@ read. A damaged batch is never served: reads stop before it, and one ERROR line 
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,7 +33,6 @@ from broker.protocol.batch import (
 )
 from broker.storage import faults
 from broker.storage.config import INT_MAX, LogConfig
-from broker.storage.errors import StorageError
 from broker.storage.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
 from broker.storage.scan import ScannedFile
 
@@ -114,6 +115,8 @@ class Segment:
         self._damage_reported: set[int] = set()
         self._bytes_since_index_entry = 0
         self._rolling_timestamp: int | None = None
+        self.broken: str | None = None  # why appends are refused until a restart
+        self.created_ms = time.time_ns() // 1_000_000
 
     @classmethod
     def create(cls, directory: Path, base_offset: int, config: LogConfig) -> Segment:
@@ -259,16 +262,18 @@ class Segment:
             position += batch.size
         return None
 
-    def rolling_timestamp(self, now_ms: int) -> int:
-        """When the segment started, for segment.ms: its first batch's max timestamp, as in
-        Kafka, or the first time asked if that batch carries none."""
+    def time_waited_for_roll(self, now_ms: int, batch_timestamp: int) -> int:
+        """Kafka's ``LogSegment.timeWaitedForRoll``: how far ``batch_timestamp`` (an incoming
+        batch's max timestamp) lies past the segment's first batch's max timestamp; for a
+        segment whose first batch has none, how long ago the segment was created or opened."""
         if self._rolling_timestamp is None:
             first = self.peek(0)
             if first is None:
-                return now_ms
-            timestamp = first.max_timestamp
-            self._rolling_timestamp = timestamp if timestamp >= 0 else now_ms
-        return self._rolling_timestamp
+                return now_ms - self.created_ms
+            self._rolling_timestamp = first.max_timestamp
+        if self._rolling_timestamp >= 0:
+            return batch_timestamp - self._rolling_timestamp
+        return now_ms - self.created_ms
 
     def largest_timestamp(self) -> int:
         """For retention: the max batch timestamp, else the file's modification time."""
@@ -283,36 +288,66 @@ class Segment:
     # ---- writing ------------------------------------------------------------------------
 
     def append(self, buf: bytearray, headers: list[BatchHeader], base_offset: int) -> None:
-        """Write ``buf`` (batches already stamped from ``base_offset``) with one write."""
+        """Write ``buf`` (batches already stamped from ``base_offset``) with one write, then
+        the index entries it earns. If any of it fails, the segment is put back as it was
+        (log and indexes) and the OSError is raised: a failed append leaves nothing behind."""
+        if self.broken is not None:
+            raise OSError(errno.EIO, self.broken)
         position = self.size
         if faults.ARMED and faults.fires("append"):
             os.write(self._fd, buf[: len(buf) // 2])
             faults.crash("append")
+        before = self._append_state()
         try:
             written = os.write(self._fd, buf)
-        except OSError as err:
-            self._undo(position)
-            raise StorageError(f"cannot write to {self.log_path}: {err.strerror}") from err
-        if written != len(buf):
-            self._undo(position)
-            raise StorageError(
-                f"cannot write to {self.log_path}: only {written} of {len(buf)} bytes written"
-                " (is the disk full?)"
-            )
-        offset = base_offset
-        for header in headers:
-            self._index_batch(offset, position + header.position, header.size, header.max_timestamp)
-            offset += header.last_offset_delta + 1
+            if written != len(buf):
+                raise OSError(
+                    errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({written} of {len(buf)} bytes)"
+                )
+            offset = base_offset
+            for header in headers:
+                self._index_batch(
+                    offset, position + header.position, header.size, header.max_timestamp
+                )
+                offset += header.last_offset_delta + 1
+            self.offset_index.write_pending()
+            self.time_index.write_pending()
+        except OSError:
+            self._roll_back(position, before)
+            raise
         self.size = position + len(buf)
         if self._verified[1] == position:
             self._verified = (self._verified[0], self.size)
         self.next_offset = offset
         self.dirty = True
-        self.offset_index.write_pending()
-        self.time_index.write_pending()
 
-    def _undo(self, size: int) -> None:
-        os.ftruncate(self._fd, size)
+    def _append_state(self) -> tuple[int, int, int, int, int]:
+        return (
+            len(self.offset_index),
+            len(self.time_index),
+            self.max_timestamp,
+            self.offset_of_max_timestamp,
+            self._bytes_since_index_entry,
+        )
+
+    def _roll_back(self, size: int, state: tuple[int, int, int, int, int]) -> None:
+        """Undo a failed append: cut the ``.log`` back to ``size`` and the indexes back to
+        ``state``. If the disk refuses even that, the segment is marked broken: it takes no
+        more appends until a restart recovers it (the recovery keeps a whole batch, so an
+        idempotent producer's retry is then found a duplicate, never stored twice)."""
+        offset_entries, time_entries, *scalars = state
+        self.max_timestamp, self.offset_of_max_timestamp, self._bytes_since_index_entry = scalars
+        try:
+            if os.fstat(self._fd).st_size != size:
+                os.ftruncate(self._fd, size)
+            self.offset_index.restore(offset_entries)
+            self.time_index.restore(time_entries)
+        except OSError as err:
+            self.broken = (
+                f"{self.log_path} could not be put back after a failed write ({err.strerror}); "
+                "restart the broker to recover it"
+            )
+            log.error("%s", self.broken)
 
     def _index_batch(self, base_offset: int, position: int, size: int, max_timestamp: int) -> None:
         """Kafka's indexing rule, shared by append and rebuild."""
@@ -419,15 +454,11 @@ class Segment:
         return cut
 
     def close(self) -> None:
-        self.offset_index.close()
-        self.time_index.close()
         self.file.close()
 
     def delete(self) -> None:
         """Unlink the files. The ``.log`` file object is only dropped, not closed: a pending
         ``FileSlice`` may still be sending from it."""
-        self.offset_index.close()
-        self.time_index.close()
         for path in (self.log_path, self.offset_index.path, self.time_index.path):
             path.unlink(missing_ok=True)
         del self.file

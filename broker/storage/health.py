@@ -1,0 +1,60 @@
+"""Whether the data directory takes writes: one ERROR line when writes start failing (a full or
+read-only disk), one more when the reason changes, one INFO line when a write works again.
+
+Every partition log under a root shares that root's ``DiskHealth`` (``DiskHealth.of``), so a
+full disk is reported once, not once per partition or per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import ClassVar
+
+from broker.storage.errors import StorageError
+
+log = logging.getLogger("broker.storage")
+
+_ADVICE = {
+    "No space left on device": "free space on that disk",
+    "Read-only file system": "remount that disk read-write and restart the broker",
+}
+
+
+class DiskHealth:
+    _by_root: ClassVar[dict[Path, DiskHealth]] = {}
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problem: str | None = None  # the OS's reason the last write failed
+
+    @classmethod
+    def of(cls, root: Path) -> DiskHealth:
+        """The one ``DiskHealth`` of the data directory ``root``."""
+        root = Path(root).resolve()
+        health = cls._by_root.get(root)
+        if health is None:
+            health = cls._by_root[root] = cls(root)
+        return health
+
+    def failed(self, what: str, err: OSError) -> StorageError:
+        """Note that ``what`` (e.g. ``append to tweets-0``) failed with ``err``; return the
+        StorageError to raise, its message one line for the client."""
+        reason = err.strerror or str(err)
+        if reason != self.problem:
+            log.error(
+                "data directory %s: cannot %s: %s; produce requests get KAFKA_STORAGE_ERROR "
+                "and reads go on until writes work again (%s)",
+                self.root,
+                what,
+                reason,
+                _ADVICE.get(reason, "check the disk"),
+            )
+            self.problem = reason
+        return StorageError(f"cannot {what}: {reason}")
+
+    def succeeded(self) -> None:
+        """A write worked: say so if writes were failing."""
+        if self.problem is not None:
+            log.info("data directory %s: writes work again (%s cleared)", self.root, self.problem)
+            self.problem = None

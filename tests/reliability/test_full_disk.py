@@ -1,0 +1,110 @@
+"""A full disk (a small tmpfs, filled) under a real broker and real confluent-kafka clients.
+
+A full disk may refuse an index write after the ``.log`` write went through: the append must
+then leave nothing behind, so an idempotent producer's retry is stored once. Every produce the
+disk refuses answers KAFKA_STORAGE_ERROR, the broker says so once (and once more when space is
+back), reads go on, and a stop on the full disk says what is wrong. Needs root to mount.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from tests.support.broker_process import BrokerProcess
+from tests.support.disk import fill, require_root, small_tmpfs
+from tests.support.workload import PRODUCER_CONFIG, create_topic
+
+PAGE = 4096
+INDEX_INTERVAL_BYTES = 4096  # Kafka's default index.interval.bytes
+
+
+@pytest.fixture
+def disk(tmp_path) -> Path:
+    require_root("the full-disk tests")
+    with small_tmpfs(tmp_path / "disk", 4 << 20) as mount_point:
+        yield mount_point
+
+
+@pytest.fixture
+def broker(disk, tmp_path, request):
+    broker = BrokerProcess(
+        disk / "data", tmp_path / "broker.log", config={"offsets.topic.num.partitions": "1"}
+    )
+    request.node.brokers = [broker]
+    yield broker.start()
+    broker.stop()
+
+
+def wait_for_log(broker: BrokerProcess, text: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in broker.read_log():
+        assert time.monotonic() < deadline, f"the broker never logged {text!r}"
+        time.sleep(0.05)
+
+
+def read_values(bootstrap: str, topic: str) -> list[tuple[int, bytes]]:
+    """``(offset, value)`` of every record of partition 0, from the beginning."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "read-back"})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    found: list[tuple[int, bytes]] = []
+    try:
+        while len(found) < high:
+            msg = consumer.poll(10)
+            assert msg is not None, f"read {len(found)} of {high} records"
+            assert msg.error() is None, msg.error()
+            found.append((msg.offset(), msg.value()))
+    finally:
+        consumer.close()
+    return found
+
+
+def produce_one(producer: Producer, topic: str, value: bytes) -> tuple[KafkaError | None, int]:
+    outcome: list[tuple[KafkaError | None, int]] = []
+    producer.produce(topic, value, on_delivery=lambda err, msg: outcome.append((err, msg.offset())))
+    producer.flush(30)
+    assert outcome, "no delivery report within 30 s"
+    return outcome[0]
+
+
+def test_an_index_write_refused_by_a_full_disk_does_not_store_the_retry_twice(broker, disk):
+    create_topic(broker.bootstrap, "full", 1)
+    log_file = disk / "data" / "full-0" / "00000000000000000000.log"
+    producer = Producer({"bootstrap.servers": broker.bootstrap, **PRODUCER_CONFIG})
+    # Small records until an index entry is due (index.interval.bytes written, none yet) and
+    # the .log's last page has room for one more batch: on the full disk that batch's .log
+    # write then needs no new page, and the first .index write does.
+    n = 0
+    while True:
+        assert produce_one(producer, "full", b"w%04d" % n + b"." * 100)[0] is None
+        n += 1
+        size = log_file.stat().st_size
+        if size > INDEX_INTERVAL_BYTES and PAGE - size % PAGE >= 400:
+            break
+    filler = fill(disk)
+    outcome: list[tuple[KafkaError | None, int]] = []
+    producer.produce(
+        "full", b"the-one" + b"." * 100, on_delivery=lambda e, m: outcome.append((e, m.offset()))
+    )
+    wait_for_log(broker, "No space left on device")
+    producer.poll(1.0)  # the producer retries against the full disk meanwhile
+    assert outcome == [], "the produce should wait for space, retrying"
+    filler.unlink()
+    producer.flush(30)
+    assert len(outcome) == 1 and outcome[0][0] is None, outcome
+    acked_offset = outcome[0][1]
+    broker_log = broker.read_log()
+    assert broker_log.count("cannot append to full-0: No space left") == 1, "once, not per retry"
+    assert "writes work again" in broker_log
+
+    values = read_values(broker.bootstrap, "full")
+    copies = Counter(value for _, value in values)
+    print(f"stored {len(values)} records; copies of the retried one: {copies[values[-1][1]]}")
+    assert [value for value, count in copies.items() if count > 1] == []
+    assert values[-1] == (acked_offset, b"the-one" + b"." * 100)
+    assert len(values) == n + 1
