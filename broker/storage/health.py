@@ -8,6 +8,7 @@ full disk is reported once, not once per partition or per request.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -40,7 +41,7 @@ class DiskHealth:
     def failed(self, what: str, err: OSError) -> StorageError:
         """Note that ``what`` (e.g. ``append to tweets-0``) failed with ``err``; return the
         StorageError to raise, its message one line for the client."""
-        reason = err.strerror or str(err)
+        reason = os.strerror(err.errno) if err.errno else str(err)
         if reason != self.problem:
             log.error(
                 "data directory %s: cannot %s: %s; produce requests get KAFKA_STORAGE_ERROR "

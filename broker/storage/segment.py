@@ -301,9 +301,7 @@ class Segment:
         try:
             written = os.write(self._fd, buf)
             if written != len(buf):
-                raise OSError(
-                    errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({written} of {len(buf)} bytes)"
-                )
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a short write
             offset = base_offset
             for header in headers:
                 self._index_batch(

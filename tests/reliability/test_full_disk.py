@@ -49,7 +49,9 @@ def wait_for_log(broker: BrokerProcess, text: str, timeout: float = 20.0) -> Non
 
 def read_values(bootstrap: str, topic: str) -> list[tuple[int, bytes]]:
     """``(offset, value)`` of every record of partition 0, from the beginning."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "read-back"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "read-back", "enable.auto.commit": False}
+    )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     found: list[tuple[int, bytes]] = []
@@ -108,3 +110,54 @@ def test_an_index_write_refused_by_a_full_disk_does_not_store_the_retry_twice(br
     assert [value for value, count in copies.items() if count > 1] == []
     assert values[-1] == (acked_offset, b"the-one" + b"." * 100)
     assert len(values) == n + 1
+
+
+def storage_error_produce(bootstrap: str, topic: str) -> KafkaError | None:
+    """One produce with no retries, big enough to need new pages: its delivery error."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "retries": 0, "linger.ms": 0}
+    )
+    err, _ = produce_one(producer, topic, b"x" * 20_000)
+    return err
+
+
+def test_a_full_disk_answers_storage_errors_says_so_once_and_keeps_serving_reads(broker, disk):
+    create_topic(broker.bootstrap, "full", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, **PRODUCER_CONFIG})
+    for n in range(5):
+        assert produce_one(producer, "full", b"before-%d" % n)[0] is None
+    filler = fill(disk)
+
+    codes = [storage_error_produce(broker.bootstrap, "full") for _ in range(3)]
+    assert [err.code() if err else None for err in codes] == [KafkaError.KAFKA_STORAGE_ERROR] * 3
+    assert [value for _, value in read_values(broker.bootstrap, "full")] == [
+        b"before-%d" % n for n in range(5)
+    ]
+    broker_log = broker.read_log()
+    assert broker_log.count("No space left on device") == 1
+    assert "Traceback" not in broker_log
+
+    filler.unlink()
+    assert storage_error_produce(broker.bootstrap, "full") is None
+    assert "writes work again" in broker.read_log()
+
+
+def test_a_stop_on_a_full_disk_says_what_is_wrong_and_loses_nothing(broker, disk):
+    create_topic(broker.bootstrap, "full", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, **PRODUCER_CONFIG})
+    for n in range(5):
+        assert produce_one(producer, "full", b"kept-%d" % n)[0] is None
+    filler = fill(disk)
+
+    code = broker.term()
+    broker_log = broker.read_log()
+    assert "cannot listen" not in broker_log
+    assert "Traceback" not in broker_log
+    assert "No space left on device" in broker_log.splitlines()[-1]
+    assert code == 1
+
+    filler.unlink()
+    broker.start()
+    assert [value for _, value in read_values(broker.bootstrap, "full")] == [
+        b"kept-%d" % n for n in range(5)
+    ]
