@@ -8,13 +8,13 @@ back), reads go on, and a stop on the full disk says what is wrong. Needs root t
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer
 
+from tests.reliability.clients import produce_one, read_values, wait_for_log
 from tests.support.broker_process import BrokerProcess
 from tests.support.disk import fill, require_root, small_tmpfs
 from tests.support.workload import PRODUCER_CONFIG, create_topic
@@ -38,40 +38,6 @@ def broker(disk, tmp_path, request):
     request.node.brokers = [broker]
     yield broker.start()
     broker.stop()
-
-
-def wait_for_log(broker: BrokerProcess, text: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in broker.read_log():
-        assert time.monotonic() < deadline, f"the broker never logged {text!r}"
-        time.sleep(0.05)
-
-
-def read_values(bootstrap: str, topic: str) -> list[tuple[int, bytes]]:
-    """``(offset, value)`` of every record of partition 0, from the beginning."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "read-back", "enable.auto.commit": False}
-    )
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-    found: list[tuple[int, bytes]] = []
-    try:
-        while len(found) < high:
-            msg = consumer.poll(10)
-            assert msg is not None, f"read {len(found)} of {high} records"
-            assert msg.error() is None, msg.error()
-            found.append((msg.offset(), msg.value()))
-    finally:
-        consumer.close()
-    return found
-
-
-def produce_one(producer: Producer, topic: str, value: bytes) -> tuple[KafkaError | None, int]:
-    outcome: list[tuple[KafkaError | None, int]] = []
-    producer.produce(topic, value, on_delivery=lambda err, msg: outcome.append((err, msg.offset())))
-    producer.flush(30)
-    assert outcome, "no delivery report within 30 s"
-    return outcome[0]
 
 
 def test_an_index_write_refused_by_a_full_disk_does_not_store_the_retry_twice(broker, disk):
