@@ -33,7 +33,7 @@ from broker.storage.errors import OffsetOutOfRange, StorageError
 from broker.storage.health import DiskHealth
 from broker.storage.producer_state import PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, RawHeader
 from broker.storage.scan import ScannedFile
-from broker.storage.segment import FileSlice, Segment, file_stem
+from broker.storage.segment import FileSlice, Segment, TimestampAndOffset, file_stem
 
 log = logging.getLogger("broker.storage")
 
@@ -283,9 +283,9 @@ class PartitionLog:
         segment = self._segments[bisect_right(self._bases, offset) - 1]
         return segment.slice(offset, max_bytes, max_offset)
 
-    def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
-        """ListOffsets by time, per batch: ``(offset, timestamp)`` of the first batch whose
-        max timestamp is >= ``timestamp_ms``; None if there is none."""
+    def offset_for_timestamp(self, timestamp_ms: int) -> TimestampAndOffset | None:
+        """ListOffsets by time, per record (Kafka's ``fetchOffsetByTimestamp``): the first
+        record at or after the log start whose timestamp is >= ``timestamp_ms``."""
         start = self.log_start_offset
         for segment in self._segments:
             if segment.max_timestamp >= timestamp_ms and segment.next_offset > start:
@@ -294,16 +294,19 @@ class PartitionLog:
                     return found
         return None
 
-    def max_timestamp(self) -> tuple[int, int]:
-        """ListOffsets MAX_TIMESTAMP (-3): ``(offset, timestamp)`` of the first batch holding
-        the largest timestamp; ``(-1, -1)`` when no batch has one."""
-        offset, timestamp = -1, -1
+    def max_timestamp(self) -> TimestampAndOffset | None:
+        """ListOffsets MAX_TIMESTAMP (-3): the first record holding the largest timestamp
+        (in the first segment and batch that reached it); None when no record has one."""
+        best: Segment | None = None
         for segment in self._segments:
-            if segment.next_offset > self.log_start_offset and segment.max_timestamp > timestamp:
-                offset, timestamp = segment.offset_of_max_timestamp, segment.max_timestamp
-        if timestamp < 0:
-            return -1, -1
-        return max(offset, self.log_start_offset), timestamp
+            if segment.next_offset > self.log_start_offset and segment.max_timestamp > (
+                best.max_timestamp if best else -1
+            ):
+                best = segment
+        found = best.max_timestamp_and_offset() if best else None
+        if found is None:
+            return None
+        return found._replace(offset=max(found.offset, self.log_start_offset))
 
     # ---- retention and truncation -------------------------------------------------------
 

@@ -31,9 +31,11 @@ from broker.protocol.batch import (
     BatchHeader,
     scan_valid,
 )
+from broker.protocol.errors import InvalidRecord
 from broker.storage import faults
 from broker.storage.config import INT_MAX, LogConfig
 from broker.storage.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+from broker.storage.record_times import record_times
 from broker.storage.scan import ScannedFile
 
 log = logging.getLogger("broker.storage")
@@ -72,6 +74,15 @@ class Batch(NamedTuple):
     base_offset: int
     last_offset: int
     max_timestamp: int
+    leader_epoch: int
+
+
+class TimestampAndOffset(NamedTuple):
+    """A ListOffsets answer: a record's timestamp and offset, and its batch's leader epoch."""
+
+    timestamp: int
+    offset: int
+    leader_epoch: int
 
 
 class Segment:
@@ -147,7 +158,9 @@ class Segment:
         if position + HEADER_SIZE > self.size:
             return None
         fields = HEADER.unpack(os.pread(self._fd, HEADER_SIZE, position))
-        base_offset, batch_length, _, magic, _, _, last_offset_delta, _, max_timestamp = fields[:9]
+        base_offset, batch_length, epoch, magic, _, _, last_offset_delta, _, max_timestamp = fields[
+            :9
+        ]
         size = LOG_OVERHEAD + batch_length
         if (
             magic != MAGIC_V2
@@ -156,7 +169,8 @@ class Segment:
             or last_offset_delta < 0
         ):
             return None
-        return Batch(position, size, base_offset, base_offset + last_offset_delta, max_timestamp)
+        last_offset = base_offset + last_offset_delta
+        return Batch(position, size, base_offset, last_offset, max_timestamp, epoch)
 
     def _load_tail(self) -> str | None:
         """Walk the headers after the last offset index entry to learn ``next_offset`` and the
@@ -251,16 +265,46 @@ class Segment:
             offset,
         )
 
-    def offset_for_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
-        """The first batch, ending at or after ``min_offset``, whose max timestamp is >=
-        ``timestamp``: ``(max(base offset, min_offset), its max timestamp)``."""
+    def offset_for_timestamp(self, timestamp: int, min_offset: int) -> TimestampAndOffset | None:
+        """Kafka's ``findOffsetByTimestamp``: the first record at or after ``min_offset``
+        whose timestamp is >= ``timestamp``. The time index (sparse, by batch) gives where to
+        start; only batches whose max timestamp qualifies are looked inside."""
         relative_offset = max(self.time_index.floor(timestamp), min_offset - self.base_offset)
         position = self.offset_index.floor(relative_offset)[1]
         while (batch := self.peek(position)) is not None:
             if batch.max_timestamp >= timestamp and batch.last_offset >= min_offset:
-                return max(batch.base_offset, min_offset), batch.max_timestamp
+                times = self._record_times(batch)
+                if times is None:  # unreadable records: answer by the batch
+                    offset = max(batch.base_offset, min_offset)
+                    return TimestampAndOffset(batch.max_timestamp, offset, batch.leader_epoch)
+                for offset, record_timestamp in times:
+                    if record_timestamp >= timestamp and offset >= min_offset:
+                        return TimestampAndOffset(record_timestamp, offset, batch.leader_epoch)
             position += batch.size
         return None
+
+    def max_timestamp_and_offset(self) -> TimestampAndOffset | None:
+        """ListOffsets MAX_TIMESTAMP within this segment: the first record holding the
+        largest timestamp, inside the first batch that reached it; None if none has one."""
+        if self.max_timestamp < 0:
+            return None
+        batch = self.find(self.offset_of_max_timestamp)
+        if batch is None:
+            return None
+        offset = batch.base_offset  # unless the records say which one holds it
+        for record_offset, record_timestamp in self._record_times(batch) or ():
+            if record_timestamp == batch.max_timestamp:
+                offset = record_offset
+                break
+        return TimestampAndOffset(batch.max_timestamp, offset, batch.leader_epoch)
+
+    def _record_times(self, batch: Batch) -> list[tuple[int, int]] | None:
+        """The batch's ``(offset, timestamp)`` pairs, or None if its records cannot be read
+        (a client may send records that only their CRC vouches for)."""
+        try:
+            return record_times(os.pread(self._fd, batch.size, batch.position))
+        except InvalidRecord:
+            return None
 
     def time_waited_for_roll(self, now_ms: int, batch_timestamp: int) -> int:
         """Kafka's ``LogSegment.timeWaitedForRoll``: how far ``batch_timestamp`` (an incoming

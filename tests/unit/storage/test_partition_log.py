@@ -6,7 +6,7 @@ import pytest
 
 from broker.protocol.batch import validate_produced
 from broker.storage import LogConfig, OffsetOutOfRange, PartitionLog, StorageError
-from tests.unit.storage.record_batches import make_batch, offsets_in, produce, read_all
+from tests.unit.storage.record_batches import at, make_batch, offsets_in, produce, read_all
 
 
 def test_create_lays_out_kafkas_files(new_log, tmp_path, topic_id):
@@ -200,21 +200,21 @@ def test_offset_for_timestamp_and_max_timestamp(new_log):
     for stamp in stamps:
         produce(log, make_batch(2, timestamp=stamp - 50, max_timestamp=stamp, record_bytes=50))
     assert log.segment_count > 2
-    assert log.offset_for_timestamp(0) == (0, 100)
-    assert log.offset_for_timestamp(100) == (0, 100)
-    assert log.offset_for_timestamp(101) == (2, 300)
-    assert log.offset_for_timestamp(350) == (6, 500)
-    assert log.offset_for_timestamp(900) == (12, 900)
-    assert log.offset_for_timestamp(901) is None
-    assert log.max_timestamp() == (12, 900)
+    assert at(log.offset_for_timestamp(0)) == (0, 100)
+    assert at(log.offset_for_timestamp(100)) == (0, 100)
+    assert at(log.offset_for_timestamp(101)) == (2, 300)
+    assert at(log.offset_for_timestamp(350)) == (6, 500)
+    assert at(log.offset_for_timestamp(900)) == (12, 900)
+    assert at(log.offset_for_timestamp(901)) is None
+    assert at(log.max_timestamp()) == (12, 900)
     log.truncate_to(12)
-    assert log.max_timestamp() == (6, 500)  # the first batch to reach 500
+    assert at(log.max_timestamp()) == (6, 500)  # the first batch to reach 500
     log.advance_log_start(9)
-    assert log.offset_for_timestamp(0) == (9, 400)
+    assert at(log.offset_for_timestamp(0)) == (9, 400)
 
 
 def test_max_timestamp_of_an_empty_log(new_log):
-    assert new_log().max_timestamp() == (-1, -1)
+    assert new_log().max_timestamp() is None
     assert new_log(topic="other").offset_for_timestamp(0) is None
 
 
