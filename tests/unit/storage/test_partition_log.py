@@ -1,6 +1,7 @@
 import os
 import socket
 import struct
+import time
 
 import pytest
 
@@ -280,3 +281,24 @@ def test_delete_removes_the_directory(new_log, tmp_path):
     produce(log, make_batch(1))
     log.delete()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_old_timestamps_fill_one_segment_instead_of_rolling_per_batch(new_log):
+    # Kafka's timeWaitedForRoll: the batch's max timestamp less the segment's first batch's,
+    # not the wall clock; 30-day-old records are as old as each other.
+    log = new_log()  # segment.ms: 7 days
+    now = 1_800_000_000_000
+    month_ago = now - 30 * 24 * 3600 * 1000
+    for i in range(400):
+        produce(log, make_batch(1, timestamp=month_ago + i), now_ms=now + i)
+    assert log.segment_count == 1
+
+
+def test_a_segment_whose_first_batch_has_no_timestamp_ages_from_its_creation(new_log):
+    log = new_log(LogConfig(segment_ms=60_000))
+    created = time.time_ns() // 1_000_000
+    produce(log, make_batch(1, timestamp=-1), now_ms=created)
+    produce(log, make_batch(1, timestamp=-1), now_ms=created + 1_000)
+    assert log.segment_count == 1
+    produce(log, make_batch(1, timestamp=-1), now_ms=created + 120_000)
+    assert log.segment_count == 2
