@@ -48,6 +48,7 @@ class _IndexFile:
         self._pending = bytearray()
         self.max_entries = max_index_bytes // self.ENTRY.size
         self.synced_size = path.stat().st_size if self.existed else 0  # durable at last fsync
+        self._on_file = self.synced_size // self.ENTRY.size  # entries known written
 
     def resize(self, max_index_bytes: int) -> None:
         self.max_entries = max_index_bytes // self.ENTRY.size
@@ -70,22 +71,24 @@ class _IndexFile:
                 os.close(fd)
             if written != len(self._pending):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+            self._on_file += written // self.ENTRY.size
             self._pending.clear()
 
     def _truncate_file(self, entries: int) -> None:
         self._pending.clear()
         os.truncate(self.path, entries * self.ENTRY.size)
+        self._on_file = entries
 
     def restore(self, entries: int) -> None:
         """Undo the appends after the first ``entries`` entries, in memory and in the file
         (a failed append's clean-up); entries not yet on file stay pending. Subclasses
         provide ``_drop_from(i)`` and ``_entry(i)``."""
         self._drop_from(entries)
-        on_file = self.path.stat().st_size // self.ENTRY.size
-        if on_file > entries:
-            os.truncate(self.path, entries * self.ENTRY.size)
-            on_file = entries
-        self._pending = bytearray(b"".join(self._entry(i) for i in range(on_file, entries)))
+        keep = min(self._on_file, entries)
+        if self.path.stat().st_size > keep * self.ENTRY.size:  # a write got partly through
+            os.truncate(self.path, keep * self.ENTRY.size)
+        self._on_file = keep
+        self._pending = bytearray(b"".join(self._entry(i) for i in range(keep, entries)))
 
     def sync(self) -> None:
         fd = os.open(self.path, os.O_RDONLY)
