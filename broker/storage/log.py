@@ -365,10 +365,12 @@ class PartitionLog:
             self._roll()
         del self._segments[: len(doomed)]
         del self._bases[: len(doomed)]
+        # The log's own state first: a disk that then refuses the unlinks leaves stray files
+        # (removed at the next start), never a log start below its first segment.
+        self.size_bytes -= sum(segment.size for segment in doomed)
+        self.log_start_offset = max(self.log_start_offset, self._segments[0].base_offset)
         for segment in doomed:
             segment.delete()
-            self.size_bytes -= segment.size
-        self.log_start_offset = max(self.log_start_offset, self._segments[0].base_offset)
         self._epochs.truncate_from_start(self.log_start_offset)
         self.producer_state.delete_snapshots_below(self._segments[0].base_offset)
         log.info(

@@ -71,6 +71,7 @@ class LogManager:
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._high_watermarks: dict[TopicPartition, int] = {}
         self.disk = DiskHealth.of(self.root)
+        self._loaded = False  # until ``load`` succeeds, ``close`` writes nothing
 
     @property
     def logs(self) -> Mapping[TopicPartition, PartitionLog]:
@@ -85,8 +86,19 @@ class LogManager:
         Each log is recovered from its checkpointed recovery point (0 when it has none); after
         a clean shutdown that point is its log end and nothing is scanned. Log-start offsets
         and high watermarks come from their checkpoints. Directories left by an interrupted
-        delete are removed.
+        delete are removed. A disk that refuses a read or write here raises StorageError.
         """
+        try:
+            loaded = self._load(config_for)
+        except OSError as err:
+            raise StorageError(
+                f"cannot load data directory {self.root}: {err.strerror}"
+                + (f" ({err.filename})" if err.filename else "")
+            ) from err
+        self._loaded = True
+        return loaded
+
+    def _load(self, config_for: Callable[[str], LogConfig]) -> dict[TopicPartition, PartitionLog]:
         started = time.monotonic()
         marker = self.root / CLEAN_SHUTDOWN_MARKER
         clean = marker.exists()
@@ -205,6 +217,12 @@ class LogManager:
         On a disk that refuses writes every file is still closed and the lock released; the
         shutdown is then not marked clean (the next start recovers) and StorageError says
         why."""
+        if not self._loaded:  # a failed load: nothing to mark clean
+            for partition_log in self._logs.values():
+                partition_log.close_files()
+            self._logs.clear()
+            self._release_lock()
+            return
         failure: OSError | None = None
         for partition_log in self._logs.values():
             try:

@@ -127,3 +127,23 @@ def test_a_stop_on_a_full_disk_says_what_is_wrong_and_loses_nothing(broker, disk
     assert [value for _, value in read_values(broker.bootstrap, "full")] == [
         b"kept-%d" % n for n in range(5)
     ]
+
+
+def test_a_start_on_a_full_disk_that_needs_recovery_names_the_disk(broker, disk):
+    create_topic(broker.bootstrap, "full", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, **PRODUCER_CONFIG})
+    for n in range(60):  # enough for index entries, which recovery rebuilds
+        assert produce_one(producer, "full", b"kept-%d" % n + b"." * 200)[0] is None
+    broker.kill()
+    filler = fill(disk)
+
+    with pytest.raises(RuntimeError, match="broker exited with 1"):
+        broker.start()
+    last_line = broker.read_log().splitlines()[-1]
+    assert "cannot listen" not in last_line
+    assert "No space left on device" in last_line
+
+    filler.unlink()
+    broker.start()
+    values = [value for _, value in read_values(broker.bootstrap, "full")]
+    assert values == [b"kept-%d" % n + b"." * 200 for n in range(60)]
