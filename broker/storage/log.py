@@ -251,13 +251,15 @@ class PartitionLog:
         old.seal()
         old.sync()
         self.producer_state.take_snapshot(old.next_offset, sync=True)
-        new = None
         try:
             new = Segment.create(self.directory, old.next_offset, self.config)
+        except OSError:
+            _remove_segment_files(self.directory, old.next_offset)
+            raise
+        try:
             fsync_directory(self.directory)
         except OSError:
-            if new is not None:
-                new.close()
+            new.close()
             _remove_segment_files(self.directory, old.next_offset)
             raise
         if faults.ARMED:

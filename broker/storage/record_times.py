@@ -32,7 +32,7 @@ def record_times(batch: bytes) -> list[tuple[int, int]]:
     header = read_header(batch)
     try:
         records = _decompress(header.compression, memoryview(batch)[HEADER_SIZE:])
-    except (zlib.error, cramjam.DecompressionError, ValueError) as err:
+    except (zlib.error, cramjam.DecompressionError, struct.error, ValueError) as err:
         raise InvalidRecord(f"cannot decompress the batch at offset {header.base_offset}") from err
     log_append_time = bool(header.attributes & ATTR_TIMESTAMP_TYPE)
     found: list[tuple[int, int]] = []

@@ -80,3 +80,21 @@ def test_a_failed_index_write_rolls_the_log_back(index_blocked, caplog):
 def reopened_end(log: PartitionLog) -> int:
     """Recover nothing on reopening: the files must be right as they are."""
     return log.log_end_offset
+
+
+def test_a_roll_that_cannot_create_the_new_segment_keeps_the_log_whole(new_log):
+    log = new_log(LogConfig(segment_bytes=1_000))
+    for sequence in range(3):
+        produce(log, idempotent(sequence))  # 3 x 261 bytes: the next one rolls
+    blocker = log.directory / "00000000000000000003.log"
+    blocker.mkdir()  # the new segment's .log cannot be created: EISDIR
+    with pytest.raises(StorageError, match="cannot append to tweets-0: Is a directory"):
+        produce(log, idempotent(3))
+    assert (log.segment_count, log.log_end_offset) == (1, 3)
+    left = sorted(p.name for p in log.directory.glob("00000000000000000003.*"))
+    assert left == [blocker.name, "00000000000000000003.snapshot"]  # no half-made segment
+
+    blocker.rmdir()
+    assert produce(log, idempotent(3)) == 3
+    assert log.segment_count == 2
+    assert sequences(log) == [0, 1, 2, 3]
