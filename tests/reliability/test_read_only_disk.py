@@ -21,7 +21,7 @@ PROBLEM = "cannot append to ro-0: Read-only file system"
 
 @pytest.fixture
 def disk(tmp_path) -> Path:
-    require_root("the read-only disk tests")
+    require_root("the read-only disk tests", "mkfs.ext4", "findmnt")
     with ext4_image(tmp_path / "disk.img", tmp_path / "disk", 32 << 20) as mount_point:
         yield mount_point
 

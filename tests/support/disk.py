@@ -58,10 +58,13 @@ def flip_byte(path: Path, position: int) -> None:
         file.write(bytes([byte ^ 0x10]))
 
 
-def require_root(what: str) -> None:
-    """Skip the calling test unless this process may mount filesystems."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip(f"{what} needs root (and mount) to make a real faulty disk; run as root")
+def require_root(what: str, *tools: str) -> None:
+    """Skip the calling test unless this process may mount filesystems with ``tools``."""
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} need root to mount a real faulty disk; run them as root")
+    missing = [tool for tool in ("mount", "umount", *tools) if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{what} need {', '.join(missing)} to make a real faulty disk")
 
 
 @contextlib.contextmanager
