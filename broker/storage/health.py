@@ -2,19 +2,24 @@
 read-only disk), one more when the reason changes, one INFO line when a write works again.
 
 Every partition log under a root shares that root's ``DiskHealth`` (``DiskHealth.of``), so a
-full disk is reported once, not once per partition or per request.
+full disk is reported once, not once per partition or per request. A disk that flaps (a nearly
+full one takes small writes and refuses big ones) is reported once per ``REPEAT_AFTER_S`` for
+the same reason, not at every turn.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import ClassVar
 
 from broker.storage.errors import StorageError
 
 log = logging.getLogger("broker.storage")
+
+REPEAT_AFTER_S = 60.0
 
 _ADVICE = {
     "No space left on device": "free space on that disk",
@@ -28,6 +33,8 @@ class DiskHealth:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.problem: str | None = None  # the OS's reason the last write failed
+        self._reported: str | None = None  # the problem the log last said, if it said it
+        self._said: dict[str, float] = {}  # reason: when the log last said it
 
     @classmethod
     def of(cls, root: Path) -> DiskHealth:
@@ -42,7 +49,13 @@ class DiskHealth:
         """Note that ``what`` (e.g. ``append to tweets-0``) failed with ``err``; return the
         StorageError to raise, its message one line for the client."""
         reason = os.strerror(err.errno) if err.errno else str(err)
-        if reason != self.problem:
+        now = time.monotonic()
+        if (
+            reason != self.problem
+            and now - self._said.get(reason, -REPEAT_AFTER_S) >= REPEAT_AFTER_S
+        ):
+            self._said[reason] = now
+            self._reported = reason
             log.error(
                 "data directory %s: cannot %s: %s; produce requests get KAFKA_STORAGE_ERROR "
                 "and reads go on until writes work again (%s)",
@@ -51,11 +64,14 @@ class DiskHealth:
                 reason,
                 _ADVICE.get(reason, "check the disk"),
             )
-            self.problem = reason
+        self.problem = reason
         return StorageError(f"cannot {what}: {reason}")
 
     def succeeded(self) -> None:
         """A write worked: say so if writes were failing."""
         if self.problem is not None:
-            log.info("data directory %s: writes work again (%s cleared)", self.root, self.problem)
-            self.problem = None
+            if self._reported == self.problem:
+                log.info(
+                    "data directory %s: writes work again (%s cleared)", self.root, self.problem
+                )
+            self.problem = self._reported = None

@@ -52,3 +52,16 @@ def test_a_close_that_cannot_write_raises_after_releasing_everything(manager, tm
     logs = again.load(lambda topic: LogConfig())
     assert logs[("tweets", 0)].log_end_offset == 3
     again.close({})
+
+
+def test_a_flapping_disk_is_reported_once_a_while(manager, caplog):
+    blocker = manager.root / f"{RECOVERY_POINT_CHECKPOINT}.tmp"
+    with caplog.at_level(logging.INFO, logger="broker.storage"):
+        for _ in range(5):  # refused, then taken, five times over
+            blocker.mkdir()
+            manager.checkpoint({})
+            blocker.rmdir()
+            manager.checkpoint({})
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages  # one ERROR, one "work again", not ten lines
+    manager.close({})
