@@ -1,12 +1,14 @@
 """One log segment: ``<base>.log`` with its ``.index`` and ``.timeindex``.
 
 The ``.log`` holds whole RecordBatch v2 batches back to back, exactly as served, with
-consecutive offsets starting at the segment's base offset. The segment only ever reads batch
-headers (61 bytes, with ``os.pread``); record bytes are never looked at.
+consecutive offsets starting at the segment's base offset. The segment reads batch headers
+(61 bytes, with ``os.pread``); record bytes only in the one batch a ListOffsets by timestamp
+lands on (``record_times``).
 
 The ``.log`` is opened in append mode: every write lands at the end whatever the file
 position, so a reader that seeks the shared file object (``loop.sendfile``'s fallback) can
-not misplace a write.
+not misplace a write. It is the segment's only open file descriptor (the indexes open theirs
+per write). An append that fails anywhere puts the ``.log`` and indexes back as they were.
 
 Nothing is served unchecked: bytes this process appended (CRC-checked by the produce path)
 or recovered count as verified; any other range is CRC-32C checked the first time it is
