@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, Producer
 
-from tests.reliability.clients import produce_one, read_values, wait_for_log
-from tests.support.broker_process import BrokerProcess
+from tests.reliability.clients import broker_on, produce_one, read_values, wait_for_log
 from tests.support.disk import fill, require_root, small_tmpfs
 from tests.support.workload import PRODUCER_CONFIG, create_topic
 
@@ -32,12 +31,8 @@ def disk(tmp_path) -> Path:
 
 @pytest.fixture
 def broker(disk, tmp_path, request):
-    broker = BrokerProcess(
-        disk / "data", tmp_path / "broker.log", config={"offsets.topic.num.partitions": "1"}
-    )
-    request.node.brokers = [broker]
-    yield broker.start()
-    broker.stop()
+    with broker_on(disk, tmp_path, request) as broker:
+        yield broker
 
 
 def test_an_index_write_refused_by_a_full_disk_does_not_store_the_retry_twice(broker, disk):

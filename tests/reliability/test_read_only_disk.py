@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, Producer
 
-from tests.reliability.clients import produce_one, read_values
-from tests.support.broker_process import BrokerProcess
+from tests.reliability.clients import broker_on, produce_one, read_values
 from tests.support.disk import ext4_image, fail_read_only, require_root
 from tests.support.workload import PRODUCER_CONFIG, create_topic
 
@@ -28,12 +27,8 @@ def disk(tmp_path) -> Path:
 
 @pytest.fixture
 def broker(disk, tmp_path, request):
-    broker = BrokerProcess(
-        disk / "data", tmp_path / "broker.log", config={"offsets.topic.num.partitions": "1"}
-    )
-    request.node.brokers = [broker]
-    yield broker.start()
-    broker.stop()
+    with broker_on(disk, tmp_path, request) as broker:
+        yield broker
 
 
 def test_a_disk_gone_read_only_answers_storage_errors_and_keeps_serving_reads(broker, disk):
