@@ -24,6 +24,7 @@ REPEAT_AFTER_S = 60.0
 _ADVICE = {
     "No space left on device": "free space on that disk",
     "Read-only file system": "remount that disk read-write and restart the broker",
+    "Too many open files": "raise the broker's open-file limit (ulimit -n)",
 }
 
 
