@@ -31,8 +31,10 @@ class Partition:
 
     def append(self, records: bytes, headers: list[BatchHeader], now_ms: int) -> int:
         """Append validated batches; returns the base offset and wakes waiting fetches."""
-        base_offset = self.log.append(records, headers, self.leader_epoch, now_ms)
-        self.high_watermark = self.log.log_end_offset
+        try:
+            base_offset = self.log.append(records, headers, self.leader_epoch, now_ms)
+        finally:  # a flush that fails after the write leaves the batch in the log
+            self.high_watermark = self.log.log_end_offset
         if self._waiters:
             for waiter in self._waiters:
                 if not waiter.done():

@@ -10,14 +10,17 @@ policy (see ``config``), and each partition's idempotent-producer state with its
 and sequence-checks batches that carry a producer id.
 
 Invariants: batches are stored exactly as served, with consecutive offsets; storage reads
-their 61-byte headers and never their records. An append is one ``write`` and is in the OS
-before it returns. Recovery keeps the longest valid prefix of a log (CRC-32C checked) and
+their 61-byte headers, and records only to answer ListOffsets by timestamp (``record_times``).
+An append is one ``write`` and is in the OS before it returns; a failed append leaves nothing
+behind, and ``health`` reports a disk that refuses writes once per data directory. Recovery
+keeps the longest valid prefix of a log (CRC-32C checked) and
 never leaves a gap in offsets. A stored batch that this process did not write or recover is
 CRC-32C checked before it is first served; a damaged one is never served. State files are
 replaced atomically. A second broker cannot open a locked root. ``faults`` holds the crash
 points and fsync marks that reliability tests arm with ``CHIRPSTREAM_FAULTS``.
 
-Imports the standard library and ``broker.protocol.batch`` only: no sockets, no asyncio.
+Imports the standard library and ``broker.protocol`` only (and cramjam, to decompress the one
+batch a ListOffsets by timestamp looks inside): no sockets, no asyncio.
 May be imported by ``broker.cluster``, ``broker.groups``, ``broker.net`` and ``broker.node``.
 Not thread-safe: callers serialise access to each ``PartitionLog`` and the ``LogManager``.
 """

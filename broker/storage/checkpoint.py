@@ -13,6 +13,7 @@ is fsynced: a crash leaves the old file or the new one, never a torn one.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -37,10 +38,15 @@ def fsync_directory(directory: Path) -> None:
 
 def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):  # a full disk: leave no half-written .tmp behind
+            tmp.unlink(missing_ok=True)
+        raise
     if faults.ARMED:
         faults.reached("checkpoint")
     os.replace(tmp, path)

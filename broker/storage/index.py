@@ -14,6 +14,7 @@ one ``write`` per index by ``write_pending``.
 
 from __future__ import annotations
 
+import errno
 import operator
 import os
 import struct
@@ -32,18 +33,22 @@ def _increasing(values: array, strictly: bool = True) -> bool:
 
 
 class _IndexFile:
-    """The file side of an index: an append-only fd, pending entry bytes, truncation."""
+    """The file side of an index: pending entry bytes, appends, truncation. It holds no file
+    descriptor: each write, fsync or truncation opens the file for as long as it takes (an
+    index is written about once per ``index.interval.bytes`` of log), so a segment costs one
+    descriptor, its ``.log``, as in Kafka."""
 
     ENTRY: ClassVar[struct.Struct]
 
     def __init__(self, path: Path, max_index_bytes: int, *, fresh: bool = False) -> None:
         self.path = path
         self.existed = path.exists() and not fresh
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if fresh else 0)
-        self._fd = os.open(path, flags, 0o644)
+        if not self.existed:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
         self._pending = bytearray()
         self.max_entries = max_index_bytes // self.ENTRY.size
-        self.synced_size = os.fstat(self._fd).st_size  # what the last fsync made durable
+        self.synced_size = path.stat().st_size if self.existed else 0  # durable at last fsync
+        self._on_file = self.synced_size // self.ENTRY.size  # entries known written
 
     def resize(self, max_index_bytes: int) -> None:
         self.max_entries = max_index_bytes // self.ENTRY.size
@@ -52,28 +57,46 @@ class _IndexFile:
         """The file's bytes, or a reason why they cannot be entries."""
         if not self.existed:
             return "missing"
-        data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
+        data = self.path.read_bytes()
         if len(data) % self.ENTRY.size:
             return f"size {len(data)} is not a multiple of {self.ENTRY.size}"
         return data
 
     def write_pending(self) -> None:
         if self._pending:
-            os.write(self._fd, self._pending)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, self._pending)
+            finally:
+                os.close(fd)
+            if written != len(self._pending):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+            self._on_file += written // self.ENTRY.size
             self._pending.clear()
 
     def _truncate_file(self, entries: int) -> None:
         self._pending.clear()
-        os.ftruncate(self._fd, entries * self.ENTRY.size)
+        os.truncate(self.path, entries * self.ENTRY.size)
+        self._on_file = entries
+
+    def restore(self, entries: int) -> None:
+        """Undo the appends after the first ``entries`` entries, in memory and in the file
+        (a failed append's clean-up); entries not yet on file stay pending. Subclasses
+        provide ``_drop_from(i)`` and ``_entry(i)``."""
+        self._drop_from(entries)
+        keep = min(self._on_file, entries)
+        if self.path.stat().st_size > keep * self.ENTRY.size:  # a write got partly through
+            os.truncate(self.path, keep * self.ENTRY.size)
+        self._on_file = keep
+        self._pending = bytearray(b"".join(self._entry(i) for i in range(keep, entries)))
 
     def sync(self) -> None:
-        os.fsync(self._fd)
-        self.synced_size = os.fstat(self._fd).st_size
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            self.synced_size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
 
 
 class OffsetIndex(_IndexFile):
@@ -83,6 +106,16 @@ class OffsetIndex(_IndexFile):
         super().__init__(path, max_index_bytes, fresh=fresh)
         self.relative_offsets = array("i")
         self.positions = array("i")
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def _entry(self, i: int) -> bytes:
+        return self.ENTRY.pack(self.relative_offsets[i], self.positions[i])
+
+    def _drop_from(self, i: int) -> None:
+        del self.relative_offsets[i:]
+        del self.positions[i:]
 
     @property
     def is_full(self) -> bool:
@@ -147,6 +180,13 @@ class TimeIndex(_IndexFile):
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+    def _entry(self, i: int) -> bytes:
+        return self.ENTRY.pack(self.timestamps[i], self.relative_offsets[i])
+
+    def _drop_from(self, i: int) -> None:
+        del self.timestamps[i:]
+        del self.relative_offsets[i:]
 
     @property
     def is_full(self) -> bool:

@@ -8,6 +8,7 @@ log end offset. A ``PartitionLog`` is not thread-safe: its owner serialises call
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
@@ -29,9 +30,10 @@ from broker.storage.checkpoint import fsync_directory, read_topic_id, write_topi
 from broker.storage.config import INT_MAX, LogConfig
 from broker.storage.epochs import LeaderEpochCache
 from broker.storage.errors import OffsetOutOfRange, StorageError
+from broker.storage.health import DiskHealth
 from broker.storage.producer_state import PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, RawHeader
 from broker.storage.scan import ScannedFile
-from broker.storage.segment import FileSlice, Segment, file_stem
+from broker.storage.segment import FileSlice, Segment, TimestampAndOffset, file_stem
 
 log = logging.getLogger("broker.storage")
 
@@ -42,6 +44,7 @@ STRAY_SUFFIX = "-stray"
 # Longest file name most filesystems take (ext4, xfs, tmpfs): a 249-character topic's
 # ``<dir>.<uuid>-delete`` would pass it, so the topic is cut as Kafka cuts it.
 _MAX_NAME_BYTES = 255
+SEGMENT_SUFFIXES = (".log", ".index", ".timeindex")
 # A flush snapshots the producer state once this many offsets were appended since the newest
 # snapshot. It bounds the batch headers replayed after a crash (about 1.4 us each) without a
 # snapshot file per append when flush.messages is small.
@@ -97,6 +100,7 @@ class PartitionLog:
         self._epochs = LeaderEpochCache(directory)
         self._dirty_since_ms: int | None = None
         self.producer_state = ProducerStateManager(directory, self.name)
+        self.disk = DiskHealth.of(directory.parent)
 
     @property
     def name(self) -> str:
@@ -209,26 +213,42 @@ class PartitionLog:
         base_offset = self.log_end_offset
         next_offset = assign_offsets(buf, headers, base_offset, leader_epoch)
         active = self._segments[-1]
-        if active.size and self._should_roll(active, len(buf), next_offset - 1, now_ms):
-            active = self._roll()
-        active.append(buf, headers, base_offset)
+        try:
+            if active.size and self._should_roll(active, headers, next_offset - 1, now_ms):
+                active = self._roll()
+            active.append(buf, headers, base_offset)  # all or nothing
+        except OSError as err:
+            raise self.disk.failed(f"append to {self.name}", err) from err
+        # The batch is in the log: from here on, its producer sequence is recorded first,
+        # so that a retry after any later failure is answered as a duplicate.
         if state is not None:
             state.update(headers, base_offset)
         self.size_bytes += len(buf)
-        if leader_epoch >= 0 and leader_epoch != self._epochs.latest_epoch:
-            self._epochs.assign(leader_epoch, base_offset)
         if self._dirty_since_ms is None:
             self._dirty_since_ms = now_ms
-        unflushed = next_offset - self.recovery_point
-        if unflushed >= self.config.flush_messages or self.needs_flush(now_ms):
-            self.flush()
+        try:
+            if leader_epoch >= 0 and leader_epoch != self._epochs.latest_epoch:
+                self._epochs.assign(leader_epoch, base_offset)
+            unflushed = next_offset - self.recovery_point
+            if unflushed >= self.config.flush_messages or self.needs_flush(now_ms):
+                self.flush()
+        except OSError as err:
+            raise self.disk.failed(f"flush {self.name}", err) from err
+        self.disk.succeeded()
         return base_offset
 
-    def _should_roll(self, active: Segment, size: int, last_offset: int, now_ms: int) -> bool:
+    def _should_roll(
+        self, active: Segment, headers: list[BatchHeader], last_offset: int, now_ms: int
+    ) -> bool:
+        """Kafka's ``LogSegment.shouldRoll``: segment.ms is judged by the batch's own time
+        (its max timestamp less the segment's first batch's), not the wall clock, so old
+        records fill segments like new ones."""
         config = self.config
+        size = sum(header.size for header in headers)
+        max_timestamp = max(header.max_timestamp for header in headers)
         return (
             active.size + size > config.segment_bytes
-            or now_ms - active.rolling_timestamp(now_ms) > config.segment_ms
+            or active.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
             or active.index_full
             or last_offset - active.base_offset > INT_MAX
         )
@@ -239,8 +259,17 @@ class PartitionLog:
         old.seal()
         old.sync()
         self.producer_state.take_snapshot(old.next_offset, sync=True)
-        new = Segment.create(self.directory, old.next_offset, self.config)
-        fsync_directory(self.directory)
+        try:
+            new = Segment.create(self.directory, old.next_offset, self.config)
+        except OSError:
+            _remove_segment_files(self.directory, old.next_offset)
+            raise
+        try:
+            fsync_directory(self.directory)
+        except OSError:
+            new.close()
+            _remove_segment_files(self.directory, old.next_offset)
+            raise
         if faults.ARMED:
             faults.reached("roll")
         self._segments.append(new)
@@ -264,9 +293,9 @@ class PartitionLog:
         segment = self._segments[bisect_right(self._bases, offset) - 1]
         return segment.slice(offset, max_bytes, max_offset)
 
-    def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
-        """ListOffsets by time, per batch: ``(offset, timestamp)`` of the first batch whose
-        max timestamp is >= ``timestamp_ms``; None if there is none."""
+    def offset_for_timestamp(self, timestamp_ms: int) -> TimestampAndOffset | None:
+        """ListOffsets by time, per record (Kafka's ``fetchOffsetByTimestamp``): the first
+        record at or after the log start whose timestamp is >= ``timestamp_ms``."""
         start = self.log_start_offset
         for segment in self._segments:
             if segment.max_timestamp >= timestamp_ms and segment.next_offset > start:
@@ -275,16 +304,19 @@ class PartitionLog:
                     return found
         return None
 
-    def max_timestamp(self) -> tuple[int, int]:
-        """ListOffsets MAX_TIMESTAMP (-3): ``(offset, timestamp)`` of the first batch holding
-        the largest timestamp; ``(-1, -1)`` when no batch has one."""
-        offset, timestamp = -1, -1
+    def max_timestamp(self) -> TimestampAndOffset | None:
+        """ListOffsets MAX_TIMESTAMP (-3): the first record holding the largest timestamp
+        (in the first segment and batch that reached it); None when no record has one."""
+        best: Segment | None = None
         for segment in self._segments:
-            if segment.next_offset > self.log_start_offset and segment.max_timestamp > timestamp:
-                offset, timestamp = segment.offset_of_max_timestamp, segment.max_timestamp
-        if timestamp < 0:
-            return -1, -1
-        return max(offset, self.log_start_offset), timestamp
+            if segment.next_offset > self.log_start_offset and segment.max_timestamp > (
+                best.max_timestamp if best else -1
+            ):
+                best = segment
+        found = best.max_timestamp_and_offset() if best else None
+        if found is None:
+            return None
+        return found._replace(offset=max(found.offset, self.log_start_offset))
 
     # ---- retention and truncation -------------------------------------------------------
 
@@ -343,10 +375,12 @@ class PartitionLog:
             self._roll()
         del self._segments[: len(doomed)]
         del self._bases[: len(doomed)]
+        # The log's own state first: a disk that then refuses the unlinks leaves stray files
+        # (removed at the next start), never a log start below its first segment.
+        self.size_bytes -= sum(segment.size for segment in doomed)
+        self.log_start_offset = max(self.log_start_offset, self._segments[0].base_offset)
         for segment in doomed:
             segment.delete()
-            self.size_bytes -= segment.size
-        self.log_start_offset = max(self.log_start_offset, self._segments[0].base_offset)
         self._epochs.truncate_from_start(self.log_start_offset)
         self.producer_state.delete_snapshots_below(self._segments[0].base_offset)
         log.info(
@@ -464,6 +498,10 @@ class PartitionLog:
             active.sync()  # the indexes too: the next open trusts them
         self.flush()
         self.producer_state.take_snapshot(self.log_end_offset, sync=True)
+        self.close_files()
+
+    def close_files(self) -> None:
+        """Close every segment's file, writing nothing (also after ``close`` failed)."""
         for segment in self._segments:
             segment.close()
 
@@ -550,7 +588,7 @@ def _stored_headers(segments: list[Segment], start: int):
 def _drop_segments(directory: Path, bases: list[int], name: str, log_end: int) -> None:
     """Delete the segments at ``bases``: they follow a cut, or a gap, at ``log_end``."""
     for base in bases:
-        for suffix in (".log", ".index", ".timeindex"):
+        for suffix in SEGMENT_SUFFIXES:
             (directory / file_stem(base)).with_suffix(suffix).unlink(missing_ok=True)
     log.warning(
         "%s: deleted %d segment(s) from %s.log on: the log now ends at offset %d before them",
@@ -560,3 +598,11 @@ def _drop_segments(directory: Path, bases: list[int], name: str, log_end: int) -
         log_end,
     )
     fsync_directory(directory)
+
+
+def _remove_segment_files(directory: Path, base: int) -> None:
+    """Remove what a failed ``Segment.create`` left, as far as the disk allows: a new,
+    empty segment with no data in it is only clutter, and recovery removes it anyway."""
+    for suffix in SEGMENT_SUFFIXES:
+        with contextlib.suppress(OSError):
+            (directory / file_stem(base)).with_suffix(suffix).unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from broker.storage import faults
 from broker.storage.checkpoint import fsync_directory, read_offsets, read_topic_id, write_offsets
 from broker.storage.config import LogConfig
 from broker.storage.errors import StorageError
+from broker.storage.health import DiskHealth
 from broker.storage.log import (
     DELETE_SUFFIX,
     STRAY_SUFFIX,
@@ -82,6 +83,8 @@ class LogManager:
             raise StorageError(f"cannot write to data directory {self.root}: permission denied")
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._high_watermarks: dict[TopicPartition, int] = {}
+        self.disk = DiskHealth.of(self.root)
+        self._loaded = False  # until ``load`` succeeds, ``close`` writes nothing
 
     @property
     def logs(self) -> Mapping[TopicPartition, PartitionLog]:
@@ -105,8 +108,24 @@ class LogManager:
         delete are removed, and so are those of a topic id in ``doomed`` (a create or delete
         the metadata never completed). A directory ``known`` does not know is a stray: it is
         moved aside as ``<topic>-<partition>.<uuid>-stray``, kept but no longer loaded, as
-        Kafka does.
+        Kafka does. A disk that refuses a read or write here raises StorageError.
         """
+        try:
+            loaded = self._load(config_for, known, doomed)
+        except OSError as err:
+            raise StorageError(
+                f"cannot load data directory {self.root}: {err.strerror}"
+                + (f" ({err.filename})" if err.filename else "")
+            ) from err
+        self._loaded = True
+        return loaded
+
+    def _load(
+        self,
+        config_for: Callable[[str], LogConfig],
+        known: Known | None,
+        doomed: Collection[uuid.UUID],
+    ) -> dict[TopicPartition, PartitionLog]:
         started = time.monotonic()
         marker = self.root / CLEAN_SHUTDOWN_MARKER
         clean = marker.exists()
@@ -236,7 +255,16 @@ class LogManager:
 
     def checkpoint(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
         """Write the recovery-point, log-start and high-watermark checkpoints atomically.
-        Partitions missing from ``high_watermarks`` keep their previous value."""
+        Partitions missing from ``high_watermarks`` keep their previous value. A disk that
+        refuses the write is reported by ``disk``, once; the next pass tries again."""
+        try:
+            self._write_checkpoints(high_watermarks)
+        except OSError as err:
+            self.disk.failed("write the offset checkpoints", err)
+        else:
+            self.disk.succeeded()
+
+    def _write_checkpoints(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
         for key, hw in high_watermarks.items():
             if key in self._logs:
                 self._high_watermarks[key] = hw
@@ -262,27 +290,56 @@ class LogManager:
         hws = high_watermarks or {}
         deleted = 0
         for key, partition_log in self._logs.items():
-            deleted += partition_log.delete_expired(now_ms, hws.get(key))
-            partition_log.expire_producers(now_ms, self.producer_id_expiration_ms)
+            try:
+                deleted += partition_log.delete_expired(now_ms, hws.get(key))
+                partition_log.expire_producers(now_ms, self.producer_id_expiration_ms)
+            except OSError as err:
+                self.disk.failed(f"apply retention to {partition_log.name}", err)
         return deleted
 
     def flush_pass(self, now_ms: int) -> None:
         """fsync every log whose oldest unflushed write is flush.ms old."""
         for partition_log in self._logs.values():
             if partition_log.needs_flush(now_ms):
-                partition_log.flush()
+                try:
+                    partition_log.flush()
+                except OSError as err:
+                    self.disk.failed(f"flush {partition_log.name}", err)
 
     def close(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
-        """Flush and close every log, checkpoint, mark the shutdown clean, release the lock."""
+        """Flush and close every log, checkpoint, mark the shutdown clean, release the lock.
+        On a disk that refuses writes every file is still closed and the lock released; the
+        shutdown is then not marked clean (the next start recovers) and StorageError says
+        why."""
+        if not self._loaded:  # a failed load: nothing to mark clean
+            for partition_log in self._logs.values():
+                partition_log.close_files()
+            self._logs.clear()
+            self._release_lock()
+            return
+        failure: OSError | None = None
         for partition_log in self._logs.values():
-            partition_log.close()
-        self.checkpoint(high_watermarks)
-        marker = self.root / CLEAN_SHUTDOWN_MARKER
-        with open(marker, "wb") as file:
-            os.fsync(file.fileno())
-        fsync_directory(self.root)
+            try:
+                partition_log.close()
+            except OSError as err:
+                failure = failure or err
+                partition_log.close_files()
+        if failure is None:
+            try:
+                self._write_checkpoints(high_watermarks)
+                marker = self.root / CLEAN_SHUTDOWN_MARKER
+                with open(marker, "wb") as file:
+                    os.fsync(file.fileno())
+                fsync_directory(self.root)
+            except OSError as err:
+                failure = err
         self._logs.clear()
         self._release_lock()
+        if failure is not None:
+            raise StorageError(
+                f"could not shut down cleanly: cannot write to data directory {self.root}: "
+                f"{failure.strerror}; the next start recovers the logs"
+            ) from failure
 
     def _release_lock(self) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

@@ -1,12 +1,14 @@
 """One log segment: ``<base>.log`` with its ``.index`` and ``.timeindex``.
 
 The ``.log`` holds whole RecordBatch v2 batches back to back, exactly as served, with
-consecutive offsets starting at the segment's base offset. The segment only ever reads batch
-headers (61 bytes, with ``os.pread``); record bytes are never looked at.
+consecutive offsets starting at the segment's base offset. The segment reads batch headers
+(61 bytes, with ``os.pread``); record bytes only in the one batch a ListOffsets by timestamp
+lands on (``record_times``).
 
 The ``.log`` is opened in append mode: every write lands at the end whatever the file
 position, so a reader that seeks the shared file object (``loop.sendfile``'s fallback) can
-not misplace a write.
+not misplace a write. It is the segment's only open file descriptor (the indexes open theirs
+per write). An append that fails anywhere puts the ``.log`` and indexes back as they were.
 
 Nothing is served unchecked: bytes this process appended (CRC-checked by the produce path)
 or recovered count as verified; any other range is CRC-32C checked the first time it is
@@ -15,9 +17,11 @@ read. A damaged batch is never served: reads stop before it, and one ERROR line 
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,10 +33,11 @@ from broker.protocol.batch import (
     BatchHeader,
     scan_valid,
 )
+from broker.protocol.errors import InvalidRecord
 from broker.storage import faults
 from broker.storage.config import INT_MAX, LogConfig
-from broker.storage.errors import StorageError
 from broker.storage.index import NO_TIMESTAMP, OffsetIndex, TimeIndex
+from broker.storage.record_times import record_times
 from broker.storage.scan import ScannedFile
 
 log = logging.getLogger("broker.storage")
@@ -71,6 +76,15 @@ class Batch(NamedTuple):
     base_offset: int
     last_offset: int
     max_timestamp: int
+    leader_epoch: int
+
+
+class TimestampAndOffset(NamedTuple):
+    """A ListOffsets answer: a record's timestamp and offset, and its batch's leader epoch."""
+
+    timestamp: int
+    offset: int
+    leader_epoch: int
 
 
 class Segment:
@@ -114,6 +128,8 @@ class Segment:
         self._damage_reported: set[int] = set()
         self._bytes_since_index_entry = 0
         self._rolling_timestamp: int | None = None
+        self.broken: str | None = None  # why appends are refused until a restart
+        self.created_ms = time.time_ns() // 1_000_000
 
     @classmethod
     def create(cls, directory: Path, base_offset: int, config: LogConfig) -> Segment:
@@ -144,7 +160,9 @@ class Segment:
         if position + HEADER_SIZE > self.size:
             return None
         fields = HEADER.unpack(os.pread(self._fd, HEADER_SIZE, position))
-        base_offset, batch_length, _, magic, _, _, last_offset_delta, _, max_timestamp = fields[:9]
+        base_offset, batch_length, epoch, magic, _, _, last_offset_delta, _, max_timestamp = fields[
+            :9
+        ]
         size = LOG_OVERHEAD + batch_length
         if (
             magic != MAGIC_V2
@@ -153,7 +171,8 @@ class Segment:
             or last_offset_delta < 0
         ):
             return None
-        return Batch(position, size, base_offset, base_offset + last_offset_delta, max_timestamp)
+        last_offset = base_offset + last_offset_delta
+        return Batch(position, size, base_offset, last_offset, max_timestamp, epoch)
 
     def _load_tail(self) -> str | None:
         """Walk the headers after the last offset index entry to learn ``next_offset`` and the
@@ -248,27 +267,59 @@ class Segment:
             offset,
         )
 
-    def offset_for_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
-        """The first batch, ending at or after ``min_offset``, whose max timestamp is >=
-        ``timestamp``: ``(max(base offset, min_offset), its max timestamp)``."""
+    def offset_for_timestamp(self, timestamp: int, min_offset: int) -> TimestampAndOffset | None:
+        """Kafka's ``findOffsetByTimestamp``: the first record at or after ``min_offset``
+        whose timestamp is >= ``timestamp``. The time index (sparse, by batch) gives where to
+        start; only batches whose max timestamp qualifies are looked inside."""
         relative_offset = max(self.time_index.floor(timestamp), min_offset - self.base_offset)
         position = self.offset_index.floor(relative_offset)[1]
         while (batch := self.peek(position)) is not None:
             if batch.max_timestamp >= timestamp and batch.last_offset >= min_offset:
-                return max(batch.base_offset, min_offset), batch.max_timestamp
+                times = self._record_times(batch)
+                if times is None:  # unreadable records: answer by the batch
+                    offset = max(batch.base_offset, min_offset)
+                    return TimestampAndOffset(batch.max_timestamp, offset, batch.leader_epoch)
+                for offset, record_timestamp in times:
+                    if record_timestamp >= timestamp and offset >= min_offset:
+                        return TimestampAndOffset(record_timestamp, offset, batch.leader_epoch)
             position += batch.size
         return None
 
-    def rolling_timestamp(self, now_ms: int) -> int:
-        """When the segment started, for segment.ms: its first batch's max timestamp, as in
-        Kafka, or the first time asked if that batch carries none."""
+    def max_timestamp_and_offset(self) -> TimestampAndOffset | None:
+        """ListOffsets MAX_TIMESTAMP within this segment: the first record holding the
+        largest timestamp, inside the first batch that reached it; None if none has one."""
+        if self.max_timestamp < 0:
+            return None
+        batch = self.find(self.offset_of_max_timestamp)
+        if batch is None:
+            return None
+        offset = batch.base_offset  # unless the records say which one holds it
+        for record_offset, record_timestamp in self._record_times(batch) or ():
+            if record_timestamp == batch.max_timestamp:
+                offset = record_offset
+                break
+        return TimestampAndOffset(batch.max_timestamp, offset, batch.leader_epoch)
+
+    def _record_times(self, batch: Batch) -> list[tuple[int, int]] | None:
+        """The batch's ``(offset, timestamp)`` pairs, or None if its records cannot be read
+        (a client may send records that only their CRC vouches for)."""
+        try:
+            return record_times(os.pread(self._fd, batch.size, batch.position))
+        except InvalidRecord:
+            return None
+
+    def time_waited_for_roll(self, now_ms: int, batch_timestamp: int) -> int:
+        """Kafka's ``LogSegment.timeWaitedForRoll``: how far ``batch_timestamp`` (an incoming
+        batch's max timestamp) lies past the segment's first batch's max timestamp; for a
+        segment whose first batch has none, how long ago the segment was created or opened."""
         if self._rolling_timestamp is None:
             first = self.peek(0)
             if first is None:
-                return now_ms
-            timestamp = first.max_timestamp
-            self._rolling_timestamp = timestamp if timestamp >= 0 else now_ms
-        return self._rolling_timestamp
+                return now_ms - self.created_ms
+            self._rolling_timestamp = first.max_timestamp
+        if self._rolling_timestamp >= 0:
+            return batch_timestamp - self._rolling_timestamp
+        return now_ms - self.created_ms
 
     def largest_timestamp(self) -> int:
         """For retention: the max batch timestamp, else the file's modification time."""
@@ -283,36 +334,64 @@ class Segment:
     # ---- writing ------------------------------------------------------------------------
 
     def append(self, buf: bytearray, headers: list[BatchHeader], base_offset: int) -> None:
-        """Write ``buf`` (batches already stamped from ``base_offset``) with one write."""
+        """Write ``buf`` (batches already stamped from ``base_offset``) with one write, then
+        the index entries it earns. If any of it fails, the segment is put back as it was
+        (log and indexes) and the OSError is raised: a failed append leaves nothing behind."""
+        if self.broken is not None:
+            raise OSError(errno.EIO, self.broken)
         position = self.size
         if faults.ARMED and faults.fires("append"):
             os.write(self._fd, buf[: len(buf) // 2])
             faults.crash("append")
+        before = self._append_state()
         try:
             written = os.write(self._fd, buf)
-        except OSError as err:
-            self._undo(position)
-            raise StorageError(f"cannot write to {self.log_path}: {err.strerror}") from err
-        if written != len(buf):
-            self._undo(position)
-            raise StorageError(
-                f"cannot write to {self.log_path}: only {written} of {len(buf)} bytes written"
-                " (is the disk full?)"
-            )
-        offset = base_offset
-        for header in headers:
-            self._index_batch(offset, position + header.position, header.size, header.max_timestamp)
-            offset += header.last_offset_delta + 1
+            if written != len(buf):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a short write
+            offset = base_offset
+            for header in headers:
+                self._index_batch(
+                    offset, position + header.position, header.size, header.max_timestamp
+                )
+                offset += header.last_offset_delta + 1
+            self.offset_index.write_pending()
+            self.time_index.write_pending()
+        except OSError:
+            self._roll_back(position, before)
+            raise
         self.size = position + len(buf)
         if self._verified[1] == position:
             self._verified = (self._verified[0], self.size)
         self.next_offset = offset
         self.dirty = True
-        self.offset_index.write_pending()
-        self.time_index.write_pending()
 
-    def _undo(self, size: int) -> None:
-        os.ftruncate(self._fd, size)
+    def _append_state(self) -> tuple[int, int, int, int, int]:
+        return (
+            len(self.offset_index),
+            len(self.time_index),
+            self.max_timestamp,
+            self.offset_of_max_timestamp,
+            self._bytes_since_index_entry,
+        )
+
+    def _roll_back(self, size: int, state: tuple[int, int, int, int, int]) -> None:
+        """Undo a failed append: cut the ``.log`` back to ``size`` and the indexes back to
+        ``state``. If the disk refuses even that, the segment is marked broken: it takes no
+        more appends until a restart recovers it (the recovery keeps a whole batch, so an
+        idempotent producer's retry is then found a duplicate, never stored twice)."""
+        offset_entries, time_entries, *scalars = state
+        self.max_timestamp, self.offset_of_max_timestamp, self._bytes_since_index_entry = scalars
+        try:
+            if os.fstat(self._fd).st_size != size:
+                os.ftruncate(self._fd, size)
+            self.offset_index.restore(offset_entries)
+            self.time_index.restore(time_entries)
+        except OSError as err:
+            self.broken = (
+                f"{self.log_path} could not be put back after a failed write ({err.strerror}); "
+                "restart the broker to recover it"
+            )
+            log.error("%s", self.broken)
 
     def _index_batch(self, base_offset: int, position: int, size: int, max_timestamp: int) -> None:
         """Kafka's indexing rule, shared by append and rebuild."""
@@ -419,15 +498,11 @@ class Segment:
         return cut
 
     def close(self) -> None:
-        self.offset_index.close()
-        self.time_index.close()
         self.file.close()
 
     def delete(self) -> None:
         """Unlink the files. The ``.log`` file object is only dropped, not closed: a pending
         ``FileSlice`` may still be sending from it."""
-        self.offset_index.close()
-        self.time_index.close()
         for path in (self.log_path, self.offset_index.path, self.time_index.path):
             path.unlink(missing_ok=True)
         del self.file

@@ -21,16 +21,20 @@ EARLIEST = -2
 MAX_TIMESTAMP = -3
 
 
-def _lookup(partition: Partition, timestamp: int) -> tuple[int, int]:
-    """(offset, timestamp) for one query; (-1, -1) when no record matches."""
+def _lookup(partition: Partition, timestamp: int) -> tuple[int, int, int]:
+    """(offset, timestamp, leader epoch) for one query; offset -1 when no record matches. A
+    lookup by time answers the epoch of the batch it found, as Kafka does (-1: none)."""
     if timestamp == LATEST:
-        return partition.high_watermark, -1
+        return partition.high_watermark, -1, partition.leader_epoch
     if timestamp == EARLIEST:
-        return partition.log_start_offset, -1
+        return partition.log_start_offset, -1, partition.leader_epoch
     if timestamp == MAX_TIMESTAMP:
-        return partition.log.max_timestamp()
-    found = partition.log.offset_for_timestamp(timestamp)
-    return found if found is not None else (-1, -1)
+        found = partition.log.max_timestamp()
+    else:
+        found = partition.log.offset_for_timestamp(timestamp)
+    if found is None:
+        return -1, -1, -1
+    return found.offset, found.timestamp, found.leader_epoch
 
 
 async def handle(context: Context, request: Request) -> dict:
@@ -56,14 +60,14 @@ async def handle(context: Context, request: Request) -> dict:
                     {"partition_index": index, "timestamp": -1, "offset": -1, "error_code": error}
                 )
                 continue
-            offset, timestamp = _lookup(partition, wanted.timestamp)
+            offset, timestamp, leader_epoch = _lookup(partition, wanted.timestamp)
             answers.append(
                 {
                     "partition_index": index,
                     "error_code": ErrorCode.none,
                     "timestamp": timestamp,
                     "offset": offset,
-                    "leader_epoch": partition.leader_epoch,
+                    "leader_epoch": leader_epoch,
                 }
             )
         topics.append({"name": topic.name, "partitions": answers})

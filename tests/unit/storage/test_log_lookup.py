@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.storage import LogConfig, PartitionLog
-from tests.unit.storage.record_batches import make_batch, offsets_in, produce
+from tests.unit.storage.record_batches import at, make_batch, offsets_in, produce
 
 batch_specs = st.tuples(
     st.integers(1, 5),  # records
@@ -68,7 +68,7 @@ def check_reads(log: PartitionLog, model: Model, max_bytes: int) -> None:
             got = offsets_in(piece.read_bytes()) if piece else []
             assert got == expected, (offset, max_bytes, max_offset)
     for timestamp in (0, 2_500, 5_000, 7_500, 10_000, 10_001):
-        assert log.offset_for_timestamp(timestamp) == model.offset_for_timestamp(timestamp)
+        assert at(log.offset_for_timestamp(timestamp)) == model.offset_for_timestamp(timestamp)
 
 
 @settings(max_examples=60, deadline=None)

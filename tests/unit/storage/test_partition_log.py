@@ -1,12 +1,13 @@
 import os
 import socket
 import struct
+import time
 
 import pytest
 
 from broker.protocol.batch import validate_produced
 from broker.storage import LogConfig, OffsetOutOfRange, PartitionLog, StorageError
-from tests.unit.storage.record_batches import make_batch, offsets_in, produce, read_all
+from tests.unit.storage.record_batches import at, make_batch, offsets_in, produce, read_all
 
 
 def test_create_lays_out_kafkas_files(new_log, tmp_path, topic_id):
@@ -200,21 +201,21 @@ def test_offset_for_timestamp_and_max_timestamp(new_log):
     for stamp in stamps:
         produce(log, make_batch(2, timestamp=stamp - 50, max_timestamp=stamp, record_bytes=50))
     assert log.segment_count > 2
-    assert log.offset_for_timestamp(0) == (0, 100)
-    assert log.offset_for_timestamp(100) == (0, 100)
-    assert log.offset_for_timestamp(101) == (2, 300)
-    assert log.offset_for_timestamp(350) == (6, 500)
-    assert log.offset_for_timestamp(900) == (12, 900)
-    assert log.offset_for_timestamp(901) is None
-    assert log.max_timestamp() == (12, 900)
+    assert at(log.offset_for_timestamp(0)) == (0, 100)
+    assert at(log.offset_for_timestamp(100)) == (0, 100)
+    assert at(log.offset_for_timestamp(101)) == (2, 300)
+    assert at(log.offset_for_timestamp(350)) == (6, 500)
+    assert at(log.offset_for_timestamp(900)) == (12, 900)
+    assert at(log.offset_for_timestamp(901)) is None
+    assert at(log.max_timestamp()) == (12, 900)
     log.truncate_to(12)
-    assert log.max_timestamp() == (6, 500)  # the first batch to reach 500
+    assert at(log.max_timestamp()) == (6, 500)  # the first batch to reach 500
     log.advance_log_start(9)
-    assert log.offset_for_timestamp(0) == (9, 400)
+    assert at(log.offset_for_timestamp(0)) == (9, 400)
 
 
 def test_max_timestamp_of_an_empty_log(new_log):
-    assert new_log().max_timestamp() == (-1, -1)
+    assert new_log().max_timestamp() is None
     assert new_log(topic="other").offset_for_timestamp(0) is None
 
 
@@ -280,3 +281,24 @@ def test_delete_removes_the_directory(new_log, tmp_path):
     produce(log, make_batch(1))
     log.delete()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_old_timestamps_fill_one_segment_instead_of_rolling_per_batch(new_log):
+    # Kafka's timeWaitedForRoll: the batch's max timestamp less the segment's first batch's,
+    # not the wall clock; 30-day-old records are as old as each other.
+    log = new_log()  # segment.ms: 7 days
+    now = 1_800_000_000_000
+    month_ago = now - 30 * 24 * 3600 * 1000
+    for i in range(400):
+        produce(log, make_batch(1, timestamp=month_ago + i), now_ms=now + i)
+    assert log.segment_count == 1
+
+
+def test_a_segment_whose_first_batch_has_no_timestamp_ages_from_its_creation(new_log):
+    log = new_log(LogConfig(segment_ms=60_000))
+    created = time.time_ns() // 1_000_000
+    produce(log, make_batch(1, timestamp=-1), now_ms=created)
+    produce(log, make_batch(1, timestamp=-1), now_ms=created + 1_000)
+    assert log.segment_count == 1
+    produce(log, make_batch(1, timestamp=-1), now_ms=created + 120_000)
+    assert log.segment_count == 2
