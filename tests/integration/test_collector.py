@@ -329,3 +329,71 @@ def test_collector_keeps_its_beat_during_a_burst(broker, tmp_path):
             & (stored.index <= stored[stored.index >= answered].index.min())
         ]
         assert near.min() * 0.9 <= printed <= near.max() * 1.1, (printed, near.tolist())
+
+
+def test_a_restarted_collector_resumes_from_its_checkpoint(broker, tmp_path):
+    """The folded totals survive a restart without re-reading ``tweet-stats``: only results
+    published since are read, and a repeat of a result folded before the restart is still
+    recognised as one."""
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"tweets": 6, "tweet-stats": 1})
+    envelopes = list(itertools.islice(simulated_envelopes(5, 1_700_000_000_000, 50.0), 300))
+    results = [run.record() for run in split_into_runs(0, enumerate(e.raw for e in envelopes))]
+    assert len(results) >= 3
+    produce_to_partitions(bootstrap, "tweet-stats", {0: results[:-1]})
+    path = tmp_path / "dashboard.sqlite"
+
+    first = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        assert first.sample_once(drain_s=1.0)
+        while first.stats.read(0.5):
+            pass
+        assert first.store.analytics_totals()["applied"] == len(results) - 1
+        first.stats.save()
+    finally:
+        first.close()
+
+    # After the restart: the last result and a repeat of the first one are new on the topic.
+    produce_to_partitions(bootstrap, "tweet-stats", {0: [results[-1], results[0]]})
+    second = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        read = 0
+        deadline = time.monotonic() + 20
+        while read < 2:
+            assert time.monotonic() < deadline, f"read {read} records"
+            read += second.stats.read(0.5)
+        assert read == 2  # not the whole topic again
+        totals = second.store.analytics_totals()
+        expected = fold(results)
+        assert totals["tweets"] == expected.totals.tweets == 300
+        assert totals["applied"] == len(results) and totals["duplicates"] == 1
+        assert totals["languages"] == dict(expected.totals.languages)
+    finally:
+        second.close()
+
+
+def test_a_checkpoint_the_topic_no_longer_holds_is_dropped(broker, tmp_path):
+    """A checkpoint past the end of a (recreated) ``tweet-stats`` is not trusted: the
+    reader starts again from the beginning and the totals are those of the topic."""
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"tweet-stats": 1})
+    envelopes = list(itertools.islice(simulated_envelopes(6, 1_700_000_000_000, 50.0), 100))
+    results = [run.record() for run in split_into_runs(0, enumerate(e.raw for e in envelopes))]
+    produce_to_partitions(bootstrap, "tweet-stats", {0: results})
+    path = tmp_path / "dashboard.sqlite"
+    first = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        first.sample_once(drain_s=1.0)
+        first.stats.progress.offsets[("tweet-stats", 0)] = 10_000  # beyond the end
+        first.stats.save()
+    finally:
+        first.close()
+    second = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        read, deadline = 0, time.monotonic() + 20
+        while read < len(results):
+            assert time.monotonic() < deadline, f"read {read} records"
+            read += second.stats.read(0.5)
+        assert second.store.analytics_totals()["tweets"] == 100
+    finally:
+        second.close()
