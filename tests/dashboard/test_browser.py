@@ -9,9 +9,12 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
-from playwright.sync_api import sync_playwright
+from confluent_kafka.admin import AdminClient, NewTopic
+from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.broker_process import ROOT
 from tests.support.commands import service
@@ -85,12 +88,40 @@ def pipeline(broker, tmp_path):
             log.close()
 
 
-def test_the_dashboard_shows_live_throughput_and_partitions(pipeline, tmp_path):
+def offered(page: Page, option: str) -> bool:
+    """Open the page's first picker and say whether ``option`` is among its choices."""
+    page.get_by_test_id("stSelectbox").first.click()
+    try:
+        page.get_by_role("option", name=option).wait_for(timeout=2_000)
+        return True
+    except PlaywrightTimeout:
+        return False
+    finally:
+        page.keyboard.press("Escape")
+
+
+def test_the_dashboard_shows_live_throughput_and_partitions(pipeline, broker, tmp_path):
     assert CHROMIUM, "Debian's chromium is not installed: `make test` installs it"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         try:
+            # A deep link is the first page this fresh dashboard serves: our menu, not
+            # Streamlit's file-based one, and no developer toolbar.
+            page.goto(f"{pipeline}/partitions?topic=tweets")
+            page.get_by_text("The hot partition is").wait_for(timeout=60_000)
+            menu = page.get_by_test_id("stSidebarNav").inner_text()
+            assert "Consumer groups" in menu and "Live tail" in menu
+            assert not {"app", "analytics", "overview"} & set(menu.split()), menu
+            assert page.get_by_text("Deploy", exact=True).count() == 0
+            # A topic created while the page is open appears in the picker without a switch.
+            admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+            admin.create_topics([NewTopic("late-topic", 2)])["late-topic"].result(15)
+            deadline = time.monotonic() + 60
+            while not offered(page, "late-topic"):
+                assert time.monotonic() < deadline, "the new topic never showed in the picker"
+            page.screenshot(path=tmp_path / "late-topic.png")
+
             page.goto(pipeline)
             rate = page.get_by_test_id("stMetric").filter(has_text="Messages in /s")
             # Wait for a second sample with tweets flowing: a non-zero rate.
