@@ -464,6 +464,15 @@ class Store:
         """When the newest good sample was taken; None before the first one."""
         return self._one("SELECT MAX(ts_ms) FROM samples")[0]
 
+    def version(self) -> tuple[Any, ...]:
+        """Changes whenever the collector writes: the newest sample, status, totals and
+        checkpoint times and the settings and tail counts. Readers cache queries on it."""
+        return self._one(
+            "SELECT (SELECT MAX(ts_ms) FROM samples), (SELECT ts_ms FROM status),"
+            " (SELECT ts_ms FROM totals), (SELECT MAX(offset) FROM tail),"
+            " (SELECT COUNT(*) FROM topic_configs), (SELECT MAX(ts_ms) FROM results)"
+        )
+
     def sample_times(self, since_ms: int = 0) -> pd.Series:
         """When each good sample from ``since_ms`` on was taken, oldest first."""
         frame = self._frame(

@@ -1,13 +1,18 @@
-"""What every dashboard page shares: the store, the shared controls (built once, in the
-entry file, kept in session state), the pickers, the cluster banner and time windows."""
+"""What every dashboard page shares: the store's data, the shared controls (built once, in
+the entry file, kept in session state), the pickers and the cluster banner.
+
+Pages read through ``data()``: every query is cached on the store's ``version()``, so however
+many viewers (a class, each with a tab) rerun a page each second, a query runs once per
+sample the collector writes; a rerun that finds nothing new reads nothing but the version."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -33,6 +38,34 @@ def store_path() -> str:
 
 def store() -> Store:
     return open_store(store_path())
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _query(path: str, name: str, args: tuple[Any, ...], version: tuple[Any, ...]) -> Any:
+    return getattr(open_store(path), name)(*args)
+
+
+class Data:
+    """The store's read methods, cached on its version read when this was made."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.version = tuple(open_store(path).version())
+        self.newest_ms = self.version[0] or int(time.time() * 1000)
+
+    def since_ms(self, minutes: float) -> int:
+        """``minutes`` before the newest sample (the same for every viewer of a sample)."""
+        return int(self.newest_ms - minutes * 60_000)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_") or not callable(getattr(Store, name, None)):
+            raise AttributeError(name)
+        return lambda *args: _query(self.path, name, args, self.version)
+
+
+def data() -> Data:
+    """The store's data as of now; call it at the start of each fragment run."""
+    return Data(store_path())
 
 
 def shared_controls() -> None:
@@ -75,7 +108,7 @@ def client_config() -> dict[str, str]:
     return json.loads(os.environ.get(CLIENT_CONFIG_ENV, "{}"))
 
 
-def banner(store: Store) -> None:
+def banner(store: Store | Data) -> None:
     """A clear message when the collector cannot reach the cluster or has stopped."""
     status = store.status()
     last = status["last_ok_ms"]
@@ -90,7 +123,3 @@ def banner(store: Store) -> None:
         st.warning(
             f"The newest sample is {time.time() - last / 1000:.0f} s old: is the collector running?"
         )
-
-
-def since_ms(minutes: float) -> int:
-    return int((time.time() - minutes * 60) * 1000)

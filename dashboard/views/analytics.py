@@ -6,12 +6,12 @@ import streamlit as st
 
 from dashboard import charts, ui
 
-store = ui.store()
 st.title("Analytics")
 
 
 @st.fragment(run_every=ui.refresh_s())
 def analytics() -> None:
+    store = ui.data()
     ui.banner(store)
     totals = store.analytics_totals()
     if totals is None:
@@ -23,7 +23,7 @@ def analytics() -> None:
     columns[2].metric("Retweets", f"{totals['retweets']:,}")
     columns[3].metric("Malformed", f"{totals['malformed']:,}")
     # By production time: simulated tweet time can run far ahead of the clock.
-    series = store.results_series(ui.since_ms(15))
+    series = store.results_series(store.since_ms(15))
     if len(series):
         st.subheader("Tweets analysed per second (when the results were produced)")
         charts.show(charts.lines(series, "tweets", title="tweets/s"))

@@ -6,12 +6,12 @@ import streamlit as st
 from dashboard import charts, ui
 from dashboard.lag import drain_estimate
 
-store = ui.store()
 st.title("Consumer groups")
 
 
 @st.fragment(run_every=ui.refresh_s())
 def group_page() -> None:
+    store = ui.data()
     ui.banner(store)
     groups = store.groups()
     group = ui.pick("Group", list(groups["group_id"]) if len(groups) else [], "group", "analytics")
@@ -26,7 +26,7 @@ def group_page() -> None:
     columns[3].metric("Assignor", row["assignor"] or "-")
     lag = int(row["lag"]) if pd.notna(row["lag"]) else 0
     columns[4].metric("Total lag", f"{lag:,}")
-    history = store.lag_history(group, ui.since_ms(15))
+    history = store.lag_history(group, store.since_ms(15))
     st.caption(drain_estimate(history))
     st.subheader("Members and their partitions")
     st.dataframe(store.members(group), hide_index=True)

@@ -4,16 +4,16 @@ import streamlit as st
 
 from dashboard import charts, ui
 
-store = ui.store()
 st.title("Overview")
 
 
 @st.fragment(run_every=ui.refresh_s())
 def overview() -> None:
+    store = ui.data()
     ui.banner(store)
     brokers, topics = store.brokers(), store.topics()
-    rates = store.topic_rates(ui.since_ms(15))
-    consumed = store.consume_rates(ui.since_ms(15))
+    rates = store.topic_rates(store.since_ms(15))
+    consumed = store.consume_rates(store.since_ms(15))
     latest_in = rates[rates["ts_ms"] == rates["ts_ms"].max()] if len(rates) else rates
     columns = st.columns(4)
     columns[0].metric("Brokers up", int(brokers["up"].sum()) if len(brokers) else 0)
@@ -26,7 +26,7 @@ def overview() -> None:
     names = list(topics["topic"]) if len(topics) else []
     topic = ui.pick("Topic", names, "topic", "tweets")
     if topic is not None:
-        by_partition = store.partition_rates(ui.since_ms(15), topic=topic)
+        by_partition = store.partition_rates(store.since_ms(15), topic)
         st.subheader(f"Messages in per second, by partition of {topic}")
         if len(by_partition):
             charts.show(

@@ -5,12 +5,12 @@ import streamlit as st
 
 from dashboard import charts, ui
 
-store = ui.store()
 st.title("Partitions")
 
 
 @st.fragment(run_every=ui.refresh_s())
 def partitions() -> None:
+    store = ui.data()
     ui.banner(store)
     topics = store.topics()
     topic = ui.pick("Topic", list(topics["topic"]) if len(topics) else [], "topic", "tweets")
@@ -33,7 +33,7 @@ def partitions() -> None:
             f"(an even spread would be {1 / len(records):.0%})."
         )
         charts.show(charts.bars(records, "records", "partition", color="partition"))
-    history = store.partition_history(topic, ui.since_ms(15))
+    history = store.partition_history(topic, store.since_ms(15))
     if len(history):
         high, start = st.columns(2)
         high.subheader("High watermark over time")
@@ -49,7 +49,7 @@ def partitions() -> None:
         if len(offsets):
             st.subheader(f"Group {group}: committed offset and lag")
             st.dataframe(offsets, hide_index=True)
-            lag = store.lag_history(group, ui.since_ms(15))
+            lag = store.lag_history(group, store.since_ms(15))
             lag = lag[lag["topic"] == topic]
             if len(lag):
                 charts.show(charts.lines(lag, "lag", "partition"))

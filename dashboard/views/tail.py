@@ -4,12 +4,12 @@ import streamlit as st
 
 from dashboard import charts, ui
 
-store = ui.store()
 st.title("Live tail")
 
 
 @st.fragment(run_every=ui.refresh_s())
 def tail() -> None:
+    store = ui.data()
     ui.banner(store)
     latest = store.tail(50)
     if not len(latest):

@@ -324,3 +324,14 @@ def test_partitions_page_shows_topic_settings_and_log_start_over_time(store):
     data = next(d for s, d in drawn if s["encoding"]["y"]["field"] == "log_start")
     newest = data[data["time"] == data["time"].max()].sort_values("partition")
     assert list(newest["log_start"]) == [LOG_START[p] for p in range(6)]
+
+
+def test_a_rerun_shows_the_newest_sample_not_a_cached_one(store):
+    app = run("partitions.py")
+    assert list(app.dataframe[0].value["high_watermark"]) == [AFTER[p] for p in range(6)]
+    app.run()  # nothing new: served from the cache, the same figures
+    assert list(app.dataframe[0].value["high_watermark"]) == [AFTER[p] for p in range(6)]
+    later = {p: AFTER[p] + 1000 for p in range(6)}
+    store.write_sample(sample(NOW + 1000, later, COMMITTED))
+    app.run()
+    assert list(app.dataframe[0].value["high_watermark"]) == [later[p] for p in range(6)]
