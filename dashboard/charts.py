@@ -97,7 +97,8 @@ def lines(
             f"{color}:N", scale=category_scale(frame[color].tolist()), title=color
         )
         encoding["tooltip"].append(f"{color}:N")
-    return alt.Chart(data).mark_line().encode(**encoding).properties(height=height)
+    line = alt.Chart(data).mark_line(invalid="break-paths-show-domains")  # a gap is a gap
+    return line.encode(**encoding).properties(height=height)
 
 
 def bars(

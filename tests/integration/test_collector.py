@@ -107,6 +107,14 @@ def test_collector_stores_exact_offsets_lag_totals_and_survives_a_broker_restart
         node = int(brokers["node_id"].iloc[0])
         assert table["leader"].tolist() == [node] * 6
         assert set(table["replicas"]) == set(table["isr"]) == {str(node)}
+        settings = store.topic_configs("tweets").set_index("name")["value"].to_dict()
+        assert set(settings) == {
+            "cleanup.policy",
+            "retention.ms",
+            "segment.ms",
+            "min.insync.replicas",
+        }
+        assert settings["cleanup.policy"] == "delete"  # Kafka's default, read with DescribeConfigs
 
         # The group: committed offsets as committed, lag = HW - committed.
         groups = store.groups()
