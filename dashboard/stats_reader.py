@@ -65,9 +65,8 @@ class StatsReader:
         self.keep_ms = int(keep_seconds * 1000)
         self.timeout_s = timeout_s
         self.consumer = clients.reader(config)
-        saved = store.checkpoint()
-        self.progress: Progress = pickle.loads(saved) if saved else self._fresh()
-        self.resumed = saved is not None  # until the first assignment checks the offsets
+        self.progress = self._restore(store.checkpoint())
+        self.resumed = self.progress.offsets != {}  # until the first assignment checks them
         self._assigned: set[tuple[str, int]] = set()
         self._last_discover = float("-inf")
         self._last_checkpoint = time.monotonic()
@@ -76,6 +75,19 @@ class StatsReader:
 
     def _fresh(self) -> Progress:
         return Progress(StatsFolder(keep_windows=self.keep_ms // 1000))
+
+    def _restore(self, saved: bytes | None) -> Progress:
+        """The checkpoint's progress; a fresh start (and no analytics) when there is none or
+        it was written by a version of this code that no longer reads it."""
+        if saved is not None:
+            try:
+                progress = pickle.loads(saved)
+            except (pickle.UnpicklingError, AttributeError, ImportError, TypeError, EOFError):
+                progress = None
+            if isinstance(progress, Progress):
+                return progress
+            self.store.clear_analytics()
+        return self._fresh()
 
     @property
     def generations(self) -> dict[str, int | None]:

@@ -5,14 +5,17 @@ A screenshot of each page is saved in the test's tmp folder."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -151,3 +154,60 @@ def test_the_dashboard_shows_live_throughput_and_partitions(pipeline, broker, tm
         finally:
             browser.close()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def gappy_dashboard(tmp_path):
+    """Streamlit alone over a store whose samples stop for 30 s: yields the URL."""
+    from dashboard.store import Store
+    from dashboard.ui import STORE_ENV
+    from tests.dashboard.test_pages import AFTER, COMMITTED, sample
+
+    path = tmp_path / "dashboard.sqlite"
+    store = Store(path)
+    now = time.time_ns() // 1_000_000
+    for second in [*range(60, 40, -1), *range(10, -1, -1)]:  # nothing from 40 s to 10 s ago
+        grown = {p: AFTER[p] + 10 * (60 - second) for p in AFTER}
+        store.write_sample(sample(now - second * 1000, grown, COMMITTED))
+    store.close()
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    streamlit = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py")),
+            *("--server.address", "127.0.0.1", "--server.port", str(port)),
+            *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, STORE_ENV: str(path)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        streamlit.terminate()
+        streamlit.wait(30)
+        log.close()
+
+
+def test_a_gap_in_the_samples_is_a_gap_in_the_drawn_line(gappy_dashboard):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # Streamlit takes a moment to listen
+                try:
+                    page.goto(f"{gappy_dashboard}/groups")
+                    break
+                except PlaywrightError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.5)
+            paths = page.get_by_test_id("stVegaLiteChart").last.locator("g.role-mark path")
+            paths.first.wait_for(timeout=60_000)
+            drawn = [paths.nth(i).get_attribute("d") or "" for i in range(paths.count())]
+            # Each partition's lag is one line in two pieces: a path with two "move to"s.
+            assert len(drawn) == 6 and all(d.count("M") == 2 for d in drawn), drawn
+        finally:
+            browser.close()
