@@ -282,7 +282,10 @@ class Collector:
             start = earliest.get((topic, p))
             if topic != TWEETS_TOPIC or start is None:
                 continue
-            start = max(start, end - TAIL_PER_PARTITION, self._tail_next.get(p, 0))
+            shown = self._tail_next.get(p, 0)
+            if shown > end:  # the topic was recreated: its offsets start again
+                shown = 0
+            start = max(start, end - TAIL_PER_PARTITION, shown)
             if start < end:
                 starts[p] = start
         if not starts:
