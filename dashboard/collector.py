@@ -23,6 +23,7 @@ sample that succeeds sets it back to ok.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
 
-from chirpstream.settings import TWEETS_TOPIC
+from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from dashboard import clients
 from dashboard.clients import READER_GROUP
 from dashboard.stats_reader import StatsReader
@@ -49,6 +50,7 @@ from dashboard.store import (
     TailRow,
 )
 
+log = logging.getLogger(__name__)
 TAIL_PER_PARTITION = 40  # the tail reads at most this many records per partition and sample
 TAIL_BUDGET_S = 0.3
 CONFIGS_EVERY_S = 30.0
@@ -109,12 +111,17 @@ class Collector:
                 next_beat = max(next_beat + self.interval_s, time.monotonic())
                 self._stopping.wait(next_beat - time.monotonic())
         finally:
+            self._stopping.set()
             reader.join(10)
             self.close()
 
     def _read_stats(self) -> None:
         while not self._stopping.is_set():
-            self.stats.read(STATS_BUDGET_S)
+            try:
+                self.stats.read(STATS_BUDGET_S)
+            except KafkaException as exc:  # the sampler reports the cluster's state
+                log.warning("reading %s: %s", STATS_TOPIC, _describe(exc))
+                self._stopping.wait(1.0)
         self.stats.save()
 
     def stop(self) -> None:
