@@ -49,7 +49,13 @@ def local_times(epoch_ms: pd.Series) -> pd.Series:
 
 def category_scale(values: Sequence[object]) -> alt.Scale:
     """Colours for categories: integers (partitions) by number, anything else by order."""
-    domain = sorted(set(values), key=lambda v: (not isinstance(v, int | np.integer), str(v)))
+
+    def order(value: object) -> tuple[int, int, str]:
+        if isinstance(value, int | np.integer):
+            return (0, int(value), "")
+        return (1, 0, str(value))
+
+    domain = sorted(set(values), key=order)
     colours = [
         PALETTE[int(v) % len(PALETTE)] if isinstance(v, int | np.integer) else PALETTE[i % 10]
         for i, v in enumerate(domain)

@@ -83,7 +83,7 @@ class Collector:
         self.stats = StatsReader(config, store, keep_seconds, timeout_s)
         self.samples = 0
         self.errors = 0
-        self.cpu_s = 0.0  # CPU the sampling thread spent in sample_once, summed
+        self.cpu_s = 0.0  # process CPU (librdkafka's threads too) during sample_once, summed
         self._tail_next: dict[int, int] = {}  # partition of tweets -> next offset to show
         self._configs_read: dict[str, float] = {}  # topic -> when its settings were read
         self._seen_brokers: dict[int, BrokerRow] = {}
@@ -138,9 +138,9 @@ class Collector:
         """One cluster sample (with the tail), then read ``tweet-stats`` for up to
         ``drain_s`` seconds (``run()`` reads it on another thread and passes 0). Returns
         whether the cluster sample succeeded (an error is stored, not raised)."""
-        cpu = time.thread_time()
+        cpu = time.process_time()
         ok = self._sample_cluster()
-        self.cpu_s += time.thread_time() - cpu
+        self.cpu_s += time.process_time() - cpu
         if ok and drain_s > 0:
             self.stats.read(drain_s)
         if time.monotonic() - self._last_prune > 60:
