@@ -94,8 +94,8 @@ def lines(
     data = with_gaps(frame, color, y, ts).copy()
     data["time"] = pd.to_datetime(data[ts], unit="ms", utc=True)
     encoding = {
-        "x": alt.X("time:T", title=time_title()),
-        "y": alt.Y(f"{y}:Q", title=title or y.replace("_", " ")),
+        "x": alt.X("time:T", title=time_title(), axis=alt.Axis(format="%H:%M:%S")),
+        "y": alt.Y(f"{y}:Q", title=title or y.replace("_", " "), axis=alt.Axis(format=",.4~f")),
         "tooltip": [alt.Tooltip("time:T", format="%H:%M:%S"), f"{y}:Q"],
     }
     if color is not None:
