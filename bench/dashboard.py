@@ -1,12 +1,22 @@
-"""Dashboard costs: each page's render time under Streamlit's AppTest over a store holding one
-hour of one-second samples (6 partitions, a 3-member group, 3,600 analytics windows), and the
-collector's CPU per cluster sample against a broker subprocess. Run with
-``python -m bench.dashboard``; ``make bench`` runs it too."""
+"""Dashboard costs. Run with ``python -m bench.dashboard`` (``--burst N`` to size step 4);
+``make bench`` runs it too.
+
+- the collector's CPU per cluster sample against a broker subprocess, idle;
+- README step 4: ``ingest --rate max`` of ``--burst`` tweets with one worker behind, while the
+  collector runs as ``chirpstream dashboard`` runs it: its CPU per sample (the whole process,
+  every thread) and the largest gap between two cluster samples;
+- each page's rerun time under Streamlit's AppTest, through the entry file, over a store
+  holding two hours of one-second samples (6 partitions, a 3-member group, analytics).
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
+import resource
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,48 +32,51 @@ from dashboard.store import (
     GroupRow,
     MemberRow,
     PartitionRow,
+    ResultSecond,
     Store,
     TailRow,
     WindowRow,
 )
 from dashboard.ui import STORE_ENV
-from tests.support.broker_process import BrokerProcess
+from tests.support.broker_process import ROOT, BrokerProcess
+from tests.support.commands import service, simulated_ingest
 from tests.support.confluent import produce
 from tests.support.messages import keyed_messages
 
-PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "pages"
-HOUR = 3600
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+HISTORY_S = 2 * 3600
 SAMPLES = 60
+PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce")
+
+
+def one_second(ts: int, second: int) -> ClusterSample:
+    """The sample of ``second``: partition p has grown by 10 + p messages a second."""
+    high = {p: second * (10 + p) for p in range(6)}
+    return ClusterSample(
+        ts_ms=ts,
+        brokers=[BrokerRow(0, "127.0.0.1", 9092)],
+        partitions=[PartitionRow("tweets", p, 0, [0], [0], 0, high[p]) for p in range(6)],
+        groups=[GroupRow("analytics", "Stable", "consumer", "cooperative-sticky", 3)],
+        members=[
+            MemberRow(
+                "analytics",
+                f"m-{m}",
+                f"analytics-{m}",
+                "/127.0.0.1",
+                [("tweets", 2 * m), ("tweets", 2 * m + 1)],
+            )
+            for m in range(3)
+        ],
+        commits=[CommitRow("analytics", "tweets", p, max(0, high[p] - 50)) for p in range(6)],
+    )
 
 
 def fill(store: Store, now_ms: int) -> None:
-    for second in range(HOUR):
-        ts = now_ms - (HOUR - second) * 1000
-        high = {p: second * (10 + p) for p in range(6)}
-        store.write_sample(
-            ClusterSample(
-                ts_ms=ts,
-                brokers=[BrokerRow(0, "127.0.0.1", 9092)],
-                partitions=[PartitionRow("tweets", p, 0, [0], [0], 0, high[p]) for p in range(6)],
-                groups=[GroupRow("analytics", "Stable", "consumer", "cooperative-sticky", 3)],
-                members=[
-                    MemberRow(
-                        "analytics",
-                        f"m-{m}",
-                        f"analytics-{m}",
-                        "/127.0.0.1",
-                        [("tweets", 2 * m), ("tweets", 2 * m + 1)],
-                    )
-                    for m in range(3)
-                ],
-                commits=[
-                    CommitRow("analytics", "tweets", p, max(0, high[p] - 50)) for p in range(6)
-                ],
-            )
-        )
+    for second in range(HISTORY_S):
+        store.write_sample(one_second(now_ms - (HISTORY_S - second) * 1000, second))
     windows = [
         WindowRow(
-            now_ms - (HOUR - s) * 1000,
+            now_ms - (HISTORY_S - s) * 1000,
             60,
             0,
             10,
@@ -73,21 +86,23 @@ def fill(store: Store, now_ms: int) -> None:
             {"en": 40, "es": 20},
             [("kafka", 5), ("python", 3)],
         )
-        for s in range(HOUR)
+        for s in range(HISTORY_S)
     ]
+    results = [ResultSecond(now_ms - (HISTORY_S - s) * 1000, 60, 6.0) for s in range(HISTORY_S)]
     store.write_analytics(
         windows,
         {
-            "tweets": 60 * HOUR,
+            "tweets": 60 * HISTORY_S,
             "malformed": 0,
-            "retweets": 10 * HOUR,
-            "replies": 5 * HOUR,
-            "sentiment_sum": 6.0 * HOUR,
-            "labels": {"positive": 30 * HOUR},
-            "languages": {"en": 40 * HOUR, "es": 20 * HOUR},
-            "top_hashtags": [["kafka", 5 * HOUR]],
+            "retweets": 10 * HISTORY_S,
+            "replies": 5 * HISTORY_S,
+            "sentiment_sum": 6.0 * HISTORY_S,
+            "labels": {"positive": 30 * HISTORY_S},
+            "languages": {"en": 40 * HISTORY_S, "es": 20 * HISTORY_S},
+            "top_hashtags": [["kafka", 5 * HISTORY_S]],
             "top_authors": [["1", "ada", 100]],
         },
+        results=results,
     )
     store.write_tail([TailRow(0, n, now_ms, "1", "ada", "en", f"tweet {n}") for n in range(200)])
 
@@ -124,26 +139,89 @@ def collector_cpu_per_sample(work: Path) -> float:
         broker.stop()
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def burst(work: Path, tweets: int) -> tuple[float, float, int]:
+    """(CPU s per sample, largest gap between samples in s, samples) while ``tweets`` are
+    published at --rate max with one worker consuming, the collector running on its own."""
+    broker = BrokerProcess(work / "burst-broker", work / "burst-broker.log").start()
+    store = Store(work / "burst.sqlite")
+    collector = Collector(broker.bootstrap, store)
+    logs = (work / "burst-worker.log").open("w")
+    worker = subprocess.Popen(
+        service("consumers.worker", broker.bootstrap), cwd=ROOT, stdout=logs, stderr=logs
+    )
+    sampler = threading.Thread(target=collector.run)
+    try:
+        create_topic(broker.bootstrap, "tweets", 6)
+        sampler.start()
+        time.sleep(3)  # connected, the worker in its group
+        started_ms, cpu = time.time_ns() // 1_000_000, _cpu_s()
+        subprocess.run(
+            simulated_ingest(broker.bootstrap, tweets, 4), cwd=ROOT, check=True, stdout=logs
+        )
+        ended_ms, cpu = time.time_ns() // 1_000_000, _cpu_s() - cpu
+    finally:
+        collector.stop()
+        sampler.join(30)
+        worker.terminate()
+        worker.wait(30)
+        logs.close()
+        broker.stop()
+    beats = store.sample_times(started_ms - 2000)
+    beats = beats[beats <= ended_ms + 2000]
+    return cpu / max(len(beats), 1), beats.diff().max() / 1000, len(beats)
+
+
+def rerun_times(path: Path) -> dict[str, tuple[float, float]]:
+    """Seconds per rerun of each page, through the entry file: (after a new sample, the
+    first viewer; another viewer of the same sample). The first run of each page pays for
+    imports and is not counted."""
+    os.environ[STORE_ENV] = str(path)
+    store = Store(path)
+    times = {}
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.run()
+    second = HISTORY_S
+    for page in PAGES:
+        app.switch_page(f"views/{page}.py").run()
+        store.write_sample(one_second(time.time_ns() // 1_000_000, second))
+        second += 1
+        started = time.perf_counter()
+        app.run()
+        fresh = time.perf_counter() - started
+        started = time.perf_counter()
+        app.run()
+        times[page] = (fresh, time.perf_counter() - started)
+        assert not app.exception, app.exception
+    return times
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.dashboard")
+    parser.add_argument("--burst", type=int, default=200_000, help="tweets in step 4's burst")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chirpstream-dashboard-") as work:
         per_sample = collector_cpu_per_sample(Path(work))
         print(f"collector CPU per cluster sample {per_sample * 1000:8.1f} ms ({SAMPLES} samples)")
+        cpu, gap, samples = burst(Path(work), args.burst)
+        print(
+            f"burst of {args.burst:,} tweets: collector CPU {cpu * 1000:.1f} ms per sample,"
+            f" largest gap between samples {gap:.1f} s ({samples} samples)"
+        )
         path = Path(work) / "store.sqlite"
         started = time.perf_counter()
         fill(Store(path), time.time_ns() // 1_000_000)
         print(
-            f"dashboard render times, one hour of one-second samples "
+            f"page rerun times, two hours of one-second samples "
             f"(filled in {time.perf_counter() - started:.1f} s)"
         )
-        os.environ[STORE_ENV] = str(path)
-        for page in ("overview", "partitions", "groups", "analytics", "tail", "produce"):
-            app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60)
-            app.run()  # the first run pays for imports and the cached store
-            started = time.perf_counter()
-            app.run()
-            elapsed = time.perf_counter() - started
-            assert not app.exception, app.exception
-            print(f"{page:<11} {elapsed * 1000:8.0f} ms per render")
+        print("page        new sample  same sample (another viewer)")
+        for page, (fresh, cached) in rerun_times(path).items():
+            print(f"{page:<11} {fresh * 1000:7.0f} ms  {cached * 1000:7.0f} ms")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-"""The Streamlit dashboard and its collector.
-
-Not built yet: issue #6 delivers it. It will never import ``broker``.
+"""The Streamlit dashboard (``app.py``, pages in ``views/``) and its collector, which samples
+the cluster into a SQLite store the pages read. It never imports ``broker``: it speaks Kafka.
 """

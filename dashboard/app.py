@@ -1,20 +1,28 @@
 """chirpstream's dashboard: ``streamlit run dashboard/app.py`` (``chirpstream dashboard``
-starts it together with the collector)."""
+starts it together with the collector).
+
+The only router is ``st.navigation`` (the pages live in ``views/``, not ``pages/``, so
+Streamlit never builds its file-based menu); the shared controls are built here, once per
+run, so they keep their values across page switches."""
 
 from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+from dashboard import ui
+
+VIEWS = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="chirpstream", page_icon=":bird:", layout="wide")
-st.navigation(
+page = st.navigation(
     [
-        st.Page(PAGES / "overview.py", title="Overview", default=True),
-        st.Page(PAGES / "partitions.py", title="Partitions"),
-        st.Page(PAGES / "groups.py", title="Consumer groups"),
-        st.Page(PAGES / "analytics.py", title="Analytics"),
-        st.Page(PAGES / "tail.py", title="Live tail"),
-        st.Page(PAGES / "produce.py", title="Produce"),
+        st.Page(VIEWS / "overview.py", title="Overview", default=True),
+        st.Page(VIEWS / "partitions.py", title="Partitions"),
+        st.Page(VIEWS / "groups.py", title="Consumer groups"),
+        st.Page(VIEWS / "analytics.py", title="Analytics"),
+        st.Page(VIEWS / "tail.py", title="Live tail"),
+        st.Page(VIEWS / "produce.py", title="Produce"),
     ]
-).run()
+)
+ui.shared_controls()
+page.run()

@@ -1,4 +1,4 @@
-"""The dashboard collector: samples the cluster every second and materialises ``tweet-stats``.
+"""The dashboard collector: samples the cluster every second into the store.
 
 It speaks Kafka only through confluent-kafka's public Admin and Consumer APIs, so it works
 against the bundled broker and any real Kafka cluster alike:
@@ -9,9 +9,12 @@ against the bundled broker and any real Kafka cluster alike:
 - groups: ``list_consumer_groups``, one ``describe_consumer_groups`` for all of them, and
   ``list_consumer_group_offsets`` per group (the API takes one group per request; the
   requests run concurrently);
-- one Consumer, assigned (never subscribed, never committing) to every partition of
-  ``tweet-stats`` from the beginning, folded by ``StatsFolder``, and to the newest few
-  records of each partition of ``tweets`` for the live tail.
+- each topic's settings (``describe_configs``), every ``CONFIGS_EVERY_S`` and for new topics;
+- the live tail: a consumer assigned, at each sample, to the last ``TAIL_PER_PARTITION``
+  records of each partition of ``tweets`` (never more), read for at most ``TAIL_BUDGET_S``.
+
+``tweet-stats`` and ``__consumer_offsets`` are read by a ``StatsReader`` on its own consumer
+and, under ``run()``, its own thread: however far behind it is, the sample keeps its beat.
 
 A cluster that cannot be reached is recorded as an error status in the store; the next
 sample that succeeds sets it back to ok.
@@ -20,26 +23,22 @@ sample that succeeds sets it back to ok.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    ConsumerGroupTopicPartitions,
-    KafkaException,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
 
 from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
-from consumers.fold import StatsFolder
-from dashboard.generations import OFFSETS_TOPIC, group_generation
+from dashboard import clients
+from dashboard.clients import READER_GROUP
+from dashboard.stats_reader import StatsReader
 from dashboard.store import (
     KEEP_SECONDS,
-    LABEL_COLUMNS,
     TAIL_KEEP,
     BrokerRow,
     ClusterSample,
@@ -49,13 +48,14 @@ from dashboard.store import (
     PartitionRow,
     Store,
     TailRow,
-    WindowRow,
 )
 
-TAIL_PER_PARTITION = 40  # start the tail this many records before each partition's end
-TOP_HASHTAGS = 10
-TOP_AUTHORS = 10
-READER_GROUP = "chirpstream-dashboard"  # required by librdkafka; never joined, never committed
+log = logging.getLogger(__name__)
+TAIL_PER_PARTITION = 40  # the tail reads at most this many records per partition and sample
+TAIL_BUDGET_S = 0.3
+CONFIGS_EVERY_S = 30.0
+TOPIC_SETTINGS = ("cleanup.policy", "retention.ms", "segment.ms", "min.insync.replicas")
+STATS_BUDGET_S = 0.5  # one bounded read of the stats reader's thread
 
 
 class Collector:
@@ -78,63 +78,71 @@ class Collector:
         self.keep_seconds = keep_seconds
         config = {"bootstrap.servers": bootstrap, **(client_config or {})}
         self._config = config
-        self.admin = AdminClient(config)
-        self.consumer = Consumer(
-            {
-                **config,
-                "group.id": READER_GROUP,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-            }
-        )
-        self.folder = StatsFolder(keep_windows=int(keep_seconds))
-        self.generations: dict[str, int | None] = {}  # from __consumer_offsets
+        self.admin = clients.admin(config)
+        self.tail_reader = clients.reader(config)
+        self.stats = StatsReader(config, store, keep_seconds, timeout_s)
         self.samples = 0
         self.errors = 0
-        self.cpu_s = 0.0  # process CPU spent in sample_once, summed
-        self._assigned: set[tuple[str, int]] = set()
+        self.cpu_s = 0.0  # process CPU (librdkafka's threads too) during sample_once, summed
+        self._tail_next: dict[int, int] = {}  # partition of tweets -> next offset to show
+        self._configs_read: dict[str, float] = {}  # topic -> when its settings were read
         self._seen_brokers: dict[int, BrokerRow] = {}
-        self._running = False
+        self._stopping = threading.Event()
         self._closed = False
         self._ready = False
         self._last_prune = 0.0
 
+    @property
+    def generations(self) -> dict[str, int | None]:
+        """Group generations read from ``__consumer_offsets``."""
+        return self.stats.generations
+
     # -- the loop ----------------------------------------------------------------------
 
     def run(self) -> None:
-        """Sample every ``interval_s`` until ``stop()``; between samples, read records."""
-        self._running = True
+        """Sample every ``interval_s`` until ``stop()``, with the stats reader on its own
+        thread; the beat is kept from sample start to sample start."""
+        reader = threading.Thread(target=self._read_stats, name="stats-reader", daemon=True)
+        reader.start()
         try:
-            while self._running:
-                started = time.monotonic()
+            next_beat = time.monotonic()
+            while not self._stopping.is_set():
                 self.sample_once(drain_s=0.0)
-                while self._running:
-                    left = self.interval_s - (time.monotonic() - started)
-                    if left <= 0:
-                        break
-                    self.read_records(min(left, 0.2))
+                next_beat = max(next_beat + self.interval_s, time.monotonic())
+                self._stopping.wait(next_beat - time.monotonic())
         finally:
+            self._stopping.set()
+            reader.join(10)
             self.close()
 
+    def _read_stats(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.stats.read(STATS_BUDGET_S)
+            except KafkaException as exc:  # the sampler reports the cluster's state
+                log.warning("reading %s: %s", STATS_TOPIC, _describe(exc))
+                self._stopping.wait(1.0)
+        self.stats.save()
+
     def stop(self) -> None:
-        self._running = False
+        self._stopping.set()
 
     def close(self) -> None:
-        """Close the consumer (idempotent); the store stays open for its owner."""
+        """Close the consumers (idempotent); the store stays open for its owner."""
         if not self._closed:
             self._closed = True
-            self.consumer.close()
+            self.tail_reader.close()
+            self.stats.close()
 
     def sample_once(self, drain_s: float = 0.5) -> bool:
-        """One cluster sample, then read ``tweet-stats`` / ``tweets`` for up to ``drain_s``
-        seconds. Returns whether the cluster sample succeeded (an error is stored, not
-        raised)."""
+        """One cluster sample (with the tail), then read ``tweet-stats`` for up to
+        ``drain_s`` seconds (``run()`` reads it on another thread and passes 0). Returns
+        whether the cluster sample succeeded (an error is stored, not raised)."""
         cpu = time.process_time()
         ok = self._sample_cluster()
-        if ok:
-            self.read_records(drain_s)
         self.cpu_s += time.process_time() - cpu
+        if ok and drain_s > 0:
+            self.stats.read(drain_s)
         if time.monotonic() - self._last_prune > 60:
             self.store.prune(self.keep_seconds)
             self._last_prune = time.monotonic()
@@ -151,7 +159,7 @@ class Collector:
             self.errors += 1
             # librdkafka's admin client can stay stuck on a coordinator that went away (a
             # describe that times out forever after a broker restart): start afresh.
-            self.admin = AdminClient(self._config)
+            self.admin = clients.admin(self._config)
             self.store.write_error(
                 f"cannot sample Kafka at {self.bootstrap}: {_describe(exc)}. Is the broker"
                 " running (`chirpstream broker`) and --bootstrap-servers right?"
@@ -220,7 +228,8 @@ class Collector:
             }
             for group in group_ids:
                 self._add_group(sample, group, described[group], offsets[group])
-        self._assign(metadata, latest, earliest)
+        self._read_tail(earliest, latest)
+        self._read_configs(sorted({p.topic for p in sample.partitions}))
         return sample
 
     def _offsets(self, tps: list[TopicPartition], spec: OffsetSpec) -> dict[tuple[str, int], int]:
@@ -269,118 +278,68 @@ class Collector:
         for (topic, partition), offset in sorted(committed.items()):
             sample.commits.append(CommitRow(group, topic, partition, offset))
 
-    # -- reading tweet-stats and the tail ----------------------------------------------
+    # -- the tail and the topic settings -----------------------------------------------
 
-    def _assign(self, metadata: Any, latest: Mapping, earliest: Mapping) -> None:
-        """Add partitions of ``tweet-stats`` (from the beginning) and ``tweets`` (the last
-        few records) that are not assigned yet."""
-        new: list[TopicPartition] = []
-        for topic in (STATS_TOPIC, TWEETS_TOPIC, OFFSETS_TOPIC):
-            meta = metadata.topics.get(topic)
-            if meta is None or meta.error is not None:
+    def _read_tail(self, earliest: Mapping, latest: Mapping) -> None:
+        """Read the newest records of each partition of ``tweets`` not shown yet: at most
+        ``TAIL_PER_PARTITION`` per partition (seeking near the end), for at most
+        ``TAIL_BUDGET_S``."""
+        starts: dict[int, int] = {}
+        for (topic, p), end in latest.items():
+            start = earliest.get((topic, p))
+            if topic != TWEETS_TOPIC or start is None:
                 continue
-            for p in meta.partitions:
-                if (topic, p) in self._assigned:
-                    continue
-                if topic in (STATS_TOPIC, OFFSETS_TOPIC):
-                    new.append(TopicPartition(topic, p, OFFSET_BEGINNING))
-                else:
-                    end, start = latest.get((topic, p)), earliest.get((topic, p))
-                    if end is None or start is None:
+            shown = self._tail_next.get(p, 0)
+            if shown > end:  # the topic was recreated: its offsets start again
+                shown = 0
+            start = max(start, end - TAIL_PER_PARTITION, shown)
+            if start < end:
+                starts[p] = start
+        if not starts:
+            return
+        self.tail_reader.assign([TopicPartition(TWEETS_TOPIC, p, o) for p, o in starts.items()])
+        ends = {p: latest[(TWEETS_TOPIC, p)] for p in starts}
+        rows: list[TailRow] = []
+        deadline = time.monotonic() + TAIL_BUDGET_S
+        try:
+            while starts and (left := deadline - time.monotonic()) > 0:
+                for msg in self.tail_reader.consume(TAIL_PER_PARTITION, timeout=left):
+                    if msg.error() is not None or msg.partition() not in starts:
                         continue
-                    new.append(TopicPartition(topic, p, max(start, end - TAIL_PER_PARTITION)))
-                self._assigned.add((topic, p))
-        if new:
-            self.consumer.incremental_assign(new)
+                    if msg.offset() < ends[msg.partition()]:
+                        rows.append(_tail_row(msg))
+                    self._tail_next[msg.partition()] = msg.offset() + 1
+                    if msg.offset() + 1 >= ends[msg.partition()]:
+                        del starts[msg.partition()]
+        finally:
+            self.tail_reader.unassign()
+        if rows:
+            self.store.write_tail(rows[-TAIL_KEEP:])
 
-    def read_records(self, timeout_s: float) -> int:
-        """Consume what is available (waiting up to ``timeout_s`` for the first batch), fold
-        results, keep the tail; write both to the store. Returns the records read."""
-        if not self._assigned:
-            return 0
-        read = 0
-        touched: set[int] = set()
-        tail: list[TailRow] = []
-        stats_read = False
-        wait = timeout_s
-        while True:
-            messages = self.consumer.consume(5000, timeout=wait)
-            wait = 0.0
-            if not messages:
-                break
-            for msg in messages:
-                if msg.error() is not None:
-                    continue
-                read += 1
-                if msg.topic() == OFFSETS_TOPIC:
-                    found = group_generation(msg.key(), msg.value())
-                    if found is not None:
-                        self.generations[found[0]] = found[1]
-                elif msg.topic() == STATS_TOPIC:
-                    stats_read = True
-                    result = _decode(msg.value())
-                    self.folder.add(msg.value() if result is None else result)
-                    window = None if result is None else result.get("window_start_ms")
-                    if type(window) is int:
-                        touched.add(window)
-                else:
-                    tail.append(_tail_row(msg))
-            if len(messages) < 5000:
-                break
-        if stats_read:
-            self._write_analytics(touched)
-        if tail:
-            self.store.write_tail(tail[-TAIL_KEEP:])
-        return read
-
-    def _write_analytics(self, touched: set[int]) -> None:
-        folder = self.folder
-        windows, removed = [], []
-        for window in sorted(touched):
-            counts = folder.per_window.get(window)
-            if counts is None:
-                removed.append(window)
+    def _read_configs(self, topics: list[str]) -> None:
+        """Read the settings of topics not read for ``CONFIGS_EVERY_S``; a topic whose
+        settings cannot be read keeps the ones stored."""
+        now = time.monotonic()
+        due = [
+            t for t in topics if now - self._configs_read.get(t, float("-inf")) > CONFIGS_EVERY_S
+        ]
+        if not due:
+            return
+        resources = [ConfigResource(ResourceType.TOPIC, t) for t in due]
+        found: dict[str, dict[str, str | None]] = {}
+        for resource, future in self.admin.describe_configs(
+            resources, request_timeout=self.timeout_s
+        ).items():
+            try:
+                entries = future.result(self.timeout_s + 1)
+            except KafkaException:
                 continue
-            windows.append(
-                WindowRow(
-                    window,
-                    counts.tweets,
-                    counts.malformed,
-                    counts.retweets,
-                    counts.replies,
-                    counts.sentiment_sum,
-                    {label: counts.labels.get(label, 0) for label in LABEL_COLUMNS},
-                    dict(counts.languages),
-                    sorted(counts.hashtags.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_HASHTAGS],
-                )
-            )
-        t = folder.totals
-        totals = {
-            "tweets": t.tweets,
-            "malformed": t.malformed,
-            "retweets": t.retweets,
-            "replies": t.replies,
-            "sentiment_sum": t.sentiment_sum,
-            "labels": dict(t.labels),
-            "languages": dict(t.languages),
-            "top_hashtags": folder.top_hashtags(TOP_HASHTAGS),
-            "top_authors": folder.top_authors(TOP_AUTHORS),
-            "applied": folder.applied,
-            "superseded": folder.superseded,
-            "duplicates": folder.duplicates,
-            "invalid": folder.invalid,
-            "overlaps": folder.overlaps,
-        }
-        self.store.write_analytics(windows, totals, removed)
-
-
-def _decode(value: bytes | None) -> dict[str, Any] | None:
-    """A result record's JSON object, or None (the folder then counts it as invalid)."""
-    try:
-        result = json.loads(value or b"null")
-    except ValueError:
-        return None
-    return result if isinstance(result, dict) else None
+            found[resource.name] = {
+                name: entries[name].value for name in TOPIC_SETTINGS if name in entries
+            }
+            self._configs_read[resource.name] = now
+        if found:
+            self.store.write_topic_configs(found)
 
 
 def _tail_row(msg: Any) -> TailRow:

@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            # A class sees the app, not Streamlit's developer toolbar ("Deploy").
+            "--client.toolbarMode",
+            "viewer",
         ],
         env=env,
     )

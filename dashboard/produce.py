@@ -8,9 +8,10 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 from chirpstream.settings import TWEETS_TOPIC
+from dashboard import clients
 
 _HASHTAG = re.compile(r"#(\w+)")
 _MENTION = re.compile(r"@(\w+)")
@@ -55,7 +56,7 @@ def send(
 ) -> tuple[int, int]:
     """Produce one typed tweet with the pipeline's partitioner; returns (partition, offset)."""
     key, value = typed_tweet(author, text)
-    producer = Producer(
+    producer = clients.producer(
         {
             **(client_config or {}),
             "bootstrap.servers": bootstrap,

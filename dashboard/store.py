@@ -31,6 +31,10 @@ Tables
                    duplicates, invalid, overlaps (the folder's counters).
 ``tail``           partition, offset (PK), ts_ms (record timestamp), key, username, lang, text:
                    the newest ``TAIL_KEEP`` records of ``tweets``.
+``results``        ts_ms PK (a second of production time: when workers produced the results),
+                   tweets, sentiment_sum: what was analysed in that second.
+``topic_configs``  topic, name, value (PK topic, name): the latest settings read of each topic.
+``checkpoint``     id=1 (one row), ts_ms, state (the stats reader's pickled progress).
 
 ``prune(keep_seconds)`` drops cluster history older than ``keep_seconds`` before now, and
 analytics windows older than ``keep_seconds`` before the newest window (tweet time may be
@@ -86,11 +90,16 @@ CREATE TABLE IF NOT EXISTS totals (
     retweets INTEGER, replies INTEGER, sentiment_sum REAL, labels TEXT, languages TEXT,
     top_hashtags TEXT, top_authors TEXT, applied INTEGER, superseded INTEGER,
     duplicates INTEGER, invalid INTEGER, overlaps INTEGER);
+CREATE TABLE IF NOT EXISTS results (ts_ms INTEGER PRIMARY KEY, tweets INTEGER, sentiment_sum REAL);
+CREATE TABLE IF NOT EXISTS topic_configs (
+    topic TEXT, name TEXT, value TEXT, PRIMARY KEY (topic, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1), ts_ms INTEGER, state BLOB);
 CREATE TABLE IF NOT EXISTS tail (
     partition INTEGER, offset INTEGER, ts_ms INTEGER, key TEXT, username TEXT, lang TEXT,
     text TEXT, PRIMARY KEY (partition, offset)) WITHOUT ROWID;
 """
-_HISTORY = ("samples", "brokers", "partitions", "groups", "members", "group_offsets")
+_HISTORY = ("samples", "brokers", "partitions", "groups", "members", "group_offsets", "results")
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,13 @@ class WindowRow:
     labels: Mapping[str, int]
     languages: Mapping[str, int]
     hashtags: Sequence[tuple[str, int]]  # the top few, most used first
+
+
+@dataclass(frozen=True)
+class ResultSecond:
+    ts_ms: int  # the start of a second of production time
+    tweets: int
+    sentiment_sum: float
 
 
 @dataclass(frozen=True)
@@ -308,8 +324,10 @@ class Store:
         windows: Iterable[WindowRow],
         totals: Mapping[str, Any] | None,
         removed_windows: Iterable[int] = (),
+        results: Iterable[ResultSecond] = (),
     ) -> None:
-        """Upsert folded windows, delete windows that emptied, replace the totals row."""
+        """Upsert folded windows and seconds of results, delete windows that emptied, replace
+        the totals row."""
         statements: list[tuple[str, Any]] = [
             (
                 "INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -325,6 +343,10 @@ class Store:
                 ],
             ),
             ("DELETE FROM windows WHERE window_ms = ?", [(w,) for w in removed_windows]),
+            (
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+                [(r.ts_ms, r.tweets, r.sentiment_sum) for r in results],
+            ),
         ]
         if totals is not None:
             t = totals
@@ -352,6 +374,46 @@ class Store:
                 )
             )
         self._write(statements)
+
+    def clear_analytics(self) -> None:
+        """Forget every folded result (the stats reader starts again from the beginning)."""
+        self._write(
+            [
+                (f"DELETE FROM {table}", ())
+                for table in ("windows", "totals", "results", "checkpoint")
+            ]
+        )
+
+    def write_checkpoint(self, state: bytes) -> None:
+        """Replace the stats reader's checkpoint."""
+        self._write([("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?)", (_now_ms(), state))])
+
+    def checkpoint(self) -> bytes | None:
+        """The stats reader's latest checkpoint, or None."""
+        row = self._one("SELECT state FROM checkpoint WHERE id = 1")
+        return None if row is None else bytes(row[0])
+
+    def write_topic_configs(self, configs: Mapping[str, Mapping[str, str | None]]) -> None:
+        """Replace the stored settings of each topic in ``configs``."""
+        self._write(
+            [
+                ("DELETE FROM topic_configs WHERE topic = ?", [(t,) for t in configs]),
+                (
+                    "INSERT INTO topic_configs VALUES (?, ?, ?)",
+                    [
+                        (t, name, value)
+                        for t, entries in configs.items()
+                        for name, value in entries.items()
+                    ],
+                ),
+            ]
+        )
+
+    def topic_configs(self, topic: str) -> pd.DataFrame:
+        """name, value of ``topic``'s settings as last read, by name."""
+        return self._frame(
+            "SELECT name, value FROM topic_configs WHERE topic = ? ORDER BY name", (topic,)
+        )
 
     def write_tail(self, rows: Iterable[TailRow], keep: int = TAIL_KEEP) -> None:
         """Add records to the live tail and keep only the newest ``keep``."""
@@ -401,6 +463,22 @@ class Store:
     def last_sample_ms(self) -> int | None:
         """When the newest good sample was taken; None before the first one."""
         return self._one("SELECT MAX(ts_ms) FROM samples")[0]
+
+    def version(self) -> tuple[Any, ...]:
+        """Changes whenever the collector writes: the newest sample, status, totals and
+        checkpoint times and the settings and tail counts. Readers cache queries on it."""
+        return self._one(
+            "SELECT (SELECT MAX(ts_ms) FROM samples), (SELECT ts_ms FROM status),"
+            " (SELECT ts_ms FROM totals), (SELECT MAX(offset) FROM tail),"
+            " (SELECT COUNT(*) FROM topic_configs), (SELECT MAX(ts_ms) FROM results)"
+        )
+
+    def sample_times(self, since_ms: int = 0) -> pd.Series:
+        """When each good sample from ``since_ms`` on was taken, oldest first."""
+        frame = self._frame(
+            "SELECT ts_ms FROM samples WHERE ts_ms >= ? ORDER BY ts_ms", (since_ms,)
+        )
+        return frame["ts_ms"]
 
     def status(self) -> dict[str, Any]:
         """{"ok", "message", "ts_ms", "last_ok_ms"}; ok is None before anything was recorded."""
@@ -537,6 +615,15 @@ class Store:
         frame["languages"] = [json.loads(x) for x in frame["languages"]]
         frame["hashtags"] = [json.loads(x) for x in frame["hashtags"]]
         return frame
+
+    def results_series(self, since_ms: int = 0) -> pd.DataFrame:
+        """Per second of production time from ``since_ms``: ts_ms, tweets, mean_sentiment
+        (NaN in a second that only superseded results)."""
+        return self._frame(
+            "SELECT ts_ms, tweets, CASE WHEN tweets > 0 THEN sentiment_sum / tweets END"
+            " AS mean_sentiment FROM results WHERE ts_ms >= ? ORDER BY ts_ms",
+            (since_ms,),
+        )
 
     def analytics_totals(self) -> dict[str, Any] | None:
         """The latest totals snapshot (with mean_sentiment), or None before any result."""

@@ -1,13 +1,19 @@
-"""What every dashboard page shares: settings, the store, the cluster banner, time windows."""
+"""What every dashboard page shares: the store's data, the shared controls (built once, in
+the entry file, kept in session state), the pickers and the cluster banner.
+
+Pages read through ``data()``: every query is cached on the store's ``version()``, so however
+many viewers (a class, each with a tab) rerun a page each second, a query runs once per
+sample the collector writes; a rerun that finds nothing new reads nothing but the version."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from chirpstream.settings import DEFAULT_BOOTSTRAP
@@ -18,6 +24,7 @@ BOOTSTRAP_ENV = "CHIRPSTREAM_BOOTSTRAP_SERVERS"
 CLIENT_CONFIG_ENV = "CHIRPSTREAM_CLIENT_CONFIG"  # JSON of the other client settings (SASL, TLS)
 DEFAULT_STORE = Path("data/dashboard.sqlite")
 STALE_AFTER_S = 5.0
+REFRESH_CHOICES = (1, 2, 5, 10, 30)
 
 
 @st.cache_resource
@@ -25,17 +32,75 @@ def open_store(path: str) -> Store:
     return Store(Path(path))
 
 
-def settings() -> tuple[Store, str, float]:
-    """The sidebar: bootstrap servers (for the Produce page) and the refresh interval."""
-    store_path = os.environ.get(STORE_ENV, str(DEFAULT_STORE))
-    bootstrap = st.sidebar.text_input(
-        "Bootstrap servers", os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP), key="bootstrap"
-    )
-    refresh = st.sidebar.select_slider(
-        "Refresh every (s)", [1, 2, 5, 10, 30], value=1, key="refresh"
-    )
-    st.sidebar.caption(f"Store: `{store_path}`")
-    return open_store(store_path), bootstrap, float(refresh)
+def store_path() -> str:
+    return os.environ.get(STORE_ENV, str(DEFAULT_STORE))
+
+
+def store() -> Store:
+    return open_store(store_path())
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _query(path: str, name: str, args: tuple[Any, ...], version: tuple[Any, ...]) -> Any:
+    return getattr(open_store(path), name)(*args)
+
+
+class Data:
+    """The store's read methods, cached on its version read when this was made."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.version = tuple(open_store(path).version())
+        self.newest_ms = self.version[0] or int(time.time() * 1000)
+
+    def since_ms(self, minutes: float) -> int:
+        """``minutes`` before the newest sample (the same for every viewer of a sample)."""
+        return int(self.newest_ms - minutes * 60_000)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_") or not callable(getattr(Store, name, None)):
+            raise AttributeError(name)
+        return lambda *args: _query(self.path, name, args, self.version)
+
+
+def data() -> Data:
+    """The store's data as of now; call it at the start of each fragment run."""
+    return Data(store_path())
+
+
+def shared_controls() -> None:
+    """The sidebar every page shares, built by the entry file on every run so a choice
+    survives a page switch: bootstrap servers (for the Produce page), refresh interval."""
+    st.session_state.setdefault("bootstrap", os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP))
+    st.session_state.setdefault("refresh", REFRESH_CHOICES[0])
+    st.sidebar.text_input("Bootstrap servers", key="bootstrap")
+    st.sidebar.select_slider("Refresh every (s)", REFRESH_CHOICES, key="refresh")
+    st.sidebar.caption(f"Store: `{store_path()}`")
+
+
+def bootstrap() -> str:
+    return st.session_state.get("bootstrap") or os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP)
+
+
+def refresh_s() -> float:
+    return float(st.session_state.get("refresh", REFRESH_CHOICES[0]))
+
+
+def pick(label: str, options: Sequence[str], param: str, preferred: str) -> str | None:
+    """A picker whose choice is kept in session state and in the URL's query parameter
+    ``param`` (a shareable link); call it inside a page's fragment so new options appear
+    live. Starts on the link's choice, else ``preferred``, else the first option."""
+    options = list(options)
+    if not options:
+        return None
+    chosen = st.session_state.get(param) or st.query_params.get(param)
+    if chosen not in options:
+        chosen = preferred if preferred in options else options[0]
+    chosen = st.selectbox(label, options, index=options.index(chosen))
+    st.session_state[param] = chosen
+    if st.query_params.get(param) != chosen:
+        st.query_params[param] = chosen
+    return chosen
 
 
 def client_config() -> dict[str, str]:
@@ -43,7 +108,7 @@ def client_config() -> dict[str, str]:
     return json.loads(os.environ.get(CLIENT_CONFIG_ENV, "{}"))
 
 
-def banner(store: Store) -> None:
+def banner(store: Store | Data) -> None:
     """A clear message when the collector cannot reach the cluster or has stopped."""
     status = store.status()
     last = status["last_ok_ms"]
@@ -58,14 +123,3 @@ def banner(store: Store) -> None:
         st.warning(
             f"The newest sample is {time.time() - last / 1000:.0f} s old: is the collector running?"
         )
-
-
-def since_ms(minutes: float) -> int:
-    return int((time.time() - minutes * 60) * 1000)
-
-
-def with_time(frame: pd.DataFrame, column: str = "ts_ms") -> pd.DataFrame:
-    """A copy of ``frame`` with its epoch-millisecond column as datetimes, for charts."""
-    frame = frame.copy()
-    frame["time"] = pd.to_datetime(frame[column], unit="ms")
-    return frame

@@ -5,13 +5,19 @@ A screenshot of each page is saved in the test's tmp folder."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
+import time
 
 import pytest
-from playwright.sync_api import sync_playwright
+from confluent_kafka.admin import AdminClient, NewTopic
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.broker_process import ROOT
 from tests.support.commands import service
@@ -85,12 +91,40 @@ def pipeline(broker, tmp_path):
             log.close()
 
 
-def test_the_dashboard_shows_live_throughput_and_partitions(pipeline, tmp_path):
+def offered(page: Page, option: str) -> bool:
+    """Open the page's first picker and say whether ``option`` is among its choices."""
+    page.get_by_test_id("stSelectbox").first.click()
+    try:
+        page.get_by_role("option", name=option).wait_for(timeout=2_000)
+        return True
+    except PlaywrightTimeout:
+        return False
+    finally:
+        page.keyboard.press("Escape")
+
+
+def test_the_dashboard_shows_live_throughput_and_partitions(pipeline, broker, tmp_path):
     assert CHROMIUM, "Debian's chromium is not installed: `make test` installs it"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         try:
+            # A deep link is the first page this fresh dashboard serves: our menu, not
+            # Streamlit's file-based one, and no developer toolbar.
+            page.goto(f"{pipeline}/partitions?topic=tweets")
+            page.get_by_text("The hot partition is").wait_for(timeout=60_000)
+            menu = page.get_by_test_id("stSidebarNav").inner_text()
+            assert "Consumer groups" in menu and "Live tail" in menu
+            assert not {"app", "analytics", "overview"} & set(menu.split()), menu
+            assert page.get_by_text("Deploy", exact=True).count() == 0
+            # A topic created while the page is open appears in the picker without a switch.
+            admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+            admin.create_topics([NewTopic("late-topic", 2)])["late-topic"].result(15)
+            deadline = time.monotonic() + 60
+            while not offered(page, "late-topic"):
+                assert time.monotonic() < deadline, "the new topic never showed in the picker"
+            page.screenshot(path=tmp_path / "late-topic.png")
+
             page.goto(pipeline)
             rate = page.get_by_test_id("stMetric").filter(has_text="Messages in /s")
             # Wait for a second sample with tweets flowing: a non-zero rate.
@@ -120,3 +154,60 @@ def test_the_dashboard_shows_live_throughput_and_partitions(pipeline, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def gappy_dashboard(tmp_path):
+    """Streamlit alone over a store whose samples stop for 30 s: yields the URL."""
+    from dashboard.store import Store
+    from dashboard.ui import STORE_ENV
+    from tests.dashboard.test_pages import AFTER, COMMITTED, sample
+
+    path = tmp_path / "dashboard.sqlite"
+    store = Store(path)
+    now = time.time_ns() // 1_000_000
+    for second in [*range(60, 40, -1), *range(10, -1, -1)]:  # nothing from 40 s to 10 s ago
+        grown = {p: AFTER[p] + 10 * (60 - second) for p in AFTER}
+        store.write_sample(sample(now - second * 1000, grown, COMMITTED))
+    store.close()
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    streamlit = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py")),
+            *("--server.address", "127.0.0.1", "--server.port", str(port)),
+            *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, STORE_ENV: str(path)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        streamlit.terminate()
+        streamlit.wait(30)
+        log.close()
+
+
+def test_a_gap_in_the_samples_is_a_gap_in_the_drawn_line(gappy_dashboard):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # Streamlit takes a moment to listen
+                try:
+                    page.goto(f"{gappy_dashboard}/groups")
+                    break
+                except PlaywrightError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.5)
+            paths = page.get_by_test_id("stVegaLiteChart").last.locator("g.role-mark path")
+            paths.first.wait_for(timeout=60_000)
+            drawn = [paths.nth(i).get_attribute("d") or "" for i in range(paths.count())]
+            # Each partition's lag is one line in two pieces: a path with two "move to"s.
+            assert len(drawn) == 6 and all(d.count("M") == 2 for d in drawn), drawn
+        finally:
+            browser.close()

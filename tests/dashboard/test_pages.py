@@ -1,14 +1,19 @@
-"""Every dashboard page under Streamlit's AppTest, against a store this test fills with known
-numbers: the assertions are on the figures and tables shown, not only on "no exception"."""
+"""Every dashboard page under Streamlit's AppTest, through the entry file (its navigation and
+shared controls), against a store this test fills with known numbers: the assertions are on
+the figures, tables and chart data shown, not only on "no exception"."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.charts import PALETTE
 from dashboard.store import (
     BrokerRow,
     ClusterSample,
@@ -16,13 +21,14 @@ from dashboard.store import (
     GroupRow,
     MemberRow,
     PartitionRow,
+    ResultSecond,
     Store,
     TailRow,
     WindowRow,
 )
 from dashboard.ui import STORE_ENV
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 NOW = time.time_ns() // 1_000_000
 # Two samples one second apart: partition p grows by 10 * (p + 1) messages.
 BEFORE = {p: 100 * (p + 1) for p in range(6)}
@@ -109,10 +115,22 @@ def store(tmp_path, monkeypatch) -> Store:
 
 
 def run(page: str) -> AppTest:
-    app = AppTest.from_file(str(PAGES / page), default_timeout=30)
+    """A fresh session opened on ``page`` (a file of dashboard/views)."""
+    app = AppTest.from_file(str(APP), default_timeout=30)
     app.run()
+    if page != "overview.py":
+        app.switch_page(f"views/{page}").run()
     assert not app.exception, app.exception
     return app
+
+
+def chart(app: AppTest, index: int) -> tuple[dict, pd.DataFrame]:
+    """The Vega-Lite spec of the page's ``index``-th chart and the data it draws."""
+    element = app.get("vega_lite_chart")[index]
+    frames = [
+        pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in element.proto.datasets
+    ]
+    return json.loads(element.proto.spec), pd.concat(frames) if frames else pd.DataFrame()
 
 
 def metrics(app: AppTest) -> dict[str, str]:
@@ -162,10 +180,9 @@ def test_groups_page_shows_members_lag_and_drain_time(store):
         "tweets:0,tweets:1",
         "tweets:2,tweets:3,tweets:4,tweets:5",
     ]
-    # One sample with commits: no consume rate is known yet, so no drain time can be promised.
-    assert (
-        app.main.caption[0].value
-        == f"Lag {sum(LAG.values()):,} and nothing consumed recently: it will not drain."
+    # Partition 2 has no commit: its lag grew between the samples while the others fell.
+    assert app.main.caption[0].value == (
+        f"Lag {sum(LAG.values()):,}: not draining — the lag of tweets:2 is not falling."
     )
 
 
@@ -224,3 +241,97 @@ def test_produce_page_sends_and_shows_partition_and_offset(store, broker, monkey
     assert placed[0].startswith("Stored in partition ")
     partition = placed[0].split()[3]
     assert placed[1] == f"Stored in partition {partition} at offset 1."
+
+
+def test_shared_controls_keep_their_values_across_a_page_switch(store):
+    app = run("overview.py")
+    app.select_slider(key="refresh").set_value(5).run()
+    app.text_input(key="bootstrap").input("127.0.0.1:9999").run()
+    for page in ("partitions.py", "groups.py", "produce.py"):
+        app.switch_page(f"views/{page}").run()
+        assert not app.exception, app.exception
+        assert app.select_slider(key="refresh").value == 5
+        assert app.text_input(key="bootstrap").value == "127.0.0.1:9999"
+
+
+def test_the_topic_comes_from_the_link_and_follows_the_viewer(store):
+    both = sample(NOW + 1, AFTER, COMMITTED)
+    both.partitions.append(PartitionRow("clicks", 0, 0, [0], [0], 0, 5))
+    store.write_sample(both)
+    app = AppTest.from_file(str(APP), default_timeout=30)
+    app.query_params["topic"] = "clicks"  # a shared link: /partitions?topic=clicks
+    app.run()
+    app.switch_page("views/partitions.py").run()
+    assert app.selectbox[0].value == "clicks"
+    assert list(app.dataframe[0].value["high_watermark"]) == [5]
+    app.selectbox[0].select("tweets").run()
+    assert app.query_params["topic"] in ("tweets", ["tweets"])
+    app.switch_page("views/overview.py").run()
+    assert app.selectbox[0].value == "tweets"  # the choice survives the switch
+
+
+def test_partitions_are_coloured_as_categories_alike_on_every_page(store):
+    overview = run("overview.py")
+    spec, _ = chart(overview, 1)  # messages in by partition of tweets
+    assert spec["encoding"]["color"]["type"] == "nominal"
+    scale = spec["encoding"]["color"]["scale"]
+    assert scale["domain"] == list(range(6))
+    assert scale["range"] == [PALETTE[p] for p in range(6)]
+    groups = run("groups.py")
+    spec, _ = chart(groups, 0)  # lag per partition
+    assert spec["encoding"]["color"]["scale"] == scale
+
+
+def test_a_gap_in_the_samples_breaks_the_line(store):
+    store.write_sample(sample(NOW - 30_000, BEFORE, COMMITTED))  # then nothing for 29 s
+    _, data = chart(run("groups.py"), 0)
+    for _, line in data.sort_values("time").groupby("partition"):
+        assert line["lag"].isna().sum() == 1  # one break, between the old sample and the rest
+        assert pd.isna(line["lag"].iloc[1])
+
+
+def test_analytics_plot_when_results_were_produced_not_tweet_time(store):
+    future = NOW + 100 * 60_000  # simulated tweet time ran ahead of the clock
+    store.write_analytics(
+        [WindowRow(future, 9, 0, 0, 0, 0.9, {"neutral": 9}, {"en": 9}, [])],
+        None,
+        results=[ResultSecond(NOW - 1000, 4, 0.4), ResultSecond(NOW, 6, -0.6)],
+    )
+    app = run("analytics.py")
+    _, data = chart(app, 0)
+    assert list(data["tweets"]) == [4, 6]
+    assert data["time"].max() <= pd.Timestamp(NOW, unit="ms", tz="UTC")
+
+
+def test_top_hashtags_are_sorted_by_count(store):
+    app = run("analytics.py")
+    drawn = [chart(app, i) for i in range(len(app.get("vega_lite_chart")))]
+    spec = next(s for s, d in drawn if "hashtag" in d.columns)
+    assert spec["encoding"]["y"]["field"] == "hashtag"
+    assert spec["encoding"]["y"]["sort"] == "-x"  # the longest bar on top, not A to Z
+
+
+def test_partitions_page_shows_topic_settings_and_log_start_over_time(store):
+    store.write_topic_configs({"tweets": {"retention.ms": "604800000", "cleanup.policy": "delete"}})
+    app = run("partitions.py")
+    settings = app.dataframe[1].value
+    assert dict(zip(settings["name"], settings["value"], strict=True)) == {
+        "cleanup.policy": "delete",
+        "retention.ms": "604800000",
+    }
+    assert "Log start offset over time" in [h.value for h in app.main.subheader]
+    drawn = [chart(app, i) for i in range(len(app.get("vega_lite_chart")))]
+    data = next(d for s, d in drawn if s["encoding"]["y"]["field"] == "log_start")
+    newest = data[data["time"] == data["time"].max()].sort_values("partition")
+    assert list(newest["log_start"]) == [LOG_START[p] for p in range(6)]
+
+
+def test_a_rerun_shows_the_newest_sample_not_a_cached_one(store):
+    app = run("partitions.py")
+    assert list(app.dataframe[0].value["high_watermark"]) == [AFTER[p] for p in range(6)]
+    app.run()  # nothing new: served from the cache, the same figures
+    assert list(app.dataframe[0].value["high_watermark"]) == [AFTER[p] for p in range(6)]
+    later = {p: AFTER[p] + 1000 for p in range(6)}
+    store.write_sample(sample(NOW + 1000, later, COMMITTED))
+    app.run()
+    assert list(app.dataframe[0].value["high_watermark"]) == [later[p] for p in range(6)]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -19,6 +21,8 @@ from consumers.runs import split_into_runs
 from dashboard.collector import Collector
 from dashboard.store import Store
 from ingest.simulate import simulated_envelopes
+from tests.support.broker_process import ROOT
+from tests.support.commands import service, simulated_ingest
 
 PER_PARTITION = [5, 0, 12, 3, 7, 20]  # records produced to each partition of tweets
 COMMITTED = {0: 2, 2: 12, 3: 0, 5: 9}  # offsets the group commits; 1 and 4 get no commit
@@ -103,6 +107,14 @@ def test_collector_stores_exact_offsets_lag_totals_and_survives_a_broker_restart
         node = int(brokers["node_id"].iloc[0])
         assert table["leader"].tolist() == [node] * 6
         assert set(table["replicas"]) == set(table["isr"]) == {str(node)}
+        settings = store.topic_configs("tweets").set_index("name")["value"].to_dict()
+        assert set(settings) == {
+            "cleanup.policy",
+            "retention.ms",
+            "segment.ms",
+            "min.insync.replicas",
+        }
+        assert settings["cleanup.policy"] == "delete"  # Kafka's default, read with DescribeConfigs
 
         # The group: committed offsets as committed, lag = HW - committed.
         groups = store.groups()
@@ -232,3 +244,164 @@ def test_group_generation_comes_from_consumer_offsets(broker, tmp_path):
     finally:
         collector.close()
         member.close()
+
+
+CLI = [sys.executable, "-m", "chirpstream"]
+BURST = 200_000  # tweets published at --rate max, as the README's step 4 does
+
+
+def described_lag(bootstrap: str, group: str) -> int | None:
+    """The total LAG that ``chirpstream groups --describe`` prints, or None before the group
+    has committed anything."""
+    done = subprocess.run(
+        [*CLI, "groups", "--bootstrap-servers", bootstrap, "--describe", "--group", group],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = [line.split() for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        return None
+    header = next((row for row in lines if row[0] == "GROUP"), None)
+    if header is None:
+        return None
+    column = header.index("LAG")
+    lags = [row[column] for row in lines[lines.index(header) + 1 :] if len(row) > column]
+    known = [int(lag) for lag in lags if lag.isdigit()]
+    return sum(known) if known else None
+
+
+def test_collector_keeps_its_beat_during_a_burst(broker, tmp_path):
+    """README step 4 (`ingest --rate max`) with a worker behind: the cluster sample keeps its
+    one-second beat, and the lag it stores is the lag `groups --describe` prints."""
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"tweets": 6, "tweet-stats": 1})
+    store = Store(tmp_path / "dashboard.sqlite")
+    collector = Collector(bootstrap, store)
+    sampler = threading.Thread(target=collector.run)
+    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("ingest", "worker")}
+    worker = subprocess.Popen(
+        service("consumers.worker", bootstrap),
+        cwd=ROOT,
+        stdout=logs["worker"],
+        stderr=subprocess.STDOUT,
+    )
+    sampler.start()
+    compared: list[tuple[int, int, int]] = []  # (asked at, answered at, lag printed), epoch ms
+    try:
+        ingest = subprocess.Popen(
+            simulated_ingest(bootstrap, BURST, 4),
+            cwd=ROOT,
+            stdout=logs["ingest"],
+            stderr=subprocess.STDOUT,
+        )
+        started_ms = time.time_ns() // 1_000_000
+        # Compare during the burst, and while the worker catches up after it if need be.
+        deadline = time.monotonic() + 120
+        while ingest.poll() is None or (len(compared) < 3 and time.monotonic() < deadline):
+            asked = time.time_ns() // 1_000_000
+            lag = described_lag(bootstrap, "analytics")
+            if lag:
+                compared.append((asked, time.time_ns() // 1_000_000, lag))
+            time.sleep(0.2)
+        ended_ms = time.time_ns() // 1_000_000
+        while compared and (store.last_sample_ms() or 0) <= compared[-1][1]:
+            assert time.monotonic() < deadline + 10, "no sample after the last describe"
+            time.sleep(0.1)  # the sample after the last describe, to compare with
+        assert ingest.returncode == 0, (tmp_path / "ingest.log").read_text()
+    finally:
+        collector.stop()
+        sampler.join(30)
+        worker.terminate()
+        worker.wait(30)
+        for log in logs.values():
+            log.close()
+    assert ended_ms - started_ms > 5000, "the burst was too short to show anything"
+    beats = store.sample_times(started_ms)
+    beats = beats[beats <= ended_ms]
+    gaps = beats.diff().dropna()
+    assert len(beats) > 3 and gaps.max() <= 2000, f"largest gap {gaps.max()} ms"
+
+    # Stored lag (partitions with a commit, as the tool counts them) around each describe.
+    history = store.lag_history("analytics", started_ms)
+    stored = history[history["committed"].notna()].groupby("ts_ms")["lag"].sum()
+    # The samples just before and just after the tool ran bracket the lag it printed (the
+    # first describe may come before the first stored commit: nothing brackets it).
+    bracketed = [c for c in compared if len(stored[stored.index <= c[0]])]
+    assert len(bracketed) >= 2, f"groups --describe showed the lag only {compared}"
+    for asked, answered, printed in bracketed:
+        near = stored[
+            (stored.index >= stored[stored.index <= asked].index.max())
+            & (stored.index <= stored[stored.index >= answered].index.min())
+        ]
+        assert near.min() * 0.9 <= printed <= near.max() * 1.1, (printed, near.tolist())
+
+
+def test_a_restarted_collector_resumes_from_its_checkpoint(broker, tmp_path):
+    """The folded totals survive a restart without re-reading ``tweet-stats``: only results
+    published since are read, and a repeat of a result folded before the restart is still
+    recognised as one."""
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"tweets": 6, "tweet-stats": 1})
+    envelopes = list(itertools.islice(simulated_envelopes(5, 1_700_000_000_000, 50.0), 300))
+    results = [run.record() for run in split_into_runs(0, enumerate(e.raw for e in envelopes))]
+    assert len(results) >= 3
+    produce_to_partitions(bootstrap, "tweet-stats", {0: results[:-1]})
+    path = tmp_path / "dashboard.sqlite"
+
+    first = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        assert first.sample_once(drain_s=1.0)
+        while first.stats.read(0.5):
+            pass
+        assert first.store.analytics_totals()["applied"] == len(results) - 1
+        first.stats.save()
+    finally:
+        first.close()
+
+    # After the restart: the last result and a repeat of the first one are new on the topic.
+    produce_to_partitions(bootstrap, "tweet-stats", {0: [results[-1], results[0]]})
+    second = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        read = 0
+        deadline = time.monotonic() + 20
+        while read < 2:
+            assert time.monotonic() < deadline, f"read {read} records"
+            read += second.stats.read(0.5)
+        assert read == 2  # not the whole topic again
+        totals = second.store.analytics_totals()
+        expected = fold(results)
+        assert totals["tweets"] == expected.totals.tweets == 300
+        assert totals["applied"] == len(results) and totals["duplicates"] == 1
+        assert totals["languages"] == dict(expected.totals.languages)
+    finally:
+        second.close()
+
+
+def test_a_checkpoint_the_topic_no_longer_holds_is_dropped(broker, tmp_path):
+    """A checkpoint past the end of a (recreated) ``tweet-stats`` is not trusted: the
+    reader starts again from the beginning and the totals are those of the topic."""
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"tweet-stats": 1})
+    envelopes = list(itertools.islice(simulated_envelopes(6, 1_700_000_000_000, 50.0), 100))
+    results = [run.record() for run in split_into_runs(0, enumerate(e.raw for e in envelopes))]
+    produce_to_partitions(bootstrap, "tweet-stats", {0: results})
+    path = tmp_path / "dashboard.sqlite"
+    first = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        first.sample_once(drain_s=1.0)
+        first.stats.progress.offsets[("tweet-stats", 0)] = 10_000  # beyond the end
+        first.stats.save()
+    finally:
+        first.close()
+    second = Collector(bootstrap, Store(path), timeout_s=2.0)
+    try:
+        read, deadline = 0, time.monotonic() + 20
+        while read < len(results):
+            assert time.monotonic() < deadline, f"read {read} records"
+            read += second.stats.read(0.5)
+        assert second.store.analytics_totals()["tweets"] == 100
+    finally:
+        second.close()

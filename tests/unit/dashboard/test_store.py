@@ -16,6 +16,7 @@ from dashboard.store import (
     GroupRow,
     MemberRow,
     PartitionRow,
+    ResultSecond,
     Store,
     TailRow,
     WindowRow,
@@ -318,3 +319,24 @@ def test_an_hour_of_samples_reads_fast_enough(tmp_path, capsys):
         for name, ms in timings.items():
             print(f"  {name:24} {ms:8.1f}")
     store.close()
+
+
+def test_results_per_second_topic_settings_and_the_version(store):
+    empty = store.version()
+    store.write_analytics(
+        [], None, results=[ResultSecond(T0, 4, 2.0), ResultSecond(T0 + 1000, 0, 0.0)]
+    )
+    series = store.results_series(T0)
+    assert series["tweets"].tolist() == [4, 0]
+    assert series["mean_sentiment"].iloc[0] == 0.5 and math.isnan(series["mean_sentiment"].iloc[1])
+    store.write_topic_configs({"t": {"retention.ms": "1000", "cleanup.policy": "compact"}})
+    store.write_topic_configs({"t": {"retention.ms": "2000"}})  # replaces, not merges
+    assert store.topic_configs("t").values.tolist() == [["retention.ms", "2000"]]
+    after = store.version()
+    assert after != empty
+    store.write_sample(sample(T0, [1], {}))
+    assert store.version() != after  # a new sample is a new version: readers re-query
+    store.write_checkpoint(b"state")
+    assert store.checkpoint() == b"state"
+    store.clear_analytics()
+    assert store.checkpoint() is None and store.results_series().empty

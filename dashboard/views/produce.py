@@ -6,7 +6,7 @@ from confluent_kafka import KafkaException
 from dashboard import ui
 from dashboard.produce import send
 
-_, bootstrap, _ = ui.settings()
+bootstrap = ui.bootstrap()
 st.title("Produce a tweet")
 st.caption(
     "The key is the author, hashed with Kafka's murmur2 partitioner: the same author "

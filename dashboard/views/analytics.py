@@ -1,17 +1,17 @@
-"""Analytics: tweets per second, sentiment over time, top hashtags, languages, top authors,
-folded exactly from ``tweet-stats``."""
+"""Analytics: tweets analysed per second and their sentiment, by when the results were
+produced; top hashtags, languages, top authors, folded exactly from ``tweet-stats``."""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import charts, ui
 
-store, _, refresh = ui.settings()
 st.title("Analytics")
 
 
-@st.fragment(run_every=refresh)
+@st.fragment(run_every=ui.refresh_s())
 def analytics() -> None:
+    store = ui.data()
     ui.banner(store)
     totals = store.analytics_totals()
     if totals is None:
@@ -22,24 +22,22 @@ def analytics() -> None:
     columns[1].metric("Mean sentiment", f"{totals['mean_sentiment']:+.3f}")
     columns[2].metric("Retweets", f"{totals['retweets']:,}")
     columns[3].metric("Malformed", f"{totals['malformed']:,}")
-    series = store.analytics_series()
+    # By production time: simulated tweet time can run far ahead of the clock.
+    series = store.results_series(store.since_ms(15))
     if len(series):
-        series = ui.with_time(series.tail(600), "window_ms")
-        st.subheader("Tweets per second (tweet time)")
-        st.line_chart(series, x="time", y="tweets")
-        st.subheader("Sentiment over time")
-        st.line_chart(series, x="time", y="mean_sentiment")
+        st.subheader("Tweets analysed per second (when the results were produced)")
+        charts.show(charts.lines(series, "tweets", title="tweets/s"))
+        st.subheader("Mean sentiment of those tweets")
+        charts.show(charts.lines(series, "mean_sentiment", title="mean sentiment"))
     left, right = st.columns(2)
     left.subheader("Top hashtags")
-    left.bar_chart(
-        pd.DataFrame(totals["top_hashtags"], columns=["hashtag", "tweets"]),
-        x="hashtag",
-        y="tweets",
-        horizontal=True,
-    )
+    with left:
+        hashtags = pd.DataFrame(totals["top_hashtags"], columns=["hashtag", "tweets"])
+        charts.show(charts.bars(hashtags, "tweets", "hashtag"))
     right.subheader("Languages")
-    languages = pd.Series(totals["languages"], name="tweets").sort_values(ascending=False)
-    right.bar_chart(languages, horizontal=True)
+    with right:
+        languages = pd.DataFrame(list(totals["languages"].items()), columns=["lang", "tweets"])
+        charts.show(charts.bars(languages, "tweets", "lang"))
     st.subheader("Top authors")
     st.dataframe(
         pd.DataFrame(totals["top_authors"], columns=["author_id", "username", "tweets"]),

@@ -2,18 +2,18 @@
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import charts, ui
 
-store, _, refresh = ui.settings()
 st.title("Overview")
 
 
-@st.fragment(run_every=refresh)
+@st.fragment(run_every=ui.refresh_s())
 def overview() -> None:
+    store = ui.data()
     ui.banner(store)
     brokers, topics = store.brokers(), store.topics()
-    rates = store.topic_rates(ui.since_ms(15))
-    consumed = store.consume_rates(ui.since_ms(15))
+    rates = store.topic_rates(store.since_ms(15))
+    consumed = store.consume_rates(store.since_ms(15))
     latest_in = rates[rates["ts_ms"] == rates["ts_ms"].max()] if len(rates) else rates
     columns = st.columns(4)
     columns[0].metric("Brokers up", int(brokers["up"].sum()) if len(brokers) else 0)
@@ -22,19 +22,19 @@ def overview() -> None:
     columns[3].metric("Records stored", f"{int(topics['records'].sum()) if len(topics) else 0:,}")
     st.subheader("Messages in per second, by topic")
     if len(rates):
-        st.line_chart(ui.with_time(rates), x="time", y="messages_per_s", color="topic")
+        charts.show(charts.lines(rates, "messages_per_s", "topic", title="messages/s"))
     names = list(topics["topic"]) if len(topics) else []
-    if names:
-        topic = "tweets" if "tweets" in names else names[0]
-        by_partition = store.partition_rates(ui.since_ms(15), topic=topic)
+    topic = ui.pick("Topic", names, "topic", "tweets")
+    if topic is not None:
+        by_partition = store.partition_rates(store.since_ms(15), topic)
         st.subheader(f"Messages in per second, by partition of {topic}")
         if len(by_partition):
-            st.line_chart(
-                ui.with_time(by_partition), x="time", y="messages_per_s", color="partition"
+            charts.show(
+                charts.lines(by_partition, "messages_per_s", "partition", title="messages/s")
             )
     st.subheader("Messages consumed per second, by group")
     if len(consumed):
-        st.line_chart(ui.with_time(consumed), x="time", y="messages_per_s", color="group_id")
+        charts.show(charts.lines(consumed, "messages_per_s", "group_id", title="messages/s"))
     st.subheader("Topics")
     st.dataframe(topics, hide_index=True)
 
