@@ -1,5 +1,6 @@
-"""Every Kafka client the dashboard makes is built here, so their shared settings (logging
-among them) live in one place."""
+"""Every Kafka client the dashboard makes is built here, so their shared settings live in one
+place: librdkafka's log goes through Python logging, one line per broker state change
+(``chirpstream.logs.librdkafka_logging``), instead of a line per retry on the terminal."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from chirpstream.logs import librdkafka_logging
+
 READER_GROUP = "chirpstream-dashboard"  # required by librdkafka; never joined, never committed
 
 
 def admin(config: Mapping[str, Any]) -> AdminClient:
-    return AdminClient(dict(config))
+    return AdminClient(librdkafka_logging(config))
 
 
 def reader(config: Mapping[str, Any]) -> Consumer:
@@ -21,7 +24,7 @@ def reader(config: Mapping[str, Any]) -> Consumer:
     Its prefetch is kept small, so a burst cannot fill memory ahead of a bounded read."""
     return Consumer(
         {
-            **config,
+            **librdkafka_logging(config),
             "group.id": READER_GROUP,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -32,4 +35,4 @@ def reader(config: Mapping[str, Any]) -> Consumer:
 
 
 def producer(config: Mapping[str, Any]) -> Producer:
-    return Producer(dict(config))
+    return Producer(librdkafka_logging(config))

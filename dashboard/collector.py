@@ -153,6 +153,7 @@ class Collector:
     def _sample_cluster(self) -> bool:
         ts_ms = time.time_ns() // 1_000_000
         started = time.perf_counter()
+        self.admin.poll(0)  # serves the admin client's queued log lines
         try:
             sample = self._collect(ts_ms)
         except (KafkaException, TimeoutError, OSError) as exc:
