@@ -21,24 +21,13 @@ variable-length field, nothing per record.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
-from kio.serial._introspect import (
-    EntityField,
-    EntityTupleField,
-    PrimitiveField,
-    PrimitiveTupleField,
-    classify_field,
-    get_field_tag,
-    get_schema_field_type,
-    is_optional,
-)
-
 from broker.protocol.errors import ProtocolError
+from broker.protocol.schema_plan import EntityPlan, FieldPlan, entity_plan
 
 # (payload, offset, end) -> the offset after the value; raises ProtocolError, or struct.error
 # and IndexError when a length itself runs past the payload.
@@ -76,25 +65,24 @@ class _Shape(NamedTuple):
     walk: Walk | None
 
 
-def check_lengths(cls: type, payload: bytes) -> int:
-    """Raise ``ProtocolError`` unless every length in the request frame ``payload`` (header and
-    body of kio request class ``cls``) fits in the bytes that follow it; else return where the
-    body ends, as kio will read it (any trailing bytes follow)."""
-    try:
-        return _request_walk(cls)(payload, 0, len(payload))
-    except (struct.error, IndexError) as exc:
-        raise ProtocolError(f"{cls.__qualname__} v{cls.__version__} ends inside a length") from exc
-
-
 @cache
-def _request_walk(cls: type) -> Walk:
-    header = _as_walk(_entity(cls.__header_schema__))
-    body = _as_walk(_entity(cls))
+def length_check(cls: type) -> Callable[[bytes], int]:
+    """For kio request class ``cls``: a check of a request frame's payload (header and body)
+    that raises ``ProtocolError`` unless every declared length fits in the bytes after it and
+    is null only where the schema allows, and else returns where the body ends as kio will
+    read it (any trailing bytes follow)."""
+    header = _as_walk(_entity(entity_plan(cls.__header_schema__)))
+    body = _as_walk(_entity(entity_plan(cls)))
+    name = f"{cls.__qualname__} v{cls.__version__}"
 
-    def walk(payload: bytes, offset: int, end: int) -> int:
-        return body(payload, header(payload, offset, end), end)
+    def check(payload: bytes) -> int:
+        end = len(payload)
+        try:
+            return body(payload, header(payload, 0, end), end)
+        except (struct.error, IndexError) as exc:
+            raise ProtocolError(f"{name} ends inside a length") from exc
 
-    return walk
+    return check
 
 
 def _fits(count: int, size: int, offset: int, end: int) -> int:
@@ -106,6 +94,10 @@ def _fits(count: int, size: int, offset: int, end: int) -> int:
             f"{max(end - offset, 0)} bytes left"
         )
     return offset + count * size if count > 0 else offset
+
+
+def _null(where: str) -> ProtocolError:
+    return ProtocolError(f"{where} is null, which its schema does not allow")
 
 
 def _uvarint(payload: bytes, offset: int) -> tuple[int, int]:
@@ -149,17 +141,19 @@ def _as_walk(shape: _Shape) -> Walk:
     return _skip(shape.size) if shape.walk is None else shape.walk
 
 
-def _sized(length: _Length, width: int) -> _Shape:
+def _sized(length: _Length, width: int, nullable: bool, where: str) -> _Shape:
     """A string or bytes: its length, then that many bytes."""
 
     def walk(payload: bytes, offset: int, end: int) -> int:
         count, offset = length(payload, offset)
+        if count == -1 and not nullable:
+            raise _null(where)
         return _fits(count, 1, offset, end)
 
     return _Shape(width, walk)
 
 
-def _array(length: _Length, width: int, item: _Shape) -> _Shape:
+def _array(length: _Length, width: int, item: _Shape, nullable: bool, where: str) -> _Shape:
     """A count, then that many items; each item takes at least one byte of the frame."""
     least = max(item.size, 1)
     walk_item = item.walk
@@ -168,6 +162,8 @@ def _array(length: _Length, width: int, item: _Shape) -> _Shape:
 
         def walk_fixed(payload: bytes, offset: int, end: int) -> int:
             count, offset = length(payload, offset)
+            if count == -1 and not nullable:
+                raise _null(where)
             _fits(count, least, offset, end)
             return offset + count * size if count > 0 else offset
 
@@ -175,6 +171,8 @@ def _array(length: _Length, width: int, item: _Shape) -> _Shape:
 
     def walk_items(payload: bytes, offset: int, end: int) -> int:
         count, offset = length(payload, offset)
+        if count == -1 and not nullable:
+            raise _null(where)
         _fits(count, least, offset, end)
         for _ in range(count):
             offset = walk_item(payload, offset, end)
@@ -218,49 +216,43 @@ def _tagged(tags: dict[int, Walk]) -> Walk:
     return walk
 
 
-def _primitive(kafka_type: str, flexible: bool) -> _Shape:
+def _primitive(field: FieldPlan, where: str) -> _Shape:
+    kafka_type = field.kafka_type
     if kafka_type in _FIXED_WIDTH:
         return _Shape(_FIXED_WIDTH[kafka_type], None)
-    if flexible:
-        return _sized(_compact_length, 1)
+    nullable = field.nullable and not field.array  # an array's items are never null
+    if field.compact:
+        return _sized(_compact_length, 1, nullable, where)
     if kafka_type == "string":
-        return _sized(_int16_length, 2)
-    return _sized(_int32_length, 4)  # bytes and records
+        return _sized(_int16_length, 2, nullable, where)
+    return _sized(_int32_length, 4, nullable, where)  # bytes and records
 
 
-def _field(field: dataclasses.Field, flexible: bool, *, in_header: bool, tagged: bool) -> _Shape:
-    """The shape of one field, chosen as kio's ``get_field_writer`` chooses its writer."""
-    if in_header and field.name == "client_id":
-        return _sized(_int16_length, 2)  # always a legacy string, even in header v2
-    kind = classify_field(field)
-    if isinstance(kind, PrimitiveField | PrimitiveTupleField):
-        shape = _primitive(get_schema_field_type(field), flexible)
-    else:
-        shape = _entity(kind.type_)
-    if isinstance(kind, PrimitiveTupleField | EntityTupleField):
-        return _array(_compact_length, 1, shape) if flexible else _array(_int32_length, 4, shape)
-    if isinstance(kind, EntityField) and not tagged and is_optional(field):
+def _field(field: FieldPlan, where: str) -> _Shape:
+    """The shape of one field, as kio's reader takes it off the wire."""
+    shape = _entity(field.entity) if field.entity else _primitive(field, where)
+    if field.array:
+        length, width = (_compact_length, 1) if field.compact else (_int32_length, 4)
+        return _array(length, width, shape, field.nullable, where)
+    if field.entity and field.nullable and field.tag is None:
         return _nullable(shape)
     return shape
 
 
 @cache
-def _entity(cls: type) -> _Shape:
+def _entity(plan: EntityPlan) -> _Shape:
     """A struct: its fields in order, then, in flexible versions, its tagged fields."""
-    flexible: bool = cls.__flexible__
-    in_header = cls.__name__ == "RequestHeader"
     shapes: list[_Shape] = []
     tags: dict[int, Walk] = {}
-    for field in dataclasses.fields(cls):
-        tag = get_field_tag(field)
-        shape = _field(field, flexible, in_header=in_header, tagged=tag is not None)
-        if tag is not None:
-            tags[tag] = _as_walk(shape)
+    for field in plan.fields:
+        shape = _field(field, f"{plan.cls.__qualname__}.{field.name}")
+        if field.tag is not None:
+            tags[field.tag] = _as_walk(shape)
         elif shape.walk is None and shapes and shapes[-1].walk is None:
             shapes[-1] = _Shape(shapes[-1].size + shape.size, None)  # adjacent fixed widths
         else:
             shapes.append(shape)
-    if flexible:
+    if plan.flexible:
         shapes.append(_Shape(1, _tagged(tags)))
     size = sum(shape.size for shape in shapes)
     if all(shape.walk is None for shape in shapes):

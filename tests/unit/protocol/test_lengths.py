@@ -23,7 +23,7 @@ from kio.serial import entity_reader, entity_writer
 from broker.protocol.codec import build, read_request, request_class
 from broker.protocol.errors import ProtocolError
 from broker.protocol.framing import FrameDecoder
-from broker.protocol.lengths import check_lengths
+from broker.protocol.lengths import length_check
 from broker.protocol.varint import uvarint
 from tests.unit.protocol.kio_strategies import entities
 from tests.unit.protocol.test_request_fuzz import SERVED
@@ -64,7 +64,7 @@ def encode(api_key: int, version: int, body: dict[str, Any]) -> bytes:
 def refused(payload: bytes) -> str:
     cls = request_class(*struct.unpack_from(">hh", payload))
     with pytest.raises(ProtocolError) as pre_scan:
-        check_lengths(cls, payload)
+        length_check(cls)(payload)
     with pytest.raises(ProtocolError):
         read_request(payload)
     return str(pre_scan.value)
@@ -81,7 +81,7 @@ def test_served_requests_pass_and_end_where_kio_ends(api_key, version, data):
     payload = kio_request(
         api_key, version, data.draw(entities(cls)), data.draw(entities(cls.__header_schema__))
     )
-    assert check_lengths(cls, payload) == len(payload)
+    assert length_check(cls)(payload) == len(payload)
 
 
 @settings(QUICK, max_examples=400)
@@ -92,7 +92,7 @@ def test_every_kio_request_schema_passes(api, data):
     payload = kio_request(
         *api, data.draw(entities(cls)), data.draw(entities(cls.__header_schema__))
     )
-    assert check_lengths(cls, payload) == len(payload)
+    assert length_check(cls)(payload) == len(payload)
 
 
 def client_frames() -> list[Any]:
@@ -109,7 +109,7 @@ def test_real_client_frames_pass_unchanged(payload):
     cls = request_class(*struct.unpack_from(">hh", payload))
     _, used = entity_reader(cls.__header_schema__)(payload, 0)
     body, size = entity_reader(cls)(payload, used)
-    assert check_lengths(cls, payload) == used + size  # librdkafka may leave trailing bytes
+    assert length_check(cls)(payload) == used + size  # librdkafka may leave trailing bytes
     assert read_request(payload).body == body
 
 
@@ -141,7 +141,7 @@ def test_what_passes_is_read_by_kio_to_the_same_end(case):
     # The walk and kio's reader agree on every byte, so no length escapes the walk.
     cls, payload = case
     try:
-        end = check_lengths(cls, payload)
+        end = length_check(cls)(payload)
     except ProtocolError:
         return
     try:
@@ -179,7 +179,7 @@ COMPACT_LENGTHS = {
 
 
 def test_the_length_positions_are_right():
-    assert check_lengths(request_class(0, 3), LEGACY) == len(LEGACY)
+    assert length_check(request_class(0, 3))(LEGACY) == len(LEGACY)
     for at, form in LEGACY_LENGTHS.values():
         assert struct.unpack_from(form, LEGACY, at)[0] in (1, 5, 8)
     assert [FLEXIBLE[at] for at in COMPACT_LENGTHS.values()] == [2, 2, 6, 9]
@@ -208,7 +208,7 @@ def test_a_compact_length_past_the_end_is_refused(kind, declared):
 def test_a_length_that_fits_exactly_passes_and_one_more_does_not():
     at, _ = LEGACY_LENGTHS["bytes"]  # records is the last field of Produce v3
     exact = LEGACY[:at] + struct.pack(">i", len(LEGACY) - at - 4) + LEGACY[at + 4 :]
-    assert check_lengths(request_class(0, 3), exact) == len(LEGACY)
+    assert length_check(request_class(0, 3))(exact) == len(LEGACY)
     over = LEGACY[:at] + struct.pack(">i", len(LEGACY) - at - 3) + LEGACY[at + 4 :]
     assert "does not fit" in refused(over)
 
@@ -255,7 +255,7 @@ TAGS = b"\x01\x00\x04\x04abc"  # one tagged field: tag 0 (cluster_id), 4 bytes, 
 )
 def test_tagged_fields_are_checked(tail, says):
     assert FETCH.endswith(TAGS)
-    assert check_lengths(request_class(1, 12), FETCH) == len(FETCH)
+    assert length_check(request_class(1, 12))(FETCH) == len(FETCH)
     assert says in refused(FETCH[: -len(TAGS)] + tail)
 
 
