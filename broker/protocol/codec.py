@@ -1,13 +1,15 @@
 """Request decoding and cold-path response encoding on kio's generated message types.
 
-``read_request`` peeks the API key and version before asking kio for a schema, checks every
-declared length against the frame before kio's native reader sees it (``lengths``), tolerates
+``read_request`` peeks the API key and version, then uses what it looked up once for that
+pair: the length check (``lengths``: every declared length fits in the frame and is null only
+where the schema allows, before kio's native reader sees it) and kio's readers. It tolerates
 the trailing bytes librdkafka leaves after some requests, and turns every decoding failure into
 ``ProtocolError`` (close that connection) or ``UnsupportedVersion``.
 
 ``encode_response`` builds a kio response of the requested version from plain Python values
 shaped like the newest version: fields the version lacks are dropped, missing fields take
-kio's defaults, and ints become the enums, timedeltas and datetimes kio expects. Handlers stay
+kio's defaults, and ints become the enums, timedeltas and datetimes kio expects; how to
+convert each field is compiled from the shared schema plan (``schema_plan``). Handlers stay
 version-agnostic; only Produce and Fetch bypass this with hand-written encoders.
 """
 

@@ -2,11 +2,16 @@
 
 kio 0.6.5's native reader reserves memory for an array's wire-declared length before it reads
 the items, and a failed allocation aborts the whole process (found by ``make fuzz``; the input
-is ``tests/fuzz/crashes/kio-oom-find-coordinator-v6``). ``check_lengths`` walks the header and
-body once with the schema kio itself will use (the dataclass fields, their ``kafka_type`` and
-kio's own field classification) and raises ``ProtocolError`` unless every array count (int32,
-or uvarint + 1 in flexible versions), string and bytes length, and tagged-field count and
-size fits in the bytes that remain.
+is ``tests/fuzz/crashes/kio-oom-find-coordinator-v6``). ``length_check`` compiles, once per
+request class, a walk of the header and body from the same schema plan the codec uses
+(``schema_plan``); it raises ``ProtocolError`` unless every array count (int32, or uvarint + 1
+in flexible versions), string and bytes length, and tagged-field count and size fits in the
+bytes that remain.
+
+The walk also refuses a null (a -1 length or count) where the schema allows none. kio's reader
+turns a null count into ``None`` even for an array that is not nullable (found by fuzzing: a
+Produce with ``topic_data=None``) and handlers iterate their arrays without a check; Kafka
+refuses such a request, and so does the walk, before anything is decoded.
 
 The walk mirrors kio's reading exactly where kio is lenient: a nullable struct is null only
 for the marker -1, a uvarint takes at most 5 bytes. Where kio ignores what the wire says, the
@@ -14,9 +19,8 @@ walk is stricter, so both always read the same bytes: kio reads a known tagged f
 and skips its declared size, so the value must take exactly that size; kio refuses an unknown
 tag, and so does the walk. Trailing bytes after the body are left alone (librdkafka sends
 some). Fixed-width fields are skipped in one step, arrays of fixed-width items in one
-multiplication, and a record batch is opaque bytes whose length alone is checked. The walker
-for a request class is built on first use; a request then costs a few Python calls per
-variable-length field, nothing per record.
+multiplication, and a record batch is opaque bytes whose length alone is checked. A request
+costs a few Python calls per variable-length field, nothing per record.
 """
 
 from __future__ import annotations
@@ -229,7 +233,7 @@ def _primitive(field: FieldPlan, where: str) -> _Shape:
 
 
 def _field(field: FieldPlan, where: str) -> _Shape:
-    """The shape of one field, as kio's reader takes it off the wire."""
+    """The shape of one field, as kio's reader takes it off the wire; ``where`` names it."""
     shape = _entity(field.entity) if field.entity else _primitive(field, where)
     if field.array:
         length, width = (_compact_length, 1) if field.compact else (_int32_length, 4)

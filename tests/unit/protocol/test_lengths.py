@@ -2,7 +2,8 @@
 
 Real requests pass it unchanged and it ends where kio ends; a declared length (array count,
 string, bytes, tagged field) larger than the bytes left is ``ProtocolError``, never a
-reservation of that much memory; the atheris crash input is refused.
+reservation of that much memory, and so is a null where the schema allows none; the atheris
+crash input is refused.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import io
 import struct
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from kio.serial import entity_reader, entity_writer
 
@@ -137,8 +139,9 @@ def mutated(draw: st.DrawFn) -> tuple[type, bytes]:
 
 @settings(QUICK, max_examples=500)
 @given(mutated())
-def test_what_passes_is_read_by_kio_to_the_same_end(case):
-    # The walk and kio's reader agree on every byte, so no length escapes the walk.
+def test_what_passes_is_read_by_kio_to_the_same_end_with_no_forbidden_null(case):
+    # The walk and kio's reader agree on every byte, so no length escapes the walk, and kio
+    # hands back None only where the schema allows it.
     cls, payload = case
     try:
         end = length_check(cls)(payload)
@@ -146,10 +149,11 @@ def test_what_passes_is_read_by_kio_to_the_same_end(case):
         return
     try:
         _, used = entity_reader(cls.__header_schema__)(payload, 0)
-        _, size = entity_reader(cls)(payload, used)
+        body, size = entity_reader(cls)(payload, used)
     except Exception:  # kio refuses it for another reason (utf-8, a null, a short field)
         return
     assert used + size == end
+    assert forbidden_null(body) is None
 
 
 # (b) A declared length past the end of the frame is refused, for every kind of length.
@@ -270,7 +274,98 @@ def test_a_frame_ending_inside_a_length_is_refused():
     assert "ends inside a length" in refused(LEGACY[: NAME - 1])
 
 
-# (c) The input atheris found: a FindCoordinator v6 whose compact array claims 27 billion keys,
+# (c) A null (length or count -1, compact 0) only where the schema allows one: kio would hand
+# handlers None for any array (found by atheris: a Produce with topic_data=None).
+
+NULLS = {
+    "array": "ProduceRequest.topic_data",
+    "nested-array": "TopicProduceData.partition_data",
+    "string": "TopicProduceData.name",
+}
+
+
+@pytest.mark.parametrize("kind", NULLS)
+def test_a_legacy_null_the_schema_forbids_is_refused(kind):
+    at, form = LEGACY_LENGTHS[kind]
+    patched = bytearray(LEGACY)
+    struct.pack_into(form, patched, at, -1)
+    assert f"{NULLS[kind]} is null" in refused(bytes(patched))
+
+
+@pytest.mark.parametrize("kind", NULLS)
+def test_a_compact_null_the_schema_forbids_is_refused(kind):
+    at = COMPACT_LENGTHS[f"compact-{kind}"]
+    assert f"{NULLS[kind]} is null" in refused(FLEXIBLE[:at] + b"\x00" + FLEXIBLE[at + 1 :])
+
+
+def test_nulls_the_schema_allows_pass():
+    at, _ = LEGACY_LENGTHS["bytes"]  # records: Records | None; transactional_id is null too
+    payload = LEGACY[:at] + struct.pack(">i", -1)
+    assert length_check(request_class(0, 3))(payload) == len(payload)
+    request = read_request(payload)
+    assert request.body.transactional_id is None
+    assert request.body.topic_data[0].partition_data[0].records is None
+
+
+def array_paths(entity: Any, path: tuple = ()) -> list[tuple]:
+    """Where a drawn entity holds an array its type does not let be null: each a path of field
+    names and item indexes."""
+    hints = typing.get_type_hints(type(entity))
+    paths = []
+    for field in dataclasses.fields(entity):
+        value = getattr(entity, field.name)
+        if isinstance(value, tuple):
+            if typing.get_origin(hints[field.name]) is tuple:  # not "tuple[...] | None"
+                paths.append((*path, field.name))
+            for index, item in enumerate(value):
+                if dataclasses.is_dataclass(item):
+                    paths += array_paths(item, (*path, field.name, index))
+        elif dataclasses.is_dataclass(value):
+            paths += array_paths(value, (*path, field.name))
+    return paths
+
+
+def with_null(entity: Any, path: tuple) -> Any:
+    """``entity`` with the array at ``path`` set to None (kio writes it as a null count)."""
+    name, *rest = path
+    value = getattr(entity, name)
+    if not rest:
+        value = None
+    elif isinstance(value, tuple):
+        index, *rest = rest
+        value = (*value[:index], with_null(value[index], tuple(rest)), *value[index + 1 :])
+    else:
+        value = with_null(value, tuple(rest))
+    return dataclasses.replace(entity, **{name: value})
+
+
+@settings(QUICK, max_examples=200)
+@given(st.sampled_from(EVERY_KIO_REQUEST), st.data())
+def test_a_null_array_anywhere_the_schema_forbids_is_refused(api, data):
+    cls = request_class(*api)
+    body = data.draw(entities(cls))
+    paths = array_paths(body)
+    assume(paths)
+    path = data.draw(st.sampled_from(paths))
+    header = data.draw(entities(cls.__header_schema__))
+    with pytest.raises(ProtocolError, match=rf"\.{path[-1]} is null"):
+        length_check(cls)(kio_request(*api, with_null(body, path), header))
+
+
+def forbidden_null(entity: Any) -> str | None:
+    """The first field in a decoded entity that holds None though its type forbids it."""
+    hints = typing.get_type_hints(type(entity))
+    for field in dataclasses.fields(entity):
+        value = getattr(entity, field.name)
+        if value is None and type(None) not in typing.get_args(hints[field.name]):
+            return f"{type(entity).__qualname__}.{field.name}"
+        for item in value if isinstance(value, tuple) else (value,):
+            if dataclasses.is_dataclass(item) and (found := forbidden_null(item)):
+                return found
+    return None
+
+
+# (d) The input atheris found: a FindCoordinator v6 whose compact array claims 27 billion keys,
 # then empty frames (each too short for a header).
 
 
