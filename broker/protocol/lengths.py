@@ -93,11 +93,15 @@ def _fits(count: int, size: int, offset: int, end: int) -> int:
     """The offset after ``count`` items of ``size`` bytes (-1: null), if they fit before
     ``end``."""
     if count < -1 or count * size > end - offset:
-        raise ProtocolError(
-            f"declared length {count} at byte {offset} does not fit in the "
-            f"{max(end - offset, 0)} bytes left"
-        )
+        raise _beyond(count, offset, end)
     return offset + count * size if count > 0 else offset
+
+
+def _beyond(count: int, offset: int, end: int) -> ProtocolError:
+    return ProtocolError(
+        f"declared length {count} at byte {offset} does not fit in the "
+        f"{max(end - offset, 0)} bytes left"
+    )
 
 
 def _null(where: str) -> ProtocolError:
@@ -150,9 +154,11 @@ def _sized(length: _Length, width: int, nullable: bool, where: str) -> _Shape:
 
     def walk(payload: bytes, offset: int, end: int) -> int:
         count, offset = length(payload, offset)
-        if count == -1 and not nullable:
-            raise _null(where)
-        return _fits(count, 1, offset, end)
+        if 0 <= count <= end - offset:
+            return offset + count
+        if count == -1 and nullable:
+            return offset
+        raise _null(where) if count == -1 else _beyond(count, offset, end)
 
     return _Shape(width, walk)
 
@@ -198,11 +204,10 @@ def _nullable(entity: _Shape) -> _Shape:
 
 
 def _tagged(tags: dict[int, Walk]) -> Walk:
-    """A flexible struct's tail: a count, then per field its tag, its size and its value."""
+    """A flexible struct's tail when it holds tagged fields (the struct's walk skips the usual
+    empty tail itself): a count, then per field its tag, its size and its value."""
 
     def walk(payload: bytes, offset: int, end: int) -> int:
-        if payload[offset] == 0:
-            return offset + 1
         count, offset = _uvarint(payload, offset)
         _fits(count, 2, offset, end)
         for _ in range(count):
@@ -256,14 +261,26 @@ def _entity(plan: EntityPlan) -> _Shape:
             shapes[-1] = _Shape(shapes[-1].size + shape.size, None)  # adjacent fixed widths
         else:
             shapes.append(shape)
-    if plan.flexible:
-        shapes.append(_Shape(1, _tagged(tags)))
+    steps = tuple(shape.size if shape.walk is None else shape.walk for shape in shapes)
     size = sum(shape.size for shape in shapes)
+    if plan.flexible:
+        tagged = _tagged(tags)
+
+        def walk_flexible(payload: bytes, offset: int, end: int) -> int:
+            for step in steps:
+                if step.__class__ is int:  # a run of fixed-width fields
+                    offset += step
+                else:
+                    offset = step(payload, offset, end)
+            if payload[offset] == 0:  # no tagged fields, the usual case
+                return offset + 1
+            return tagged(payload, offset, end)
+
+        return _Shape(size + 1, walk_flexible)
     if all(shape.walk is None for shape in shapes):
         return _Shape(size, None)
     if len(shapes) == 1:
         return shapes[0]
-    steps = tuple(shape.size if shape.walk is None else shape.walk for shape in shapes)
 
     def walk(payload: bytes, offset: int, end: int) -> int:
         for step in steps:
