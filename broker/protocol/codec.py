@@ -81,34 +81,26 @@ def _writer(cls: type):
     return entity_writer(cls)
 
 
-class _RequestReader(NamedTuple):
-    """Everything reading one (API key, version) needs, looked up once."""
-
-    check_lengths: Callable[[bytes], int]
-    read_header: Callable[[bytes, int], tuple[Any, int]]
-    read_body: Callable[[bytes, int], tuple[Any, int]]
-
-
 @cache
-def _request_reader(api_key: int, version: int) -> _RequestReader | None:
+def _readers(api_key: int, version: int) -> tuple[Callable, Callable, Callable] | None:
+    """The length check and kio's header and body readers of one (API key, version)."""
     cls = request_class(api_key, version)
     if cls is None:
         return None
-    return _RequestReader(
-        length_check(cls), entity_reader(cls.__header_schema__), entity_reader(cls)
-    )
+    return length_check(cls), entity_reader(cls.__header_schema__), entity_reader(cls)
 
 
 def read_request(payload: bytes, client_host: str = "") -> Request:
     """Decode one request frame's payload (the bytes after the int32 size)."""
     api_key, version, correlation_id = peek_header(payload)
-    reader = _request_reader(api_key, version)
-    if reader is None:
+    readers = _readers(api_key, version)
+    if readers is None:
         raise UnsupportedVersion(api_key, version, correlation_id)
-    reader.check_lengths(payload)  # kio would reserve memory for a declared length first
+    check_lengths, read_header, read_body = readers
+    check_lengths(payload)  # kio would reserve memory for a declared length first
     try:
-        header, used = reader.read_header(payload, 0)
-        body, _ = reader.read_body(payload, used)
+        header, used = read_header(payload, 0)
+        body, _ = read_body(payload, used)
     except (SerialError, KeyError, ValueError, TypeError, OverflowError) as exc:
         # KeyError: kio raises it for an unknown tagged field (protocol notes, G4).
         raise ProtocolError(f"cannot decode api_key={api_key} v{version}: {exc!r}") from exc

@@ -261,26 +261,14 @@ def _entity(plan: EntityPlan) -> _Shape:
             shapes[-1] = _Shape(shapes[-1].size + shape.size, None)  # adjacent fixed widths
         else:
             shapes.append(shape)
-    steps = tuple(shape.size if shape.walk is None else shape.walk for shape in shapes)
     size = sum(shape.size for shape in shapes)
-    if plan.flexible:
-        tagged = _tagged(tags)
-
-        def walk_flexible(payload: bytes, offset: int, end: int) -> int:
-            for step in steps:
-                if step.__class__ is int:  # a run of fixed-width fields
-                    offset += step
-                else:
-                    offset = step(payload, offset, end)
-            if payload[offset] == 0:  # no tagged fields, the usual case
-                return offset + 1
-            return tagged(payload, offset, end)
-
-        return _Shape(size + 1, walk_flexible)
-    if all(shape.walk is None for shape in shapes):
-        return _Shape(size, None)
-    if len(shapes) == 1:
-        return shapes[0]
+    if not plan.flexible:
+        if all(shape.walk is None for shape in shapes):
+            return _Shape(size, None)
+        if len(shapes) == 1:
+            return shapes[0]
+    steps = tuple(shape.size if shape.walk is None else shape.walk for shape in shapes)
+    tagged = _tagged(tags) if plan.flexible else None
 
     def walk(payload: bytes, offset: int, end: int) -> int:
         for step in steps:
@@ -288,6 +276,10 @@ def _entity(plan: EntityPlan) -> _Shape:
                 offset += step
             else:
                 offset = step(payload, offset, end)
-        return offset
+        if tagged is None:
+            return offset
+        if payload[offset] == 0:  # no tagged fields, the usual case
+            return offset + 1
+        return tagged(payload, offset, end)
 
-    return _Shape(size, walk)
+    return _Shape(size + plan.flexible, walk)
