@@ -1,4 +1,5 @@
-"""Refuses a request whose declared lengths do not fit in its frame, before kio reads it.
+"""Refuses a request whose declared lengths do not fit in its frame, or are null where its
+schema allows none, before kio reads it.
 
 kio 0.6.5's native reader reserves memory for an array's wire-declared length before it reads
 the items, and a failed allocation aborts the whole process (found by ``make fuzz``; the input
