@@ -1,13 +1,15 @@
 """Request decoding and cold-path response encoding on kio's generated message types.
 
-``read_request`` peeks the API key and version before asking kio for a schema, checks every
-declared length against the frame before kio's native reader sees it (``lengths``), tolerates
+``read_request`` peeks the API key and version, then uses what it looked up once for that
+pair: the length check (``lengths``: every declared length fits in the frame and is null only
+where the schema allows, before kio's native reader sees it) and kio's readers. It tolerates
 the trailing bytes librdkafka leaves after some requests, and turns every decoding failure into
 ``ProtocolError`` (close that connection) or ``UnsupportedVersion``.
 
 ``encode_response`` builds a kio response of the requested version from plain Python values
 shaped like the newest version: fields the version lacks are dropped, missing fields take
-kio's defaults, and ints become the enums, timedeltas and datetimes kio expects. Handlers stay
+kio's defaults, and ints become the enums, timedeltas and datetimes kio expects; how to
+convert each field is compiled from the shared schema plan (``schema_plan``). Handlers stay
 version-agnostic; only Produce and Fetch bypass this with hand-written encoders.
 """
 
@@ -17,10 +19,8 @@ import dataclasses
 import datetime
 import io
 import struct
-import types
-import typing
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -30,8 +30,8 @@ from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import SerialError
 
 from broker.protocol.errors import ProtocolError
-from broker.protocol.lengths import check_lengths
-from broker.protocol.nulls import check_nulls
+from broker.protocol.lengths import length_check
+from broker.protocol.schema_plan import FieldPlan, entity_plan
 
 _PEEK = struct.Struct(">hhi")
 _SIZE = struct.Struct(">i")
@@ -77,29 +77,33 @@ def response_class(api_key: int, version: int) -> type:
 
 
 @cache
-def _reader(cls: type):
-    return entity_reader(cls)
+def _writer(cls: type):
+    return entity_writer(cls)
 
 
 @cache
-def _writer(cls: type):
-    return entity_writer(cls)
+def _readers(api_key: int, version: int) -> tuple[Callable, Callable, Callable] | None:
+    """The length check and kio's header and body readers of one (API key, version)."""
+    cls = request_class(api_key, version)
+    if cls is None:
+        return None
+    return length_check(cls), entity_reader(cls.__header_schema__), entity_reader(cls)
 
 
 def read_request(payload: bytes, client_host: str = "") -> Request:
     """Decode one request frame's payload (the bytes after the int32 size)."""
     api_key, version, correlation_id = peek_header(payload)
-    cls = request_class(api_key, version)
-    if cls is None:
+    readers = _readers(api_key, version)
+    if readers is None:
         raise UnsupportedVersion(api_key, version, correlation_id)
-    check_lengths(cls, payload)  # kio would reserve memory for a declared length first
+    check_lengths, read_header, read_body = readers
+    check_lengths(payload)  # kio would reserve memory for a declared length first
     try:
-        header, used = _reader(cls.__header_schema__)(payload, 0)
-        body, _ = _reader(cls)(payload, used)
+        header, used = read_header(payload, 0)
+        body, _ = read_body(payload, used)
     except (SerialError, KeyError, ValueError, TypeError, OverflowError) as exc:
         # KeyError: kio raises it for an unknown tagged field (protocol notes, G4).
         raise ProtocolError(f"cannot decode api_key={api_key} v{version}: {exc!r}") from exc
-    check_nulls(body)
     return Request(api_key, version, correlation_id, header.client_id, body, client_host)
 
 
@@ -132,29 +136,23 @@ def response_frame(api_key: int, version: int, correlation_id: int, body: bytes)
     return bytes(data)
 
 
-class _Field(NamedTuple):
+class _Build(NamedTuple):
     name: str
-    convert: typing.Callable[[Any], Any]
+    convert: Callable[[Any], Any]
     default: Any  # dataclasses.MISSING when the field is required
 
 
 @cache
-def _plan(cls: type) -> tuple[_Field, ...]:
-    hints = typing.get_type_hints(cls)
-    plan = []
-    for field in dataclasses.fields(cls):
-        default = field.default
-        if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        convert = _converter(hints[field.name], field.metadata.get("kafka_type"))
-        plan.append(_Field(field.name, convert, default))
-    return tuple(plan)
+def _builds(cls: type) -> tuple[_Build, ...]:
+    return tuple(
+        _Build(field.name, _converter(field), field.default) for field in entity_plan(cls).fields
+    )
 
 
 def build(cls: type, values: Mapping) -> Any:
     """Instantiate kio entity ``cls`` from ``values``, adapting to the version's shape."""
     kwargs = {}
-    for field in _plan(cls):
+    for field in _builds(cls):
         if field.name in values:
             kwargs[field.name] = field.convert(values[field.name])
         elif field.default is dataclasses.MISSING:
@@ -166,27 +164,22 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _converter(hint: Any, kafka_type: str | None) -> typing.Callable[[Any], Any]:
-    args = typing.get_args(hint)
-    nullable = type(None) in args
-    if nullable and typing.get_origin(hint) in (typing.Union, types.UnionType):
-        inner = [arg for arg in args if arg is not type(None)]
-        if len(inner) == 1:
-            hint = inner[0]
-            args = typing.get_args(hint)
-    if typing.get_origin(hint) is tuple:
-        if args and dataclasses.is_dataclass(args[0]):
-            element = args[0]
+def _converter(field: FieldPlan) -> Callable[[Any], Any]:
+    if field.array:
+        if field.entity:
+            element = field.entity.cls
             return lambda items: None if items is None else tuple(build(element, i) for i in items)
         return lambda items: None if items is None else tuple(items)
-    if dataclasses.is_dataclass(hint):
-        return lambda value: None if value is None else build(hint, value)
+    if field.entity:
+        entity = field.entity.cls
+        return lambda value: None if value is None else build(entity, value)
+    kafka_type = field.kafka_type
     if kafka_type == "error_code":
         return ErrorCode
     if kafka_type in ("timedelta_i32", "timedelta_i64"):
         return _to_timedelta
     if kafka_type == "datetime_i64":
-        return _to_datetime if nullable else _to_datetime_required
+        return _to_datetime if field.nullable else _to_datetime_required
     if kafka_type == "uuid":
         return _to_uuid
     return _identity

@@ -1,12 +1,18 @@
-"""Refuses a request whose declared lengths do not fit in its frame, before kio reads it.
+"""Refuses a request whose declared lengths do not fit in its frame, or are null where its
+schema allows none, before kio reads it.
 
 kio 0.6.5's native reader reserves memory for an array's wire-declared length before it reads
 the items, and a failed allocation aborts the whole process (found by ``make fuzz``; the input
-is ``tests/fuzz/crashes/kio-oom-find-coordinator-v6``). ``check_lengths`` walks the header and
-body once with the schema kio itself will use (the dataclass fields, their ``kafka_type`` and
-kio's own field classification) and raises ``ProtocolError`` unless every array count (int32,
-or uvarint + 1 in flexible versions), string and bytes length, and tagged-field count and
-size fits in the bytes that remain.
+is ``tests/fuzz/crashes/kio-oom-find-coordinator-v6``). ``length_check`` compiles, once per
+request class, a walk of the header and body from the same schema plan the codec uses
+(``schema_plan``); it raises ``ProtocolError`` unless every array count (int32, or uvarint + 1
+in flexible versions), string and bytes length, and tagged-field count and size fits in the
+bytes that remain.
+
+The walk also refuses a null (a -1 length or count) where the schema allows none. kio's reader
+turns a null count into ``None`` even for an array that is not nullable (found by fuzzing: a
+Produce with ``topic_data=None``) and handlers iterate their arrays without a check; Kafka
+refuses such a request, and so does the walk, before anything is decoded.
 
 The walk mirrors kio's reading exactly where kio is lenient: a nullable struct is null only
 for the marker -1, a uvarint takes at most 5 bytes. Where kio ignores what the wire says, the
@@ -14,31 +20,19 @@ walk is stricter, so both always read the same bytes: kio reads a known tagged f
 and skips its declared size, so the value must take exactly that size; kio refuses an unknown
 tag, and so does the walk. Trailing bytes after the body are left alone (librdkafka sends
 some). Fixed-width fields are skipped in one step, arrays of fixed-width items in one
-multiplication, and a record batch is opaque bytes whose length alone is checked. The walker
-for a request class is built on first use; a request then costs a few Python calls per
-variable-length field, nothing per record.
+multiplication, and a record batch is opaque bytes whose length alone is checked. A request
+costs a few Python calls per variable-length field, nothing per record.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
-from kio.serial._introspect import (
-    EntityField,
-    EntityTupleField,
-    PrimitiveField,
-    PrimitiveTupleField,
-    classify_field,
-    get_field_tag,
-    get_schema_field_type,
-    is_optional,
-)
-
 from broker.protocol.errors import ProtocolError
+from broker.protocol.schema_plan import EntityPlan, FieldPlan, entity_plan
 
 # (payload, offset, end) -> the offset after the value; raises ProtocolError, or struct.error
 # and IndexError when a length itself runs past the payload.
@@ -76,36 +70,43 @@ class _Shape(NamedTuple):
     walk: Walk | None
 
 
-def check_lengths(cls: type, payload: bytes) -> int:
-    """Raise ``ProtocolError`` unless every length in the request frame ``payload`` (header and
-    body of kio request class ``cls``) fits in the bytes that follow it; else return where the
-    body ends, as kio will read it (any trailing bytes follow)."""
-    try:
-        return _request_walk(cls)(payload, 0, len(payload))
-    except (struct.error, IndexError) as exc:
-        raise ProtocolError(f"{cls.__qualname__} v{cls.__version__} ends inside a length") from exc
-
-
 @cache
-def _request_walk(cls: type) -> Walk:
-    header = _as_walk(_entity(cls.__header_schema__))
-    body = _as_walk(_entity(cls))
+def length_check(cls: type) -> Callable[[bytes], int]:
+    """For kio request class ``cls``: a check of a request frame's payload (header and body)
+    that raises ``ProtocolError`` unless every declared length fits in the bytes after it and
+    is null only where the schema allows, and else returns where the body ends as kio will
+    read it (any trailing bytes follow)."""
+    header = _as_walk(_entity(entity_plan(cls.__header_schema__)))
+    body = _as_walk(_entity(entity_plan(cls)))
+    name = f"{cls.__qualname__} v{cls.__version__}"
 
-    def walk(payload: bytes, offset: int, end: int) -> int:
-        return body(payload, header(payload, offset, end), end)
+    def check(payload: bytes) -> int:
+        end = len(payload)
+        try:
+            return body(payload, header(payload, 0, end), end)
+        except (struct.error, IndexError) as exc:
+            raise ProtocolError(f"{name} ends inside a length") from exc
 
-    return walk
+    return check
 
 
 def _fits(count: int, size: int, offset: int, end: int) -> int:
     """The offset after ``count`` items of ``size`` bytes (-1: null), if they fit before
     ``end``."""
     if count < -1 or count * size > end - offset:
-        raise ProtocolError(
-            f"declared length {count} at byte {offset} does not fit in the "
-            f"{max(end - offset, 0)} bytes left"
-        )
+        raise _beyond(count, offset, end)
     return offset + count * size if count > 0 else offset
+
+
+def _beyond(count: int, offset: int, end: int) -> ProtocolError:
+    return ProtocolError(
+        f"declared length {count} at byte {offset} does not fit in the "
+        f"{max(end - offset, 0)} bytes left"
+    )
+
+
+def _null(where: str) -> ProtocolError:
+    return ProtocolError(f"{where} is null, which its schema does not allow")
 
 
 def _uvarint(payload: bytes, offset: int) -> tuple[int, int]:
@@ -149,17 +150,21 @@ def _as_walk(shape: _Shape) -> Walk:
     return _skip(shape.size) if shape.walk is None else shape.walk
 
 
-def _sized(length: _Length, width: int) -> _Shape:
+def _sized(length: _Length, width: int, nullable: bool, where: str) -> _Shape:
     """A string or bytes: its length, then that many bytes."""
 
     def walk(payload: bytes, offset: int, end: int) -> int:
         count, offset = length(payload, offset)
-        return _fits(count, 1, offset, end)
+        if 0 <= count <= end - offset:
+            return offset + count
+        if count == -1 and nullable:
+            return offset
+        raise _null(where) if count == -1 else _beyond(count, offset, end)
 
     return _Shape(width, walk)
 
 
-def _array(length: _Length, width: int, item: _Shape) -> _Shape:
+def _array(length: _Length, width: int, item: _Shape, nullable: bool, where: str) -> _Shape:
     """A count, then that many items; each item takes at least one byte of the frame."""
     least = max(item.size, 1)
     walk_item = item.walk
@@ -168,6 +173,8 @@ def _array(length: _Length, width: int, item: _Shape) -> _Shape:
 
         def walk_fixed(payload: bytes, offset: int, end: int) -> int:
             count, offset = length(payload, offset)
+            if count == -1 and not nullable:
+                raise _null(where)
             _fits(count, least, offset, end)
             return offset + count * size if count > 0 else offset
 
@@ -175,6 +182,8 @@ def _array(length: _Length, width: int, item: _Shape) -> _Shape:
 
     def walk_items(payload: bytes, offset: int, end: int) -> int:
         count, offset = length(payload, offset)
+        if count == -1 and not nullable:
+            raise _null(where)
         _fits(count, least, offset, end)
         for _ in range(count):
             offset = walk_item(payload, offset, end)
@@ -196,11 +205,10 @@ def _nullable(entity: _Shape) -> _Shape:
 
 
 def _tagged(tags: dict[int, Walk]) -> Walk:
-    """A flexible struct's tail: a count, then per field its tag, its size and its value."""
+    """A flexible struct's tail when it holds tagged fields (the struct's walk skips the usual
+    empty tail itself): a count, then per field its tag, its size and its value."""
 
     def walk(payload: bytes, offset: int, end: int) -> int:
-        if payload[offset] == 0:
-            return offset + 1
         count, offset = _uvarint(payload, offset)
         _fits(count, 2, offset, end)
         for _ in range(count):
@@ -218,56 +226,50 @@ def _tagged(tags: dict[int, Walk]) -> Walk:
     return walk
 
 
-def _primitive(kafka_type: str, flexible: bool) -> _Shape:
+def _primitive(field: FieldPlan, where: str) -> _Shape:
+    kafka_type = field.kafka_type
     if kafka_type in _FIXED_WIDTH:
         return _Shape(_FIXED_WIDTH[kafka_type], None)
-    if flexible:
-        return _sized(_compact_length, 1)
+    nullable = field.nullable and not field.array  # an array's items are never null
+    if field.compact:
+        return _sized(_compact_length, 1, nullable, where)
     if kafka_type == "string":
-        return _sized(_int16_length, 2)
-    return _sized(_int32_length, 4)  # bytes and records
+        return _sized(_int16_length, 2, nullable, where)
+    return _sized(_int32_length, 4, nullable, where)  # bytes and records
 
 
-def _field(field: dataclasses.Field, flexible: bool, *, in_header: bool, tagged: bool) -> _Shape:
-    """The shape of one field, chosen as kio's ``get_field_writer`` chooses its writer."""
-    if in_header and field.name == "client_id":
-        return _sized(_int16_length, 2)  # always a legacy string, even in header v2
-    kind = classify_field(field)
-    if isinstance(kind, PrimitiveField | PrimitiveTupleField):
-        shape = _primitive(get_schema_field_type(field), flexible)
-    else:
-        shape = _entity(kind.type_)
-    if isinstance(kind, PrimitiveTupleField | EntityTupleField):
-        return _array(_compact_length, 1, shape) if flexible else _array(_int32_length, 4, shape)
-    if isinstance(kind, EntityField) and not tagged and is_optional(field):
+def _field(field: FieldPlan, where: str) -> _Shape:
+    """The shape of one field, as kio's reader takes it off the wire; ``where`` names it."""
+    shape = _entity(field.entity) if field.entity else _primitive(field, where)
+    if field.array:
+        length, width = (_compact_length, 1) if field.compact else (_int32_length, 4)
+        return _array(length, width, shape, field.nullable, where)
+    if field.entity and field.nullable and field.tag is None:
         return _nullable(shape)
     return shape
 
 
 @cache
-def _entity(cls: type) -> _Shape:
+def _entity(plan: EntityPlan) -> _Shape:
     """A struct: its fields in order, then, in flexible versions, its tagged fields."""
-    flexible: bool = cls.__flexible__
-    in_header = cls.__name__ == "RequestHeader"
     shapes: list[_Shape] = []
     tags: dict[int, Walk] = {}
-    for field in dataclasses.fields(cls):
-        tag = get_field_tag(field)
-        shape = _field(field, flexible, in_header=in_header, tagged=tag is not None)
-        if tag is not None:
-            tags[tag] = _as_walk(shape)
+    for field in plan.fields:
+        shape = _field(field, f"{plan.cls.__qualname__}.{field.name}")
+        if field.tag is not None:
+            tags[field.tag] = _as_walk(shape)
         elif shape.walk is None and shapes and shapes[-1].walk is None:
             shapes[-1] = _Shape(shapes[-1].size + shape.size, None)  # adjacent fixed widths
         else:
             shapes.append(shape)
-    if flexible:
-        shapes.append(_Shape(1, _tagged(tags)))
     size = sum(shape.size for shape in shapes)
-    if all(shape.walk is None for shape in shapes):
-        return _Shape(size, None)
-    if len(shapes) == 1:
-        return shapes[0]
+    if not plan.flexible:
+        if all(shape.walk is None for shape in shapes):
+            return _Shape(size, None)
+        if len(shapes) == 1:
+            return shapes[0]
     steps = tuple(shape.size if shape.walk is None else shape.walk for shape in shapes)
+    tagged = _tagged(tags) if plan.flexible else None
 
     def walk(payload: bytes, offset: int, end: int) -> int:
         for step in steps:
@@ -275,6 +277,10 @@ def _entity(cls: type) -> _Shape:
                 offset += step
             else:
                 offset = step(payload, offset, end)
-        return offset
+        if tagged is None:
+            return offset
+        if payload[offset] == 0:  # no tagged fields, the usual case
+            return offset + 1
+        return tagged(payload, offset, end)
 
-    return _Shape(size, walk)
+    return _Shape(size + plan.flexible, walk)

@@ -2,7 +2,8 @@
 
 Real requests pass it unchanged and it ends where kio ends; a declared length (array count,
 string, bytes, tagged field) larger than the bytes left is ``ProtocolError``, never a
-reservation of that much memory; the atheris crash input is refused.
+reservation of that much memory, and so is a null where the schema allows none; the atheris
+crash input is refused.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import io
 import struct
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from kio.serial import entity_reader, entity_writer
 
 from broker.protocol.codec import build, read_request, request_class
 from broker.protocol.errors import ProtocolError
 from broker.protocol.framing import FrameDecoder
-from broker.protocol.lengths import check_lengths
+from broker.protocol.lengths import length_check
 from broker.protocol.varint import uvarint
 from tests.unit.protocol.kio_strategies import entities
 from tests.unit.protocol.test_request_fuzz import SERVED
@@ -64,7 +66,7 @@ def encode(api_key: int, version: int, body: dict[str, Any]) -> bytes:
 def refused(payload: bytes) -> str:
     cls = request_class(*struct.unpack_from(">hh", payload))
     with pytest.raises(ProtocolError) as pre_scan:
-        check_lengths(cls, payload)
+        length_check(cls)(payload)
     with pytest.raises(ProtocolError):
         read_request(payload)
     return str(pre_scan.value)
@@ -81,7 +83,7 @@ def test_served_requests_pass_and_end_where_kio_ends(api_key, version, data):
     payload = kio_request(
         api_key, version, data.draw(entities(cls)), data.draw(entities(cls.__header_schema__))
     )
-    assert check_lengths(cls, payload) == len(payload)
+    assert length_check(cls)(payload) == len(payload)
 
 
 @settings(QUICK, max_examples=400)
@@ -92,7 +94,7 @@ def test_every_kio_request_schema_passes(api, data):
     payload = kio_request(
         *api, data.draw(entities(cls)), data.draw(entities(cls.__header_schema__))
     )
-    assert check_lengths(cls, payload) == len(payload)
+    assert length_check(cls)(payload) == len(payload)
 
 
 def client_frames() -> list[Any]:
@@ -109,7 +111,7 @@ def test_real_client_frames_pass_unchanged(payload):
     cls = request_class(*struct.unpack_from(">hh", payload))
     _, used = entity_reader(cls.__header_schema__)(payload, 0)
     body, size = entity_reader(cls)(payload, used)
-    assert check_lengths(cls, payload) == used + size  # librdkafka may leave trailing bytes
+    assert length_check(cls)(payload) == used + size  # librdkafka may leave trailing bytes
     assert read_request(payload).body == body
 
 
@@ -137,19 +139,21 @@ def mutated(draw: st.DrawFn) -> tuple[type, bytes]:
 
 @settings(QUICK, max_examples=500)
 @given(mutated())
-def test_what_passes_is_read_by_kio_to_the_same_end(case):
-    # The walk and kio's reader agree on every byte, so no length escapes the walk.
+def test_what_passes_is_read_by_kio_to_the_same_end_with_no_forbidden_null(case):
+    # The walk and kio's reader agree on every byte, so no length escapes the walk, and kio
+    # hands back None only where the schema allows it.
     cls, payload = case
     try:
-        end = check_lengths(cls, payload)
+        end = length_check(cls)(payload)
     except ProtocolError:
         return
     try:
         _, used = entity_reader(cls.__header_schema__)(payload, 0)
-        _, size = entity_reader(cls)(payload, used)
+        body, size = entity_reader(cls)(payload, used)
     except Exception:  # kio refuses it for another reason (utf-8, a null, a short field)
         return
     assert used + size == end
+    assert forbidden_null(body) is None
 
 
 # (b) A declared length past the end of the frame is refused, for every kind of length.
@@ -179,7 +183,7 @@ COMPACT_LENGTHS = {
 
 
 def test_the_length_positions_are_right():
-    assert check_lengths(request_class(0, 3), LEGACY) == len(LEGACY)
+    assert length_check(request_class(0, 3))(LEGACY) == len(LEGACY)
     for at, form in LEGACY_LENGTHS.values():
         assert struct.unpack_from(form, LEGACY, at)[0] in (1, 5, 8)
     assert [FLEXIBLE[at] for at in COMPACT_LENGTHS.values()] == [2, 2, 6, 9]
@@ -208,7 +212,7 @@ def test_a_compact_length_past_the_end_is_refused(kind, declared):
 def test_a_length_that_fits_exactly_passes_and_one_more_does_not():
     at, _ = LEGACY_LENGTHS["bytes"]  # records is the last field of Produce v3
     exact = LEGACY[:at] + struct.pack(">i", len(LEGACY) - at - 4) + LEGACY[at + 4 :]
-    assert check_lengths(request_class(0, 3), exact) == len(LEGACY)
+    assert length_check(request_class(0, 3))(exact) == len(LEGACY)
     over = LEGACY[:at] + struct.pack(">i", len(LEGACY) - at - 3) + LEGACY[at + 4 :]
     assert "does not fit" in refused(over)
 
@@ -255,7 +259,7 @@ TAGS = b"\x01\x00\x04\x04abc"  # one tagged field: tag 0 (cluster_id), 4 bytes, 
 )
 def test_tagged_fields_are_checked(tail, says):
     assert FETCH.endswith(TAGS)
-    assert check_lengths(request_class(1, 12), FETCH) == len(FETCH)
+    assert length_check(request_class(1, 12))(FETCH) == len(FETCH)
     assert says in refused(FETCH[: -len(TAGS)] + tail)
 
 
@@ -270,7 +274,98 @@ def test_a_frame_ending_inside_a_length_is_refused():
     assert "ends inside a length" in refused(LEGACY[: NAME - 1])
 
 
-# (c) The input atheris found: a FindCoordinator v6 whose compact array claims 27 billion keys,
+# (c) A null (length or count -1, compact 0) only where the schema allows one: kio would hand
+# handlers None for any array (found by atheris: a Produce with topic_data=None).
+
+NULLS = {
+    "array": "ProduceRequest.topic_data",
+    "nested-array": "TopicProduceData.partition_data",
+    "string": "TopicProduceData.name",
+}
+
+
+@pytest.mark.parametrize("kind", NULLS)
+def test_a_legacy_null_the_schema_forbids_is_refused(kind):
+    at, form = LEGACY_LENGTHS[kind]
+    patched = bytearray(LEGACY)
+    struct.pack_into(form, patched, at, -1)
+    assert f"{NULLS[kind]} is null" in refused(bytes(patched))
+
+
+@pytest.mark.parametrize("kind", NULLS)
+def test_a_compact_null_the_schema_forbids_is_refused(kind):
+    at = COMPACT_LENGTHS[f"compact-{kind}"]
+    assert f"{NULLS[kind]} is null" in refused(FLEXIBLE[:at] + b"\x00" + FLEXIBLE[at + 1 :])
+
+
+def test_nulls_the_schema_allows_pass():
+    at, _ = LEGACY_LENGTHS["bytes"]  # records: Records | None; transactional_id is null too
+    payload = LEGACY[:at] + struct.pack(">i", -1)
+    assert length_check(request_class(0, 3))(payload) == len(payload)
+    request = read_request(payload)
+    assert request.body.transactional_id is None
+    assert request.body.topic_data[0].partition_data[0].records is None
+
+
+def array_paths(entity: Any, path: tuple = ()) -> list[tuple]:
+    """Where a drawn entity holds an array its type does not let be null: each a path of field
+    names and item indexes."""
+    hints = typing.get_type_hints(type(entity))
+    paths = []
+    for field in dataclasses.fields(entity):
+        value = getattr(entity, field.name)
+        if isinstance(value, tuple):
+            if typing.get_origin(hints[field.name]) is tuple:  # not "tuple[...] | None"
+                paths.append((*path, field.name))
+            for index, item in enumerate(value):
+                if dataclasses.is_dataclass(item):
+                    paths += array_paths(item, (*path, field.name, index))
+        elif dataclasses.is_dataclass(value):
+            paths += array_paths(value, (*path, field.name))
+    return paths
+
+
+def with_null(entity: Any, path: tuple) -> Any:
+    """``entity`` with the array at ``path`` set to None (kio writes it as a null count)."""
+    name, *rest = path
+    value = getattr(entity, name)
+    if not rest:
+        value = None
+    elif isinstance(value, tuple):
+        index, *rest = rest
+        value = (*value[:index], with_null(value[index], tuple(rest)), *value[index + 1 :])
+    else:
+        value = with_null(value, tuple(rest))
+    return dataclasses.replace(entity, **{name: value})
+
+
+@settings(QUICK, max_examples=200)
+@given(st.sampled_from(EVERY_KIO_REQUEST), st.data())
+def test_a_null_array_anywhere_the_schema_forbids_is_refused(api, data):
+    cls = request_class(*api)
+    body = data.draw(entities(cls))
+    paths = array_paths(body)
+    assume(paths)
+    path = data.draw(st.sampled_from(paths))
+    header = data.draw(entities(cls.__header_schema__))
+    with pytest.raises(ProtocolError, match=rf"\.{path[-1]} is null"):
+        length_check(cls)(kio_request(*api, with_null(body, path), header))
+
+
+def forbidden_null(entity: Any) -> str | None:
+    """The first field in a decoded entity that holds None though its type forbids it."""
+    hints = typing.get_type_hints(type(entity))
+    for field in dataclasses.fields(entity):
+        value = getattr(entity, field.name)
+        if value is None and type(None) not in typing.get_args(hints[field.name]):
+            return f"{type(entity).__qualname__}.{field.name}"
+        for item in value if isinstance(value, tuple) else (value,):
+            if dataclasses.is_dataclass(item) and (found := forbidden_null(item)):
+                return found
+    return None
+
+
+# (d) The input atheris found: a FindCoordinator v6 whose compact array claims 27 billion keys,
 # then empty frames (each too short for a header).
 
 
