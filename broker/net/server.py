@@ -5,7 +5,7 @@ Accepting is a loop of its own rather than asyncio's: at the file-descriptor lim
 attempt, which floods the log and starves the loop. Here a failed accept is logged once per
 ``LIMIT_LOG_INTERVAL_S`` (with a count of the attempts since), accepting backs off for
 ``ACCEPT_RETRY_S`` while existing connections keep being served, and the first accept that
-succeeds again says so. Pending clients wait in the kernel's backlog meanwhile.
+succeeds after a reported failure says so. Pending clients wait in the kernel's backlog.
 
 On SIGUSR1 it logs one ``STATS connections=N tasks=M`` line: how leak tests count what is
 left after clients come and go, without a debug endpoint.
@@ -40,8 +40,9 @@ class Server:
         self.connections: set[Connection] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._failing_since: float | None = None  # when accepting began to fail
+        self._failure_reported = False  # this spell of failures was logged
         self._failures_unlogged = 0
-        self._last_failure_log = 0.0
+        self._last_report = -LIMIT_LOG_INTERVAL_S
 
     @property
     def port(self) -> int:
@@ -81,10 +82,11 @@ class Server:
                 await asyncio.sleep(ACCEPT_RETRY_S)
                 continue
             if self._failing_since is not None:
-                log.warning(
-                    "accepting connections again after %.1f s",
-                    time.monotonic() - self._failing_since,
-                )
+                if self._failure_reported:
+                    log.warning(
+                        "accepting connections again after %.1f s",
+                        time.monotonic() - self._failing_since,
+                    )
                 self._failing_since = None
             try:
                 await loop.connect_accepted_socket(self._new_connection, sock)
@@ -96,7 +98,8 @@ class Server:
         self._failures_unlogged += 1
         if self._failing_since is None:
             self._failing_since = now
-        elif now - self._last_failure_log < LIMIT_LOG_INTERVAL_S:
+            self._failure_reported = False
+        if now - self._last_report < LIMIT_LOG_INTERVAL_S:
             return
         limit = " (the file-descriptor limit)" if exc.errno in _OUT_OF_RESOURCES else ""
         log.warning(
@@ -108,7 +111,8 @@ class Server:
             ACCEPT_RETRY_S,
         )
         self._failures_unlogged = 0
-        self._last_failure_log = now
+        self._last_report = now
+        self._failure_reported = True
 
     def _new_connection(self) -> Connection:
         limit = self._context.config.max_connections
