@@ -26,6 +26,7 @@ from broker.net.memory import RequestMemory
 
 log = logging.getLogger("broker.net")
 
+ACCEPT_BATCH = 128  # accepts per wake-up: a burst of clients is not spread over many
 ACCEPT_RETRY_S = 0.1
 LIMIT_LOG_INTERVAL_S = 10.0
 MIN_IDLE_CHECK_S = 0.1  # connections.max.idle.ms=0 must not spin
@@ -39,6 +40,7 @@ class Server:
         self._socket: socket.socket | None = None
         self.connections: set[Connection] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._starting: set[asyncio.Task[None]] = set()  # accepted, transport being made
         self._failing_since: float | None = None  # when accepting began to fail
         self._failure_reported = False  # this spell of failures was logged
         self._failures_unlogged = 0
@@ -71,27 +73,40 @@ class Server:
         log.info("STATS connections=%d tasks=%d", len(self.connections), len(asyncio.all_tasks()))
 
     async def _accept(self, listener: socket.socket) -> None:
+        """Wait until clients are pending, accept up to ``ACCEPT_BATCH`` of them, repeat."""
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                sock, _ = await loop.sock_accept(listener)
-            except ConnectionAbortedError:
-                continue  # the client gave up before we accepted it
-            except OSError as exc:
-                self._accept_failed(exc)
-                await asyncio.sleep(ACCEPT_RETRY_S)
-                continue
-            if self._failing_since is not None:
-                if self._failure_reported:
-                    log.warning(
-                        "accepting connections again after %.1f s",
-                        time.monotonic() - self._failing_since,
-                    )
-                self._failing_since = None
-            try:
-                await loop.connect_accepted_socket(self._new_connection, sock)
-            except OSError:
-                sock.close()  # reset before its transport existed: nothing to serve
+            await _readable(loop, listener)
+            for _ in range(ACCEPT_BATCH):
+                try:
+                    sock, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break  # none left
+                except ConnectionAbortedError:
+                    continue  # the client gave up before we accepted it
+                except OSError as exc:
+                    self._accept_failed(exc)
+                    await asyncio.sleep(ACCEPT_RETRY_S)
+                    break
+                self._accept_succeeded()
+                task = loop.create_task(self._start_connection(sock))
+                self._starting.add(task)
+                task.add_done_callback(self._starting.discard)
+
+    async def _start_connection(self, sock: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(self._new_connection, sock)
+        except OSError:
+            sock.close()  # reset before its transport existed: nothing to serve
+
+    def _accept_succeeded(self) -> None:
+        if self._failing_since is not None:
+            if self._failure_reported:
+                log.warning(
+                    "accepting connections again after %.1f s",
+                    time.monotonic() - self._failing_since,
+                )
+            self._failing_since = None
 
     def _accept_failed(self, exc: OSError) -> None:
         now = time.monotonic()
@@ -144,3 +159,13 @@ class Server:
             self._socket.close()
         for connection in list(self.connections):
             connection.close()
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Return once ``sock`` has something to read (for a listener: a pending client)."""
+    ready = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
