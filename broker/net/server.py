@@ -30,7 +30,7 @@ ACCEPT_BATCH = 128  # accepts per wake-up: a burst of clients is not spread over
 ACCEPT_RETRY_S = 0.1
 LIMIT_LOG_INTERVAL_S = 10.0
 MIN_IDLE_CHECK_S = 0.1  # connections.max.idle.ms=0 must not spin
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_FD_LIMITS = {errno.EMFILE: "this process's", errno.ENFILE: "the system's"}
 
 
 class Server:
@@ -44,7 +44,7 @@ class Server:
         self._failing_since: float | None = None  # when accepting began to fail
         self._failure_reported = False  # this spell of failures was logged
         self._failures_unlogged = 0
-        self._last_report = -LIMIT_LOG_INTERVAL_S
+        self._last_report: float | None = None
 
     @property
     def port(self) -> int:
@@ -114,9 +114,10 @@ class Server:
         if self._failing_since is None:
             self._failing_since = now
             self._failure_reported = False
-        if now - self._last_report < LIMIT_LOG_INTERVAL_S:
+        if self._last_report is not None and now - self._last_report < LIMIT_LOG_INTERVAL_S:
             return
-        limit = " (the file-descriptor limit)" if exc.errno in _OUT_OF_RESOURCES else ""
+        whose = _FD_LIMITS.get(exc.errno)
+        limit = f" ({whose} file-descriptor limit)" if whose else ""
         log.warning(
             "cannot accept connections: %s%s; %d attempt(s) failed since the last report; "
             "existing connections are still served, retrying every %.1f s",
@@ -150,10 +151,11 @@ class Server:
                 connection.close()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._starting]
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
             asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
         if self._socket is not None:
             self._socket.close()
