@@ -141,3 +141,28 @@ def test_a_hundred_connections_stay_within_queued_max_request_bytes(broker_facto
             client.close()
     grown = peak_rss_mib(broker.proc.pid) - before
     assert grown < 150, f"peak RSS grew {grown:.0f} MiB"
+
+
+def test_connections_that_close_mid_request_give_their_share_back(broker_factory):
+    """A holds the whole budget with a half-sent request and B waits behind it; both clients
+    vanish. A request of the whole budget is then still read and answered: what A held and
+    what B was granted on its way out were both given back."""
+    budget = 8 * MiB
+    broker = broker_factory(
+        config={
+            "offsets.topic.num.partitions": "1",
+            "socket.request.max.bytes": str(budget),
+            "queued.max.request.bytes": str(budget),
+        }
+    )
+    whole = big_produce(broker.port, budget - 1024)
+    holder = socket.create_connection(("127.0.0.1", broker.port))
+    holder.sendall(whole[: len(whole) // 2])
+    waiter = socket.create_connection(("127.0.0.1", broker.port))
+    waiter.sendall(big_produce(broker.port, MiB)[:100])
+    time.sleep(0.5)  # for the broker to read both (were it slower, this would test less)
+    waiter.close()
+    holder.close()
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=60) as client:
+        client.sendall(whole)
+        assert produce_error(read_frames(client, 1)[0]) == UNKNOWN_TOPIC_OR_PARTITION
