@@ -1,69 +1,139 @@
 """Broker settings under Kafka's own names (``server.properties`` style).
 
-Settings come from an optional properties file and ``--config key=value`` overrides. Broker-level
-log settings (``log.segment.bytes``, ``log.retention.ms`` ...) become the defaults of every
-topic's ``LogConfig`` under the topic-level names Kafka uses (``segment.bytes``,
-``retention.ms`` ...). Unknown keys and bad values raise ``ConfigError`` with one line that
-says what to fix.
+Settings come from an optional properties file and ``--config key=value`` overrides.
+``BROKER_SETTINGS`` describes every numeric setting once, with the type and lower bound of
+Kafka's own ``ConfigDef`` (the ``ConfigSpec`` the topic settings use, so a bad value reads the
+same everywhere: ``num.partitions must be an integer from 1 to 2147483647, got '0'``).
+Broker-level log settings (``log.segment.bytes``, ``log.retention.hours`` ...) become the
+defaults of every topic's ``LogConfig`` under the topic-level names Kafka uses
+(``segment.bytes``, ``retention.ms`` ...), with Kafka's precedence (``log.retention.ms`` over
+``.minutes`` over ``.hours``). Unknown keys and bad values raise ``ConfigError`` with one line
+that says what to fix.
+
+Where a bundled default differs from Kafka's, the table says so and why. Values Kafka accepts
+keep Kafka's meaning: ``connections.max.idle.ms`` below 0 never closes an idle connection,
+``queued.max.request.bytes`` of 0 or below puts no bound on the bytes of queued requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from broker.storage.config import LogConfig
+from broker.storage.config import SPECS_BY_NAME, ConfigSpec, LogConfig
 
 
 class ConfigError(ValueError):
     """A setting the broker cannot use; the message says which and why."""
 
 
-# Broker-level name -> (topic-level name, multiplier to milliseconds/bytes as Kafka applies).
-_LOG_DEFAULTS: dict[str, tuple[str, int]] = {
-    "log.segment.bytes": ("segment.bytes", 1),
-    "log.roll.ms": ("segment.ms", 1),
-    "log.roll.hours": ("segment.ms", 3_600_000),
-    "log.retention.ms": ("retention.ms", 1),
-    "log.retention.minutes": ("retention.ms", 60_000),
-    "log.retention.hours": ("retention.ms", 3_600_000),
-    "log.retention.bytes": ("retention.bytes", 1),
-    "log.index.interval.bytes": ("index.interval.bytes", 1),
-    "log.index.size.max.bytes": ("segment.index.bytes", 1),
-    "log.flush.interval.messages": ("flush.messages", 1),
-    "log.flush.interval.ms": ("flush.ms", 1),
-    "message.max.bytes": ("max.message.bytes", 1),
-    "log.message.timestamp.type": ("message.timestamp.type", 0),
-    "log.cleanup.policy": ("cleanup.policy", 0),
-    "min.insync.replicas": ("min.insync.replicas", 1),
+MiB = 1 << 20
+
+# Every numeric broker setting: Kafka's name, the BrokerConfig attribute, Kafka's type, the
+# default, and the minimum of Kafka's ConfigDef validator (None where Kafka has none).
+BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
+    ConfigSpec(
+        "node.id", "node_id", "INT", 0,
+        "this broker's id; Kafka requires it set (>= 0) in KRaft mode, bundled default 0",
+        minimum=0,
+    ),
+    ConfigSpec("num.partitions", "num_partitions", "INT", 1,
+               "partitions of an auto-created topic", minimum=1),
+    ConfigSpec("default.replication.factor", "default_replication_factor", "INT", 1,
+               "replication factor of an auto-created topic"),
+    ConfigSpec("socket.request.max.bytes", "socket_request_max_bytes", "INT", 100 * MiB,
+               "largest request frame; a bigger one closes the connection", minimum=1),
+    ConfigSpec(
+        "socket.request.read.timeout.ms", "socket_request_read_timeout_ms", "INT", 30_000,
+        "not a Kafka setting: how long a frame may take to arrive once its first byte is in "
+        "(slowloris clients)",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "message.max.decompressed.bytes", "message_max_decompressed_bytes", "INT", 64 * MiB,
+        "not a Kafka setting: how far a compressed batch may expand (compression bombs)",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "max.connections", "max_connections", "INT", 1000,
+        "connections served at once; Kafka's default is 2147483647, 1000 keeps a laptop's "
+        "file descriptors for the logs",
+        minimum=0,
+    ),
+    ConfigSpec("connections.max.idle.ms", "connections_max_idle_ms", "LONG", 600_000,
+               "close a connection idle this long; below 0 never"),
+    ConfigSpec(
+        "queued.max.request.bytes", "queued_max_request_bytes", "LONG", 256 * MiB,
+        "bytes of requests read but not yet answered, across all connections; 0 or below is "
+        "no bound (Kafka's default, -1); 256 MiB keeps 100 hostile connections from pinning "
+        "gigabytes",
+    ),
+    ConfigSpec("log.retention.check.interval.ms", "retention_check_interval_ms", "LONG",
+               300_000, "how often retention deletes old segments", minimum=1),
+    ConfigSpec(
+        "log.flush.scheduler.interval.ms", "flush_scheduler_interval_ms", "LONG", 200,
+        "how often flush.ms is checked; Kafka's default never checks (it relies on "
+        "replication), 200 makes flush.ms=1000 hold; 0 or below never checks",
+    ),
+    ConfigSpec(
+        "log.flush.offset.checkpoint.interval.ms", "checkpoint_interval_ms", "INT", 60_000,
+        "how often high watermarks are checkpointed; 0 only at a clean stop",
+        minimum=0,
+    ),
+    ConfigSpec("offsets.topic.num.partitions", "offsets_topic_num_partitions", "INT", 50,
+               "partitions of __consumer_offsets when it is created", minimum=1),
+    ConfigSpec("offset.metadata.max.bytes", "offset_metadata_max_bytes", "INT", 4096,
+               "largest metadata string of a committed offset"),
+    ConfigSpec(
+        "group.initial.rebalance.delay.ms", "group_initial_rebalance_delay_ms", "INT", 300,
+        "how long a new group waits for more members; Kafka waits 3000, 300 keeps a "
+        "classroom demo instant while workers started together still share a generation",
+    ),
+    ConfigSpec("group.min.session.timeout.ms", "group_min_session_timeout_ms", "INT", 6000,
+               "smallest session timeout a member may ask for"),
+    ConfigSpec("group.max.session.timeout.ms", "group_max_session_timeout_ms", "INT",
+               1_800_000, "largest session timeout a member may ask for"),
+    ConfigSpec("producer.id.expiration.ms", "producer_id_expiration_ms", "INT", 86_400_000,
+               "forget an idle producer id's sequence state after this long", minimum=1),
+)  # fmt: skip
+_NUMBERS: dict[str, ConfigSpec] = {spec.name: spec for spec in BROKER_SETTINGS}
+_DEFAULTS: dict[str, int] = {spec.attribute: int(spec.default) for spec in BROKER_SETTINGS}
+_BOOLEANS: dict[str, str] = {
+    "auto.create.topics.enable": "auto_create_topics",
+    "delete.topic.enable": "delete_topic_enable",
 }
 
-# Broker-level name -> (attribute, type).
-_BROKER_SETTINGS: dict[str, tuple[str, type]] = {
-    "log.dirs": ("data_dir", Path),
-    "log.dir": ("data_dir", Path),
-    "node.id": ("node_id", int),
-    "num.partitions": ("num_partitions", int),
-    "default.replication.factor": ("default_replication_factor", int),
-    "auto.create.topics.enable": ("auto_create_topics", bool),
-    "delete.topic.enable": ("delete_topic_enable", bool),
-    "socket.request.max.bytes": ("socket_request_max_bytes", int),
-    "socket.request.read.timeout.ms": ("socket_request_read_timeout_ms", int),
-    "message.max.decompressed.bytes": ("message_max_decompressed_bytes", int),
-    "max.connections": ("max_connections", int),
-    "connections.max.idle.ms": ("connections_max_idle_ms", int),
-    "log.retention.check.interval.ms": ("retention_check_interval_ms", int),
-    "log.flush.scheduler.interval.ms": ("flush_scheduler_interval_ms", int),
-    "log.flush.offset.checkpoint.interval.ms": ("checkpoint_interval_ms", int),
-    "offsets.topic.num.partitions": ("offsets_topic_num_partitions", int),
-    "offset.metadata.max.bytes": ("offset_metadata_max_bytes", int),
-    "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", int),
-    "group.min.session.timeout.ms": ("group_min_session_timeout_ms", int),
-    "group.max.session.timeout.ms": ("group_max_session_timeout_ms", int),
-    "producer.id.expiration.ms": ("producer_id_expiration_ms", int),
+# Broker-level name -> topic-level name, checked with the topic setting's own rules.
+_LOG_SYNONYMS: dict[str, str] = {
+    "log.segment.bytes": "segment.bytes",
+    "log.roll.ms": "segment.ms",
+    "log.retention.ms": "retention.ms",
+    "log.retention.bytes": "retention.bytes",
+    "log.index.interval.bytes": "index.interval.bytes",
+    "log.index.size.max.bytes": "segment.index.bytes",
+    "log.flush.interval.messages": "flush.messages",
+    "log.flush.interval.ms": "flush.ms",
+    "message.max.bytes": "max.message.bytes",
+    "log.message.timestamp.type": "message.timestamp.type",
+    "log.cleanup.policy": "cleanup.policy",
+    "min.insync.replicas": "min.insync.replicas",
 }
+# Time settings in coarser units, in Kafka's order of precedence (the first one set wins).
+_TIME_UNITS: dict[str, tuple[tuple[ConfigSpec, int], ...]] = {
+    "segment.ms": (
+        (ConfigSpec("log.roll.hours", "", "INT", 168, "", minimum=1), 3_600_000),
+    ),
+    "retention.ms": (
+        (ConfigSpec("log.retention.minutes", "", "INT", 10080, ""), 60_000),
+        (ConfigSpec("log.retention.hours", "", "INT", 168, ""), 3_600_000),
+    ),
+}  # fmt: skip
+_UNIT_SPECS = {spec.name: spec for units in _TIME_UNITS.values() for spec, _ in units}
+_PATHS = ("log.dirs", "log.dir")  # log.dirs wins, as in Kafka
 _LISTENERS = ("listeners", "advertised.listeners")
+_KNOWN = sorted([*_NUMBERS, *_BOOLEANS, *_LOG_SYNONYMS, *_UNIT_SPECS, *_PATHS, *_LISTENERS])
+PORTS = range(0, 65536)
 
 
 @dataclass(frozen=True)
@@ -72,30 +142,43 @@ class BrokerConfig:
     port: int = 9092
     advertised_host: str = ""
     data_dir: Path = Path("data/broker")
-    node_id: int = 0
-    num_partitions: int = 1
-    default_replication_factor: int = 1
     auto_create_topics: bool = True
     delete_topic_enable: bool = True
-    socket_request_max_bytes: int = 104_857_600
-    # Not Kafka settings (Kafka has neither): how long one request frame may take to arrive
-    # once its first byte is in (slowloris), and how far a compressed batch may expand.
-    socket_request_read_timeout_ms: int = 30_000
-    message_max_decompressed_bytes: int = 64 << 20
-    max_connections: int = 1000
-    connections_max_idle_ms: int = 600_000
-    retention_check_interval_ms: int = 300_000
-    flush_scheduler_interval_ms: int = 200
-    checkpoint_interval_ms: int = 60_000
-    offsets_topic_num_partitions: int = 50
-    offset_metadata_max_bytes: int = 4096
-    # Kafka waits 3 s for more members of a new group; 300 ms keeps a classroom demo instant
-    # while workers started together still share their first generation.
-    group_initial_rebalance_delay_ms: int = 300
-    group_min_session_timeout_ms: int = 6000
-    group_max_session_timeout_ms: int = 1_800_000
-    producer_id_expiration_ms: int = 86_400_000
+    node_id: int = _DEFAULTS["node_id"]
+    num_partitions: int = _DEFAULTS["num_partitions"]
+    default_replication_factor: int = _DEFAULTS["default_replication_factor"]
+    socket_request_max_bytes: int = _DEFAULTS["socket_request_max_bytes"]
+    socket_request_read_timeout_ms: int = _DEFAULTS["socket_request_read_timeout_ms"]
+    message_max_decompressed_bytes: int = _DEFAULTS["message_max_decompressed_bytes"]
+    max_connections: int = _DEFAULTS["max_connections"]
+    connections_max_idle_ms: int = _DEFAULTS["connections_max_idle_ms"]
+    queued_max_request_bytes: int = _DEFAULTS["queued_max_request_bytes"]
+    retention_check_interval_ms: int = _DEFAULTS["retention_check_interval_ms"]
+    flush_scheduler_interval_ms: int = _DEFAULTS["flush_scheduler_interval_ms"]
+    checkpoint_interval_ms: int = _DEFAULTS["checkpoint_interval_ms"]
+    offsets_topic_num_partitions: int = _DEFAULTS["offsets_topic_num_partitions"]
+    offset_metadata_max_bytes: int = _DEFAULTS["offset_metadata_max_bytes"]
+    group_initial_rebalance_delay_ms: int = _DEFAULTS["group_initial_rebalance_delay_ms"]
+    group_min_session_timeout_ms: int = _DEFAULTS["group_min_session_timeout_ms"]
+    group_max_session_timeout_ms: int = _DEFAULTS["group_max_session_timeout_ms"]
+    producer_id_expiration_ms: int = _DEFAULTS["producer_id_expiration_ms"]
     log_defaults: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        for spec in BROKER_SETTINGS:
+            try:
+                spec.check(getattr(self, spec.attribute))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if self.port not in PORTS:
+            raise ConfigError(f"listeners port must be an integer from 0 to 65535, got {self.port}")
+        queued, largest = self.queued_max_request_bytes, self.socket_request_max_bytes
+        if 0 < queued < largest:
+            # Kafka's own rule: one request of the largest allowed size must always fit.
+            raise ConfigError(
+                f"queued.max.request.bytes must be -1 (no bound) or at least "
+                f"socket.request.max.bytes={largest}, got {queued}"
+            )
 
     @property
     def advertised(self) -> str:
@@ -110,16 +193,15 @@ class BrokerConfig:
 
     def describe(self) -> dict[str, str]:
         """The effective settings under Kafka's broker-level names (DescribeConfigs)."""
-        settings = {
-            name: _format(getattr(self, attribute))
-            for name, (attribute, _) in _BROKER_SETTINGS.items()
-            if name != "log.dir"
-        }
+        settings = {spec.name: str(getattr(self, spec.attribute)) for spec in BROKER_SETTINGS}
+        for name, attribute in _BOOLEANS.items():
+            settings[name] = str(getattr(self, attribute)).lower()
+        settings["log.dirs"] = str(self.data_dir)
         settings["listeners"] = f"PLAINTEXT://{self.host}:{self.port}"
         log_settings = self.log_defaults.to_properties()
-        for name, (topic_name, unit) in _LOG_DEFAULTS.items():
-            if unit in (0, 1) and topic_name in log_settings:
-                settings.setdefault(name, log_settings[topic_name])
+        for name, topic_name in _LOG_SYNONYMS.items():
+            if topic_name in log_settings:
+                settings[name] = log_settings[topic_name]
         return dict(sorted(settings.items()))
 
     @classmethod
@@ -128,19 +210,32 @@ class BrokerConfig:
         log_props: dict[str, str] = {}
         for key, raw in props.items():
             raw = raw.strip()
-            if key in _LOG_DEFAULTS:
-                topic_key, unit = _LOG_DEFAULTS[key]
-                log_props[topic_key] = str(_int(key, raw) * unit) if unit else raw
-            elif key in _BROKER_SETTINGS:
-                attribute, kind = _BROKER_SETTINGS[key]
-                values[attribute] = _parse(key, raw, kind)
+            if key in _NUMBERS:
+                values[_NUMBERS[key].attribute] = _checked(_NUMBERS[key], raw)
+            elif key in _BOOLEANS:
+                values[_BOOLEANS[key]] = _boolean(key, raw)
+            elif key in _LOG_SYNONYMS:
+                topic_key = _LOG_SYNONYMS[key]
+                log_props[topic_key] = str(
+                    _checked(replace(SPECS_BY_NAME[topic_key], name=key), raw)
+                )
+            elif key in _PATHS:
+                if key == "log.dirs" or "log.dirs" not in props:
+                    values["data_dir"] = _one_directory(key, raw)
             elif key == "listeners":
                 values["host"], values["port"] = _listener(key, raw)
             elif key == "advertised.listeners":
                 values["advertised_host"], _ = _listener(key, raw)
-            else:
-                known = ", ".join(sorted([*_BROKER_SETTINGS, *_LOG_DEFAULTS, *_LISTENERS]))
-                raise ConfigError(f"unknown broker setting {key!r}; known settings: {known}")
+            elif key not in _UNIT_SPECS:
+                raise ConfigError(
+                    f"unknown broker setting {key!r}; known settings: {', '.join(_KNOWN)}"
+                )
+        for topic_key, units in _TIME_UNITS.items():
+            for spec, unit in units:
+                if spec.name in props:
+                    millis = int(_checked(spec, props[spec.name])) * unit
+                    # The finer unit wins; any negative time means "forever" (-1), as in Kafka.
+                    log_props.setdefault(topic_key, str(max(millis, -1)))
         try:
             values["log_defaults"] = LogConfig.from_properties(log_props)
         except ValueError as exc:
@@ -174,31 +269,38 @@ def parse_assignment(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+def check_port(option: str, port: int) -> int:
+    """A TCP port to listen on (0 = any free one), or ``ConfigError`` naming ``option``."""
+    if port not in PORTS:
+        raise ConfigError(f"{option} must be an integer from 0 to 65535, got {port}")
+    return port
+
+
+def _checked(spec: ConfigSpec, raw: str) -> int | str:
+    try:
+        return spec.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _boolean(key: str, raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ConfigError(f"{key} must be true or false, got {raw!r}")
+    return raw.lower() == "true"
+
+
+def _one_directory(key: str, raw: str) -> Path:
+    if not raw or "," in raw:
+        raise ConfigError(f"{key} must be one directory (this broker has one log dir), got {raw!r}")
+    return Path(raw)
+
+
 def _listener(key: str, raw: str) -> tuple[str, int]:
     """``PLAINTEXT://host:port`` (one listener; only PLAINTEXT is served)."""
     scheme, sep, address = raw.partition("://")
     host, colon, port = address.rpartition(":")
     if not sep or scheme.upper() != "PLAINTEXT" or not colon or "," in raw:
         raise ConfigError(f"{key} must be one PLAINTEXT://host:port listener, got {raw!r}")
-    return host.strip("[]"), _int(key, port)
-
-
-def _format(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _int(key: str, raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
-
-
-def _parse(key: str, raw: str, kind: type) -> object:
-    if kind is bool:
-        if raw.lower() not in ("true", "false"):
-            raise ConfigError(f"{key} must be true or false, got {raw!r}")
-        return raw.lower() == "true"
-    if kind is int:
-        return _int(key, raw)
-    return kind(raw)
+    if not port.isdigit() or int(port) not in PORTS:
+        raise ConfigError(f"{key} port must be an integer from 0 to 65535, got {raw!r}")
+    return host.strip("[]"), int(port)

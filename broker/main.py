@@ -11,7 +11,13 @@ import signal
 import sys
 from pathlib import Path
 
-from broker.config import BrokerConfig, ConfigError, parse_assignment, read_properties
+from broker.config import (
+    BrokerConfig,
+    ConfigError,
+    check_port,
+    parse_assignment,
+    read_properties,
+)
 from broker.node import Node
 from broker.storage.errors import StorageError
 from chirpstream.logs import LEVELS, setup_logging
@@ -46,7 +52,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
     props.update(parse_assignment(item) for item in args.config)
     if args.host is not None or args.port is not None:
         host = args.host if args.host is not None else "127.0.0.1"
-        port = args.port if args.port is not None else 9092
+        port = check_port("--port", args.port) if args.port is not None else 9092
         props["listeners"] = f"PLAINTEXT://{host}:{port}"
     if args.data_dir is not None:
         props["log.dirs"] = str(args.data_dir)

@@ -92,6 +92,8 @@ class Node:
         return coordinator
 
     def _every(self, interval_ms: int, duty: Callable[[], object]) -> None:
+        if interval_ms <= 0:  # as Kafka's scheduler: no period, no repetition
+            return
         self._duties.append(asyncio.get_running_loop().create_task(_repeat(interval_ms, duty)))
 
     async def stop(self) -> None:

@@ -1,9 +1,13 @@
 """One client connection: frames in, responses out, strictly in request order.
 
 Requests are handled one at a time per connection, as Kafka does, so a long-poll Fetch holds
-up only its own connection. Reading pauses when too many requests are queued, and handling
-pauses while the socket's write buffer is full. Anything malformed closes this connection
-and nothing else, and so does a frame that is still incomplete
+up only its own connection. What a connection may hold in memory is bounded: it reads ahead
+of the request in hand only while it holds fewer than ``MAX_QUEUED_REQUESTS`` requests and
+under ``READ_AHEAD_BYTES`` (a request of any allowed size is read when it holds nothing else),
+and every frame's size is reserved from the broker-wide ``queued.max.request.bytes`` before
+the rest of it is read (``broker.net.memory``). Otherwise reading pauses and TCP holds the
+client back. Handling pauses while the socket's write buffer is full. Anything malformed
+closes this connection and nothing else, and so does a frame that is still incomplete
 ``socket.request.read.timeout.ms`` after its first byte arrived (a slowloris client: trickled
 bytes keep a connection from ever being idle).
 """
@@ -23,16 +27,21 @@ from broker.protocol.framing import BadFrameSize, FrameDecoder
 
 if TYPE_CHECKING:
     from broker.net.context import Context
+    from broker.net.memory import RequestMemory
 
 log = logging.getLogger("broker.net")
 
 MAX_QUEUED_REQUESTS = 64
+READ_AHEAD_BYTES = 1 << 20  # pipelined requests read ahead of the one in hand
 SENDFILE_THRESHOLD = 64 * 1024  # smaller regions are read and written in one buffer
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, context: Context, on_close, *, refuse: bool = False) -> None:
+    def __init__(
+        self, context: Context, memory: RequestMemory, on_close, *, refuse: bool = False
+    ) -> None:
         self._context = context
+        self._memory = memory
         self._refuse = refuse
         self._on_close = on_close
         self._decoder = FrameDecoder(context.config.socket_request_max_bytes)
@@ -43,6 +52,12 @@ class Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._reading_paused = False
+        # Bytes of the requests this connection holds (queued, in hand, or reserved for the
+        # frame being read), all counted in the broker-wide memory too.
+        self._held = 0
+        self._reserved = 0  # the part of _held reserved for the frame being read
+        self._awaiting_memory = False
+        self._read_done = False  # a bad frame size: serve what came before it, then close
         self._closed = False
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -70,22 +85,70 @@ class Connection(asyncio.Protocol):
         except BadFrameSize as exc:
             # Serve the whole requests that came before the bad size, then close (as Kafka,
             # which reads one request at a time, would); read nothing more meanwhile.
+            self._read_done = True
             self.transport.pause_reading()
             self._stop_frame_timer()
-            for payload in exc.frames:
-                self._queue.put_nowait(payload)
+            self._enqueue(exc.frames)
             self._queue.put_nowait(exc)
             return
-        for payload in frames:
-            self._queue.put_nowait(payload)
-        if self._queue.qsize() >= MAX_QUEUED_REQUESTS and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
-            self._stop_frame_timer()  # the frame cannot progress while we do not read
-        elif not self._decoder.buffered:
+        self._enqueue(frames)
+        if not self._decoder.buffered:
             self._stop_frame_timer()
         elif frames or self._frame_timer is None:
             self._start_frame_timer()  # a new frame has begun
+        self._update_reading()
+
+    def _enqueue(self, frames: list[bytes]) -> None:
+        for payload in frames:
+            if self._reserved:  # the frame whose size was reserved when it began
+                self._reserved = 0
+            else:  # it arrived whole within one read: count it now
+                self._held += len(payload)
+                self._memory.take(len(payload))
+            self._queue.put_nowait(payload)
+
+    def _update_reading(self) -> None:
+        """Reserve the frame being read if the bounds allow it; read only while they do."""
+        if self._closed or self._read_done:
+            return
+        size = self._decoder.next_frame_size
+        waiting = size is not None and not self._reserved  # begun, its size not yet held
+        within_read_ahead = not self._held or self._held + (size or 0) <= READ_AHEAD_BYTES
+        if waiting and not self._awaiting_memory and within_read_ahead:
+            if self._memory.reserve(size, self._memory_granted):
+                self._hold_frame(size)
+                waiting = False
+            else:
+                self._awaiting_memory = True
+        if waiting:
+            may_read = False
+        elif self._reserved:
+            may_read = True  # finish the frame whose size we hold
+        else:
+            may_read = self._held < READ_AHEAD_BYTES and self._queue.qsize() < MAX_QUEUED_REQUESTS
+        if may_read and self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+            if self._decoder.buffered:
+                self._start_frame_timer()
+        elif not may_read and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+            self._stop_frame_timer()  # the frame cannot progress while we do not read
+
+    def _hold_frame(self, size: int) -> None:
+        self._reserved = size
+        self._held += size
+
+    def _memory_granted(self, size: int) -> None:
+        """The broker-wide memory reserved the waiting frame's size for us."""
+        self._awaiting_memory = False
+        self._hold_frame(size)
+        self._update_reading()
+
+    def _release(self, size: int) -> None:
+        self._held -= size
+        self._memory.release(size)
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -93,6 +156,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._stop_frame_timer()
+        if self._awaiting_memory:
+            self._memory.cancel(self._memory_granted)
+        self._release(self._held)
         if self._task is not None:
             self._task.cancel()
         self._on_close(self)
@@ -138,13 +204,13 @@ class Connection(asyncio.Protocol):
                 payload = await self._queue.get()
                 if isinstance(payload, ProtocolError):
                     raise payload
+                size = len(payload)
                 await self._writable.wait()
                 await self._handle(payload)
-                if self._reading_paused and self._queue.qsize() < MAX_QUEUED_REQUESTS // 2:
-                    self._reading_paused = False
-                    self.transport.resume_reading()
-                    if self._decoder.buffered:
-                        self._start_frame_timer()
+                del payload  # not kept alive while the next request is awaited
+                if not self._closed:  # once closed, connection_lost released everything
+                    self._release(size)
+                    self._update_reading()
         except asyncio.CancelledError:
             pass
         except ProtocolError as exc:

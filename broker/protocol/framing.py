@@ -37,6 +37,13 @@ class FrameDecoder:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    @property
+    def next_frame_size(self) -> int | None:
+        """The declared size of the incomplete frame buffered, once its 4 size bytes are in."""
+        if len(self._buffer) < 4:
+            return None
+        return _SIZE.unpack_from(self._buffer)[0]
+
     def feed(self, data: bytes) -> list[bytes]:
         buffer = self._buffer
         buffer += data
@@ -54,5 +61,7 @@ class FrameDecoder:
                 frames.append(bytes(view[start + 4 : start + 4 + size]))
             start += 4 + size
         if start:
-            del buffer[:start]
+            # A fresh buffer for the tail: deleting a prefix in place would keep the whole
+            # allocation (a large frame's worth) alive behind a few bytes.
+            self._buffer = buffer[start:]
         return frames

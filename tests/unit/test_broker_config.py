@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import BrokerConfig, ConfigError, parse_assignment, read_properties
+from broker.config import (
+    BROKER_SETTINGS,
+    BrokerConfig,
+    ConfigError,
+    check_port,
+    parse_assignment,
+    read_properties,
+)
 
 
 def test_properties_file_and_log_defaults(tmp_path):
@@ -53,3 +60,106 @@ def test_assignment_and_unreadable_file(tmp_path):
     bad.write_text("just words\n")
     with pytest.raises(ConfigError, match=r"bad\.properties:1"):
         read_properties(bad)
+
+
+# Kafka's ConfigDef lower bounds (KafkaConfig, SocketServerConfigs, ServerLogConfigs,
+# GroupCoordinatorConfig, TransactionLogConfig); None where Kafka has no validator.
+KAFKA_MINIMUMS = {
+    "num.partitions": 1,
+    "default.replication.factor": None,
+    "socket.request.max.bytes": 1,
+    "max.connections": 0,
+    "connections.max.idle.ms": None,
+    "queued.max.request.bytes": None,
+    "log.retention.check.interval.ms": 1,
+    "log.flush.scheduler.interval.ms": None,
+    "log.flush.offset.checkpoint.interval.ms": 0,
+    "offsets.topic.num.partitions": 1,
+    "offset.metadata.max.bytes": None,
+    "group.initial.rebalance.delay.ms": None,
+    "group.min.session.timeout.ms": None,
+    "group.max.session.timeout.ms": None,
+    "producer.id.expiration.ms": 1,
+}
+
+
+def test_the_schema_carries_kafkas_bounds_and_its_defaults_pass_them():
+    specs = {spec.name: spec for spec in BROKER_SETTINGS}
+    for name, minimum in KAFKA_MINIMUMS.items():
+        assert specs[name].minimum == minimum, name
+    for spec in BROKER_SETTINGS:
+        assert spec.check(spec.default) == spec.default
+    assert BrokerConfig().describe()["queued.max.request.bytes"] == str(256 << 20)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("log.retention.check.interval.ms", "0", "from 1 to 9223372036854775807"),
+        ("max.connections", "-5", "from 0 to 2147483647"),
+        ("socket.request.max.bytes", "0", "from 1 to 2147483647"),
+        ("offsets.topic.num.partitions", "0", "from 1 to 2147483647"),
+        ("max.connections", "2147483648", "from 0 to 2147483647"),
+        ("connections.max.idle.ms", "never", "from -9223372036854775808 to"),
+        ("log.roll.hours", "0", "from 1 to 2147483647"),
+        ("log.segment.bytes", "3", "from 14 to 2147483647"),
+        ("log.retention.minutes", "1.5", "an integer"),
+    ],
+)
+def test_a_value_out_of_range_names_the_setting_and_its_range(name, value, allowed):
+    with pytest.raises(ConfigError) as error:
+        BrokerConfig.from_properties({name: value})
+    message = str(error.value)
+    assert message.startswith(f"{name} must be an integer ") and allowed in message
+    assert message.rstrip("'").endswith(value) and "\n" not in message
+
+
+def test_kafkas_special_values_keep_their_meaning():
+    config = BrokerConfig.from_properties(
+        {"connections.max.idle.ms": "-1", "queued.max.request.bytes": "-1"}
+    )
+    assert config.connections_max_idle_ms == -1 and config.queued_max_request_bytes == -1
+    assert BrokerConfig.from_properties({"queued.max.request.bytes": "0"})
+    assert BrokerConfig.from_properties({"log.flush.offset.checkpoint.interval.ms": "0"})
+
+
+def test_queued_max_request_bytes_must_hold_the_largest_request():
+    with pytest.raises(ConfigError, match=r"queued\.max\.request\.bytes.*socket\.request"):
+        BrokerConfig.from_properties({"queued.max.request.bytes": "1000"})
+    config = BrokerConfig.from_properties(
+        {"queued.max.request.bytes": "1000", "socket.request.max.bytes": "1000"}
+    )
+    assert config.queued_max_request_bytes == 1000
+
+
+def test_retention_and_roll_units_follow_kafkas_precedence():
+    hours = BrokerConfig.from_properties({"log.retention.hours": "2", "log.roll.hours": "3"})
+    assert hours.log_defaults.retention_ms == 2 * 3_600_000
+    assert hours.log_defaults.segment_ms == 3 * 3_600_000
+    finer = BrokerConfig.from_properties(
+        {"log.retention.hours": "2", "log.retention.minutes": "5", "log.roll.ms": "7"}
+    )
+    assert finer.log_defaults.retention_ms == 5 * 60_000
+    assert finer.log_defaults.segment_ms == 7
+    both = BrokerConfig.from_properties({"log.retention.ms": "9", "log.retention.hours": "2"})
+    assert both.log_defaults.retention_ms == 9
+    forever = BrokerConfig.from_properties({"log.retention.hours": "-1"})
+    assert forever.log_defaults.retention_ms == -1
+
+
+@pytest.mark.parametrize(
+    "listener", ["PLAINTEXT://127.0.0.1:99999", "PLAINTEXT://127.0.0.1:-1", "PLAINTEXT://h:x"]
+)
+def test_a_listener_port_outside_0_to_65535_is_refused(listener):
+    with pytest.raises(ConfigError, match=r"^listeners port must be an integer from 0 to 65535"):
+        BrokerConfig.from_properties({"listeners": listener})
+
+
+def test_port_flag_and_log_dirs():
+    assert check_port("--port", 0) == 0
+    with pytest.raises(ConfigError, match=r"^--port must be an integer from 0 to 65535, got 99999"):
+        check_port("--port", 99999)
+    with pytest.raises(ConfigError, match="one directory"):
+        BrokerConfig.from_properties({"log.dirs": "/a,/b"})
+    config = BrokerConfig.from_properties({"log.dirs": "/a", "log.dir": "/b"})
+    assert config.data_dir == Path("/a")
