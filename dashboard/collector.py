@@ -189,6 +189,26 @@ class Collector:
             up = node_id in metadata.brokers
             sample.brokers.append(BrokerRow(row.node_id, row.host, row.port, up))
 
+        # Committed offsets before the log end offsets, as kafka-consumer-groups.sh reads them:
+        # the other order under-counts lag by what was produced in between.
+        listing = self.admin.list_consumer_groups(request_timeout=timeout).result(timeout + 1)
+        if listing.errors:
+            raise (
+                listing.errors[0]
+                if isinstance(listing.errors[0], KafkaException)
+                else (KafkaException(listing.errors[0]))
+            )
+        group_ids = sorted(g.group_id for g in listing.valid if g.group_id != READER_GROUP)
+        if group_ids:
+            described = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
+            offsets = {
+                group: self.admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
+                )[group]
+                for group in group_ids
+            }
+            for group in group_ids:
+                self._add_group(sample, group, described[group], offsets[group])
         partitions = [
             (name, p)
             for name, topic in metadata.topics.items()
@@ -211,24 +231,6 @@ class Collector:
                 )
             )
 
-        listing = self.admin.list_consumer_groups(request_timeout=timeout).result(timeout + 1)
-        if listing.errors:
-            raise (
-                listing.errors[0]
-                if isinstance(listing.errors[0], KafkaException)
-                else (KafkaException(listing.errors[0]))
-            )
-        group_ids = sorted(g.group_id for g in listing.valid if g.group_id != READER_GROUP)
-        if group_ids:
-            described = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
-            offsets = {
-                group: self.admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
-                )[group]
-                for group in group_ids
-            }
-            for group in group_ids:
-                self._add_group(sample, group, described[group], offsets[group])
         self._read_tail(earliest, latest)
         self._read_configs(sorted({p.topic for p in sample.partitions}))
         return sample
