@@ -371,6 +371,14 @@ class RaftCore:
     # ----------------------------------------------------------------- timers
 
     def _poll(self) -> None:
+        """Fire what is due; a new role's timers may be due at once (a zero backoff)."""
+        for _ in range(len(Role)):
+            self._poll_once()
+            deadline = self.next_deadline()
+            if deadline is None or deadline > self.now:
+                return
+
+    def _poll_once(self) -> None:
         now = self.now
         role = self.role
         if role is Role.UNATTACHED and self.is_voter:

@@ -121,11 +121,13 @@ class Simulation:
 
     def _handle(self, kind: str, payload: object) -> None:
         if kind == "deliver":
-            assert isinstance(payload, Message)
-            node = self.nodes[payload.destination]
-            if node.core is not None:
+            message, incarnation = payload  # type: ignore[misc]
+            node = self.nodes[message.destination]
+            # A connection dies with the process: nothing sent to an earlier incarnation
+            # reaches a restarted node.
+            if node.core is not None and node.incarnation == incarnation:
                 node.core.tick(self.now)
-                node.core.step(payload)
+                node.core.step(message)
                 self._drain(node)
         elif kind == "tick":
             node_id, incarnation = payload  # type: ignore[misc]
@@ -134,6 +136,9 @@ class Simulation:
                 node.last_tick_pushed = None
                 node.core.tick(self.now)
                 self._drain(node)
+                deadline = node.core.next_deadline() if node.core else None
+                if deadline is not None and deadline <= self.now:
+                    self._fail(f"n{node_id} was ticked at {self.now} and is still due: busy loop")
         elif kind == "restart":
             node = self.nodes[payload]  # type: ignore[index]
             if node.core is None:
@@ -266,7 +271,8 @@ class Simulation:
             delay = self.rng.randint(1, 10)
             if self.rng.random() < faults.reorder:
                 delay += self.rng.randint(20, 400)
-            self._schedule(self.now + delay, "deliver", message)
+            receiver = self.nodes[message.destination].incarnation
+            self._schedule(self.now + delay, "deliver", (message, receiver))
         self.trace.append((self.now, "send", message))
 
     # ------------------------------------------------------------------- chaos

@@ -97,7 +97,11 @@ class Quorum:
         while not until():
             if self.now - start > within_ms:
                 raise AssertionError(f"not reached within {within_ms} ms")
+            rounds = 0
             while self.mailbox:
+                rounds += 1
+                if rounds > 1_000:
+                    raise AssertionError(f"messages never stop at {self.now} ms: {self.mailbox}")
                 self.drop(lambda m: not link(m))
                 self.deliver(link)
             self.advance(step_ms)

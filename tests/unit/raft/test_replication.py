@@ -124,6 +124,17 @@ def test_the_high_watermark_needs_an_entry_of_the_leaders_epoch_on_a_majority() 
     assert fetch(leader, 2, offset=0, last_epoch=0).high_watermark == 3
 
 
+def test_the_leader_counts_its_own_entries_only_once_fsynced() -> None:
+    leader = leader_of(2, [])
+    fetch(leader, 1, offset=1, last_epoch=2)
+    assert leader.high_watermark == 1
+    leader.append([b"x"])  # not yet taken with ready(), so not yet on disk
+    leader.step(FetchRequest(1, leader.node_id, 8, leader.epoch, 2, 2))
+    assert leader.high_watermark == 1  # one follower alone is not a majority of three
+    take(leader)  # persisted: now the leader and that follower are a majority
+    assert leader.high_watermark == 2
+
+
 def test_a_follower_never_learns_a_high_watermark_past_its_own_log() -> None:
     quorum = Quorum(3)
     quorum.settle(lambda: quorum.leader() is not None)
