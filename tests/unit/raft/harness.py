@@ -45,6 +45,11 @@ class Quorum:
         self.flush(node_id)
         return core
 
+    def kill(self, node_id: int) -> None:
+        """SIGKILL: the node stops; what it persisted stays on its disk for ``start``."""
+        del self.cores[node_id]
+        self.drop(lambda m: node_id in (m.source, m.destination))
+
     def flush(self, node_id: int) -> None:
         core = self.cores[node_id]
         while core.has_ready():
@@ -69,6 +74,8 @@ class Quorum:
         """Deliver the matching messages now (not the ones they cause); returns how many."""
         messages = self.take(match)
         for message in messages:
+            if message.destination not in self.cores:
+                continue
             core = self.cores[message.destination]
             core.tick(self.now)
             core.step(message)
@@ -102,7 +109,7 @@ class Quorum:
                 rounds += 1
                 if rounds > 1_000:
                     raise AssertionError(f"messages never stop at {self.now} ms: {self.mailbox}")
-                self.drop(lambda m: not link(m))
+                self.drop(lambda m: not link(m) or m.destination not in self.cores)
                 self.deliver(link)
             self.advance(step_ms)
         return self.now - start

@@ -148,3 +148,18 @@ def test_a_restarted_leader_does_not_lead_its_old_epoch_again() -> None:
     assert (restarted.epoch, restarted.voted_for) == (leader.epoch, leader.node_id)
     quorum.deliver(to(leader.node_id))
     assert restarted.role is not Role.LEADER
+
+
+def test_a_new_leader_within_two_seconds_of_a_sigkill_with_the_bundled_timeouts() -> None:
+    took = []
+    for seed in range(20):
+        quorum = Quorum(3, seed=seed)
+        quorum.settle(lambda q=quorum: q.leader() is not None)
+        old = quorum.leader()
+        assert old is not None
+        quorum.settle(lambda q=quorum: all(len(a) == 1 for a in q.applied.values()))
+        quorum.kill(old.node_id)
+        took.append(quorum.settle(lambda q=quorum: q.leader() is not None))
+        new = quorum.leader()
+        assert new is not None and new.epoch > old.epoch
+    assert max(took) < 2_000, sorted(took)
