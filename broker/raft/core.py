@@ -25,6 +25,7 @@ from typing import NoReturn
 from kio.schema.errors import ErrorCode
 
 from broker.raft.config import QuorumConfig
+from broker.raft.leader import LeaderState
 from broker.raft.log import RaftLog
 from broker.raft.messages import (
     NO_LEADER,
@@ -38,12 +39,9 @@ from broker.raft.messages import (
     FetchResponse,
     Message,
     QuorumInfo,
-    ReplicaInfo,
     VoteRequest,
     VoteResponse,
 )
-
-NEVER = -1
 
 
 class Role(enum.Enum):
@@ -89,16 +87,6 @@ class Ready:
     messages: tuple[Message, ...]
     committed: tuple[tuple[int, Entry], ...]
     log_end_offset: int
-
-
-@dataclass(slots=True)
-class _Replica:
-    """The leader's view of one other replica (LeaderState's ReplicaState)."""
-
-    end_offset: int = 0
-    last_fetch: int = NEVER
-    last_caught_up: int = NEVER
-    leader_end_at_last_fetch: int = 0
 
 
 @dataclass(slots=True)
@@ -149,7 +137,6 @@ class RaftCore:
         self._election_deadline: int | None = None
         self._fetch_deadline: int | None = None
         self._backoff_deadline: int | None = None
-        self._check_quorum_deadline: int | None = None
         self._retry_deadline: int | None = None
         # Follower and observer fetching.
         self._fetch_target = NO_LEADER
@@ -159,9 +146,7 @@ class RaftCore:
         # Prospective and candidate.
         self._election: _Election | None = None
         # Leader and resigned.
-        self._replicas: dict[int, _Replica] = {}
-        self._epoch_start_offset = 0
-        self._fetched_voters: set[int] = set()
+        self._leader: LeaderState | None = None
         self._parked: dict[int, tuple[FetchRequest, int]] = {}
         self._unacked: set[int] = set()
         self._successors: tuple[int, ...] = ()
@@ -199,7 +184,7 @@ class RaftCore:
                 self._election_deadline,
                 self._fetch_deadline,
                 self._backoff_deadline,
-                self._check_quorum_deadline,
+                self._leader.check_quorum_deadline if self._leader else None,
                 self._retry_deadline,
             )
             if t is not None
@@ -240,20 +225,11 @@ class RaftCore:
 
     def describe_quorum(self) -> QuorumInfo:
         """DescribeQuorum (55), answered by the leader only."""
-        if self.role is not Role.LEADER:
+        if self._leader is None:
             raise NotLeaderError(self.leader_id, self.epoch)
-        own = ReplicaInfo(self.node_id, self.log.end_offset, self.now, self.now)
-        rows = {
-            rid: ReplicaInfo(rid, r.end_offset, r.last_fetch, r.last_caught_up)
-            for rid, r in self._replicas.items()
-        }
-        rows[self.node_id] = own
+        voters, observers = self._leader.describe(self.log.end_offset, self.now)
         return QuorumInfo(
-            leader_id=self.node_id,
-            leader_epoch=self.epoch,
-            high_watermark=self.high_watermark,
-            voters=tuple(rows[v] for v in sorted(self.voters)),
-            observers=tuple(rows[o] for o in sorted(rows) if o not in self.voters),
+            self.node_id, self.epoch, self.high_watermark, tuple(voters), tuple(observers)
         )
 
     def has_ready(self) -> bool:
@@ -330,20 +306,17 @@ class RaftCore:
 
     def _become_leader(self) -> None:
         self._enter(Role.LEADER, self.node_id)
-        self._replicas = {v: _Replica() for v in self.voters if v != self.node_id}
-        self._epoch_start_offset = self.log.end_offset
+        self._leader = LeaderState.start(
+            self.node_id, self.voters, self.log.end_offset, self.now, self.config.fetch_timeout_ms
+        )
         self._append_local([Entry(self.epoch, b"", leader_change=True)])
-        self._fetched_voters = set()
-        self._check_quorum_deadline = self.now + self._check_quorum_timeout()
         self._send_begin_quorum_epoch()
 
     def _become_resigned(self) -> None:
-        successors = sorted(
-            (v for v in self.voters if v != self.node_id),
-            key=lambda v: -self._replicas[v].end_offset,
-        )
+        assert self._leader is not None
+        successors = self._leader.successors()
         self._enter(Role.RESIGNED, self.node_id)
-        self._successors = tuple(successors)
+        self._successors = successors
         self._unacked = set(successors)
         self._election_deadline = self.now + self._random_election_timeout()
         self._send_end_quorum_epoch()
@@ -353,11 +326,11 @@ class RaftCore:
         self.role = role
         self.leader_id = leader_id
         self._election_deadline = self._fetch_deadline = self._backoff_deadline = None
-        self._check_quorum_deadline = self._retry_deadline = None
+        self._retry_deadline = None
         self._fetch_in_flight = None
         self._next_fetch_at = self.now
         self._election = None
-        self._replicas = {}
+        self._leader = None
         self._parked = {}
         self._unacked = set()
 
@@ -414,10 +387,10 @@ class RaftCore:
 
     def _poll_leader(self) -> None:
         now = self.now
-        if len(self.voters) == 1:
-            self._check_quorum_deadline = now + self._check_quorum_timeout()
-        elif self._check_quorum_deadline is not None and now >= self._check_quorum_deadline:
-            self._become_resigned()
+        assert self._leader is not None
+        deadline = self._leader.check_quorum_deadline
+        if deadline is not None and now >= deadline:
+            self._become_resigned()  # KAFKA-15489: no majority heard from
             return
         for replica_id, (request, deadline) in list(self._parked.items()):
             if now >= deadline:
@@ -429,9 +402,6 @@ class RaftCore:
     def _random_election_timeout(self) -> int:
         timeout = self.config.election_timeout_ms
         return timeout + self.rng.randrange(timeout)
-
-    def _check_quorum_timeout(self) -> int:
-        return self.config.fetch_timeout_ms * 3 // 2
 
     # ----------------------------------------------------------------- elections
 
@@ -527,12 +497,10 @@ class RaftCore:
         self._retry_deadline = self.now + self.config.request_timeout_ms if self._unacked else None
 
     def _maybe_advance_high_watermark(self) -> None:
-        others = [r.end_offset for v, r in self._replicas.items() if v in self.voters]
-        offsets = sorted([self._persisted_end, *others], reverse=True)
-        majority_offset = offsets[self.majority - 1]
-        # Only once an entry of this epoch (its LeaderChange record) is on a majority.
-        if majority_offset > self._epoch_start_offset and majority_offset > self.high_watermark:
-            self.high_watermark = majority_offset
+        assert self._leader is not None
+        offset = self._leader.majority_offset(self._persisted_end)
+        if offset is not None and offset > self.high_watermark:
+            self.high_watermark = offset
             self._answer_parked()
 
     def _answer_parked(self) -> None:
@@ -557,7 +525,7 @@ class RaftCore:
 
     def _leader_fetch(self, request: FetchRequest) -> None:
         source = request.source
-        replica = self._replicas.setdefault(source, _Replica())
+        assert self._leader is not None
         epoch, end = self.log.end_offset_for_epoch(request.last_fetched_epoch)
         if epoch != request.last_fetched_epoch or end < request.fetch_offset:
             self._parked.pop(source, None)
@@ -575,18 +543,8 @@ class RaftCore:
             )
             return
         leader_end = self.log.end_offset
-        if request.fetch_offset >= leader_end:
-            replica.last_caught_up = self.now
-        elif request.fetch_offset >= replica.leader_end_at_last_fetch:
-            replica.last_caught_up = replica.last_fetch
-        replica.end_offset = request.fetch_offset
-        replica.last_fetch = self.now
-        replica.leader_end_at_last_fetch = leader_end
+        self._leader.record_fetch(source, request.fetch_offset, leader_end, self.now)
         if source in self.voters:
-            self._fetched_voters.add(source)
-            if len(self._fetched_voters) + 1 >= self.majority:
-                self._fetched_voters = set()
-                self._check_quorum_deadline = self.now + self._check_quorum_timeout()
             self._maybe_advance_high_watermark()
         if request.fetch_offset < leader_end:
             self._parked.pop(source, None)
