@@ -11,7 +11,8 @@ quorum makes progress again. Throughout it checks Raft's invariants:
 
 - at most one leader per epoch;
 - two logs holding an entry of the same epoch at one offset hold the same entries before it;
-- every committed entry is in the log of every leader elected after it was committed;
+- every committed entry is in the log of every leader of a later epoch (the epoch it was
+  committed in is bounded by the epoch of the first node seen applying it);
 - no node applies two different entries at one offset (the committed prefix is one sequence);
 - once healed, a new entry is committed and applied by every node.
 
@@ -88,8 +89,10 @@ class Simulation:
         self.trace: list[tuple[int, str, object]] = []
         self.leaders: dict[int, int] = {}
         self.committed: list[Entry] = []
+        self.committed_by: list[int] = []  # per offset: an epoch it was committed in or before
         self._next_value = 0
         self._marker: bytes | None = None
+        self._connections: dict[tuple[int, int, int], int] = {}
 
     # ------------------------------------------------------------------- running
 
@@ -121,11 +124,15 @@ class Simulation:
 
     def _handle(self, kind: str, payload: object) -> None:
         if kind == "deliver":
-            message, incarnation = payload  # type: ignore[misc]
+            message, incarnation, sender_incarnation = payload  # type: ignore[misc]
             node = self.nodes[message.destination]
             # A connection dies with the process: nothing sent to an earlier incarnation
-            # reaches a restarted node.
+            # reaches a restarted node, and the answer to a request goes back on the
+            # connection it came on, so to the incarnation that sent it.
             if node.core is not None and node.incarnation == incarnation:
+                if type(message).__name__.endswith("Request"):
+                    key = (message.destination, message.source, message.correlation_id)  # type: ignore[attr-defined]
+                    self._connections[key] = sender_incarnation
                 node.core.tick(self.now)
                 node.core.step(message)
                 self._drain(node)
@@ -205,7 +212,7 @@ class Simulation:
             for message in ready.messages:
                 self._send(message)
             for offset, entry in ready.committed:
-                self._apply(node, offset, entry)
+                self._apply(node, offset, entry, core.epoch)
             core.advance(ready)
         self._watch_role(node, core)
         deadline = core.next_deadline()
@@ -239,13 +246,15 @@ class Simulation:
             self._fail(f"two leaders in epoch {core.epoch}: n{other} and n{node.node_id}")
         log = core.log.entries
         for offset, entry in enumerate(self.committed):
+            if self.committed_by[offset] > core.epoch:
+                continue  # committed in a later epoch than this (late) leader's
             if offset >= len(log) or log[offset] != entry:
                 self._fail(
                     f"leader n{node.node_id} of epoch {core.epoch} lacks committed entry "
                     f"{offset} {entry}"
                 )
 
-    def _apply(self, node: Node, offset: int, entry: Entry) -> None:
+    def _apply(self, node: Node, offset: int, entry: Entry, epoch: int) -> None:
         if offset != node.next_apply:
             self._fail(f"n{node.node_id} applied offset {offset}, expected {node.next_apply}")
         node.next_apply += 1
@@ -255,8 +264,10 @@ class Simulation:
                     f"n{node.node_id} applied {entry} at {offset}, "
                     f"where {self.committed[offset]} was applied before"
                 )
+            self.committed_by[offset] = min(self.committed_by[offset], epoch)
         else:
             self.committed.append(entry)
+            self.committed_by.append(epoch)
 
     # ------------------------------------------------------------------- network
 
@@ -266,13 +277,17 @@ class Simulation:
             return
         if self.rng.random() < faults.loss:
             return
+        sender = self.nodes[message.source].incarnation
+        receiver = self.nodes[message.destination].incarnation
+        if type(message).__name__.endswith("Response"):
+            key = (message.source, message.destination, message.correlation_id)  # type: ignore[attr-defined]
+            receiver = self._connections.pop(key, receiver)
         copies = 2 if self.rng.random() < faults.duplicate else 1
         for _ in range(copies):
             delay = self.rng.randint(1, 10)
             if self.rng.random() < faults.reorder:
                 delay += self.rng.randint(20, 400)
-            receiver = self.nodes[message.destination].incarnation
-            self._schedule(self.now + delay, "deliver", (message, receiver))
+            self._schedule(self.now + delay, "deliver", (message, receiver, sender))
         self.trace.append((self.now, "send", message))
 
     # ------------------------------------------------------------------- chaos
