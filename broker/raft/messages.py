@@ -30,6 +30,7 @@ class Entry:
 class Message:
     source: int
     destination: int
+    correlation_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,6 @@ class VoteRequest(Message):
     without anyone changing epoch or casting a vote; ``candidate_epoch`` is then the epoch
     the real election would use."""
 
-    correlation_id: int
     candidate_epoch: int
     last_offset_epoch: int
     last_offset: int
@@ -47,7 +47,6 @@ class VoteRequest(Message):
 
 @dataclass(frozen=True, slots=True)
 class VoteResponse(Message):
-    correlation_id: int
     error: ErrorCode
     leader_epoch: int
     leader_id: int
@@ -59,13 +58,11 @@ class VoteResponse(Message):
 class BeginQuorumEpochRequest(Message):
     """BeginQuorumEpoch (53): the new leader of ``leader_epoch`` announces itself."""
 
-    correlation_id: int
     leader_epoch: int
 
 
 @dataclass(frozen=True, slots=True)
 class BeginQuorumEpochResponse(Message):
-    correlation_id: int
     error: ErrorCode
     leader_epoch: int
     leader_id: int
@@ -76,14 +73,12 @@ class EndQuorumEpochRequest(Message):
     """EndQuorumEpoch (54): the leader of ``leader_epoch`` resigns; ``preferred_successors``
     lists the voters by how far they had replicated, the furthest first."""
 
-    correlation_id: int
     leader_epoch: int
     preferred_successors: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class EndQuorumEpochResponse(Message):
-    correlation_id: int
     error: ErrorCode
     leader_epoch: int
     leader_id: int
@@ -103,7 +98,6 @@ class FetchRequest(Message):
     """Fetch (1) on ``__cluster_metadata`` by a voter or an observer: its log end offset and
     the epoch of its last entry (KIP-595)."""
 
-    correlation_id: int
     current_leader_epoch: int
     fetch_offset: int
     last_fetched_epoch: int
@@ -111,7 +105,6 @@ class FetchRequest(Message):
 
 @dataclass(frozen=True, slots=True)
 class FetchResponse(Message):
-    correlation_id: int
     error: ErrorCode
     leader_epoch: int
     leader_id: int

@@ -27,11 +27,18 @@ import random
 from dataclasses import dataclass, field
 
 from broker.raft import ElectionState, Entry, QuorumConfig, QuorumStateError, RaftCore, Role
-from broker.raft.messages import Message
+from broker.raft.messages import (
+    BeginQuorumEpochRequest,
+    EndQuorumEpochRequest,
+    FetchRequest,
+    Message,
+    VoteRequest,
+)
 
 CHAOS_MS = 6_000
 HEAL_DEADLINE_MS = 10_000
 TRACE_TAIL = 60
+REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
 
 
 class SimulationFailure(AssertionError):
@@ -130,8 +137,8 @@ class Simulation:
             # reaches a restarted node, and the answer to a request goes back on the
             # connection it came on, so to the incarnation that sent it.
             if node.core is not None and node.incarnation == incarnation:
-                if type(message).__name__.endswith("Request"):
-                    key = (message.destination, message.source, message.correlation_id)  # type: ignore[attr-defined]
+                if isinstance(message, REQUESTS):
+                    key = (message.destination, message.source, message.correlation_id)
                     self._connections[key] = sender_incarnation
                 node.core.tick(self.now)
                 node.core.step(message)
@@ -279,8 +286,8 @@ class Simulation:
             return
         sender = self.nodes[message.source].incarnation
         receiver = self.nodes[message.destination].incarnation
-        if type(message).__name__.endswith("Response"):
-            key = (message.source, message.destination, message.correlation_id)  # type: ignore[attr-defined]
+        if not isinstance(message, REQUESTS):
+            key = (message.source, message.destination, message.correlation_id)
             receiver = self._connections.pop(key, receiver)
         copies = 2 if self.rng.random() < faults.duplicate else 1
         for _ in range(copies):

@@ -26,7 +26,9 @@ class Quorum:
         for node_id in range(voters + observers):
             self.start(node_id)
 
-    def start(self, node_id: int, election: ElectionState | None = None, log=()) -> RaftCore:
+    def start(
+        self, node_id: int, election: ElectionState | None = None, log: tuple[Entry, ...] = ()
+    ) -> RaftCore:
         """Start (or restart) a node from what it persisted, or from the given state."""
         saved_election, saved_log = self.disks.get(node_id, (ElectionState(), []))
         core = RaftCore(
