@@ -179,23 +179,19 @@ class RaftCore:
     def next_deadline(self) -> int | None:
         """The earliest time at which ``tick`` has something to do (None: nothing pending)."""
         times = [
-            t
-            for t in (
-                self._election_deadline,
-                self._fetch_deadline,
-                self._backoff_deadline,
-                self._leader.check_quorum_deadline if self._leader else None,
-                self._retry_deadline,
-            )
-            if t is not None
+            self._election_deadline,
+            self._fetch_deadline,
+            self._backoff_deadline,
+            self._retry_deadline,
         ]
-        times.extend(deadline for _, deadline in self._parked.values())
-        if self._is_fetching():
-            if self._fetch_in_flight is not None:
-                times.append(self._fetch_in_flight[2])
-            else:
-                times.append(self._next_fetch_at)
-        return min(times) if times else None
+        if self._leader is not None:
+            times.append(self._leader.check_quorum_deadline)
+            times.extend(deadline for _, deadline in self._parked.values())
+        elif self._is_fetching():
+            in_flight = self._fetch_in_flight
+            times.append(in_flight[2] if in_flight is not None else self._next_fetch_at)
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
 
     def step(self, message: Message) -> None:
         """Handle one received message (at the time of the last ``tick``)."""
