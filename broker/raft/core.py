@@ -362,11 +362,15 @@ class RaftCore:
         elif role is Role.PROSPECTIVE:
             if self._election_deadline is not None and now >= self._election_deadline:
                 self._lose_pre_vote()
+            elif self._retry_deadline is not None and now >= self._retry_deadline:
+                self._send_vote_requests()
         elif role is Role.CANDIDATE:
             if self._backoff_deadline is not None and now >= self._backoff_deadline:
                 self._become_prospective()
             elif self._election_deadline is not None and now >= self._election_deadline:
                 self._back_off()
+            elif self._retry_deadline is not None and now >= self._retry_deadline:
+                self._send_vote_requests()
         elif role is Role.LEADER:
             self._poll_leader()
         elif role is Role.RESIGNED:
@@ -403,19 +407,27 @@ class RaftCore:
 
     def _start_election(self, *, pre_vote: bool) -> None:
         self._election = _Election(self._new_correlation(), granted={self.node_id})
-        for voter in sorted(self.voters - {self.node_id}):
+        self._send_vote_requests()
+        self._count_votes()
+
+    def _send_vote_requests(self) -> None:
+        """Ask every voter that has not answered yet; again after each request timeout."""
+        election = self._election
+        assert election is not None
+        pre_vote = self.role is Role.PROSPECTIVE
+        for voter in sorted(self.voters - election.granted - election.rejected):
             self._send(
                 VoteRequest(
                     source=self.node_id,
                     destination=voter,
-                    correlation_id=self._election.correlation_id,
+                    correlation_id=election.correlation_id,
                     candidate_epoch=self.epoch + 1 if pre_vote else self.epoch,
                     last_offset_epoch=self.log.last_epoch,
                     last_offset=self.log.end_offset,
                     pre_vote=pre_vote,
                 )
             )
-        self._count_votes()
+        self._retry_deadline = self.now + self.config.request_timeout_ms
 
     def _count_votes(self) -> None:
         election = self._election
@@ -440,7 +452,7 @@ class RaftCore:
             self._become_unattached(self.epoch)
 
     def _back_off(self) -> None:
-        self._election_deadline = None
+        self._election_deadline = self._retry_deadline = None
         self._backoff_deadline = self.now + self.rng.randrange(
             self.config.election_backoff_max_ms + 1
         )

@@ -33,6 +33,7 @@ from broker.raft.messages import (
     FetchRequest,
     Message,
     VoteRequest,
+    VoteResponse,
 )
 
 CHAOS_MS = 6_000
@@ -62,6 +63,7 @@ class Node:
     next_apply: int = 0
     last_tick_pushed: int | None = None
     tear_next_ready: bool = False
+    crash_after_vote: bool = False
     led_epochs: set[int] = field(default_factory=set)
 
 
@@ -194,10 +196,10 @@ class Simulation:
         self._note("restart" if node.incarnation > 1 else "boot", f"n{node.node_id}")
         self._drain(node)
 
-    def _crash(self, node: Node, why: str) -> None:
+    def _crash(self, node: Node, why: str, restart_within_ms: int = 1500) -> None:
         node.core = None
         self._note("crash", f"n{node.node_id} ({why})")
-        self._schedule(self.now + self.rng.randint(50, 1500), "restart", node.node_id)
+        self._schedule(self.now + self.rng.randint(1, restart_within_ms), "restart", node.node_id)
 
     def _drain(self, node: Node) -> None:
         """Handle the core's outputs the way the contract says: persist, send, apply."""
@@ -221,6 +223,13 @@ class Simulation:
             for offset, entry in ready.committed:
                 self._apply(node, offset, entry, core.epoch)
             core.advance(ready)
+            if node.crash_after_vote and any(
+                isinstance(m, VoteResponse) and m.vote_granted and not m.pre_vote
+                for m in ready.messages
+            ):
+                node.crash_after_vote = False
+                self._crash(node, "right after granting a vote", restart_within_ms=50)
+                return
         self._watch_role(node, core)
         deadline = core.next_deadline()
         if deadline is not None and deadline != node.last_tick_pushed:
@@ -308,8 +317,12 @@ class Simulation:
             self._crash(self.rng.choice(live), "kill -9")
         elif roll < 0.25 and live:
             node = self.rng.choice(live)
-            node.tear_next_ready = True
-            self._note("arm", f"n{node.node_id} crashes in its next write")
+            if self.rng.random() < 0.5:
+                node.tear_next_ready = True
+                self._note("arm", f"n{node.node_id} crashes in its next write")
+            else:
+                node.crash_after_vote = True
+                self._note("arm", f"n{node.node_id} crashes once it has granted a vote")
         elif roll < 0.35:
             for node in live:
                 assert node.core is not None
@@ -347,7 +360,7 @@ class Simulation:
         self.faults = Faults(loss=0.0, duplicate=0.0, reorder=0.0)
         self._note("heal", "all faults off; crashed nodes restart")
         for node in self.nodes.values():
-            node.tear_next_ready = False
+            node.tear_next_ready = node.crash_after_vote = False
             if node.core is None:
                 self._start(node)
         self._schedule(self.now, "marker", None)
