@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata
@@ -108,7 +109,7 @@ class KafkaCluster:
         self.folder.mkdir()
         (self.folder / "log4j.properties").write_text(LOG4J)
         self.processes: list[subprocess.Popen] = []
-        self.logs = []
+        self.logs: list[IO[bytes]] = []
         try:
             self.zookeeper = f"127.0.0.1:{free_port()}"
             self._start_zookeeper()
@@ -164,8 +165,11 @@ class KafkaCluster:
     def _wait(self, ready: Callable[[], bool], what: str, seconds: float = 60) -> None:
         deadline = time.monotonic() + seconds
         while not ready():
-            dead = [p for p in self.processes if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
+            if any(process.poll() is not None for process in self.processes):
+                raise RuntimeError(
+                    f"Kafka peer: a JVM exited waiting for {what}; see {self.folder}"
+                )
+            if time.monotonic() > deadline:
                 raise RuntimeError(f"Kafka peer: timed out waiting for {what}; see {self.folder}")
             time.sleep(0.2)
 

@@ -35,7 +35,7 @@ WHAT = (KCAT, CONFLUENT, ROUND_TRIP)
 
 @dataclass(frozen=True)
 class Cluster:
-    label: str
+    label: str  # who and how many nodes
     ours: bool
     nodes: int
     start: Callable[[Path, str], Server]  # (work folder, label) -> a serving cluster
@@ -43,9 +43,9 @@ class Cluster:
 
 
 CLUSTERS = (
-    Cluster("ours, 1 node", True, 1, Bundled, (1,)),
-    Cluster("Kafka 0.9.0.1, 1 broker", False, 1, KafkaCluster, (1,)),
-    Cluster("Kafka 0.9.0.1, 3 brokers", False, 3, partial(KafkaCluster, brokers=3), (3, 1)),
+    Cluster("chirpstream x1", True, 1, Bundled, (1,)),
+    Cluster("Kafka 0.9.0.1 x1", False, 1, KafkaCluster, (1,)),
+    Cluster("Kafka 0.9.0.1 x3", False, 3, partial(KafkaCluster, brokers=3), (3, 1)),
 )
 
 
@@ -82,28 +82,34 @@ def measure_cluster(
     cluster: Cluster, work: Path, lines: Path, messages: int, size: int, results: Results
 ) -> None:
     try:
-        server = cluster.start(work, cluster.label.replace(" ", "").replace(",", "-"))
+        server = cluster.start(work, cluster.label.replace(" ", "-"))
     except (Unavailable, RuntimeError, OSError) as error:
-        print(f"{cluster.label}: skipped, {error}", flush=True)
+        print(f"{cluster.label}: skipped, {_first_line(error)}", flush=True)
         return
     try:
         for replication in cluster.replications:
             try:
                 planned = actions(server, replication, lines, messages, size, work)
             except (KafkaException, RuntimeError, subprocess.CalledProcessError) as error:
-                print(f"{cluster.label} RF={replication}: skipped, {error}", flush=True)
+                print(
+                    f"{cluster.label}, RF={replication}: skipped, {_first_line(error)}", flush=True
+                )
                 continue
             for what, (count, bytes_each, action) in planned.items():
                 name = f"{cluster.label}, RF={replication}, {what}"
                 try:
                     result = measure(name, server, count, bytes_each, action)
                 except (KafkaException, RuntimeError) as error:
-                    print(f"{name}: failed, {error}", flush=True)
+                    print(f"{name}: failed, {_first_line(error)}", flush=True)
                     continue
                 results[cluster.label, replication, what] = result
                 print(result.line(), flush=True)
     finally:
         server.stop()
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def ratio_lines(results: Results) -> list[str]:
