@@ -94,6 +94,9 @@ def broker_settings(
         "zookeeper.connect": zookeeper,
         # The offsets topic asks for 3 replicas by default, more than a 1-broker cluster has.
         "offsets.topic.replication.factor": min(3, brokers),
+        # Only the benchmark's teardown shuts brokers down, all at once: the last one would
+        # retry for 15 s to hand its leaders to brokers that are gone.
+        "controlled.shutdown.enable": "false",
     }
 
 
@@ -125,6 +128,10 @@ class KafkaCluster:
                 )
                 for number, port in enumerate(self.ports)
             ]
+            self._wait(
+                lambda: all(listening("127.0.0.1", port) for port in self.ports),
+                "brokers to listen",
+            )
             self._wait(lambda: self._broker_count() == brokers, "brokers to register")
         except BaseException:
             self.stop()
