@@ -2,8 +2,8 @@
 1M x 100 B to one partition with kcat and with confluent-kafka, acks=all, to a topic with RF=1
 and (on three nodes) RF=3 with min.insync.replicas=2, then time the produce round trip one
 message at a time. Prints every figure, ours/Kafka on the same number of nodes, and RF=3/RF=1 on
-the same cluster. Before each replication factor is measured, the same messages go to a warm-up
-topic unmeasured, so a JVM's just-in-time compiler has done its work.
+the same cluster. Every workload first runs once unmeasured on its own topics, so a JVM's
+just-in-time compiler has done its work before the measured run.
 
 Run with ``python -m bench.replication``; ``make bench PEER=kafka`` runs it. A cluster or
 workload that cannot run here prints one line saying why and the rest go on."""
@@ -57,19 +57,13 @@ def topic_configs(replication: int) -> dict[str, str]:
     return {"min.insync.replicas": "2"} if replication > 1 else {}
 
 
-def warm_up(server: Server, replication: int, lines: Path, work: Path) -> None:
-    topic = f"warm-up-rf{replication}"
-    server.create_topic(topic, 1, replication, topic_configs(replication))
-    config = {"acks": "all", **server.client_config}
-    kcat_produce(wheel_kcat(work), server.bootstrap, topic, lines, config)
-
-
 def actions(
-    server: Server, replication: int, lines: Path, messages: int, size: int, work: Path
+    server: Server, replication: int, lines: Path, messages: int, size: int, work: Path, stage: str
 ) -> dict[str, tuple[int, int, Callable[[], object]]]:
-    """What to measure on ``server``, each on its own new topic: (messages, size, action)."""
+    """What to measure on ``server``, each on its own new topic named after ``stage``:
+    (messages, size, action)."""
     client = server.client_config
-    topic = {what: f"{what.replace(' ', '-')}-rf{replication}" for what in WHAT}
+    topic = {what: f"{stage}-{what.replace(' ', '-')}-rf{replication}" for what in WHAT}
     for name in topic.values():
         server.create_topic(name, 1, replication, topic_configs(replication))
     kcat = wheel_kcat(work)
@@ -98,9 +92,11 @@ def measure_cluster(
         return
     try:
         for replication in cluster.replications:
+            plan = (server, replication, lines, messages, size, work)
             try:
-                warm_up(server, replication, lines, work)
-                planned = actions(server, replication, lines, messages, size, work)
+                for _, _, action in actions(*plan, "warm-up").values():
+                    action()
+                planned = actions(*plan, "measured")
             except (KafkaException, RuntimeError, subprocess.CalledProcessError) as error:
                 print(
                     f"{cluster.label}, RF={replication}: skipped, {_first_line(error)}", flush=True
