@@ -90,6 +90,19 @@ def actions(
     }  # fmt: skip
 
 
+def warm_up(
+    server: Server, replication: int, lines: Path, messages: int, size: int, work: Path
+) -> None:
+    """Every workload ``WARM_UP_ROUNDS`` times, unmeasured, on topics of its own."""
+    for number in range(WARM_UP_ROUNDS):
+        planned = actions(
+            server, replication, lines, messages, size, work, f"warm-up{number}",
+            WARM_UP_ROUND_TRIPS,
+        )  # fmt: skip
+        for _, _, action in planned.values():
+            action()
+
+
 Results = dict[tuple[str, int, str], Result]  # (cluster label, RF, what) -> figures
 
 
@@ -105,11 +118,7 @@ def measure_cluster(
         for replication in cluster.replications:
             plan = (server, replication, lines, messages, size, work)
             try:
-                for number in range(WARM_UP_ROUNDS):
-                    for _, _, action in actions(
-                        *plan, f"warm-up{number}", WARM_UP_ROUND_TRIPS
-                    ).values():
-                        action()
+                warm_up(*plan)
                 planned = actions(*plan, "measured", ROUND_TRIPS)
             except (KafkaException, RuntimeError, subprocess.CalledProcessError) as error:
                 print(
