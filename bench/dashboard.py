@@ -23,7 +23,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
-from bench.workloads import create_topic
+from bench.servers import create_topic
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,

