@@ -25,7 +25,6 @@ topic, and coordinator fail-over (one node leads every ``__consumer_offsets`` pa
 from broker.groups.coordinator import GroupCoordinator, GroupSettings
 from broker.groups.state import GroupState
 from broker.groups.store import OFFSETS_TOPIC, OffsetStore
-from broker.groups.timers import Scheduler, TimerHandle
 from broker.groups.values import (
     CommitEntry,
     CommittedOffset,
@@ -54,7 +53,5 @@ __all__ = [
     "LeaveResult",
     "MemberDescription",
     "OffsetStore",
-    "Scheduler",
     "SyncResult",
-    "TimerHandle",
 ]
