@@ -36,7 +36,8 @@ class ReplicaError(Exception):
 
 
 class Replica:
-    """A partition as this node holds it. Built as the leader with an ISR of itself."""
+    """A partition as this node holds it. Built as the leader, with an ISR of itself unless
+    ``isr`` says otherwise, and ``high_watermark`` as the checkpoint left it."""
 
     __slots__ = (
         "_waiters",
@@ -59,6 +60,7 @@ class Replica:
         leader_epoch: int,
         *,
         node_id: int = 0,
+        isr: frozenset[int] | None = None,
         high_watermark: int = 0,
     ) -> None:
         self.topic = topic
@@ -67,7 +69,7 @@ class Replica:
         self.node_id = node_id
         self.role = Role.LEADER
         self.leader_epoch = leader_epoch
-        self.isr: frozenset[int] = frozenset((node_id,))
+        self.isr: frozenset[int] = frozenset((node_id,)) if isr is None else isr
         # Each follower's log end offset, as its last fetch told us (none on one node).
         self.follower_end_offsets: dict[int, int] = {}
         self.high_watermark = min(high_watermark, log.log_end_offset)  # the checkpoint's
