@@ -14,7 +14,7 @@ returns. Everything runs on one asyncio loop; no call awaits while it changes st
 
 Speaks no wire format: plain values in, plain values out (``values``), ``ErrorCode`` for
 errors. Imports the standard library, kio's ``ErrorCode``, ``broker.protocol`` (record
-batches), ``broker.storage`` and ``broker.cluster.partition``. May be imported by
+batches), ``broker.storage``, ``broker.clock`` and ``broker.replica``. May be imported by
 ``broker.net`` handlers and ``broker.node``.
 
 Left out of Kafka's classic coordinator: the pending-sync timeout, group.max.size,
