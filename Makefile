@@ -66,7 +66,9 @@ clean:
 	rm -rf $(VENV) data/broker .pytest_cache .ruff_cache .hypothesis
 
 # The reliability scenarios (tests/reliability) over many seeds: CHIRPSTREAM_SEEDS (default 20)
-# each; CHIRPSTREAM_SEED=<n> reruns one. `make test` runs the small CI count.
+# each; CHIRPSTREAM_SEED=<n> reruns one. `make test` runs the small CI count. The Raft
+# simulator (tests/unit/raft) is cheap, so it runs RAFT_SEEDS (default 10000) seeds.
 .PHONY: chaos
 chaos: $(STAMP)
 	CHIRPSTREAM_SEEDS=$(or $(CHIRPSTREAM_SEEDS),20) $(BIN)/python -m pytest -q tests/reliability
+	CHIRPSTREAM_SEEDS=$(or $(RAFT_SEEDS),10000) $(BIN)/python -m pytest -q tests/unit/raft

@@ -6,6 +6,7 @@ Real Kafka clients talk to it unchanged. Layers, each importing only the ones be
 that writes it), ``replica`` (each local partition as a replica with a role, an ISR and a high
 watermark; the replica manager owns the logs), ``groups`` (consumer groups and committed
 offsets), ``net`` (sockets and one handler per API), and ``node`` (the composition root, built
-by ``process.roles``). ``clock`` is the one clock and scheduler every timeout uses. ingest,
-consumers and dashboard never import this package: they speak Kafka through a client library.
+by ``process.roles``). ``clock`` is the one clock and scheduler every timeout uses; ``raft``
+is the sans-IO consensus core the controller quorum will run on. ingest, consumers and
+dashboard never import this package: they speak Kafka through a client library.
 """

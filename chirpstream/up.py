@@ -346,6 +346,7 @@ class Status:
         self._last: tuple[float, int, int] | None = None
 
     def line(self) -> str:
+        self._admin.poll(0)  # serves librdkafka's queued log lines (one per broker change)
         try:
             high = self._high_watermarks()
             request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]

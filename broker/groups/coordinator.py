@@ -46,6 +46,9 @@ from broker.groups.values import (
 )
 
 log = logging.getLogger("broker.groups")
+# A StoreError comes from the __consumer_offsets log, whose data directory has already said
+# what is wrong (once, and again when it clears: storage.health); the groups only add which
+# group it hit, at DEBUG, so a full disk is not one ERROR line per commit.
 
 # Kafka's NewMemberJoinTimeoutMs: how long a brand-new member may stay parked in its first
 # join before it is dropped (its client may have gone away while the join was parked).
@@ -312,7 +315,7 @@ class GroupCoordinator:
                 group.group_id, [(GroupKey(group.group_id), group.to_value(assignment))]
             )
         except StoreError as err:
-            log.error("group %s: cannot store static member %s: %s", group.group_id, new_id, err)
+            log.debug("group %s: cannot store static member %s: %s", group.group_id, new_id, err)
             member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = previous
             group.replace_static(instance_id, old_id)
             self._arm_session(group, member, member.session_timeout_ms)
@@ -504,7 +507,7 @@ class GroupCoordinator:
                 group.group_id, [(GroupKey(group.group_id), group.to_value(assignment))]
             )
         except StoreError as err:
-            log.error("group %s: cannot store the assignment: %s", group.group_id, err)
+            log.debug("group %s: cannot store the assignment: %s", group.group_id, err)
             self._reset_and_propagate(group, ErrorCode.not_coordinator)
             self._prepare_rebalance(group, "the assignment could not be stored")
             return
@@ -672,7 +675,7 @@ class GroupCoordinator:
             try:
                 self._store.write(group_id, records)
             except StoreError as err:
-                log.error("group %s: cannot store committed offsets: %s", group_id, err)
+                log.debug("group %s: cannot store committed offsets: %s", group_id, err)
                 return [
                     ErrorCode.not_coordinator if error is ErrorCode.none else error
                     for error in errors
@@ -738,7 +741,7 @@ class GroupCoordinator:
             try:
                 self._store.write(group_id, [(OffsetKey(group_id, *key), None) for key in gone])
             except StoreError as err:
-                log.error("group %s: cannot remove offsets of deleted topics: %s", group_id, err)
+                log.debug("group %s: cannot remove offsets of deleted topics: %s", group_id, err)
                 continue  # kept, and tried again at the next start
             for key in gone:
                 del committed[key]
@@ -808,7 +811,7 @@ class GroupCoordinator:
         try:
             self._store.write(group_id, [*tombstones, (GroupKey(group_id), None)])
         except StoreError as err:
-            log.error("group %s: cannot delete: %s", group_id, err)
+            log.debug("group %s: cannot delete: %s", group_id, err)
             return ErrorCode.not_coordinator
         for handle in group.pending.values():
             handle.cancel()

@@ -1,7 +1,9 @@
-"""How far a compressed batch would expand, checked against a cap without expanding it all.
+"""Kafka's batch codecs: how far a batch would expand, and whole-buffer compress/decompress.
 
 The broker stores batches as they came, but a consumer must decompress them: a small batch
-that expands to gigabytes (a compression bomb) is refused at produce time instead.
+that expands to gigabytes (a compression bomb) is refused at produce time instead
+(``check_expansion``). Only what must see records decompresses them (``decompress``, after
+that check): a topic's ``compression.type`` and ListOffsets by time.
 
 - lz4, zstd and snappy: their containers state every block's size, or a bound on it, so the
   block headers alone give an upper bound on the output; no decoder runs.
@@ -14,14 +16,18 @@ no consumer could decompress it.
 
 from __future__ import annotations
 
+import gzip
 import struct
 import zlib
 from collections.abc import Callable
 
+import cramjam
+
 from broker.protocol.batch import HEADER_SIZE, BatchHeader
 from broker.protocol.errors import InvalidRecord
 
-GZIP, SNAPPY, LZ4, ZSTD = 1, 2, 3, 4
+NONE, GZIP, SNAPPY, LZ4, ZSTD = 0, 1, 2, 3, 4
+CODECS = {"uncompressed": NONE, "gzip": GZIP, "snappy": SNAPPY, "lz4": LZ4, "zstd": ZSTD}
 
 _STEP = 64 * 1024
 _U32_LE = struct.Struct("<I")
@@ -32,8 +38,10 @@ _LZ4_MAGIC = 0x184D2204
 _SKIPPABLE_MASK, _SKIPPABLE_MAGIC = 0xFFFFFFF0, 0x184D2A50
 _ZSTD_MAX_BLOCK = 128 * 1024
 _LZ4_BLOCK_SIZES = {4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20}
+# xerial snappy framing, as Kafka's Java producer writes it (librdkafka reads it too).
 _XERIAL_MAGIC = b"\x82SNAPPY\x00"
 _XERIAL_HEADER = 16  # magic, version, minimum compatible version
+_XERIAL_BLOCK = 32 * 1024
 
 
 class _TooLarge(Exception):
@@ -219,3 +227,58 @@ def _uvarint(data: memoryview, position: int) -> int:
 
 _BOUNDS = {GZIP: gzip_size, SNAPPY: snappy_size, LZ4: lz4_bound, ZSTD: zstd_bound}
 _NAMES = {GZIP: "gzip", SNAPPY: "snappy", LZ4: "lz4", ZSTD: "zstd"}
+
+
+def decompress(codec: int, data: bytes | memoryview) -> bytes:
+    """The records ``data`` holds under ``codec``; ``InvalidRecord`` when it cannot be read."""
+    try:
+        if codec == NONE:
+            return bytes(data)
+        if codec == GZIP:
+            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+        if codec == SNAPPY:
+            return _snappy_decompress(memoryview(data))
+        if codec == LZ4:
+            return bytes(cramjam.lz4.decompress(data))
+        if codec == ZSTD:
+            return bytes(cramjam.zstd.decompress(data))
+    except (zlib.error, cramjam.DecompressionError, ValueError, struct.error) as exc:
+        raise InvalidRecord(f"cannot decompress: {exc}") from exc
+    raise InvalidRecord(f"unknown compression codec {codec}")
+
+
+def compress(codec: int, data: bytes, level: int | None) -> bytes:
+    """``data`` compressed with ``codec`` at ``level`` (None or -1: the codec's default)."""
+    if codec == NONE:
+        return data
+    if codec == GZIP:
+        return gzip.compress(data, compresslevel=6 if level in (None, -1) else level, mtime=0)
+    if codec == SNAPPY:
+        return _snappy_compress(data)
+    if codec == LZ4:
+        return bytes(cramjam.lz4.compress(data, level=level))
+    return bytes(cramjam.zstd.compress(data, level=level))
+
+
+def _snappy_decompress(data: memoryview) -> bytes:
+    """Raw snappy (librdkafka) or xerial-framed snappy (Kafka's Java producer)."""
+    if bytes(data[: len(_XERIAL_MAGIC)]) != _XERIAL_MAGIC:
+        return bytes(cramjam.snappy.decompress_raw(data))
+    out = bytearray()
+    position = _XERIAL_HEADER
+    while position < len(data):
+        (size,) = _U32_BE.unpack_from(data, position)
+        position += 4
+        if position + size > len(data):
+            raise ValueError("snappy chunk runs past the batch")
+        out += cramjam.snappy.decompress_raw(data[position : position + size])
+        position += size
+    return bytes(out)
+
+
+def _snappy_compress(data: bytes) -> bytes:
+    out = bytearray(_XERIAL_MAGIC + struct.pack(">ii", 1, 1))
+    for start in range(0, len(data), _XERIAL_BLOCK):
+        block = bytes(cramjam.snappy.compress_raw(data[start : start + _XERIAL_BLOCK]))
+        out += _U32_BE.pack(len(block)) + block
+    return bytes(out)

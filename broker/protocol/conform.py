@@ -18,11 +18,8 @@ Expansion is bounded before this runs (``compression.check_expansion``).
 
 from __future__ import annotations
 
-import gzip
 import struct
-import zlib
 
-import cramjam
 import crc32c
 
 from broker.protocol.batch import (
@@ -34,19 +31,14 @@ from broker.protocol.batch import (
     BatchHeader,
     read_header,
 )
+from broker.protocol.compression import CODECS, compress, decompress
 from broker.protocol.errors import InvalidRecord
 
-NONE, GZIP, SNAPPY, LZ4, ZSTD = 0, 1, 2, 3, 4
-CODECS = {"uncompressed": NONE, "gzip": GZIP, "snappy": SNAPPY, "lz4": LZ4, "zstd": ZSTD}
 NO_APPEND_TIME = -1
 
 _CRC = struct.Struct(">I")
 _MAX_TIMESTAMP = struct.Struct(">q")
 _ATTRIBUTES = struct.Struct(">h")
-# xerial snappy framing, as Kafka's Java producer writes it (librdkafka reads it too).
-_XERIAL_HEADER = b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1)
-_XERIAL_BLOCK = 32 * 1024
-_U32_BE = struct.Struct(">I")
 
 
 def conform(
@@ -72,7 +64,7 @@ def conform(
         batch = view[header.position : header.position + header.size]
         if codec is not None and header.compression != codec:
             payload = _decompress(header, batch[HEADER_SIZE:])
-            batch = memoryview(_rebuild(header, codec, _compress(codec, payload, level)))
+            batch = memoryview(_rebuild(header, codec, compress(codec, payload, level)))
         start = len(out)
         out += batch
         if log_append_time != NO_APPEND_TIME:
@@ -116,52 +108,7 @@ def _stamp_append_time(out: bytearray, start: int, append_time: int) -> None:
 
 
 def _decompress(header: BatchHeader, data: memoryview) -> bytes:
-    codec = header.compression
     try:
-        if codec == NONE:
-            return bytes(data)
-        if codec == GZIP:
-            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
-        if codec == SNAPPY:
-            return _snappy_decompress(data)
-        if codec == LZ4:
-            return bytes(cramjam.lz4.decompress(data))
-        return bytes(cramjam.zstd.decompress(data))
-    except (zlib.error, cramjam.DecompressionError, ValueError, struct.error) as exc:
-        raise InvalidRecord(f"batch at {header.position}: cannot decompress: {exc}") from exc
-
-
-def _compress(codec: int, data: bytes, level: int | None) -> bytes:
-    if codec == NONE:
-        return data
-    if codec == GZIP:
-        return gzip.compress(data, compresslevel=6 if level in (None, -1) else level, mtime=0)
-    if codec == SNAPPY:
-        return _snappy_compress(data)
-    if codec == LZ4:
-        return bytes(cramjam.lz4.compress(data, level=level))
-    return bytes(cramjam.zstd.compress(data, level=level))
-
-
-def _snappy_decompress(data: memoryview) -> bytes:
-    """Raw snappy (librdkafka) or xerial-framed snappy (Kafka's Java producer)."""
-    if bytes(data[:8]) != _XERIAL_HEADER[:8]:
-        return bytes(cramjam.snappy.decompress_raw(data))
-    out = bytearray()
-    position = len(_XERIAL_HEADER)
-    while position < len(data):
-        (size,) = _U32_BE.unpack_from(data, position)
-        position += 4
-        if position + size > len(data):
-            raise ValueError("snappy chunk runs past the batch")
-        out += cramjam.snappy.decompress_raw(data[position : position + size])
-        position += size
-    return bytes(out)
-
-
-def _snappy_compress(data: bytes) -> bytes:
-    out = bytearray(_XERIAL_HEADER)
-    for start in range(0, len(data), _XERIAL_BLOCK):
-        block = bytes(cramjam.snappy.compress_raw(data[start : start + _XERIAL_BLOCK]))
-        out += _U32_BE.pack(len(block)) + block
-    return bytes(out)
+        return decompress(header.compression, data)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"batch at {header.position}: {exc}") from exc

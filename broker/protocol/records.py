@@ -34,7 +34,8 @@ def zigzag_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _read_varint(buf: bytes | memoryview, position: int) -> tuple[int, int]:
+def read_varint(buf: bytes | memoryview, position: int) -> tuple[int, int]:
+    """Kafka's signed (zigzag) varint at ``position``: ``(value, position after it)``."""
     shift = 0
     raw = 0
     while True:
@@ -125,11 +126,11 @@ def iter_records(batches: bytes | memoryview) -> Iterator[Record]:
             raise InvalidRecord("compressed batches are not read by the broker")
         cursor = position + HEADER_SIZE
         for _ in range(header.record_count):
-            length, cursor = _read_varint(buf, cursor)
+            length, cursor = read_varint(buf, cursor)
             end = cursor + length
             cursor += 1  # attributes
-            timestamp_delta, cursor = _read_varint(buf, cursor)
-            offset_delta, cursor = _read_varint(buf, cursor)
+            timestamp_delta, cursor = read_varint(buf, cursor)
+            offset_delta, cursor = read_varint(buf, cursor)
             key, cursor = _read_bytes(buf, cursor)
             value, cursor = _read_bytes(buf, cursor)
             yield Record(
@@ -143,7 +144,7 @@ def iter_records(batches: bytes | memoryview) -> Iterator[Record]:
 
 
 def _read_bytes(buf: memoryview, position: int) -> tuple[bytes | None, int]:
-    length, position = _read_varint(buf, position)
+    length, position = read_varint(buf, position)
     if length < 0:
         return None, position
     if position + length > len(buf):

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from tests.reliability.clients import broker_on, produce_one, read_values, wait_for_log
 from tests.support.disk import fill, require_root, small_tmpfs
@@ -142,3 +142,31 @@ def test_a_start_on_a_full_disk_that_needs_recovery_names_the_disk(broker, disk)
     broker.start()
     values = [value for _, value in read_values(broker.bootstrap, "full")]
     assert values == [b"kept-%d" % n + b"." * 200 for n in range(60)]
+
+
+def test_commits_a_full_disk_refuses_are_reported_once(broker, disk):
+    """Offset commits go through the same data directory: the broker says the disk is full
+    once, not one ERROR line per refused commit."""
+    create_topic(broker.bootstrap, "full", 6)
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "g", "enable.auto.commit": False}
+    )
+    try:
+        consumer.list_topics(timeout=10)
+        filler = fill(disk)
+        # 6 partitions x 4,000 bytes of metadata: a commit the full disk cannot take.
+        offsets = [TopicPartition("full", p, 0, metadata="m" * 4000) for p in range(6)]
+        refused = 0
+        for _ in range(3):
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException:
+                refused += 1
+        assert refused == 3, "the full disk should refuse every commit"
+        broker_log = broker.read_log()
+        assert broker_log.count("No space left on device") == 1, broker_log
+        assert "Traceback" not in broker_log
+        filler.unlink()
+        consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()

@@ -14,7 +14,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.metadata.topics import is_internal
 from broker.net.registry import ApiSpec
-from broker.protocol.batch import validate_produced
+from broker.protocol.batch import BatchHeader, validate_produced
 from broker.protocol.codec import Request
 from broker.protocol.compression import check_expansion
 from broker.protocol.conform import NO_APPEND_TIME, conform
@@ -58,15 +58,9 @@ def _append(
         return PartitionResult(
             index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
         )
+    if (too_large := _too_large(index, headers, max_message_bytes, log_start, "")) is not None:
+        return too_large
     for header in headers:
-        if header.size > max_message_bytes:
-            return PartitionResult(
-                index,
-                ErrorCode.message_too_large,
-                log_start_offset=log_start,
-                error_message=f"batch of {header.size} bytes exceeds max.message.bytes"
-                f"={max_message_bytes}",
-            )
         if header.is_transactional:
             return PartitionResult(
                 index,
@@ -93,15 +87,9 @@ def _append(
             index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
         )
     # Kafka checks again after recompressing: a batch may have grown.
-    for header in headers:
-        if header.size > max_message_bytes:
-            return PartitionResult(
-                index,
-                ErrorCode.message_too_large,
-                log_start_offset=log_start,
-                error_message=f"batch of {header.size} bytes as stored exceeds "
-                f"max.message.bytes={max_message_bytes}",
-            )
+    too_large = _too_large(index, headers, max_message_bytes, log_start, " as stored")
+    if too_large is not None:
+        return too_large
     try:
         base_offset = replica.append(records, headers, now_ms, acks)
     except ReplicaError as exc:  # NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER
@@ -161,3 +149,19 @@ async def handle(context: Context, request: Request) -> bytes | None:
 
 
 SPECS = [ApiSpec(0, "Produce", 3, 11, handle, advertised_min=0)]
+
+
+def _too_large(
+    index: int, headers: list[BatchHeader], max_message_bytes: int, log_start: int, what: str
+) -> PartitionResult | None:
+    """MESSAGE_TOO_LARGE for the first batch over ``max.message.bytes``, if any."""
+    for header in headers:
+        if header.size > max_message_bytes:
+            return PartitionResult(
+                index,
+                ErrorCode.message_too_large,
+                log_start_offset=log_start,
+                error_message=f"batch of {header.size} bytes{what} exceeds max.message.bytes"
+                f"={max_message_bytes}",
+            )
+    return None

@@ -1,0 +1,819 @@
+"""``RaftCore``: one node of a KRaft quorum as a pure state machine (sans-IO).
+
+Inputs: the persisted state at start, ``tick(now_ms)`` of a manual clock, ``step(message)``
+for every message received, ``append(values)`` on the leader and ``resign()`` before a clean
+shutdown. Outputs come out of ``ready()`` as a ``Ready``, which the driver must handle in this
+order: persist its election state (Kafka's ``quorum-state`` file) and its log change and
+fsync both, then send its messages, then apply its committed entries, then call
+``advance(ready)``. So an epoch or a vote is durable before any answer that depends on it
+leaves the node, and a follower never reports an offset it could lose.
+
+Roles follow Kafka's ``QuorumState``: unattached, prospective (pre-vote, KIP-996), candidate,
+leader, follower and resigned. Replication is pull-based: followers and observers fetch with
+their log end offset and last fetched epoch; the leader answers with entries, or with a
+diverging epoch so the follower truncates, and with its high watermark, which is the offset a
+majority of voters have replicated once an entry of the leader's own epoch is among them.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from kio.schema.errors import ErrorCode
+
+from broker.raft.config import QuorumConfig
+from broker.raft.leader import LeaderState
+from broker.raft.log import RaftLog
+from broker.raft.messages import (
+    NO_LEADER,
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    DivergingEpoch,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    Entry,
+    FetchRequest,
+    FetchResponse,
+    Message,
+    QuorumInfo,
+    VoteRequest,
+    VoteResponse,
+)
+
+
+class Role(enum.Enum):
+    UNATTACHED = "unattached"
+    PROSPECTIVE = "prospective"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+    FOLLOWER = "follower"
+    RESIGNED = "resigned"
+
+
+class NotLeaderError(Exception):
+    """An append or DescribeQuorum on a node that is not the leader (NOT_LEADER_OR_FOLLOWER)."""
+
+    def __init__(self, leader_id: int, epoch: int) -> None:
+        super().__init__(f"not the leader; leader is {leader_id} in epoch {epoch}")
+        self.leader_id = leader_id
+        self.epoch = epoch
+
+
+class QuorumStateError(Exception):
+    """Something Raft's rules say cannot happen (two leaders in one epoch, a committed entry
+    about to be truncated): the node must stop, as Kafka's raft client does."""
+
+
+@dataclass(frozen=True, slots=True)
+class ElectionState:
+    """What Kafka's ``quorum-state`` file holds: the epoch, its leader and this node's vote."""
+
+    epoch: int = 0
+    leader_id: int = NO_LEADER
+    voted_for: int = NO_LEADER
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """One batch of outputs. ``log_from`` set means: truncate the persisted log to that offset
+    and append ``entries``. ``committed`` holds (offset, entry) pairs in offset order."""
+
+    election_state: ElectionState | None
+    log_from: int | None
+    entries: tuple[Entry, ...]
+    messages: tuple[Message, ...]
+    committed: tuple[tuple[int, Entry], ...]
+    log_end_offset: int
+
+
+@dataclass(slots=True)
+class _Election:
+    """One round of pre-votes or votes: who granted, who refused."""
+
+    correlation_id: int
+    granted: set[int] = field(default_factory=set)
+    rejected: set[int] = field(default_factory=set)
+
+
+class RaftCore:
+    def __init__(
+        self,
+        node_id: int,
+        voters: frozenset[int],
+        *,
+        now_ms: int,
+        rng: random.Random,
+        config: QuorumConfig | None = None,
+        election_state: ElectionState | None = None,
+        log: tuple[Entry, ...] | list[Entry] = (),
+    ) -> None:
+        """``election_state`` and ``log`` are what was persisted before this start; ``rng``
+        supplies the election jitter (seed it for a reproducible run)."""
+        if not voters:
+            raise ValueError("controller.quorum.voters must name at least one voter")
+        self.node_id = node_id
+        self.voters = frozenset(voters)
+        self.config = config or QuorumConfig()
+        self.rng = rng
+        self.now = now_ms
+        self.log = RaftLog(log)
+        state = election_state or ElectionState()
+        self.epoch = state.epoch
+        self.leader_id = NO_LEADER
+        self.voted_for = state.voted_for
+        self.high_watermark = 0
+        self.role = Role.UNATTACHED
+        self._applied = 0
+        self._persisted_end = self.log.end_offset
+        self._persisted_election = state
+        self._unpersisted_from: int | None = None
+        self._outbox: list[Message] = []
+        self._next_correlation = 0
+        self._in_ready = False
+        # Timers, as absolute times on the manual clock (None: not running).
+        self._election_deadline: int | None = None
+        self._fetch_deadline: int | None = None
+        self._backoff_deadline: int | None = None
+        self._retry_deadline: int | None = None
+        # Follower and observer fetching.
+        self._fetch_target = NO_LEADER
+        self._fetch_in_flight: tuple[int, int, int] | None = None  # (correlation, offset, deadline)
+        self._next_fetch_at = now_ms
+        self._has_fetched_from_leader = False
+        # Prospective and candidate.
+        self._election: _Election | None = None
+        # Leader and resigned.
+        self._leader: LeaderState | None = None
+        self._parked: dict[int, tuple[FetchRequest, int]] = {}
+        self._unacked: set[int] = set()
+        self._successors: tuple[int, ...] = ()
+
+        # A restarted node never resumes a candidacy or a leadership of its last epoch: it
+        # might have lost entries it had not fsynced, so it waits as unattached.
+        if self.is_voter and self.voters == {node_id}:
+            self._become_candidate()
+        elif state.leader_id not in (NO_LEADER, node_id):
+            self._become_follower(state.epoch, state.leader_id)
+        else:
+            self._become_unattached(state.epoch)
+
+    # ----------------------------------------------------------------- public interface
+
+    @property
+    def is_voter(self) -> bool:
+        return self.node_id in self.voters
+
+    @property
+    def majority(self) -> int:
+        return len(self.voters) // 2 + 1
+
+    def tick(self, now_ms: int) -> None:
+        """Advance the manual clock to ``now_ms`` and fire every timer that is due."""
+        self._check_not_in_ready()
+        self.now = max(self.now, now_ms)
+        self._poll()
+
+    def next_deadline(self) -> int | None:
+        """The earliest time at which ``tick`` has something to do (None: nothing pending)."""
+        times = [
+            self._election_deadline,
+            self._fetch_deadline,
+            self._backoff_deadline,
+            self._retry_deadline,
+        ]
+        if self._leader is not None:
+            times.append(self._leader.check_quorum_deadline)
+            times.extend(deadline for _, deadline in self._parked.values())
+        elif self._is_fetching():
+            in_flight = self._fetch_in_flight
+            times.append(in_flight[2] if in_flight is not None else self._next_fetch_at)
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    def step(self, message: Message) -> None:
+        """Handle one received message (at the time of the last ``tick``)."""
+        self._check_not_in_ready()
+        if message.destination != self.node_id:
+            raise ValueError(f"message for {message.destination} given to {self.node_id}")
+        handler = _HANDLERS[type(message)]
+        handler(self, message)
+        self._poll()
+
+    def append(self, values: list[bytes]) -> int:
+        """Append ``values`` as new entries on the leader; returns the offset of the last one.
+        It is committed once ``high_watermark`` passes it."""
+        self._check_not_in_ready()
+        if self.role is not Role.LEADER:
+            raise NotLeaderError(self.leader_id, self.epoch)
+        self._append_local([Entry(self.epoch, value) for value in values])
+        self._answer_parked()
+        return self.log.end_offset - 1
+
+    def resign(self) -> None:
+        """Hand leadership over before a clean shutdown: EndQuorumEpoch to the voters, the
+        furthest replicated first, so the first of them starts an election at once."""
+        self._check_not_in_ready()
+        if self.role is Role.LEADER:
+            self._become_resigned()
+
+    def describe_quorum(self) -> QuorumInfo:
+        """DescribeQuorum (55), answered by the leader only."""
+        if self._leader is None:
+            raise NotLeaderError(self.leader_id, self.epoch)
+        voters, observers = self._leader.describe(self.log.end_offset, self.now)
+        return QuorumInfo(
+            self.node_id, self.epoch, self.high_watermark, tuple(voters), tuple(observers)
+        )
+
+    def has_ready(self) -> bool:
+        return bool(
+            self._outbox
+            or self._unpersisted_from is not None
+            or self._applied < self.high_watermark
+            or self._election_state() != self._persisted_election
+        )
+
+    def ready(self) -> Ready:
+        """Take the pending outputs. Nothing else may be called until ``advance``."""
+        self._check_not_in_ready()
+        self._in_ready = True
+        election = self._election_state()
+        log_from = self._unpersisted_from
+        committed_end = min(self.high_watermark, self.log.end_offset)
+        ready = Ready(
+            election_state=election if election != self._persisted_election else None,
+            log_from=log_from,
+            entries=tuple(self.log.entries[log_from:]) if log_from is not None else (),
+            messages=tuple(self._outbox),
+            committed=tuple(
+                (offset, self.log.entries[offset]) for offset in range(self._applied, committed_end)
+            ),
+            log_end_offset=self.log.end_offset,
+        )
+        self._outbox = []
+        self._unpersisted_from = None
+        self._applied = max(self._applied, committed_end)
+        return ready
+
+    def advance(self, ready: Ready) -> None:
+        """Say that ``ready`` was persisted, sent and applied."""
+        if not self._in_ready:
+            raise RuntimeError("advance() without ready()")
+        self._in_ready = False
+        if ready.election_state is not None:
+            self._persisted_election = ready.election_state
+        self._persisted_end = ready.log_end_offset
+        if self.role is Role.LEADER:
+            self._maybe_advance_high_watermark()
+
+    # ----------------------------------------------------------------- transitions
+
+    def _become_unattached(self, epoch: int) -> None:
+        self._set_epoch(epoch)
+        self._enter(Role.UNATTACHED, NO_LEADER)
+        if self.is_voter:
+            self._election_deadline = self.now + self._random_election_timeout()
+        else:
+            self._fetch_target = NO_LEADER
+
+    def _become_follower(self, epoch: int, leader_id: int) -> None:
+        self._set_epoch(epoch)
+        self._enter(Role.FOLLOWER, leader_id)
+        self._fetch_target = leader_id
+        self._has_fetched_from_leader = False
+        self._fetch_deadline = self.now + self.config.fetch_timeout_ms
+
+    def _become_prospective(self) -> None:
+        # A follower keeps its leader while it asks: Kafka's ProspectiveState retains it.
+        retained = self.leader_id if self.role is Role.FOLLOWER else NO_LEADER
+        self._enter(Role.PROSPECTIVE, retained)
+        self._election_deadline = self.now + self._random_election_timeout()
+        self._start_election(pre_vote=True)
+
+    def _become_candidate(self) -> None:
+        self._set_epoch(self.epoch + 1)
+        self.voted_for = self.node_id
+        self._enter(Role.CANDIDATE, NO_LEADER)
+        self._election_deadline = self.now + self._random_election_timeout()
+        self._start_election(pre_vote=False)
+
+    def _become_leader(self) -> None:
+        self._enter(Role.LEADER, self.node_id)
+        self._leader = LeaderState.start(
+            self.node_id, self.voters, self.log.end_offset, self.now, self.config.fetch_timeout_ms
+        )
+        self._append_local([Entry(self.epoch, b"", leader_change=True)])
+        self._send_begin_quorum_epoch()
+
+    def _become_resigned(self) -> None:
+        assert self._leader is not None
+        successors = self._leader.successors()
+        self._enter(Role.RESIGNED, self.node_id)
+        self._successors = successors
+        self._unacked = set(successors)
+        self._election_deadline = self.now + self._random_election_timeout()
+        self._send_end_quorum_epoch()
+
+    def _enter(self, role: Role, leader_id: int) -> None:
+        """Leave the current role: every timer and every piece of role state is dropped."""
+        self.role = role
+        self.leader_id = leader_id
+        self._election_deadline = self._fetch_deadline = self._backoff_deadline = None
+        self._retry_deadline = None
+        self._fetch_in_flight = None
+        self._next_fetch_at = self.now
+        self._election = None
+        self._leader = None
+        self._parked = {}
+        self._unacked = set()
+
+    def _set_epoch(self, epoch: int) -> None:
+        if epoch < self.epoch:
+            raise QuorumStateError(f"epoch going back from {self.epoch} to {epoch}")
+        if epoch > self.epoch:
+            self.epoch = epoch
+            self.voted_for = NO_LEADER
+
+    # ----------------------------------------------------------------- timers
+
+    def _poll(self) -> None:
+        """Fire what is due; a new role's timers may be due at once (a zero backoff)."""
+        for _ in range(len(Role)):
+            self._poll_once()
+            deadline = self.next_deadline()
+            if deadline is None or deadline > self.now:
+                return
+
+    def _poll_once(self) -> None:
+        now = self.now
+        role = self.role
+        if role is Role.UNATTACHED and self.is_voter:
+            if self._election_deadline is not None and now >= self._election_deadline:
+                self._become_prospective()
+        elif role is Role.FOLLOWER and self._fetch_deadline is not None:
+            if now >= self._fetch_deadline:
+                if self.is_voter:
+                    self._become_prospective()
+                else:
+                    self._become_unattached(self.epoch)
+        elif role is Role.PROSPECTIVE:
+            if self._election_deadline is not None and now >= self._election_deadline:
+                self._lose_pre_vote()
+            elif self._retry_deadline is not None and now >= self._retry_deadline:
+                self._send_vote_requests()
+        elif role is Role.CANDIDATE:
+            if self._backoff_deadline is not None and now >= self._backoff_deadline:
+                self._become_prospective()
+            elif self._election_deadline is not None and now >= self._election_deadline:
+                self._back_off()
+            elif self._retry_deadline is not None and now >= self._retry_deadline:
+                self._send_vote_requests()
+        elif role is Role.LEADER:
+            self._poll_leader()
+        elif role is Role.RESIGNED:
+            if self._election_deadline is not None and now >= self._election_deadline:
+                self._become_prospective()
+            elif self._retry_deadline is not None and now >= self._retry_deadline:
+                self._send_end_quorum_epoch()
+        if self._is_fetching():
+            self._maybe_send_fetch()
+
+    def _is_fetching(self) -> bool:
+        """Followers fetch from their leader; observers with no leader ask any voter."""
+        return self.role is Role.FOLLOWER or (self.role is Role.UNATTACHED and not self.is_voter)
+
+    def _poll_leader(self) -> None:
+        now = self.now
+        assert self._leader is not None
+        deadline = self._leader.check_quorum_deadline
+        if deadline is not None and now >= deadline:
+            self._become_resigned()  # KAFKA-15489: no majority heard from
+            return
+        for replica_id, (request, deadline) in list(self._parked.items()):
+            if now >= deadline:
+                del self._parked[replica_id]
+                self._answer_fetch(request)
+        if self._retry_deadline is not None and now >= self._retry_deadline:
+            self._send_begin_quorum_epoch()
+
+    def _random_election_timeout(self) -> int:
+        timeout = self.config.election_timeout_ms
+        return timeout + self.rng.randrange(timeout)
+
+    # ----------------------------------------------------------------- elections
+
+    def _start_election(self, *, pre_vote: bool) -> None:
+        self._election = _Election(self._new_correlation(), granted={self.node_id})
+        self._send_vote_requests()
+        self._count_votes()
+
+    def _send_vote_requests(self) -> None:
+        """Ask every voter that has not answered yet; again after each request timeout."""
+        election = self._election
+        assert election is not None
+        pre_vote = self.role is Role.PROSPECTIVE
+        for voter in sorted(self.voters - election.granted - election.rejected):
+            self._send(
+                VoteRequest(
+                    source=self.node_id,
+                    destination=voter,
+                    correlation_id=election.correlation_id,
+                    candidate_epoch=self.epoch + 1 if pre_vote else self.epoch,
+                    last_offset_epoch=self.log.last_epoch,
+                    last_offset=self.log.end_offset,
+                    pre_vote=pre_vote,
+                )
+            )
+        self._retry_deadline = self.now + self.config.request_timeout_ms
+
+    def _count_votes(self) -> None:
+        election = self._election
+        assert election is not None
+        if len(election.granted) >= self.majority:
+            if self.role is Role.PROSPECTIVE:
+                self._become_candidate()
+            else:
+                self._become_leader()
+        elif len(election.rejected) > len(self.voters) - self.majority:
+            if self.role is Role.PROSPECTIVE:
+                self._lose_pre_vote()
+            elif self._backoff_deadline is None:
+                self._back_off()
+
+    def _lose_pre_vote(self) -> None:
+        """KIP-996: a failed pre-vote changes nothing; go back to the leader known before, if
+        any, or wait as unattached."""
+        if self.leader_id != NO_LEADER:
+            self._become_follower(self.epoch, self.leader_id)
+        else:
+            self._become_unattached(self.epoch)
+
+    def _back_off(self) -> None:
+        self._election_deadline = self._retry_deadline = None
+        self._backoff_deadline = self.now + self.rng.randrange(
+            self.config.election_backoff_max_ms + 1
+        )
+
+    def _can_grant_vote(self, candidate: int, up_to_date: bool, pre_vote: bool) -> bool:
+        role = self.role
+        if role is Role.FOLLOWER:
+            # A follower still hearing from its leader refuses pre-votes (KIP-996).
+            return pre_vote and up_to_date and not self._has_fetched_from_leader
+        if role in (Role.UNATTACHED, Role.PROSPECTIVE):
+            if pre_vote:
+                return up_to_date
+            if self.voted_for != NO_LEADER:
+                return self.voted_for == candidate
+            return up_to_date
+        if role is Role.CANDIDATE:
+            return up_to_date if pre_vote else candidate == self.node_id
+        return False
+
+    # ----------------------------------------------------------------- leader
+
+    def _append_local(self, entries: list[Entry]) -> None:
+        if self._unpersisted_from is None:
+            self._unpersisted_from = self.log.end_offset
+        self.log.append(entries)
+
+    def _send_begin_quorum_epoch(self) -> None:
+        """Announce this epoch to every other voter, again every half fetch timeout (as Kafka's
+        leader does): a voter that moved to a later epoch answers FENCED_LEADER_EPOCH, which
+        deposes this leader instead of leaving that voter stranded."""
+        for voter in sorted(self.voters - {self.node_id}):
+            self._send(
+                BeginQuorumEpochRequest(
+                    self.node_id, voter, self._new_correlation(), leader_epoch=self.epoch
+                )
+            )
+        self._retry_deadline = self.now + self.config.fetch_timeout_ms // 2
+
+    def _send_end_quorum_epoch(self) -> None:
+        for voter in sorted(self._unacked):
+            self._send(
+                EndQuorumEpochRequest(
+                    self.node_id,
+                    voter,
+                    self._new_correlation(),
+                    leader_epoch=self.epoch,
+                    preferred_successors=self._successors,
+                )
+            )
+        self._retry_deadline = self.now + self.config.request_timeout_ms if self._unacked else None
+
+    def _maybe_advance_high_watermark(self) -> None:
+        assert self._leader is not None
+        offset = self._leader.majority_offset(self._persisted_end)
+        if offset is not None and offset > self.high_watermark:
+            self.high_watermark = offset
+            self._answer_parked()
+
+    def _answer_parked(self) -> None:
+        parked, self._parked = self._parked, {}
+        for request, _ in parked.values():
+            self._answer_fetch(request)
+
+    def _answer_fetch(self, request: FetchRequest) -> None:
+        offset = request.fetch_offset
+        self._send(
+            FetchResponse(
+                self.node_id,
+                request.source,
+                request.correlation_id,
+                ErrorCode.none,
+                self.epoch,
+                self.node_id,
+                high_watermark=self.high_watermark,
+                records=tuple(self.log.entries[offset : offset + self.config.fetch_max_entries]),
+            )
+        )
+
+    def _leader_fetch(self, request: FetchRequest) -> None:
+        source = request.source
+        assert self._leader is not None
+        epoch, end = self.log.end_offset_for_epoch(request.last_fetched_epoch)
+        if epoch != request.last_fetched_epoch or end < request.fetch_offset:
+            self._parked.pop(source, None)
+            self._send(
+                FetchResponse(
+                    self.node_id,
+                    source,
+                    request.correlation_id,
+                    ErrorCode.none,
+                    self.epoch,
+                    self.node_id,
+                    high_watermark=self.high_watermark,
+                    diverging_epoch=DivergingEpoch(epoch, end),
+                )
+            )
+            return
+        leader_end = self.log.end_offset
+        self._leader.record_fetch(source, request.fetch_offset, leader_end, self.now)
+        if source in self.voters:
+            self._maybe_advance_high_watermark()
+        if request.fetch_offset < leader_end:
+            self._parked.pop(source, None)
+            self._answer_fetch(request)
+        else:
+            self._parked[source] = (request, self.now + self.config.fetch_max_wait_ms)
+
+    # ----------------------------------------------------------------- followers, observers
+
+    def _maybe_send_fetch(self) -> None:
+        if self._fetch_in_flight is not None:
+            if self.now < self._fetch_in_flight[2]:
+                return
+            self._fetch_in_flight = None  # request timeout: give up on it
+            if self.role is Role.UNATTACHED:
+                self._fetch_target = NO_LEADER
+        if self.now < self._next_fetch_at:
+            return
+        if self._fetch_target == NO_LEADER:
+            self._fetch_target = self.rng.choice(sorted(self.voters))
+        correlation = self._new_correlation()
+        offset = self.log.end_offset
+        self._fetch_in_flight = (correlation, offset, self.now + self.config.request_timeout_ms)
+        self._send(
+            FetchRequest(
+                self.node_id,
+                self._fetch_target,
+                correlation,
+                current_leader_epoch=self.epoch,
+                fetch_offset=offset,
+                last_fetched_epoch=self.log.last_epoch,
+            )
+        )
+
+    def _follower_fetch_response(self, response: FetchResponse) -> None:
+        assert self._fetch_in_flight is not None
+        fetch_offset = self._fetch_in_flight[1]
+        self._fetch_in_flight = None
+        self._has_fetched_from_leader = True
+        self._fetch_deadline = self.now + self.config.fetch_timeout_ms
+        self._next_fetch_at = self.now
+        diverging = response.diverging_epoch
+        if diverging is not None:
+            _, local_end = self.log.end_offset_for_epoch(diverging.epoch)
+            self._truncate(min(diverging.end_offset, local_end))
+            return
+        if response.records and fetch_offset == self.log.end_offset:
+            self._append_local(list(response.records))
+        high_watermark = min(response.high_watermark, self.log.end_offset)
+        self.high_watermark = max(self.high_watermark, high_watermark)
+
+    def _truncate(self, end_offset: int) -> None:
+        if end_offset >= self.log.end_offset:
+            return
+        if end_offset < self.high_watermark:
+            self._fail(f"truncating to {end_offset}, below high watermark {self.high_watermark}")
+        self.log.truncate(end_offset)
+        if self._unpersisted_from is None or end_offset < self._unpersisted_from:
+            self._unpersisted_from = end_offset
+
+    # ----------------------------------------------------------------- message handlers
+
+    def _observe(self, epoch: int, leader_id: int) -> bool:
+        """What every message teaches (Kafka's ``maybeTransition``): a later epoch, or the
+        leader of this one. Returns True if this node changed state."""
+        if leader_id == self.node_id:
+            leader_id = NO_LEADER  # our own leadership of an epoch we no longer hold
+        if epoch > self.epoch:
+            if leader_id != NO_LEADER:
+                self._become_follower(epoch, leader_id)
+            else:
+                self._become_unattached(epoch)
+            return True
+        if epoch == self.epoch and leader_id != NO_LEADER and self.leader_id != leader_id:
+            if self.leader_id != NO_LEADER:
+                self._fail(f"{leader_id} claims epoch {epoch}, led by {self.leader_id}")
+            self._become_follower(epoch, leader_id)
+            return True
+        return False
+
+    def _on_vote_request(self, request: VoteRequest) -> None:
+        candidate = request.source
+
+        def answer(error: ErrorCode, granted: bool) -> None:
+            self._send(
+                VoteResponse(
+                    self.node_id,
+                    candidate,
+                    request.correlation_id,
+                    error,
+                    self.epoch,
+                    self._advertised_leader(),
+                    granted,
+                    request.pre_vote,
+                )
+            )
+
+        if candidate not in self.voters or not self.is_voter:
+            answer(ErrorCode.inconsistent_voter_set, False)
+            return
+        if request.candidate_epoch < self.epoch:
+            answer(ErrorCode.fenced_leader_epoch, False)
+            return
+        if not request.pre_vote and request.candidate_epoch > self.epoch:
+            self._become_unattached(request.candidate_epoch)
+        up_to_date = (request.last_offset_epoch, request.last_offset) >= (
+            self.log.last_epoch,
+            self.log.end_offset,
+        )
+        granted = self._can_grant_vote(candidate, up_to_date, request.pre_vote)
+        if granted and not request.pre_vote and self.voted_for != candidate:
+            if self.role is Role.PROSPECTIVE:
+                self._become_unattached(self.epoch)
+            self.voted_for = candidate
+            self._election_deadline = self.now + self._random_election_timeout()
+        answer(ErrorCode.none, granted)
+
+    def _on_vote_response(self, response: VoteResponse) -> None:
+        if self._observe(response.leader_epoch, response.leader_id):
+            return
+        election = self._election
+        expected = Role.PROSPECTIVE if response.pre_vote else Role.CANDIDATE
+        if self.role is not expected or election is None:
+            return
+        if response.correlation_id != election.correlation_id:
+            return
+        if response.error not in (ErrorCode.none, ErrorCode.fenced_leader_epoch):
+            return
+        if response.vote_granted:
+            election.granted.add(response.source)
+        else:
+            election.rejected.add(response.source)
+        self._count_votes()
+
+    def _on_begin_quorum_epoch(self, request: BeginQuorumEpochRequest) -> None:
+        error = ErrorCode.none
+        if request.leader_epoch < self.epoch:
+            error = ErrorCode.fenced_leader_epoch
+        else:
+            self._observe(request.leader_epoch, request.source)
+        self._send(
+            BeginQuorumEpochResponse(
+                self.node_id,
+                request.source,
+                request.correlation_id,
+                error,
+                self.epoch,
+                self._advertised_leader(),
+            )
+        )
+
+    def _on_begin_quorum_epoch_response(self, response: BeginQuorumEpochResponse) -> None:
+        self._observe(response.leader_epoch, response.leader_id)
+
+    def _on_end_quorum_epoch(self, request: EndQuorumEpochRequest) -> None:
+        error = ErrorCode.none
+        if request.leader_epoch < self.epoch:
+            error = ErrorCode.fenced_leader_epoch
+        else:
+            self._observe(request.leader_epoch, request.source)
+            if self.role is Role.FOLLOWER and self.leader_id == request.source:
+                # The leader is going: its fetches no longer count against pre-votes, and the
+                # first preferred successor starts an election at once.
+                self._has_fetched_from_leader = False
+                self._fetch_deadline = self.now + self._successor_backoff(
+                    request.preferred_successors
+                )
+        self._send(
+            EndQuorumEpochResponse(
+                self.node_id,
+                request.source,
+                request.correlation_id,
+                error,
+                self.epoch,
+                self._advertised_leader(),
+            )
+        )
+
+    def _successor_backoff(self, successors: tuple[int, ...]) -> int:
+        if self.node_id not in successors:
+            return self.config.election_backoff_max_ms
+        position = successors.index(self.node_id)
+        if position == 0:
+            return 0
+        return min(self.config.retry_backoff_ms << position, self.config.election_backoff_max_ms)
+
+    def _on_end_quorum_epoch_response(self, response: EndQuorumEpochResponse) -> None:
+        if self.role is Role.RESIGNED and response.leader_epoch <= self.epoch:
+            self._unacked.discard(response.source)
+        else:
+            self._observe(response.leader_epoch, response.leader_id)
+
+    def _on_fetch_request(self, request: FetchRequest) -> None:
+        error = None
+        if request.current_leader_epoch < self.epoch:
+            error = ErrorCode.fenced_leader_epoch
+        elif request.current_leader_epoch > self.epoch:
+            error = ErrorCode.unknown_leader_epoch
+        elif self.role is not Role.LEADER:
+            error = ErrorCode.not_leader_or_follower
+        if error is None:
+            self._leader_fetch(request)
+            return
+        self._send(
+            FetchResponse(
+                self.node_id,
+                request.source,
+                request.correlation_id,
+                error,
+                self.epoch,
+                self._advertised_leader(),
+            )
+        )
+
+    def _on_fetch_response(self, response: FetchResponse) -> None:
+        in_flight = self._fetch_in_flight
+        if in_flight is None or response.correlation_id != in_flight[0]:
+            return  # late or duplicated: that request was given up
+        if self._observe(response.leader_epoch, response.leader_id):
+            return
+        if response.error is not ErrorCode.none:
+            self._fetch_in_flight = None
+            self._next_fetch_at = self.now + self.config.retry_backoff_ms
+            if self.role is Role.UNATTACHED:
+                self._fetch_target = NO_LEADER
+            return
+        if self.role is Role.FOLLOWER and response.source == self.leader_id:
+            self._follower_fetch_response(response)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _advertised_leader(self) -> int:
+        """The leader this node names in its answers: not itself once it has resigned, so
+        nobody waits on a leader that is going."""
+        return NO_LEADER if self.role is Role.RESIGNED else self.leader_id
+
+    def _election_state(self) -> ElectionState:
+        return ElectionState(self.epoch, self.leader_id, self.voted_for)
+
+    def _send(self, message: Message) -> None:
+        self._outbox.append(message)
+
+    def _new_correlation(self) -> int:
+        self._next_correlation += 1
+        return self._next_correlation
+
+    def _check_not_in_ready(self) -> None:
+        if self._in_ready:
+            raise RuntimeError("ready() was taken: call advance() first")
+
+    def _fail(self, reason: str) -> NoReturn:
+        raise QuorumStateError(f"node {self.node_id} epoch {self.epoch}: {reason}")
+
+
+_HANDLERS = {
+    VoteRequest: RaftCore._on_vote_request,
+    VoteResponse: RaftCore._on_vote_response,
+    BeginQuorumEpochRequest: RaftCore._on_begin_quorum_epoch,
+    BeginQuorumEpochResponse: RaftCore._on_begin_quorum_epoch_response,
+    EndQuorumEpochRequest: RaftCore._on_end_quorum_epoch,
+    EndQuorumEpochResponse: RaftCore._on_end_quorum_epoch_response,
+    FetchRequest: RaftCore._on_fetch_request,
+    FetchResponse: RaftCore._on_fetch_response,
+}

@@ -1,0 +1,131 @@
+"""A hand-driven quorum for rule-by-rule tests: cores on one manual clock, a mailbox of messages
+sent but not yet delivered, and disks that hold what each core asked to persist. Nothing moves
+unless the test delivers a message or advances the clock."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from broker.raft import ElectionState, Entry, QuorumConfig, RaftCore, Ready, Role
+from broker.raft.messages import Message
+
+CONFIG = QuorumConfig()
+
+
+class Quorum:
+    def __init__(self, voters: int, observers: int = 0, seed: int = 0) -> None:
+        self.voters = frozenset(range(voters))
+        self.now = 0
+        self.seed = seed
+        self.cores: dict[int, RaftCore] = {}
+        self.disks: dict[int, tuple[ElectionState, list[Entry]]] = {}
+        self.readies: dict[int, list[Ready]] = {}
+        self.applied: dict[int, list[Entry]] = {}
+        self.mailbox: list[Message] = []
+        for node_id in range(voters + observers):
+            self.start(node_id)
+
+    def start(
+        self, node_id: int, election: ElectionState | None = None, log: tuple[Entry, ...] = ()
+    ) -> RaftCore:
+        """Start (or restart) a node from what it persisted, or from the given state."""
+        saved_election, saved_log = self.disks.get(node_id, (ElectionState(), []))
+        core = RaftCore(
+            node_id,
+            self.voters,
+            now_ms=self.now,
+            rng=random.Random(self.seed * 100 + node_id),
+            config=CONFIG,
+            election_state=election or saved_election,
+            log=list(log) or list(saved_log),
+        )
+        self.cores[node_id] = core
+        self.disks[node_id] = (election or saved_election, list(log) or list(saved_log))
+        self.applied[node_id] = []
+        self.mailbox = [m for m in self.mailbox if m.destination != node_id]
+        self.flush(node_id)
+        return core
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL: the node stops; what it persisted stays on its disk for ``start``."""
+        del self.cores[node_id]
+        self.drop(lambda m: node_id in (m.source, m.destination))
+
+    def flush(self, node_id: int) -> None:
+        core = self.cores[node_id]
+        while core.has_ready():
+            ready = core.ready()
+            self.readies.setdefault(node_id, []).append(ready)
+            election, log = self.disks[node_id]
+            if ready.election_state is not None:
+                election = ready.election_state
+            if ready.log_from is not None:
+                log = log[: ready.log_from] + list(ready.entries)
+            self.disks[node_id] = (election, log)
+            self.mailbox.extend(ready.messages)
+            self.applied[node_id].extend(entry for _, entry in ready.committed)
+            core.advance(ready)
+
+    def take(self, match: Callable[[Message], bool]) -> list[Message]:
+        taken = [m for m in self.mailbox if match(m)]
+        self.mailbox = [m for m in self.mailbox if not match(m)]
+        return taken
+
+    def deliver(self, match: Callable[[Message], bool] = lambda m: True) -> int:
+        """Deliver the matching messages now (not the ones they cause); returns how many."""
+        messages = self.take(match)
+        for message in messages:
+            if message.destination not in self.cores:
+                continue
+            core = self.cores[message.destination]
+            core.tick(self.now)
+            core.step(message)
+            self.flush(message.destination)
+        return len(messages)
+
+    def drop(self, match: Callable[[Message], bool] = lambda m: True) -> None:
+        self.take(match)
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+        for node_id, core in self.cores.items():
+            core.tick(self.now)
+            self.flush(node_id)
+
+    def settle(
+        self,
+        until: Callable[[], bool],
+        within_ms: int = 10_000,
+        step_ms: int = 5,
+        link: Callable[[Message], bool] = lambda m: True,
+    ) -> int:
+        """Deliver every message on the allowed links (others are dropped) and advance the
+        clock by ``step_ms`` until ``until()``; returns the time it took."""
+        start = self.now
+        while not until():
+            if self.now - start > within_ms:
+                raise AssertionError(f"not reached within {within_ms} ms")
+            rounds = 0
+            while self.mailbox:
+                rounds += 1
+                if rounds > 1_000:
+                    raise AssertionError(f"messages never stop at {self.now} ms: {self.mailbox}")
+                self.drop(lambda m: not link(m) or m.destination not in self.cores)
+                self.deliver(link)
+            self.advance(step_ms)
+        return self.now - start
+
+    def leader(self) -> RaftCore | None:
+        leaders = [c for c in self.cores.values() if c.role is Role.LEADER]
+        return max(leaders, key=lambda c: c.epoch) if leaders else None
+
+
+def between(*nodes: int) -> Callable[[Message], bool]:
+    """A link filter: only messages whose both ends are among ``nodes``."""
+    allowed = set(nodes)
+    return lambda m: m.source in allowed and m.destination in allowed
+
+
+def to(node: int, kind: type | None = None) -> Callable[[Message], bool]:
+    return lambda m: m.destination == node and (kind is None or isinstance(m, kind))
