@@ -130,6 +130,7 @@ class MetadataDelta:
     brokers: dict[int, BrokerRegistration] | None = None
     # Topics changed or created (by id) and removed (ids), against the base.
     changed_topics: dict[uuid.UUID, TopicImage] = field(default_factory=dict)
+    changed_names: dict[str, uuid.UUID] = field(default_factory=dict)  # of changed_topics
     removed_topics: dict[uuid.UUID, TopicImage] = field(default_factory=dict)
     configs: dict[ConfigKey, Mapping[str, str]] | None = None
     next_producer_id: int | None = None
@@ -162,6 +163,7 @@ class MetadataDelta:
                     raise MetadataError(f"topic id {record.topic_id} exists already")
                 self.removed_topics.pop(record.topic_id, None)
                 self.changed_topics[record.topic_id] = TopicImage(record.name, record.topic_id)
+                self.changed_names[record.name] = record.topic_id
             case PartitionRecord():
                 registration = PartitionRegistration(
                     replicas=record.replicas,
@@ -182,6 +184,7 @@ class MetadataDelta:
             case RemoveTopicRecord():
                 topic = self._topic_or_error(record.topic_id)
                 self.changed_topics.pop(record.topic_id, None)
+                self.changed_names.pop(topic.name, None)
                 if record.topic_id in self.base.topics_by_id:
                     self.removed_topics[record.topic_id] = topic
                 self._configs().pop((ConfigResourceType.TOPIC, topic.name), None)
@@ -204,9 +207,8 @@ class MetadataDelta:
 
     def topic(self, name: str) -> TopicImage | None:
         """The topic named ``name`` as this delta has it (changed, or from the base)."""
-        for topic in self.changed_topics.values():
-            if topic.name == name:
-                return topic
+        if name in self.changed_names:
+            return self.changed_topics[self.changed_names[name]]
         topic = self.base.topics.get(name)
         if topic is None or topic.topic_id in self.removed_topics:
             return None
@@ -270,3 +272,4 @@ class MetadataDelta:
             partitions = dict(partitions)
         partitions[index] = registration
         self.changed_topics[topic_id] = replace(topic, partitions=partitions)
+        self.changed_names[topic.name] = topic_id
