@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 
 from broker.metadata.changes import local_changes
-from broker.metadata.image import MetadataImage, TopicImage
+from broker.metadata.image import MetadataImage, PartitionRegistration, TopicImage
 from broker.metadata.topics import log_config
 from broker.replica.replica import Replica
 from broker.storage.config import LogConfig
@@ -77,19 +77,19 @@ class ReplicaManager:
         for topic, index, partition in changes.leaders:
             replica = self.replica(topic.name, index)
             if replica is None:
-                replica = self._add(topic, index, partition.leader_epoch, config_of, seeded)
+                replica = self._add(topic, index, partition, config_of, seeded)
             replica.become_leader(partition.leader_epoch, frozenset(partition.isr))
         for topic, index, partition in changes.followers:
             replica = self.replica(topic.name, index)
             if replica is None:
-                replica = self._add(topic, index, partition.leader_epoch, config_of, seeded)
+                replica = self._add(topic, index, partition, config_of, seeded)
             replica.become_follower(partition.leader_epoch)
 
     def _add(
         self,
         topic: TopicImage,
         index: int,
-        leader_epoch: int,
+        partition: PartitionRegistration,
         config_of: Callable[[str], LogConfig],
         seeded: Mapping[TopicPartition, int],
     ) -> Replica:
@@ -105,8 +105,9 @@ class ReplicaManager:
             topic.name,
             index,
             partition_log,
-            leader_epoch,
+            partition.leader_epoch,
             node_id=self.node_id,
+            isr=frozenset(partition.isr),  # the HW rule needs the whole ISR from the start
             high_watermark=seeded.get(key, 0),
         )
         self._topics.setdefault(topic.name, {})[index] = replica
