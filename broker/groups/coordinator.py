@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
+from broker.clock import Clock, SystemClock
 from broker.groups.codec import GroupKey, OffsetKey, OffsetValue
 from broker.groups.group import Group, Member
 from broker.groups.state import GroupState
 from broker.groups.store import OffsetStore, StoreError
-from broker.groups.timers import LoopScheduler, Scheduler
 from broker.groups.values import (
     CommitEntry,
     CommittedOffset,
@@ -100,11 +100,11 @@ def _java_length(text: str) -> int:
 
 class GroupCoordinator:
     def __init__(
-        self, store: OffsetStore, settings: GroupSettings, scheduler: Scheduler | None = None
+        self, store: OffsetStore, settings: GroupSettings, scheduler: Clock | None = None
     ) -> None:
         self._store = store
         self._settings = settings
-        self._scheduler: Scheduler = scheduler or LoopScheduler()
+        self._scheduler: Clock = scheduler or SystemClock()
         self._groups: dict[str, Group] = {}
         self._offsets: dict[str, dict[tuple[str, int], OffsetValue]] = {}
         self._closed = False
@@ -113,6 +113,10 @@ class GroupCoordinator:
         return self._store.now_ms()
 
     # ---- loading and closing ------------------------------------------------------------
+
+    def partition_for(self, group_id: str) -> int:
+        """The ``__consumer_offsets`` partition that holds ``group_id``."""
+        return self._store.partition_for(group_id)
 
     def load(self) -> None:
         """Rebuild offsets and groups from the store; call once, before serving (inside the
