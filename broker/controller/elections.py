@@ -17,6 +17,7 @@ from kio.schema.errors import ErrorCode
 from broker.controller.partition_change import (
     Election,
     change_partition,
+    cluster_flag,
     is_active,
     unclean_election_enabled,
 )
@@ -68,9 +69,15 @@ def elect_offline(image: MetadataImage) -> list[PartitionChangeRecord]:
     return records
 
 
+AUTO_LEADER_REBALANCE = "auto.leader.rebalance.enable"
+
+
 def rebalance_preferred(image: MetadataImage) -> list[PartitionChangeRecord]:
     """Give every partition back to its preferred (first) replica where it may lead: what
-    ``auto.leader.rebalance.enable`` does on each check."""
+    ``auto.leader.rebalance.enable`` (true unless the cluster config says otherwise) does on
+    each check. Nothing when it is off."""
+    if not cluster_flag(image, AUTO_LEADER_REBALANCE, default=True):
+        return []
     active = partial(is_active, image)
     records = []
     for topic, index, partition in image.all_partitions():

@@ -45,12 +45,17 @@ def is_active(image: MetadataImage, broker_id: int) -> bool:
     return broker is not None and not broker.fenced and not broker.in_controlled_shutdown
 
 
+def cluster_flag(image: MetadataImage, name: str, default: bool) -> bool:
+    """A boolean cluster-wide setting (the broker config resource named "")."""
+    value = image.configs.get((ConfigResourceType.BROKER, ""), {}).get(name)
+    return default if value is None else value.strip().lower() == "true"
+
+
 def unclean_election_enabled(image: MetadataImage, topic: str) -> bool:
-    """The topic's ``unclean.leader.election.enable``, else the cluster default, else false."""
+    """The topic's ``unclean.leader.election.enable``, else the cluster's, else false."""
     value = image.topic_config(topic).get(UNCLEAN_LEADER_ELECTION)
     if value is None:
-        cluster = image.configs.get((ConfigResourceType.BROKER, ""), {})
-        value = cluster.get(UNCLEAN_LEADER_ELECTION, "false")
+        return cluster_flag(image, UNCLEAN_LEADER_ELECTION, default=False)
     return value.strip().lower() == "true"
 
 

@@ -5,7 +5,8 @@ A new partition's replicas come from an explicit assignment (checked: consecutiv
 ids from 0, the same number of distinct registered brokers in each, at least one of them
 active) or from :func:`~broker.controller.placement.place_replicas` over the active brokers.
 Its ISR is its active replicas and its leader the first of them, at leader and partition
-epoch 0. Topic configs become ConfigRecords. Each topic is answered on its own: one bad topic
+epoch 0. Topic configs are checked as the log will read them (INVALID_CONFIG) and become
+ConfigRecords. Each topic is answered on its own: one bad topic
 does not stop the others.
 """
 
@@ -31,6 +32,7 @@ from broker.metadata.records import (
     RemoveTopicRecord,
     TopicRecord,
 )
+from broker.storage.config import LogConfig
 from broker.storage.log import valid_topic_name
 
 DEFAULT_NUM_PARTITIONS = 1
@@ -38,6 +40,9 @@ DEFAULT_NUM_PARTITIONS = 1
 
 DEFAULT_REPLICATION_FACTOR = 1
 """``default.replication.factor``: replicas of a topic created with replication factor -1."""
+
+INTERNAL_TOPICS = frozenset({"__consumer_offsets"})
+"""Topics the cluster keeps for itself: DeleteTopics refuses them."""
 
 
 class _Refused(Exception):
@@ -116,6 +121,18 @@ def _create_one(
         )
     if topic.name in image.topics:
         raise _Refused(ErrorCode.topic_already_exists, f"Topic '{topic.name}' already exists.")
+    # Kafka's metric names turn '.' into '_': two topics equal after that collide.
+    key = topic.name.replace(".", "_")
+    colliding = sorted(t for t in image.topics if t.replace(".", "_") == key)
+    if colliding:
+        raise _Refused(
+            ErrorCode.invalid_topic_exception,
+            f"Topic '{topic.name}' collides with existing topics: {', '.join(colliding)}",
+        )
+    try:
+        LogConfig.from_properties(topic.configs)
+    except ValueError as error:
+        raise _Refused(ErrorCode.invalid_config, str(error)) from None
     if topic.assignments:
         if topic.num_partitions != -1 or topic.replication_factor != -1:
             raise _Refused(
@@ -170,13 +187,18 @@ def delete_topics(
     names: Sequence[str] = (),
     topic_ids: Sequence[uuid.UUID] = (),
 ) -> ControllerResult[list[DeletedTopic]]:
-    """DeleteTopics, by name and by id: one RemoveTopicRecord per topic found."""
+    """DeleteTopics, by name and by id: one RemoveTopicRecord per topic found (internal
+    topics refused)."""
     records: list[MetadataRecord] = []
     removed: set[uuid.UUID] = set()
     answers = []
     wanted = [(image.topics.get(name), name, None) for name in names]
     wanted += [(image.topics_by_id.get(tid), None, tid) for tid in topic_ids]
     for topic, name, topic_id in wanted:
+        if topic is not None and topic.name in INTERNAL_TOPICS:
+            message = f"{topic.name} is an internal topic and cannot be deleted"
+            answers.append(DeletedTopic(name, topic_id, ErrorCode.invalid_topic_exception, message))
+            continue
         if topic is None:
             code = (
                 ErrorCode.unknown_topic_or_partition

@@ -7,7 +7,7 @@ from kio.schema.errors import ErrorCode
 from broker.controller.brokers import DEFAULT_SESSION_TIMEOUT_MS
 from broker.controller.elections import ElectionType, elect_leaders, rebalance_preferred
 from broker.controller.isr import IsrChange, alter_partition
-from broker.metadata.records import NO_LEADER
+from broker.metadata.records import NO_LEADER, ConfigRecord, ConfigResourceType
 from tests.unit.controller.harness import Harness
 
 
@@ -140,6 +140,8 @@ def test_auto_rebalance_moves_every_partition_back_to_its_preferred_replica() ->
     topic_id = h.image.topics["tweets"].topic_id
     change = IsrChange(topic_id, 1, p.leader_epoch, p.partition_epoch, (0, 1))
     h.commit(alter_partition(h.image, 0, h.image.brokers[0].epoch, [change]))
+    off = ConfigRecord(ConfigResourceType.BROKER, "", "auto.leader.rebalance.enable", "false")
+    assert rebalance_preferred(h.image.apply(off)) == []
     records = rebalance_preferred(h.image)
     assert len(records) == 1
     h.image = h.image.apply_all(records)

@@ -85,3 +85,26 @@ def test_producer_id_blocks_follow_each_other_and_never_overlap() -> None:
     assert h.image.next_producer_id == 5000
     stale = allocate_producer_ids(h.image, 0, 999)
     assert stale.answer.error_code == ErrorCode.stale_broker_epoch and stale.records == ()
+
+
+def test_topics_that_collide_or_carry_a_bad_config_are_refused() -> None:
+    h = Harness()
+    h.start(1)
+    h.create("tweet.stats")
+    collides = h.create("tweet_stats")
+    assert collides.error_code == ErrorCode.invalid_topic_exception
+    assert "collides with existing topics: tweet.stats" in collides.message
+    bad = h.create("other", configs={"retention.ms": "soon"})
+    assert bad.error_code == ErrorCode.invalid_config and "retention.ms" in bad.message
+    unknown = h.create("other", configs={"retention.hours": "1"})
+    assert unknown.error_code == ErrorCode.invalid_config
+    assert set(h.image.topics) == {"tweet.stats"}
+
+
+def test_internal_topics_are_not_deleted() -> None:
+    h = Harness()
+    h.start(1)
+    h.create("__consumer_offsets", 2)
+    result = delete_topics(h.image, ["__consumer_offsets"])
+    assert result.records == ()
+    assert result.answer[0].error_code == ErrorCode.invalid_topic_exception
