@@ -132,7 +132,10 @@ _TIME_UNITS: dict[str, tuple[tuple[ConfigSpec, int], ...]] = {
 _UNIT_SPECS = {spec.name: spec for units in _TIME_UNITS.values() for spec, _ in units}
 _PATHS = ("log.dirs", "log.dir")  # log.dirs wins, as in Kafka
 _LISTENERS = ("listeners", "advertised.listeners")
-_KNOWN = sorted([*_NUMBERS, *_BOOLEANS, *_LOG_SYNONYMS, *_UNIT_SPECS, *_PATHS, *_LISTENERS])
+ROLES = ("broker", "controller")
+_KNOWN = sorted(
+    [*_NUMBERS, *_BOOLEANS, *_LOG_SYNONYMS, *_UNIT_SPECS, *_PATHS, *_LISTENERS, "process.roles"]
+)
 PORTS = range(0, 65536)
 
 
@@ -145,6 +148,7 @@ class BrokerConfig:
     auto_create_topics: bool = True
     delete_topic_enable: bool = True
     node_id: int = _DEFAULTS["node_id"]
+    process_roles: tuple[str, ...] = ROLES  # process.roles: a combined node
     num_partitions: int = _DEFAULTS["num_partitions"]
     default_replication_factor: int = _DEFAULTS["default_replication_factor"]
     socket_request_max_bytes: int = _DEFAULTS["socket_request_max_bytes"]
@@ -170,6 +174,22 @@ class BrokerConfig:
                 spec.check(getattr(self, spec.attribute))
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+        unknown = [role for role in self.process_roles if role not in ROLES]
+        if (
+            unknown
+            or not self.process_roles
+            or len(set(self.process_roles)) != len(self.process_roles)
+        ):
+            raise ConfigError(
+                f"process.roles must list broker, controller or both, once each, "
+                f"got {','.join(self.process_roles)!r}"
+            )
+        if set(self.process_roles) != set(ROLES):
+            raise ConfigError(
+                f"process.roles={','.join(self.process_roles)}: a node with one role needs "
+                "a controller quorum, which this version cannot form yet; "
+                "use process.roles=broker,controller (the default)"
+            )
         if self.port not in PORTS:
             raise ConfigError(f"listeners port must be an integer from 0 to 65535, got {self.port}")
         queued, largest = self.queued_max_request_bytes, self.socket_request_max_bytes
@@ -198,6 +218,7 @@ class BrokerConfig:
             settings[name] = str(getattr(self, attribute)).lower()
         settings["log.dirs"] = str(self.data_dir)
         settings["listeners"] = f"PLAINTEXT://{self.host}:{self.port}"
+        settings["process.roles"] = ",".join(self.process_roles)
         log_settings = self.log_defaults.to_properties()
         for name, topic_name in _LOG_SYNONYMS.items():
             if topic_name in log_settings:
@@ -222,6 +243,8 @@ class BrokerConfig:
             elif key in _PATHS:
                 if key == "log.dirs" or "log.dirs" not in props:
                     values["data_dir"] = _one_directory(key, raw)
+            elif key == "process.roles":
+                values["process_roles"] = tuple(role.strip() for role in raw.split(","))
             elif key == "listeners":
                 values["host"], values["port"] = _listener(key, raw)
             elif key == "advertised.listeners":

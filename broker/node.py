@@ -1,121 +1,151 @@
-"""The composition root: builds storage, cluster state and the server from one config.
+"""The composition root: builds a node from one config, by role (``process.roles``).
 
-``Node.start()`` opens the data directory (recovering after an unclean stop), binds the
-listener and starts the background duties (retention, flush, checkpoints); ``Node.stop()``
-closes connections, flushes every log and writes Kafka's clean-shutdown marker.
+Shared services come first (the clock, the data directory's logs in the replica manager, the
+metadata cache), then the controller role (today the single node's ``LocalController``: it
+owns topic changes and producer ids and publishes metadata images), then the broker role
+(the group coordinator, the client listener and the background duties: retention, flush,
+checkpoints). ``Node.start()`` opens the data directory (recovering after an unclean stop);
+``Node.stop()`` stops the broker role first and the controller last, then flushes every log
+and writes Kafka's clean-shutdown marker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 
-from broker.cluster.metadata import OFFSETS_TOPIC, ClusterMetadata
+from broker.clock import Clock, Repeating, SystemClock
 from broker.config import BrokerConfig
 from broker.groups.coordinator import GroupCoordinator, GroupSettings
 from broker.groups.store import OffsetStore
-from broker.net.context import Context
+from broker.metadata.cache import MetadataCache
+from broker.metadata.local_controller import LocalController
+from broker.metadata.store import JsonMetadataStore
+from broker.metadata.topics import OFFSETS_TOPIC
+from broker.net.context import BoundAddress, Context
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server
+from broker.replica.manager import ReplicaManager
 from broker.storage.manager import LogManager
 
 log = logging.getLogger("broker")
 
 
 class Node:
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.logs: LogManager | None = None
-        self.cluster: ClusterMetadata | None = None
+        self.clock: Clock = clock or SystemClock()
+        self.listener = BoundAddress()
+        self.replicas: ReplicaManager | None = None
+        self.controller: LocalController | None = None
         self.server: Server | None = None
         self.groups: GroupCoordinator | None = None
-        self._duties: list[asyncio.Task[None]] = []
+        self._duties: list[Repeating] = []
 
     @property
     def port(self) -> int:
-        assert self.server is not None
-        return self.server.port
+        return self.listener.port
 
     async def start(self) -> None:
         """Open storage and listen. Raises StorageError or OSError with a clear message."""
-        config = self.config
         started = time.monotonic()
-        self.logs = LogManager(
-            config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
-        )
-        self.cluster = ClusterMetadata(config.data_dir, self.logs, config.log_defaults)
-        self.cluster.load()
-        self.groups = await self._group_coordinator()
-        context = Context(config, self.cluster, REGISTRY, self.groups)
-        self.server = Server(context)
-        await self.server.start()
-        context.port = self.server.port
-        partitions = sum(len(t.partitions) for t in self.cluster.topics.values())
+        self._start_shared()
+        if "controller" in self.config.process_roles:
+            self._start_controller()
+        if "broker" in self.config.process_roles:
+            await self._start_broker()
+        assert self.controller is not None
+        image = self.controller.image
         log.info(
             "loaded %d topics, %d partitions in %.2f s",
-            len(self.cluster.topics),
-            partitions,
+            len(image.topics),
+            sum(len(topic.partitions) for topic in image.topics.values()),
             time.monotonic() - started,
         )
-        cluster, logs = self.cluster, self.logs
-        self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(_now_ms()))
-        self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(_now_ms()))
-        self._every(
-            config.checkpoint_interval_ms, lambda: logs.checkpoint(cluster.high_watermarks())
-        )
 
-    async def _group_coordinator(self) -> GroupCoordinator:
-        """Committed offsets and group state live in ``__consumer_offsets``, as in Kafka."""
-        config, cluster = self.config, self.cluster
-        topic = cluster.topics.get(OFFSETS_TOPIC) or await cluster.create_topic(
-            OFFSETS_TOPIC,
-            config.offsets_topic_num_partitions,
-            {"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
+    def _start_shared(self) -> None:
+        config = self.config
+        logs = LogManager(
+            config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
+        self.replicas = ReplicaManager(logs, config.node_id, config.log_defaults)
+
+    def _start_controller(self) -> None:
+        config, replicas = self.config, self.replicas
+        assert replicas is not None
+        store = JsonMetadataStore(config.data_dir, config.node_id)
+        self.controller = LocalController(store, replicas, config.log_defaults, config.node_id)
+        self.controller.subscribe(replicas.apply)
+        self.controller.load()
+
+    async def _start_broker(self) -> None:
+        config, replicas, controller = self.config, self.replicas, self.controller
+        assert replicas is not None and controller is not None
+        metadata = MetadataCache(controller.cluster_id, controller.image)
+        controller.subscribe(metadata.apply)
+        self.groups = await self._group_coordinator(controller, replicas)
+        context = Context(
+            config=config,
+            clock=self.clock,
+            metadata=metadata,
+            replicas=replicas,
+            controller=controller,
+            groups=self.groups,
+            api_keys=REGISTRY.advertised(),
+            listener=self.listener,
+        )
+        self.server = Server(context, REGISTRY)
+        await self.server.start()
+        clock, logs = self.clock, replicas.logs
+        self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
+        self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
+        self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+
+    async def _group_coordinator(
+        self, controller: LocalController, replicas: ReplicaManager
+    ) -> GroupCoordinator:
+        """Committed offsets and group state live in ``__consumer_offsets``, as in Kafka."""
+        config = self.config
+        if OFFSETS_TOPIC not in controller.image.topics:
+            await controller.create_topic(
+                OFFSETS_TOPIC,
+                config.offsets_topic_num_partitions,
+                {"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
+            )
+        held = replicas.replicas_of(OFFSETS_TOPIC)
         settings = GroupSettings(
             initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
             min_session_timeout_ms=config.group_min_session_timeout_ms,
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        coordinator = GroupCoordinator(OffsetStore(topic.partitions, _now_ms), settings)
+        store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
+        coordinator = GroupCoordinator(store, settings, self.clock)
         coordinator.load()
 
         def drop_offsets_of_deleted_topics() -> None:
-            coordinator.remove_offsets(lambda name: name in cluster.topics)
+            topics = controller.image.topics
+            coordinator.remove_offsets(lambda name: name in topics)
 
         # At start too: a crash between a topic's deletion and this left offsets behind.
         drop_offsets_of_deleted_topics()
-        cluster.on_topic_deleted = drop_offsets_of_deleted_topics
+        controller.on_topic_deleted = drop_offsets_of_deleted_topics
         return coordinator
 
     def _every(self, interval_ms: int, duty: Callable[[], object]) -> None:
         if interval_ms <= 0:  # as Kafka's scheduler: no period, no repetition
             return
-        self._duties.append(asyncio.get_running_loop().create_task(_repeat(interval_ms, duty)))
+        self._duties.append(Repeating(self.clock, interval_ms, duty))
 
     async def stop(self) -> None:
-        for task in self._duties:
-            task.cancel()
+        # The broker role first, the controller last, the shared logs after both.
+        for duty in self._duties:
+            duty.cancel()
         if self.server is not None:
             await self.server.stop()
         if self.groups is not None:
             self.groups.close()
-        if self.logs is not None and self.cluster is not None:
-            self.logs.close(self.cluster.high_watermarks())
+        if self.replicas is not None and self.controller is not None:
+            self.replicas.close()
         log.info("stopped cleanly")
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-async def _repeat(interval_ms: int, duty: Callable[[], object]) -> None:
-    while True:
-        await asyncio.sleep(interval_ms / 1000)
-        try:
-            duty()
-        except Exception:
-            log.exception("background duty failed; it will run again")

@@ -14,7 +14,7 @@ returns. Everything runs on one asyncio loop; no call awaits while it changes st
 
 Speaks no wire format: plain values in, plain values out (``values``), ``ErrorCode`` for
 errors. Imports the standard library, kio's ``ErrorCode``, ``broker.protocol`` (record
-batches), ``broker.storage`` and ``broker.cluster.partition``. May be imported by
+batches), ``broker.storage``, ``broker.clock`` and ``broker.replica``. May be imported by
 ``broker.net`` handlers and ``broker.node``.
 
 Left out of Kafka's classic coordinator: the pending-sync timeout, group.max.size,
@@ -25,7 +25,6 @@ topic, and coordinator fail-over (one node leads every ``__consumer_offsets`` pa
 from broker.groups.coordinator import GroupCoordinator, GroupSettings
 from broker.groups.state import GroupState
 from broker.groups.store import OFFSETS_TOPIC, OffsetStore
-from broker.groups.timers import Scheduler, TimerHandle
 from broker.groups.values import (
     CommitEntry,
     CommittedOffset,
@@ -54,7 +53,5 @@ __all__ = [
     "LeaveResult",
     "MemberDescription",
     "OffsetStore",
-    "Scheduler",
     "SyncResult",
-    "TimerHandle",
 ]

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
+from broker.clock import Clock, SystemClock
 from broker.groups.codec import GroupKey, OffsetKey, OffsetValue
 from broker.groups.group import Group, Member
 from broker.groups.state import GroupState
 from broker.groups.store import OffsetStore, StoreError
-from broker.groups.timers import LoopScheduler, Scheduler
 from broker.groups.values import (
     CommitEntry,
     CommittedOffset,
@@ -97,11 +97,11 @@ def _java_length(text: str) -> int:
 
 class GroupCoordinator:
     def __init__(
-        self, store: OffsetStore, settings: GroupSettings, scheduler: Scheduler | None = None
+        self, store: OffsetStore, settings: GroupSettings, scheduler: Clock | None = None
     ) -> None:
         self._store = store
         self._settings = settings
-        self._scheduler: Scheduler = scheduler or LoopScheduler()
+        self._scheduler: Clock = scheduler or SystemClock()
         self._groups: dict[str, Group] = {}
         self._offsets: dict[str, dict[tuple[str, int], OffsetValue]] = {}
         self._closed = False

@@ -10,9 +10,9 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 
+from broker.clock import TimerHandle
 from broker.groups.codec import GroupValue, MemberValue
 from broker.groups.state import GroupState, transition
-from broker.groups.timers import TimerHandle
 from broker.groups.values import JoinMember, JoinResult, SyncResult
 
 

@@ -18,7 +18,6 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
-from broker.cluster.partition import Partition
 from broker.groups.codec import (
     CodecError,
     GroupValue,
@@ -34,6 +33,7 @@ from broker.groups.codec import (
 )
 from broker.protocol.batch import scan_valid, validate_produced
 from broker.protocol.records import Record, build_batch, iter_records
+from broker.replica.replica import Replica
 from broker.storage.errors import StorageError
 
 log = logging.getLogger("broker.groups")
@@ -63,7 +63,7 @@ class StoredState(NamedTuple):
 
 
 class OffsetStore:
-    def __init__(self, partitions: Sequence[Partition], now_ms: Callable[[], int]) -> None:
+    def __init__(self, partitions: Sequence[Replica], now_ms: Callable[[], int]) -> None:
         if not partitions:
             raise ValueError(f"{OFFSETS_TOPIC} needs at least one partition")
         self._partitions = list(partitions)
@@ -126,11 +126,11 @@ def _apply(record: Record, state: StoredState) -> None:
         state.groups[key.group] = decode_group_value(record.value)
 
 
-def _records(partition: Partition) -> Iterator[Record]:
+def _records(partition: Replica) -> Iterator[Record]:
     offset = partition.log_start_offset
     end = partition.high_watermark
     while offset < end:
-        chunk = partition.log.read(offset, _READ_BYTES, end)
+        chunk = partition.read(offset, _READ_BYTES)
         if chunk is None:
             return
         data = chunk.read_bytes()

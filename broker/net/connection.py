@@ -28,6 +28,7 @@ from broker.protocol.framing import BadFrameSize, FrameDecoder
 if TYPE_CHECKING:
     from broker.net.context import Context
     from broker.net.memory import RequestMemory
+    from broker.net.registry import Registry
 
 log = logging.getLogger("broker.net")
 
@@ -38,9 +39,16 @@ SENDFILE_THRESHOLD = 64 * 1024  # smaller regions are read and written in one bu
 
 class Connection(asyncio.Protocol):
     def __init__(
-        self, context: Context, memory: RequestMemory, on_close, *, refuse: bool = False
+        self,
+        context: Context,
+        registry: Registry,
+        memory: RequestMemory,
+        on_close,
+        *,
+        refuse: bool = False,
     ) -> None:
         self._context = context
+        self._registry = registry
         self._memory = memory
         self._refuse = refuse
         self._on_close = on_close
@@ -232,7 +240,7 @@ class Connection(asyncio.Protocol):
             # Never close on ApiVersions: answer in v0 form with UNSUPPORTED_VERSION (G1).
             self.transport.write(unsupported_version_response(exc.correlation_id, context))
             return
-        spec = context.registry.get(request.api_key)
+        spec = self._registry.get(request.api_key)
         if spec is None or not spec.serves(request.version):
             raise ProtocolError(
                 f"api_key={request.api_key} v{request.version} is not served by this broker"

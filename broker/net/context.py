@@ -1,27 +1,47 @@
-"""What every handler receives: settings, cluster state, the group coordinator, the registry."""
+"""What every handler receives: typed dependencies, all given at construction.
+
+Nothing here is replaced after the context is built. The one value known only once the
+server listens, the bound port, lives in :class:`BoundAddress`, which the server fills in.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from broker.cluster.metadata import ClusterMetadata
+from broker.clock import Clock
 from broker.config import BrokerConfig
 from broker.groups.coordinator import GroupCoordinator
-from broker.net.registry import Registry
+from broker.metadata.cache import MetadataCache
+from broker.metadata.local_controller import LocalController
+from broker.replica.manager import ReplicaManager
 
 
 @dataclass
+class BoundAddress:
+    """Where the client listener listens; the server sets ``port`` once bound (the
+    configured port may be 0)."""
+
+    port: int = 0
+
+
+@dataclass(frozen=True)
 class Context:
     config: BrokerConfig
-    cluster: ClusterMetadata
-    registry: Registry
+    clock: Clock
+    metadata: MetadataCache  # what Metadata, FindCoordinator and DescribeConfigs answer from
+    replicas: ReplicaManager  # Produce, Fetch, ListOffsets and OffsetForLeaderEpoch go here
+    controller: LocalController  # topic changes and producer ids
     groups: GroupCoordinator
-    port: int = 0  # the bound port, known once the server listens (config.port may be 0)
-    # Encoded Metadata bodies by (version, topics asked, ..., cluster generation): 100 clients
-    # of a 1,000-partition topic would otherwise rebuild the same answer over and over.
+    api_keys: Sequence[Mapping[str, int]]  # the ApiVersions list, from the handler registry
+    listener: BoundAddress = field(default_factory=BoundAddress)
+    # Encoded Metadata bodies by (version, topics asked, ..., metadata generation): 100
+    # clients of a 1,000-partition topic would otherwise rebuild the same answer over and over.
     metadata_answers: dict[tuple, bytes] = field(default_factory=dict)
 
-    @staticmethod
-    def now_ms() -> int:
-        return time.time_ns() // 1_000_000
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()

@@ -23,6 +23,7 @@ import time
 from broker.net.connection import Connection
 from broker.net.context import Context
 from broker.net.memory import RequestMemory
+from broker.net.registry import Registry
 
 log = logging.getLogger("broker.net")
 
@@ -34,8 +35,9 @@ _FD_LIMITS = {errno.EMFILE: "this process's", errno.ENFILE: "the system's"}
 
 
 class Server:
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, registry: Registry) -> None:
         self._context = context
+        self._registry = registry
         self._memory = RequestMemory(context.config.queued_max_request_bytes)
         self._socket: socket.socket | None = None
         self.connections: set[Connection] = set()
@@ -64,6 +66,7 @@ class Server:
         )[0]
         self._socket = socket.create_server(address, family=family, backlog=1024)
         self._socket.setblocking(False)
+        self._context.listener.port = self.port
         self._tasks.append(loop.create_task(self._accept(self._socket)))
         if config.connections_max_idle_ms >= 0:  # Kafka: below 0 never closes idle ones
             self._tasks.append(loop.create_task(self._close_idle()))
@@ -136,7 +139,7 @@ class Server:
         if refuse:
             log.warning("refusing a connection: max.connections=%d reached", limit)
         connection = Connection(
-            self._context, self._memory, self.connections.discard, refuse=refuse
+            self._context, self._registry, self._memory, self.connections.discard, refuse=refuse
         )
         self.connections.add(connection)
         return connection

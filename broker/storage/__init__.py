@@ -21,7 +21,8 @@ points and fsync marks that reliability tests arm with ``CHIRPSTREAM_FAULTS``.
 
 Imports the standard library and ``broker.protocol`` only (and cramjam, to decompress the one
 batch a ListOffsets by timestamp looks inside): no sockets, no asyncio.
-May be imported by ``broker.cluster``, ``broker.groups``, ``broker.net`` and ``broker.node``.
+May be imported by ``broker.metadata``, ``broker.replica``, ``broker.groups``, ``broker.net`` and
+``broker.node``.
 Not thread-safe: callers serialise access to each ``PartitionLog`` and the ``LogManager``.
 """
 

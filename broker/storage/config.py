@@ -14,7 +14,8 @@ defaults never fsync and rely on replication instead.)
 
 Every topic setting Kafka documents (``TopicConfig``, Kafka 3.9, with its types, ranges and
 defaults) is accepted, stored and described. Acted on: retention, segments, flush, indexes,
-``max.message.bytes`` and ``min.insync.replicas`` (the produce path), ``compression.type``,
+``max.message.bytes`` (the produce path), ``min.insync.replicas`` (``broker.replica`` refuses
+acks=all while the ISR is smaller), ``compression.type``,
 its ``compression.*.level`` and ``message.timestamp.type`` (``broker.protocol.conform``
 rewrites produced batches). Stored but not acted on: ``cleanup.policy=compact`` (no compaction
 yet: a policy without ``delete`` only turns time and size retention off; creating such a topic

@@ -18,7 +18,7 @@ API_VERSIONS = 18
 async def handle(context: Context, request: Request) -> dict:
     return {
         "error_code": ErrorCode.none,
-        "api_keys": context.registry.advertised(),
+        "api_keys": context.api_keys,
         "throttle_time": 0,
         "finalized_features_epoch": -1,
     }
@@ -26,7 +26,7 @@ async def handle(context: Context, request: Request) -> dict:
 
 def unsupported_version_response(correlation_id: int, context: Context) -> bytes:
     """Kafka's answer to an ApiVersions version it does not know: a v0 body, error 35."""
-    body = {"error_code": ErrorCode.unsupported_version, "api_keys": context.registry.advertised()}
+    body = {"error_code": ErrorCode.unsupported_version, "api_keys": context.api_keys}
     return encode_response(API_VERSIONS, 0, correlation_id, body)
 
 

@@ -8,16 +8,17 @@ DEFAULT_CONFIG otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
 from broker.config import BrokerConfig
+from broker.metadata.topics import log_config
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
 
 if TYPE_CHECKING:
-    from broker.cluster.metadata import Topic
     from broker.net.context import Context
 
 TOPIC = 2
@@ -29,14 +30,18 @@ DEFAULT_CONFIG = 5
 CONFIG_TYPES = {"BOOLEAN": 1, "STRING": 2, "INT": 3, "LONG": 5, "DOUBLE": 6, "LIST": 7}
 
 
-def topic_config_entries(context: Context, topic: Topic, names=None, docs: bool = False):
-    """A topic's effective settings: overridden, set broker-wide, or Kafka's default."""
-    broker_defaults = context.config.log_defaults.to_properties()
+def topic_config_entries(
+    context: Context, overrides: Mapping[str, str], names=None, docs: bool = False
+):
+    """A topic's effective settings (``overrides`` over the broker's): overridden, set
+    broker-wide, or Kafka's default."""
+    defaults = context.config.log_defaults
+    broker_defaults = defaults.to_properties()
     entries = []
-    for spec, value, _ in topic.config.describe():
+    for spec, value, _ in log_config(overrides, defaults).describe():
         if names is not None and spec.name not in names:
             continue
-        if spec.name in topic.overrides:
+        if spec.name in overrides:
             source = DYNAMIC_TOPIC_CONFIG
         elif broker_defaults[spec.name] != spec.format(spec.default):
             source = STATIC_BROKER_CONFIG
@@ -101,14 +106,15 @@ def _describe(context: Context, resource, docs: bool) -> dict:
         "configs": [],
     }
     if resource.resource_type == TOPIC:
-        topic = context.cluster.topics.get(resource.resource_name)
-        if topic is None:
+        image = context.metadata.image
+        if resource.resource_name not in image.topics:
             return {
                 **result,
                 "error_code": ErrorCode.unknown_topic_or_partition,
                 "error_message": f"topic {resource.resource_name!r} does not exist",
             }
-        return {**result, "configs": topic_config_entries(context, topic, names, docs)}
+        overrides = image.topic_config(resource.resource_name)
+        return {**result, "configs": topic_config_entries(context, overrides, names, docs)}
     if resource.resource_type == BROKER and resource.resource_name in (
         "",
         str(context.config.node_id),

@@ -21,21 +21,12 @@ from broker.protocol.fetch_response import FetchPartition, encode_fetch_response
 from broker.storage.errors import OffsetOutOfRange
 
 if TYPE_CHECKING:
-    from broker.cluster.partition import Partition
     from broker.net.context import Context
-
-
-def leader_epoch_error(partition: Partition, requested: int) -> ErrorCode | None:
-    """KIP-320: a stale epoch is fenced, one from the future is unknown; -1 skips the check."""
-    if requested < 0 or requested == partition.leader_epoch:
-        return None
-    if requested < partition.leader_epoch:
-        return ErrorCode.fenced_leader_epoch
-    return ErrorCode.unknown_leader_epoch
+    from broker.replica.replica import Replica
 
 
 def _collect(context: Context, topics: Any, max_bytes: int) -> tuple[list, int]:
-    cluster = context.cluster
+    replicas = context.replicas
     remaining = max_bytes
     total = 0
     answer = []
@@ -44,11 +35,11 @@ def _collect(context: Context, topics: Any, max_bytes: int) -> tuple[list, int]:
         parts = []
         for wanted in topic.partitions:
             index = wanted.partition
-            partition = cluster.partition(name, index)
+            partition = replicas.replica(name, index)
             if partition is None:
                 parts.append(FetchPartition(index, ErrorCode.unknown_topic_or_partition))
                 continue
-            error = leader_epoch_error(partition, getattr(wanted, "current_leader_epoch", -1))
+            error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
             hw = partition.high_watermark
             log_start = partition.log_start_offset
             if error is not None:
@@ -74,11 +65,11 @@ def _collect(context: Context, topics: Any, max_bytes: int) -> tuple[list, int]:
     return answer, total
 
 
-def _partitions(context: Context, topics: Any) -> list[Partition]:
+def _partitions(context: Context, topics: Any) -> list[Replica]:
     found = []
     for topic in topics:
         for wanted in topic.partitions:
-            partition = context.cluster.partition(topic.topic, wanted.partition)
+            partition = context.replicas.replica(topic.topic, wanted.partition)
             if partition is not None:
                 found.append(partition)
     return found

@@ -39,7 +39,7 @@ async def handle(context: Context, request: Request) -> dict:
     if producer_id >= 0 and 0 <= epoch < MAX_EPOCH - 1:
         epoch += 1
     else:
-        producer_id, epoch = context.cluster.allocate_producer_id(), 0
+        producer_id, epoch = context.controller.allocate_producer_id(), 0
     return {
         "throttle_time": 0,
         "error_code": ErrorCode.none,

@@ -8,20 +8,19 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.net.handlers.fetch import leader_epoch_error
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
 
 if TYPE_CHECKING:
-    from broker.cluster.partition import Partition
     from broker.net.context import Context
+    from broker.replica.replica import Replica
 
 LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
 
 
-def _lookup(partition: Partition, timestamp: int) -> tuple[int, int, int]:
+def _lookup(partition: Replica, timestamp: int) -> tuple[int, int, int]:
     """(offset, timestamp, leader epoch) for one query; offset -1 when no record matches. A
     lookup by time answers the epoch of the batch it found, as Kafka does (-1: none)."""
     if timestamp == LATEST:
@@ -29,9 +28,9 @@ def _lookup(partition: Partition, timestamp: int) -> tuple[int, int, int]:
     if timestamp == EARLIEST:
         return partition.log_start_offset, -1, partition.leader_epoch
     if timestamp == MAX_TIMESTAMP:
-        found = partition.log.max_timestamp()
+        found = partition.max_timestamp()
     else:
-        found = partition.log.offset_for_timestamp(timestamp)
+        found = partition.offset_for_timestamp(timestamp)
     if found is None:
         return -1, -1, -1
     return found.offset, found.timestamp, found.leader_epoch
@@ -43,7 +42,7 @@ async def handle(context: Context, request: Request) -> dict:
         answers = []
         for wanted in topic.partitions:
             index = wanted.partition_index
-            partition = context.cluster.partition(topic.name, index)
+            partition = context.replicas.replica(topic.name, index)
             if partition is None:
                 answers.append(
                     {
@@ -54,7 +53,7 @@ async def handle(context: Context, request: Request) -> dict:
                     }
                 )
                 continue
-            error = leader_epoch_error(partition, getattr(wanted, "current_leader_epoch", -1))
+            error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
             if error is not None:
                 answers.append(
                     {"partition_index": index, "timestamp": -1, "offset": -1, "error_code": error}

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.cluster.metadata import Topic, TopicError
+from broker.metadata.image import TopicImage
+from broker.metadata.topics import TopicError, is_internal
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request, encode_body, response_frame
 
@@ -40,27 +41,26 @@ def operation_bits(operations: tuple[int, ...]) -> int:
     return sum(1 << code for code in operations)
 
 
-def describe_topic(context: Context, topic: Topic, with_operations: bool = False) -> dict:
-    node = context.config.node_id
+def describe_topic(topic: TopicImage, with_operations: bool = False) -> dict:
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
         "topic_id": topic.topic_id,
-        "is_internal": topic.internal,
+        "is_internal": is_internal(topic.name),
         "topic_authorized_operations": (
             operation_bits(TOPIC_OPERATIONS) if with_operations else OMITTED
         ),
         "partitions": [
             {
                 "error_code": ErrorCode.none,
-                "partition_index": p.index,
-                "leader_id": node,
+                "partition_index": index,
+                "leader_id": p.leader,
                 "leader_epoch": p.leader_epoch,
-                "replica_nodes": [node],
-                "isr_nodes": [node],
+                "replica_nodes": list(p.replicas),
+                "isr_nodes": list(p.isr),
                 "offline_replicas": [],
             }
-            for p in topic.partitions
+            for index, p in sorted(topic.partitions.items())
         ],
     }
 
@@ -77,7 +77,7 @@ def _requested_names(context: Context, request: Request) -> list[str | uuid.UUID
         if entry.name is not None or entry.topic_id is None:
             names.append(entry.name)
             continue
-        found = context.cluster.topics_by_id.get(entry.topic_id)
+        found = context.metadata.image.topics_by_id.get(entry.topic_id)
         names.append(found.name if found else entry.topic_id)
     return names
 
@@ -86,7 +86,7 @@ MAX_CACHED_ANSWERS = 64
 
 
 async def handle(context: Context, request: Request) -> bytes:
-    cluster = context.cluster
+    metadata = context.metadata
     names = _requested_names(context, request)
     allow_create = context.config.auto_create_topics and getattr(
         request.body, "allow_auto_topic_creation", True
@@ -94,7 +94,7 @@ async def handle(context: Context, request: Request) -> bytes:
     refused: dict[str, ErrorCode] = {}  # topics that could not be auto-created, and why
     if allow_create and names is not None:
         for name in names:
-            if isinstance(name, str) and name not in cluster.topics:
+            if isinstance(name, str) and name not in metadata.image.topics:
                 error = await _auto_create(context, name)
                 if error is not None:
                     refused[name] = error
@@ -103,7 +103,7 @@ async def handle(context: Context, request: Request) -> bytes:
         getattr(request.body, "include_cluster_authorized_operations", False),
     )
     key = (request.version, names if names is None else tuple(names),
-           tuple(refused.items()), cluster.generation, context.port, operations)  # fmt: skip
+           tuple(refused.items()), metadata.generation, context.port, operations)  # fmt: skip
     answers = context.metadata_answers
     body = answers.get(key)
     if body is None:
@@ -118,12 +118,12 @@ async def _auto_create(context: Context, name: str) -> ErrorCode | None:
     """Create a topic on first use, as Kafka does; the error if it cannot be created.
     While another request creates or deletes that name, the answer is LEADER_NOT_AVAILABLE
     (retriable)."""
-    cluster = context.cluster
-    if name in cluster.creating or name in cluster.deleting:
+    controller = context.controller
+    if name in controller.creating or name in controller.deleting:
         return ErrorCode.leader_not_available
     partitions = context.config.num_partitions
     try:
-        await cluster.create_topic(name, partitions)
+        await controller.create_topic(name, partitions)
     except TopicError as exc:
         return exc.code
     log.info("auto-created topic %r with %d partitions", name, partitions)
@@ -137,9 +137,10 @@ def _answer(
     topic_operations: bool,
     cluster_operations: bool,
 ) -> dict:
-    cluster = context.cluster
+    metadata = context.metadata
+    image = metadata.image
     topics = []
-    for name in cluster.topics if names is None else names:
+    for name in image.topics if names is None else names:
         if isinstance(name, uuid.UUID):
             topics.append(
                 {
@@ -150,9 +151,9 @@ def _answer(
                 }
             )
             continue
-        topic = cluster.topics.get(name) if name is not None else None
+        topic = image.topics.get(name) if name is not None else None
         if topic is not None:
-            topics.append(describe_topic(context, topic, topic_operations))
+            topics.append(describe_topic(topic, topic_operations))
             continue
         error = refused.get(name, ErrorCode.unknown_topic_or_partition)
         topics.append({"error_code": error, "name": name, "topic_id": None, "partitions": []})
@@ -167,7 +168,7 @@ def _answer(
                 "rack": None,
             }
         ],
-        "cluster_id": cluster.cluster_id,
+        "cluster_id": metadata.cluster_id,
         "controller_id": config.node_id,
         "topics": topics,
         "cluster_authorized_operations": (

@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 
 async def handle(context: Context, request: Request) -> dict:
     body = request.body
-    cluster = context.cluster
+    image = context.metadata.image
     entries: list[CommitEntry] = []
     errors: dict[tuple[str, int], ErrorCode] = {}
     for topic in body.topics:
         for part in topic.partitions:
-            if cluster.partition(topic.name, part.partition_index) is None:
+            if image.partition(topic.name, part.partition_index) is None:
                 errors[(topic.name, part.partition_index)] = ErrorCode.unknown_topic_or_partition
                 continue
             entries.append(

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.net.handlers.fetch import leader_epoch_error
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
 
@@ -17,13 +16,13 @@ if TYPE_CHECKING:
 
 def _end_offset(context: Context, topic: str, wanted) -> dict:
     answer = {"partition": wanted.partition, "leader_epoch": -1, "end_offset": -1}
-    partition = context.cluster.partition(topic, wanted.partition)
+    partition = context.replicas.replica(topic, wanted.partition)
     if partition is None:
         return {**answer, "error_code": ErrorCode.unknown_topic_or_partition}
-    error = leader_epoch_error(partition, wanted.current_leader_epoch)
+    error = partition.check_leader(wanted.current_leader_epoch)
     if error is not None:
         return {**answer, "error_code": error}
-    epoch, end_offset = partition.log.end_offset_for_epoch(wanted.leader_epoch)
+    epoch, end_offset = partition.end_offset_for_epoch(wanted.leader_epoch)
     if end_offset > partition.high_watermark:
         end_offset = partition.high_watermark
     return {**answer, "error_code": ErrorCode.none, "leader_epoch": epoch, "end_offset": end_offset}

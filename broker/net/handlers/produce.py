@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
+from broker.metadata.topics import is_internal
 from broker.net.registry import ApiSpec
 from broker.protocol.batch import validate_produced
 from broker.protocol.codec import Request
@@ -19,26 +20,27 @@ from broker.protocol.compression import check_expansion
 from broker.protocol.conform import NO_APPEND_TIME, conform
 from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
 from broker.protocol.produce_response import PartitionResult, encode_produce_response
+from broker.replica.replica import ReplicaError
 from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageError
 
 if TYPE_CHECKING:
-    from broker.cluster.partition import Partition
     from broker.net.context import Context
-    from broker.storage.config import LogConfig
+    from broker.replica.replica import Replica
 
 
 def _append(
-    partition: Partition | None,
+    replica: Replica | None,
     index: int,
     records: bytes | None,
-    max_message_bytes: int,
     max_decompressed_bytes: int,
     now_ms: int,
-    config: LogConfig | None = None,
+    acks: int,
 ) -> PartitionResult:
-    if partition is None:
+    if replica is None:
         return PartitionResult(index, ErrorCode.unknown_topic_or_partition)
-    log_start = partition.log_start_offset
+    log_start = replica.log_start_offset
+    config = replica.config
+    max_message_bytes = config.max_message_bytes
     if not records:
         return PartitionResult(
             index,
@@ -79,29 +81,31 @@ def _append(
                 index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
             )
     append_time = NO_APPEND_TIME
-    if config is not None:  # the topic's compression.type and message.timestamp.type
-        if config.message_timestamp_type == "LogAppendTime":
-            append_time = now_ms
-        try:
-            records, headers = conform(
-                records, headers, config.compression_type, config.compression_level, append_time
-            )
-        except InvalidRecord as exc:
-            return PartitionResult(
-                index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
-            )
-        # Kafka checks again after recompressing: a batch may have grown.
-        for header in headers:
-            if header.size > max_message_bytes:
-                return PartitionResult(
-                    index,
-                    ErrorCode.message_too_large,
-                    log_start_offset=log_start,
-                    error_message=f"batch of {header.size} bytes as stored exceeds "
-                    f"max.message.bytes={max_message_bytes}",
-                )
+    # The topic's compression.type and message.timestamp.type.
+    if config.message_timestamp_type == "LogAppendTime":
+        append_time = now_ms
     try:
-        base_offset = partition.append(records, headers, now_ms)
+        records, headers = conform(
+            records, headers, config.compression_type, config.compression_level, append_time
+        )
+    except InvalidRecord as exc:
+        return PartitionResult(
+            index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
+        )
+    # Kafka checks again after recompressing: a batch may have grown.
+    for header in headers:
+        if header.size > max_message_bytes:
+            return PartitionResult(
+                index,
+                ErrorCode.message_too_large,
+                log_start_offset=log_start,
+                error_message=f"batch of {header.size} bytes as stored exceeds "
+                f"max.message.bytes={max_message_bytes}",
+            )
+    try:
+        base_offset = replica.append(records, headers, now_ms, acks)
+    except ReplicaError as exc:  # NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER
+        return PartitionResult(index, exc.code, log_start_offset=log_start, error_message=str(exc))
     except DuplicateBatch as duplicate:  # a retry: success at the original offset
         return PartitionResult(index, ErrorCode.none, duplicate.base_offset, -1, log_start)
     except ProducerStateError as exc:  # OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH
@@ -113,29 +117,28 @@ def _append(
             index, ErrorCode.kafka_storage_error, log_start_offset=log_start, error_message=str(exc)
         )
     return PartitionResult(
-        index, ErrorCode.none, base_offset, append_time, partition.log_start_offset
+        index, ErrorCode.none, base_offset, append_time, replica.log_start_offset
     )
 
 
 async def handle(context: Context, request: Request) -> bytes | None:
     body = request.body
     acks = body.acks
-    cluster = context.cluster
+    replicas = context.replicas
     now_ms = context.now_ms()
     max_expanded = context.config.message_max_decompressed_bytes
     results = []
     for topic_data in body.topic_data:
         name = topic_data.name
-        topic = cluster.topics.get(name)
-        max_bytes = topic.config.max_message_bytes if topic else 0
-        partitions = topic.partitions if topic else ()
+        held = replicas.replicas_of(name)
+        internal = bool(held) and is_internal(name)
         answers = []
         for data in topic_data.partition_data:
             index = data.index
             if acks not in (-1, 0, 1):
                 answers.append(PartitionResult(index, ErrorCode.invalid_required_acks))
                 continue
-            if topic is not None and topic.internal:
+            if internal:
                 answers.append(
                     PartitionResult(
                         index,
@@ -144,10 +147,8 @@ async def handle(context: Context, request: Request) -> bytes | None:
                     )
                 )
                 continue
-            partition = partitions[index] if 0 <= index < len(partitions) else None
-            config = topic.config if topic else None
             answers.append(
-                _append(partition, index, data.records, max_bytes, max_expanded, now_ms, config)
+                _append(held.get(index), index, data.records, max_expanded, now_ms, acks)
             )
         results.append((name, answers))
     if acks == 0:

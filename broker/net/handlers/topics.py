@@ -1,6 +1,6 @@
 """CreateTopics (19), DeleteTopics (20) and CreatePartitions (37).
 
-Each awaits the cluster's file work, which runs in a worker thread: other connections are
+Each awaits the controller's file work, which runs in a worker thread: other connections are
 served meanwhile.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.cluster.metadata import TopicError
+from broker.metadata.topics import TopicError, log_config
 from broker.net.handlers.describe_configs import topic_config_entries
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
@@ -52,7 +52,7 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
     overrides = {entry.name: entry.value for entry in wanted.configs}
     try:
         _check_placement(context, replication, wanted.assignments)
-        created = await context.cluster.create_topic(
+        created = await context.controller.create_topic(
             wanted.name, count, overrides, validate_only=validate_only
         )
     except TopicError as exc:
@@ -66,11 +66,12 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
         }
     if created is not None:
         log.info("created topic %r with %d partitions", wanted.name, count)
-        if created.config.compacts:
+        created_config = log_config(overrides, config.log_defaults)
+        if created_config.compacts:
             log.warning(
                 "topic %r: cleanup.policy=%s is stored but compaction is not implemented; "
                 "no record is compacted away",
-                wanted.name, created.config.cleanup_policy,
+                wanted.name, created_config.cleanup_policy,
             )  # fmt: skip
     return {
         "name": wanted.name,
@@ -79,7 +80,7 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
         "error_message": None,
         "num_partitions": count,
         "replication_factor": replication,
-        "configs": topic_config_entries(context, created) if created else [],
+        "configs": topic_config_entries(context, overrides) if created else [],
     }
 
 
@@ -95,7 +96,7 @@ async def create_topics(context: Context, request: Request) -> dict:
 
 async def _delete_one(context: Context, name: str | None, topic_id: uuid.UUID | None) -> dict:
     """Delete a topic named by name or by id (kio reads the all-zero id, "no id", as None)."""
-    cluster = context.cluster
+    controller = context.controller
     answer = {"name": name, "topic_id": topic_id, "error_message": None}
     if name is not None and topic_id is not None:
         return answer | {
@@ -108,7 +109,7 @@ async def _delete_one(context: Context, name: str | None, topic_id: uuid.UUID | 
             "error_message": "Neither topic name nor id were specified.",
         }
     if name is None:
-        found = cluster.topics_by_id.get(topic_id)
+        found = context.metadata.image.topics_by_id.get(topic_id)
         if found is None:
             return answer | {
                 "error_code": ErrorCode.unknown_topic_id,
@@ -121,7 +122,7 @@ async def _delete_one(context: Context, name: str | None, topic_id: uuid.UUID | 
             "error_message": "delete.topic.enable is false",
         }
     try:
-        deleted = await cluster.delete_topic(name)
+        deleted = await controller.delete_topic(name)
     except TopicError as exc:
         return answer | {"error_code": exc.code, "error_message": str(exc)}
     log.info("deleted topic %r", name)
@@ -146,7 +147,7 @@ async def create_partitions(context: Context, request: Request) -> dict:
     for wanted in body.topics:
         try:
             _check_placement(context, 1, wanted.assignments or ())
-            await context.cluster.add_partitions(
+            await context.controller.add_partitions(
                 wanted.name, wanted.count, validate_only=body.validate_only
             )
         except TopicError as exc:

@@ -4,13 +4,11 @@ directory, and a small driver that runs joins and syncs as tasks."""
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 
-from broker.cluster.partition import Partition
+import broker.clock
 from broker.groups import (
     GroupCoordinator,
     GroupSettings,
@@ -19,6 +17,7 @@ from broker.groups import (
     SyncResult,
 )
 from broker.groups.store import OFFSETS_TOPIC
+from broker.replica.replica import Replica
 from broker.storage import LogConfig, PartitionLog
 
 TOPIC_ID = uuid.UUID("0b5b0c39-7a38-4c4c-9b57-4f1f6f0b9a11")
@@ -28,53 +27,17 @@ REBALANCE_MS = 60_000
 RANGE = [("range", b"range-subscription")]
 
 
-class Timer:
-    __slots__ = ("callback", "cancelled", "due")
-
-    def __init__(self, due: int, callback: Callable[[], object]) -> None:
-        self.due = due
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class ManualClock:
-    """A Scheduler whose time moves only in ``advance``; it also tells the store the time."""
+class ManualClock(broker.clock.ManualClock):
+    """The broker's manual clock, starting at ``START_MS``."""
 
     def __init__(self, start_ms: int = START_MS) -> None:
-        self.now = start_ms
-        self._heap: list[tuple[int, int, Timer]] = []
-        self._sequence = itertools.count()
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def call_later(self, delay_s: float, callback: Callable[[], object]) -> Timer:
-        timer = Timer(self.now + round(delay_s * 1000), callback)
-        heapq.heappush(self._heap, (timer.due, next(self._sequence), timer))
-        return timer
-
-    def advance(self, ms: int) -> None:
-        """Move time on by ``ms``, firing due timers in order (and those they schedule)."""
-        target = self.now + ms
-        while self._heap and self._heap[0][0] <= target:
-            due, _, timer = heapq.heappop(self._heap)
-            if not timer.cancelled:
-                self.now = due
-                timer.callback()
-        self.now = target
-
-    @property
-    def live_timers(self) -> int:
-        return sum(not timer.cancelled for _, _, timer in self._heap)
+        super().__init__(start_ms)
 
 
-def make_partitions(root: Path, count: int, config: LogConfig | None = None) -> list[Partition]:
+def make_partitions(root: Path, count: int, config: LogConfig | None = None) -> list[Replica]:
     root.mkdir(parents=True, exist_ok=True)
     return [
-        Partition(
+        Replica(
             OFFSETS_TOPIC,
             index,
             PartitionLog.create(root, OFFSETS_TOPIC, index, TOPIC_ID, config or LogConfig()),
@@ -84,10 +47,10 @@ def make_partitions(root: Path, count: int, config: LogConfig | None = None) -> 
     ]
 
 
-def reopen_partitions(root: Path, count: int) -> list[Partition]:
+def reopen_partitions(root: Path, count: int) -> list[Replica]:
     """The same logs opened afresh, as after a crash: every segment is recovered."""
     return [
-        Partition(
+        Replica(
             OFFSETS_TOPIC,
             index,
             PartitionLog.open(root / f"{OFFSETS_TOPIC}-{index}", LogConfig(), recovery_point=0),
@@ -108,7 +71,7 @@ class Driver:
 
     def __init__(
         self,
-        partitions: list[Partition],
+        partitions: list[Replica],
         settings: GroupSettings | None = None,
         clock: ManualClock | None = None,
     ) -> None:

@@ -1,0 +1,157 @@
+"""The replica manager: this node's partitions as replicas, and the logs behind them.
+
+Owns the ``LogManager``. Every new metadata image is turned into "become leader / become
+follower / delete" changes for this node (``broker.metadata.changes``) and applied here, so
+the set of replicas always matches the latest image. Handlers find a partition's replica here
+and go through it; none touches a log. High watermarks are seeded from Kafka's
+``replication-offset-checkpoint`` at start and written back with the other checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+
+from broker.metadata.changes import local_changes
+from broker.metadata.image import MetadataImage, TopicImage
+from broker.metadata.topics import log_config
+from broker.replica.replica import Replica
+from broker.storage.config import LogConfig
+from broker.storage.log import PartitionLog
+from broker.storage.manager import LogManager, TopicPartition
+
+
+class ReplicaManager:
+    def __init__(self, logs: LogManager, node_id: int, defaults: LogConfig) -> None:
+        self.logs = logs
+        self.node_id = node_id
+        self.defaults = defaults
+        self._topics: dict[str, dict[int, Replica]] = {}
+        self._prepared: dict[TopicPartition, PartitionLog] = {}  # made, not yet in an image
+        self._removed: dict[uuid.UUID, list[PartitionLog]] = {}  # out of the image, on disk
+
+    # -- finding replicas ---------------------------------------------------------------
+
+    def replica(self, topic: str, index: int) -> Replica | None:
+        replicas = self._topics.get(topic)
+        return None if replicas is None else replicas.get(index)
+
+    def replicas_of(self, topic: str) -> Mapping[int, Replica]:
+        """The topic's replicas held here, by partition index."""
+        return self._topics.get(topic, {})
+
+    def all_replicas(self) -> Iterator[Replica]:
+        for replicas in self._topics.values():
+            yield from replicas.values()
+
+    def high_watermarks(self) -> dict[TopicPartition, int]:
+        return {(r.topic, r.index): r.high_watermark for r in self.all_replicas()}
+
+    # -- following the image ------------------------------------------------------------
+
+    def load(self, image: MetadataImage, doomed: frozenset[uuid.UUID]) -> None:
+        """Open the logs of ``image``'s partitions (recovering as needed), remove those of
+        doomed topic ids, set strays aside, and make any log the image lists but the disk
+        lacks."""
+
+        def known(key: TopicPartition, topic_id: uuid.UUID) -> bool:
+            topic = image.topics.get(key[0])
+            return topic is not None and topic.topic_id == topic_id and key[1] in topic.partitions
+
+        self.logs.load(self._config_of(image), known=known, doomed=doomed)
+        for topic, index, partition in image.all_partitions():
+            if self.logs.get(topic.name, index) is None:  # in the image, directory gone
+                created = self.logs.create(
+                    topic.name, index, topic.topic_id, self._config_of(image)(topic.name)
+                )
+                created.assign_epoch(partition.leader_epoch, 0)
+
+    def apply(self, old: MetadataImage, new: MetadataImage) -> None:
+        """Make this node's replicas match ``new`` (a subscriber of the controller)."""
+        changes = local_changes(old, new, self.node_id)
+        for topic, index in changes.deletes:
+            self._drop(topic, index)
+        config_of = self._config_of(new)
+        seeded = self.logs.high_watermarks() if changes.leaders else {}
+        for topic, index, partition in changes.leaders:
+            replica = self.replica(topic.name, index)
+            if replica is None:
+                replica = self._add(topic, index, partition.leader_epoch, config_of, seeded)
+            replica.become_leader(partition.leader_epoch, frozenset(partition.isr))
+        for topic, index, partition in changes.followers:
+            replica = self.replica(topic.name, index)
+            if replica is None:
+                replica = self._add(topic, index, partition.leader_epoch, config_of, seeded)
+            replica.become_follower(partition.leader_epoch)
+
+    def _add(
+        self,
+        topic: TopicImage,
+        index: int,
+        leader_epoch: int,
+        config_of: Callable[[str], LogConfig],
+        seeded: Mapping[TopicPartition, int],
+    ) -> Replica:
+        key = (topic.name, index)
+        partition_log = self._prepared.pop(key, None)
+        if partition_log is not None:
+            self.logs.register([partition_log])
+        else:
+            partition_log = self.logs.get(*key) or self.logs.create(
+                topic.name, index, topic.topic_id, config_of(topic.name)
+            )
+        replica = Replica(
+            topic.name,
+            index,
+            partition_log,
+            leader_epoch,
+            node_id=self.node_id,
+            high_watermark=seeded.get(key, 0),
+        )
+        self._topics.setdefault(topic.name, {})[index] = replica
+        return replica
+
+    def _drop(self, topic: TopicImage, index: int) -> None:
+        replicas = self._topics.get(topic.name, {})
+        if replicas.pop(index, None) is None:
+            return
+        if not replicas:
+            del self._topics[topic.name]
+        self._removed.setdefault(topic.topic_id, []).extend(
+            self.logs.unregister(topic.name, range(index, index + 1))
+        )
+
+    def _config_of(self, image: MetadataImage) -> Callable[[str], LogConfig]:
+        def config_of(name: str) -> LogConfig:
+            return log_config(image.topic_config(name), self.defaults)
+
+        return config_of
+
+    # -- directories (the controller's PartitionStorage) --------------------------------
+
+    async def prepare(
+        self, topic: str, topic_id: uuid.UUID, partitions: range, config: LogConfig
+    ) -> None:
+        """Make the directories of new partitions in a worker thread; they are served once
+        an image lists them."""
+        made = await asyncio.to_thread(
+            self.logs.make, topic, partitions, topic_id, config, leader_epoch=0
+        )
+        for partition_log in made:
+            self._prepared[(topic, partition_log.partition)] = partition_log
+
+    async def remove(self, topic: TopicImage) -> None:
+        """Delete from disk the logs of a topic the image dropped. Raises OSError."""
+        logs = self._removed.pop(topic.topic_id, [])
+        await asyncio.to_thread(self.logs.remove, logs)
+
+    # -- background duties --------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Write the recovery-point, log-start and replication-offset checkpoints."""
+        self.logs.checkpoint(self.high_watermarks())
+
+    def close(self) -> None:
+        """Flush and close every log and mark the shutdown clean."""
+        self.logs.close(self.high_watermarks())
