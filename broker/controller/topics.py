@@ -32,26 +32,14 @@ from broker.metadata.records import (
     RemoveTopicRecord,
     TopicRecord,
 )
+from broker.metadata.topics import TopicError, collision_key, is_internal, validate_topic_name
 from broker.storage.config import LogConfig
-from broker.storage.log import valid_topic_name
 
 DEFAULT_NUM_PARTITIONS = 1
 """``num.partitions``: partitions of a topic created without a count."""
 
 DEFAULT_REPLICATION_FACTOR = 1
 """``default.replication.factor``: replicas of a topic created with replication factor -1."""
-
-INTERNAL_TOPICS = frozenset({"__consumer_offsets"})
-"""Topics the cluster keeps for itself: DeleteTopics refuses them."""
-
-
-class _Refused(Exception):
-    """A topic the request cannot create or change, with Kafka's error code and message."""
-
-    def __init__(self, error_code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +82,12 @@ def create_topics(
     for topic in topics:
         try:
             if counts[topic.name] > 1:
-                raise _Refused(ErrorCode.invalid_request, "Duplicate topic name.")
+                raise TopicError(ErrorCode.invalid_request, "Duplicate topic name.")
             created, answer = _create_one(
                 image, topic, rng, default_partitions, default_replication_factor
             )
-        except _Refused as refused:
-            answers.append(CreatedTopic(topic.name, refused.error_code, refused.message))
+        except TopicError as refused:
+            answers.append(CreatedTopic(topic.name, refused.code, str(refused)))
             continue
         records.extend(created)
         answers.append(answer)
@@ -113,29 +101,22 @@ def _create_one(
     default_partitions: int,
     default_replication_factor: int,
 ) -> tuple[list[MetadataRecord], CreatedTopic]:
-    if not valid_topic_name(topic.name):
-        raise _Refused(
-            ErrorCode.invalid_topic_exception,
-            f"Topic name {topic.name!r} is illegal: use 1 to 249 of a-z A-Z 0-9 . _ -"
-            ", and not '.' or '..'.",
-        )
+    validate_topic_name(topic.name)
     if topic.name in image.topics:
-        raise _Refused(ErrorCode.topic_already_exists, f"Topic '{topic.name}' already exists.")
-    # Kafka's metric names turn '.' into '_': two topics equal after that collide.
-    key = topic.name.replace(".", "_")
-    colliding = sorted(t for t in image.topics if t.replace(".", "_") == key)
+        raise TopicError(ErrorCode.topic_already_exists, f"Topic '{topic.name}' already exists.")
+    colliding = sorted(t for t in image.topics if collision_key(t) == collision_key(topic.name))
     if colliding:
-        raise _Refused(
+        raise TopicError(
             ErrorCode.invalid_topic_exception,
             f"Topic '{topic.name}' collides with existing topics: {', '.join(colliding)}",
         )
     try:
         LogConfig.from_properties(topic.configs)
     except ValueError as error:
-        raise _Refused(ErrorCode.invalid_config, str(error)) from None
+        raise TopicError(ErrorCode.invalid_config, str(error)) from None
     if topic.assignments:
         if topic.num_partitions != -1 or topic.replication_factor != -1:
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_request,
                 "Both numPartitions or replicationFactor and replicasAssignments were set. "
                 "Both cannot be used at the same time.",
@@ -149,9 +130,9 @@ def _create_one(
             else topic.replication_factor
         )
         if partitions <= 0:
-            raise _Refused(ErrorCode.invalid_partitions, "Number of partitions must be positive.")
+            raise TopicError(ErrorCode.invalid_partitions, "Number of partitions must be positive.")
         if factor <= 0:
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_replication_factor, "Replication factor must be positive."
             )
         replicas = _placed(image, partitions, factor, rng, first_partition=0)
@@ -195,7 +176,7 @@ def delete_topics(
     wanted = [(image.topics.get(name), name, None) for name in names]
     wanted += [(image.topics_by_id.get(tid), None, tid) for tid in topic_ids]
     for topic, name, topic_id in wanted:
-        if topic is not None and topic.name in INTERNAL_TOPICS:
+        if topic is not None and is_internal(topic.name):
             message = f"{topic.name} is an internal topic and cannot be deleted"
             answers.append(DeletedTopic(name, topic_id, ErrorCode.invalid_topic_exception, message))
             continue
@@ -245,8 +226,8 @@ def create_partitions(
     for increase in increases:
         try:
             records += _increase_one(image, increase, rng)
-        except _Refused as refused:
-            answers.append(IncreasedTopic(increase.name, refused.error_code, refused.message))
+        except TopicError as refused:
+            answers.append(IncreasedTopic(increase.name, refused.code, str(refused)))
             continue
         answers.append(IncreasedTopic(increase.name, ErrorCode.none))
     return ControllerResult(tuple(records), answers)
@@ -257,20 +238,20 @@ def _increase_one(
 ) -> list[MetadataRecord]:
     topic = image.topics.get(increase.name)
     if topic is None:
-        raise _Refused(ErrorCode.unknown_topic_or_partition, "This topic does not exist.")
+        raise TopicError(ErrorCode.unknown_topic_or_partition, "This topic does not exist.")
     current = len(topic.partitions)
     if increase.count < current:
-        raise _Refused(
+        raise TopicError(
             ErrorCode.invalid_partitions,
             f"Topic currently has {current} partitions, which is higher than the requested "
             f"{increase.count}.",
         )
     if increase.count == current:
-        raise _Refused(ErrorCode.invalid_partitions, f"Topic already has {current} partitions.")
+        raise TopicError(ErrorCode.invalid_partitions, f"Topic already has {current} partitions.")
     added = increase.count - current
     if increase.assignments is not None:
         if len(increase.assignments) != added:
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_replica_assignment,
                 f"Attempted to add {added} additional partition(s), but only "
                 f"{len(increase.assignments)} assignment(s) were specified.",
@@ -302,7 +283,7 @@ def _placed(
             usable, partitions, factor, start=start, shift=shift, first_partition=first_partition
         )
     except PlacementError as error:
-        raise _Refused(ErrorCode.invalid_replication_factor, str(error)) from None
+        raise TopicError(ErrorCode.invalid_replication_factor, str(error)) from None
 
 
 def _checked_assignments(
@@ -310,7 +291,7 @@ def _checked_assignments(
 ) -> list[tuple[int, ...]]:
     ids = sorted(assignments)
     if ids != list(range(first_partition, first_partition + len(ids))):
-        raise _Refused(
+        raise TopicError(
             ErrorCode.invalid_replica_assignment,
             "Partitions should be a consecutive 0-based integer sequence.",
         )
@@ -318,30 +299,30 @@ def _checked_assignments(
     width = len(replicas[0])
     for index, brokers in zip(ids, replicas, strict=True):
         if not brokers:
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_replica_assignment,
                 f"The manual partition assignment for partition {index} is empty.",
             )
         if len(brokers) != width:
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_replica_assignment,
                 f"The manual partition assignment for partition {index} has {len(brokers)} "
                 f"replicas, but the first one has {width}: all must have the same number.",
             )
         if len(set(brokers)) != len(brokers):
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_replica_assignment,
                 f"The manual partition assignment for partition {index} names a broker twice.",
             )
         unknown = [b for b in brokers if b not in image.brokers]
         if unknown:
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_replica_assignment,
                 f"The manual partition assignment for partition {index} includes broker(s) "
                 f"{unknown} that are not registered.",
             )
         if not any(is_active(image, b) for b in brokers):
-            raise _Refused(
+            raise TopicError(
                 ErrorCode.invalid_replica_assignment,
                 f"All brokers specified in the manual partition assignment for partition "
                 f"{index} are fenced or in controlled shutdown.",
