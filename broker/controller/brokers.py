@@ -11,8 +11,10 @@ As Kafka's ``ClusterControlManager`` and ``BrokerHeartbeatManager``:
 - :func:`fence_expired` fences every broker whose lease is older than
   ``broker.session.timeout.ms`` and moves its leaderships and ISR places to other brokers.
 - Controlled shutdown (a heartbeat with ``want_shut_down``): the broker first gives up its
-  leaderships and ISR places while staying unfenced (CONTROLLED_SHUTDOWN); once every active
-  broker has seen those changes it is fenced and told to stop (SHUTDOWN_NOW).
+  leaderships and ISR places while staying unfenced (CONTROLLED_SHUTDOWN), and every
+  partition it was in gets a new leader epoch; once every active broker has seen those
+  changes it is fenced and told to stop (SHUTDOWN_NOW). A broker asking to be fenced and to
+  shut down at once is fenced and stops.
 
 Leases are the controller's memory, not metadata: they live in :data:`Leases`, which these
 functions take and return alongside the :class:`ControllerResult`.
@@ -163,15 +165,17 @@ def heartbeat(
             records = [unfence, *elect_offline(image.apply(unfence))]
             fenced = False
     elif broker.in_controlled_shutdown:
-        if request.want_shut_down and _others_have_seen(image, leases, broker.id, lease):
+        if _others_have_seen(image, leases, broker.id, lease):
             records = _fence(image, fence)
             fenced, shut_down = True, True
     elif request.want_fence:
         records, fenced = _fence(image, fence), True
+        shut_down = request.want_shut_down
     elif request.want_shut_down:
         if any(p.leader == broker.id for _, _, p in image.all_partitions()):
             shutting = replace(_as_record(broker), in_controlled_shutdown=True, fenced=False)
-            records = [shutting, *move_off(image.apply(shutting), broker.id)]
+            moves = move_off(image.apply(shutting), broker.id, bump_leader_epochs=True)
+            records = [shutting, *moves]
             lease = replace(lease, controlled_shutdown_offset=next_offset + len(records) - 1)
             leases = _with(leases, broker.id, lease)
         else:  # nothing to hand over: stop now

@@ -26,10 +26,14 @@ from broker.metadata.image import MetadataImage
 from broker.metadata.records import NO_LEADER, PartitionChangeRecord
 
 
-def move_off(image: MetadataImage, broker_id: int) -> list[PartitionChangeRecord]:
+def move_off(
+    image: MetadataImage, broker_id: int, *, bump_leader_epochs: bool = False
+) -> list[PartitionChangeRecord]:
     """Take ``broker_id`` out of every ISR (but never empty one) and give its leaderships to
     other active ISR members, as Kafka does when a broker is fenced or shuts down. ``image``
-    must already show the broker fenced or in controlled shutdown."""
+    must already show the broker fenced or in controlled shutdown. ``bump_leader_epochs``
+    bumps the leader epoch of each of those partitions even where the leader stays (Kafka's
+    controlled shutdown)."""
     active = partial(is_active, image)
     records = []
     for topic, index, partition in image.all_partitions():
@@ -43,6 +47,7 @@ def move_off(image: MetadataImage, broker_id: int) -> list[PartitionChangeRecord
             active,
             target_isr=target,
             unclean_allowed=unclean_election_enabled(image, topic.name),
+            bump_leader_epoch=bump_leader_epochs,
         )
         if change is not None:
             records.append(change)

@@ -68,24 +68,28 @@ def change_partition(
     target_isr: tuple[int, ...] | None = None,
     election: Election = Election.ONLINE,
     unclean_allowed: bool = False,
+    bump_leader_epoch: bool = False,
 ) -> PartitionChangeRecord | None:
     """The record moving ``current`` to its next state, or None when nothing changes.
 
     ``target_isr`` is the ISR the caller wants (default: the current one); ``active`` says
-    which brokers may lead or stay in an ISR of more than one."""
+    which brokers may lead or stay in an ISR of more than one. ``bump_leader_epoch`` names
+    the leader even when it stays, so the leader epoch moves on (a controlled shutdown does
+    this, so that no request made under the old epoch can add the broker back)."""
     isr = current.isr if target_isr is None else target_isr
     if not isr:
         isr = current.isr  # never empty: the last member stays
     leader = _elect(current, isr, active, election, unclean_allowed)
     if leader != NO_LEADER and leader not in isr:
         isr = (leader,)  # an unclean election: the new leader's log is the truth now
-    if leader == current.leader and isr == current.isr:
+    same_leader = leader == current.leader and not bump_leader_epoch
+    if same_leader and isr == current.isr:
         return None
     return PartitionChangeRecord(
         partition_id=partition_id,
         topic_id=topic_id,
         isr=None if isr == current.isr else isr,
-        leader=NO_LEADER_CHANGE if leader == current.leader else leader,
+        leader=NO_LEADER_CHANGE if same_leader else leader,
     )
 
 

@@ -86,6 +86,9 @@ def test_controlled_shutdown_moves_leaderships_first_then_fences() -> None:
         partition = h.partition("tweets", index)
         assert partition.leader != 0 and 0 not in partition.isr
     assert h.partition("tweets", 0).leader == 1
+    # Where 0 only followed, the leader stays but its epoch moves on all the same.
+    follower_of_1 = h.partition("tweets", 1)
+    assert follower_of_1.leader == 1 and follower_of_1.leader_epoch == 1
     # The others have not yet said they applied the move: keep waiting.
     assert not h.heartbeat(0, want_shut_down=True).should_shut_down
     h.heartbeat(1)
@@ -102,3 +105,12 @@ def test_a_broker_that_leads_nothing_shuts_down_at_once() -> None:
     answer = h.heartbeat(1, want_shut_down=True)
     assert answer.should_shut_down and h.image.brokers[1].fenced
     assert h.partition("tweets").isr == (0,)
+
+
+def test_a_broker_asking_to_be_fenced_and_to_shut_down_stops_at_once() -> None:
+    h = Harness()
+    h.start(2)
+    h.create("tweets", assignments={0: (0, 1)})
+    answer = h.heartbeat(0, want_fence=True, want_shut_down=True)
+    assert answer.is_fenced and answer.should_shut_down
+    assert h.partition("tweets").leader == 1
