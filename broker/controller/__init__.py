@@ -22,7 +22,8 @@ ISR member that is unfenced and not shutting down, or -1; an ISR is a non-empty 
 the replicas; a fenced or shutting-down broker is in no ISR of more than one member; leader
 and partition epochs never go backwards.
 
-Imports metadata and storage only. Nothing imports this package yet: the runtime that appends
-the records to ``__cluster_metadata`` and answers once they are committed, and the broker's
-forwarding and heartbeat RPCs, come in the next landing.
+Imports metadata and storage only. Nothing imports this package yet: a single node still
+decides through ``broker.metadata.local_controller``. The runtime that appends these records
+to ``__cluster_metadata`` and answers once they are committed, and the broker's forwarding
+and heartbeat RPCs, come in the next landing.
 """

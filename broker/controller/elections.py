@@ -123,7 +123,9 @@ def elect_leaders(
     Per partition, as Kafka answers: ELECTION_NOT_NEEDED when the preferred replica already
     leads (PREFERRED) or a leader exists (UNCLEAN); PREFERRED_LEADER_NOT_AVAILABLE or
     ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica may take over;
-    UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist."""
+    UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist. Asked for all
+    partitions, it leaves out those that needed no election, as Kafka does."""
+    every_partition = partitions is None
     if partitions is None:
         partitions = [(t.name, i) for t, i, _ in image.all_partitions()]
     active = partial(is_active, image)
@@ -149,6 +151,8 @@ def elect_leaders(
             not_needed = partition.leader != NO_LEADER
             election, failure = Election.UNCLEAN, ErrorCode.eligible_leaders_not_available
         if not_needed:
+            if every_partition:
+                continue
             answers.append(
                 ElectionAnswer(
                     name,
