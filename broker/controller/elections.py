@@ -128,6 +128,7 @@ def elect_leaders(
     every_partition = partitions is None
     if partitions is None:
         partitions = [(t.name, i) for t, i, _ in image.all_partitions()]
+    partitions = list(dict.fromkeys(partitions))  # one answer, one election each
     active = partial(is_active, image)
     records: list[PartitionChangeRecord] = []
     answers = []

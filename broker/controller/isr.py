@@ -83,6 +83,7 @@ def alter_partition(
         if change.new_isr != partition.isr:
             record = PartitionChangeRecord(change.partition_id, change.topic_id, isr=change.new_isr)
             records.append(record)
+            image = image.apply(record)  # a later change to the same partition sees this one
             after = partition.merge(record)
         answers.append(
             IsrChangeAnswer(

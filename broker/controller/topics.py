@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -74,9 +75,7 @@ def create_topics(
     default_replication_factor: int = DEFAULT_REPLICATION_FACTOR,
 ) -> ControllerResult[list[CreatedTopic]]:
     """CreateTopics. ``rng`` draws the topic ids and the placement's start and shift."""
-    counts: dict[str, int] = {}
-    for topic in topics:
-        counts[topic.name] = counts.get(topic.name, 0) + 1
+    counts = Counter(topic.name for topic in topics)
     records: list[MetadataRecord] = []
     answers = []
     for topic in topics:
@@ -221,10 +220,13 @@ def create_partitions(
 ) -> ControllerResult[list[IncreasedTopic]]:
     """CreatePartitions: new partitions with as many replicas as the topic's first one,
     placed like CreateTopics places them, or as ``assignments`` says."""
+    named = Counter(increase.name for increase in increases)
     records: list[MetadataRecord] = []
     answers = []
     for increase in increases:
         try:
+            if named[increase.name] > 1:
+                raise TopicError(ErrorCode.invalid_request, "Duplicate topic name.")
             records += _increase_one(image, increase, rng)
         except TopicError as refused:
             answers.append(IncreasedTopic(increase.name, refused.code, str(refused)))

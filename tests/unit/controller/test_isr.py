@@ -117,3 +117,13 @@ def test_a_sender_with_an_old_broker_epoch_or_an_unknown_partition(h: Harness) -
         ErrorCode.unknown_topic_id,
         ErrorCode.unknown_topic_or_partition,
     ]
+
+
+def test_two_changes_to_one_partition_in_one_request_are_taken_in_order(h: Harness) -> None:
+    first = change(h, (0, 1))
+    second = change(h, (0,))  # made against the same epoch as the first: stale once it lands
+    result = send(h, 0, first, second)
+    codes = [p.error_code for p in result.answer.partitions]
+    assert codes == [ErrorCode.none, ErrorCode.invalid_update_version]
+    h.commit(result)
+    assert h.partition("tweets").isr == (0, 1)

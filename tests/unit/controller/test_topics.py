@@ -44,30 +44,23 @@ def test_create_partitions_refusals() -> None:
     h.create("tweets", 2, 2)
     h.create("one", 1, 1)
     h.heartbeat(1, want_fence=True)
-    result = create_partitions(
-        h.image,
-        [
-            PartitionsIncrease("nope", 3),
-            PartitionsIncrease("tweets", 1),
-            PartitionsIncrease("tweets", 2),
-            PartitionsIncrease("tweets", 3),  # RF 2 but one broker left
-            PartitionsIncrease("one", 3, [(0,)]),
-            PartitionsIncrease("one", 2, [(1,)]),  # only a fenced broker
-            PartitionsIncrease("one", 2, [(0,)]),
-        ],
-        rng=h.rng,
-    )
-    assert [a.error_code for a in result.answer] == [
-        ErrorCode.unknown_topic_or_partition,
-        ErrorCode.invalid_partitions,
-        ErrorCode.invalid_partitions,
-        ErrorCode.invalid_replication_factor,
-        ErrorCode.invalid_replica_assignment,
-        ErrorCode.invalid_replica_assignment,
-        ErrorCode.none,
+    cases = [
+        (PartitionsIncrease("nope", 3), ErrorCode.unknown_topic_or_partition),
+        (PartitionsIncrease("tweets", 1), ErrorCode.invalid_partitions),
+        (PartitionsIncrease("tweets", 2), ErrorCode.invalid_partitions),
+        (PartitionsIncrease("tweets", 3), ErrorCode.invalid_replication_factor),  # 1 broker left
+        (PartitionsIncrease("one", 3, [(0,)]), ErrorCode.invalid_replica_assignment),
+        (PartitionsIncrease("one", 2, [(1,)]), ErrorCode.invalid_replica_assignment),  # fenced
     ]
-    h.commit(result)
-    assert len(h.image.topics["tweets"].partitions) == 2
+    for increase, error in cases:
+        result = create_partitions(h.image, [increase], rng=h.rng)
+        assert result.answer[0].error_code == error, increase
+        assert result.records == ()
+    twice = [PartitionsIncrease("one", 2), PartitionsIncrease("one", 3)]
+    result = create_partitions(h.image, twice, rng=h.rng)
+    assert [a.error_code for a in result.answer] == [ErrorCode.invalid_request] * 2
+    assert result.records == ()
+    h.commit(create_partitions(h.image, [PartitionsIncrease("one", 2, [(0,)])], rng=h.rng))
     assert h.partition("one", 1).replicas == (0,)
 
 
