@@ -111,6 +111,10 @@ class GroupCoordinator:
 
     # ---- loading and closing ------------------------------------------------------------
 
+    def partition_for(self, group_id: str) -> int:
+        """The ``__consumer_offsets`` partition that holds ``group_id``."""
+        return self._store.partition_for(group_id)
+
     def load(self) -> None:
         """Rebuild offsets and groups from the store; call once, before serving (inside the
         loop when the default scheduler is used). A group stored with members comes back

@@ -163,3 +163,17 @@ def test_port_flag_and_log_dirs():
         BrokerConfig.from_properties({"log.dirs": "/a,/b"})
     config = BrokerConfig.from_properties({"log.dirs": "/a", "log.dir": "/b"})
     assert config.data_dir == Path("/a")
+
+
+def test_process_roles_accepts_the_combined_node_and_says_what_to_do_otherwise():
+    assert BrokerConfig().process_roles == ("broker", "controller")
+    assert (
+        BrokerConfig.from_properties({"process.roles": "controller, broker"}).describe()[
+            "process.roles"
+        ]
+        == "controller,broker"
+    )
+    with pytest.raises(ConfigError, match=r"use process\.roles=broker,controller"):
+        BrokerConfig.from_properties({"process.roles": "broker"})
+    with pytest.raises(ConfigError, match="must list broker, controller or both"):
+        BrokerConfig.from_properties({"process.roles": "broker,zookeeper"})

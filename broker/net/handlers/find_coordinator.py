@@ -1,4 +1,5 @@
-"""FindCoordinator (10): this broker coordinates every group (single and batched forms).
+"""FindCoordinator (10): a group's coordinator is the leader of its ``__consumer_offsets``
+partition in the metadata image; on one node that is this broker (single and batched forms).
 
 Transactions are not supported. A transaction coordinator lookup is answered with
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED and a message saying why: it is the one answer that
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
+from broker.metadata.topics import OFFSETS_TOPIC
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
 
@@ -35,6 +37,16 @@ def _coordinator(context: Context, key: str, key_type: int) -> dict:
             "port": -1,
             "error_code": ErrorCode.transactional_id_authorization_failed,
             "error_message": NO_TRANSACTIONS,
+        }
+    offsets = context.metadata.image.partition(OFFSETS_TOPIC, context.groups.partition_for(key))
+    if offsets is None or offsets.leader != context.config.node_id:
+        return {
+            "key": key,
+            "node_id": -1,
+            "host": "",
+            "port": -1,
+            "error_code": ErrorCode.coordinator_not_available,
+            "error_message": None,
         }
     return {
         "key": key,
