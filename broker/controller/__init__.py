@@ -1,0 +1,29 @@
+"""The controller's logic: pure functions from the metadata image to (records, answer).
+
+Modelled on Kafka's KRaft controller (``QuorumController``, ``ClusterControlManager``,
+``ReplicationControlManager``, ``StripedReplicaPlacer``, ``PartitionChangeBuilder``): each
+operation takes the current :class:`~broker.metadata.image.MetadataImage` (and ``now_ms``,
+the offset its records will be written at, or a seeded ``random.Random`` where those matter)
+and returns a :class:`~broker.controller.result.ControllerResult`: the metadata records to
+append, and the answer to give once they are committed. Nothing here does I/O, awaits or
+reads a clock, so every rule runs in unit tests on a manual clock.
+
+- ``brokers``: registration, heartbeats and leases (fencing after
+  ``broker.session.timeout.ms``, unfencing on catch-up), controlled shutdown.
+- ``topics`` and ``placement``: CreateTopics, DeleteTopics, CreatePartitions, and Kafka's
+  striped round-robin replica placement.
+- ``partition_change`` and ``elections``: leader election from the ISR (clean, unclean,
+  preferred) and the partition changes that fencing, shutdown and ElectLeaders cause.
+- ``isr``: AlterPartition, validated as Kafka's controller validates it.
+- ``producer_ids``: AllocateProducerIds blocks.
+
+Invariants every result keeps (the stateful test checks them): a partition's leader is an
+ISR member that is unfenced and not shutting down, or -1; an ISR is a non-empty subset of
+the replicas; a fenced or shutting-down broker is in no ISR of more than one member; leader
+and partition epochs never go backwards.
+
+Imports metadata and storage only. Nothing imports this package yet: a single node still
+decides through ``broker.metadata.local_controller``. The runtime that appends these records
+to ``__cluster_metadata`` and answers once they are committed, and the broker's forwarding
+and heartbeat RPCs, come in the next landing.
+"""
