@@ -42,7 +42,10 @@ class Client:
     join: asyncio.Task[JoinResult] | None = None
     sync: asyncio.Task | None = None
     protocols: list[tuple[str, bytes]] = field(default_factory=list)  # of its last join
-    former_ids: set[str] = field(default_factory=set)  # every member id it was given
+    # Every member id the coordinator gave it, heard or not: a join answer lost with the
+    # connection leaves a static member in the group, and a restart takes over its place
+    # and assignment under a new id.
+    former_ids: set[str] = field(default_factory=set)
 
 
 class GroupMachine(RuleBasedStateMachine):
@@ -85,7 +88,10 @@ class GroupMachine(RuleBasedStateMachine):
                 await asyncio.sleep(0)
 
         self.loop.run_until_complete(settle())
+        group = self.coordinator._groups.get(GROUP)
         for client in self.clients:
+            if group is not None and client.instance_id in group.static_members:
+                client.former_ids.add(group.static_members[client.instance_id])
             self._harvest(client)
 
     def _harvest(self, client: Client) -> None:
