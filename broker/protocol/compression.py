@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import cramjam
 
@@ -203,15 +203,21 @@ def snappy_size(data: memoryview, cap: int) -> int:
     if bytes(data[: len(_XERIAL_MAGIC)]) != _XERIAL_MAGIC:
         return _add(0, _uvarint(data, 0), cap)
     total = 0
+    for chunk in _xerial_chunks(data):
+        total = _add(total, _uvarint(chunk, 0), cap)
+    return total
+
+
+def _xerial_chunks(data: memoryview) -> Iterator[memoryview]:
+    """The raw snappy chunks of a xerial-framed buffer, each behind its 4-byte length."""
     position = _XERIAL_HEADER
     while position < len(data):
         (size,) = _U32_BE.unpack_from(data, position)
         position += 4
         if position + size > len(data):
             raise ValueError("snappy chunk runs past the batch")
-        total = _add(total, _uvarint(data, position), cap)
+        yield data[position : position + size]
         position += size
-    return total
 
 
 def _uvarint(data: memoryview, position: int) -> int:
@@ -265,14 +271,8 @@ def _snappy_decompress(data: memoryview) -> bytes:
     if bytes(data[: len(_XERIAL_MAGIC)]) != _XERIAL_MAGIC:
         return bytes(cramjam.snappy.decompress_raw(data))
     out = bytearray()
-    position = _XERIAL_HEADER
-    while position < len(data):
-        (size,) = _U32_BE.unpack_from(data, position)
-        position += 4
-        if position + size > len(data):
-            raise ValueError("snappy chunk runs past the batch")
-        out += cramjam.snappy.decompress_raw(data[position : position + size])
-        position += size
+    for chunk in _xerial_chunks(data):
+        out += cramjam.snappy.decompress_raw(chunk)
     return bytes(out)
 
 
