@@ -4,7 +4,9 @@ As Kafka's ``ClusterControlManager`` and ``BrokerHeartbeatManager``:
 
 - BrokerRegistration writes a RegisterBrokerRecord whose epoch is the offset it is written at;
   the broker starts *fenced*. Another incarnation id under a live lease is refused
-  (DUPLICATE_BROKER_REGISTRATION); a registration of a broker still in ISRs moves it out.
+  (DUPLICATE_BROKER_REGISTRATION); registering *again* moves the broker out of the ISRs its
+  previous registration left it in. A first registration moves nothing: partitions that
+  already name the broker (a single node reloading its stored topics) stay as they are.
 - A heartbeat renews the broker's lease. A fenced broker is unfenced once the metadata offset
   it reports reaches its registration's offset (it has caught up), and offline partitions it
   can lead get it as leader.
@@ -127,7 +129,9 @@ def register_broker(
         rack=request.rack,
         fenced=True,
     )
-    records = [record, *move_off(image.apply(record), request.broker_id)]
+    records: list[MetadataRecord] = [record]
+    if existing is not None:
+        records.extend(move_off(image.apply(record), request.broker_id))
     answer = BrokerRegistrationAnswer(ErrorCode.none, broker_epoch=next_offset)
     return ControllerResult(tuple(records), answer), _with(leases, request.broker_id, Lease(now_ms))
 

@@ -7,6 +7,7 @@ import uuid
 from kio.schema.errors import ErrorCode
 
 from broker.controller.brokers import DEFAULT_SESSION_TIMEOUT_MS
+from broker.metadata.records import PartitionRecord, TopicRecord
 from tests.unit.controller.harness import Harness
 
 
@@ -60,6 +61,20 @@ def test_another_incarnation_is_refused_while_the_lease_lives_and_accepted_after
     answer = h.register(0, other)
     assert answer.error_code == ErrorCode.none
     assert h.image.brokers[0].incarnation_id == other and h.image.brokers[0].fenced
+
+
+def test_a_first_registration_leaves_the_partitions_that_already_name_the_broker() -> None:
+    # A single node reloads its stored topics (led by itself) and only then registers.
+    h = Harness()
+    topic_id = uuid.uuid4()
+    h.image = h.image.apply_all(
+        [TopicRecord("tweets", topic_id), PartitionRecord(0, topic_id, (0,), (0,), 0)]
+    )
+    before = h.partition("tweets")
+    h.register(0)
+    assert h.image.brokers[0].fenced and h.partition("tweets") == before
+    h.heartbeat(0)
+    assert not h.image.brokers[0].fenced and h.partition("tweets") == before
 
 
 def test_a_restart_under_the_same_incarnation_reregisters_and_leaves_its_isrs() -> None:
