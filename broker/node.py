@@ -4,9 +4,10 @@ Shared services come first (the clock, the data directory's logs in the replica 
 metadata cache), then the controller role (today the single node's ``LocalController``: it
 owns topic changes and producer ids and publishes metadata images), then the broker role
 (the group coordinator, the client listener and the background duties: retention, flush,
-checkpoints). ``Node.start()`` opens the data directory (recovering after an unclean stop);
-``Node.stop()`` stops the broker role first and the controller last, then flushes every log
-and writes Kafka's clean-shutdown marker.
+checkpoints); once its listener is bound the node registers itself in the image as a
+broker, anew at every start. ``Node.start()`` opens the data directory (recovering after an
+unclean stop); ``Node.stop()`` stops the broker role first and the controller last, then
+flushes every log and writes Kafka's clean-shutdown marker.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from broker.groups.coordinator import GroupCoordinator, GroupSettings
 from broker.groups.store import OffsetStore
 from broker.metadata.cache import MetadataCache
 from broker.metadata.local_controller import LocalController
+from broker.metadata.records import Endpoint
 from broker.metadata.store import JsonMetadataStore
 from broker.metadata.topics import OFFSETS_TOPIC
 from broker.net.context import BoundAddress, Context
@@ -97,6 +99,9 @@ class Node:
         )
         self.server = Server(context, REGISTRY)
         await self.server.start()
+        # Before the loop runs again, so no request is answered without this node as broker.
+        listener = Endpoint(self.listener.name, config.advertised, self.listener.port)
+        controller.register_node((listener,), self.clock.now_ms())
         clock, logs = self.clock, replicas.logs
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))

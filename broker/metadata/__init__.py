@@ -7,6 +7,7 @@ new image asks of one node (lead, follow, delete); ``cache`` the image a broker 
 controller, the one writer of the image, persisted by ``store`` as ``cluster-metadata.json``
 until ``broker.controller`` and the ``__cluster_metadata`` log take its place.
 
-Imports ``broker.storage`` and nothing above it. The controller writes records; every other
-part reads images.
+Imports ``broker.storage`` and nothing above it, but for ``local_controller``, which runs
+``broker.controller``'s registration logic for the node itself. The controller writes
+records; every other part reads images.
 """

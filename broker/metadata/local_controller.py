@@ -1,8 +1,11 @@
 """The single node's controller: the one writer of the metadata image.
 
-It decides topic changes (create, add partitions, delete) and producer ids, turns each into
-metadata records, applies them to the image and hands every new image to its subscribers
-(the replica manager, the metadata cache). On one node its state persists as
+It registers this node as a broker at every start (the registration is not stored: as a
+Kafka broker does, the node registers anew with a new incarnation id, and a single node is
+caught up at once, so it is unfenced straight away), decides topic changes (create, add
+partitions, delete) and producer ids, turns each into metadata records, applies them to the
+image and hands every new image to its subscribers (the replica manager, the metadata
+cache). On one node its state persists as
 ``cluster-metadata.json`` (``JsonMetadataStore``); ``broker.controller`` takes its place once
 the controller writes the ``__cluster_metadata`` log.
 
@@ -25,10 +28,17 @@ from typing import Any, Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
 
+from broker.controller.brokers import (
+    BrokerHeartbeatRequest,
+    BrokerRegistrationRequest,
+    heartbeat,
+    register_broker,
+)
 from broker.metadata.image import MetadataImage, TopicImage
 from broker.metadata.records import (
     ConfigRecord,
     ConfigResourceType,
+    Endpoint,
     MetadataRecord,
     PartitionRecord,
     ProducerIdsRecord,
@@ -86,6 +96,9 @@ class LocalController:
         self.node_id = node_id
         self.cluster_id = new_cluster_id()
         self.image = MetadataImage()
+        # Records committed since the image was loaded: the offset the next one would have in
+        # a metadata log that replayed the stored records first (broker epochs come from it).
+        self._next_offset = 0
         self._subscribers: list[Subscriber] = []
         # Topics whose directories are being made or removed, and their ids (see the module).
         self.creating: dict[str, uuid.UUID] = {}
@@ -107,6 +120,7 @@ class LocalController:
         stored = self._store.read()
         self.cluster_id = stored.cluster_id or self.cluster_id
         image = MetadataImage().apply_all(stored.records)
+        self._next_offset = len(stored.records)
         self._storage.load(image, stored.doomed)
         self._publish(image)
         self.save()
@@ -132,6 +146,28 @@ class LocalController:
 
     def _commit(self, records: list[MetadataRecord]) -> None:
         self._publish(self.image.apply_all(records))
+        self._next_offset += len(records)
+
+    # -- this node as a broker ----------------------------------------------------------
+
+    def register_node(self, endpoints: tuple[Endpoint, ...], now_ms: int) -> None:
+        """Register this node as a broker listening on ``endpoints`` and unfence it, through
+        the controller's registration and heartbeat logic. Once per start, after the
+        listener is bound; until the next landing's heartbeats its lease is not kept."""
+        request = BrokerRegistrationRequest(self.node_id, uuid.uuid4(), endpoints)
+        registered, leases = register_broker(
+            self.image, {}, request, now_ms=now_ms, next_offset=self._next_offset
+        )
+        epoch = registered.answer.broker_epoch
+        if registered.answer.error_code != ErrorCode.none:
+            raise RuntimeError(f"node {self.node_id} cannot register: {registered.answer}")
+        self._commit(list(registered.records))
+        # Its first heartbeat: the node has applied its own registration, so it is caught up.
+        caught_up = BrokerHeartbeatRequest(self.node_id, epoch, current_metadata_offset=epoch)
+        unfenced, _ = heartbeat(
+            self.image, leases, caught_up, now_ms=now_ms, next_offset=self._next_offset
+        )
+        self._commit(list(unfenced.records))
 
     # -- changes ------------------------------------------------------------------------
 

@@ -19,9 +19,10 @@ from broker.replica.manager import ReplicaManager
 
 @dataclass
 class BoundAddress:
-    """Where the client listener listens; the server sets ``port`` once bound (the
-    configured port may be 0)."""
+    """The client listener: its name (the endpoint Metadata and DescribeCluster answer with)
+    and where it listens; the server sets ``port`` once bound (the configured port may be 0)."""
 
+    name: str = "PLAINTEXT"
     port: int = 0
 
 

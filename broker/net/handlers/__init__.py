@@ -3,6 +3,7 @@
 from broker.net.handlers import (
     api_versions,
     delete_groups,
+    describe_cluster,
     describe_configs,
     describe_groups,
     fetch,
@@ -43,6 +44,7 @@ REGISTRY = Registry(
         *describe_groups.SPECS,
         *list_groups.SPECS,
         *delete_groups.SPECS,
+        *describe_cluster.SPECS,
         *offset_for_leader_epoch.SPECS,
     ]
 )

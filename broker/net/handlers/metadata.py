@@ -1,5 +1,8 @@
 """Metadata (3): brokers, topics with real ids, partitions with leader and epoch.
 
+The brokers are the image's unfenced ones, each at its endpoint for the listener the request
+came in on, and the controller is the active controller (on one node, this node).
+
 Unknown topics are created on first use when both the broker (``auto.create.topics.enable``)
 and the request allow it, with ``num.partitions`` partitions, as Kafka does.
 
@@ -17,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.metadata.image import TopicImage
+from broker.metadata.image import BrokerRegistration, MetadataImage, TopicImage
+from broker.metadata.records import Endpoint
 from broker.metadata.topics import TopicError, is_internal
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request, encode_body, response_frame
@@ -39,6 +43,28 @@ OMITTED = -(2**31)
 def operation_bits(operations: tuple[int, ...]) -> int:
     """The authorized-operations bit set: bit ``code`` set for each allowed operation."""
     return sum(1 << code for code in operations)
+
+
+def cluster_authorized_operations(asked: bool) -> int:
+    """The cluster's authorized operations, or Kafka's "omitted" value when not asked for
+    (Metadata v8-v10 and DescribeCluster answer the same)."""
+    return operation_bits(CLUSTER_OPERATIONS) if asked else OMITTED
+
+
+def broker_endpoints(
+    image: MetadataImage, listener: str, *, include_fenced: bool = False
+) -> list[tuple[BrokerRegistration, Endpoint]]:
+    """The registered brokers by id, with their endpoint on ``listener`` (Kafka leaves out a
+    broker without one); fenced ones only when asked for."""
+    found = []
+    for broker_id in sorted(image.brokers):
+        broker = image.brokers[broker_id]
+        if broker.fenced and not include_fenced:
+            continue
+        endpoint = next((e for e in broker.endpoints if e.name == listener), None)
+        if endpoint is not None:
+            found.append((broker, endpoint))
+    return found
 
 
 def describe_topic(topic: TopicImage, with_operations: bool = False) -> dict:
@@ -103,7 +129,7 @@ async def handle(context: Context, request: Request) -> bytes:
         getattr(request.body, "include_cluster_authorized_operations", False),
     )
     key = (request.version, names if names is None else tuple(names),
-           tuple(refused.items()), metadata.generation, context.port, operations)  # fmt: skip
+           tuple(refused.items()), metadata.generation, operations)  # fmt: skip
     answers = context.metadata_answers
     body = answers.get(key)
     if body is None:
@@ -157,23 +183,16 @@ def _answer(
             continue
         error = refused.get(name, ErrorCode.unknown_topic_or_partition)
         topics.append({"error_code": error, "name": name, "topic_id": None, "partitions": []})
-    config = context.config
     return {
         "throttle_time": 0,
         "brokers": [
-            {
-                "node_id": config.node_id,
-                "host": config.advertised,
-                "port": context.port,
-                "rack": None,
-            }
+            {"node_id": broker.id, "host": e.host, "port": e.port, "rack": broker.rack}
+            for broker, e in broker_endpoints(image, context.listener.name)
         ],
         "cluster_id": metadata.cluster_id,
-        "controller_id": config.node_id,
+        "controller_id": context.controller.node_id,
         "topics": topics,
-        "cluster_authorized_operations": (
-            operation_bits(CLUSTER_OPERATIONS) if cluster_operations else OMITTED
-        ),
+        "cluster_authorized_operations": cluster_authorized_operations(cluster_operations),
     }
 
 
