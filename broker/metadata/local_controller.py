@@ -158,9 +158,8 @@ class LocalController:
         registered, leases = register_broker(
             self.image, {}, request, now_ms=now_ms, next_offset=self._next_offset
         )
+        # Never refused: with no lease kept, no other incarnation holds a live one.
         epoch = registered.answer.broker_epoch
-        if registered.answer.error_code != ErrorCode.none:
-            raise RuntimeError(f"node {self.node_id} cannot register: {registered.answer}")
         self._commit(list(registered.records))
         # Its first heartbeat: the node has applied its own registration, so it is caught up.
         caught_up = BrokerHeartbeatRequest(self.node_id, epoch, current_metadata_offset=epoch)
