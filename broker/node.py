@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 from broker.clock import Clock, Repeating, SystemClock
 from broker.config import BrokerConfig
+from broker.controller.local import LocalController
 from broker.groups.coordinator import GroupCoordinator, GroupSettings
 from broker.groups.store import OffsetStore
 from broker.metadata.cache import MetadataCache
-from broker.metadata.local_controller import LocalController
 from broker.metadata.records import Endpoint
 from broker.metadata.store import JsonMetadataStore
 from broker.metadata.topics import OFFSETS_TOPIC

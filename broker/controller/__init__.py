@@ -5,8 +5,8 @@ Modelled on Kafka's KRaft controller (``QuorumController``, ``ClusterControlMana
 operation takes the current :class:`~broker.metadata.image.MetadataImage` (and ``now_ms``,
 the offset its records will be written at, or a seeded ``random.Random`` where those matter)
 and returns a :class:`~broker.controller.result.ControllerResult`: the metadata records to
-append, and the answer to give once they are committed. Nothing here does I/O, awaits or
-reads a clock, so every rule runs in unit tests on a manual clock.
+append, and the answer to give once they are committed. Nothing but ``local`` does I/O,
+awaits or reads a clock, so every rule runs in unit tests on a manual clock.
 
 - ``brokers``: registration, heartbeats and leases (fencing after
   ``broker.session.timeout.ms``, unfencing on catch-up), controlled shutdown.
@@ -22,8 +22,12 @@ ISR member that is unfenced and not shutting down, or -1; an ISR is a non-empty 
 the replicas; a fenced or shutting-down broker is in no ISR of more than one member; leader
 and partition epochs never go backwards.
 
-Imports metadata and storage only. Nothing imports this package yet: a single node still
-decides through ``broker.metadata.local_controller``. The runtime that appends these records
-to ``__cluster_metadata`` and answers once they are committed, and the broker's forwarding
-and heartbeat RPCs, come in the next landing.
+- ``local``: the single node's runtime, the one module here that does I/O. It registers the
+  node through ``brokers`` at every start, decides topic changes, applies the records to the
+  image and persists it as ``cluster-metadata.json``.
+
+Imports metadata and storage only; the node and the net handlers import it. Still to come
+(the next landing): topic changes decided by ``topics`` and ``placement`` rather than by
+``local``, the runtime that appends records to ``__cluster_metadata`` and answers once they
+are committed, and the broker's forwarding and heartbeat RPCs.
 """

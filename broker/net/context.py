@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from broker.clock import Clock
 from broker.config import BrokerConfig
+from broker.controller.local import LocalController
 from broker.groups.coordinator import GroupCoordinator
 from broker.metadata.cache import MetadataCache
-from broker.metadata.local_controller import LocalController
 from broker.replica.manager import ReplicaManager
 
 

@@ -6,8 +6,8 @@ caught up at once, so it is unfenced straight away), decides topic changes (crea
 partitions, delete) and producer ids, turns each into metadata records, applies them to the
 image and hands every new image to its subscribers (the replica manager, the metadata
 cache). On one node its state persists as
-``cluster-metadata.json`` (``JsonMetadataStore``); ``broker.controller`` takes its place once
-the controller writes the ``__cluster_metadata`` log.
+``cluster-metadata.json`` (``JsonMetadataStore``) until the controller writes the
+``__cluster_metadata`` log.
 
 Crash-atomic topic changes: a topic being created or deleted has its id listed as doomed in
 the stored file until its directories are complete (or gone), so a crash in between leaves
