@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.support.batches import make_batch
+from tests.support.waiting import eventually
 from tests.support.wire import WireClient
 
 API_VERSIONS_BODY = {"client_software_name": "t", "client_software_version": "1"}
@@ -22,17 +23,6 @@ METADATA_P, METADATA_R = (
     for name in "pr"
 )
 STATS = re.compile(r"STATS connections=(\d+) tasks=(\d+)")
-
-
-def eventually(condition, what: str, timeout: float = 30.0):
-    """Poll ``condition`` until it returns something truthy; fail with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def open_fds(pid: int) -> int:

@@ -10,20 +10,11 @@ import select
 import socket
 import time
 
+from tests.support.waiting import eventually
 from tests.support.wire import WireClient
 
 API_VERSIONS_BODY = {"client_software_name": "t", "client_software_version": "1"}
 REPORT_INTERVAL_S = 10  # broker.net.server.LIMIT_LOG_INTERVAL_S
-
-
-def eventually(condition, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def answered(socks: list[socket.socket]) -> list[socket.socket]:

@@ -8,8 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from tests.support.broker_process import ROOT
 from tests.support.confluent import produce, watermarks
 from tests.support.messages import keyed_messages
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.compat
 
@@ -74,16 +73,6 @@ class ConsumerProcess:
                 self.kill()
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def describe(admin: AdminClient, group: str):
     return admin.describe_consumer_groups([group])[group].result(10)
 
@@ -115,7 +104,7 @@ def test_three_consumers_share_and_survive_a_kill(broker_factory, tmp_path, assi
     consumers = [ConsumerProcess(broker, group, assignor, tmp_path / f"c{i}.log") for i in range(3)]
     try:
         # One owner per partition, every partition owned, in the settled generation.
-        found, owned = wait_for(lambda: stable_ownership(admin, group, 3), 60, "3 members")
+        found, owned = eventually(lambda: stable_ownership(admin, group, 3), "3 members", 60)
         assert sorted(p for parts in owned for p in parts) == list(range(PARTITIONS))
         assert all(len(parts) == 2 for parts in owned)
         assert not found.is_simple_consumer_group
@@ -123,16 +112,16 @@ def test_three_consumers_share_and_survive_a_kill(broker_factory, tmp_path, assi
 
         # Every message is consumed (at least once; commits land before the next poll).
         wanted = {(m.partition, m.offset) for m in delivered}
-        wait_for(
+        eventually(
             lambda: wanted <= {x for c in consumers for x in c.consumed()},
-            60,
             "every message to be consumed",
+            60,
         )
         high = [high for _, high in watermarks(broker.bootstrap, TOPIC, PARTITIONS)]
-        wait_for(
+        eventually(
             lambda: committed(admin, group) == dict(enumerate(high)),
-            30,
             "commits to reach the high watermarks",
+            30,
         )
 
         # SIGKILL one member: after its session times out the survivors own everything and
@@ -142,16 +131,16 @@ def test_three_consumers_share_and_survive_a_kill(broker_factory, tmp_path, assi
         victim.kill()
         before = committed(admin, group)
         seen_before = [len(c.consumed()) for c in consumers]
-        _, owned = wait_for(lambda: stable_ownership(admin, group, 2), 60, "2 members")
+        _, owned = eventually(lambda: stable_ownership(admin, group, 2), "2 members", 60)
         assert sorted(p for parts in owned for p in parts) == list(range(PARTITIONS))
         assert victim_events, "the killed consumer never had partitions"
 
         more = produce(broker.bootstrap, TOPIC, keyed_messages(600))
         wanted = {(m.partition, m.offset) for m in more}
-        wait_for(
+        eventually(
             lambda: wanted <= {x for c in consumers for x in c.consumed()},
-            60,
             "the survivors to consume new messages",
+            60,
         )
         after_kill = [
             x for c, n in zip(consumers, seen_before, strict=True) for x in c.consumed()[n:]
@@ -175,10 +164,10 @@ def test_admin_sees_groups_offsets_and_lag(broker_factory, tmp_path):
     delivered = produce(broker.bootstrap, TOPIC, keyed_messages(1200))
     consumer = ConsumerProcess(broker, "lagging", "range", tmp_path / "c.log")
     try:
-        wait_for(lambda: stable_ownership(admin, "lagging", 1), 60, "one member")
-        wait_for(lambda: len(consumer.consumed()) >= len(delivered), 60, "consumption")
+        eventually(lambda: stable_ownership(admin, "lagging", 1), "one member", 60)
+        eventually(lambda: len(consumer.consumed()) >= len(delivered), "consumption", 60)
         high = [h for _, h in watermarks(broker.bootstrap, TOPIC, PARTITIONS)]
-        wait_for(lambda: committed(admin, "lagging") == dict(enumerate(high)), 30, "commits")
+        eventually(lambda: committed(admin, "lagging") == dict(enumerate(high)), "commits", 30)
     finally:
         consumer.stop()
 
@@ -209,7 +198,7 @@ def test_admin_deletes_only_empty_groups(broker_factory, tmp_path):
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(10)
     member = ConsumerProcess(broker, "busy", "range", tmp_path / "busy.log")
     try:
-        wait_for(lambda: stable_ownership(admin, "busy", 1), 60, "one member")
+        eventually(lambda: stable_ownership(admin, "busy", 1), "one member", 60)
         with pytest.raises(KafkaException, match="NON_EMPTY_GROUP"):
             admin.delete_consumer_groups(["busy"])["busy"].result(10)
     finally:
