@@ -33,7 +33,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.controller.elections import elect_offline, move_off
 from broker.controller.result import ControllerResult
-from broker.metadata.image import BrokerRegistration, MetadataImage
+from broker.metadata.image import MetadataImage
 from broker.metadata.records import (
     Endpoint,
     FenceBrokerRecord,
@@ -177,7 +177,7 @@ def heartbeat(
         shut_down = request.want_shut_down
     elif request.want_shut_down:
         if any(p.leader == broker.id for _, _, p in image.all_partitions()):
-            shutting = replace(_as_record(broker), in_controlled_shutdown=True, fenced=False)
+            shutting = replace(broker.to_record(), in_controlled_shutdown=True, fenced=False)
             moves = move_off(image.apply(shutting), broker.id, bump_leader_epochs=True)
             records = [shutting, *moves]
             lease = replace(lease, controlled_shutdown_offset=next_offset + len(records) - 1)
@@ -233,18 +233,6 @@ def _others_have_seen(image: MetadataImage, leases: Leases, broker_id: int, leas
         if seen is None or seen.metadata_offset < lease.controlled_shutdown_offset:
             return False
     return True
-
-
-def _as_record(broker: BrokerRegistration) -> RegisterBrokerRecord:
-    return RegisterBrokerRecord(
-        broker_id=broker.id,
-        incarnation_id=broker.incarnation_id,
-        broker_epoch=broker.epoch,
-        end_points=broker.endpoints,
-        rack=broker.rack,
-        fenced=broker.fenced,
-        in_controlled_shutdown=broker.in_controlled_shutdown,
-    )
 
 
 def _with(leases: Leases, broker_id: int, lease: Lease) -> Leases:

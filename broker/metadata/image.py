@@ -50,6 +50,30 @@ class BrokerRegistration:
     fenced: bool = True
     in_controlled_shutdown: bool = False
 
+    @classmethod
+    def from_record(cls, record: RegisterBrokerRecord) -> BrokerRegistration:
+        return cls(
+            id=record.broker_id,
+            epoch=record.broker_epoch,
+            incarnation_id=record.incarnation_id,
+            endpoints=record.end_points,
+            rack=record.rack,
+            fenced=record.fenced,
+            in_controlled_shutdown=record.in_controlled_shutdown,
+        )
+
+    def to_record(self) -> RegisterBrokerRecord:
+        """The RegisterBrokerRecord that registers this broker as it stands."""
+        return RegisterBrokerRecord(
+            broker_id=self.id,
+            incarnation_id=self.incarnation_id,
+            broker_epoch=self.epoch,
+            end_points=self.endpoints,
+            rack=self.rack,
+            fenced=self.fenced,
+            in_controlled_shutdown=self.in_controlled_shutdown,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionRegistration:
@@ -138,15 +162,7 @@ class MetadataDelta:
     def replay(self, record: MetadataRecord) -> None:
         match record:
             case RegisterBrokerRecord():
-                self._brokers()[record.broker_id] = BrokerRegistration(
-                    id=record.broker_id,
-                    epoch=record.broker_epoch,
-                    incarnation_id=record.incarnation_id,
-                    endpoints=record.end_points,
-                    rack=record.rack,
-                    fenced=record.fenced,
-                    in_controlled_shutdown=record.in_controlled_shutdown,
-                )
+                self._brokers()[record.broker_id] = BrokerRegistration.from_record(record)
             case FenceBrokerRecord() | UnfenceBrokerRecord():
                 broker = self._brokers().get(record.id)
                 if broker is None or broker.epoch != record.epoch:
