@@ -19,6 +19,7 @@ from collections.abc import Callable
 from broker.clock import Clock, Repeating, SystemClock
 from broker.config import BrokerConfig
 from broker.controller.local import LocalController
+from broker.controller.topics import NewTopic
 from broker.groups.coordinator import GroupCoordinator, GroupSettings
 from broker.groups.store import OffsetStore
 from broker.metadata.cache import MetadataCache
@@ -27,7 +28,7 @@ from broker.metadata.store import JsonMetadataStore
 from broker.metadata.topics import OFFSETS_TOPIC
 from broker.net.context import BoundAddress, Context
 from broker.net.handlers import REGISTRY
-from broker.net.server import Server
+from broker.net.server import Server, bind
 from broker.replica.manager import ReplicaManager
 from broker.storage.manager import LogManager
 
@@ -86,7 +87,17 @@ class Node:
         assert replicas is not None and controller is not None
         metadata = MetadataCache(controller.cluster_id, controller.image)
         controller.subscribe(metadata.apply)
-        self.groups = await self._group_coordinator(controller, replicas)
+        # Bound first, as a Kafka broker binds before it registers: the node registers with
+        # its port, and is a broker the controller can place the offsets topic on.
+        listening = await bind(config.host, config.port)
+        try:
+            self.listener.port = listening.getsockname()[1]
+            listener = Endpoint(self.listener.name, config.advertised, self.listener.port)
+            controller.register_node((listener,), self.clock.now_ms())
+            self.groups = await self._group_coordinator(controller, replicas)
+        except BaseException:
+            listening.close()
+            raise
         context = Context(
             config=config,
             clock=self.clock,
@@ -97,11 +108,8 @@ class Node:
             api_keys=REGISTRY.advertised(),
             listener=self.listener,
         )
-        self.server = Server(context, REGISTRY)
-        await self.server.start()
-        # Before the loop runs again, so no request is answered without this node as broker.
-        listener = Endpoint(self.listener.name, config.advertised, self.listener.port)
-        controller.register_node((listener,), self.clock.now_ms())
+        self.server = Server(context, REGISTRY, listening)
+        self.server.start()
         clock, logs = self.clock, replicas.logs
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
@@ -114,9 +122,11 @@ class Node:
         config = self.config
         if OFFSETS_TOPIC not in controller.image.topics:
             await controller.create_topic(
-                OFFSETS_TOPIC,
-                config.offsets_topic_num_partitions,
-                {"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
+                NewTopic(
+                    OFFSETS_TOPIC,
+                    config.offsets_topic_num_partitions,
+                    configs={"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
+                )
             )
         held = replicas.replicas_of(OFFSETS_TOPIC)
         settings = GroupSettings(

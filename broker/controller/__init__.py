@@ -23,11 +23,11 @@ the replicas; a fenced or shutting-down broker is in no ISR of more than one mem
 and partition epochs never go backwards.
 
 - ``local``: the single node's runtime, the one module here that does I/O. It registers the
-  node through ``brokers`` at every start, decides topic changes, applies the records to the
-  image and persists it as ``cluster-metadata.json``.
+  node through ``brokers`` at every start, has ``topics`` and ``producer_ids`` decide topic
+  changes and producer-id blocks, does the directory work, applies the records to the image
+  and persists it as ``cluster-metadata.json``.
 
 Imports metadata and storage only; the node and the net handlers import it. Still to come
-(the next landing): topic changes decided by ``topics`` and ``placement`` rather than by
-``local``, the runtime that appends records to ``__cluster_metadata`` and answers once they
-are committed, and the broker's forwarding and heartbeat RPCs.
+(the next landing): the runtime that appends records to ``__cluster_metadata`` and answers
+once they are committed, and the broker's forwarding and heartbeat RPCs.
 """

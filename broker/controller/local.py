@@ -2,12 +2,15 @@
 
 It registers this node as a broker at every start (the registration is not stored: as a
 Kafka broker does, the node registers anew with a new incarnation id, and a single node is
-caught up at once, so it is unfenced straight away), decides topic changes (create, add
-partitions, delete) and producer ids, turns each into metadata records, applies them to the
-image and hands every new image to its subscribers (the replica manager, the metadata
-cache). On one node its state persists as
-``cluster-metadata.json`` (``JsonMetadataStore``) until the controller writes the
-``__cluster_metadata`` log.
+caught up at once, so it is unfenced straight away). Topic changes (create, add partitions,
+delete) and producer-id blocks are decided by the controller's pure functions
+(:mod:`~broker.controller.topics`, :mod:`~broker.controller.producer_ids`) from the current
+image, with this node as the one registered broker; this runtime does what they cannot: the
+directory work, committing their records to the image, persisting it, and handing every new
+image to its subscribers (the replica manager, the metadata cache). On one node its state
+persists as ``cluster-metadata.json`` (``JsonMetadataStore``) until the controller writes
+the ``__cluster_metadata`` log. The node hands out producer ids from its block, one at a
+time, as a Kafka broker does; a restart starts from the next block.
 
 Crash-atomic topic changes: a topic being created or deleted has its id listed as doomed in
 the stored file until its directories are complete (or gone), so a crash in between leaves
@@ -22,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import random
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
@@ -34,24 +38,26 @@ from broker.controller.brokers import (
     heartbeat,
     register_broker,
 )
+from broker.controller.producer_ids import allocate_producer_ids
+from broker.controller.topics import (
+    CreatedTopic,
+    DeletedTopic,
+    IncreasedTopic,
+    NewTopic,
+    PartitionsIncrease,
+    create_partitions,
+    create_topics,
+    delete_topics,
+)
 from broker.metadata.image import MetadataImage, TopicImage
 from broker.metadata.records import (
-    ConfigRecord,
-    ConfigResourceType,
     Endpoint,
     MetadataRecord,
-    PartitionRecord,
-    ProducerIdsRecord,
-    RemoveTopicRecord,
-    TopicRecord,
 )
 from broker.metadata.store import JsonMetadataStore
 from broker.metadata.topics import (
-    INTERNAL_TOPICS,
     TopicError,
-    collision_key,
     log_config,
-    validate_topic_name,
 )
 from broker.storage.config import LogConfig
 from broker.storage.errors import StorageError
@@ -103,10 +109,15 @@ class LocalController:
         # Topics whose directories are being made or removed, and their ids (see the module).
         self.creating: dict[str, uuid.UUID] = {}
         self.deleting: dict[str, uuid.UUID] = {}
+        self._creating: dict[str, tuple[MetadataRecord, ...]] = {}  # and their records
         self._unfinished: set[asyncio.Task[Any]] = set()
         # Called once a topic is deleted (the group coordinator drops its committed offsets,
         # as Kafka's onPartitionsDeleted does).
         self.on_topic_deleted: Callable[[], None] = lambda: None
+        # Draws topic ids and where replicas go, as Kafka draws them at random.
+        self._rng = random.SystemRandom()
+        self._broker_epoch = -1  # this node's, once registered
+        self._producer_ids = range(0)  # what is left of this node's block
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber(old, new)`` with every new image, in order."""
@@ -159,7 +170,7 @@ class LocalController:
             self.image, {}, request, now_ms=now_ms, next_offset=self._next_offset
         )
         # Never refused: with no lease kept, no other incarnation holds a live one.
-        epoch = registered.answer.broker_epoch
+        epoch = self._broker_epoch = registered.answer.broker_epoch
         self._commit(list(registered.records))
         # Its first heartbeat: the node has applied its own registration, so it is caught up.
         caught_up = BrokerHeartbeatRequest(self.node_id, epoch, current_metadata_offset=epoch)
@@ -170,103 +181,69 @@ class LocalController:
 
     # -- changes ------------------------------------------------------------------------
 
-    async def create_topic(
-        self,
-        name: str,
-        num_partitions: int,
-        overrides: Mapping[str, str] | None = None,
-        *,
-        validate_only: bool = False,
-    ) -> TopicImage | None:
-        """Create a topic (or only check that it could be created). Raises TopicError."""
-        validate_topic_name(name)
-        topics = self.image.topics
-        if name in topics or name in self.creating:
-            raise TopicError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
-        if name in self.deleting:
+    async def create_topic(self, topic: NewTopic, *, validate_only: bool = False) -> CreatedTopic:
+        """Create a topic (or only check that it could be created), as
+        ``topics.create_topics`` decides. Raises TopicError."""
+        if topic.name in self.deleting:
             raise TopicError(
-                ErrorCode.topic_already_exists, f"Topic '{name}' is marked for deletion."
+                ErrorCode.topic_already_exists, f"Topic '{topic.name}' is marked for deletion."
             )
-        colliding = sorted(
-            other
-            for other in topics.keys() | self.creating.keys()
-            if collision_key(other) == collision_key(name)
-        )
-        if colliding:
-            raise TopicError(
-                ErrorCode.invalid_topic_exception,
-                f"Topic '{name}' collides with existing topics: {', '.join(colliding)}",
-            )
-        if num_partitions < 1:
-            raise TopicError(
-                ErrorCode.invalid_partitions, "number of partitions must be at least 1"
-            )
-        overrides = dict(overrides or {})
-        config = self._config_or_error(overrides)
+        # Topics still being made count as existing: their names are taken.
+        deciding = self.image.apply_all([r for rs in self._creating.values() for r in rs])
+        decided = create_topics(deciding, [topic], rng=self._rng)
+        created = decided.answer[0]
+        _raise_if_refused(created)
         if validate_only:
-            return None
-        topic_id = uuid.uuid4()
-        self.creating[name] = topic_id
-        change = self._create(name, topic_id, num_partitions, overrides, config)
+            return created
+        assert created.topic_id is not None
+        self.creating[topic.name] = created.topic_id
+        self._creating[topic.name] = decided.records
+        change = self._create(topic, created, decided.records)
         return await self._to_the_end(change)
 
     async def _create(
-        self,
-        name: str,
-        topic_id: uuid.UUID,
-        num_partitions: int,
-        overrides: dict[str, str],
-        config: LogConfig,
-    ) -> TopicImage:
+        self, topic: NewTopic, created: CreatedTopic, records: tuple[MetadataRecord, ...]
+    ) -> CreatedTopic:
+        assert created.topic_id is not None
         try:
             await self.save_aside()  # the id is doomed until the topic is complete
-            await self._prepare(name, topic_id, range(num_partitions), config)
-            self._commit(
-                [
-                    TopicRecord(name, topic_id),
-                    *(
-                        ConfigRecord(ConfigResourceType.TOPIC, name, key, value)
-                        for key, value in overrides.items()
-                    ),
-                    *self._partition_records(topic_id, range(num_partitions)),
-                ]
-            )
+            config = log_config(topic.configs, self.defaults)
+            partitions = range(created.num_partitions)
+            await self._prepare(topic.name, created.topic_id, partitions, config)
+            self._commit(list(records))
         finally:
-            del self.creating[name]
+            del self.creating[topic.name]
+            del self._creating[topic.name]
         await self.save_aside()
-        return self.image.topics_by_id[topic_id]
+        return created
 
-    async def add_partitions(self, name: str, total: int, *, validate_only: bool = False) -> None:
-        topic = self.image.topics.get(name)
-        if topic is None:
-            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
-        count = len(topic.partitions)
-        if total <= count:
-            raise TopicError(
-                ErrorCode.invalid_partitions,
-                f"topic {name!r} has {count} partitions; the new count must be larger, got {total}",
-            )
+    async def add_partitions(
+        self, increase: PartitionsIncrease, *, validate_only: bool = False
+    ) -> None:
+        """Grow a topic, as ``topics.create_partitions`` decides. Raises TopicError."""
+        decided = create_partitions(self.image, [increase], rng=self._rng)
+        _raise_if_refused(decided.answer[0])
         if validate_only:
             return
-        await self._to_the_end(self._add(topic, range(count, total)))
+        topic = self.image.topics[increase.name]
+        added = range(len(topic.partitions), increase.count)
+        await self._to_the_end(self._add(topic, added, decided.records))
 
-    async def _add(self, topic: TopicImage, added: range) -> None:
+    async def _add(
+        self, topic: TopicImage, added: range, records: tuple[MetadataRecord, ...]
+    ) -> None:
         # A crash before the save leaves directories past the stored count: strays.
-        config = self._config_or_error(self.image.topic_config(topic.name))
+        config = log_config(self.image.topic_config(topic.name), self.defaults)
         await self._prepare(topic.name, topic.topic_id, added, config)
-        self._commit(self._partition_records(topic.topic_id, added))
+        self._commit(list(records))
         await self.save_aside()
 
     async def delete_topic(self, name: str) -> TopicImage:
-        if name in INTERNAL_TOPICS:
-            raise TopicError(
-                ErrorCode.invalid_topic_exception,
-                f"{name} is an internal topic and cannot be deleted",
-            )
-        topic = self.image.topics.get(name)
-        if topic is None:
-            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
-        self._commit([RemoveTopicRecord(topic.topic_id)])
+        """Delete a topic, as ``topics.delete_topics`` decides. Raises TopicError."""
+        decided = delete_topics(self.image, [name])
+        _raise_if_refused(decided.answer[0])
+        topic = self.image.topics[name]
+        self._commit(list(decided.records))
         self.deleting[name] = topic.topic_id
         forgotten = self.save_aside()  # taken now: answers from now on lack the topic
         return await self._to_the_end(self._remove(topic, forgotten))
@@ -289,23 +266,23 @@ class LocalController:
         await self.save_aside()
         return topic
 
-    def allocate_producer_id(self) -> int:
-        producer_id = self.image.next_producer_id
-        self._commit([ProducerIdsRecord(self.node_id, 0, producer_id + 1)])
-        self.save()
-        return producer_id
+    def allocate_producer_id(self) -> tuple[ErrorCode, int]:
+        """The next producer id of this node's block, asking ``producer_ids`` for a new block
+        (stored before any of its ids is handed out) when it is used up, as a Kafka broker's
+        ProducerIdManager does. An error code instead when no block can be had."""
+        if not self._producer_ids:
+            decided = allocate_producer_ids(self.image, self.node_id, self._broker_epoch)
+            block = decided.answer
+            if block.error_code != ErrorCode.none:
+                return block.error_code, -1
+            self._commit(list(decided.records))
+            self.save()
+            start = block.producer_id_start
+            self._producer_ids = range(start, start + block.producer_id_len)
+        producer_id, self._producer_ids = self._producer_ids[0], self._producer_ids[1:]
+        return ErrorCode.none, producer_id
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _partition_records(self, topic_id: uuid.UUID, indexes: range) -> list[PartitionRecord]:
-        node = (self.node_id,)
-        return [PartitionRecord(i, topic_id, node, node, self.node_id) for i in indexes]
-
-    def _config_or_error(self, overrides: Mapping[str, str]) -> LogConfig:
-        try:
-            return log_config(overrides, self.defaults)
-        except ValueError as exc:
-            raise TopicError(ErrorCode.invalid_config, str(exc)) from exc
 
     async def _prepare(
         self, name: str, topic_id: uuid.UUID, partitions: range, config: LogConfig
@@ -323,3 +300,9 @@ class LocalController:
         self._unfinished.add(task)
         task.add_done_callback(self._unfinished.discard)
         return await asyncio.shield(task)
+
+
+def _raise_if_refused(answer: CreatedTopic | DeletedTopic | IncreasedTopic) -> None:
+    """Raise the refusal in one topic's answer as a TopicError."""
+    if answer.error_code != ErrorCode.none:
+        raise TopicError(answer.error_code, answer.message or answer.error_code.name)

@@ -34,12 +34,25 @@ MIN_IDLE_CHECK_S = 0.1  # connections.max.idle.ms=0 must not spin
 _FD_LIMITS = {errno.EMFILE: "this process's", errno.ENFILE: "the system's"}
 
 
+async def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (port 0: a free one), not accepting yet: the
+    node learns its port and registers before it serves anyone."""
+    loop = asyncio.get_running_loop()
+    family, _, _, _, address = (
+        await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    )[0]
+    listening = socket.create_server(address, family=family, backlog=1024)
+    listening.setblocking(False)
+    return listening
+
+
 class Server:
-    def __init__(self, context: Context, registry: Registry) -> None:
+    def __init__(self, context: Context, registry: Registry, listening: socket.socket) -> None:
+        """``listening``: the socket :func:`bind` made."""
         self._context = context
         self._registry = registry
         self._memory = RequestMemory(context.config.queued_max_request_bytes)
-        self._socket: socket.socket | None = None
+        self._socket = listening
         self.connections: set[Connection] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._starting: set[asyncio.Task[None]] = set()  # accepted, transport being made
@@ -48,25 +61,10 @@ class Server:
         self._failures_unlogged = 0
         self._last_report: float | None = None
 
-    @property
-    def port(self) -> int:
-        assert self._socket is not None
-        return self._socket.getsockname()[1]
-
-    async def start(self) -> None:
+    def start(self) -> None:
+        """Accept connections on the bound socket."""
         config = self._context.config
         loop = asyncio.get_running_loop()
-        family, _, _, _, address = (
-            await loop.getaddrinfo(
-                config.host or None,
-                config.port,
-                type=socket.SOCK_STREAM,
-                flags=socket.AI_PASSIVE,
-            )
-        )[0]
-        self._socket = socket.create_server(address, family=family, backlog=1024)
-        self._socket.setblocking(False)
-        self._context.listener.port = self.port
         self._tasks.append(loop.create_task(self._accept(self._socket)))
         if config.connections_max_idle_ms >= 0:  # Kafka: below 0 never closes idle ones
             self._tasks.append(loop.create_task(self._close_idle()))
@@ -160,8 +158,7 @@ class Server:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._tasks:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
-        if self._socket is not None:
-            self._socket.close()
+        self._socket.close()
         for connection in list(self.connections):
             connection.close()
 

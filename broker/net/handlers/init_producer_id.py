@@ -1,7 +1,9 @@
 """InitProducerId (22): producer ids for idempotent producers.
 
-Ids are unique across restarts (the counter lives in the metadata image). A producer that
-sends its current id and epoch (v3+, KIP-360) gets the same id with the next epoch.
+Ids are unique across restarts: the node hands them out from a block the controller
+allocated and stored in the metadata image (a restart starts from the next block). A
+producer that sends its current id and epoch (v3+, KIP-360) gets the same id with the next
+epoch.
 Transactions are not supported: a transactional id is refused.
 """
 
@@ -36,13 +38,15 @@ async def handle(context: Context, request: Request) -> dict:
         }
     producer_id = getattr(body, "producer_id", -1)
     epoch = getattr(body, "producer_epoch", -1)
+    error = ErrorCode.none
     if producer_id >= 0 and 0 <= epoch < MAX_EPOCH - 1:
         epoch += 1
     else:
-        producer_id, epoch = context.controller.allocate_producer_id(), 0
+        error, producer_id = context.controller.allocate_producer_id()
+        epoch = 0 if error == ErrorCode.none else -1
     return {
         "throttle_time": 0,
-        "error_code": ErrorCode.none,
+        "error_code": error,
         "producer_id": producer_id,
         "producer_epoch": epoch,
     }

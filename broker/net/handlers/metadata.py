@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
+from broker.controller.topics import NewTopic
 from broker.metadata.image import BrokerRegistration, MetadataImage, TopicImage
 from broker.metadata.records import Endpoint
 from broker.metadata.topics import TopicError, is_internal
@@ -149,7 +150,9 @@ async def _auto_create(context: Context, name: str) -> ErrorCode | None:
         return ErrorCode.leader_not_available
     partitions = context.config.num_partitions
     try:
-        await controller.create_topic(name, partitions)
+        await controller.create_topic(
+            NewTopic(name, partitions, context.config.default_replication_factor)
+        )
     except TopicError as exc:
         return exc.code
     log.info("auto-created topic %r with %d partitions", name, partitions)

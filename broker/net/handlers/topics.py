@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
+from broker.controller.topics import NewTopic, PartitionsIncrease
 from broker.metadata.topics import TopicError, log_config
 from broker.net.handlers.describe_configs import topic_config_entries
 from broker.net.registry import ApiSpec
@@ -23,38 +25,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("broker.net")
 
 
-def _check_placement(context: Context, replication_factor: int, assignments) -> None:
-    """A single broker can hold one replica of each partition, on itself."""
-    node = context.config.node_id
-    if replication_factor > 1:
-        raise TopicError(
-            ErrorCode.invalid_replication_factor,
-            f"replication factor {replication_factor} is larger than the 1 available broker",
-        )
-    for assignment in assignments:
-        if list(assignment.broker_ids) != [node]:
-            raise TopicError(
-                ErrorCode.invalid_replica_assignment,
-                f"replicas {list(assignment.broker_ids)} are not on the only broker ({node})",
-            )
-
-
 async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
     config = context.config
-    count = wanted.num_partitions
-    replication = wanted.replication_factor
-    if wanted.assignments:
-        count = len(wanted.assignments)
-    elif count == -1:
-        count = config.num_partitions
-    if replication == -1:
-        replication = config.default_replication_factor
     overrides = {entry.name: entry.value for entry in wanted.configs}
+    new = NewTopic(wanted.name, wanted.num_partitions, wanted.replication_factor, configs=overrides)
+    if wanted.assignments:
+        assignments = {a.partition_index: a.broker_ids for a in wanted.assignments}
+        new = replace(new, assignments=assignments)
+    else:  # the broker's defaults, as Kafka's CreateTopics fills them in
+        if new.num_partitions == -1:
+            new = replace(new, num_partitions=config.num_partitions)
+        if new.replication_factor == -1:
+            new = replace(new, replication_factor=config.default_replication_factor)
     try:
-        _check_placement(context, replication, wanted.assignments)
-        created = await context.controller.create_topic(
-            wanted.name, count, overrides, validate_only=validate_only
-        )
+        created = await context.controller.create_topic(new, validate_only=validate_only)
     except TopicError as exc:
         return {
             "name": wanted.name,
@@ -63,9 +47,10 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
             "error_message": str(exc),
             "num_partitions": -1,
             "replication_factor": -1,
+            "configs": [],  # v5+ has no default: without it the answer cannot be encoded
         }
-    if created is not None:
-        log.info("created topic %r with %d partitions", wanted.name, count)
+    if not validate_only:
+        log.info("created topic %r with %d partitions", wanted.name, created.num_partitions)
         created_config = log_config(overrides, config.log_defaults)
         if created_config.compacts:
             log.warning(
@@ -75,12 +60,12 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
             )  # fmt: skip
     return {
         "name": wanted.name,
-        "topic_id": created.topic_id if created else None,
+        "topic_id": None if validate_only else created.topic_id,
         "error_code": ErrorCode.none,
         "error_message": None,
-        "num_partitions": count,
-        "replication_factor": replication,
-        "configs": topic_config_entries(context, overrides) if created else [],
+        "num_partitions": created.num_partitions,
+        "replication_factor": created.replication_factor,
+        "configs": [] if validate_only else topic_config_entries(context, overrides),
     }
 
 
@@ -146,10 +131,13 @@ async def create_partitions(context: Context, request: Request) -> dict:
     results = []
     for wanted in body.topics:
         try:
-            _check_placement(context, 1, wanted.assignments or ())
-            await context.controller.add_partitions(
-                wanted.name, wanted.count, validate_only=body.validate_only
+            assignments = wanted.assignments
+            increase = PartitionsIncrease(
+                wanted.name,
+                wanted.count,
+                None if assignments is None else [tuple(a.broker_ids) for a in assignments],
             )
+            await context.controller.add_partitions(increase, validate_only=body.validate_only)
         except TopicError as exc:
             results.append({"name": wanted.name, "error_code": exc.code, "error_message": str(exc)})
             continue
