@@ -13,7 +13,7 @@ from kio.schema.errors import ErrorCode
 
 from tests.support.wire import WireClient
 
-CREATE_TOPICS, INIT_PRODUCER_ID = 19, 22
+CREATE_TOPICS, INIT_PRODUCER_ID, CREATE_PARTITIONS = 19, 22, 37
 
 
 def test_create_topics_refuses_assignments_with_a_gap(broker):
@@ -81,3 +81,36 @@ def test_a_refused_topic_is_answered_on_create_topics_v5(broker):
         assert client.request(CREATE_TOPICS, 5, body).topics[0].error_code == ErrorCode.none
         again = client.request(CREATE_TOPICS, 5, body).topics[0]
     assert again.error_code == ErrorCode.topic_already_exists
+
+
+def test_a_name_asked_for_twice_in_one_request_is_refused_for_both(broker):
+    """Kafka answers INVALID_REQUEST for each copy and creates neither; the node used to
+    create the first and refuse the second as existing."""
+    topic = {"name": "twice", "num_partitions": 1, "replication_factor": 1, "assignments": []}
+    once = {"name": "once", "num_partitions": 1, "replication_factor": 1, "assignments": []}
+    body = {
+        "topics": [topic | {"configs": []}, topic | {"configs": []}, once | {"configs": []}],
+        "timeout": datetime.timedelta(seconds=10),
+        "validate_only": False,
+    }
+    with WireClient(broker.port) as client:
+        answers = client.request(CREATE_TOPICS, 5, body).topics
+    assert [(a.name, a.error_code) for a in answers] == [
+        ("twice", ErrorCode.invalid_request),
+        ("twice", ErrorCode.invalid_request),
+        ("once", ErrorCode.none),
+    ]
+    assert answers[0].error_message == "Duplicate topic name."
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topics = admin.list_topics(timeout=10).topics
+    assert "twice" not in topics and "once" in topics
+
+    increase = {
+        "topics": [{"name": "once", "count": 2, "assignments": None}] * 2,
+        "timeout": datetime.timedelta(seconds=10),
+        "validate_only": False,
+    }
+    with WireClient(broker.port) as client:
+        results = client.request(CREATE_PARTITIONS, 2, increase).results
+    assert [(r.name, r.error_code) for r in results] == [("once", ErrorCode.invalid_request)] * 2
+    assert len(admin.list_topics(timeout=10).topics["once"].partitions) == 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -40,15 +42,7 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
     try:
         created = await context.controller.create_topic(new, validate_only=validate_only)
     except TopicError as exc:
-        return {
-            "name": wanted.name,
-            "topic_id": None,
-            "error_code": exc.code,
-            "error_message": str(exc),
-            "num_partitions": -1,
-            "replication_factor": -1,
-            "configs": [],  # v5+ has no default: without it the answer cannot be encoded
-        }
+        return _refused(wanted.name, exc)
     if not validate_only:
         log.info("created topic %r with %d partitions", wanted.name, created.num_partitions)
         created_config = log_config(overrides, config.log_defaults)
@@ -69,14 +63,36 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
     }
 
 
+def _refused(name: str, exc: TopicError) -> dict:
+    return {
+        "name": name,
+        "topic_id": None,
+        "error_code": exc.code,
+        "error_message": str(exc),
+        "num_partitions": -1,
+        "replication_factor": -1,
+        "configs": [],  # v5+ has no default: without it the answer cannot be encoded
+    }
+
+
 async def create_topics(context: Context, request: Request) -> dict:
     body = request.body
-    return {
-        "throttle_time": 0,
-        "topics": [
-            await _create_one(context, wanted, body.validate_only) for wanted in body.topics
-        ],
-    }
+    twice = _duplicates(wanted.name for wanted in body.topics)
+    topics = []
+    for wanted in body.topics:
+        if wanted.name in twice:
+            topics.append(_refused(wanted.name, TopicError(*DUPLICATE)))
+        else:
+            topics.append(await _create_one(context, wanted, body.validate_only))
+    return {"throttle_time": 0, "topics": topics}
+
+
+# As Kafka's ControllerApis answers a name asked for twice in one request: neither is done.
+DUPLICATE = (ErrorCode.invalid_request, "Duplicate topic name.")
+
+
+def _duplicates(names: Iterable[str]) -> set[str]:
+    return {name for name, count in Counter(names).items() if count > 1}
 
 
 async def _delete_one(context: Context, name: str | None, topic_id: uuid.UUID | None) -> dict:
@@ -129,7 +145,12 @@ async def delete_topics(context: Context, request: Request) -> dict:
 async def create_partitions(context: Context, request: Request) -> dict:
     body = request.body
     results = []
+    twice = _duplicates(wanted.name for wanted in body.topics)
     for wanted in body.topics:
+        if wanted.name in twice:
+            code, message = DUPLICATE
+            results.append({"name": wanted.name, "error_code": code, "error_message": message})
+            continue
         try:
             assignments = wanted.assignments
             increase = PartitionsIncrease(
