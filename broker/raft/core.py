@@ -351,7 +351,7 @@ class RaftCore:
         now = self.now
         role = self.role
         if role is Role.UNATTACHED and self.is_voter:
-            if self._election_deadline is not None and now >= self._election_deadline:
+            if _due(self._election_deadline, now):
                 self._become_prospective()
         elif role is Role.FOLLOWER and self._fetch_deadline is not None:
             if now >= self._fetch_deadline:
@@ -360,23 +360,23 @@ class RaftCore:
                 else:
                     self._become_unattached(self.epoch)
         elif role is Role.PROSPECTIVE:
-            if self._election_deadline is not None and now >= self._election_deadline:
+            if _due(self._election_deadline, now):
                 self._lose_pre_vote()
-            elif self._retry_deadline is not None and now >= self._retry_deadline:
+            elif _due(self._retry_deadline, now):
                 self._send_vote_requests()
         elif role is Role.CANDIDATE:
-            if self._backoff_deadline is not None and now >= self._backoff_deadline:
+            if _due(self._backoff_deadline, now):
                 self._become_prospective()
-            elif self._election_deadline is not None and now >= self._election_deadline:
+            elif _due(self._election_deadline, now):
                 self._back_off()
-            elif self._retry_deadline is not None and now >= self._retry_deadline:
+            elif _due(self._retry_deadline, now):
                 self._send_vote_requests()
         elif role is Role.LEADER:
             self._poll_leader()
         elif role is Role.RESIGNED:
-            if self._election_deadline is not None and now >= self._election_deadline:
+            if _due(self._election_deadline, now):
                 self._become_prospective()
-            elif self._retry_deadline is not None and now >= self._retry_deadline:
+            elif _due(self._retry_deadline, now):
                 self._send_end_quorum_epoch()
         if self._is_fetching():
             self._maybe_send_fetch()
@@ -396,7 +396,7 @@ class RaftCore:
             if now >= deadline:
                 del self._parked[replica_id]
                 self._answer_fetch(request)
-        if self._retry_deadline is not None and now >= self._retry_deadline:
+        if _due(self._retry_deadline, now):
             self._send_begin_quorum_epoch()
 
     def _random_election_timeout(self) -> int:
@@ -817,3 +817,8 @@ _HANDLERS = {
     FetchRequest: RaftCore._on_fetch_request,
     FetchResponse: RaftCore._on_fetch_response,
 }
+
+
+def _due(deadline: int | None, now: int) -> bool:
+    """Whether a timer set for ``deadline`` (None: not set) has come due at ``now``."""
+    return deadline is not None and now >= deadline
