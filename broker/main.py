@@ -53,7 +53,13 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
     if args.host is not None or args.port is not None:
         host = args.host if args.host is not None else "127.0.0.1"
         port = check_port("--port", args.port) if args.port is not None else 9092
-        props["listeners"] = f"PLAINTEXT://{host}:{port}"
+        # The flags name the client listener; a CONTROLLER listener set elsewhere stays.
+        others = [
+            entry.strip()
+            for entry in props.get("listeners", "").split(",")
+            if entry.strip() and not entry.strip().upper().startswith("PLAINTEXT://")
+        ]
+        props["listeners"] = ",".join([f"PLAINTEXT://{host}:{port}", *others])
     if args.data_dir is not None:
         props["log.dirs"] = str(args.data_dir)
     if args.node_id is not None:
