@@ -6,6 +6,7 @@ committed, reload it from disk after a restart, and answer DescribeQuorum."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -281,6 +282,73 @@ def test_an_isolated_leader_steps_down_and_the_others_elect_a_new_one(tmp_path):
             await _eventually(
                 lambda: all(n.values() == [b"before", b"after"] for n in rest), "new entry"
             )
+        finally:
+            await _stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+async def _chirpstream(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chirpstream",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, out.decode(), err.decode()
+
+
+def test_chirpstream_quorum_describe_prints_what_kafka_metadata_quorum_prints(tmp_path):
+    async def scenario() -> None:
+        nodes = await _cluster(tmp_path, voters=3, observers=1)
+        try:
+            leader = await _leader(nodes)
+            await leader.runtime.append([b"v"])
+            await _eventually(lambda: all(n.values() == [b"v"] for n in nodes), "replicated")
+            follower = next(n for n in nodes[:3] if n is not leader)
+            # Asked through a follower: it names the leader, and the tool asks the leader.
+            code, out, err = await _chirpstream(
+                "quorum", "--bootstrap-controller", f"{HOST}:{follower.port}", "--describe"
+            )
+            assert code == 0, err
+            status = dict(line.split(":", 1) for line in out.splitlines())
+            assert status["LeaderId"].strip() == str(leader.node_id)
+            assert status["LeaderEpoch"].strip() == str(leader.runtime.epoch)
+            assert status["HighWatermark"].strip() == "2"
+            assert f'{{"id": 0, "endpoints": ["CONTROLLER://{HOST}:{nodes[0].port}"]}}' in out
+            assert status["CurrentObservers"].strip() == '[{"id": 3}]'
+
+            code, out, err = await _chirpstream(
+                "quorum",
+                "--bootstrap-controller",
+                f"{HOST}:{leader.port}",
+                "--describe",
+                "--replication",
+            )
+            assert code == 0, err
+            header, *rows = [line.split() for line in out.splitlines()]
+            assert header == [
+                "NodeId",
+                "DirectoryId",
+                "LogEndOffset",
+                "Lag",
+                "LastFetchTimestamp",
+                "LastCaughtUpTimestamp",
+                "Status",
+            ]
+            assert rows[0][0] == str(leader.node_id) and rows[0][-1] == "Leader"
+            assert sorted(r[-1] for r in rows) == ["Follower", "Follower", "Leader", "Observer"]
+            assert all(r[2] == "2" and r[3] == "0" for r in rows)  # everyone caught up
+
+            code, out, err = await _chirpstream(
+                "quorum", "--bootstrap-controller", "127.0.0.1:1", "--describe"
+            )
+            assert code == 1 and out == ""
+            assert err.startswith("error: cannot reach the controller at 127.0.0.1:1")
+            assert len(err.splitlines()) == 1
         finally:
             await _stop_all(nodes)
 
