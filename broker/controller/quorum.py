@@ -279,8 +279,6 @@ class QuorumController:
 
     async def heartbeat(self, request: BrokerHeartbeatRequest) -> BrokerHeartbeatAnswer:
         """BrokerHeartbeat: renew the lease; unfence, fence or shut the broker down."""
-        lease = self._leases.get(request.broker_id)
-        before = None if lease is None else lease.controlled_shutdown_offset
 
         def decide(next_offset: int) -> ControllerResult[BrokerHeartbeatAnswer]:
             result, self._leases = heartbeat(
@@ -293,10 +291,11 @@ class QuorumController:
             return result
 
         def committed(offset: int) -> None:
-            # The records that moved its leaderships are all in this one entry: every other
-            # broker has seen them once it has applied the entry's offset.
+            # A heartbeat's entry during a controlled shutdown holds either every record that
+            # moved the broker's leaderships, or its fencing: once the other brokers have
+            # applied this offset they have seen them all.
             lease = self._leases.get(request.broker_id)
-            if lease is not None and lease.controlled_shutdown_offset != before:
+            if lease is not None and lease.controlled_shutdown_offset is not None:
                 leases = dict(self._leases)
                 leases[request.broker_id] = replace(lease, controlled_shutdown_offset=offset)
                 self._leases = leases

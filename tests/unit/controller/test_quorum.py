@@ -139,6 +139,15 @@ async def test_a_follower_replays_the_leaders_entries_and_does_not_act():
 
 
 @run
+async def test_an_entry_that_does_not_fit_the_image_is_skipped_and_replay_goes_on():
+    c = Cluster()
+    c.log.replicate(epoch=1, records=[FenceBrokerRecord(9, 4)])  # no broker 9
+    c.log.replicate(epoch=1, records=[RegisterBrokerRecord(5, uuid.UUID(int=1), broker_epoch=2)])
+    assert c.controller.committed_offset == 2
+    assert list(c.controller.image.brokers) == [5]
+
+
+@run
 async def test_a_broker_epoch_is_its_registration_entrys_offset_and_it_unfences_on_catch_up():
     c = Cluster()
     c.log.become_leader()

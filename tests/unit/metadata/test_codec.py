@@ -24,7 +24,7 @@ from broker.metadata.records import (
     TopicRecord,
     UnfenceBrokerRecord,
 )
-from broker.protocol.varint import read_uvarint
+from broker.protocol.varint import read_uvarint, uvarint
 
 ids = st.integers(min_value=-1, max_value=2**31 - 1)
 offsets = st.integers(min_value=-1, max_value=2**63 - 1)
@@ -147,3 +147,9 @@ def test_a_good_record_after_a_bad_one_is_not_half_read() -> None:
     good = encode([FenceBrokerRecord(1, 2)])
     with pytest.raises(CodecError, match=f"byte {len(good)}"):
         decode(good + frame(99, 0, b"{}"))
+
+
+@given(st.integers(min_value=0, max_value=2**64 - 1))
+def test_an_unsigned_varint_reads_back_as_written(value: int) -> None:
+    data = uvarint(value) + b"\xff"
+    assert read_uvarint(data, 0) == (value, len(data) - 1)
