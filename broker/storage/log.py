@@ -511,6 +511,11 @@ class PartitionLog:
         """The leader-epoch cache: ``(epoch, start_offset)`` pairs, oldest first."""
         return list(self._epochs.entries)
 
+    @property
+    def latest_epoch(self) -> int:
+        """The newest epoch in the leader-epoch cache, -1 when it is empty."""
+        return self._epochs.latest_epoch
+
     def assign_epoch(self, epoch: int, start_offset: int) -> None:
         self._epochs.assign(epoch, start_offset)
 
