@@ -88,7 +88,7 @@ class ReplicaManager:
             replica = self.replica(topic.name, index)
             if replica is None:
                 replica = self._add(topic, index, partition, config_of, seeded)
-            replica.become_follower(partition.leader_epoch)
+            replica.become_follower(partition.leader, partition.leader_epoch)
 
     def _add(
         self,
