@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "produce": ("chirpstream.tools.produce", "send stdin lines to a topic"),
     "consume": ("chirpstream.tools.consume", "print a topic's messages"),
     "groups": ("chirpstream.tools.groups", "list, describe and reset consumer groups"),
+    "quorum": ("chirpstream.tools.quorum", "describe the controller quorum (KRaft)"),
 }
 
 

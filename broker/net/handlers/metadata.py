@@ -193,7 +193,7 @@ def _answer(
             for broker, e in broker_endpoints(image, context.listener.name)
         ],
         "cluster_id": metadata.cluster_id,
-        "controller_id": context.controller.node_id,
+        "controller_id": context.controller.controller_id,
         "topics": topics,
         "cluster_authorized_operations": cluster_authorized_operations(cluster_operations),
     }
