@@ -58,21 +58,31 @@ LAYOUT_KEYS = (
 
 @dataclass(frozen=True)
 class NodeLayout:
-    """Where one node listens and keeps its files."""
+    """Where one node listens and keeps its files. ``chirpstream cluster`` makes every node a
+    broker and the voters controllers too; a test harness may add controller-only nodes."""
 
     node_id: int
-    voter: bool
-    client_port: int
+    client_port: int | None  # None: no broker role, no client listener
     controller_port: int | None  # None: not a voter, no controller listener
     folder: Path
 
     @property
-    def roles(self) -> str:
-        return "broker,controller" if self.voter else "broker"
+    def broker(self) -> bool:
+        return self.client_port is not None
 
     @property
-    def client_address(self) -> str:
-        return f"{HOST}:{self.client_port}"
+    def voter(self) -> bool:
+        return self.controller_port is not None
+
+    @property
+    def roles(self) -> str:
+        return ",".join(
+            role for role, has in (("broker", self.broker), ("controller", self.voter)) if has
+        )
+
+    @property
+    def client_address(self) -> str | None:
+        return None if self.client_port is None else f"{HOST}:{self.client_port}"
 
     @property
     def controller_address(self) -> str | None:
@@ -96,7 +106,6 @@ def plan(brokers: int, controllers: int, base_port: int, data_dir: Path) -> list
     return [
         NodeLayout(
             node_id=k,
-            voter=k < controllers,
             client_port=base_port + k,
             controller_port=base_port + CONTROLLER_OFFSET + k if k < controllers else None,
             folder=data_dir / f"node-{k}",
@@ -112,29 +121,36 @@ def voters_setting(nodes: Sequence[NodeLayout]) -> str:
 
 def replication_factor(nodes: Sequence[NodeLayout]) -> int:
     """Kafka's default for internal topics, 3, as far as the cluster has brokers."""
-    return min(3, len(nodes))
+    return min(3, sum(node.broker for node in nodes))
 
 
 def node_properties(
     node: NodeLayout, nodes: Sequence[NodeLayout], settings: Mapping[str, str]
 ) -> dict[str, str]:
     """The ``server.properties`` of ``node`` in a cluster of ``nodes``, then ``settings``."""
-    listeners = f"PLAINTEXT://{node.client_address}"
-    if node.voter:
-        listeners += f",CONTROLLER://{node.controller_address}"
-    factor = str(replication_factor(nodes))
-    return {
+    listeners = [
+        f"{name}://{address}"
+        for name, address in (
+            ("PLAINTEXT", node.client_address),
+            ("CONTROLLER", node.controller_address),
+        )
+        if address is not None
+    ]
+    props = {
         "process.roles": node.roles,
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters_setting(nodes),
-        "listeners": listeners,
+        "listeners": ",".join(listeners),
         "advertised.listeners": f"PLAINTEXT://{node.client_address}",
         "controller.listener.names": "CONTROLLER",
         "log.dirs": str(node.data_dir.resolve()),
-        "offsets.topic.replication.factor": factor,
-        "default.replication.factor": factor,
-        **settings,
     }
+    if not node.broker:  # a controller alone has no client listener to advertise
+        del props["advertised.listeners"]
+    factor = str(replication_factor(nodes))
+    props["offsets.topic.replication.factor"] = factor
+    props["default.replication.factor"] = factor
+    return {**props, **settings}
 
 
 def write_properties(
@@ -262,7 +278,7 @@ class Cluster:
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(node.client_address for node in self.nodes)
+        return ",".join(node.client_address for node in self.nodes if node.client_address)
 
     def start(self) -> None:
         for node in self.nodes:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import random
 import re
-import signal
 import socket
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from chirpstream.cluster import NodeLayout, node_properties, write_properties
 from tests.support.broker_process import BrokerProcess
@@ -83,7 +84,7 @@ class NodeProcess(BrokerProcess):
     READY = re.compile(r"^READY (?:broker )?node=\d+\b")
 
     def __init__(self, layout: NodeLayout) -> None:
-        super().__init__(layout.data_dir, layout.log_path, port=layout.client_port)
+        super().__init__(layout.data_dir, layout.log_path, port=layout.client_port or 0)
         self.layout = layout
         self.paused = False
 
@@ -109,28 +110,42 @@ class NodeProcess(BrokerProcess):
 
 
 class Cluster:
+    """``brokers`` broker nodes (ids 0..brokers-1) and a quorum of ``controllers`` voters:
+    the first brokers (combined nodes, as ``chirpstream cluster`` runs them) or, with
+    ``dedicated_controllers``, controller-only nodes with the ids after the brokers (Kafka's
+    isolated mode, so a test can kill any broker without touching the quorum)."""
+
     def __init__(
         self,
         folder: Path,
         brokers: int = 3,
         controllers: int = 1,
         config: Mapping[str, str] | None = None,
+        *,
+        dedicated_controllers: bool = False,
     ) -> None:
-        ports = free_ports(brokers + controllers)
+        nodes = brokers + controllers if dedicated_controllers else brokers
+        first_voter = brokers if dedicated_controllers else 0
+        ports = free_ports(nodes + controllers)
         layouts = [
             NodeLayout(
                 node_id=k,
-                voter=k < controllers,
-                client_port=ports[k],
-                controller_port=ports[brokers + k] if k < controllers else None,
+                client_port=ports[k] if k < brokers else None,
+                controller_port=ports[nodes + k - first_voter]
+                if first_voter <= k < first_voter + controllers
+                else None,
                 folder=folder / f"node-{k}",
             )
-            for k in range(brokers)
+            for k in range(nodes)
         ]
         settings = {**DEFAULTS, **(config or {})}
         for layout in layouts:
             write_properties(layout, layouts, node_properties(layout, layouts, settings))
         self.nodes = [NodeProcess(layout) for layout in layouts]
+
+    @property
+    def brokers(self) -> list[NodeProcess]:
+        return [node for node in self.nodes if node.layout.broker]
 
     # -- the whole cluster ----------------------------------------------------------------------
 
@@ -153,13 +168,42 @@ class Cluster:
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(node.bootstrap for node in self.nodes)
+        return ",".join(node.bootstrap for node in self.brokers)
 
     def node(self, node_id: int) -> NodeProcess:
         return self.nodes[node_id]
 
     def logs(self) -> str:
         return "\n".join(f"--- node {n.node_id} ---\n{n.read_log()[-20000:]}" for n in self.nodes)
+
+    def create_topic(
+        self,
+        topic: str,
+        partitions: int = 1,
+        replication: int = 3,
+        *,
+        assignment: list[list[int]] | None = None,
+        **config: str,
+    ) -> None:
+        """Create ``topic`` through the Admin API and wait until every broker that answers
+        sees a leader for each partition."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        spec = (
+            NewTopic(topic, replica_assignment=assignment, config=config)
+            if assignment
+            else NewTopic(topic, partitions, replication, config=config)
+        )
+        admin.create_topics([spec])[topic].result(30)
+        count = len(assignment) if assignment else partitions
+        for partition in range(count):
+            eventually(
+                lambda p=partition: (
+                    (views := list(self.views(topic, p)))
+                    and len(views) == sum(n.answering for n in self.brokers)
+                    and all(v.leader >= 0 for v in views)
+                ),
+                f"every broker sees a leader of {topic}-{partition}",
+            )
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -227,7 +271,7 @@ class Cluster:
         return None
 
     def views(self, topic: str, partition: int) -> Iterator[PartitionView]:
-        for node in self.nodes:
+        for node in self.brokers:
             if node.answering and (seen := self.view(node.node_id, topic, partition)):
                 yield seen
 
@@ -274,7 +318,7 @@ class Cluster:
 
     def controller(self) -> int:
         """The active controller as DescribeCluster names it (-1 when none)."""
-        for node in self.nodes:
+        for node in self.brokers:
             if not node.answering:
                 continue
             try:
@@ -287,8 +331,3 @@ class Cluster:
             except OSError:
                 continue
         return NO_LEADER
-
-    def signal_all(self, signum: signal.Signals) -> None:
-        for node in self.nodes:
-            if node.running:
-                node.proc.send_signal(signum)  # type: ignore[union-attr]
