@@ -158,8 +158,13 @@ class QuorumController:
         )
 
     def stop(self) -> None:
-        """Stop acting and cancel the timers (the node is shutting down)."""
+        """Stop acting and cancel the timers (the node is shutting down): requests still
+        waiting for their entry to be replayed get NOT_CONTROLLER."""
         self._deactivate()
+        for _, waiter in self._replayed:
+            if not waiter.done():
+                waiter.set_exception(NotControllerError(f"node {self.node_id} is stopping"))
+        self._replayed = []
 
     # -- replay ---------------------------------------------------------------------------
 
