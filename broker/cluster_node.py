@@ -290,13 +290,16 @@ class ClusterNode:
             config.offsets_topic_replication_factor,
             configs={"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
         )
+        said = ""
         while OFFSETS_TOPIC not in self.publisher.image.topics:
             try:
                 await remote.create_topic(topic)
             except TopicError as err:
                 if OFFSETS_TOPIC in self.publisher.image.topics:
                     break  # another broker created it
-                log.info("%s not created yet: %s; asking again", OFFSETS_TOPIC, err)
+                if str(err) != said:  # once per reason, not once a second
+                    said = str(err)
+                    log.info("waiting to create %s: %s", OFFSETS_TOPIC, err)
                 await sleep(self.clock, OFFSETS_TOPIC_RETRY_S)
 
     def _remove_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
