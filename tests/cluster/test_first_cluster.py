@@ -62,3 +62,66 @@ def test_a_topic_created_through_one_broker_is_served_by_every_broker(cluster_fa
             node.bootstrap, TOPIC, messages[k * 10 : (k + 1) * 10], **{"enable.idempotence": True}
         )
     assert sorted(d.value for d in delivered) == sorted(v for _, v in messages)
+
+
+def _metadata(node, topic: str):
+    with WireClient(node.port) as client:
+        return client.request(
+            3,
+            12,
+            {
+                "topics": [{"name": topic, "topic_id": None}],
+                "allow_auto_topic_creation": False,
+                "include_topic_authorized_operations": False,
+            },
+        )
+
+
+def test_admin_requests_to_a_broker_are_forwarded_and_shown_by_it_at_once(cluster_factory):
+    """CreatePartitions and DeleteTopics sent to a broker that is not the controller (the
+    controller is a node of its own) answer once that broker's own image shows the change."""
+    cluster = cluster_factory(brokers=3, controllers=1)
+    cluster.create_topic("grow", partitions=1, replication=2)
+    broker = cluster.node(2)
+    with WireClient(broker.port) as client:
+        grown = client.request(
+            37,
+            3,
+            {"topics": [{"name": "grow", "count": 4, "assignments": None}],
+             "timeout": 30_000, "validate_only": False},
+        )  # fmt: skip
+    assert [r.error_code for r in grown.results] == [ErrorCode.none]
+    (topic,) = _metadata(broker, "grow").topics
+    assert sorted(p.partition_index for p in topic.partitions) == [0, 1, 2, 3]
+
+    with WireClient(cluster.node(1).port) as client:
+        deleted = client.request(
+            20, 6, {"topics": [{"name": "grow", "topic_id": None}], "timeout": 30_000}
+        )
+    assert [r.error_code for r in deleted.responses] == [ErrorCode.none]
+    (gone,) = _metadata(cluster.node(1), "grow").topics
+    assert gone.error_code == ErrorCode.unknown_topic_or_partition
+
+
+def test_sigterm_is_a_controlled_shutdown(cluster_factory):
+    """A broker stopped with SIGTERM asks the controller to move its leaderships first, and
+    exits only once every other broker has seen them move (not a session timeout later)."""
+    cluster = cluster_factory(
+        brokers=3, controllers=1, config={"broker.session.timeout.ms": "30000"}
+    )
+    cluster.create_topic("led", partitions=3, replication=3)
+    leaders = {cluster.leader("led", p) for p in range(3)}
+    stopping = min(leaders)
+    assert cluster.terminate(stopping) == 0
+    for node in cluster.brokers:
+        if node.node_id == stopping:
+            continue
+        answer = _metadata(node, "led")
+        assert all(p.leader_id not in (stopping, -1) for p in answer.topics[0].partitions)
+        # Fenced as it stopped (committed before its last answer), long before its lease ends.
+        eventually(
+            lambda node=node: stopping not in {b.node_id for b in _metadata(node, "led").brokers},
+            f"node {node.node_id} no longer lists broker {stopping}",
+            timeout=5,
+        )
+    assert "controlled shutdown: the controller moved" in cluster.node(stopping).read_log()
