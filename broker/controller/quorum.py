@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
+from kio.schema.errors import ErrorCode
+
 from broker.clock import Clock, Repeating, TimerHandle
 from broker.controller.brokers import (
     DEFAULT_SESSION_TIMEOUT_MS,
@@ -280,7 +282,10 @@ class QuorumController:
             )
             return result
 
-        return await self._run(decide)
+        answer = await self._run(decide)
+        if answer.error_code == ErrorCode.none:
+            log.info("broker %d registered at epoch %d", request.broker_id, answer.broker_epoch)
+        return answer
 
     async def heartbeat(self, request: BrokerHeartbeatRequest) -> BrokerHeartbeatAnswer:
         """BrokerHeartbeat: renew the lease; unfence, fence or shut the broker down."""
