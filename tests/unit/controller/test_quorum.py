@@ -141,10 +141,15 @@ async def test_a_follower_replays_the_leaders_entries_and_does_not_act():
 @run
 async def test_an_entry_that_does_not_fit_the_image_is_skipped_and_replay_goes_on():
     c = Cluster()
-    c.log.replicate(epoch=1, records=[FenceBrokerRecord(9, 4)])  # no broker 9
-    c.log.replicate(epoch=1, records=[RegisterBrokerRecord(5, uuid.UUID(int=1), broker_epoch=2)])
-    assert c.controller.committed_offset == 2
+    registered = RegisterBrokerRecord(5, uuid.UUID(int=1), broker_epoch=1)
+    c.log.replicate(epoch=1, records=[registered])
+    # An entry applies whole or not at all: broker 6 stays out with the bad record after it.
+    also = RegisterBrokerRecord(6, uuid.UUID(int=2), broker_epoch=2)
+    c.log.replicate(epoch=1, records=[also, FenceBrokerRecord(9, 4)])  # no broker 9
+    c.log.replicate(epoch=1, records=[UnfenceBrokerRecord(5, 1)])
+    assert c.controller.committed_offset == 3
     assert list(c.controller.image.brokers) == [5]
+    assert not c.controller.image.brokers[5].fenced
 
 
 @run
