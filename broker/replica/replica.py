@@ -43,6 +43,7 @@ class Replica:
         "_append_waiters",
         "_waiters",
         "follower_end_offsets",
+        "follower_high_watermarks",
         "high_watermark",
         "index",
         "isr",
@@ -75,6 +76,8 @@ class Replica:
         self.isr: frozenset[int] = frozenset((node_id,)) if isr is None else isr
         # Each follower's log end offset, as its last fetch told us (none on one node).
         self.follower_end_offsets: dict[int, int] = {}
+        # The high watermark each follower was last sent: one behind is news for it.
+        self.follower_high_watermarks: dict[int, int] = {}
         self.high_watermark = min(high_watermark, log.log_end_offset)  # the checkpoint's
         self._waiters: set[asyncio.Future[None]] = set()
         self._append_waiters: set[asyncio.Future[None]] = set()  # replica fetches
@@ -255,9 +258,11 @@ class Replica:
         return self.log.end_offset_for_epoch(epoch)
 
     def add_waiter(self, waiter: asyncio.Future[None], *, on_append: bool = False) -> None:
-        """``waiter`` is resolved when the high watermark next moves (``on_append``: when a
-        batch is next appended, what a replica fetch waits for), or the role changes."""
-        (self._append_waiters if on_append else self._waiters).add(waiter)
+        """``waiter`` is resolved when the high watermark next moves, or the role changes;
+        with ``on_append`` (a replica fetch) also when a batch is next appended."""
+        self._waiters.add(waiter)
+        if on_append:
+            self._append_waiters.add(waiter)
 
     def remove_waiter(self, waiter: asyncio.Future[None]) -> None:
         self._waiters.discard(waiter)
