@@ -112,9 +112,9 @@ class ReplicaFetcherManager:
             if endpoint.name == self.config.listener_name:
                 self.clients.update(leader, endpoint.host, endpoint.port)
                 break
-        else:
-            log.warning(
-                "%s-%d: leader %d has no %s listener; not fetching",
+        else:  # not registered yet: followed once it is (the manager sees to it)
+            log.info(
+                "%s-%d: leader %d has no %s listener yet; not fetching",
                 *key,
                 leader,
                 self.config.listener_name,

@@ -19,7 +19,7 @@ from broker.metadata.changes import local_changes
 from broker.metadata.image import MetadataImage, PartitionRegistration, TopicImage
 from broker.metadata.topics import log_config
 from broker.replica.fetcher import ReplicaFetcherManager
-from broker.replica.replica import Replica
+from broker.replica.replica import Replica, Role
 from broker.storage.config import LogConfig
 from broker.storage.log import PartitionLog
 from broker.storage.manager import LogManager, TopicPartition
@@ -103,17 +103,23 @@ class ReplicaManager:
                 leader = new.brokers.get(partition.leader)
                 fetchers.follow(replica, leader.endpoints if leader is not None else ())
         if fetchers is not None and new.brokers is not old.brokers:
-            self._refollow_moved_leaders(old, new)
+            self._follow_moved_leaders(fetchers, old, new)
 
-    def _refollow_moved_leaders(self, old: MetadataImage, new: MetadataImage) -> None:
-        """A leader that registered again at another address is fetched from there."""
-        assert self.fetchers is not None
-        for (topic, index), leader in self.fetchers.followed().items():
-            before, now = old.brokers.get(leader), new.brokers.get(leader)
-            if now is not None and (before is None or before.endpoints != now.endpoints):
-                replica = self.replica(topic, index)
-                if replica is not None:
-                    self.fetchers.follow(replica, now.endpoints)
+    def _follow_moved_leaders(
+        self, fetchers: ReplicaFetcherManager, old: MetadataImage, new: MetadataImage
+    ) -> None:
+        """Fetch from a leader that registered (again, maybe at another address) since."""
+        followed = fetchers.followed()
+        for replica in self.all_replicas():
+            if replica.role is not Role.FOLLOWER:
+                continue
+            leader = new.brokers.get(replica.leader_id)
+            if leader is None:
+                continue
+            before = old.brokers.get(replica.leader_id)
+            moved = before is None or before.endpoints != leader.endpoints
+            if moved or (replica.topic, replica.index) not in followed:
+                fetchers.follow(replica, leader.endpoints)
 
     def _add(
         self,

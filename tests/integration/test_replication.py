@@ -7,9 +7,16 @@ is cut where its log leaves the new leader's, and followers follow a leader chan
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+from kio.schema.fetch.v12 import request as fetch_v12
+from kio.schema.types import BrokerId, TopicName
+from kio.static.primitive import i32, i64
 
 from broker.clock import SystemClock
 from broker.config import BrokerConfig
@@ -23,11 +30,12 @@ from broker.metadata.records import (
     PartitionChangeRecord,
     PartitionRecord,
     RegisterBrokerRecord,
+    RemoveTopicRecord,
     TopicRecord,
 )
 from broker.metadata.store import JsonMetadataStore
 from broker.metadata.topics import OFFSETS_TOPIC
-from broker.net.client import NodeClients
+from broker.net.client import KafkaClient, NodeClients
 from broker.net.context import Context
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
@@ -83,8 +91,21 @@ class Node:
             ),
             api_keys=REGISTRY.advertised(),
         )
+        self.context = context
         self.server = Server(context, REGISTRY, self._listening)
         self.server.start()
+
+    async def move(self) -> None:
+        """Listen at another port from now on, as a restarted node may."""
+        assert self.server is not None
+        await self.server.stop()
+        await self.listen()
+        self.server = Server(self.context, REGISTRY, self._listening)
+        self.server.start()
+
+    def registration(self, epoch: int) -> RegisterBrokerRecord:
+        endpoint = Endpoint("PLAINTEXT", "127.0.0.1", self.port)
+        return RegisterBrokerRecord(self.node_id, uuid.uuid4(), epoch, (endpoint,), fenced=False)
 
     def apply(self, image: MetadataImage) -> None:
         self.replicas.apply(self.image, image)
@@ -122,31 +143,23 @@ async def eventually(check, timeout_s: float = 15.0) -> None:
 
 
 async def cluster(
-    tmp_path: Path, size: int, config: FetcherConfig = FAST
+    tmp_path: Path, size: int, config: FetcherConfig = FAST, replicas: int | None = None
 ) -> tuple[list[Node], MetadataImage]:
-    """``size`` nodes, all replicas of t-0, led by node 0 in epoch 1."""
+    """``size`` nodes, of ``replicas`` (default: ``size``) replicas of t-0, led by node 0 in
+    epoch 1; the replicas beyond ``size`` have no node (a test plays them)."""
     nodes = [Node(i, tmp_path / f"node-{i}", config) for i in range(size)]
     for node in nodes:
         node.root.mkdir(exist_ok=True)
         await node.listen()
-    ids = tuple(range(size))
+    ids = tuple(range(size if replicas is None else replicas))
     image = MetadataImage().apply_all(
         [
-            *(
-                RegisterBrokerRecord(
-                    node.node_id,
-                    uuid.uuid4(),
-                    1,
-                    (Endpoint("PLAINTEXT", "127.0.0.1", node.port),),
-                    fenced=False,
-                )
-                for node in nodes
-            ),
+            *(node.registration(epoch=1) for node in nodes),
             TopicRecord("t", TOPIC_ID),
             PartitionRecord(0, TOPIC_ID, ids, ids, 0, leader_epoch=1),
             # Each node's group coordinator needs an offsets partition: its own, led alone.
             TopicRecord(OFFSETS_TOPIC, OFFSETS_ID),
-            *(PartitionRecord(i, OFFSETS_ID, (i,), (i,), i) for i in ids),
+            *(PartitionRecord(i, OFFSETS_ID, (i,), (i,), i) for i in range(size)),
         ]
     )
     for node in nodes:
@@ -201,6 +214,129 @@ def test_an_old_leaders_divergent_suffix_is_cut_and_every_node_follows_the_new_l
             await eventually(lambda: heir.replica.follower_end_offsets == {0: 7, 2: 7})
             assert zombie.replicas.fetchers.followed() == {("t", 0): 1}
             assert heir.replicas.fetchers.followed() == {}
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(run())
+
+
+def replica_fetch(
+    replica_id: int, offset: int, last_epoch: int = 1, current_epoch: int = 1
+) -> fetch_v12.FetchRequest:
+    """A follower's Fetch v12 for t-0, answered at once when nothing is there."""
+    return fetch_v12.FetchRequest(
+        replica_id=BrokerId(replica_id),
+        max_wait=datetime.timedelta(0),
+        min_bytes=i32(1),
+        topics=(
+            fetch_v12.FetchTopic(
+                topic=TopicName("t"),
+                partitions=(
+                    fetch_v12.FetchPartition(
+                        partition=i32(0),
+                        current_leader_epoch=i32(current_epoch),
+                        fetch_offset=i64(offset),
+                        last_fetched_epoch=i32(last_epoch),
+                        partition_max_bytes=i32(1 << 20),
+                    ),
+                ),
+            ),
+        ),
+        forgotten_topics_data=(),
+    )
+
+
+def test_the_leader_serves_replica_fetches_to_its_log_end_and_fences_them_as_kafka(
+    tmp_path,
+) -> None:
+    """Node 0 leads t-0 with replicas 0, 1, 2; the test plays followers 1 and 2."""
+
+    async def run() -> None:
+        (leader,), image = await cluster(tmp_path, 1, replicas=3)
+        client = KafkaClient("127.0.0.1", leader.port)
+
+        async def ask(request: fetch_v12.FetchRequest) -> Any:
+            answer = await client.request(request)
+            return answer.responses[0].partitions[0]
+
+        try:
+            leader.write(3)
+            consumer = await ask(replica_fetch(-1, 0))
+            assert (consumer.error_code, consumer.high_watermark, consumer.records) == (
+                ErrorCode.none,
+                0,
+                b"",
+            )  # nothing is committed: the followers have not fetched
+            first = await ask(replica_fetch(1, 0))
+            assert first.records == leader.everything()  # a follower reads to the log end
+            assert leader.replica.follower_end_offsets == {1: 0, 2: 0}
+            await ask(replica_fetch(1, 3))
+            assert leader.replica.follower_end_offsets == {1: 3, 2: 0}
+            assert (await ask(replica_fetch(2, 3))).high_watermark == 3
+
+            diverged = await ask(replica_fetch(1, 5, last_epoch=1))
+            assert diverged.error_code == ErrorCode.none and diverged.records == b""
+            assert (diverged.diverging_epoch.epoch, diverged.diverging_epoch.end_offset) == (1, 3)
+            older = await ask(replica_fetch(1, 3, last_epoch=0))  # epoch 0 is not here at all
+            assert (older.diverging_epoch.epoch, older.diverging_epoch.end_offset) == (0, 0)
+            assert leader.replica.follower_end_offsets == {1: 3, 2: 3}  # neither was recorded
+
+            stale = await ask(replica_fetch(1, 3, current_epoch=0))
+            assert stale.error_code == ErrorCode.fenced_leader_epoch
+            ahead = await ask(replica_fetch(1, 3, current_epoch=2))
+            assert ahead.error_code == ErrorCode.unknown_leader_epoch
+            leader.apply(image.apply(PartitionChangeRecord(0, TOPIC_ID, leader=1)))
+            moved = await ask(replica_fetch(2, 3, current_epoch=2))
+            assert moved.error_code == ErrorCode.not_leader_or_follower
+        finally:
+            await client.close()
+            await leader.stop()
+
+    asyncio.run(run())
+
+
+def test_fetching_stops_for_a_deleted_topic(tmp_path) -> None:
+    async def run() -> None:
+        nodes, image = await cluster(tmp_path, 2)
+        leader, follower = nodes
+        try:
+            leader.write(2)
+            await eventually(lambda: follower.replica.log_end_offset == 2)
+            fetchers = follower.replicas.fetchers
+            assert fetchers.followed() == {("t", 0): 0}
+            follower.apply(image.apply(RemoveTopicRecord(TOPIC_ID)))
+            assert fetchers.followed() == {}
+            assert follower.replicas.replica("t", 0) is None
+            await eventually(
+                lambda: (
+                    not any(
+                        task.get_name().startswith("replica-fetcher-")
+                        for task in asyncio.all_tasks()
+                    )
+                )
+            )
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_leader_that_registers_at_another_address_is_fetched_from_there(tmp_path) -> None:
+    async def run() -> None:
+        nodes, image = await cluster(tmp_path, 2)
+        leader, follower = nodes
+        try:
+            leader.write(2)
+            await eventually(lambda: follower.replica.log_end_offset == 2)
+            await leader.move()
+            moved = image.apply(leader.registration(epoch=2))
+            leader.apply(moved)
+            follower.apply(moved)
+            leader.write(3)
+            await eventually(lambda: follower.replica.log_end_offset == 5)
+            assert follower.everything() == leader.everything()
         finally:
             for node in nodes:
                 await node.stop()
