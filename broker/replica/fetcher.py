@@ -8,7 +8,11 @@ Fetch v12 as a replica (``replica_id`` = this node, ``current_leader_epoch``, an
 * ``diverging_epoch``: the log is truncated where it leaves the leader's (KIP-320, by
   ``Replica.truncate_to_leader``), and the next fetch goes on from there;
 * records: appended byte for byte (``Replica.append_as_follower``), a cut tail batch left for
-  the next fetch; then the high watermark is the leader's, as far as the log reaches;
+  the next fetch; then the high watermark is the leader's, as far as the log reaches, and
+  the log start follows the leader's up to it;
+* OFFSET_OUT_OF_RANGE with the leader's log starting past this log's end (retention went
+  past it): the log is emptied and starts there; when the leader's log starts inside its
+  first batch, this empty log starts at that batch (both as Kafka's follower does);
 * an error (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, ...: the two
   nodes' metadata differ for now), a refused batch or a failed append: that partition waits
   ``replica.fetch.backoff.ms`` and is fetched again, while the others go on.
@@ -39,7 +43,7 @@ from kio.static.primitive import i8, i32, i64
 
 from broker.clock import Clock
 from broker.metadata.records import Endpoint
-from broker.protocol.batch import validate_replicated
+from broker.protocol.batch import BatchHeader, validate_replicated
 from broker.protocol.errors import RecordError
 from broker.replica.replica import Replica, Role
 from broker.storage.errors import StorageError
@@ -281,6 +285,16 @@ class _LeaderFetcher:
             return  # the partition changed while the fetch was out: the answer is stale
         manager = self.manager
         error = data.error_code
+        if error == ErrorCode.offset_out_of_range and data.log_start_offset > offset:
+            log.info(
+                "%s-%d: leader %d's log starts at %d, past this log's end %d; starting over there",
+                *key,
+                self.leader_id,
+                data.log_start_offset,
+                offset,
+            )
+            replica.start_at(data.log_start_offset)
+            return
         if error != ErrorCode.none:  # the two nodes' metadata differ, for now
             self._rest(followed, f"the leader answered {error.name}", logging.INFO)
             return
@@ -301,11 +315,14 @@ class _LeaderFetcher:
         if records:
             try:
                 headers = validate_replicated(records)
+                if headers and _straddles_empty_log(replica, headers[0]):
+                    replica.start_at(headers[0].base_offset)
                 replica.append_as_follower(records, headers, manager.clock.now_ms())
             except (RecordError, StorageError) as err:
                 self._rest(followed, str(err), logging.WARNING)
                 return
         replica.follow_high_watermark(data.high_watermark)
+        replica.follow_log_start(data.log_start_offset)
 
     def _rest(self, followed: _Followed, why: str, level: int) -> None:
         replica = followed.replica
@@ -320,3 +337,11 @@ class _LeaderFetcher:
             backoff,
         )
         followed.resting_until_ms = self.manager.clock.now_ms() + backoff
+
+
+def _straddles_empty_log(replica: Replica, first: BatchHeader) -> bool:
+    """Whether the leader's first batch holds this empty log's start without starting there:
+    the leader's log starts inside that batch (Kafka's follower then starts its log at the
+    batch's base offset)."""
+    end = replica.log_end_offset
+    return end == replica.log_start_offset and first.base_offset < end <= first.last_offset

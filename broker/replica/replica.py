@@ -217,6 +217,19 @@ class Replica:
             log.log_start_offset, min(leader_high_watermark, log.log_end_offset)
         )
 
+    def follow_log_start(self, leader_log_start_offset: int) -> None:
+        """Records the leader no longer holds are gone here too, up to the high watermark
+        (Kafka's follower moves its log start with the leader's)."""
+        offset = min(leader_log_start_offset, self.high_watermark)
+        if offset > self.log.log_start_offset:
+            self.log.advance_log_start(offset)
+
+    def start_at(self, offset: int) -> None:
+        """Empty the log and start it at ``offset``: the leader's log starts past this log's
+        end, or its first batch begins before this empty log's start."""
+        self.log.truncate_fully_and_start_at(offset)
+        self.high_watermark = offset
+
     def truncate_to_leader(self, epoch: int, end_offset: int) -> int:
         """Cut the suffix where this log diverges from the leader's, which answered a fetch
         with ``diverging_epoch`` ``(epoch, end_offset)``; returns the new log end offset.

@@ -296,6 +296,36 @@ def test_the_leader_serves_replica_fetches_to_its_log_end_and_fences_them_as_kaf
     asyncio.run(run())
 
 
+def test_a_new_follower_starts_where_the_leaders_log_starts(tmp_path) -> None:
+    """The leader's log starts inside its first batch (4-5 holds the log start, 5): the
+    follower, which asks from 0, starts its own log at that batch and keeps the rest."""
+
+    async def run() -> None:
+        (leader,), image = await cluster(tmp_path, 1, replicas=2)
+        alone = image.apply(PartitionChangeRecord(0, TOPIC_ID, isr=(0,)))
+        leader.apply(alone)
+        for i in range(5):
+            batch = make_batch([b"a%d" % i, b"b%d" % i])
+            leader.replica.append(batch, validate_produced(batch), leader.clock.now_ms())
+        leader.replica.log.advance_log_start(5)
+        follower = Node(1, tmp_path / "node-1", FAST)
+        try:
+            await follower.listen()
+            follower.start(alone)
+            await eventually(lambda: follower.replica.log_end_offset == 10)
+            await eventually(lambda: follower.replica.log_start_offset == 5)
+            kept = leader.replica.log.read(5, 1 << 20, 10).read_bytes()  # from batch 4-5 on
+            assert follower.replica.log.read(5, 1 << 20, 10).read_bytes() == kept
+            assert (
+                follower.replica.log.leader_epochs == leader.replica.log.leader_epochs == [(1, 5)]
+            )
+        finally:
+            await follower.stop()
+            await leader.stop()
+
+    asyncio.run(run())
+
+
 def test_fetching_stops_for_a_deleted_topic(tmp_path) -> None:
     async def run() -> None:
         nodes, image = await cluster(tmp_path, 2)
