@@ -2,7 +2,7 @@
 single controller (combined), nodes 1 and 2 brokers. A RF=3 topic created through broker 1 is
 seen with its leaders, replicas and ISR from every broker; ``describe_cluster()`` names the
 brokers and the controller everywhere; every broker names the same group coordinator; acks=all
-writes through each single broker reach the leaders."""
+writes through each single broker reach the leaders and are consumed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.errors import ErrorCode
 
-from tests.support.confluent import produce
+from tests.support.confluent import consume_assigned, produce
 from tests.support.waiting import eventually
 from tests.support.wire import WireClient
 
@@ -62,6 +62,10 @@ def test_a_topic_created_through_one_broker_is_served_by_every_broker(cluster_fa
             node.bootstrap, TOPIC, messages[k * 10 : (k + 1) * 10], **{"enable.idempotence": True}
         )
     assert sorted(d.value for d in delivered) == sorted(v for _, v in messages)
+    consumed = consume_assigned(cluster.node(2).bootstrap, TOPIC, PARTITIONS, len(messages))
+    assert sorted((c.partition, c.offset, c.value) for c in consumed) == sorted(
+        (d.partition, d.offset, d.value) for d in delivered
+    )
 
 
 def _metadata(node, topic: str):
