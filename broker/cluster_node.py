@@ -60,8 +60,6 @@ log = logging.getLogger("broker")
 CATCH_UP_POLL_S = 0.05
 CATCH_UP_LOG_S = 5.0
 OFFSETS_TOPIC_RETRY_S = 1.0
-# How long a SIGTERM waits for the controller to move this broker's leaderships away.
-CONTROLLED_SHUTDOWN_TIMEOUT_S = 30.0
 
 
 class ClusterError(Exception):
@@ -346,7 +344,9 @@ class ClusterNode:
         """A controlled shutdown, then the broker role, then the controller role and the
         quorum, then the logs."""
         if self.lifecycle is not None:
-            await self.lifecycle.controlled_shutdown(CONTROLLED_SHUTDOWN_TIMEOUT_S)
+            # No longer than the session: by then the controller has fenced this broker and
+            # moved its leaderships anyway (or there is no quorum to ask).
+            await self.lifecycle.controlled_shutdown(self.config.broker_session_timeout_ms / 1000)
             await self.lifecycle.stop()
         for task in list(self._tasks):
             task.cancel()
