@@ -174,14 +174,14 @@ class ClusterNode:
         self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
         fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
         replicas = self.replicas = ReplicaManager(
-            logs, config.node_id, config.log_defaults, fetchers
+            logs, config.node_id, config.log_defaults, fetchers, owns_directories=True
         )
         replicas.load(image, frozenset())
         replicas.apply(MetadataImage(), image)
         metadata = MetadataCache(self.cluster_id, image)
         self.publisher.subscribe(replicas.apply)
         self.publisher.subscribe(metadata.apply)
-        self.publisher.subscribe(self._remove_deleted_topics)
+        self.publisher.subscribe(self._forget_offsets_of_deleted_topics)
         log.info(
             "caught up with the metadata log at offset %d: %d topics, %d partitions in %.2f s",
             self.publisher.offset,
@@ -221,7 +221,7 @@ class ClusterNode:
             # Clients are served once groups can be: the offsets topic must exist first.
             await self.lifecycle.wait_unfenced()
             await self._create_offsets_topic()
-            self.groups = self._group_coordinator(replicas)
+            self.groups = await self._group_coordinator(replicas)
         except BaseException:
             listening.close()
             raise
@@ -263,7 +263,7 @@ class ClusterNode:
                 )
             await sleep(self.clock, CATCH_UP_POLL_S)
 
-    def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
+    async def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
         """The group coordinator over the ``__consumer_offsets`` partitions held here."""
         config = self.config
         settings = GroupSettings(
@@ -272,14 +272,17 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        held = replicas.replicas_of(OFFSETS_TOPIC)
-        if len(held) != config.offsets_topic_num_partitions:
+        count = config.offsets_topic_num_partitions
+        offsets = self.publisher.image.topics[OFFSETS_TOPIC]
+        if any(config.node_id not in p.replicas for p in offsets.partitions.values()):
             raise ClusterError(
-                f"this broker holds {len(held)} of the {config.offsets_topic_num_partitions} "
-                f"{OFFSETS_TOPIC} partitions, but group coordination is not sharded yet: "
-                "every broker must hold them all; set offsets.topic.replication.factor to "
-                "the number of brokers"
+                f"this broker is not a replica of every {OFFSETS_TOPIC} partition, but group "
+                "coordination is not sharded yet: every broker must hold them all; set "
+                "offsets.topic.replication.factor to the number of brokers"
             )
+        while len(replicas.replicas_of(OFFSETS_TOPIC)) < count:  # directories being made
+            await sleep(self.clock, CATCH_UP_POLL_S)
+        held = replicas.replicas_of(OFFSETS_TOPIC)
         store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
         coordinator = GroupCoordinator(store, settings, self.clock)
         coordinator.load()
@@ -309,24 +312,12 @@ class ClusterNode:
                     log.info("waiting to create %s: %s", OFFSETS_TOPIC, err)
                 await sleep(self.clock, OFFSETS_TOPIC_RETRY_S)
 
-    def _remove_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
-        """Delete the directories of topics the image dropped (the replica manager has let
-        go of their logs already)."""
-        replicas = self.replicas
-        assert replicas is not None
-        for topic_id, topic in old.topics_by_id.items():
-            if topic_id not in new.topics_by_id:
-                self._background(self._remove(replicas, topic))
+    def _forget_offsets_of_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
+        """Drop the committed offsets of topics the image dropped, as Kafka's
+        onPartitionsDeleted does (the replica manager deletes their directories)."""
         if self.groups is not None and len(new.topics) < len(old.topics):
             groups, topics = self.groups, new.topics
             groups.remove_offsets(lambda name: name in topics)
-
-    async def _remove(self, replicas: ReplicaManager, topic) -> None:
-        try:
-            await replicas.remove(topic)
-        except OSError as err:
-            log.error("topic %r is deleted but its directories are not all gone: %s",
-                      topic.name, err)  # fmt: skip
 
     def _background(self, work) -> None:
         task = asyncio.get_running_loop().create_task(work)
