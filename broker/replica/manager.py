@@ -115,8 +115,10 @@ class ReplicaManager:
 
     def _drop(self, topic: TopicImage, index: int) -> None:
         replicas = self._topics.get(topic.name, {})
-        if replicas.pop(index, None) is None:
+        replica = replicas.pop(index, None)
+        if replica is None:
             return
+        replica.stop()
         if not replicas:
             del self._topics[topic.name]
         self._removed.setdefault(topic.topic_id, []).extend(

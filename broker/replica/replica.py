@@ -109,6 +109,13 @@ class Replica:
         self.role = Role.FOLLOWER
         self.leader_epoch = leader_epoch
         self.follower_end_offsets = {}
+        self._wake()  # waiting acks=all produces answer NOT_LEADER_OR_FOLLOWER
+
+    def stop(self) -> None:
+        """This node no longer holds the partition (deleted, or moved off it): serve nothing
+        more; waiting acks=all produces answer NOT_LEADER_OR_FOLLOWER."""
+        self.role = Role.FOLLOWER
+        self._wake()
 
     def check_leader(self, current_leader_epoch: int = -1) -> ErrorCode | None:
         """Why a request for this partition may not be served here, or None. Not the leader:
@@ -162,11 +169,19 @@ class Replica:
                 lowest = min(lowest, ends.get(node, 0))
         if lowest > self.high_watermark:
             self.high_watermark = lowest
-            if self._waiters:
-                for waiter in self._waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-                self._waiters.clear()
+            self._wake()
+
+    def acks_status(self, required_offset: int) -> ErrorCode | None:
+        """The answer to an acks=all produce whose batches end just before
+        ``required_offset``, or None while it must wait (Kafka's
+        ``Partition.checkEnoughReplicasReachOffset``)."""
+        if self.role is not Role.LEADER:
+            return ErrorCode.not_leader_or_follower
+        if self.high_watermark < required_offset:
+            return None
+        if len(self.isr) < self.log.config.min_insync_replicas:
+            return ErrorCode.not_enough_replicas_after_append
+        return ErrorCode.none
 
     # -- reading ------------------------------------------------------------------------
 
@@ -185,8 +200,16 @@ class Replica:
         return self.log.end_offset_for_epoch(epoch)
 
     def add_waiter(self, waiter: asyncio.Future[None]) -> None:
-        """``waiter`` is resolved when the high watermark next moves."""
+        """``waiter`` is resolved when the high watermark next moves or this node stops
+        leading the partition."""
         self._waiters.add(waiter)
 
     def remove_waiter(self, waiter: asyncio.Future[None]) -> None:
         self._waiters.discard(waiter)
+
+    def _wake(self) -> None:
+        if self._waiters:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._waiters.clear()
