@@ -13,6 +13,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 
+from broker.clock import Clock, SystemClock
 from broker.metadata.changes import local_changes
 from broker.metadata.image import MetadataImage, PartitionRegistration, TopicImage
 from broker.metadata.topics import log_config
@@ -23,10 +24,24 @@ from broker.storage.manager import LogManager, TopicPartition
 
 
 class ReplicaManager:
-    def __init__(self, logs: LogManager, node_id: int, defaults: LogConfig) -> None:
+    """``clock`` times the followers' fetches; ``on_isr_candidate`` is told when a follower
+    of a partition led here catches up enough to join its ISR (the node passes
+    ``IsrUpdater.expand`` in cluster mode)."""
+
+    def __init__(
+        self,
+        logs: LogManager,
+        node_id: int,
+        defaults: LogConfig,
+        *,
+        clock: Clock | None = None,
+        on_isr_candidate: Callable[[Replica], None] | None = None,
+    ) -> None:
         self.logs = logs
         self.node_id = node_id
         self.defaults = defaults
+        self.clock: Clock = clock or SystemClock()
+        self._on_isr_candidate = on_isr_candidate
         self._topics: dict[str, dict[int, Replica]] = {}
         self._prepared: dict[TopicPartition, PartitionLog] = {}  # made, not yet in an image
         self._removed: dict[uuid.UUID, list[PartitionLog]] = {}  # out of the image, on disk
@@ -78,7 +93,12 @@ class ReplicaManager:
             replica = self.replica(topic.name, index)
             if replica is None:
                 replica = self._add(topic, index, partition, config_of, seeded)
-            replica.become_leader(partition.leader_epoch, frozenset(partition.isr))
+            replica.become_leader(
+                partition.leader_epoch,
+                frozenset(partition.isr),
+                partition.partition_epoch,
+                partition.replicas,
+            )
         for topic, index, partition in changes.followers:
             replica = self.replica(topic.name, index)
             if replica is None:
@@ -108,7 +128,11 @@ class ReplicaManager:
             partition.leader_epoch,
             node_id=self.node_id,
             isr=frozenset(partition.isr),  # the HW rule needs the whole ISR from the start
+            replicas=partition.replicas,
+            partition_epoch=partition.partition_epoch,
             high_watermark=seeded.get(key, 0),
+            clock=self.clock,
+            on_isr_candidate=self._on_isr_candidate,
         )
         self._topics.setdefault(topic.name, {})[index] = replica
         return replica

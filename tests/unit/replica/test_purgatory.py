@@ -40,7 +40,7 @@ def leader(
     """The leader (node 1) of a new partition with ``isr``."""
     partition_log = PartitionLog.create(root, "t", len(logs), TOPIC_ID, LogConfig(**config))
     logs.append(partition_log)
-    return Replica("t", len(logs) - 1, partition_log, 0, node_id=1, isr=frozenset(isr))
+    return Replica("t", len(logs) - 1, partition_log, 0, node_id=1, isr=frozenset(isr), clock=clock)
 
 
 def appended(replica: Replica, records: int = 1) -> AwaitedAck:
@@ -132,7 +132,7 @@ def test_an_isr_that_shrank_below_min_insync_after_the_append_is_reported(tmp_pa
     async def scenario() -> None:
         task = waiting_on([ack], clock)
         await settle()
-        replica.become_leader(0, frozenset({1}))
+        replica.become_leader(0, frozenset({1}), partition_epoch=1, replicas=(1, 2))
         await settle()
         assert task.done()
 
