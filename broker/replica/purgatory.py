@@ -41,7 +41,7 @@ class AwaitedAck:
 
 async def await_acks(waiting: Sequence[AwaitedAck], clock: Clock, timeout_ms: int) -> None:
     """Settle every partition of ``waiting``, or time the rest out after ``timeout_ms``."""
-    if _settle(waiting):
+    if settled(waiting):
         return
     loop = asyncio.get_running_loop()
     expired = False
@@ -64,7 +64,7 @@ async def await_acks(waiting: Sequence[AwaitedAck], clock: Clock, timeout_ms: in
             finally:
                 for replica in replicas:
                     replica.remove_waiter(waiter)
-            if _settle(waiting):
+            if settled(waiting):
                 return
             if expired:
                 for ack in waiting:
@@ -76,7 +76,7 @@ async def await_acks(waiting: Sequence[AwaitedAck], clock: Clock, timeout_ms: in
         timer.cancel()
 
 
-def _settle(waiting: Sequence[AwaitedAck]) -> bool:
+def settled(waiting: Sequence[AwaitedAck]) -> bool:
     """Give an answer to each partition that has one now; whether all have."""
     settled = True
     for ack in waiting:

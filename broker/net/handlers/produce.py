@@ -22,7 +22,7 @@ from broker.protocol.compression import check_expansion
 from broker.protocol.conform import NO_APPEND_TIME, conform
 from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
 from broker.protocol.produce_response import PartitionResult, encode_produce_response
-from broker.replica.purgatory import AwaitedAck, await_acks
+from broker.replica.purgatory import AwaitedAck, await_acks, settled
 from broker.replica.replica import ALL_ACKS, ReplicaError
 from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageError
 
@@ -150,9 +150,10 @@ async def handle(context: Context, request: Request) -> bytes | None:
                 _append(held.get(index), index, data.records, max_expanded, now_ms, acks, waiting)
             )
         results.append((name, answers))
-    if waiting:
+    if waiting and not settled(waiting):  # on one node, settled at once
         await await_acks(waiting, context.clock, millis(body.timeout))
-        results = _settled(results, waiting)
+    if any(ack.error for ack in waiting):
+        results = _with_ack_errors(results, waiting)
     if acks == 0:
         # acks=0 gets no response (G7); Kafka signals a failure by closing the connection.
         failed = [(name, a.index) for name, answers in results for a in answers if a.error_code]
@@ -165,7 +166,7 @@ async def handle(context: Context, request: Request) -> bytes | None:
 SPECS = [ApiSpec(0, "Produce", 3, 11, handle, advertised_min=0)]
 
 
-def _settled(
+def _with_ack_errors(
     results: list[tuple[str, list[PartitionResult]]], waiting: list[AwaitedAck]
 ) -> list[tuple[str, list[PartitionResult]]]:
     """``results`` with each acks=all partition's error once it settled (the base offset
