@@ -2,12 +2,14 @@
 drops a follower that lagged for replica.lag.time.max.ms, a follower that caught up is added
 on its fetch, only one change per partition is in flight, a fenced broker never joins, and
 refusals and lost requests are handled as Kafka handles them. The controller here runs the
-project's own AlterPartition rule (broker.controller.isr) over a real image."""
+project's own AlterPartition rule (broker.controller.isr) over a real image; one test sends
+through the CONTROLLER listener's AlterPartition handler and the quorum controller."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import io
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -21,6 +23,7 @@ from kio.schema.alter_partition.v3.response import (
     TopicData,
 )
 from kio.schema.errors import ErrorCode
+from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import i32, i32Timedelta
 
 from broker.clock import ManualClock
@@ -33,13 +36,17 @@ from broker.metadata.records import (
     TopicRecord,
     UnfenceBrokerRecord,
 )
+from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
 from broker.protocol.batch import validate_produced
+from broker.protocol.codec import build, encode_response, read_request
 from broker.replica.alter_partition import RETRY_BACKOFF_MS, IsrUpdater
 from broker.replica.manager import ReplicaManager
 from broker.replica.replica import Replica
 from broker.storage import LogConfig
 from broker.storage.manager import LogManager
 from tests.support.batches import make_batch
+from tests.unit.controller.test_controller_handlers import call, join, new_topic
+from tests.unit.controller.test_controller_handlers import context as controller_context
 
 ME = 1
 TOPIC_ID = uuid.UUID(int=5)
@@ -342,3 +349,68 @@ def test_a_lost_request_is_sent_again_after_a_pause(tmp_path) -> None:
         assert node.partition.isr == {1}
 
     run(tmp_path, scenario)
+
+
+def through_the_controller_listener(
+    controller: ControllerContext,
+) -> Callable[[AlterPartitionRequest], Coroutine[Any, Any, AlterPartitionResponse]]:
+    """A sender that passes the request as bytes through the CONTROLLER listener's
+    AlterPartition handler, and reads its answer back as a node client does."""
+
+    async def send(request: AlterPartitionRequest) -> AlterPartitionResponse:
+        header = request.__header_schema__
+        fields = {
+            "request_api_key": 56,
+            "request_api_version": 3,
+            "correlation_id": 9,
+            "client_id": "node-0",
+        }
+        out = io.BytesIO()
+        entity_writer(header)(out, build(header, fields))
+        entity_writer(AlterPartitionRequest)(out, request)
+        spec = CONTROLLER_REGISTRY.get(56)
+        assert spec is not None
+        answer = await spec.handler(controller, read_request(out.getvalue()))  # type: ignore[arg-type]
+        payload = encode_response(56, 3, 9, answer)[4:]  # after the size
+        _, used = entity_reader(AlterPartitionResponse.__header_schema__)(payload, 0)
+        response, _ = entity_reader(AlterPartitionResponse)(payload, used)
+        return response
+
+    return send
+
+
+def test_the_quorum_controller_applies_what_the_updater_sends(tmp_path) -> None:
+    async def scenario() -> None:
+        controller = controller_context()  # in the loop: it starts tasks once active
+        for node in (0, 1):
+            await join(controller, node)
+        topic = new_topic("t", -1, -1, assignments=[{"partition_index": 0, "broker_ids": [0, 1]}])
+        await call(controller, 19, 7, {"topics": [topic], "timeout": 1000, "validate_only": False})
+        clock = ManualClock(START_MS)
+        image = controller.controller.image
+        send = through_the_controller_listener(controller)
+        updater = IsrUpdater(0, clock, send, lambda: image, MAX_LAG_MS)
+        replicas = ReplicaManager(
+            LogManager(tmp_path), 0, LogConfig(), clock=clock, on_isr_candidate=updater.expand
+        )
+        try:
+            replicas.load(image, frozenset())
+            replicas.apply(MetadataImage(), image)
+            partition = replicas.replica("t", 0)
+            assert partition is not None and partition.isr == {0, 1}
+            batch = make_batch([b"v"])
+            partition.append(batch, validate_produced(batch), START_MS)
+            clock.advance(MAX_LAG_MS + 1)
+            updater.isr_pass(replicas.all_replicas())
+            await settle()
+            assert (partition.isr, partition.partition_epoch) == ({0}, 1)
+            assert controller.controller.image.topics["t"].partitions[0].isr == (0,)
+            partition.update_follower(1, 1)  # caught up: back in
+            await settle()
+            assert (partition.isr, partition.partition_epoch) == ({0, 1}, 2)
+            assert controller.controller.image.topics["t"].partitions[0].isr == (0, 1)
+        finally:
+            await updater.close()
+            replicas.close()
+
+    asyncio.run(scenario())
