@@ -340,6 +340,7 @@ class Replica:
             return False
         if error in (ErrorCode.operation_not_attempted, ErrorCode.ineligible_replica):
             self.pending_isr = None
+            self._advance_high_watermark()  # a refused newcomer no longer holds it back
             return False
         return error not in _AWAIT_NEW_IMAGE
 

@@ -135,6 +135,19 @@ def test_a_pending_expansion_counts_the_joining_replica_at_once(partition_log, c
     assert replica.high_watermark == 2  # 3 must have offset 2 before it counts as committed
 
 
+def test_a_refused_expansion_stops_holding_the_high_watermark(partition_log, clock) -> None:
+    replica = leader_of_three(partition_log, clock, isr={1, 2})
+    append(replica, 2)
+    replica.update_follower(2, 2)
+    replica.update_follower(3, 2)
+    pending = replica.propose_isr({1, 2, 3})
+    append(replica)
+    replica.update_follower(2, 3)
+    assert replica.high_watermark == 2
+    assert replica.isr_refused(pending, ErrorCode.ineligible_replica) is False
+    assert replica.high_watermark == 3
+
+
 def test_an_answer_for_a_proposal_the_partition_moved_past_is_ignored(partition_log, clock) -> None:
     replica = leader_of_three(partition_log, clock)
     pending = replica.propose_isr({1, 2})
