@@ -37,7 +37,9 @@ class FollowerState:
         elif log_end_offset >= self.last_fetch_leader_end_offset:
             self.last_caught_up_ms = max(self.last_caught_up_ms, self.last_fetch_ms)
         self.log_end_offset = log_end_offset
-        self.last_fetch_leader_end_offset = leader_end_offset
+        self.last_fetch_leader_end_offset = max(
+            leader_end_offset, self.last_fetch_leader_end_offset
+        )
         self.last_fetch_ms = now_ms
 
     def caught_up(self, leader_end_offset: int, now_ms: int, max_lag_ms: int) -> bool:
