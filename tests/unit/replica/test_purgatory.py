@@ -150,7 +150,7 @@ def test_losing_leadership_while_waiting_answers_not_leader(tmp_path, logs, how)
         task = waiting_on([ack], clock)
         await settle()
         if how == "become_follower":
-            replica.become_follower(1)
+            replica.become_follower(2, 1)
         else:
             replica.stop()
         await settle()
