@@ -174,7 +174,12 @@ class ClusterNode:
         self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
         fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
         replicas = self.replicas = ReplicaManager(
-            logs, config.node_id, config.log_defaults, fetchers, owns_directories=True
+            logs,
+            config.node_id,
+            config.log_defaults,
+            fetchers,
+            clock=self.clock,
+            owns_directories=True,
         )
         replicas.load(image, frozenset())
         replicas.apply(MetadataImage(), image)

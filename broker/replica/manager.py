@@ -31,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from broker.clock import Clock, SystemClock
 from broker.metadata.changes import LocalChanges, local_changes
 from broker.metadata.image import MetadataImage, PartitionRegistration, TopicImage
 from broker.metadata.topics import log_config
@@ -45,8 +46,12 @@ log = logging.getLogger("broker.replica")
 
 
 class ReplicaManager:
-    """``owns_directories``: make and delete replicas' directories as the image changes
-    (cluster mode); without it the single node's controller does (see the module)."""
+    """``fetchers`` (a node in a cluster) fetch the partitions followed here from their
+    leaders; ``clock`` times the followers' fetches; ``on_isr_candidate`` is told when a
+    follower of a partition led here catches up enough to join its ISR (the node passes
+    ``IsrUpdater.expand`` in cluster mode); ``owns_directories``: make and delete replicas'
+    directories as the image changes (cluster mode); without it the single node's
+    controller does (see the module)."""
 
     def __init__(
         self,
@@ -56,12 +61,16 @@ class ReplicaManager:
         fetchers: ReplicaFetcherManager | None = None,
         *,
         owns_directories: bool = False,
+        clock: Clock | None = None,
+        on_isr_candidate: Callable[[Replica], None] | None = None,
     ) -> None:
         self.logs = logs
         self.node_id = node_id
         self.defaults = defaults
         self.fetchers = fetchers  # None on a single node: it follows nothing
         self.owns_directories = owns_directories
+        self.clock: Clock = clock or SystemClock()
+        self._on_isr_candidate = on_isr_candidate
         self._topics: dict[str, dict[int, Replica]] = {}
         self._prepared: dict[TopicPartition, PartitionLog] = {}  # made, not yet in an image
         self._removed: dict[uuid.UUID, list[PartitionLog]] = {}  # out of the image, on disk
@@ -134,7 +143,12 @@ class ReplicaManager:
                 replica = self._add(topic, index, partition, config_of, seeded)
             if fetchers is not None:
                 fetchers.unfollow((topic.name, index))
-            replica.become_leader(partition.leader_epoch, frozenset(partition.isr))
+            replica.become_leader(
+                partition.leader_epoch,
+                frozenset(partition.isr),
+                partition.partition_epoch,
+                partition.replicas,
+            )
         for topic, index, partition in changes.followers:
             replica = self.replica(topic.name, index)
             if replica is None:
@@ -185,15 +199,21 @@ class ReplicaManager:
             partition.leader_epoch,
             node_id=self.node_id,
             isr=frozenset(partition.isr),  # the HW rule needs the whole ISR from the start
+            replicas=partition.replicas,
+            partition_epoch=partition.partition_epoch,
             high_watermark=seeded.get(key, 0),
+            clock=self.clock,
+            on_isr_candidate=self._on_isr_candidate,
         )
         self._topics.setdefault(topic.name, {})[index] = replica
         return replica
 
     def _drop(self, topic: TopicImage, index: int) -> None:
         replicas = self._topics.get(topic.name, {})
-        if replicas.pop(index, None) is None:
+        replica = replicas.pop(index, None)
+        if replica is None:
             return
+        replica.stop()
         if not replicas:
             del self._topics[topic.name]
         dropped = self.logs.unregister(topic.name, range(index, index + 1))
