@@ -110,6 +110,7 @@ class Replica:
         self.follower_end_offsets = {
             node: self.follower_end_offsets.get(node, 0) for node in isr if node != self.node_id
         }
+        self.follower_high_watermarks = {}
         self._advance_high_watermark()
 
     def become_follower(self, leader_id: int, leader_epoch: int) -> None:
