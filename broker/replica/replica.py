@@ -5,6 +5,10 @@ each follower's fetches told it); it never goes backwards. On one node the ISR i
 itself, so the high watermark is the log end offset, as before replication. The replica also
 holds the rules a leader applies before serving: leader-epoch fencing (KIP-320) and
 ``min.insync.replicas`` for acks=all.
+
+A follower keeps its leader's id, stores the leader's batches as they are, takes the leader's
+high watermark as far as its own log reaches, and truncates its log only where the leader says
+the two diverge (KIP-101/279), never to its high watermark.
 """
 
 from __future__ import annotations
