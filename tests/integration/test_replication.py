@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12 import request as fetch_v12
 from kio.schema.types import BrokerId, TopicName
@@ -44,6 +45,7 @@ from broker.replica.fetcher import FetcherConfig, ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
 from broker.replica.replica import Replica
 from broker.storage import LogConfig
+from broker.storage.errors import DuplicateBatch
 from broker.storage.manager import LogManager
 from tests.support.batches import make_batch
 
@@ -372,6 +374,28 @@ def test_a_leader_that_registers_at_another_address_is_fetched_from_there(tmp_pa
             leader.write(3)
             await eventually(lambda: follower.replica.log_end_offset == 5)
             assert follower.everything() == leader.everything()
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_producers_retry_after_failover_is_answered_at_its_original_offsets(tmp_path) -> None:
+    async def run() -> None:
+        nodes, image = await cluster(tmp_path, 2)
+        leader, follower = nodes
+        try:
+            leader.write(1)
+            sent = make_batch([b"once"], producer_id=9, producer_epoch=0, base_sequence=0)
+            leader.replica.append(sent, validate_produced(sent), leader.clock.now_ms())
+            await eventually(lambda: follower.replica.log_end_offset == 2)
+            moved = image.apply(PartitionChangeRecord(0, TOPIC_ID, isr=(1,), leader=1))
+            follower.apply(moved)  # the producer never heard its ack and retries here
+            with pytest.raises(DuplicateBatch) as duplicate:
+                follower.replica.append(sent, validate_produced(sent), leader.clock.now_ms())
+            assert (duplicate.value.base_offset, duplicate.value.last_offset) == (1, 1)
+            assert follower.replica.log_end_offset == 2
         finally:
             for node in nodes:
                 await node.stop()
