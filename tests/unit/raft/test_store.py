@@ -13,6 +13,7 @@ import pytest
 from broker.protocol.batch import read_header
 from broker.raft import ElectionState, Entry
 from broker.raft.store import METADATA_TOPIC_ID, RaftStore, metadata_log_dir
+from broker.storage import LogConfig, LogManager
 from broker.storage.checkpoint import read_epochs, read_topic_id
 from broker.storage.errors import StorageError
 
@@ -144,3 +145,20 @@ def test_a_crash_while_saving_the_quorum_state_keeps_the_old_one(tmp_path):
     assert store.election_state() == ElectionState(epoch=4, leader_id=-1, voted_for=1)
     store.save_election_state(ElectionState(epoch=6, leader_id=0, voted_for=0))
     assert store.election_state() == ElectionState(epoch=6, leader_id=0, voted_for=0)
+
+
+def test_the_partition_log_manager_leaves_the_metadata_log_alone(tmp_path):
+    """The quorum's log sits in the data directory beside the partitions, but it is not a
+    partition of any topic in the metadata: loading must neither open it twice nor move it
+    aside as a stray (which would lose the quorum's state)."""
+    store = RaftStore.open(metadata_log_dir(tmp_path), VOTERS)
+    store.write(0, _entries(), timestamp=1_000)
+    store.save_election_state(ElectionState(epoch=3, leader_id=0, voted_for=0))
+    store.close()
+
+    manager = LogManager(tmp_path)
+    assert manager.load(lambda topic: LogConfig(), known=lambda key, topic_id: False) == {}
+    manager.close({})
+    reopened = RaftStore.open(metadata_log_dir(tmp_path), VOTERS)
+    assert reopened.entries() == _entries()
+    assert reopened.election_state() == ElectionState(epoch=3, leader_id=0, voted_for=0)
