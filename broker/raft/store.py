@@ -24,8 +24,7 @@ from broker.raft.messages import Entry
 from broker.storage.checkpoint import write_atomically
 from broker.storage.config import LogConfig
 from broker.storage.errors import StorageError
-from broker.storage.log import PartitionLog
-from broker.storage.manager import METADATA_LOG_DIR
+from broker.storage.log import PartitionLog, partition_dir_name
 
 METADATA_TOPIC = "__cluster_metadata"
 METADATA_TOPIC_ID = uuid.UUID(int=1)  # Kafka's Uuid.METADATA_TOPIC_ID
@@ -38,7 +37,7 @@ _LOG_CONFIG = LogConfig(retention_ms=-1, retention_bytes=-1)
 
 def metadata_log_dir(data_dir: Path) -> Path:
     """Where a node keeps the quorum's state: ``<data_dir>/__cluster_metadata-0``."""
-    return data_dir / METADATA_LOG_DIR
+    return data_dir / partition_dir_name(METADATA_TOPIC, 0)
 
 
 class RaftStore:
@@ -57,7 +56,7 @@ class RaftStore:
             log = PartitionLog.create(
                 directory.parent, METADATA_TOPIC, 0, METADATA_TOPIC_ID, _LOG_CONFIG
             )
-        if log.directory.name != METADATA_LOG_DIR:
+        if log.directory.name != partition_dir_name(METADATA_TOPIC, 0):
             log.close()
             raise StorageError(f"{directory} is not a {METADATA_TOPIC}-0 directory")
         return cls(log, voters)
