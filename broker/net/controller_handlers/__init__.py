@@ -1,25 +1,44 @@
 """The CONTROLLER listener: what a node serves to the other members of the quorum and to the
 brokers that follow the metadata log.
 
-``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, and the quorum's own (``quorum``:
-Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch on ``__cluster_metadata``, DescribeQuorum); the
-controller's APIs join it as they are built. Handlers receive a ``ControllerContext``, which
-also gives ``broker.net.server.Server`` and ``Connection`` what they read of any context.
+``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, the quorum's own (``quorum``:
+Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch on ``__cluster_metadata``, DescribeQuorum) and
+the controller's (``brokers``, ``partitions``, ``producer_ids``, ``topics``: each asks the
+:class:`~broker.controller.quorum.QuorumController` and answers NOT_CONTROLLER when this node
+is not the active controller, so the sender retries against the quorum's leader). Handlers
+receive a ``ControllerContext``, which also gives ``broker.net.server.Server`` and
+``Connection`` what they read of any context.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from broker.clock import Clock
 from broker.config import BrokerConfig
-from broker.net.controller_handlers import api_versions, quorum
+from broker.controller.quorum import QuorumController
+from broker.net.controller_handlers import (
+    api_versions,
+    brokers,
+    partitions,
+    producer_ids,
+    quorum,
+    topics,
+)
 from broker.net.registry import Registry
 from broker.raft.runtime import RaftRuntime
 
-CONTROLLER_REGISTRY = Registry([*api_versions.SPECS, *quorum.SPECS])
+CONTROLLER_REGISTRY = Registry(
+    [
+        *api_versions.SPECS,
+        *quorum.SPECS,
+        *brokers.SPECS,
+        *partitions.SPECS,
+        *producer_ids.SPECS,
+        *topics.SPECS,
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -27,7 +46,7 @@ class ControllerContext:
     config: BrokerConfig
     clock: Clock
     raft: RaftRuntime
-    controller: Any | None  # the QuorumController on a node with the controller role
+    controller: QuorumController | None  # None on a node without the controller role
     node_id: int
     api_keys: Sequence[Mapping[str, int]] = field(
         default_factory=lambda: CONTROLLER_REGISTRY.advertised()
