@@ -51,6 +51,7 @@ from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import metadata_log_dir
+from broker.replica.fetcher import ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
 from broker.storage.manager import LogManager
 
@@ -89,6 +90,8 @@ class ClusterNode:
         self.remote: RemoteController | None = None
         self.groups: GroupCoordinator | None = None
         self._channel: ControllerChannel | None = None
+        self._fetch_clients: NodeClients | None = None
+        self._raft_clients: NodeClients | None = None
         self._controller_server: Server | None = None
         self._server: Server | None = None
         self._duties: list[Repeating] = []
@@ -120,13 +123,14 @@ class ClusterNode:
         StorageError or OSError with a clear message."""
         config = self.config
         voters = dict(config.quorum_voters)
+        self._raft_clients = NodeClients(voters, client_id=f"raft-{config.node_id}")
         self.raft = RaftRuntime(
             config.node_id,
             voters,
             metadata_log_dir(config.data_dir),
             self.clock,
             config.quorum,
-            NodeClients(voters, client_id=f"raft-{config.node_id}"),
+            self._raft_clients,
         )
         self.raft.subscribe(self.publisher.on_commit)
         if config.is_controller:
@@ -168,7 +172,12 @@ class ClusterNode:
         logs = LogManager(
             config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
-        replicas = self.replicas = ReplicaManager(logs, config.node_id, config.log_defaults)
+        # Replica fetches long-poll: their connections are their own, not the controller's.
+        self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
+        fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
+        replicas = self.replicas = ReplicaManager(
+            logs, config.node_id, config.log_defaults, fetchers
+        )
         replicas.load(image, frozenset())
         replicas.apply(MetadataImage(), image)
         metadata = MetadataCache(self.cluster_id, image)
@@ -290,13 +299,16 @@ class ClusterNode:
             config.offsets_topic_replication_factor,
             configs={"cleanup.policy": "compact", "segment.bytes": str(100 << 20)},
         )
+        said = ""
         while OFFSETS_TOPIC not in self.publisher.image.topics:
             try:
                 await remote.create_topic(topic)
             except TopicError as err:
                 if OFFSETS_TOPIC in self.publisher.image.topics:
                     break  # another broker created it
-                log.info("%s not created yet: %s; asking again", OFFSETS_TOPIC, err)
+                if str(err) != said:  # once per reason, not once a second
+                    said = str(err)
+                    log.info("waiting to create %s: %s", OFFSETS_TOPIC, err)
                 await sleep(self.clock, OFFSETS_TOPIC_RETRY_S)
 
     def _remove_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
@@ -343,6 +355,10 @@ class ClusterNode:
             duty.cancel()
         if self._server is not None:
             await self._server.stop()
+        if self.replicas is not None:
+            await self.replicas.stop_fetching()
+        if self._fetch_clients is not None:
+            await self._fetch_clients.close()
         if self.groups is not None:
             self.groups.close()
         if self._channel is not None:
@@ -351,6 +367,8 @@ class ClusterNode:
             self.controller.stop()
         if self.raft is not None:
             await self.raft.stop()
+        if self._raft_clients is not None:
+            await self._raft_clients.close()
         if self._controller_server is not None:
             await self._controller_server.stop()
         if self.replicas is not None:

@@ -10,8 +10,8 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from broker.cluster_node import ClusterError, ClusterNode
 from broker.config import (
     BrokerConfig,
     ConfigError,
@@ -20,9 +20,6 @@ from broker.config import (
     read_properties,
 )
 from broker.node import Node
-
-if TYPE_CHECKING:
-    from broker.cluster_node import ClusterNode
 from broker.storage.errors import StorageError
 from chirpstream.logs import LEVELS, setup_logging
 
@@ -79,13 +76,7 @@ def _is_loopback(host: str) -> bool:
 
 
 async def serve(config: BrokerConfig) -> None:
-    node: Node | ClusterNode
-    if config.cluster_mode:
-        from broker.cluster_node import ClusterNode  # until the Raft runtime lands
-
-        node = ClusterNode(config)
-    else:
-        node = Node(config)
+    node: Node | ClusterNode = ClusterNode(config) if config.cluster_mode else Node(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -143,7 +134,7 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
         return 2
     try:
         asyncio.run(serve(config))
-    except StorageError as exc:
+    except (StorageError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
+from kio.schema.errors import ErrorCode
+
 from broker.clock import Clock, Repeating, TimerHandle
 from broker.controller.brokers import (
     DEFAULT_SESSION_TIMEOUT_MS,
@@ -72,7 +74,7 @@ from broker.controller.topics import (
     delete_topics,
 )
 from broker.metadata.codec import CodecError, decode, encode
-from broker.metadata.image import MetadataError, MetadataImage
+from broker.metadata.image import MetadataDelta, MetadataError, MetadataImage
 from broker.metadata.records import ConfigRecord, ConfigResourceType, MetadataRecord
 from broker.raft.core import NotLeaderError
 from broker.raft.messages import Entry
@@ -137,8 +139,11 @@ class QuorumController:
         self._clock = clock
         # Draws topic ids and where replicas go, as Kafka draws them at random.
         self._rng = rng or random.SystemRandom()
-        self.image = MetadataImage()
-        self.committed_offset = -1  # of the last entry replayed into the image
+        self._image = MetadataImage()
+        # Committed entries not yet in the image: applied together, in one delta, when the
+        # image is next read, so replaying a long log costs one pass, not one copy per entry.
+        self._unapplied: list[tuple[int, list[MetadataRecord]]] = []
+        self.committed_offset = -1  # of the last entry replayed
         self._active_epoch: int | None = None
         self._leases: Leases = {}
         self._lock = asyncio.Lock()  # one operation at a time
@@ -147,6 +152,14 @@ class QuorumController:
         self._rebalance: Repeating | None = None
         self._background: set[asyncio.Task[None]] = set()
         metadata_log.subscribe(self._on_commit)
+
+    @property
+    def image(self) -> MetadataImage:
+        """The metadata as every committed entry replayed so far leaves it."""
+        if self._unapplied:
+            self._image = _apply_entries(self._image, self._unapplied)
+            self._unapplied = []
+        return self._image
 
     @property
     def active(self) -> bool:
@@ -158,8 +171,13 @@ class QuorumController:
         )
 
     def stop(self) -> None:
-        """Stop acting and cancel the timers (the node is shutting down)."""
+        """Stop acting and cancel the timers (the node is shutting down): requests still
+        waiting for their entry to be replayed get NOT_CONTROLLER."""
         self._deactivate()
+        for _, waiter in self._replayed:
+            if not waiter.done():
+                waiter.set_exception(NotControllerError(f"node {self.node_id} is stopping"))
+        self._replayed = []
 
     # -- replay ---------------------------------------------------------------------------
 
@@ -171,9 +189,8 @@ class QuorumController:
                 self._deactivate()
         else:
             try:
-                self.image = self.image.apply_all(decode(entry.value))
-            except (CodecError, MetadataError) as error:
-                # Every node skips it alike, so their images still agree.
+                self._unapplied.append((offset, decode(entry.value)))
+            except CodecError as error:
                 log.error("metadata entry at offset %d not applied: %s", offset, error)
         self.committed_offset = offset
         waiting = []
@@ -275,7 +292,10 @@ class QuorumController:
             )
             return result
 
-        return await self._run(decide)
+        answer = await self._run(decide)
+        if answer.error_code == ErrorCode.none:
+            log.info("broker %d registered at epoch %d", request.broker_id, answer.broker_epoch)
+        return answer
 
     async def heartbeat(self, request: BrokerHeartbeatRequest) -> BrokerHeartbeatAnswer:
         """BrokerHeartbeat: renew the lease; unfence, fence or shut the broker down."""
@@ -414,3 +434,26 @@ class QuorumController:
             return ControllerResult((), result.answer) if validate_only else result
 
         return await self._run(decide)
+
+
+def _apply_entries(
+    image: MetadataImage, entries: Sequence[tuple[int, Sequence[MetadataRecord]]]
+) -> MetadataImage:
+    """``image`` with the entries' records applied in order. An entry that does not fit is
+    skipped whole, as every node skips it, so the images of all nodes still agree."""
+    delta = MetadataDelta(image)
+    applied: list[Sequence[MetadataRecord]] = []
+    for offset, records in entries:
+        try:
+            for record in records:
+                delta.replay(record)
+        except MetadataError as error:
+            log.error("metadata entry at offset %d not applied: %s", offset, error)
+            # Its records before the one that failed are in the delta: start again without it.
+            delta = MetadataDelta(image)
+            for good in applied:
+                for record in good:
+                    delta.replay(record)
+            continue
+        applied.append(records)
+    return delta.apply()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import random
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -136,7 +137,16 @@ class RemoteController:
 
     @property
     def controller_id(self) -> int:
-        return self._leader_id()
+        """The active controller when clients can reach it (a combined node, an unfenced
+        broker); otherwise an unfenced broker, as Kafka's KRaft brokers name a random alive
+        broker: clients send admin requests to the "controller", and a dedicated controller
+        has no listener for them. -1 while no broker is unfenced."""
+        leader = self._leader_id()
+        brokers = self._publisher.image.brokers
+        if leader in brokers and not brokers[leader].fenced:
+            return leader
+        alive = [broker.id for broker in brokers.values() if not broker.fenced]
+        return random.choice(alive) if alive else -1
 
     @property
     def image(self) -> MetadataImage:

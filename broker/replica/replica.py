@@ -43,6 +43,7 @@ class Replica:
         "_append_waiters",
         "_waiters",
         "follower_end_offsets",
+        "follower_high_watermarks",
         "high_watermark",
         "index",
         "isr",
@@ -75,6 +76,8 @@ class Replica:
         self.isr: frozenset[int] = frozenset((node_id,)) if isr is None else isr
         # Each follower's log end offset, as its last fetch told us (none on one node).
         self.follower_end_offsets: dict[int, int] = {}
+        # The high watermark each follower was last sent: one behind is news for it.
+        self.follower_high_watermarks: dict[int, int] = {}
         self.high_watermark = min(high_watermark, log.log_end_offset)  # the checkpoint's
         self._waiters: set[asyncio.Future[None]] = set()
         self._append_waiters: set[asyncio.Future[None]] = set()  # replica fetches
@@ -214,6 +217,19 @@ class Replica:
             log.log_start_offset, min(leader_high_watermark, log.log_end_offset)
         )
 
+    def follow_log_start(self, leader_log_start_offset: int) -> None:
+        """Records the leader no longer holds are gone here too, up to the high watermark
+        (Kafka's follower moves its log start with the leader's)."""
+        offset = min(leader_log_start_offset, self.high_watermark)
+        if offset > self.log.log_start_offset:
+            self.log.advance_log_start(offset)
+
+    def start_at(self, offset: int) -> None:
+        """Empty the log and start it at ``offset``: the leader's log starts past this log's
+        end, or its first batch begins before this empty log's start."""
+        self.log.truncate_fully_and_start_at(offset)
+        self.high_watermark = offset
+
     def truncate_to_leader(self, epoch: int, end_offset: int) -> int:
         """Cut the suffix where this log diverges from the leader's, which answered a fetch
         with ``diverging_epoch`` ``(epoch, end_offset)``; returns the new log end offset.
@@ -255,9 +271,11 @@ class Replica:
         return self.log.end_offset_for_epoch(epoch)
 
     def add_waiter(self, waiter: asyncio.Future[None], *, on_append: bool = False) -> None:
-        """``waiter`` is resolved when the high watermark next moves (``on_append``: when a
-        batch is next appended, what a replica fetch waits for), or the role changes."""
-        (self._append_waiters if on_append else self._waiters).add(waiter)
+        """``waiter`` is resolved when the high watermark next moves, or the role changes;
+        with ``on_append`` (a replica fetch) also when a batch is next appended."""
+        self._waiters.add(waiter)
+        if on_append:
+            self._append_waiters.add(waiter)
 
     def remove_waiter(self, waiter: asyncio.Future[None]) -> None:
         self._waiters.discard(waiter)

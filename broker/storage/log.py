@@ -481,6 +481,24 @@ class PartitionLog:
         self._truncate_producer_state()
         log.info("%s: truncated to offset %d", self.name, self.log_end_offset)
 
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Empty the log and start it again at ``offset`` (Kafka's ``truncateFullyAndStartAt``:
+        a follower whose leader no longer holds this log's end). The new segment is made
+        before the old ones go: a crash halfway leaves a gap, after which the loader drops
+        the new segment, and the follower does it again."""
+        new = Segment.create(self.directory, offset, self.config)
+        fsync_directory(self.directory)
+        old, self._segments, self._bases = self._segments, [new], [offset]
+        for segment in old:
+            segment.delete()
+        fsync_directory(self.directory)
+        self.size_bytes = 0
+        self.log_start_offset = self.recovery_point = offset
+        self._dirty_since_ms = None
+        self._epochs.clear()
+        self.producer_state.load(offset, offset)  # no producer, no snapshot: nothing is left
+        log.info("%s: emptied; the log now starts at offset %d", self.name, offset)
+
     def _truncate_producer_state(self) -> None:
         """Forget the batches at or after the new log end: reload the newest snapshot at or
         below it and replay, unless no such batch was ever applied."""

@@ -6,6 +6,7 @@ committed, reload it from disk after a restart, and answer DescribeQuorum."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from broker.net.client import KafkaClient, NodeClients
 from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
 from broker.net.server import Server, bind
 from broker.raft import Entry, NotLeaderError, QuorumConfig
+from broker.raft.messages import FetchRequest
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import RaftStore, metadata_log_dir
 
@@ -260,9 +262,9 @@ def test_describe_quorum_over_the_controller_listener(tmp_path):
 
 
 def test_an_isolated_leader_steps_down_and_the_others_elect_a_new_one(tmp_path):
-    """The leader's listener closes and its connections with it, with no handover: the other
-    two stop hearing from it and elect a new leader; it hears from no majority and resigns
-    (KAFKA-15489), so two nodes never both act as leader for long."""
+    """The leader is cut off both ways with no handover (its listener closes, and every voter
+    address it dials refuses): the other two stop hearing from it and elect a new leader; it
+    hears from no majority, resigns (KAFKA-15489) and fails the append it could not commit."""
 
     async def scenario() -> None:
         nodes = await _cluster(tmp_path, voters=3)
@@ -272,12 +274,16 @@ def test_an_isolated_leader_steps_down_and_the_others_elect_a_new_one(tmp_path):
             await _eventually(lambda: all(n.values() == [b"before"] for n in nodes), "replicated")
             old_epoch = leader.runtime.epoch
             await leader.server.stop()
-            await leader.clients.close()
-
             rest = [n for n in nodes if n is not leader]
+            for other in rest:
+                leader.clients.update(other.node_id, HOST, _refusing_port())
+
+            with pytest.raises(NotLeaderError):
+                await leader.runtime.append([b"never-committed"])
+            assert not leader.runtime.is_leader
+            assert leader.runtime.epoch == old_epoch  # it learnt of no later epoch: it resigned
             successor = await _leader(rest)
             assert successor.runtime.epoch > old_epoch
-            await _eventually(lambda: not leader.runtime.is_leader, "the old leader resigned")
             await successor.runtime.append([b"after"])
             await _eventually(
                 lambda: all(n.values() == [b"before", b"after"] for n in rest), "new entry"
@@ -286,6 +292,13 @@ def test_an_isolated_leader_steps_down_and_the_others_elect_a_new_one(tmp_path):
             await _stop_all(nodes)
 
     asyncio.run(scenario())
+
+
+def _refusing_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound once, then closed)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
 
 
 async def _chirpstream(*args: str) -> tuple[int, str, str]:
@@ -349,6 +362,38 @@ def test_chirpstream_quorum_describe_prints_what_kafka_metadata_quorum_prints(tm
             assert code == 1 and out == ""
             assert err.startswith("error: cannot reach the controller at 127.0.0.1:1")
             assert len(err.splitlines()) == 1
+        finally:
+            await _stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+def test_a_fetch_held_by_a_leader_that_resigns_is_answered_at_once(tmp_path):
+    """The core drops the Fetch it was holding (nothing new to send) when it stops leading;
+    the runtime answers it as the core answers any Fetch now, NOT_LEADER_OR_FOLLOWER, instead
+    of leaving the replica's connection waiting for an answer that never comes."""
+
+    async def scenario() -> None:
+        nodes = await _cluster(tmp_path, voters=3)
+        try:
+            leader = await _leader(nodes)
+            await leader.runtime.append([b"v"])
+            await _eventually(lambda: all(n.values() == [b"v"] for n in nodes), "replicated")
+            runtime, epoch = leader.runtime, leader.runtime.epoch
+            caught_up = FetchRequest(
+                9,
+                leader.node_id,
+                1,
+                current_leader_epoch=epoch,
+                fetch_offset=runtime.high_watermark,
+                last_fetched_epoch=epoch,
+            )
+            held = asyncio.ensure_future(runtime.handle(caught_up))
+            await asyncio.sleep(0)  # in the inbox before the leader is asked to resign
+            await leader.stop()
+            answer = await held
+            assert answer.error is ErrorCode.not_leader_or_follower
+            assert (answer.correlation_id, answer.leader_epoch) == (1, epoch)
         finally:
             await _stop_all(nodes)
 

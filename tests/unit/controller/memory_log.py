@@ -22,6 +22,7 @@ class MemoryLog:
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.committed = 0  # entries below this offset are committed
+        self.announced = 0  # and those below this one were given to the subscribers
         self.is_leader = False
         self.epoch = 0
         self.leader_id = -1
@@ -45,16 +46,23 @@ class MemoryLog:
         self._waiting.append((last, waiter))
         return await waiter
 
-    def commit(self) -> None:
-        """Commit every entry appended so far."""
-        while self.committed < len(self.entries):
-            offset = self.committed
-            self.committed += 1
-            for on_commit in self._subscribers:
-                on_commit(offset, self.entries[offset])
+    def commit(self, *, announce: bool = True) -> None:
+        """Commit every entry appended so far. With ``announce`` False the appends waiting
+        for it return before the subscribers hear of it (call :meth:`announce` later)."""
+        self.committed = len(self.entries)
+        if announce:
+            self.announce()
         for offset, waiter in self._waiting:
             waiter.set_result(offset)
         self._waiting = []
+
+    def announce(self) -> None:
+        """Tell the subscribers of every committed entry they have not heard of."""
+        while self.announced < self.committed:
+            offset = self.announced
+            self.announced += 1
+            for on_commit in self._subscribers:
+                on_commit(offset, self.entries[offset])
 
     # -- the quorum around this node, as the test wants it ----------------------------------
 

@@ -141,10 +141,15 @@ async def test_a_follower_replays_the_leaders_entries_and_does_not_act():
 @run
 async def test_an_entry_that_does_not_fit_the_image_is_skipped_and_replay_goes_on():
     c = Cluster()
-    c.log.replicate(epoch=1, records=[FenceBrokerRecord(9, 4)])  # no broker 9
-    c.log.replicate(epoch=1, records=[RegisterBrokerRecord(5, uuid.UUID(int=1), broker_epoch=2)])
-    assert c.controller.committed_offset == 2
+    registered = RegisterBrokerRecord(5, uuid.UUID(int=1), broker_epoch=1)
+    c.log.replicate(epoch=1, records=[registered])
+    # An entry applies whole or not at all: broker 6 stays out with the bad record after it.
+    also = RegisterBrokerRecord(6, uuid.UUID(int=2), broker_epoch=2)
+    c.log.replicate(epoch=1, records=[also, FenceBrokerRecord(9, 4)])  # no broker 9
+    c.log.replicate(epoch=1, records=[UnfenceBrokerRecord(5, 1)])
+    assert c.controller.committed_offset == 3
     assert list(c.controller.image.brokers) == [5]
+    assert not c.controller.image.brokers[5].fenced
 
 
 @run
@@ -375,3 +380,34 @@ async def test_topic_changes_producer_ids_isr_and_elections_are_written_and_answ
 
     (deleted,) = await c.controller.delete_topics(["t"])
     assert deleted.error_code == ErrorCode.none and "t" not in c.controller.image.topics
+
+
+@run
+async def test_stopping_answers_not_controller_to_a_request_still_waiting_for_its_entry():
+    c = Cluster()
+    await c.start(1)
+    c.log.hold = True
+    pending = asyncio.ensure_future(c.controller.allocate_producer_ids(0, c.epochs[0]))
+    await settle()
+    c.log.commit(announce=False)  # committed, but not yet replayed here
+    await settle()
+    assert not pending.done()
+    c.controller.stop()
+    with pytest.raises(NotControllerError):
+        await pending
+    assert not c.controller.active
+
+
+@run
+async def test_an_answer_waits_for_its_entry_to_be_replayed_not_only_committed():
+    c = Cluster()
+    await c.start(1)
+    c.log.hold = True
+    pending = asyncio.ensure_future(c.controller.create_topics([NewTopic("t", 1, 1)]))
+    await settle()
+    c.log.commit(announce=False)
+    await settle()
+    assert not pending.done() and "t" not in c.controller.image.topics
+    c.log.announce()
+    (created,) = await pending
+    assert created.error_code == ErrorCode.none and "t" in c.controller.image.topics

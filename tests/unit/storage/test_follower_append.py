@@ -133,3 +133,27 @@ def test_truncating_at_the_log_end_drops_an_epoch_never_written_in(new_log):
     log.truncate_to(2)
     assert log.leader_epochs == [(3, 0)]
     assert log.log_end_offset == 2
+
+
+def test_a_log_emptied_to_start_at_an_offset_takes_the_leaders_batches_from_there(
+    leader_and_follower, tmp_path
+):
+    leader, follower = leader_and_follower
+    replicate(leader, follower)
+    follower.truncate_fully_and_start_at(6)
+    assert (follower.log_start_offset, follower.log_end_offset, follower.size_bytes) == (6, 6, 0)
+    assert follower.leader_epochs == [] and not follower.producer_state.producers
+    names = sorted(path.name for path in follower.directory.glob("*.log"))
+    assert names == ["00000000000000000006.log"]
+    replicate(leader, follower)
+    assert read_all(follower) == leader.read(6, 1 << 20, 8).read_bytes()
+    assert follower.leader_epochs == [(5, 6)]
+    crashed = tmp_path / "crashed" / follower.directory.name
+    shutil.copytree(follower.directory, crashed)
+    again = PartitionLog.open(crashed, LogConfig(), recovery_point=0, log_start_offset=6)
+    try:
+        assert (again.log_start_offset, again.log_end_offset) == (6, 8)
+        with pytest.raises(DuplicateBatch):
+            produce(again, idempotent(3), epoch=6)
+    finally:
+        again.close()
