@@ -34,6 +34,19 @@ REFUSED = {
 _wire_values = itertools.count()
 
 
+class Steps:
+    """Prints each step of a scenario with the seconds since the scenario began, so a failing
+    run's output reads as a timeline next to the nodes' logs."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.started = time.monotonic()
+        print(f"seed={seed} started at {time.strftime('%H:%M:%S')}", flush=True)
+
+    def __call__(self, what: str) -> None:
+        print(f"seed={self.seed} {time.monotonic() - self.started:6.1f} s  {what}", flush=True)
+
+
 def cluster_seeds() -> list[int]:
     """One seed in ``make test``; ``make chaos`` sets CLUSTER_SEEDS=10."""
     return seeds(1, "CLUSTER")
