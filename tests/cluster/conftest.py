@@ -23,11 +23,11 @@ def cluster_factory(request, tmp_path) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
     def make(
-        brokers: int = 3,
+        brokers: int = 4,
         controllers: int = 1,
         config: Mapping[str, str] | None = None,
         *,
-        dedicated_controllers: bool = True,
+        dedicated_controllers: bool = False,
     ) -> Cluster:
         cluster = Cluster(
             tmp_path / f"cluster-{len(made)}",

@@ -189,7 +189,7 @@ class Cluster:
         sees a leader for each partition."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         spec = (
-            NewTopic(topic, replica_assignment=assignment, config=config)
+            NewTopic(topic, len(assignment), replica_assignment=assignment, config=config)
             if assignment
             else NewTopic(topic, partitions, replication, config=config)
         )
