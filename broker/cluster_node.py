@@ -51,6 +51,7 @@ from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import metadata_log_dir
+from broker.replica.alter_partition import IsrUpdater
 from broker.replica.fetcher import ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
 from broker.storage.manager import LogManager
@@ -88,6 +89,7 @@ class ClusterNode:
         self.remote: RemoteController | None = None
         self.groups: GroupCoordinator | None = None
         self._channel: ControllerChannel | None = None
+        self._isr: IsrUpdater | None = None
         self._fetch_clients: NodeClients | None = None
         self._raft_clients: NodeClients | None = None
         self._controller_server: Server | None = None
@@ -170,6 +172,21 @@ class ClusterNode:
         logs = LogManager(
             config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
+        voters = config.quorum_voters
+        self._channel = ControllerChannel(
+            NodeClients(voters, client_id=f"broker-{config.node_id}"),
+            list(voters),
+            lambda: raft.leader_id,
+            self.clock,
+        )
+        # ISR changes of the partitions led here go to the controller as AlterPartition.
+        isr = self._isr = IsrUpdater(
+            config.node_id,
+            self.clock,
+            self._channel.send,
+            lambda: self.publisher.image,
+            config.replica_lag_time_max_ms,
+        )
         # Replica fetches long-poll: their connections are their own, not the controller's.
         self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
         fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
@@ -179,6 +196,7 @@ class ClusterNode:
             config.log_defaults,
             fetchers,
             clock=self.clock,
+            on_isr_candidate=isr.expand,
             owns_directories=True,
         )
         replicas.load(image, frozenset())
@@ -193,13 +211,6 @@ class ClusterNode:
             len(image.topics),
             sum(len(topic.partitions) for topic in image.topics.values()),
             time.monotonic() - started,
-        )
-        voters = config.quorum_voters
-        self._channel = ControllerChannel(
-            NodeClients(voters, client_id=f"broker-{config.node_id}"),
-            list(voters),
-            lambda: raft.leader_id,
-            self.clock,
         )
         listening = await bind(config.host, config.port or 0)
         try:
@@ -246,6 +257,10 @@ class ClusterNode:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        # Kafka's isr-expiration task runs at half the lag it checks for.
+        self._every(
+            config.replica_lag_time_max_ms // 2, lambda: isr.isr_pass(replicas.all_replicas())
+        )
 
     async def _catch_up(self) -> None:
         """Wait until this node has applied the metadata log up to the quorum's high
@@ -351,6 +366,8 @@ class ClusterNode:
             duty.cancel()
         if self._server is not None:
             await self._server.stop()
+        if self._isr is not None:
+            await self._isr.close()
         if self.replicas is not None:
             await self.replicas.stop_fetching()
         if self._fetch_clients is not None:
