@@ -147,7 +147,14 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     except OSError as exc:
         if config.cluster_mode:
             listeners = config.describe()["listeners"]
-            print(f"error: cannot listen on {listeners}: {exc.strerror}", file=sys.stderr)
+            if exc.errno == errno.EADDRINUSE:
+                print(
+                    f"error: a port of listeners={listeners} is already in use; stop the "
+                    "other process or change listeners",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"error: cannot listen on {listeners}: {exc.strerror}", file=sys.stderr)
         elif exc.errno == errno.EADDRINUSE:
             print(
                 f"error: port {config.port} on {config.host} is already in use; stop the "
