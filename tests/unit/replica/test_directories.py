@@ -19,6 +19,7 @@ from broker.metadata.records import (
     RemoveTopicRecord,
     TopicRecord,
 )
+from broker.metadata.snapshot import decode_snapshot, encode_snapshot
 from broker.protocol.batch import validate_produced
 from broker.replica.manager import ReplicaManager
 from broker.replica.replica import Role
@@ -228,4 +229,26 @@ async def test_a_topic_deleted_while_its_directories_are_made_leaves_nothing(tmp
 
     assert list(manager.all_replicas()) == []
     assert partition_dirs(tmp_path) == []
+    manager.close()
+
+
+@run
+async def test_an_image_loaded_from_a_snapshot_jumps_this_nodes_replicas_to_it(tmp_path):
+    # While this node was away the log moved on; a snapshot brings it there in one step.
+    before = with_topic(MetadataImage(), TOPIC_ID, 1)
+    before = with_topic(before, uuid.UUID(int=13), 1, name="u", replicas=(ME, OTHER))
+    manager = await started(tmp_path, before)
+    produce(manager, "t", 0)
+
+    later = with_topic(MetadataImage(), NEW_TOPIC_ID, 1)  # "t" deleted and created again
+    later = with_topic(later, uuid.UUID(int=13), 1, name="u", replicas=(OTHER,))
+    later = with_topic(later, uuid.UUID(int=14), 2, name="w", replicas=(OTHER, ME))
+    manager.apply(before, decode_snapshot(encode_snapshot(later)))
+    await manager.finish_directory_work()
+
+    assert partition_dirs(tmp_path) == ["t-0", "w-0", "w-1"]
+    assert read_topic_id(tmp_path / "t-0") == NEW_TOPIC_ID
+    assert manager.replica("t", 0).log_end_offset == 0
+    assert manager.replica("u", 0) is None
+    assert {r.role for r in manager.replicas_of("w").values()} == {Role.FOLLOWER}
     manager.close()
