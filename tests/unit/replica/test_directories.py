@@ -252,3 +252,19 @@ async def test_an_image_loaded_from_a_snapshot_jumps_this_nodes_replicas_to_it(t
     assert manager.replica("u", 0) is None
     assert {r.role for r in manager.replicas_of("w").values()} == {Role.FOLLOWER}
     manager.close()
+
+
+@run
+async def test_a_directory_that_cannot_be_made_is_logged_and_the_rest_goes_on(tmp_path, caplog):
+    manager = await started(tmp_path, MetadataImage())
+    (tmp_path / "t-0").write_text("not a partition directory")  # in the way
+    image = with_topic(MetadataImage(), TOPIC_ID, 1)
+    image = with_topic(image, NEW_TOPIC_ID, 1, name="u")
+    manager.apply(MetadataImage(), image)
+    await manager.finish_directory_work()
+
+    assert "cannot make the directories of topic 't'" in caplog.text
+    assert manager.replica("t", 0) is None
+    assert manager.replica("u", 0) is not None
+    assert (tmp_path / "t-0").read_text() == "not a partition directory"
+    manager.close()
