@@ -2,9 +2,11 @@
 
 Owns the ``LogManager``. Every new metadata image is turned into "become leader / become
 follower / delete" changes for this node (``broker.metadata.changes``) and applied here, so
-the set of replicas always matches the latest image. Handlers find a partition's replica here
-and go through it; none touches a log. High watermarks are seeded from Kafka's
-``replication-offset-checkpoint`` at start and written back with the other checkpoints.
+the set of replicas always matches the latest image; with a ``ReplicaFetcherManager`` (a node
+in a cluster) the partitions it follows are fetched from their leaders. Handlers find a
+partition's replica here and go through it; none touches a log. High watermarks are seeded
+from Kafka's ``replication-offset-checkpoint`` at start and written back with the other
+checkpoints.
 
 Directories: on a single node the ``LocalController`` makes a topic's directories before its
 image lists them (``prepare``) and removes them once the deletion is stored (``remove``). In a
@@ -29,10 +31,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from broker.clock import Clock, SystemClock
 from broker.metadata.changes import LocalChanges, local_changes
 from broker.metadata.image import MetadataImage, PartitionRegistration, TopicImage
 from broker.metadata.topics import log_config
-from broker.replica.replica import Replica
+from broker.replica.fetcher import ReplicaFetcherManager
+from broker.replica.replica import Replica, Role
 from broker.storage.config import LogConfig
 from broker.storage.errors import StorageError
 from broker.storage.log import PartitionLog
@@ -42,21 +46,31 @@ log = logging.getLogger("broker.replica")
 
 
 class ReplicaManager:
-    """``owns_directories``: make and delete replicas' directories as the image changes
-    (cluster mode); without it the single node's controller does (see the module)."""
+    """``fetchers`` (a node in a cluster) fetch the partitions followed here from their
+    leaders; ``clock`` times the followers' fetches; ``on_isr_candidate`` is told when a
+    follower of a partition led here catches up enough to join its ISR (the node passes
+    ``IsrUpdater.expand`` in cluster mode); ``owns_directories``: make and delete replicas'
+    directories as the image changes (cluster mode); without it the single node's
+    controller does (see the module)."""
 
     def __init__(
         self,
         logs: LogManager,
         node_id: int,
         defaults: LogConfig,
+        fetchers: ReplicaFetcherManager | None = None,
         *,
         owns_directories: bool = False,
+        clock: Clock | None = None,
+        on_isr_candidate: Callable[[Replica], None] | None = None,
     ) -> None:
         self.logs = logs
         self.node_id = node_id
         self.defaults = defaults
+        self.fetchers = fetchers  # None on a single node: it follows nothing
         self.owns_directories = owns_directories
+        self.clock: Clock = clock or SystemClock()
+        self._on_isr_candidate = on_isr_candidate
         self._topics: dict[str, dict[int, Replica]] = {}
         self._prepared: dict[TopicPartition, PartitionLog] = {}  # made, not yet in an image
         self._removed: dict[uuid.UUID, list[PartitionLog]] = {}  # out of the image, on disk
@@ -114,7 +128,10 @@ class ReplicaManager:
         """Make this node's replicas match ``new`` (a subscriber of the controller)."""
         self._image = new
         changes = local_changes(old, new, self.node_id)
+        fetchers = self.fetchers
         for topic, index in changes.deletes:
+            if fetchers is not None:
+                fetchers.unfollow((topic.name, index))
             self._drop(topic, index)
         if self.owns_directories:
             self._make_missing(changes)
@@ -124,12 +141,40 @@ class ReplicaManager:
             replica = self.replica(topic.name, index)
             if replica is None:
                 replica = self._add(topic, index, partition, config_of, seeded)
-            replica.become_leader(partition.leader_epoch, frozenset(partition.isr))
+            if fetchers is not None:
+                fetchers.unfollow((topic.name, index))
+            replica.become_leader(
+                partition.leader_epoch,
+                frozenset(partition.isr),
+                partition.partition_epoch,
+                partition.replicas,
+            )
         for topic, index, partition in changes.followers:
             replica = self.replica(topic.name, index)
             if replica is None:
                 replica = self._add(topic, index, partition, config_of, seeded)
-            replica.become_follower(partition.leader_epoch)
+            replica.become_follower(partition.leader, partition.leader_epoch)
+            if fetchers is not None:
+                leader = new.brokers.get(partition.leader)
+                fetchers.follow(replica, leader.endpoints if leader is not None else ())
+        if fetchers is not None and new.brokers is not old.brokers:
+            self._follow_moved_leaders(fetchers, old, new)
+
+    def _follow_moved_leaders(
+        self, fetchers: ReplicaFetcherManager, old: MetadataImage, new: MetadataImage
+    ) -> None:
+        """Fetch from a leader that registered (again, maybe at another address) since."""
+        followed = fetchers.followed()
+        for replica in self.all_replicas():
+            if replica.role is not Role.FOLLOWER:
+                continue
+            leader = new.brokers.get(replica.leader_id)
+            if leader is None:
+                continue
+            before = old.brokers.get(replica.leader_id)
+            moved = before is None or before.endpoints != leader.endpoints
+            if moved or (replica.topic, replica.index) not in followed:
+                fetchers.follow(replica, leader.endpoints)
 
     def _add(
         self,
@@ -154,15 +199,21 @@ class ReplicaManager:
             partition.leader_epoch,
             node_id=self.node_id,
             isr=frozenset(partition.isr),  # the HW rule needs the whole ISR from the start
+            replicas=partition.replicas,
+            partition_epoch=partition.partition_epoch,
             high_watermark=seeded.get(key, 0),
+            clock=self.clock,
+            on_isr_candidate=self._on_isr_candidate,
         )
         self._topics.setdefault(topic.name, {})[index] = replica
         return replica
 
     def _drop(self, topic: TopicImage, index: int) -> None:
         replicas = self._topics.get(topic.name, {})
-        if replicas.pop(index, None) is None:
+        replica = replicas.pop(index, None)
+        if replica is None:
             return
+        replica.stop()
         if not replicas:
             del self._topics[topic.name]
         dropped = self.logs.unregister(topic.name, range(index, index + 1))
@@ -286,6 +337,11 @@ class ReplicaManager:
     def checkpoint(self) -> None:
         """Write the recovery-point, log-start and replication-offset checkpoints."""
         self.logs.checkpoint(self.high_watermarks())
+
+    async def stop_fetching(self) -> None:
+        """Stop the fetchers (before ``close``: no append may come after it)."""
+        if self.fetchers is not None:
+            await self.fetchers.close()
 
     def close(self) -> None:
         """Flush and close every log and mark the shutdown clean. Directories still being
