@@ -24,14 +24,26 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 
-from broker.raft import ElectionState, Entry, QuorumConfig, QuorumStateError, RaftCore, Role
+from broker.raft import (
+    ElectionState,
+    Entry,
+    QuorumConfig,
+    QuorumStateError,
+    RaftCore,
+    Ready,
+    Role,
+)
 from broker.raft.messages import (
     BeginQuorumEpochRequest,
     EndQuorumEpochRequest,
     FetchRequest,
+    FetchSnapshotRequest,
     Message,
+    Snapshot,
     VoteRequest,
     VoteResponse,
 )
@@ -39,7 +51,13 @@ from broker.raft.messages import (
 CHAOS_MS = 6_000
 HEAL_DEADLINE_MS = 10_000
 TRACE_TAIL = 60
-REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+REQUESTS = (
+    VoteRequest,
+    BeginQuorumEpochRequest,
+    EndQuorumEpochRequest,
+    FetchRequest,
+    FetchSnapshotRequest,
+)
 
 
 class SimulationFailure(AssertionError):
@@ -48,10 +66,42 @@ class SimulationFailure(AssertionError):
 
 @dataclass(slots=True)
 class Disk:
-    """What survives a crash: what the node fsynced."""
+    """What survives a crash: what the node fsynced. ``log[0]`` sits at offset ``log_start``."""
 
     election: ElectionState = field(default_factory=ElectionState)
+    snapshot: Snapshot | None = None
+    log_start: int = 0
     log: list[Entry] = field(default_factory=list)
+
+    def persist(self, ready: Ready, steps: int | None = None) -> None:
+        """Write ``ready`` in the order ``Ready`` prescribes, or only its first ``steps`` log
+        steps (the snapshot, the truncation, the new start, then each entry) when a crash cuts
+        the write short."""
+        if ready.election_state is not None:
+            self.election = ready.election_state
+        for action in self._log_steps(ready)[:steps]:
+            action()
+
+    def _log_steps(self, ready: Ready) -> list[Callable[[], None]]:
+        steps: list[Callable[[], None]] = []
+        snapshot, log_from, log_start = ready.snapshot, ready.log_from, ready.log_start_offset
+        if snapshot is not None:
+            steps.append(lambda: setattr(self, "snapshot", snapshot))
+        if log_from is not None:
+            steps.append(lambda: self._truncate(log_from))
+        if log_start is not None:
+            steps.append(lambda: self._start_at(log_start))
+        steps += [partial(self.log.append, entry) for entry in ready.entries]
+        return steps
+
+    def _truncate(self, offset: int) -> None:
+        if offset > self.log_start + len(self.log):
+            raise SimulationFailure(f"asked to truncate at {offset}, past the log's end")
+        del self.log[max(offset - self.log_start, 0) :]
+
+    def _start_at(self, offset: int) -> None:
+        del self.log[: offset - self.log_start]
+        self.log_start = offset
 
 
 @dataclass(slots=True)
@@ -192,6 +242,8 @@ class Simulation:
             config=self.config,
             election_state=node.disk.election,
             log=list(node.disk.log),
+            snapshot=node.disk.snapshot,
+            log_start_offset=node.disk.log_start,
         )
         self._note("restart" if node.incarnation > 1 else "boot", f"n{node.node_id}")
         self._drain(node)
@@ -207,17 +259,11 @@ class Simulation:
         assert core is not None
         while core.has_ready():
             ready = core.ready()
-            if node.tear_next_ready and (ready.entries or ready.election_state):
+            if node.tear_next_ready and (ready.entries or ready.election_state or ready.snapshot):
                 node.tear_next_ready = False
-                self._tear(node, ready.log_from, ready.entries, ready.election_state)
+                self._tear(node, ready)
                 return
-            if ready.election_state is not None:
-                node.disk.election = ready.election_state
-            if ready.log_from is not None:
-                if ready.log_from > len(node.disk.log):
-                    self._fail(f"n{node.node_id} asked to write at {ready.log_from} past its log")
-                del node.disk.log[ready.log_from :]
-                node.disk.log.extend(ready.entries)
+            node.disk.persist(ready)
             for message in ready.messages:
                 self._send(message)
             for offset, entry in ready.committed:
@@ -236,21 +282,15 @@ class Simulation:
             node.last_tick_pushed = deadline
             self._schedule(max(deadline, self.now), "tick", (node.node_id, node.incarnation))
 
-    def _tear(
-        self,
-        node: Node,
-        log_from: int | None,
-        entries: tuple[Entry, ...],
-        election: ElectionState | None,
-    ) -> None:
-        """A crash while persisting one Ready: some of it reached the disk, nothing was sent."""
-        kept = self.rng.randint(0, len(entries))
-        if log_from is not None:
-            del node.disk.log[log_from:]
-            node.disk.log.extend(entries[:kept])
-        if election is not None and self.rng.random() < 0.5:
-            node.disk.election = election
-        self._crash(node, f"torn write: {kept} of {len(entries)} entries kept")
+    def _tear(self, node: Node, ready: Ready) -> None:
+        """A crash while persisting one Ready: the election state or not, the log steps up to
+        some point reached the disk; nothing was sent."""
+        if self.rng.random() < 0.5:
+            ready = replace(ready, election_state=None)
+        steps = len(node.disk._log_steps(ready))
+        kept = self.rng.randint(0, steps)
+        node.disk.persist(ready, kept)
+        self._crash(node, f"torn write: {kept} of {steps} log steps done")
 
     def _watch_role(self, node: Node, core: RaftCore) -> None:
         if core.role is not Role.LEADER or core.epoch in node.led_epochs:

@@ -104,7 +104,7 @@ def test_a_diverging_follower_is_told_where_its_log_parts_and_truncates() -> Non
     quorum.settle(lambda: first.role is Role.FOLLOWER and b"kept" in values(first))
     assert values(first) == values(new)
     assert b"lost-1" not in values(first)
-    assert quorum.disks[first.node_id][1] == new.log.entries  # the truncation was persisted
+    assert quorum.disks[first.node_id].log == new.log.entries  # the truncation was persisted
 
 
 def values(core: RaftCore) -> list[bytes]:
