@@ -90,15 +90,16 @@ class ElectionState:
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """One batch of outputs, handled in this order (any prefix of the persisting steps may be
-    lost in a crash; the core restarts correctly from each):
+    """One batch of outputs, handled in this order. A crash may cut steps 1 to 5 short after
+    any of them: the core restarts correctly from what reached the disk.
 
     1. ``election_state`` set: write it (the ``quorum-state`` file).
-    2. ``snapshot`` set: write it (taken here or fetched from the leader).
+    2. ``snapshot`` set: write it and fsync it (taken here or fetched from the leader) before
+       the next steps delete what it replaces.
     3. ``log_from`` set: truncate the persisted log at that offset (drop it and every entry
-       after; below the log start that empties the log).
+       after; at or below the log start that empties the log).
     4. ``log_start_offset`` set: the log now starts there: delete the entries below it (an empty
-       log starts there) and every snapshot older than ``snapshot_id`` ending there.
+       log starts there) and every snapshot older than the one ending there.
     5. ``log_from`` set: append ``entries`` at the end of the log. Then fsync all of it.
     6. Send ``messages``.
     7. ``load_snapshot`` set: the state machine drops its state and loads this snapshot
@@ -756,7 +757,7 @@ class RaftCore:
         if download is None or response.snapshot_id != download.snapshot_id:
             return
         if response.position != position:
-            return
+            return  # not the chunk asked for
         download.data += response.data
         if len(download.data) < response.size:
             return
