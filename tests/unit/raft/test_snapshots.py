@@ -118,11 +118,13 @@ def test_a_far_behind_follower_loads_the_leaders_snapshot_in_chunks_then_fetches
     assert (disk.snapshot, disk.log_start, disk.log) == (installed.snapshot, 10, leader.log.entries)
 
 
-def test_a_follower_whose_log_parts_before_the_snapshot_drops_all_of_it() -> None:
+@pytest.mark.parametrize("lost", [2, 3, 8], ids=["ends-below", "ends-at", "ends-beyond"])
+def test_a_follower_whose_log_parts_before_the_snapshot_drops_all_of_it(lost: int) -> None:
     quorum, first = committed_quorum(1)
     follower, other = [n for n in quorum.cores if n != first.node_id]
-    # The old leader, cut off, takes entries nobody else will ever see.
-    first.append([b"lost-1", b"lost-2"])
+    # The old leader, cut off, takes entries nobody else will ever see: its log ends below,
+    # at or beyond the end of the snapshot the new leader takes.
+    first.append([f"lost-{i}".encode() for i in range(lost)])
     quorum.flush(first.node_id)
     quorum.settle(lambda: (quorum.leader() or first) is not first, link=between(follower, other))
     new = quorum.leader()
@@ -131,10 +133,11 @@ def test_a_follower_whose_log_parts_before_the_snapshot_drops_all_of_it() -> Non
     quorum.flush(new.node_id)
     quorum.settle(lambda: len(quorum.applied[new.node_id]) == 6, link=between(follower, other))
     snapshot_id = new.take_snapshot(5, b"state")
-    assert snapshot_id.epoch == new.epoch
+    assert snapshot_id.epoch == new.epoch > first.log.last_epoch
     quorum.flush(new.node_id)
 
-    quorum.settle(lambda: first.role is Role.FOLLOWER and first.log.end_offset == 6)
+    quorum.settle(lambda: first.role is Role.FOLLOWER and quorum.loaded[first.node_id] is not None)
+    quorum.settle(lambda: first.log.end_offset == 6)
     assert (first.log.start_offset, first.log.entries) == (5, new.log.entries)
     installed = next(r for r in quorum.readies[first.node_id] if r.snapshot is not None)
     # Every entry goes (from its old start, 0), then the log starts at the snapshot's end.
