@@ -1,14 +1,17 @@
 """A hand-driven quorum for rule-by-rule tests: cores on one manual clock, a mailbox of messages
 sent but not yet delivered, and disks that hold what each core asked to persist. Nothing moves
-unless the test delivers a message or advances the clock."""
+unless the test delivers a message or advances the clock. Also helpers that drive one core
+alone: ``leader_of`` an epoch, ``take`` its messages, ``fetch`` from it."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 
+from kio.schema.errors import ErrorCode
+
 from broker.raft import ElectionState, Entry, QuorumConfig, RaftCore, Ready, Role, Snapshot
-from broker.raft.messages import Message
+from broker.raft.messages import FetchRequest, FetchResponse, Message, VoteRequest, VoteResponse
 from tests.support.raft_sim import Disk
 
 CONFIG = QuorumConfig()
@@ -142,3 +145,60 @@ def between(*nodes: int) -> Callable[[Message], bool]:
 
 def to(node: int, kind: type | None = None) -> Callable[[Message], bool]:
     return lambda m: m.destination == node and (kind is None or isinstance(m, kind))
+
+
+VOTERS = frozenset({0, 1, 2})
+
+
+def leader_of(epoch: int, log: list[Entry], node_id: int = 0) -> RaftCore:
+    """A node that wins ``epoch``: it was a candidate and receives both votes."""
+    core = RaftCore(
+        node_id,
+        VOTERS,
+        now_ms=0,
+        rng=random.Random(0),
+        election_state=ElectionState(epoch=epoch - 1),
+        log=log,
+    )
+    core.tick(10_000)  # election timeout, then pre-vote granted by both
+    for message in take(core):
+        if isinstance(message, VoteRequest):
+            core.step(grant(message))
+    for message in take(core):
+        if isinstance(message, VoteRequest):
+            core.step(grant(message))
+    assert core.role is Role.LEADER and core.epoch == epoch
+    take(core)
+    return core
+
+
+def grant(request: VoteRequest) -> VoteResponse:
+    return VoteResponse(
+        request.destination,
+        request.source,
+        request.correlation_id,
+        ErrorCode.none,
+        request.candidate_epoch - 1 if request.pre_vote else request.candidate_epoch,
+        -1,
+        True,
+        request.pre_vote,
+    )
+
+
+def take(core: RaftCore) -> list[Message]:
+    messages = []
+    while core.has_ready():
+        ready = core.ready()
+        messages.extend(ready.messages)
+        core.advance(ready)
+    return messages
+
+
+def fetch(leader: RaftCore, replica: int, offset: int, last_epoch: int) -> FetchResponse:
+    leader.step(FetchRequest(replica, leader.node_id, 7, leader.epoch, offset, last_epoch))
+    answers = [m for m in take(leader) if isinstance(m, FetchResponse) and m.destination == replica]
+    if not answers:  # parked: nothing new; it is answered after fetch_max_wait_ms
+        leader.tick(leader.now + CONFIG.fetch_max_wait_ms)
+        answers = [m for m in take(leader) if isinstance(m, FetchResponse)]
+    (answer,) = answers
+    return answer

@@ -21,8 +21,7 @@ from broker.raft import (
 )
 from broker.raft.log import RaftLog
 from broker.raft.messages import FetchResponse, FetchSnapshotRequest, FetchSnapshotResponse
-from tests.unit.raft.harness import Quorum, between
-from tests.unit.raft.test_replication import fetch, leader_of, take
+from tests.unit.raft.harness import Quorum, between, fetch, leader_of, take
 
 CHUNKED = QuorumConfig(fetch_snapshot_max_bytes=32)
 
