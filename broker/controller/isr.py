@@ -6,7 +6,8 @@ epoch (STALE_BROKER_EPOCH), then per partition: unknown partition
 (NOT_CONTROLLER: this controller is behind); a sender that is not the leader
 (INVALID_REQUEST); a stale leader epoch (FENCED_LEADER_EPOCH); a stale partition epoch
 (INVALID_UPDATE_VERSION); a new ISR naming a fenced, shutting-down or unregistered broker
-(INELIGIBLE_REPLICA, KIP-841); a new ISR that is not a subset of the replicas, repeats a
+(INELIGIBLE_REPLICA, KIP-841), or a broker at another epoch than the leader saw it at
+(INELIGIBLE_REPLICA, KIP-903); a new ISR that is not a subset of the replicas, repeats a
 broker or leaves out the leader (INVALID_REQUEST). An accepted change is a
 PartitionChangeRecord of the ISR alone (the leader epoch stays); the answer carries the
 partition's state after it.
@@ -35,6 +36,9 @@ class IsrChange:
     leader_epoch: int
     partition_epoch: int
     new_isr: tuple[int, ...]
+    # The broker epoch of each new ISR member as the leader knows it (AlterPartition v3+,
+    # KIP-903; -1: unknown); empty when the request carries none.
+    new_isr_epochs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,9 @@ def _refusal(
         return ErrorCode.invalid_update_version
     if any(not is_active(image, replica) for replica in change.new_isr):
         return ErrorCode.ineligible_replica
+    for replica, epoch in zip(change.new_isr, change.new_isr_epochs, strict=False):
+        if epoch != -1 and image.brokers[replica].epoch != epoch:
+            return ErrorCode.ineligible_replica  # a replica from before the broker restarted
     isr = change.new_isr
     if (
         len(set(isr)) != len(isr)

@@ -3,8 +3,9 @@
 ``records`` holds the metadata records (Kafka's names and fields); ``image`` the
 :class:`MetadataImage` that applying them yields, never changed in place; ``changes`` what a
 new image asks of one node (lead, follow, delete); ``cache`` the image a broker serves from;
-``topics`` the rules about topic names and configs; ``store`` the single node's
-``cluster-metadata.json``, until the ``__cluster_metadata`` log takes its place.
+``topics`` the rules about topic names and configs; ``codec`` the records as the bytes of one
+``__cluster_metadata`` log entry (cluster mode); ``store`` the single node's
+``cluster-metadata.json``.
 
 Imports ``broker.storage`` and nothing above it. The controller (``broker.controller``) writes
 records; every other part reads images.

@@ -2,7 +2,8 @@
 
 Flexible versions write compact strings, bytes and arrays with an unsigned-varint length of
 ``n + 1`` (0 meaning null), and end every structure with a varint count of tagged fields.
-This module owns that varint encoding; the response encoders own where it goes.
+This module owns that varint encoding (and reading it back, for the metadata log codec); the
+response encoders own where it goes.
 """
 
 from __future__ import annotations
@@ -30,3 +31,18 @@ def uvarint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def read_uvarint(data: bytes | memoryview, position: int) -> tuple[int, int]:
+    """The unsigned varint at ``position`` and the position after it. Raises ValueError
+    when ``data`` ends inside it or it runs past 10 bytes (more than 64 bits)."""
+    value = 0
+    for shift in range(0, 70, 7):
+        if position >= len(data):
+            raise ValueError("the data ends inside a varint")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+    raise ValueError("a varint longer than 10 bytes")

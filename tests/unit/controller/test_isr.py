@@ -127,3 +127,28 @@ def test_two_changes_to_one_partition_in_one_request_are_taken_in_order(h: Harne
     assert codes == [ErrorCode.none, ErrorCode.invalid_update_version]
     h.commit(result)
     assert h.partition("tweets").isr == (0, 1)
+
+
+def test_a_replica_seen_at_an_earlier_broker_epoch_may_not_join_the_isr(h: Harness) -> None:
+    old_epoch = h.image.brokers[1].epoch
+    h.register(1, h.incarnations[1])  # broker 1 restarted: a new epoch, out of the ISR
+    h.heartbeat(1)
+    partition = h.partition("tweets")
+    assert partition.isr == (0, 2)
+    epochs = {b: h.image.brokers[b].epoch for b in (0, 2)}
+
+    def expand(epoch_of_1: int) -> IsrChange:
+        return IsrChange(
+            h.image.topics["tweets"].topic_id,
+            0,
+            partition.leader_epoch,
+            partition.partition_epoch,
+            (0, 2, 1),
+            (epochs[0], epochs[2], epoch_of_1),
+        )
+
+    (stale,) = h.commit(send(h, 0, expand(old_epoch))).partitions
+    assert stale.error_code == ErrorCode.ineligible_replica
+    assert h.partition("tweets").isr == (0, 2)
+    (current,) = h.commit(send(h, 0, expand(h.image.brokers[1].epoch))).partitions
+    assert current.error_code == ErrorCode.none and h.partition("tweets").isr == (0, 2, 1)
