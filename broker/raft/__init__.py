@@ -8,9 +8,12 @@ asyncio, no files and no wall clock: ``RaftCore`` takes messages, ticks of a man
 the persisted state, and gives back messages, state, snapshots and entries to persist, and
 committed entries and snapshots for the state machine (see ``core``).
 
-It is not wired into the node yet: the cluster work will drive it over the CONTROLLER
-listener with kio's Vote/BeginQuorumEpoch/EndQuorumEpoch/Fetch/FetchSnapshot types and persist
-its output as the ``quorum-state`` file, the metadata log and its snapshots.
+The I/O lives beside it: ``runtime`` (``RaftRuntime``) drives a core on asyncio, persists
+its output through ``store`` (the ``quorum-state`` file, the metadata log, one record batch
+per entry as ``batches`` encodes it, and the snapshots as ``<offset>-<epoch>.checkpoint``
+files) and speaks to the other nodes with kio's Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch
+and FetchSnapshot types (``wire``), served on the CONTROLLER listener by
+``broker.net.controller_handlers``.
 """
 
 from broker.raft.config import QuorumConfig
