@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
+from kio.schema.errors import ErrorCode
 
 from chirpstream.cluster import NodeLayout, node_properties, write_properties
 from tests.support.broker_process import BrokerProcess
@@ -317,17 +318,23 @@ class Cluster:
         return eventually(settled, what, timeout) - 1
 
     def controller(self) -> int:
-        """The active controller as DescribeCluster names it (-1 when none)."""
-        for node in self.brokers:
-            if not node.answering:
+        """The active controller: the quorum's leader as DescribeQuorum on a voter's
+        controller listener names it, the leader's own answer first; -1 when no voter
+        answers or none is elected."""
+        named = []
+        for node in self.nodes:
+            if not (node.layout.voter and node.answering):
                 continue
             try:
-                with WireClient(node.port, timeout=2.0) as client:
-                    return int(
-                        client.request(
-                            60, 0, {"include_cluster_authorized_operations": False}
-                        ).controller_id
-                    )
+                with WireClient(node.layout.controller_port or 0, timeout=2.0) as client:
+                    answer = client.request(55, 1, {"topics": [{
+                        "topic_name": "__cluster_metadata",
+                        "partitions": [{"partition_index": 0}],
+                    }]})  # fmt: skip
             except OSError:
                 continue
-        return NO_LEADER
+            quorum = answer.topics[0].partitions[0]
+            if quorum.error_code == ErrorCode.none:
+                return int(quorum.leader_id)
+            named.append(int(quorum.leader_id))
+        return named[0] if named else NO_LEADER
