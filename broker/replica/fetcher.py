@@ -212,8 +212,13 @@ class _LeaderFetcher:
                 for data in topic.partitions:
                     key = (topic.topic, data.partition_index)
                     followed = sent.get(key)
-                    if followed is not None and self.partitions.get(key) is followed[0]:
+                    if followed is None or self.partitions.get(key) is not followed[0]:
+                        continue
+                    try:
                         self._process(key, followed[0], followed[1], data)
+                    except Exception as err:  # one partition's trouble never stops the rest
+                        log.exception("%s-%d: cannot apply the leader's answer", *key)
+                        self._rest(followed[0], repr(err), logging.ERROR)
 
     async def _wait(self, timeout_s: float | None, *, wake_on_change: bool = True) -> None:
         """Sleep on the clock for ``timeout_s`` (None: until woken), or until partitions
