@@ -5,8 +5,11 @@ Raft runtime calls :meth:`MetadataPublisher.on_commit` once per committed entry,
 order. Each entry holds one controller decision's records (``broker.metadata.codec``); they are
 applied together, so a subscriber never sees half a decision. Leader-change entries carry no
 records and only move the applied offset, which the broker reports in its heartbeats (Kafka's
-``current_metadata_offset``). Waiters (a forwarded CreateTopics, the start-up catch-up) are
-woken when an image or offset they wait for arrives.
+``current_metadata_offset``). A snapshot the runtime hands over (at a restart, or when the
+leader's snapshot replaced entries not applied here) replaces the image whole
+(:meth:`MetadataPublisher.load_snapshot`), and the subscribers see it as one change. Waiters
+(a forwarded CreateTopics, the start-up catch-up) are woken when an image or offset they
+wait for arrives.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Protocol
 
 from broker.metadata.codec import CodecError, decode
 from broker.metadata.image import MetadataError, MetadataImage
+from broker.metadata.snapshot import decode_snapshot
 
 log = logging.getLogger("broker.metadata")
 
@@ -61,6 +65,17 @@ class MetadataPublisher:
                 old, self.image = self.image, image
                 for subscriber in self._subscribers:
                     subscriber(old, image)
+        self._notify()
+
+    def load_snapshot(self, end_offset: int, data: bytes) -> None:
+        """Replace the image with a snapshot's, that of every entry below ``end_offset`` (the
+        Raft runtime's snapshot subscriber). Raises SnapshotError: without its metadata the
+        node cannot go on."""
+        image = decode_snapshot(data)
+        old, self.image = self.image, image
+        self.offset = end_offset - 1
+        for subscriber in self._subscribers:
+            subscriber(old, image)
         self._notify()
 
     def _notify(self) -> None:
