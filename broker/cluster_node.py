@@ -6,9 +6,11 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
 - Shared: the clock, the Raft runtime (a voter if this node is in the voters list, an
   observer otherwise) over ``<data_dir>/__cluster_metadata-0``, and the metadata publisher
   that turns its committed entries into images.
-- Controller role: the ``QuorumController`` (it acts while this node leads the quorum) and
-  the CONTROLLER listener, which serves the quorum's Raft APIs and the controller's APIs.
-  It starts first and stops last.
+- Controller role: the ``QuorumController`` (it acts while this node leads the quorum, and
+  snapshots its image as ``metadata.log.max.record.bytes.between.snapshots`` and
+  ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and replays
+  only the entries after it) and the CONTROLLER listener, which serves the quorum's Raft
+  APIs and the controller's APIs. It starts first and stops last.
 - Broker role: first it catches up with the metadata log, so the image says which partition
   directories are this node's (any other is set aside as a stray); then the replica manager
   follows the image, the client listener (PLAINTEXT) serves the same handlers as a single
@@ -42,6 +44,7 @@ from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
 from broker.metadata.publisher import MetadataPublisher
 from broker.metadata.records import Endpoint
+from broker.metadata.snapshot import MetadataSnapshotter, SnapshotSettings
 from broker.metadata.topics import OFFSETS_TOPIC, TopicError
 from broker.net.client import NodeClients
 from broker.net.context import BoundAddress, Context
@@ -90,6 +93,7 @@ class ClusterNode:
         self.groups: GroupCoordinator | None = None
         self._channel: ControllerChannel | None = None
         self._isr: IsrUpdater | None = None
+        self._snapshotter: MetadataSnapshotter | None = None
         self._fetch_clients: NodeClients | None = None
         self._raft_clients: NodeClients | None = None
         self._controller_server: Server | None = None
@@ -132,7 +136,7 @@ class ClusterNode:
             config.quorum,
             self._raft_clients,
         )
-        self.raft.subscribe(self.publisher.on_commit)
+        self.raft.subscribe(self.publisher.on_commit, self.publisher.load_snapshot)
         if config.is_controller:
             await self._start_controller()
         await self.raft.start()
@@ -149,7 +153,17 @@ class ClusterNode:
             num_partitions=config.num_partitions,
             default_replication_factor=config.default_replication_factor,
         )
-        self.controller = QuorumController(config.node_id, self.raft, self.clock, settings)
+        self._snapshotter = MetadataSnapshotter(
+            self.raft,
+            self.clock,
+            SnapshotSettings(
+                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
+                max_interval_ms=config.metadata_snapshot_interval_ms,
+            ),
+        )
+        self.controller = QuorumController(
+            config.node_id, self.raft, self.clock, settings, snapshotter=self._snapshotter
+        )
         context = ControllerContext(
             config=config,
             clock=self.clock,
@@ -378,6 +392,8 @@ class ClusterNode:
             await self._channel.close()
         if self.controller is not None:
             self.controller.stop()
+        if self._snapshotter is not None:
+            await self._snapshotter.stop()
         if self.raft is not None:
             await self.raft.stop()
         if self._raft_clients is not None:

@@ -103,8 +103,14 @@ class MetadataLog(Protocol):
     @property
     def epoch(self) -> int: ...
 
-    def subscribe(self, on_commit: Callable[[int, Entry], None]) -> None:
-        """Call ``on_commit(offset, entry)`` for every committed entry, in offset order."""
+    def subscribe(
+        self,
+        on_commit: Callable[[int, Entry], None],
+        on_snapshot: Callable[[int, bytes], None] | None = None,
+    ) -> None:
+        """Call ``on_commit(offset, entry)`` for every committed entry, in offset order, and
+        ``on_snapshot(end_offset, data)`` when a snapshot replaces the state (the entries
+        from ``end_offset`` on follow)."""
 
     async def append(self, values: Sequence[bytes]) -> int:
         """Append ``values`` as entries and return the last one's offset once committed.
@@ -159,7 +165,7 @@ class QuorumController:
         self._rebalance: Repeating | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._snapshotter = snapshotter
-        metadata_log.subscribe(self._on_commit)
+        metadata_log.subscribe(self._on_commit, self.load_snapshot)
 
     @property
     def image(self) -> MetadataImage:

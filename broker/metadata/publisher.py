@@ -7,8 +7,12 @@ applied together, so a subscriber never sees half a decision, and an entry that 
 the image is skipped whole. Until someone subscribes (a node catching up with the log at
 start), entries are only collected, and applied in one delta when the image is read.
 Leader-change entries carry no records and only move the applied offset, which the broker
-reports in its heartbeats (Kafka's ``current_metadata_offset``). Waiters (a forwarded
-CreateTopics, the start-up catch-up) are woken when an image or offset they wait for arrives."""
+reports in its heartbeats (Kafka's ``current_metadata_offset``). A snapshot the runtime hands
+over (at a restart, or when the leader's snapshot replaced entries not applied here) replaces
+the image whole (:meth:`MetadataPublisher.load_snapshot`), and the subscribers see it as one
+change. Waiters (a forwarded CreateTopics, the start-up catch-up) are woken when an image or
+offset they wait for arrives.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Protocol
 from broker.metadata.codec import CodecError, decode
 from broker.metadata.image import MetadataImage, apply_entries
 from broker.metadata.records import MetadataRecord
+from broker.metadata.snapshot import decode_snapshot
 
 log = logging.getLogger("broker.metadata")
 
@@ -82,6 +87,18 @@ class MetadataPublisher:
         if new is not old:
             for subscriber in self._subscribers:
                 subscriber(old, new)
+
+    def load_snapshot(self, end_offset: int, data: bytes) -> None:
+        """Replace the image with a snapshot's, that of every entry below ``end_offset`` (the
+        Raft runtime's snapshot subscriber). Raises SnapshotError: without its metadata the
+        node cannot go on."""
+        image = decode_snapshot(data)
+        old = self.image
+        self._image, self._unapplied = image, []
+        self.offset = end_offset - 1
+        for subscriber in self._subscribers:
+            subscriber(old, image)
+        self._notify()
 
     def _notify(self) -> None:
         if self._wake is None or self._wake.done():

@@ -295,12 +295,12 @@ class ReplicaManager:
         image still gives this node and delete the others."""
         if after is not None:
             await asyncio.wait([after])
-        config = self._config_of(self._image)(topic.name)
         try:
+            config = self._config_of(self._image)(topic.name)
             made = await asyncio.to_thread(
                 self.logs.make, topic.name, indexes, topic.topic_id, config
             )
-        except (OSError, StorageError) as err:
+        except (OSError, StorageError, ValueError) as err:  # ValueError: a bad config value
             made = []
             log.error("cannot make the directories of topic %r: %s", topic.name, err)
         finally:
