@@ -35,8 +35,8 @@ from broker.clock import Clock, Repeating, SystemClock
 from broker.config import CLIENT_LISTENER, BrokerConfig
 from broker.controller.quorum import ControllerSettings, QuorumController
 from broker.controller.topics import NewTopic
-from broker.groups.coordinator import GroupCoordinator, GroupSettings
-from broker.groups.store import OffsetStore
+from broker.groups.coordinator import GroupSettings
+from broker.groups.routing import GroupCoordinators
 from broker.lifecycle import BrokerLifecycle
 from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
@@ -86,7 +86,7 @@ class ClusterNode:
         self.replicas: ReplicaManager | None = None
         self.lifecycle: BrokerLifecycle | None = None
         self.remote: RemoteController | None = None
-        self.groups: GroupCoordinator | None = None
+        self.groups: GroupCoordinators | None = None
         self._channel: ControllerChannel | None = None
         self._fetch_clients: NodeClients | None = None
         self._raft_clients: NodeClients | None = None
@@ -263,8 +263,9 @@ class ClusterNode:
                 )
             await sleep(self.clock, CATCH_UP_POLL_S)
 
-    def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
-        """The group coordinator over the ``__consumer_offsets`` partitions held here."""
+    def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinators:
+        """The group coordinator shards of the ``__consumer_offsets`` partitions led here,
+        following this broker's leaderships from now on."""
         config = self.config
         settings = GroupSettings(
             initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
@@ -272,17 +273,10 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        held = replicas.replicas_of(OFFSETS_TOPIC)
-        if len(held) != config.offsets_topic_num_partitions:
-            raise ClusterError(
-                f"this broker holds {len(held)} of the {config.offsets_topic_num_partitions} "
-                f"{OFFSETS_TOPIC} partitions, but group coordination is not sharded yet: "
-                "every broker must hold them all; set offsets.topic.replication.factor to "
-                "the number of brokers"
-            )
-        store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
-        coordinator = GroupCoordinator(store, settings, self.clock)
-        coordinator.load()
+        partitions = len(self.publisher.image.topics[OFFSETS_TOPIC].partitions)
+        coordinator = GroupCoordinators(partitions, settings, self.clock)
+        coordinator.attach(replicas.replicas_of(OFFSETS_TOPIC).values())
+        replicas.observe(coordinator.on_role_change)
         return coordinator
 
     async def _create_offsets_topic(self) -> None:

@@ -129,11 +129,12 @@ class GroupCoordinator:
         """The ``__consumer_offsets`` partition that holds ``group_id``."""
         return self._store.partition_for(group_id)
 
-    def load(self) -> None:
+    def load(self) -> tuple[int, int]:
         """Rebuild offsets and groups from the store; call once, before serving (inside the
-        loop when the default scheduler is used). A group stored with members comes back
-        Stable in its stored generation, each member with a fresh session timer, so clients
-        that keep heartbeating need not rejoin. A group without members comes back Empty."""
+        loop when the default scheduler is used); returns how many groups and committed
+        offsets it found. A group stored with members comes back Stable in its stored
+        generation, each member with a fresh session timer, so clients that keep
+        heartbeating need not rejoin. A group without members comes back Empty."""
         stored = self._store.replay()
         for key, value in stored.offsets.items():
             self._offsets.setdefault(key.group, {})[(key.topic, key.partition)] = value
@@ -144,9 +145,10 @@ class GroupCoordinator:
             self._groups[group_id] = group
             for member in group.members.values():
                 self._arm_session(group, member, member.session_timeout_ms)
-        log.info(
+        log.debug(
             "loaded %d groups and %d committed offsets", len(self._groups), len(stored.offsets)
         )
+        return len(self._groups), len(stored.offsets)
 
     def close(self, error: ErrorCode = ErrorCode.coordinator_not_available) -> None:
         """Cancel every timer and answer every parked join and sync with ``error``
