@@ -213,3 +213,21 @@ def test_an_old_leader_that_wrote_nothing_in_its_epoch_forgets_that_epoch(replic
     catch_up(b, a)
     assert a.log.leader_epochs == [(1, 0), (3, 1)]
     assert values(a) == [b"0", b"n"]
+
+
+def test_a_divergence_below_the_followers_log_start_empties_its_log(replica_on) -> None:
+    """Kafka's truncateTo below the first segment: the log starts over at the leader's end."""
+    a, b = replica_on(A), replica_on(B)
+    a.become_leader(1, frozenset({A}))
+    write(a, b"0", b"1")
+    b.become_leader(2, frozenset({B}))
+    write(b, b"x", b"y", b"z")
+    b.log.advance_log_start(3)  # retention took all of it
+    b.become_follower(A, 3)
+    a.become_leader(3, frozenset({A, B}))
+    assert a.diverging_epoch(b.log_end_offset, b.last_fetched_epoch) == (1, 2)
+    assert b.truncate_to_leader(1, 2) == 2
+    assert (b.log_start_offset, b.log_end_offset, b.high_watermark) == (2, 2, 2)
+    write(a, b"2")
+    catch_up(a, b)
+    assert values(b) == [b"2"]
