@@ -25,9 +25,9 @@ from kio.schema.broker_heartbeat.v0.response import BrokerHeartbeatResponse
 from kio.schema.broker_registration.v0 import request as registration
 from kio.schema.errors import ErrorCode
 
-from broker.clock import Clock
+from broker.clock import Clock, sleep
 from broker.metadata.records import Endpoint
-from broker.net.forwarding import ControllerChannel, ControllerUnavailable, sleep
+from broker.net.forwarding import ControllerChannel, ControllerUnavailable
 
 log = logging.getLogger("broker.lifecycle")
 
