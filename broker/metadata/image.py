@@ -10,7 +10,7 @@ holds an image sees one consistent moment however long it takes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -289,3 +289,28 @@ class MetadataDelta:
         partitions[index] = registration
         self.changed_topics[topic_id] = replace(topic, partitions=partitions)
         self.changed_names[topic.name] = topic_id
+
+
+def apply_entries(
+    image: MetadataImage, entries: Sequence[tuple[int, Sequence[MetadataRecord]]]
+) -> tuple[MetadataImage, list[tuple[int, MetadataError]]]:
+    """``image`` with the entries' records applied in order, in one delta, and the entries
+    skipped (offset, why). An entry that does not fit is skipped whole, as every node skips
+    it, so the images of all nodes still agree."""
+    delta = MetadataDelta(image)
+    applied: list[Sequence[MetadataRecord]] = []
+    skipped: list[tuple[int, MetadataError]] = []
+    for offset, records in entries:
+        try:
+            for record in records:
+                delta.replay(record)
+        except MetadataError as error:
+            skipped.append((offset, error))
+            # Its records before the one that failed are in the delta: start again without it.
+            delta = MetadataDelta(image)
+            for good in applied:
+                for record in good:
+                    delta.replay(record)
+            continue
+        applied.append(records)
+    return delta.apply(), skipped
