@@ -27,9 +27,7 @@ from broker.metadata.records import (
     RegisterBrokerRecord,
     UnfenceBrokerRecord,
 )
-from broker.metadata.snapshot import (
-    encode_snapshot,
-)
+from broker.metadata.snapshot import encode_snapshot
 from tests.unit.controller.memory_log import MemoryLog
 
 TIMEOUT_MS = 3000
