@@ -169,10 +169,8 @@ class QuorumController:
     def image(self) -> MetadataImage:
         """The metadata as every committed entry replayed so far leaves it."""
         if self._unapplied:
-            self._image, skipped = apply_entries(self._image, self._unapplied)
+            self._image = apply_entries(self._image, self._unapplied)
             self._unapplied = []
-            for offset, error in skipped:
-                log.error("metadata entry at offset %d not applied: %s", offset, error)
         return self._image
 
     @property

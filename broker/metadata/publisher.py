@@ -11,8 +11,10 @@ heartbeats (Kafka's ``current_metadata_offset``).
 As Kafka's ``MetadataLoader`` does, entries committed together are published together: they
 are replayed into one delta and the image is built once for the batch, right after the
 runtime has handed them all over (or as soon as anyone reads :attr:`~MetadataPublisher.image`
-or :attr:`~MetadataPublisher.offset`). A broker catching up on a long log so builds one image
-per batch of entries instead of one per entry, each a copy of every topic map.
+or :attr:`~MetadataPublisher.offset`). Until someone subscribes (a node catching up with the
+log at start) entries are only collected, and applied when the image is read. A broker
+catching up on a long log so builds a few images instead of one per entry, each a copy of
+every topic map.
 
 A snapshot the runtime hands over (at a restart, or when the leader's snapshot replaced
 entries not applied here) replaces the image whole (:meth:`MetadataPublisher.load_snapshot`),
@@ -74,7 +76,9 @@ class MetadataPublisher:
         return self._offset
 
     def subscribe(self, subscriber: Subscriber) -> None:
-        """Call ``subscriber(old, new)`` with every new image from now on, in order."""
+        """Call ``subscriber(old, new)`` with every new image from now on, in order: every
+        change after :attr:`image` as it is now."""
+        self._publish()
         self._subscribers.append(subscriber)
 
     def on_commit(self, offset: int, entry: CommittedEntry) -> None:
@@ -106,8 +110,9 @@ class MetadataPublisher:
         self._notify()
 
     def _publish_soon(self) -> None:
-        """Publish once the runtime has handed over every entry committed with this one."""
-        if self._publishing is not None:
+        """Publish once the runtime has handed over every entry committed with this one. With
+        no subscriber yet (a node catching up at start) entries wait until the image is read."""
+        if self._publishing is not None or not self._subscribers:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -126,11 +131,7 @@ class MetadataPublisher:
         self._offset = self._received
         if self._pending:
             pending, self._pending = self._pending, []
-            image, skipped = apply_entries(self._image, pending)
-            for offset, error in skipped:
-                log.error("metadata entry at offset %d not applied: %s", offset, error)
-            if len(skipped) < len(pending):
-                self._replace(image)
+            self._replace(apply_entries(self._image, pending))
         self._notify()
 
     def _replace(self, image: MetadataImage) -> None:
