@@ -51,6 +51,7 @@ from broker.raft.wire import WireError, request_to_kio, response_from_kio
 log = logging.getLogger("broker.raft")
 
 _REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+_ANNOUNCED = (Role.LEADER, Role.FOLLOWER, Role.RESIGNED)
 OnCommit = Callable[[int, Entry], None]
 
 
@@ -88,6 +89,7 @@ class RaftRuntime:
         self._inbox: list[object] = []
         self._resigning: list[asyncio.Future[None]] = []  # resolved once EndQuorumEpoch is sent
         self._persisting: asyncio.Future[None] | None = None  # the worker thread's write
+        self._seen: tuple[Role, int, int] | None = None  # the last role, epoch, leader logged
         self._wake = asyncio.Event()
         self._timer: TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -243,6 +245,7 @@ class RaftRuntime:
                 self._wake.clear()
                 self._step_inbox(core)
                 core.tick(self.clock.now_ms())
+                self._log_transition(core)
                 while core.has_ready():
                     ready = core.ready()
                     self._persisting = asyncio.ensure_future(
@@ -266,6 +269,17 @@ class RaftRuntime:
             self.failure = exc
             log.critical("raft node %d stopped: %s", self.node_id, exc, exc_info=True)
             self._fail_waiters(exc)
+
+    def _log_transition(self, core: RaftCore) -> None:
+        """Say when this node leads, follows or resigns (the rest of an election: DEBUG)."""
+        seen = (core.role, core.epoch, core.leader_id)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        role, epoch, leader_id = seen
+        level = logging.INFO if role in _ANNOUNCED else logging.DEBUG
+        of = f" of {leader_id}" if role is Role.FOLLOWER else ""
+        log.log(level, "raft node %d: %s%s in epoch %d", self.node_id, role.value, of, epoch)
 
     def _step_inbox(self, core: RaftCore) -> None:
         inbox, self._inbox = self._inbox, []

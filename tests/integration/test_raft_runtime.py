@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
 import sys
 import time
@@ -111,7 +112,9 @@ async def _stop_all(nodes: list[Node]) -> None:
             await node.stop()
 
 
-def test_three_voters_elect_replicate_and_survive_the_leader_stopping(tmp_path):
+def test_three_voters_elect_replicate_and_survive_the_leader_stopping(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="broker.raft")
+
     async def scenario() -> None:
         nodes = await _cluster(tmp_path, voters=3)
         try:
@@ -139,6 +142,16 @@ def test_three_voters_elect_replicate_and_survive_the_leader_stopping(tmp_path):
                 "the survivors applied the new entry after the old ones",
             )
             assert offset == 4  # 0 change, 1-2 values, 3 change, 4 value
+            # Each step of the handover is in the log, as a classroom watches it.
+            new_epoch = successor.runtime.epoch
+            assert f"raft node {leader.node_id}: resigned in epoch {first_epoch}" in caplog.text
+            assert f"raft node {successor.node_id}: leader in epoch {new_epoch}" in caplog.text
+            for follower in rest:
+                if follower is not successor:
+                    assert (
+                        f"raft node {follower.node_id}: follower of {successor.node_id} in epoch "
+                        f"{new_epoch}"
+                    ) in caplog.text
         finally:
             await _stop_all(nodes)
 
