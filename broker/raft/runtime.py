@@ -51,7 +51,6 @@ from broker.raft.wire import WireError, request_to_kio, response_from_kio
 log = logging.getLogger("broker.raft")
 
 _REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
-_ANNOUNCED = (Role.LEADER, Role.FOLLOWER, Role.RESIGNED)
 OnCommit = Callable[[int, Entry], None]
 
 
@@ -277,7 +276,8 @@ class RaftRuntime:
             return
         self._seen = seen
         role, epoch, leader_id = seen
-        level = logging.INFO if role in _ANNOUNCED else logging.DEBUG
+        announced = role in (Role.LEADER, Role.FOLLOWER, Role.RESIGNED)
+        level = logging.INFO if announced else logging.DEBUG
         of = f" of {leader_id}" if role is Role.FOLLOWER else ""
         log.log(level, "raft node %d: %s%s in epoch %d", self.node_id, role.value, of, epoch)
 
