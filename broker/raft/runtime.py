@@ -127,10 +127,19 @@ class RaftRuntime:
         return self._core.role if self._core is not None else None
 
     def describe_quorum(self) -> QuorumInfo:
-        """DescribeQuorum (55) data; raises NotLeaderError on a node that is not the leader."""
+        """DescribeQuorum (55) data; raises NotLeaderError on a node that is not the leader.
+        The leader's own row is as of now (the core's clock moved at its last tick)."""
         if self._core is None:
             raise NotLeaderError(NO_LEADER, 0)
-        return self._core.describe_quorum()
+        info = self._core.describe_quorum()
+        now = self.clock.now_ms()
+        voters = tuple(
+            dataclasses.replace(row, last_fetch_timestamp=now, last_caught_up_timestamp=now)
+            if row.replica_id == self.node_id
+            else row
+            for row in info.voters
+        )
+        return dataclasses.replace(info, voters=voters)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
