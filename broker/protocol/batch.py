@@ -150,6 +150,29 @@ def validate_produced(records: bytes | bytearray | memoryview) -> list[BatchHead
     return headers
 
 
+def validate_replicated(records: bytes | bytearray | memoryview) -> list[BatchHeader]:
+    """Check the batches a leader sent a follower and return the headers of the whole ones.
+
+    A leader may end its answer with the start of a batch cut at its byte limit (Kafka does);
+    that part is left out, as Kafka's follower leaves it. Raises ``CorruptRecord`` for a CRC
+    mismatch and ``InvalidRecord`` for a batch that is not v2 or claims less than a header.
+    Offsets and leader epochs are the leader's and are not checked here.
+    """
+    headers: list[BatchHeader] = []
+    position = 0
+    total = len(records)
+    while position + LOG_OVERHEAD <= total:
+        batch_length = struct.unpack_from(">i", records, position + 8)[0]
+        if position + LOG_OVERHEAD + batch_length > total:
+            break  # the cut tail of the leader's answer
+        header = read_header(records, position)
+        if not crc_matches(records, header):
+            raise CorruptRecord(f"replicated batch at {position} fails its CRC-32C check")
+        headers.append(header)
+        position += header.size
+    return headers
+
+
 def scan_valid(buf: bytes | bytearray | memoryview, *, verify_crc: bool = True):
     """Yield the headers of the leading run of whole, valid batches in ``buf``.
 

@@ -11,8 +11,8 @@ each region appears as its own item, unchanged, so the list alternates bytes, re
 ... and always starts with bytes that begin with the frame size. A region of length 0 adds no
 bytes to the response and is left out of the list (sendfile refuses a count of 0).
 Substituting every region by the bytes it stands for gives exactly what kio 0.6.5's
-``entity_writer`` writes for the same content. ``aborted_transactions`` is always null and no
-tagged field is written.
+``entity_writer`` writes for the same content. ``aborted_transactions`` is always null; the
+one tagged field written is a partition's ``diverging_epoch`` (v12, KIP-320), for followers.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ class FetchPartition(NamedTuple):
     It defaults to empty, not null: Kafka answers a partition with nothing to return with
     empty records, and kafka-python cannot parse null ones.
     ``log_start_offset`` is sent from v5 and ``preferred_read_replica`` from v11; older
-    versions drop them.
+    versions drop them. ``diverging_epoch`` ``(epoch, end offset)`` tells a follower where
+    its log leaves the leader's; it is a v12 tagged field, written as Kafka writes it: only
+    when it differs from ``(-1, -1)``.
     """
 
     index: int
@@ -52,6 +54,7 @@ class FetchPartition(NamedTuple):
     log_start_offset: int = -1
     records: bytes | Region | None = b""
     preferred_read_replica: int = -1
+    diverging_epoch: tuple[int, int] | None = None
 
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
@@ -77,6 +80,9 @@ _PARTITION_V11 = struct.Struct(">ihqqqiii")
 # null: 0), preferred_read_replica; the compact records length follows
 _PARTITION_FLEXIBLE = struct.Struct(">ihqqqBi")
 _NO_TAGGED_FIELDS = b"\x00"
+# One tagged field, tag 0 (diverging_epoch), 13 bytes: epoch, end_offset, its own empty tags.
+_DIVERGING_EPOCH = struct.Struct(">BBBiqB")
+_UNDEFINED_EPOCH_END = (-1, -1)
 
 
 def encode_fetch_response(
@@ -112,7 +118,7 @@ def encode_fetch_response(
             append(_TOPIC_NAME_LENGTH.pack(len(name_bytes)))
             append(name_bytes)
             append(_COUNT.pack(len(partitions)))
-        for index, error, high, stable, start, records, replica in partitions:
+        for index, error, high, stable, start, records, replica, diverging in partitions:
             data = region = None
             if records is None:
                 size = -1
@@ -145,7 +151,10 @@ def encode_fetch_response(
                 run = []
                 append = run.append
             if flexible:
-                append(_NO_TAGGED_FIELDS)
+                if diverging is None or diverging == _UNDEFINED_EPOCH_END:
+                    append(_NO_TAGGED_FIELDS)
+                else:
+                    append(_DIVERGING_EPOCH.pack(1, 0, 13, *diverging, 0))
         if flexible:
             append(_NO_TAGGED_FIELDS)
     if flexible:

@@ -40,12 +40,15 @@ class Replica:
     ``isr`` says otherwise, and ``high_watermark`` as the checkpoint left it."""
 
     __slots__ = (
+        "_append_waiters",
         "_waiters",
         "follower_end_offsets",
+        "follower_high_watermarks",
         "high_watermark",
         "index",
         "isr",
         "leader_epoch",
+        "leader_id",
         "log",  # the partition's log: the replica and its manager use it, no handler does
         "node_id",
         "role",
@@ -68,12 +71,16 @@ class Replica:
         self.log = log
         self.node_id = node_id
         self.role = Role.LEADER
+        self.leader_id = node_id
         self.leader_epoch = leader_epoch
         self.isr: frozenset[int] = frozenset((node_id,)) if isr is None else isr
         # Each follower's log end offset, as its last fetch told us (none on one node).
         self.follower_end_offsets: dict[int, int] = {}
+        # The high watermark each follower was last sent: one behind is news for it.
+        self.follower_high_watermarks: dict[int, int] = {}
         self.high_watermark = min(high_watermark, log.log_end_offset)  # the checkpoint's
         self._waiters: set[asyncio.Future[None]] = set()
+        self._append_waiters: set[asyncio.Future[None]] = set()  # replica fetches
         self._advance_high_watermark()
 
     # -- what the partition holds ---------------------------------------------------------
@@ -95,6 +102,7 @@ class Replica:
     def become_leader(self, leader_epoch: int, isr: frozenset[int]) -> None:
         """Lead from ``leader_epoch`` on: batches appended from now carry it."""
         self.role = Role.LEADER
+        self.leader_id = self.node_id
         self.isr = isr
         if leader_epoch != self.leader_epoch:
             self.log.assign_epoch(leader_epoch, self.log.log_end_offset)
@@ -104,11 +112,17 @@ class Replica:
         }
         self._advance_high_watermark()
 
-    def become_follower(self, leader_epoch: int) -> None:
-        """Follow another leader: refuse produce and consumer fetches from now on."""
+    def become_follower(self, leader_id: int, leader_epoch: int) -> None:
+        """Follow ``leader_id`` (-1: no leader for now): refuse produce and consumer fetches
+        from now on, and wake waiting fetches so they answer so. The log is not truncated
+        here, to the high watermark or otherwise (KIP-101): the fetcher truncates it once
+        the leader names where the two diverge."""
         self.role = Role.FOLLOWER
+        self.leader_id = leader_id
         self.leader_epoch = leader_epoch
         self.follower_end_offsets = {}
+        self._wake(self._waiters)
+        self._wake(self._append_waiters)
 
     def check_leader(self, current_leader_epoch: int = -1) -> ErrorCode | None:
         """Why a request for this partition may not be served here, or None. Not the leader:
@@ -145,6 +159,7 @@ class Replica:
         try:
             base_offset = self.log.append(records, headers, self.leader_epoch, now_ms)
         finally:  # a flush that fails after the write leaves the batch in the log
+            self._wake(self._append_waiters)
             self._advance_high_watermark()
         return base_offset
 
@@ -162,17 +177,88 @@ class Replica:
                 lowest = min(lowest, ends.get(node, 0))
         if lowest > self.high_watermark:
             self.high_watermark = lowest
-            if self._waiters:
-                for waiter in self._waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-                self._waiters.clear()
+            self._wake(self._waiters)
+
+    @staticmethod
+    def _wake(waiters: set[asyncio.Future[None]]) -> None:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        waiters.clear()
+
+    def diverging_epoch(self, fetch_offset: int, last_fetched_epoch: int) -> tuple[int, int] | None:
+        """The leader's check of a replica fetch (KIP-320): where the follower's log leaves
+        this one, as ``(epoch, end offset)`` of the largest epoch here at most the follower's
+        last one, when that epoch is older or ends before ``fetch_offset``; None when the
+        follower's log agrees (or it names no epoch)."""
+        if last_fetched_epoch < 0:
+            return None
+        epoch, end_offset = self.log.end_offset_for_epoch(last_fetched_epoch)
+        if epoch < last_fetched_epoch or end_offset < fetch_offset:
+            return epoch, end_offset
+        return None
+
+    # -- the follower's log -------------------------------------------------------------
+
+    @property
+    def last_fetched_epoch(self) -> int:
+        """The epoch of the newest batch this replica holds, or began leading in (-1: none)."""
+        return self.log.latest_epoch
+
+    def append_as_follower(self, records: bytes, headers: list[BatchHeader], now_ms: int) -> None:
+        """Store batches fetched from the leader as they are (``PartitionLog``'s rules)."""
+        self.log.append_as_follower(records, headers, now_ms)
+
+    def follow_high_watermark(self, leader_high_watermark: int) -> None:
+        """A follower's high watermark: the leader's, as far as this log reaches (it may
+        move back, as Kafka's follower's does, after the leader changed)."""
+        log = self.log
+        self.high_watermark = max(
+            log.log_start_offset, min(leader_high_watermark, log.log_end_offset)
+        )
+
+    def follow_log_start(self, leader_log_start_offset: int) -> None:
+        """Records the leader no longer holds are gone here too, up to the high watermark
+        (Kafka's follower moves its log start with the leader's)."""
+        offset = min(leader_log_start_offset, self.high_watermark)
+        if offset > self.log.log_start_offset:
+            self.log.advance_log_start(offset)
+
+    def start_at(self, offset: int) -> None:
+        """Empty the log and start it at ``offset``: the leader's log starts past this log's
+        end, or its first batch begins before this empty log's start."""
+        self.log.truncate_fully_and_start_at(offset)
+        self.high_watermark = offset
+
+    def truncate_to_leader(self, epoch: int, end_offset: int) -> int:
+        """Cut the suffix where this log diverges from the leader's, which answered a fetch
+        with ``diverging_epoch`` ``(epoch, end_offset)``; returns the new log end offset.
+
+        Kafka's follower rule (KIP-279): when this log knows ``epoch`` too, it keeps up to
+        the smaller of the two ends of that epoch; when not, it cuts to the end of its own
+        largest epoch below, and its next fetch asks again from there. Never by the high
+        watermark (KIP-101)."""
+        log = self.log
+        if end_offset < 0:  # the leader knows no epoch this old: nothing to compare
+            return log.log_end_offset
+        own_epoch, own_end = log.end_offset_for_epoch(epoch)
+        if own_epoch == epoch:
+            target = min(own_end, end_offset)
+        elif own_epoch >= 0:
+            target = own_end
+        else:  # no epoch at or below it here: the leader's end is the bound
+            target = end_offset
+        log.truncate_to(min(target, log.log_end_offset))
+        self.high_watermark = min(self.high_watermark, log.log_end_offset)
+        return log.log_end_offset
 
     # -- reading ------------------------------------------------------------------------
 
-    def read(self, offset: int, max_bytes: int) -> FileSlice | None:
-        """Whole batches from ``offset``, below the high watermark. Raises OffsetOutOfRange."""
-        return self.log.read(offset, max_bytes, self.high_watermark)
+    def read(self, offset: int, max_bytes: int, *, to_log_end: bool = False) -> FileSlice | None:
+        """Whole batches from ``offset``, below the high watermark (a replica fetch: below
+        the log end offset). Raises OffsetOutOfRange."""
+        limit = self.log.log_end_offset if to_log_end else self.high_watermark
+        return self.log.read(offset, max_bytes, limit)
 
     def offset_for_timestamp(self, timestamp_ms: int) -> TimestampAndOffset | None:
         return self.log.offset_for_timestamp(timestamp_ms)
@@ -184,9 +270,13 @@ class Replica:
         """OffsetForLeaderEpoch: (the largest epoch at most ``epoch``, its end offset)."""
         return self.log.end_offset_for_epoch(epoch)
 
-    def add_waiter(self, waiter: asyncio.Future[None]) -> None:
-        """``waiter`` is resolved when the high watermark next moves."""
+    def add_waiter(self, waiter: asyncio.Future[None], *, on_append: bool = False) -> None:
+        """``waiter`` is resolved when the high watermark next moves, or the role changes;
+        with ``on_append`` (a replica fetch) also when a batch is next appended."""
         self._waiters.add(waiter)
+        if on_append:
+            self._append_waiters.add(waiter)
 
     def remove_waiter(self, waiter: asyncio.Future[None]) -> None:
         self._waiters.discard(waiter)
+        self._append_waiters.discard(waiter)

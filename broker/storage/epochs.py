@@ -61,6 +61,12 @@ class LeaderEpochCache:
             self.entries = kept
             self._persist()
 
+    def clear(self) -> None:
+        """Forget every epoch (the log was emptied)."""
+        if self.entries:
+            self.entries = []
+            self._persist()
+
     def truncate_from_start(self, start_offset: int) -> None:
         """After the log start moved to ``start_offset``: the epoch in force there now starts
         there, and the epochs before it go."""

@@ -14,7 +14,7 @@ import re
 import shutil
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from broker.protocol.batch import (
@@ -203,15 +203,66 @@ class PartitionLog:
         Batches with a producer id are first checked against the producer state, which may
         raise ``DuplicateBatch`` (nothing is written: answer with its offsets),
         ``InvalidProducerEpoch`` or ``OutOfOrderSequence``; see ``producer_state``."""
-        state = None
+        idempotent = False
         for header in headers:
             if header.producer_id >= 0:
-                state = self.producer_state
-                state.check(headers)
+                self.producer_state.check(headers)
+                idempotent = True
                 break
         buf = bytearray(records)
         base_offset = self.log_end_offset
         next_offset = assign_offsets(buf, headers, base_offset, leader_epoch)
+        self._store(
+            buf,
+            headers,
+            base_offset,
+            next_offset,
+            now_ms,
+            idempotent,
+            ((leader_epoch, base_offset),),
+        )
+        return base_offset
+
+    def append_as_follower(
+        self, records: bytes | bytearray | memoryview, headers: list[BatchHeader], now_ms: int
+    ) -> None:
+        """Store batches replicated from the leader exactly as they came: their offsets and
+        leader epochs are the leader's (Kafka's ``appendAsFollower``); ``headers`` are theirs
+        from ``validate_replicated``, which checked the CRCs.
+
+        The first batch must start at the log end offset and each one right after the one
+        before, or ``StorageError`` is raised and nothing is written. The leader-epoch cache
+        learns each epoch at the first batch that carries it, and the producer state records
+        every idempotent batch unchecked (the leader checked it), so that a producer's retry
+        reaching this replica once it leads is answered as a duplicate at its original
+        offsets. Roll, flush and failure handling are the leader path's."""
+        if not headers:
+            return
+        base_offset = expected = self.log_end_offset
+        for header in headers:
+            if header.base_offset != expected:
+                raise StorageError(
+                    f"{self.name}: replicated batch starts at offset {header.base_offset}, "
+                    f"expected {expected}"
+                )
+            expected = header.last_offset + 1
+        idempotent = any(header.producer_id >= 0 for header in headers)
+        epoch_starts = ((header.partition_leader_epoch, header.base_offset) for header in headers)
+        self._store(records, headers, base_offset, expected, now_ms, idempotent, epoch_starts)
+
+    def _store(
+        self,
+        buf: bytes | bytearray | memoryview,
+        headers: list[BatchHeader],
+        base_offset: int,
+        next_offset: int,
+        now_ms: int,
+        idempotent: bool,
+        epoch_starts: Iterable[tuple[int, int]],
+    ) -> None:
+        """Write batches stamped from ``base_offset`` (rolling first if due), record them in
+        the producer state, record ``epoch_starts`` (epoch, first offset) in the leader-epoch
+        cache, and apply the flush policy."""
         active = self._segments[-1]
         try:
             if active.size and self._should_roll(active, headers, next_offset - 1, now_ms):
@@ -221,21 +272,22 @@ class PartitionLog:
             raise self.disk.failed(f"append to {self.name}", err) from err
         # The batch is in the log: from here on, its producer sequence is recorded first,
         # so that a retry after any later failure is answered as a duplicate.
-        if state is not None:
-            state.update(headers, base_offset)
+        if idempotent:
+            self.producer_state.update(headers, base_offset)
         self.size_bytes += len(buf)
         if self._dirty_since_ms is None:
             self._dirty_since_ms = now_ms
         try:
-            if leader_epoch >= 0 and leader_epoch != self._epochs.latest_epoch:
-                self._epochs.assign(leader_epoch, base_offset)
+            epochs = self._epochs
+            for epoch, start_offset in epoch_starts:
+                if epoch >= 0 and epoch != epochs.latest_epoch:
+                    epochs.assign(epoch, start_offset)
             unflushed = next_offset - self.recovery_point
             if unflushed >= self.config.flush_messages or self.needs_flush(now_ms):
                 self.flush()
         except OSError as err:
             raise self.disk.failed(f"flush {self.name}", err) from err
         self.disk.succeeded()
-        return base_offset
 
     def _should_roll(
         self, active: Segment, headers: list[BatchHeader], last_offset: int, now_ms: int
@@ -406,8 +458,11 @@ class PartitionLog:
 
     def truncate_to(self, offset: int) -> None:
         """Remove every batch holding an offset >= ``offset`` (a follower truncating to its
-        leader, KIP-101). The log end becomes the start of the batch holding ``offset``."""
+        leader, KIP-101). The log end becomes the start of the batch holding ``offset``.
+        Either way the leader-epoch cache loses the epochs starting at or after the log end:
+        one this node began as leader but never wrote in would diverge from the new leader."""
         if offset >= self.log_end_offset:
+            self._epochs.truncate_from_end(self.log_end_offset)
             return
         if offset < self.log_start_offset:
             raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
@@ -425,6 +480,24 @@ class PartitionLog:
         self._epochs.truncate_from_end(self.log_end_offset)
         self._truncate_producer_state()
         log.info("%s: truncated to offset %d", self.name, self.log_end_offset)
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Empty the log and start it again at ``offset`` (Kafka's ``truncateFullyAndStartAt``:
+        a follower whose leader no longer holds this log's end). The new segment is made
+        before the old ones go: a crash halfway leaves a gap, after which the loader drops
+        the new segment, and the follower does it again."""
+        new = Segment.create(self.directory, offset, self.config)
+        fsync_directory(self.directory)
+        old, self._segments, self._bases = self._segments, [new], [offset]
+        for segment in old:
+            segment.delete()
+        fsync_directory(self.directory)
+        self.size_bytes = 0
+        self.log_start_offset = self.recovery_point = offset
+        self._dirty_since_ms = None
+        self._epochs.clear()
+        self.producer_state.load(offset, offset)  # no producer, no snapshot: nothing is left
+        log.info("%s: emptied; the log now starts at offset %d", self.name, offset)
 
     def _truncate_producer_state(self) -> None:
         """Forget the batches at or after the new log end: reload the newest snapshot at or
@@ -455,6 +528,11 @@ class PartitionLog:
     def leader_epochs(self) -> list[tuple[int, int]]:
         """The leader-epoch cache: ``(epoch, start_offset)`` pairs, oldest first."""
         return list(self._epochs.entries)
+
+    @property
+    def latest_epoch(self) -> int:
+        """The newest epoch in the leader-epoch cache, -1 when it is empty."""
+        return self._epochs.latest_epoch
 
     def assign_epoch(self, epoch: int, start_offset: int) -> None:
         self._epochs.assign(epoch, start_offset)

@@ -1,10 +1,20 @@
-"""Fetch (1): whole batches below the high watermark, with long polling.
+"""Fetch (1): whole batches below the high watermark, with long polling; and the leader's
+side of replication.
 
 Every requested partition appears in the answer (kafka-python rejects a full response that
 omits one). The first partition with data may exceed the byte limits by one batch (KIP-74);
 after it, the response stops at ``max_bytes``. With less than ``min_bytes`` available the
-request waits up to ``max_wait`` for appends to any of its partitions. No fetch sessions:
-``session_id`` is always 0, so clients stay in full-fetch mode (G7).
+request waits up to ``max_wait`` for the high watermark of any of its partitions to move. No
+fetch sessions: ``session_id`` is always 0, so clients stay in full-fetch mode (G7).
+
+A fetch with ``replica_id`` >= 0 comes from a follower (v4-v12 carry the id in the body;
+v13+, with topic ids, are not served). It reads up to the log end offset, not the high
+watermark; its ``fetch_offset`` is that follower's log end offset, which the leader's replica
+records (and the high watermark may move on). When its ``last_fetched_epoch`` (v12) shows
+that its log left this one, the answer carries no records but ``diverging_epoch``, and the
+follower's position is not recorded (KIP-320, as Kafka's leader does). It waits for appends,
+and is answered at once when the high watermark is not the one that follower was last sent
+(Kafka's delayed fetch does the same), so followers learn it without a wait.
 """
 
 from __future__ import annotations
@@ -25,8 +35,13 @@ if TYPE_CHECKING:
     from broker.replica.replica import Replica
 
 
-def _collect(context: Context, topics: Any, max_bytes: int) -> tuple[list, int]:
+def _collect(
+    context: Context, topics: Any, max_bytes: int, replica_id: int
+) -> tuple[list, int, bool]:
+    """The answer, its record bytes, and whether it tells a follower a new high watermark."""
     replicas = context.replicas
+    from_follower = replica_id >= 0
+    news = False
     remaining = max_bytes
     total = 0
     answer = []
@@ -40,16 +55,31 @@ def _collect(context: Context, topics: Any, max_bytes: int) -> tuple[list, int]:
                 parts.append(FetchPartition(index, ErrorCode.unknown_topic_or_partition))
                 continue
             error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
-            hw = partition.high_watermark
             log_start = partition.log_start_offset
             if error is not None:
+                hw = partition.high_watermark
                 parts.append(FetchPartition(index, error, hw, hw, log_start))
                 continue
+            offset = wanted.fetch_offset
+            if from_follower:
+                last_epoch = getattr(wanted, "last_fetched_epoch", -1)
+                diverging = partition.diverging_epoch(offset, last_epoch)
+                if diverging is not None:
+                    hw = partition.high_watermark
+                    parts.append(FetchPartition(index, 0, hw, hw, log_start, b"", -1, diverging))
+                    continue
+                if log_start <= offset <= partition.log_end_offset:
+                    partition.update_follower(replica_id, offset)
+            hw = partition.high_watermark
+            if from_follower:
+                told = partition.follower_high_watermarks
+                news = news or told.get(replica_id) != hw
+                told[replica_id] = hw
             region = None
             if remaining > 0:
                 limit = min(wanted.partition_max_bytes, remaining)
                 try:
-                    region = partition.read(wanted.fetch_offset, limit)
+                    region = partition.read(offset, limit, to_log_end=from_follower)
                 except OffsetOutOfRange:
                     parts.append(
                         FetchPartition(index, ErrorCode.offset_out_of_range, hw, hw, log_start)
@@ -62,7 +92,7 @@ def _collect(context: Context, topics: Any, max_bytes: int) -> tuple[list, int]:
                 remaining -= region.length
             parts.append(FetchPartition(index, ErrorCode.none, hw, hw, log_start, region or b""))
         answer.append((name, parts))
-    return answer, total
+    return answer, total, news
 
 
 def _partitions(context: Context, topics: Any) -> list[Replica]:
@@ -78,21 +108,22 @@ def _partitions(context: Context, topics: Any) -> list[Replica]:
 async def handle(context: Context, request: Request) -> list:
     body = request.body
     topics = body.topics
-    answer, total = _collect(context, topics, body.max_bytes)
+    replica_id = body.replica_id
+    answer, total, news = _collect(context, topics, body.max_bytes, replica_id)
     deadline = time.monotonic() + body.max_wait.total_seconds()
-    while total < body.min_bytes and (wait := deadline - time.monotonic()) > 0:
+    while total < body.min_bytes and not news and (wait := deadline - time.monotonic()) > 0:
         partitions = _partitions(context, topics)
         if not partitions:
             break
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for partition in partitions:
-            partition.add_waiter(waiter)
+            partition.add_waiter(waiter, on_append=replica_id >= 0)
         try:
             await asyncio.wait((waiter,), timeout=wait)
         finally:
             for partition in partitions:
                 partition.remove_waiter(waiter)
-        answer, total = _collect(context, topics, body.max_bytes)
+        answer, total, news = _collect(context, topics, body.max_bytes, replica_id)
     return encode_fetch_response(request.version, request.correlation_id, answer)
 
 

@@ -55,6 +55,7 @@ def topic_lists(records: st.SearchStrategy[Any]) -> st.SearchStrategy[Topics]:
         log_start_offset=int64s,
         records=records,
         preferred_read_replica=int32s,
+        diverging_epoch=st.none() | st.just((-1, -1)) | st.tuples(int32s, int64s),
     )
     return st.lists(st.tuples(names, st.lists(partitions, max_size=5)), max_size=4)
 
@@ -97,6 +98,7 @@ def kio_response(
                         aborted_transactions=None,
                         preferred_read_replica=p.preferred_read_replica,
                         records=as_bytes(p.records),
+                        diverging_epoch=diverging(module, p.diverging_epoch),
                     )
                     for p in partitions
                 ),
@@ -104,6 +106,14 @@ def kio_response(
             for name, partitions in topics
         ),
     )
+
+
+def diverging(module: ModuleType, epoch_end: tuple[int, int] | None) -> Any:
+    """kio's ``diverging_epoch`` (v12+; older versions have none: ``build`` drops it)."""
+    cls = getattr(module, "EpochEndOffset", None)
+    if cls is None or epoch_end is None:
+        return cls() if cls else None
+    return cls(epoch=epoch_end[0], end_offset=epoch_end[1])
 
 
 def kio_frame(correlation_id: int, response: Any) -> bytes:
@@ -228,3 +238,18 @@ def test_rejects_negative_region_length() -> None:
 def test_rejects_unsupported_versions(version: int) -> None:
     with pytest.raises(ValueError, match="not supported"):
         encode_fetch_response(version, 1, [])
+
+
+def test_a_diverging_epoch_reads_back_as_kio_reads_it_at_v12() -> None:
+    """The tagged field kio reads back, next to records and the other partitions."""
+    topics = [
+        ("t", [FetchPartition(0, 0, 7, 7, 0, b"", diverging_epoch=(3, 120)), FetchPartition(1)])
+    ]
+    check(MAX_VERSION, 5, topics)
+    ours = b"".join(encode_fetch_response(MAX_VERSION, 5, topics))
+    module = schema(MAX_VERSION)
+    _, size = entity_reader(module.FetchResponse.__header_schema__)(ours, 4)
+    body, _ = entity_reader(module.FetchResponse)(ours, 4 + size)
+    first, second = body.responses[0].partitions
+    assert (first.diverging_epoch.epoch, first.diverging_epoch.end_offset) == (3, 120)
+    assert second.diverging_epoch == module.EpochEndOffset()

@@ -108,7 +108,7 @@ def test_leader_epochs_are_fenced_and_followers_refuse(tmp_path, logs) -> None:
     assert replica.check_leader(4) == ErrorCode.unknown_leader_epoch
     assert append(replica) == 0
     assert replica.end_offset_for_epoch(3) == (3, 1)
-    replica.become_follower(4)
+    replica.become_follower(1, 4)
     assert replica.check_leader(4) == ErrorCode.not_leader_or_follower
     with pytest.raises(ReplicaError) as refused:
         append(replica)
