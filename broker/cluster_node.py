@@ -6,17 +6,23 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
 - Shared: the clock, the Raft runtime (a voter if this node is in the voters list, an
   observer otherwise) over ``<data_dir>/__cluster_metadata-0``, and the metadata publisher
   that turns its committed entries into images.
-- Controller role: the ``QuorumController`` (it acts while this node leads the quorum) and
-  the CONTROLLER listener, which serves the quorum's Raft APIs and the controller's APIs.
-  It starts first and stops last.
+- Controller role: the ``QuorumController`` (it acts while this node leads the quorum, and
+  snapshots its image as ``metadata.log.max.record.bytes.between.snapshots`` and
+  ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and replays
+  only the entries after it) and the CONTROLLER listener, which serves the quorum's Raft
+  APIs and the controller's APIs. It starts first and stops last.
 - Broker role: first it catches up with the metadata log, so the image says which partition
   directories are this node's (any other is set aside as a stray); then the replica manager
   follows the image, the client listener (PLAINTEXT) serves the same handlers as a single
   node, with :class:`~broker.net.forwarding.RemoteController` in place of the local
   controller, and :class:`~broker.lifecycle.BrokerLifecycle` registers with the active
-  controller and heartbeats. ``start()`` returns once the controller has unfenced this broker.
-  ``stop()`` is a controlled shutdown first: the controller moves this broker's leaderships
-  away before it stops serving.
+  controller and heartbeats. The group coordinator follows this broker's leaderships of
+  ``__consumer_offsets`` partitions. Clients are served (and ``start()`` returns) once the
+  controller has unfenced this broker and ``__consumer_offsets`` exists: the broker asks the
+  controller for it with ``offsets.topic.replication.factor`` replicas, again while too few
+  brokers are registered (Kafka creates it at the first FindCoordinator instead, answering
+  COORDINATOR_NOT_AVAILABLE meanwhile). ``stop()`` is a controlled shutdown first: the
+  controller moves this broker's leaderships away before it stops serving.
 
 The cluster id is derived from the voters list (the same on every node of one cluster,
 without a ``kafka-storage format`` step).
@@ -35,13 +41,14 @@ from broker.clock import Clock, Repeating, SystemClock
 from broker.config import CLIENT_LISTENER, BrokerConfig
 from broker.controller.quorum import ControllerSettings, QuorumController
 from broker.controller.topics import NewTopic
-from broker.groups.coordinator import GroupCoordinator, GroupSettings
-from broker.groups.store import OffsetStore
+from broker.groups.coordinator import GroupSettings
+from broker.groups.routing import GroupCoordinators
 from broker.lifecycle import BrokerLifecycle
 from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
 from broker.metadata.publisher import MetadataPublisher
 from broker.metadata.records import Endpoint
+from broker.metadata.snapshot import MetadataSnapshotter, SnapshotSettings
 from broker.metadata.topics import OFFSETS_TOPIC, TopicError
 from broker.net.client import NodeClients
 from broker.net.context import BoundAddress, Context
@@ -61,10 +68,6 @@ log = logging.getLogger("broker")
 CATCH_UP_POLL_S = 0.05
 CATCH_UP_LOG_S = 5.0
 OFFSETS_TOPIC_RETRY_S = 1.0
-
-
-class ClusterError(Exception):
-    """The cluster cannot be served as configured; the message says what to change."""
 
 
 def cluster_id_of(config: BrokerConfig) -> str:
@@ -87,9 +90,10 @@ class ClusterNode:
         self.replicas: ReplicaManager | None = None
         self.lifecycle: BrokerLifecycle | None = None
         self.remote: RemoteController | None = None
-        self.groups: GroupCoordinator | None = None
+        self.groups: GroupCoordinators | None = None
         self._channel: ControllerChannel | None = None
         self._isr: IsrUpdater | None = None
+        self._snapshotter: MetadataSnapshotter | None = None
         self._fetch_clients: NodeClients | None = None
         self._raft_clients: NodeClients | None = None
         self._controller_server: Server | None = None
@@ -132,7 +136,7 @@ class ClusterNode:
             config.quorum,
             self._raft_clients,
         )
-        self.raft.subscribe(self.publisher.on_commit)
+        self.raft.subscribe(self.publisher.on_commit, self.publisher.load_snapshot)
         if config.is_controller:
             await self._start_controller()
         await self.raft.start()
@@ -149,7 +153,17 @@ class ClusterNode:
             num_partitions=config.num_partitions,
             default_replication_factor=config.default_replication_factor,
         )
-        self.controller = QuorumController(config.node_id, self.raft, self.clock, settings)
+        self._snapshotter = MetadataSnapshotter(
+            self.raft,
+            self.clock,
+            SnapshotSettings(
+                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
+                max_interval_ms=config.metadata_snapshot_interval_ms,
+            ),
+        )
+        self.controller = QuorumController(
+            config.node_id, self.raft, self.clock, settings, snapshotter=self._snapshotter
+        )
         context = ControllerContext(
             config=config,
             clock=self.clock,
@@ -237,7 +251,7 @@ class ClusterNode:
             # Clients are served once groups can be: the offsets topic must exist first.
             await self.lifecycle.wait_unfenced()
             await self._create_offsets_topic()
-            self.groups = await self._group_coordinator(replicas)
+            self.groups = self._group_coordinator(replicas)
         except BaseException:
             listening.close()
             raise
@@ -283,8 +297,9 @@ class ClusterNode:
                 )
             await sleep(self.clock, CATCH_UP_POLL_S)
 
-    async def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
-        """The group coordinator over the ``__consumer_offsets`` partitions held here."""
+    def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinators:
+        """The group coordinator shards of the ``__consumer_offsets`` partitions led here,
+        following this broker's leaderships from now on."""
         config = self.config
         settings = GroupSettings(
             initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
@@ -292,20 +307,10 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        count = config.offsets_topic_num_partitions
-        offsets = self.publisher.image.topics[OFFSETS_TOPIC]
-        if any(config.node_id not in p.replicas for p in offsets.partitions.values()):
-            raise ClusterError(
-                f"this broker is not a replica of every {OFFSETS_TOPIC} partition, but group "
-                "coordination is not sharded yet: every broker must hold them all; set "
-                "offsets.topic.replication.factor to the number of brokers"
-            )
-        while len(replicas.replicas_of(OFFSETS_TOPIC)) < count:  # directories being made
-            await sleep(self.clock, CATCH_UP_POLL_S)
-        held = replicas.replicas_of(OFFSETS_TOPIC)
-        store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
-        coordinator = GroupCoordinator(store, settings, self.clock)
-        coordinator.load()
+        partitions = len(self.publisher.image.topics[OFFSETS_TOPIC].partitions)
+        coordinator = GroupCoordinators(partitions, settings, self.clock)
+        coordinator.attach(replicas.replicas_of(OFFSETS_TOPIC).values())
+        replicas.observe(coordinator.on_role_change)
         return coordinator
 
     async def _create_offsets_topic(self) -> None:
@@ -378,6 +383,8 @@ class ClusterNode:
             await self._channel.close()
         if self.controller is not None:
             self.controller.stop()
+        if self._snapshotter is not None:
+            await self._snapshotter.stop()
         if self.raft is not None:
             await self.raft.stop()
         if self._raft_clients is not None:
