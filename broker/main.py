@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from broker.cluster_node import ClusterError, ClusterNode
+from broker.cluster_node import ClusterNode
 from broker.config import (
     BrokerConfig,
     ConfigError,
@@ -107,6 +107,13 @@ async def serve(config: BrokerConfig) -> None:
             "read and write every topic",
             config.host,
         )
+    quorum = config.controller_listener
+    if quorum is not None and not _is_loopback(quorum.host):
+        log.warning(
+            "the controller listens on %s, not loopback: anyone who can reach this machine "
+            "can vote in the quorum and register brokers",
+            quorum.host,
+        )
     if config.cluster_mode:
         print(
             f"READY node={config.node_id} roles={','.join(config.process_roles)} "
@@ -134,13 +141,20 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
         return 2
     try:
         asyncio.run(serve(config))
-    except (StorageError, ClusterError) as exc:
+    except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         if config.cluster_mode:
             listeners = config.describe()["listeners"]
-            print(f"error: cannot listen on {listeners}: {exc.strerror}", file=sys.stderr)
+            if exc.errno == errno.EADDRINUSE:
+                print(
+                    f"error: a port of listeners={listeners} is already in use; stop the "
+                    "other process or change listeners",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"error: cannot listen on {listeners}: {exc.strerror}", file=sys.stderr)
         elif exc.errno == errno.EADDRINUSE:
             print(
                 f"error: port {config.port} on {config.host} is already in use; stop the "

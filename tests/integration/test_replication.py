@@ -7,12 +7,14 @@ is cut where its log leaves the new leader's, and followers follow a leader chan
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12 import request as fetch_v12
 from kio.schema.types import BrokerId, TopicName
@@ -44,6 +46,7 @@ from broker.replica.fetcher import FetcherConfig, ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
 from broker.replica.replica import Replica
 from broker.storage import LogConfig
+from broker.storage.errors import DuplicateBatch
 from broker.storage.manager import LogManager
 from tests.support.batches import make_batch
 
@@ -167,6 +170,11 @@ async def cluster(
     return nodes, image
 
 
+def ends(replica: Replica) -> dict[int, int]:
+    """Each follower's log end offset as the leader's replica knows it (-1: not fetched)."""
+    return {node: state.log_end_offset for node, state in replica.followers.items()}
+
+
 def test_followers_catch_up_byte_for_byte_and_move_the_high_watermark(tmp_path) -> None:
     async def run() -> None:
         nodes, _ = await cluster(tmp_path, 3, PATIENT)
@@ -178,7 +186,7 @@ def test_followers_catch_up_byte_for_byte_and_move_the_high_watermark(tmp_path) 
                 assert follower.everything() == leader.everything()
                 assert follower.replica.leader_id == 0
             await eventually(lambda: all(f.replica.high_watermark == 20 for f in followers))
-            assert leader.replica.follower_end_offsets == {1: 20, 2: 20}
+            assert ends(leader.replica) == {1: 20, 2: 20}
             leader.write(5)  # the followers' waiting fetches wake on the append
             await eventually(lambda: leader.replica.high_watermark == 25)
             assert all(f.everything() == leader.everything() for f in followers)
@@ -211,7 +219,7 @@ def test_an_old_leaders_divergent_suffix_is_cut_and_every_node_follows_the_new_l
             await eventually(lambda: zombie.everything() == heir.everything())
             assert zombie.replica.log.leader_epochs == [(1, 0), (2, 5)]
             assert zombie.replica.leader_id == follower.replica.leader_id == 1
-            await eventually(lambda: heir.replica.follower_end_offsets == {0: 7, 2: 7})
+            await eventually(lambda: ends(heir.replica) == {0: 7, 2: 7})
             assert zombie.replicas.fetchers.followed() == {("t", 0): 1}
             assert heir.replicas.fetchers.followed() == {}
         finally:
@@ -270,9 +278,9 @@ def test_the_leader_serves_replica_fetches_to_its_log_end_and_fences_them_as_kaf
             )  # nothing is committed: the followers have not fetched
             first = await ask(replica_fetch(1, 0))
             assert first.records == leader.everything()  # a follower reads to the log end
-            assert leader.replica.follower_end_offsets == {1: 0, 2: 0}
+            assert ends(leader.replica) == {1: 0, 2: -1}  # 2 has not fetched yet
             await ask(replica_fetch(1, 3))
-            assert leader.replica.follower_end_offsets == {1: 3, 2: 0}
+            assert ends(leader.replica) == {1: 3, 2: -1}
             assert (await ask(replica_fetch(2, 3))).high_watermark == 3
 
             diverged = await ask(replica_fetch(1, 5, last_epoch=1))
@@ -280,7 +288,7 @@ def test_the_leader_serves_replica_fetches_to_its_log_end_and_fences_them_as_kaf
             assert (diverged.diverging_epoch.epoch, diverged.diverging_epoch.end_offset) == (1, 3)
             older = await ask(replica_fetch(1, 3, last_epoch=0))  # epoch 0 is not here at all
             assert (older.diverging_epoch.epoch, older.diverging_epoch.end_offset) == (0, 0)
-            assert leader.replica.follower_end_offsets == {1: 3, 2: 3}  # neither was recorded
+            assert ends(leader.replica) == {1: 3, 2: 3}  # neither was recorded
 
             stale = await ask(replica_fetch(1, 3, current_epoch=0))
             assert stale.error_code == ErrorCode.fenced_leader_epoch
@@ -370,5 +378,52 @@ def test_a_leader_that_registers_at_another_address_is_fetched_from_there(tmp_pa
         finally:
             for node in nodes:
                 await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_producers_retry_after_failover_is_answered_at_its_original_offsets(tmp_path) -> None:
+    async def run() -> None:
+        nodes, image = await cluster(tmp_path, 2)
+        leader, follower = nodes
+        try:
+            leader.write(1)
+            sent = make_batch([b"once"], producer_id=9, producer_epoch=0, base_sequence=0)
+            leader.replica.append(sent, validate_produced(sent), leader.clock.now_ms())
+            await eventually(lambda: follower.replica.log_end_offset == 2)
+            moved = image.apply(PartitionChangeRecord(0, TOPIC_ID, isr=(1,), leader=1))
+            follower.apply(moved)  # the producer never heard its ack and retries here
+            with pytest.raises(DuplicateBatch) as duplicate:
+                follower.replica.append(sent, validate_produced(sent), leader.clock.now_ms())
+            assert (duplicate.value.base_offset, duplicate.value.last_offset) == (1, 1)
+            assert follower.replica.log_end_offset == 2
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_waiting_fetch_is_answered_at_once_when_its_leader_moves(tmp_path) -> None:
+    """A consumer's long poll on the old leader ends with NOT_LEADER_OR_FOLLOWER as soon as
+    the image moves the leadership, not when its max_wait runs out (Kafka's delayed fetch)."""
+
+    async def run() -> None:
+        (leader,), image = await cluster(tmp_path, 1, replicas=2)
+        client = KafkaClient("127.0.0.1", leader.port)
+        try:
+            patient = dataclasses.replace(
+                replica_fetch(-1, 0), max_wait=datetime.timedelta(seconds=60)
+            )
+            waiting = asyncio.ensure_future(client.request(patient, timeout_s=90))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # nothing to read: it waits
+            leader.apply(image.apply(PartitionChangeRecord(0, TOPIC_ID, leader=1)))
+            answer = await asyncio.wait_for(waiting, timeout=10)
+            partition = answer.responses[0].partitions[0]
+            assert partition.error_code == ErrorCode.not_leader_or_follower
+        finally:
+            await client.close()
+            await leader.stop()
 
     asyncio.run(run())
