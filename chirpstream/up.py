@@ -369,12 +369,13 @@ class Pipeline:
 class Status:
     """tweets in/s, processed/s and lag, from high watermarks and the group's commits; the
     brokers up and the partitions whose in-sync replicas are fewer than their replicas, from
-    the cluster's metadata."""
+    the cluster's metadata. A question left unanswered (a broker died while it was asked)
+    is asked again of a new client: librdkafka's admin client kept waiting on the dead broker
+    for good."""
 
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
-        self._admin = AdminClient(
-            librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
-        )
+        self._config = librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
+        self._admin = AdminClient(self._config)
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
 
@@ -390,7 +391,8 @@ class Status:
             health = self._health()
         except KafkaException as exc:
             return f"status: the cluster is not answering ({exc.args[0].str()})"
-        except TimeoutError:  # a leader or the coordinator is moving: the next line will say
+        except TimeoutError:
+            self._admin = AdminClient(self._config)
             return f"status: the cluster did not answer within {ANSWER_TIMEOUT_S:.0f} s"
         now = time.monotonic()
         rates = ""
