@@ -100,6 +100,7 @@ class RaftRuntime:
             if voter != node_id:
                 clients.update(voter, host, port)
         self.failure: BaseException | None = None
+        self._failed = asyncio.Event()  # set with failure
         self._core: RaftCore | None = None
         self._store: RaftStore | None = None
         self._subscribers: list[tuple[OnCommit, OnSnapshot | None]] = []
@@ -329,8 +330,16 @@ class RaftRuntime:
             raise
         except BaseException as exc:  # a broken Raft rule or a failed disk: stop this node
             self.failure = exc
+            self._failed.set()
             log.critical("raft node %d stopped: %s", self.node_id, exc, exc_info=True)
             self._fail_waiters(exc)
+
+    async def wait_failed(self) -> BaseException:
+        """Until this Raft node stops on a failure (a broken Raft rule, a failed disk): that
+        failure, which the node cannot serve the quorum past."""
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
 
     def _log_transition(self, core: RaftCore) -> None:
         """Say when this node leads, follows or resigns (the rest of an election: DEBUG)."""

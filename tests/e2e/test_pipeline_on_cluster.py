@@ -173,6 +173,17 @@ def test_the_pipeline_rides_through_a_leader_and_the_groups_coordinator_being_ki
             f"a coordinator for the analytics group other than {target}",
         )
         nodes.restart(target)
+        # up's status line is back with the whole cluster (a 3 s fence, then ISR catch-up).
+        seen = len(up.output())
+        eventually(
+            lambda: re.search(
+                r"^status: .* tweets in/s .* 3 brokers up  0 under-replicated partitions$",
+                up.output()[seen:],
+                re.M,
+            ),
+            "a status line with every broker up and every partition fully replicated",
+            60,
+        )
 
         done = eventually(lambda: DONE.search(ingest_log.read_text()), "ingest done", 120)
         sent, acknowledged, errors = (int(n) for n in done.groups())
