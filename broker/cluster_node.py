@@ -363,6 +363,11 @@ class ClusterNode:
 
     # -- stopping -----------------------------------------------------------------------
 
+    async def wait_failed(self) -> BaseException:
+        """Until this node's Raft runtime stops on a failure: that failure."""
+        assert self.raft is not None, "started"
+        return await self.raft.wait_failed()
+
     async def stop(self) -> None:
         """A controlled shutdown, then the broker role, then the controller role and the
         quorum, then the logs."""
