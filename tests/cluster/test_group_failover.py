@@ -91,6 +91,22 @@ def test_committed_offsets_survive_the_coordinators_broker_being_killed(cluster_
             "__consumer_offsets", partition_for(GROUP, OFFSETS_PARTITIONS)
         )
 
+        # Any other broker refuses the group as Kafka's do, on every version's shape.
+        other = next(node for node in cluster.brokers if node.node_id != victim)
+        with WireClient(other.port) as client:
+            batched = client.request(
+                9, 8, {"groups": [{"group_id": GROUP, "topics": None}], "require_stable": False}
+            )
+            single = client.request(9, 3, {"group_id": GROUP, "topics": None})
+            heartbeat = {"group_id": GROUP, "generation_id": 1, "member_id": "m"}
+            beat = client.request(12, 3, {**heartbeat, "group_instance_id": None})
+        assert (batched.groups[0].error_code, batched.groups[0].topics) == (
+            ErrorCode.not_coordinator,
+            (),
+        )
+        assert (single.error_code, single.topics) == (ErrorCode.not_coordinator, ())
+        assert beat.error_code == ErrorCode.not_coordinator
+
         cluster.kill(victim)
         alive = [node for node in cluster.brokers if node.node_id != victim]
         heir = (
