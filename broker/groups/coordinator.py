@@ -321,7 +321,7 @@ class GroupCoordinator:
         assignment = {m.member_id: m.assignment for m in group.members.values()}
 
         def revert(error: ErrorCode) -> JoinResult:
-            if group.static_members.get(instance_id) == new_id:
+            if not self._closed and group.static_members.get(instance_id) == new_id:
                 member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = previous
                 group.replace_static(instance_id, old_id)
                 self._arm_session(group, member, member.session_timeout_ms)

@@ -14,7 +14,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode as E
 
 from broker.clock import ManualClock
-from broker.groups import CommitEntry, CommittedOffset, GroupSettings
+from broker.groups import CommitEntry, CommittedOffset, GroupSettings, JoinResult, SyncResult
 from broker.groups.routing import GroupCoordinators
 from broker.groups.store import OFFSETS_TOPIC, partition_for
 from broker.groups.writes import OFFSET_COMMIT_TIMEOUT_MS
@@ -119,6 +119,20 @@ class Node:
                 10_000,
                 10_000,
                 False,
+            )
+        )
+
+    def sync(self, group: str, leader: JoinResult, assignment: bytes) -> asyncio.Task[SyncResult]:
+        """The group's only member, its leader, hands itself ``assignment``."""
+        return asyncio.get_running_loop().create_task(
+            self.groups.sync(
+                group,
+                leader.member_id,
+                leader.generation_id,
+                None,
+                "consumer",
+                leader.protocol_name,
+                {leader.member_id: assignment},
             )
         )
 
@@ -257,5 +271,43 @@ def test_a_shard_stops_loading_when_leadership_moves_away_first(tmp_path) -> Non
         await settle()
         assert node.committed(SHARED)[0] == E.not_coordinator
         assert node.groups.list_groups()[0] == E.none  # nothing is loading any more
+
+    run(tmp_path, scenario)
+
+
+def test_the_assignment_is_handed_out_once_the_isr_holds_it(tmp_path) -> None:
+    async def scenario(node: Node) -> None:
+        joining = node.join(SHARED)
+        await settle()
+        node.clock.advance(1)  # the (zero) initial rebalance delay
+        await settle()
+        leader = joining.result()
+        syncing = node.sync(SHARED, leader, b"mine")
+        await settle()
+        assert not syncing.done()
+        assert node.groups.describe(SHARED).state_name == "CompletingRebalance"
+        node.follower_fetches(0)
+        await settle()
+        assert (syncing.result().error_code, syncing.result().assignment) == (E.none, b"mine")
+        assert node.groups.describe(SHARED).state_name == "Stable"
+
+    run(tmp_path, scenario)
+
+
+def test_an_assignment_not_yet_replicated_when_leadership_moves_is_not_handed_out(
+    tmp_path,
+) -> None:
+    async def scenario(node: Node) -> None:
+        joining = node.join(SHARED)
+        await settle()
+        node.clock.advance(1)
+        await settle()
+        leader = joining.result()
+        syncing = node.sync(SHARED, leader, b"mine")
+        await settle()
+        node.change(0, leader=OTHER)
+        await settle()
+        assert syncing.result().error_code == E.not_coordinator
+        assert node.clock.live_timers == 0
 
     run(tmp_path, scenario)
