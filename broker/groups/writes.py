@@ -87,8 +87,10 @@ class Commits:
                 await await_acks((ack,), self._clock, self._timeout_ms)
             finally:
                 if not answer.done():
-                    error = ErrorCode.not_leader_or_follower if ack.error is None else ack.error
-                    answer.set_result(then(error))  # ErrorCode.none is falsy
+                    error = ack.error
+                    answer.set_result(
+                        then(ErrorCode.not_leader_or_follower if error is None else error)
+                    )
 
         task = loop.create_task(wait())
         self._tasks.add(task)
