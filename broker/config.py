@@ -10,6 +10,12 @@ defaults of every topic's ``LogConfig`` under the topic-level names Kafka uses
 ``.minutes`` over ``.hours``). Unknown keys and bad values raise ``ConfigError`` with one line
 that says what to fix.
 
+Cluster mode: with ``controller.quorum.voters`` set (``0@127.0.0.1:9192,...``) the node joins a
+KRaft-style cluster: ``process.roles`` may then be ``broker``, ``controller`` or both, and
+``listeners`` lists a ``PLAINTEXT`` listener for clients (broker role) and the listener named
+by ``controller.listener.names`` for the quorum (controller role; it must be where the voters
+list says this node is). Without it the node is a single combined node, as before.
+
 Where a bundled default differs from Kafka's, the table says so and why. Values Kafka accepts
 keep Kafka's meaning: ``connections.max.idle.ms`` below 0 never closes an idle connection,
 ``queued.max.request.bytes`` of 0 or below puts no bound on the bytes of queued requests.
@@ -21,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from broker.raft.config import QuorumConfig
 from broker.storage.config import SPECS_BY_NAME, ConfigSpec, LogConfig
 
 
@@ -96,13 +103,53 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
                1_800_000, "largest session timeout a member may ask for"),
     ConfigSpec("producer.id.expiration.ms", "producer_id_expiration_ms", "INT", 86_400_000,
                "forget an idle producer id's sequence state after this long", minimum=1),
+    ConfigSpec(
+        "broker.heartbeat.interval.ms", "broker_heartbeat_interval_ms", "INT", 500,
+        "how often a broker heartbeats to the active controller; Kafka's default is 2000, "
+        "500 keeps a classroom's failover within seconds",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "broker.session.timeout.ms", "broker_session_timeout_ms", "INT", 3000,
+        "a broker silent this long is fenced and loses its leaderships; Kafka's default is "
+        "9000",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "replica.lag.time.max.ms", "replica_lag_time_max_ms", "LONG", 5000,
+        "a follower not caught up for this long leaves the ISR; Kafka's default is 30000",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "offsets.topic.replication.factor", "offsets_topic_replication_factor", "INT", 3,
+        "replicas of each __consumer_offsets partition (Kafka's default 3); a single node "
+        "(no controller.quorum.voters) uses 1 unless set",
+        minimum=1, maximum=32767,
+    ),
+    ConfigSpec(
+        "controller.quorum.election.timeout.ms", "quorum_election_timeout_ms", "INT",
+        QuorumConfig().election_timeout_ms,
+        "an election not won in this time is tried again; Kafka's default is 1000",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "controller.quorum.fetch.timeout.ms", "quorum_fetch_timeout_ms", "INT",
+        QuorumConfig().fetch_timeout_ms,
+        "a voter that has not heard from the leader this long starts an election; Kafka's "
+        "default is 2000",
+        minimum=1,
+    ),
 )  # fmt: skip
 _NUMBERS: dict[str, ConfigSpec] = {spec.name: spec for spec in BROKER_SETTINGS}
 _DEFAULTS: dict[str, int] = {spec.attribute: int(spec.default) for spec in BROKER_SETTINGS}
 _BOOLEANS: dict[str, str] = {
     "auto.create.topics.enable": "auto_create_topics",
     "delete.topic.enable": "delete_topic_enable",
+    "unclean.leader.election.enable": "unclean_leader_election_enable",
+    "auto.leader.rebalance.enable": "auto_leader_rebalance_enable",
 }
+SINGLE_NODE_OFFSETS_REPLICATION_FACTOR = 1  # the one broker there is
+OFFSETS_RF = "offsets_topic_replication_factor"
 
 # Broker-level name -> topic-level name, checked with the topic setting's own rules.
 _LOG_SYNONYMS: dict[str, str] = {
@@ -132,23 +179,45 @@ _TIME_UNITS: dict[str, tuple[tuple[ConfigSpec, int], ...]] = {
 _UNIT_SPECS = {spec.name: spec for units in _TIME_UNITS.values() for spec, _ in units}
 _PATHS = ("log.dirs", "log.dir")  # log.dirs wins, as in Kafka
 _LISTENERS = ("listeners", "advertised.listeners")
+_CLUSTER = ("process.roles", "controller.listener.names", "controller.quorum.voters")
 ROLES = ("broker", "controller")
+CLIENT_LISTENER = "PLAINTEXT"
 _KNOWN = sorted(
-    [*_NUMBERS, *_BOOLEANS, *_LOG_SYNONYMS, *_UNIT_SPECS, *_PATHS, *_LISTENERS, "process.roles"]
+    [*_NUMBERS, *_BOOLEANS, *_LOG_SYNONYMS, *_UNIT_SPECS, *_PATHS, *_LISTENERS, *_CLUSTER]
 )
 PORTS = range(0, 65536)
 
 
 @dataclass(frozen=True)
+class Listener:
+    """One entry of ``listeners``: ``NAME://host:port``."""
+
+    name: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.name}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class BrokerConfig:
     host: str = "127.0.0.1"
-    port: int = 9092
+    port: int | None = 9092  # the PLAINTEXT (client) listener; None on a controller-only node
     advertised_host: str = ""
     data_dir: Path = Path("data/broker")
     auto_create_topics: bool = True
     delete_topic_enable: bool = True
     node_id: int = _DEFAULTS["node_id"]
     process_roles: tuple[str, ...] = ROLES  # process.roles: a combined node
+    # Cluster mode (controller.quorum.voters set): the voters by id, where their CONTROLLER
+    # listeners are; this node's controller listener (controller role only); the listener
+    # name the quorum speaks on (controller.listener.names, its first entry).
+    quorum_voters: Mapping[int, tuple[str, int]] = field(default_factory=dict)
+    controller_listener: Listener | None = None
+    controller_listener_name: str = "CONTROLLER"
+    unclean_leader_election_enable: bool = False
+    auto_leader_rebalance_enable: bool = True
     num_partitions: int = _DEFAULTS["num_partitions"]
     default_replication_factor: int = _DEFAULTS["default_replication_factor"]
     socket_request_max_bytes: int = _DEFAULTS["socket_request_max_bytes"]
@@ -166,6 +235,12 @@ class BrokerConfig:
     group_min_session_timeout_ms: int = _DEFAULTS["group_min_session_timeout_ms"]
     group_max_session_timeout_ms: int = _DEFAULTS["group_max_session_timeout_ms"]
     producer_id_expiration_ms: int = _DEFAULTS["producer_id_expiration_ms"]
+    broker_heartbeat_interval_ms: int = _DEFAULTS["broker_heartbeat_interval_ms"]
+    broker_session_timeout_ms: int = _DEFAULTS["broker_session_timeout_ms"]
+    replica_lag_time_max_ms: int = _DEFAULTS["replica_lag_time_max_ms"]
+    offsets_topic_replication_factor: int = SINGLE_NODE_OFFSETS_REPLICATION_FACTOR
+    quorum_election_timeout_ms: int = _DEFAULTS["quorum_election_timeout_ms"]
+    quorum_fetch_timeout_ms: int = _DEFAULTS["quorum_fetch_timeout_ms"]
     log_defaults: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
@@ -184,14 +259,27 @@ class BrokerConfig:
                 f"process.roles must list broker, controller or both, once each, "
                 f"got {','.join(self.process_roles)!r}"
             )
-        if set(self.process_roles) != set(ROLES):
+        if not self.quorum_voters and set(self.process_roles) != set(ROLES):
             raise ConfigError(
                 f"process.roles={','.join(self.process_roles)}: a node with one role needs "
-                "a controller quorum, which this version cannot form yet; "
-                "use process.roles=broker,controller (the default)"
+                "a controller quorum; set controller.quorum.voters (e.g. "
+                "0@127.0.0.1:9192) or use process.roles=broker,controller (the default)"
             )
-        if self.port not in PORTS:
+        if self.port is None:
+            if self.is_broker:
+                raise ConfigError(
+                    f"process.roles includes broker: listeners must include a "
+                    f"{CLIENT_LISTENER}://host:port listener for clients"
+                )
+        elif self.port not in PORTS:
             raise ConfigError(f"listeners port must be an integer from 0 to 65535, got {self.port}")
+        elif not self.is_broker:
+            raise ConfigError(
+                f"listeners must not include {CLIENT_LISTENER} when process.roles is controller "
+                "only (clients talk to brokers)"
+            )
+        if self.quorum_voters:
+            self._check_cluster_mode()
         queued, largest = self.queued_max_request_bytes, self.socket_request_max_bytes
         if 0 < queued < largest:
             # Kafka's own rule: one request of the largest allowed size must always fit.
@@ -199,6 +287,60 @@ class BrokerConfig:
                 f"queued.max.request.bytes must be -1 (no bound) or at least "
                 f"socket.request.max.bytes={largest}, got {queued}"
             )
+
+    def _check_cluster_mode(self) -> None:
+        """The rules Kafka's KafkaConfig checks for a KRaft node's roles and listeners."""
+        name = self.controller_listener_name
+        voter = self.quorum_voters.get(self.node_id)
+        if self.is_controller:
+            if voter is None:
+                raise ConfigError(
+                    f"process.roles includes controller, so node.id={self.node_id} must be one "
+                    f"of controller.quorum.voters ({_voters_text(self.quorum_voters)})"
+                )
+            if self.controller_listener is None:
+                raise ConfigError(
+                    f"process.roles includes controller: listeners must include a {name}:// "
+                    f"listener (controller.listener.names), e.g. {name}://{voter[0]}:{voter[1]}"
+                )
+            listener = self.controller_listener
+            if listener.port != voter[1]:
+                raise ConfigError(
+                    f"listeners has {listener}, but controller.quorum.voters says node "
+                    f"{self.node_id} is at {voter[0]}:{voter[1]}; make the ports agree"
+                )
+        else:
+            if voter is not None:
+                raise ConfigError(
+                    f"node.id={self.node_id} is in controller.quorum.voters, so process.roles "
+                    "must include controller"
+                )
+            if self.controller_listener is not None:
+                raise ConfigError(
+                    f"listeners must not include the {name} listener when process.roles is "
+                    "broker only (a broker dials the controllers, it does not listen for them)"
+                )
+
+    @property
+    def cluster_mode(self) -> bool:
+        """Whether this node is part of a cluster with a controller quorum (voters set)."""
+        return bool(self.quorum_voters)
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.process_roles
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.process_roles
+
+    @property
+    def quorum(self) -> QuorumConfig:
+        """The Raft timeouts under their Kafka names (the rest keep the bundled defaults)."""
+        return QuorumConfig(
+            election_timeout_ms=self.quorum_election_timeout_ms,
+            fetch_timeout_ms=self.quorum_fetch_timeout_ms,
+        )
 
     @property
     def advertised(self) -> str:
@@ -217,8 +359,13 @@ class BrokerConfig:
         for name, attribute in _BOOLEANS.items():
             settings[name] = str(getattr(self, attribute)).lower()
         settings["log.dirs"] = str(self.data_dir)
-        settings["listeners"] = f"PLAINTEXT://{self.host}:{self.port}"
+        listeners = [f"{CLIENT_LISTENER}://{self.host}:{self.port}"] if self.is_broker else []
+        if self.controller_listener is not None:
+            listeners.append(str(self.controller_listener))
+        settings["listeners"] = ",".join(listeners)
         settings["process.roles"] = ",".join(self.process_roles)
+        settings["controller.listener.names"] = self.controller_listener_name
+        settings["controller.quorum.voters"] = _voters_text(self.quorum_voters)
         log_settings = self.log_defaults.to_properties()
         for name, topic_name in _LOG_SYNONYMS.items():
             if topic_name in log_settings:
@@ -245,11 +392,11 @@ class BrokerConfig:
                     values["data_dir"] = _one_directory(key, raw)
             elif key == "process.roles":
                 values["process_roles"] = tuple(role.strip() for role in raw.split(","))
-            elif key == "listeners":
-                values["host"], values["port"] = _listener(key, raw)
-            elif key == "advertised.listeners":
-                values["advertised_host"], _ = _listener(key, raw)
-            elif key not in _UNIT_SPECS:
+            elif key == "controller.quorum.voters":
+                values["quorum_voters"] = _voters(raw)
+            elif key == "controller.listener.names":
+                values["controller_listener_name"] = _controller_listener_name(raw)
+            elif key not in _LISTENERS and key not in _UNIT_SPECS:
                 raise ConfigError(
                     f"unknown broker setting {key!r}; known settings: {', '.join(_KNOWN)}"
                 )
@@ -259,6 +406,20 @@ class BrokerConfig:
                     millis = int(_checked(spec, props[spec.name])) * unit
                     # The finer unit wins; any negative time means "forever" (-1), as in Kafka.
                     log_props.setdefault(topic_key, str(max(millis, -1)))
+        controller_name = str(values.get("controller_listener_name", "CONTROLLER"))
+        if "listeners" in props:
+            for listener in _listeners("listeners", props["listeners"], controller_name):
+                if listener.name == CLIENT_LISTENER:
+                    values["host"], values["port"] = listener.host, listener.port
+                else:
+                    values["controller_listener"] = listener
+            if CLIENT_LISTENER not in _names(props["listeners"]):
+                values["port"] = None  # no client listener (a controller-only node)
+        if "advertised.listeners" in props:
+            for listener in _listeners("advertised.listeners", props["advertised.listeners"], ""):
+                values["advertised_host"] = listener.host
+        if values.get("quorum_voters"):
+            values.setdefault("offsets_topic_replication_factor", _DEFAULTS[OFFSETS_RF])
         try:
             values["log_defaults"] = LogConfig.from_properties(log_props)
         except ValueError as exc:
@@ -318,12 +479,62 @@ def _one_directory(key: str, raw: str) -> Path:
     return Path(raw)
 
 
-def _listener(key: str, raw: str) -> tuple[str, int]:
-    """``PLAINTEXT://host:port`` (one listener; only PLAINTEXT is served)."""
-    scheme, sep, address = raw.partition("://")
-    host, colon, port = address.rpartition(":")
-    if not sep or scheme.upper() != "PLAINTEXT" or not colon or "," in raw:
-        raise ConfigError(f"{key} must be one PLAINTEXT://host:port listener, got {raw!r}")
-    if not port.isdigit() or int(port) not in PORTS:
-        raise ConfigError(f"{key} port must be an integer from 0 to 65535, got {raw!r}")
-    return host.strip("[]"), int(port)
+def _names(raw: str) -> list[str]:
+    return [entry.partition("://")[0].strip().upper() for entry in raw.split(",")]
+
+
+def _listeners(key: str, raw: str, controller_name: str) -> list[Listener]:
+    """``NAME://host:port,...``: at most one PLAINTEXT listener (clients) and, for
+    ``listeners``, one named by controller.listener.names (the quorum)."""
+    allowed = (CLIENT_LISTENER, controller_name) if controller_name else (CLIENT_LISTENER,)
+    found: list[Listener] = []
+    for entry in raw.split(","):
+        scheme, sep, address = entry.strip().partition("://")
+        host, colon, port = address.rpartition(":")
+        name = scheme.upper()
+        if not sep or name not in allowed or not colon:
+            raise ConfigError(
+                f"{key} must be {' and '.join(f'{n}://host:port' for n in allowed)} "
+                f"(comma-separated, one of each at most), got {raw!r}"
+            )
+        if not port.isdigit() or int(port) not in PORTS:
+            raise ConfigError(f"{key} port must be an integer from 0 to 65535, got {raw!r}")
+        if any(listener.name == name for listener in found):
+            raise ConfigError(f"{key} names the {name} listener twice, got {raw!r}")
+        found.append(Listener(name, host.strip("[]"), int(port)))
+    return found
+
+
+def _voters(raw: str) -> dict[int, tuple[str, int]]:
+    """``controller.quorum.voters``: ``id@host:port,...`` (Kafka's format)."""
+    voters: dict[int, tuple[str, int]] = {}
+    for entry in raw.split(","):
+        node, at, address = entry.strip().partition("@")
+        host, colon, port = address.rpartition(":")
+        if not at or not node.isdigit() or not colon or not host or not port.isdigit():
+            raise ConfigError(
+                "controller.quorum.voters must be id@host:port entries separated by commas, "
+                f"e.g. 0@127.0.0.1:9192, got {raw!r}"
+            )
+        if int(port) not in range(1, 65536):
+            raise ConfigError(
+                f"controller.quorum.voters port must be an integer from 1 to 65535, got {raw!r}"
+            )
+        if int(node) in voters:
+            raise ConfigError(f"controller.quorum.voters lists node {node} twice, got {raw!r}")
+        voters[int(node)] = (host.strip("[]"), int(port))
+    return voters
+
+
+def _voters_text(voters: Mapping[int, tuple[str, int]]) -> str:
+    return ",".join(f"{node}@{host}:{port}" for node, (host, port) in sorted(voters.items()))
+
+
+def _controller_listener_name(raw: str) -> str:
+    names = [name.strip().upper() for name in raw.split(",") if name.strip()]
+    if len(names) != 1 or names[0] == CLIENT_LISTENER:
+        raise ConfigError(
+            "controller.listener.names must name one listener other than PLAINTEXT "
+            f"(e.g. CONTROLLER), got {raw!r}"
+        )
+    return names[0]

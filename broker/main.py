@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from broker.cluster_node import ClusterError, ClusterNode
 from broker.config import (
     BrokerConfig,
     ConfigError,
@@ -53,7 +54,13 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
     if args.host is not None or args.port is not None:
         host = args.host if args.host is not None else "127.0.0.1"
         port = check_port("--port", args.port) if args.port is not None else 9092
-        props["listeners"] = f"PLAINTEXT://{host}:{port}"
+        # The flags name the client listener; a CONTROLLER listener set elsewhere stays.
+        others = [
+            entry.strip()
+            for entry in props.get("listeners", "").split(",")
+            if entry.strip() and not entry.strip().upper().startswith("PLAINTEXT://")
+        ]
+        props["listeners"] = ",".join([f"PLAINTEXT://{host}:{port}", *others])
     if args.data_dir is not None:
         props["log.dirs"] = str(args.data_dir)
     if args.node_id is not None:
@@ -69,27 +76,49 @@ def _is_loopback(host: str) -> bool:
 
 
 async def serve(config: BrokerConfig) -> None:
-    node = Node(config)
+    node: Node | ClusterNode = ClusterNode(config) if config.cluster_mode else Node(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # A cluster node may wait long to start (for the quorum, for other brokers): a SIGTERM
+    # meanwhile stops it there.
+    starting = asyncio.ensure_future(node.start())
+    stopping = asyncio.ensure_future(stop.wait())
     try:
-        await node.start()
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+        else:
+            starting.result()
     except BaseException:
         await node.stop()
         raise
-    if not _is_loopback(config.host):
+    finally:
+        stopping.cancel()
+    if stop.is_set():
+        log.info("stopping before the node was ready")
+        await node.stop()
+        return
+    if config.is_broker and not _is_loopback(config.host):
         log.warning(
             "listening on %s, not loopback: anyone who can reach this machine can "
             "read and write every topic",
             config.host,
         )
-    print(
-        f"READY broker node={config.node_id} listening={config.advertised}:{node.port} "
-        f"data_dir={config.data_dir}",
-        flush=True,
-    )
+    if config.cluster_mode:
+        print(
+            f"READY node={config.node_id} roles={','.join(config.process_roles)} "
+            f"listeners={node.listeners()} data_dir={config.data_dir}",
+            flush=True,
+        )
+    else:
+        print(
+            f"READY broker node={config.node_id} listening={config.advertised}:{node.port} "
+            f"data_dir={config.data_dir}",
+            flush=True,
+        )
     await stop.wait()
     log.info("stopping")
     await node.stop()
@@ -105,11 +134,14 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
         return 2
     try:
         asyncio.run(serve(config))
-    except StorageError as exc:
+    except (StorageError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
+        if config.cluster_mode:
+            listeners = config.describe()["listeners"]
+            print(f"error: cannot listen on {listeners}: {exc.strerror}", file=sys.stderr)
+        elif exc.errno == errno.EADDRINUSE:
             print(
                 f"error: port {config.port} on {config.host} is already in use; stop the "
                 f"other process or pass --port",

@@ -1,4 +1,7 @@
-"""The composition root: builds a node from one config, by role (``process.roles``).
+"""The composition root of a single node: builds it from one config, by role (``process.roles``).
+
+This is single-node mode (no ``controller.quorum.voters``); a node of a cluster is built by
+:mod:`broker.cluster_node` instead.
 
 Shared services come first (the clock, the data directory's logs in the replica manager, the
 metadata cache), then the controller role (today the single node's ``LocalController``: it

@@ -15,6 +15,7 @@ from typing import NoReturn
 VERBS: dict[str, tuple[str, str]] = {
     "up": ("chirpstream.up", "start the whole pipeline on this machine"),
     "broker": ("broker.main", "run the bundled Kafka-compatible broker"),
+    "cluster": ("chirpstream.cluster", "run a local cluster of bundled brokers"),
     "ingest": ("ingest.main", "publish tweets to Kafka"),
     "analytics": ("consumers.main", "run the analytics workers (one consumer group)"),
     "dashboard": ("dashboard.main", "run the Streamlit dashboard and its collector"),
@@ -22,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "produce": ("chirpstream.tools.produce", "send stdin lines to a topic"),
     "consume": ("chirpstream.tools.consume", "print a topic's messages"),
     "groups": ("chirpstream.tools.groups", "list, describe and reset consumer groups"),
+    "quorum": ("chirpstream.tools.quorum", "describe the controller quorum (KRaft)"),
 }
 
 

@@ -14,16 +14,11 @@ directory is used by one ``up`` at a time: a second one is refused before it tou
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
@@ -40,6 +35,7 @@ from chirpstream.client_config import (
 )
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import librdkafka_logging
+from chirpstream.services import Service, SettingError, check_port_free, lock_data_dir
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -50,7 +46,6 @@ from chirpstream.settings import (
 from ingest.x_common import MissingCredential
 
 READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
 STATUS_INTERVAL_S = 2.0
 TOPICS = ((TWEETS_TOPIC, TWEETS_PARTITIONS), (STATS_TOPIC, 1), (DLQ_TOPIC, 1))
 LISTENING = re.compile(r"listening=(\S+)")
@@ -104,10 +99,6 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-class SettingError(Exception):
-    """A flag ``up`` cannot start with; the message is one line saying what to do."""
-
-
 def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> None:
     """Refuse what would make a service fail once started: every flag, and the ports."""
     checker = argparse.ArgumentParser(prog="chirpstream up", add_help=False, exit_on_error=False)
@@ -126,22 +117,9 @@ def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> Non
         except broker.main.ConfigError as exc:
             raise SettingError(f"--broker-config: {exc}") from None
         if args.broker_port:
-            _check_port_free(args.broker_port, "--broker-port")
+            check_port_free(args.broker_port, "--broker-port", "up", " (0 picks a free one)")
     if not args.no_dashboard and args.dashboard_port:
-        _check_port_free(args.dashboard_port, "--dashboard-port")
-
-
-def _check_port_free(number: int, flag: str) -> None:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
-        try:
-            probe.bind(("127.0.0.1", number))
-        except OSError:
-            any_port = " (0 picks a free one)" if flag == "--broker-port" else ""
-            raise SettingError(
-                f"port {number} on 127.0.0.1 is already in use: stop what holds it (an earlier "
-                f"`chirpstream up`?), or pass {flag} PORT{any_port}"
-            ) from None
+        check_port_free(args.dashboard_port, "--dashboard-port", "up")
 
 
 def broker_arguments(args: argparse.Namespace) -> list[str]:
@@ -157,65 +135,6 @@ def broker_arguments(args: argparse.Namespace) -> list[str]:
         str(args.data_dir / "broker"),
         *(flag for setting in settings for flag in ("--config", setting)),
     ]
-
-
-def lock_data_dir(data_dir: Path) -> None:
-    """Hold ``<data-dir>/up.lock`` for as long as this process lives (its descriptor stays
-    open, and no child inherits it).
-
-    Raises SettingError when another ``up`` holds it, before anything else is touched.
-    """
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(data_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise SettingError(f"cannot use --data-dir {data_dir}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise SettingError(
-            f"{data_dir}/ is in use by another `chirpstream up` (pid {holder}): stop it first, "
-            "or pass --data-dir DIR for a second pipeline"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-
-
-@dataclass
-class Service:
-    name: str
-    process: subprocess.Popen
-    log: Path
-    log_start: int  # where this run's lines begin: the log is appended to
-
-    def lines(self) -> list[str]:
-        with self.log.open("rb") as log:
-            log.seek(self.log_start)
-            return log.read().decode(errors="replace").splitlines()
-
-    def ready_line(self) -> str | None:
-        for line in self.lines():
-            if line.startswith(f"READY {self.name}"):
-                return line.removeprefix("READY ")
-        return None
-
-    def last_error(self) -> str:
-        errors = [line for line in self.lines() if line.startswith("error:")]
-        return f" ({errors[-1]})" if errors else ""
-
-    def stop(self) -> None:
-        """SIGTERM and wait, then SIGKILL whatever of its session is still there."""
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            print(f"chirpstream: {self.name} did not stop in time; killing it", flush=True)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
 
 
 class Pipeline:
@@ -240,7 +159,7 @@ class Pipeline:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches `up` alone, which stops them in order
             )
-        service = Service(name, process, log, start)
+        service = Service(name, process, log, start, re.compile(rf"READY {name}\b"))
         self.services.append(service)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while (line := service.ready_line()) is None:
@@ -375,7 +294,7 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     args = args or build_parser().parse_args(argv)
     try:
         pipeline = Pipeline(args)
-        lock_data_dir(args.data_dir)
+        lock_data_dir(args.data_dir, "up", "a second pipeline")
         check_settings(args, pipeline.source_arguments())
     except (ConfigError, SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

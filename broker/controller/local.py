@@ -266,7 +266,12 @@ class LocalController:
         await self.save_aside()
         return topic
 
-    def allocate_producer_id(self) -> tuple[ErrorCode, int]:
+    @property
+    def controller_id(self) -> int:
+        """This node: a single node is its own controller."""
+        return self.node_id
+
+    async def allocate_producer_id(self) -> tuple[ErrorCode, int]:
         """The next producer id of this node's block, asking ``producer_ids`` for a new block
         (stored before any of its ids is handed out) when it is used up, as a Kafka broker's
         ProducerIdManager does. An error code instead when no block can be had."""

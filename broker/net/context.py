@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from broker.clock import Clock
 from broker.config import BrokerConfig
-from broker.controller.local import LocalController
+from broker.controller.api import ControllerApi
 from broker.groups.coordinator import GroupCoordinator
 from broker.metadata.cache import MetadataCache
 from broker.replica.manager import ReplicaManager
@@ -32,7 +32,7 @@ class Context:
     clock: Clock
     metadata: MetadataCache  # what Metadata, FindCoordinator and DescribeConfigs answer from
     replicas: ReplicaManager  # Produce, Fetch, ListOffsets and OffsetForLeaderEpoch go here
-    controller: LocalController  # topic changes and producer ids
+    controller: ControllerApi  # topic changes and producer ids (local or forwarded)
     groups: GroupCoordinator
     api_keys: Sequence[Mapping[str, int]]  # the ApiVersions list, from the handler registry
     listener: BoundAddress = field(default_factory=BoundAddress)

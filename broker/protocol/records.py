@@ -97,8 +97,10 @@ def build_batch(
     producer_id: int = -1,
     producer_epoch: int = -1,
     base_sequence: int = -1,
+    attributes: int = 0,
 ) -> bytes:
-    """One uncompressed batch of ``(key, value)`` records, all stamped ``timestamp``."""
+    """One uncompressed batch of ``(key, value)`` records, all stamped ``timestamp``
+    (``attributes``: e.g. ``ATTR_CONTROL`` for a batch of control records)."""
     if not records:
         raise ValueError("a batch needs at least one record")
     body = bytearray()
@@ -110,6 +112,7 @@ def build_batch(
         bytes(body),
         count=len(records),
         timestamp=timestamp,
+        attributes=attributes,
         producer_id=producer_id,
         producer_epoch=producer_epoch,
         base_sequence=base_sequence,

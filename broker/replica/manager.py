@@ -61,16 +61,21 @@ class ReplicaManager:
     # -- following the image ------------------------------------------------------------
 
     def load(self, image: MetadataImage, doomed: frozenset[uuid.UUID]) -> None:
-        """Open the logs of ``image``'s partitions (recovering as needed), remove those of
-        doomed topic ids, set strays aside, and make any log the image lists but the disk
-        lacks."""
+        """Open the logs of ``image``'s partitions that this node is a replica of (recovering
+        as needed), remove those of doomed topic ids, set strays (any other directory) aside,
+        and make any log of this node's the image lists but the disk lacks."""
 
         def known(key: TopicPartition, topic_id: uuid.UUID) -> bool:
             topic = image.topics.get(key[0])
-            return topic is not None and topic.topic_id == topic_id and key[1] in topic.partitions
+            if topic is None or topic.topic_id != topic_id:
+                return False
+            partition = topic.partitions.get(key[1])
+            return partition is not None and self.node_id in partition.replicas
 
         self.logs.load(self._config_of(image), known=known, doomed=doomed)
         for topic, index, partition in image.all_partitions():
+            if self.node_id not in partition.replicas:
+                continue  # another broker's
             if self.logs.get(topic.name, index) is None:  # in the image, directory gone
                 created = self.logs.create(
                     topic.name, index, topic.topic_id, self._config_of(image)(topic.name)

@@ -41,6 +41,8 @@ CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 HIGH_WATERMARK_CHECKPOINT = "replication-offset-checkpoint"
+# The Raft runtime's own log (cluster mode): kept in the same root, never loaded or moved here.
+METADATA_LOG_TOPIC = "__cluster_metadata"
 
 TopicPartition = tuple[str, int]
 # Threads that make or remove a topic's partition directories: their fsync waits overlap
@@ -143,7 +145,7 @@ class LogManager:
                 shutil.rmtree(entry)
                 continue
             key = parse_partition_dir(entry.name)
-            if key is None:
+            if key is None or key[0] == METADATA_LOG_TOPIC:
                 continue
             if known is not None or doomed:
                 topic_id = read_topic_id(entry)

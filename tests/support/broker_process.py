@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BrokerProcess:
+    READY = READY  # what the process prints once it serves; a "port" group is the port
+
     def __init__(
         self, data_dir: Path, log_path: Path, *, config: dict[str, str] | None = None, port: int = 0
     ) -> None:
@@ -29,12 +31,13 @@ class BrokerProcess:
         self.config = dict(config or {})
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
+        self._pending = b""  # stdout read while waiting for READY
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> BrokerProcess:
+    def command(self) -> list[str]:
         args = [
             sys.executable,
             "-m",
@@ -48,21 +51,34 @@ class BrokerProcess:
         ]
         for key, value in self.config.items():
             args += ["--config", f"{key}={value}"]
+        return args
+
+    def start(self, timeout: float = 30.0) -> BrokerProcess:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready."""
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
+        self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
         log.close()
-        deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
         os.set_blocking(self.proc.stdout.fileno(), False)
-        pending = b""
+        self._pending = b""
+
+    def wait_ready(self, timeout: float = 30.0) -> BrokerProcess:
+        """Wait for the READY line of the process ``launch`` started."""
+        assert self.proc is not None and self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             chunk = self.proc.stdout.read()
             if chunk:
-                pending += chunk
-                for line in pending.decode(errors="replace").splitlines():
-                    match = READY.match(line)
+                self._pending += chunk
+                for line in self._pending.decode(errors="replace").splitlines():
+                    match = self.READY.match(line)
                     if match:
-                        self.port = int(match["port"])
+                        if match.groupdict().get("port"):
+                            self.port = int(match["port"])
                         return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.read_log()}")

@@ -7,7 +7,7 @@ idempotent producer whose acked writes the broker lost) stops at once; its undel
 values stay unknown. ``read_back`` reads every partition from
 the beginning to its high watermark. ``seeds`` is the list of seeds a chaos test runs:
 ``CHIRPSTREAM_SEED`` reproduces one, ``CHIRPSTREAM_SEEDS`` (default: the CI count) sets how
-many.
+many (the cluster tests read ``CLUSTER_SEED`` and ``CLUSTER_SEEDS``).
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ PRODUCER_CONFIG = {
 }
 
 
-def seeds(ci_count: int) -> list[int]:
-    if one := os.environ.get("CHIRPSTREAM_SEED"):
+def seeds(ci_count: int, variable: str = "CHIRPSTREAM") -> list[int]:
+    """``<variable>_SEED`` alone, else ``<variable>_SEEDS`` seeds (default ``ci_count``)."""
+    if one := os.environ.get(f"{variable}_SEED"):
         return [int(one)]
-    return list(range(1, int(os.environ.get("CHIRPSTREAM_SEEDS", ci_count)) + 1))
+    return list(range(1, int(os.environ.get(f"{variable}_SEEDS", ci_count)) + 1))
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int, **config: str) -> None:

@@ -177,3 +177,125 @@ def test_process_roles_accepts_the_combined_node_and_says_what_to_do_otherwise()
         BrokerConfig.from_properties({"process.roles": "broker"})
     with pytest.raises(ConfigError, match="must list broker, controller or both"):
         BrokerConfig.from_properties({"process.roles": "broker,zookeeper"})
+
+
+VOTERS = "0@127.0.0.1:9192,1@127.0.0.1:9193,2@127.0.0.1:9194"
+
+
+def test_single_node_mode_keeps_its_defaults():
+    config = BrokerConfig.from_properties({})
+    assert not config.cluster_mode and config.quorum_voters == {}
+    assert config.offsets_topic_replication_factor == 1
+    assert (config.broker_heartbeat_interval_ms, config.broker_session_timeout_ms) == (500, 3000)
+    assert config.replica_lag_time_max_ms == 5000
+    assert config.unclean_leader_election_enable is False
+    assert config.auto_leader_rebalance_enable is True
+    described = config.describe()
+    assert described["listeners"] == "PLAINTEXT://127.0.0.1:9092"
+    assert described["controller.quorum.voters"] == ""
+
+
+def test_a_combined_cluster_node_from_kafkas_names():
+    config = BrokerConfig.from_properties(
+        {
+            "node.id": "1",
+            "process.roles": "broker,controller",
+            "controller.quorum.voters": VOTERS,
+            "listeners": "PLAINTEXT://127.0.0.1:9093,CONTROLLER://127.0.0.1:9193",
+            "controller.listener.names": "CONTROLLER",
+            "advertised.listeners": "PLAINTEXT://localhost:9093",
+            "broker.session.timeout.ms": "9000",
+            "unclean.leader.election.enable": "true",
+            "controller.quorum.election.timeout.ms": "1000",
+            "controller.quorum.fetch.timeout.ms": "2000",
+        }
+    )
+    assert config.cluster_mode and config.is_broker and config.is_controller
+    assert config.quorum_voters[2] == ("127.0.0.1", 9194)
+    assert (config.host, config.port, config.advertised) == ("127.0.0.1", 9093, "localhost")
+    assert str(config.controller_listener) == "CONTROLLER://127.0.0.1:9193"
+    assert config.offsets_topic_replication_factor == 3  # Kafka's default in a cluster
+    assert config.broker_session_timeout_ms == 9000 and config.unclean_leader_election_enable
+    assert (config.quorum.election_timeout_ms, config.quorum.fetch_timeout_ms) == (1000, 2000)
+    described = config.describe()
+    assert described["listeners"] == "PLAINTEXT://127.0.0.1:9093,CONTROLLER://127.0.0.1:9193"
+    assert described["controller.quorum.voters"] == VOTERS
+    assert described["broker.heartbeat.interval.ms"] == "500"
+    assert described["offsets.topic.replication.factor"] == "3"
+
+
+def test_one_role_nodes_in_a_cluster():
+    broker = BrokerConfig.from_properties(
+        {"node.id": "3", "process.roles": "broker", "controller.quorum.voters": VOTERS,
+         "offsets.topic.replication.factor": "2"}
+    )  # fmt: skip
+    assert broker.is_broker and not broker.is_controller and broker.controller_listener is None
+    assert broker.offsets_topic_replication_factor == 2
+    controller = BrokerConfig.from_properties(
+        {"node.id": "0", "process.roles": "controller", "controller.quorum.voters": VOTERS,
+         "listeners": "CONTROLLER://127.0.0.1:9192"}
+    )  # fmt: skip
+    assert controller.port is None and controller.describe()["listeners"] == (
+        "CONTROLLER://127.0.0.1:9192"
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "says"),
+    [
+        ({"controller.quorum.voters": "0@127.0.0.1"}, r"id@host:port entries"),
+        ({"controller.quorum.voters": "x@127.0.0.1:9192"}, r"id@host:port entries"),
+        ({"controller.quorum.voters": "0@h:1,0@h:2"}, r"lists node 0 twice"),
+        ({"controller.quorum.voters": "0@h:70000"}, r"port must be an integer from 1 to 65535"),
+        ({"controller.quorum.voters": VOTERS}, r"listeners must include a CONTROLLER://"),
+        (
+            {"controller.quorum.voters": VOTERS, "node.id": "5"},
+            r"node\.id=5 must be one of controller\.quorum\.voters",
+        ),
+        (
+            {"controller.quorum.voters": VOTERS, "process.roles": "broker"},
+            r"node\.id=0 is in controller\.quorum\.voters, so process\.roles must include",
+        ),
+        (
+            {"controller.quorum.voters": VOTERS,
+             "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9999"},
+            r"make the ports agree",
+        ),
+        (
+            {"controller.quorum.voters": VOTERS, "node.id": "4", "process.roles": "broker",
+             "listeners": "PLAINTEXT://127.0.0.1:9096,CONTROLLER://127.0.0.1:9196"},
+            r"must not include the CONTROLLER listener",
+        ),
+        (
+            {"controller.quorum.voters": VOTERS, "process.roles": "controller"},
+            r"must not include PLAINTEXT when process\.roles is controller only",
+        ),
+        (
+            {"controller.quorum.voters": VOTERS, "process.roles": "broker", "node.id": "4",
+             "listeners": "CONTROLLER://127.0.0.1:9196"},
+            r"process\.roles includes broker: listeners must include a PLAINTEXT",
+        ),
+        ({"listeners": "PLAINTEXT://h:1,PLAINTEXT://h:2"}, r"names the PLAINTEXT listener twice"),
+        ({"listeners": "INTERNAL://h:1"}, r"PLAINTEXT://host:port and CONTROLLER://host:port"),
+        ({"advertised.listeners": "CONTROLLER://h:1"}, r"must be PLAINTEXT://host:port"),
+        ({"controller.listener.names": "PLAINTEXT"}, r"one listener other than PLAINTEXT"),
+        ({"broker.session.timeout.ms": "0"}, r"broker\.session\.timeout\.ms must be an integer"),
+        ({"offsets.topic.replication.factor": "0"}, r"from 1 to 32767"),
+        ({"unclean.leader.election.enable": "maybe"}, r"must be true or false"),
+    ],
+)  # fmt: skip
+def test_bad_cluster_settings_say_what_to_do_in_one_line(props, says):
+    with pytest.raises(ConfigError, match=says) as error:
+        BrokerConfig.from_properties(props)
+    assert "\n" not in str(error.value)
+
+
+def test_the_port_flag_replaces_only_the_client_listener():
+    from broker.main import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        ["--port", "9300", "--config", f"controller.quorum.voters={VOTERS}",
+         "--config", "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9192"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.port == 9300 and str(config.controller_listener) == "CONTROLLER://127.0.0.1:9192"

@@ -1,36 +1,57 @@
-"""The CONTROLLER listener's handlers: one module per Kafka API a controller serves.
+"""The CONTROLLER listener: what a node serves to the other members of the quorum and to the
+brokers that follow the metadata log.
 
-``CONTROLLER_REGISTRY`` lists them, as ``broker.net.handlers.REGISTRY`` lists the client APIs.
-Each handler takes a :class:`ControllerContext` and a decoded request, asks the
-:class:`~broker.controller.quorum.QuorumController` and answers with Kafka's error codes; a
-node that is not the active controller (or runs no controller) answers NOT_CONTROLLER, and
-the sender retries against the quorum's leader.
-
-(This minimal package is the quorum controller's part; the Raft APIs and the package's final
-shape come with the Raft runtime.)
+``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, the quorum's own (``quorum``:
+Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch on ``__cluster_metadata``, DescribeQuorum) and
+the controller's (``brokers``, ``partitions``, ``producer_ids``, ``topics``: each asks the
+:class:`~broker.controller.quorum.QuorumController` and answers NOT_CONTROLLER when this node
+is not the active controller, so the sender retries against the quorum's leader). Handlers
+receive a ``ControllerContext``, which also gives ``broker.net.server.Server`` and
+``Connection`` what they read of any context.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from broker.clock import Clock
 from broker.config import BrokerConfig
 from broker.controller.quorum import QuorumController
-from broker.net.controller_handlers import brokers, partitions, producer_ids, topics
+from broker.net.controller_handlers import (
+    api_versions,
+    brokers,
+    partitions,
+    producer_ids,
+    quorum,
+    topics,
+)
 from broker.net.registry import Registry
+from broker.raft.runtime import RaftRuntime
+
+CONTROLLER_REGISTRY = Registry(
+    [
+        *api_versions.SPECS,
+        *quorum.SPECS,
+        *brokers.SPECS,
+        *partitions.SPECS,
+        *producer_ids.SPECS,
+        *topics.SPECS,
+    ]
+)
 
 
 @dataclass(frozen=True)
 class ControllerContext:
     config: BrokerConfig
     clock: Clock
-    raft: Any  # broker.raft.runtime.RaftRuntime
+    raft: RaftRuntime
     controller: QuorumController | None  # None on a node without the controller role
     node_id: int
+    api_keys: Sequence[Mapping[str, int]] = field(
+        default_factory=lambda: CONTROLLER_REGISTRY.advertised()
+    )
+    listener_name: str = "CONTROLLER"
 
-
-CONTROLLER_REGISTRY = Registry(
-    [*brokers.SPECS, *partitions.SPECS, *producer_ids.SPECS, *topics.SPECS]
-)
+    def now_ms(self) -> int:
+        return self.clock.now_ms()

@@ -45,7 +45,7 @@ async def handle(context: Context, request: Request) -> dict:
         "error_code": ErrorCode.none,
         "endpoint_type": BROKER_ENDPOINT,
         "cluster_id": context.metadata.cluster_id,
-        "controller_id": context.controller.node_id,
+        "controller_id": context.controller.controller_id,
         "brokers": [
             {
                 "broker_id": broker.id,

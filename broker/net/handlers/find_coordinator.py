@@ -1,5 +1,6 @@
 """FindCoordinator (10): a group's coordinator is the leader of its ``__consumer_offsets``
-partition in the metadata image; on one node that is this broker (single and batched forms).
+partition in the metadata image, at its endpoint on the listener asked (in a cluster, maybe
+another broker; on one node, this one), in the single and batched forms.
 
 Transactions are not supported. A transaction coordinator lookup is answered with
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED and a message saying why: it is the one answer that
@@ -38,8 +39,14 @@ def _coordinator(context: Context, key: str, key_type: int) -> dict:
             "error_code": ErrorCode.transactional_id_authorization_failed,
             "error_message": NO_TRANSACTIONS,
         }
-    offsets = context.metadata.image.partition(OFFSETS_TOPIC, context.groups.partition_for(key))
-    if offsets is None or offsets.leader != context.config.node_id:
+    image = context.metadata.image
+    offsets = image.partition(OFFSETS_TOPIC, context.groups.partition_for(key))
+    leader = None if offsets is None else image.brokers.get(offsets.leader)
+    endpoint = None
+    if leader is not None and not leader.fenced:
+        name = context.listener.name
+        endpoint = next((e for e in leader.endpoints if e.name == name), None)
+    if endpoint is None:
         return {
             "key": key,
             "node_id": -1,
@@ -50,9 +57,9 @@ def _coordinator(context: Context, key: str, key_type: int) -> dict:
         }
     return {
         "key": key,
-        "node_id": context.config.node_id,
-        "host": context.config.advertised,
-        "port": context.port,
+        "node_id": leader.id,
+        "host": endpoint.host,
+        "port": endpoint.port,
         "error_code": ErrorCode.none,
         "error_message": None,
     }

@@ -42,7 +42,7 @@ async def handle(context: Context, request: Request) -> dict:
     if producer_id >= 0 and 0 <= epoch < MAX_EPOCH - 1:
         epoch += 1
     else:
-        error, producer_id = context.controller.allocate_producer_id()
+        error, producer_id = await context.controller.allocate_producer_id()
         epoch = 0 if error == ErrorCode.none else -1
     return {
         "throttle_time": 0,

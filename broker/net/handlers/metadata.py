@@ -143,8 +143,8 @@ async def handle(context: Context, request: Request) -> bytes:
 
 async def _auto_create(context: Context, name: str) -> ErrorCode | None:
     """Create a topic on first use, as Kafka does; the error if it cannot be created.
-    While another request creates or deletes that name, the answer is LEADER_NOT_AVAILABLE
-    (retriable)."""
+    While another request creates or deletes that name, or the controller has it already but
+    this broker's image does not yet, the answer is LEADER_NOT_AVAILABLE (retriable)."""
     controller = context.controller
     if name in controller.creating or name in controller.deleting:
         return ErrorCode.leader_not_available
@@ -154,6 +154,10 @@ async def _auto_create(context: Context, name: str) -> ErrorCode | None:
             NewTopic(name, partitions, context.config.default_replication_factor)
         )
     except TopicError as exc:
+        if exc.code == ErrorCode.topic_already_exists:
+            # Created elsewhere and not yet in this broker's image (a cluster): retriable,
+            # as Kafka answers a topic whose creation it has asked for.
+            return ErrorCode.leader_not_available
         return exc.code
     log.info("auto-created topic %r with %d partitions", name, partitions)
     return None
@@ -193,7 +197,7 @@ def _answer(
             for broker, e in broker_endpoints(image, context.listener.name)
         ],
         "cluster_id": metadata.cluster_id,
-        "controller_id": context.controller.node_id,
+        "controller_id": context.controller.controller_id,
         "topics": topics,
         "cluster_authorized_operations": cluster_authorized_operations(cluster_operations),
     }

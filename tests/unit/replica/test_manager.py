@@ -96,3 +96,23 @@ def test_image_changes_make_replicas_lead_follow_and_go(tmp_path) -> None:
     asyncio.run(manager.remove(back.topics["t"]))
     assert not (tmp_path / "t-0").exists() and not (tmp_path / "t-1").exists()
     manager.close()
+
+
+def test_a_start_opens_only_this_nodes_replicas_and_sets_other_directories_aside(tmp_path):
+    # Partition 0 is this node's, partition 1 another broker's (a cluster image).
+    mine_and_theirs = MetadataImage().apply_all(
+        [
+            TopicRecord("t", TOPIC_ID),
+            PartitionRecord(0, TOPIC_ID, (ME, 1), (ME, 1), 1),
+            PartitionRecord(1, TOPIC_ID, (1, 2), (1, 2), 1),
+        ]
+    )
+    everything = image_with_topic(partitions=2)  # a directory left for both partitions
+    started(tmp_path, everything).close()
+    manager = started(tmp_path, mine_and_theirs)
+    assert manager.replica("t", 0) is not None and manager.replica("t", 1) is None
+    assert sorted(p.name for p in tmp_path.glob("t-1*")) != ["t-1"]  # set aside, not served
+    manager.close()
+    fresh = tmp_path / "fresh"
+    started(fresh, mine_and_theirs).close()
+    assert not (fresh / "t-1").exists()  # never made for another broker

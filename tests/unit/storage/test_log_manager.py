@@ -212,3 +212,13 @@ def test_retention_and_flush_passes(tmp_path):
     assert manager.retention_pass(3_500, {TP: 3}) == 2
     assert log.log_start_offset == 2
     manager.close({TP: 3})
+
+
+def test_the_metadata_log_directory_is_left_to_the_raft_runtime(tmp_path):
+    raft_dir = tmp_path / "__cluster_metadata-0"
+    raft_dir.mkdir()
+    (raft_dir / "quorum-state").write_text("{}")
+    manager = LogManager(tmp_path)
+    assert manager.load(lambda name: LogConfig(), known=lambda key, topic_id: False) == {}
+    assert (raft_dir / "quorum-state").read_text() == "{}"
+    manager.close({})

@@ -1,0 +1,54 @@
+"""What the client handlers need from a controller, whichever node it runs on.
+
+A single node asks its own :class:`~broker.controller.local.LocalController`; a broker in a
+cluster asks :class:`~broker.net.forwarding.RemoteController`, which forwards to the active
+controller and returns once this node's image shows the change. Both satisfy
+:class:`ControllerApi`, so CreateTopics, DeleteTopics, CreatePartitions, Metadata's
+auto-create and InitProducerId are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from typing import Protocol
+
+from kio.schema.errors import ErrorCode
+
+from broker.controller.topics import CreatedTopic, NewTopic, PartitionsIncrease
+from broker.metadata.image import TopicImage
+
+
+class ControllerApi(Protocol):
+    @property
+    def controller_id(self) -> int:
+        """The active controller's node id as Metadata and DescribeCluster name it (-1 while
+        none is known)."""
+        ...
+
+    @property
+    def creating(self) -> Container[str]:
+        """Topics being created through this node right now."""
+        ...
+
+    @property
+    def deleting(self) -> Container[str]:
+        """Topics being deleted through this node right now."""
+        ...
+
+    async def create_topic(self, topic: NewTopic, *, validate_only: bool = False) -> CreatedTopic:
+        """Create a topic (or only check that it could be). Raises TopicError."""
+        ...
+
+    async def add_partitions(
+        self, increase: PartitionsIncrease, *, validate_only: bool = False
+    ) -> None:
+        """Grow a topic. Raises TopicError."""
+        ...
+
+    async def delete_topic(self, name: str) -> TopicImage:
+        """Delete a topic; the answer is the topic as it was. Raises TopicError."""
+        ...
+
+    async def allocate_producer_id(self) -> tuple[ErrorCode, int]:
+        """A producer id no other producer holds, or an error code and -1."""
+        ...

@@ -1,0 +1,287 @@
+"""A broker's calls to the active controller, and the controller a cluster broker's handlers use.
+
+:class:`ControllerChannel` sends a request to the active controller over its CONTROLLER
+listener: the node the Raft runtime names as leader, or each voter in turn while none is
+known. A connection failure or a ``NOT_CONTROLLER`` answer (the controller moved) is retried
+after a short backoff until the request's deadline, as Kafka's ``NodeToControllerChannel``
+does; any other answer is returned as it is.
+
+:class:`RemoteController` is what the client handlers call in cluster mode (it satisfies
+``broker.controller.api.ControllerApi``, as the single node's ``LocalController`` does):
+CreateTopics, CreatePartitions and DeleteTopics (from the admin APIs or Metadata's
+auto-create) and AllocateProducerIds are forwarded (KIP-590) and, once the controller has
+answered, it waits, bounded, until this node's own image shows the change, so a client that
+asks this broker for Metadata right after sees what it just did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kio.schema.allocate_producer_ids.v0.request import AllocateProducerIdsRequest
+from kio.schema.create_partitions.v3 import request as create_partitions
+from kio.schema.create_topics.v7 import request as create_topics
+from kio.schema.delete_topics.v6 import request as delete_topics
+from kio.schema.errors import ErrorCode
+
+from broker.clock import Clock
+from broker.controller.topics import CreatedTopic, NewTopic, PartitionsIncrease
+from broker.metadata.image import MetadataImage, TopicImage
+from broker.metadata.publisher import MetadataPublisher
+from broker.metadata.topics import TopicError
+from broker.net.client import ClientError, NodeClients
+
+log = logging.getLogger("broker.net")
+
+RETRY_BACKOFF_S = 0.1  # Kafka's retry.backoff.ms
+REQUEST_TIMEOUT_S = 30.0  # Kafka's request.timeout.ms for forwarded admin requests
+IMAGE_WAIT_S = 10.0  # how long a forwarded change may take to reach this node's image
+
+
+class ControllerUnavailable(Exception):
+    """No active controller answered before the deadline."""
+
+
+def sleep(clock: Clock, seconds: float) -> asyncio.Future[None]:
+    """A future that completes ``seconds`` from now on ``clock``."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    clock.call_later(seconds, lambda: done.done() or done.set_result(None))
+    return done
+
+
+def _not_controller(answer: Any) -> bool:
+    """Whether the answer says the node asked is not the active controller (top-level error,
+    or every per-topic error of a topic API)."""
+    if getattr(answer, "error_code", None) == ErrorCode.not_controller:
+        return True
+    for name in ("topics", "responses", "results"):
+        items = getattr(answer, name, None)
+        if items:
+            return all(item.error_code == ErrorCode.not_controller for item in items)
+    return False
+
+
+class ControllerChannel:
+    def __init__(
+        self,
+        clients: NodeClients,
+        voters: Sequence[int],
+        leader_id: Callable[[], int],
+        clock: Clock,
+    ) -> None:
+        """``clients``: one per voter, at its CONTROLLER listener; ``leader_id``: the Raft
+        runtime's current leader (-1 while none is known)."""
+        self._clients = clients
+        self._voters = sorted(voters)
+        self._leader_id = leader_id
+        self._clock = clock
+        self._next_voter = 0
+
+    def _target(self) -> int:
+        leader = self._leader_id()
+        if leader in self._voters:
+            return leader
+        self._next_voter = (self._next_voter + 1) % len(self._voters)
+        return self._voters[self._next_voter]
+
+    async def send(self, body: Any, *, timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
+        """``body`` answered by the active controller. Raises ControllerUnavailable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise ControllerUnavailable(
+                    f"no active controller answered {type(body).__name__} within {timeout_s:g} s"
+                )
+            target = self._target()
+            try:
+                answer = await self._clients.get(target).request(body, timeout_s=left)
+            except ClientError as err:
+                log.debug("controller %d unreachable: %s", target, err)
+            else:
+                if not _not_controller(answer):
+                    return answer
+            await sleep(self._clock, min(RETRY_BACKOFF_S, max(left, 0)))
+
+    async def close(self) -> None:
+        await self._clients.close()
+
+
+class RemoteController:
+    """The controller as a cluster broker's handlers see it: the active controller, elsewhere."""
+
+    def __init__(
+        self,
+        channel: ControllerChannel,
+        publisher: MetadataPublisher,
+        broker_epoch: Callable[[], int],
+        node_id: int,
+        leader_id: Callable[[], int],
+    ) -> None:
+        self._channel = channel
+        self._publisher = publisher
+        self._broker_epoch = broker_epoch
+        self._node_id = node_id
+        self._leader_id = leader_id
+        self.creating: dict[str, None] = {}
+        self.deleting: dict[str, None] = {}
+        self._producer_ids = range(0)  # what is left of this broker's block
+        self._allocating = asyncio.Lock()
+
+    @property
+    def controller_id(self) -> int:
+        """The active controller when clients can reach it (a combined node, an unfenced
+        broker); otherwise an unfenced broker, as Kafka's KRaft brokers name a random alive
+        broker: clients send admin requests to the "controller", and a dedicated controller
+        has no listener for them. -1 while no broker is unfenced."""
+        leader = self._leader_id()
+        brokers = self._publisher.image.brokers
+        if leader in brokers and not brokers[leader].fenced:
+            return leader
+        alive = [broker.id for broker in brokers.values() if not broker.fenced]
+        return random.choice(alive) if alive else -1
+
+    @property
+    def image(self) -> MetadataImage:
+        return self._publisher.image
+
+    async def create_topic(self, topic: NewTopic, *, validate_only: bool = False) -> CreatedTopic:
+        request = create_topics.CreateTopicsRequest(
+            topics=(
+                create_topics.CreatableTopic(
+                    name=topic.name,
+                    num_partitions=topic.num_partitions if not topic.assignments else -1,
+                    replication_factor=topic.replication_factor if not topic.assignments else -1,
+                    assignments=tuple(
+                        create_topics.CreatableReplicaAssignment(
+                            partition_index=index, broker_ids=tuple(brokers)
+                        )
+                        for index, brokers in sorted(topic.assignments.items())
+                    ),
+                    configs=tuple(
+                        create_topics.CreatableTopicConfig(name=name, value=value)
+                        for name, value in topic.configs.items()
+                    ),
+                ),
+            ),
+            timeout=datetime.timedelta(seconds=REQUEST_TIMEOUT_S),
+            validate_only=validate_only,
+        )
+        self.creating[topic.name] = None
+        try:
+            answer = (await self._send(request)).topics[0]
+            _raise_if_refused(answer)
+            created = CreatedTopic(
+                topic.name,
+                ErrorCode.none,
+                topic_id=answer.topic_id,
+                num_partitions=answer.num_partitions,
+                replication_factor=answer.replication_factor,
+            )
+            if not validate_only:
+                await self._seen(
+                    f"topic {topic.name!r}",
+                    lambda image: _has_partitions(
+                        image.topics_by_id.get(answer.topic_id), answer.num_partitions
+                    ),
+                )
+            return created
+        finally:
+            del self.creating[topic.name]
+
+    async def add_partitions(
+        self, increase: PartitionsIncrease, *, validate_only: bool = False
+    ) -> None:
+        assignments = increase.assignments
+        request = create_partitions.CreatePartitionsRequest(
+            topics=(
+                create_partitions.CreatePartitionsTopic(
+                    name=increase.name,
+                    count=increase.count,
+                    assignments=None
+                    if assignments is None
+                    else tuple(
+                        create_partitions.CreatePartitionsAssignment(broker_ids=tuple(brokers))
+                        for brokers in assignments
+                    ),
+                ),
+            ),
+            timeout=datetime.timedelta(seconds=REQUEST_TIMEOUT_S),
+            validate_only=validate_only,
+        )
+        _raise_if_refused((await self._send(request)).results[0])
+        if not validate_only:
+            await self._seen(
+                f"partitions of {increase.name!r}",
+                lambda image: _has_partitions(image.topics.get(increase.name), increase.count),
+            )
+
+    async def delete_topic(self, name: str) -> TopicImage:
+        known = self._publisher.image.topics.get(name)
+        request = delete_topics.DeleteTopicsRequest(
+            topics=(delete_topics.DeleteTopicState(name=name, topic_id=None),),
+            timeout=datetime.timedelta(seconds=REQUEST_TIMEOUT_S),
+        )
+        self.deleting[name] = None
+        try:
+            answer = (await self._send(request)).responses[0]
+            _raise_if_refused(answer)
+            topic_id = answer.topic_id or (known.topic_id if known else uuid.UUID(int=0))
+            await self._seen(
+                f"deletion of {name!r}", lambda image: topic_id not in image.topics_by_id
+            )
+        finally:
+            del self.deleting[name]
+        return known if known is not None else TopicImage(name, topic_id)
+
+    async def allocate_producer_id(self) -> tuple[ErrorCode, int]:
+        """The next id of this broker's block, asking the controller for a new block when it
+        is used up (Kafka's RPCProducerIdManager)."""
+        async with self._allocating:
+            if not self._producer_ids:
+                request = AllocateProducerIdsRequest(
+                    broker_id=self._node_id, broker_epoch=self._broker_epoch()
+                )
+                try:
+                    answer = await self._channel.send(request)
+                except ControllerUnavailable as err:
+                    log.warning("cannot allocate producer ids: %s", err)
+                    return ErrorCode.coordinator_load_in_progress, -1
+                if answer.error_code != ErrorCode.none:
+                    return answer.error_code, -1
+                start = answer.producer_id_start
+                self._producer_ids = range(start, start + answer.producer_id_len)
+            producer_id, self._producer_ids = self._producer_ids[0], self._producer_ids[1:]
+            return ErrorCode.none, producer_id
+
+    async def _send(self, request: Any) -> Any:
+        try:
+            return await self._channel.send(request)
+        except ControllerUnavailable as err:
+            # Kafka's forwarding answers REQUEST_TIMED_OUT when the controller cannot be had.
+            raise TopicError(ErrorCode.request_timed_out, str(err)) from err
+
+    async def _seen(self, what: str, shown: Callable[[MetadataImage], bool]) -> None:
+        if not await self._publisher.wait_for(lambda p: shown(p.image), IMAGE_WAIT_S):
+            log.warning(
+                "the controller committed the %s, but this broker's image has not shown it "
+                "after %g s",
+                what,
+                IMAGE_WAIT_S,
+            )
+
+
+def _has_partitions(topic: TopicImage | None, count: int) -> bool:
+    return topic is not None and len(topic.partitions) >= count
+
+
+def _raise_if_refused(answer: Any) -> None:
+    if answer.error_code != ErrorCode.none:
+        raise TopicError(answer.error_code, answer.error_message or answer.error_code.name)

@@ -1,0 +1,410 @@
+"""``RaftRuntime``: one node's Raft core driven on asyncio, real sockets and the disk.
+
+One task owns the core (``_run``). Everything else talks to it through an inbox: answers to
+the core's requests, requests received by the controller-listener handlers (``handle``), and
+appends. Each turn steps the inbox into the core, ticks it at the time of the injected clock,
+then handles every ``Ready`` in the order the core demands: persist the election state and
+the log and fsync them (in a worker thread, so the loop keeps serving), then send its
+messages (requests through ``NodeClients``, answers to the handlers waiting on them), then
+hand committed entries to the subscribers and settle the appends they complete, then
+``advance``. The next turn is due at the core's ``next_deadline()`` (a timer on the clock) or
+at the next inbox item.
+
+The core's correlation ids never go on the wire: an answer is matched to the core's request
+by the task that sent it, and a received request gets a correlation id unique on this node.
+A Fetch the core holds (nothing new yet) and then drops, because a newer Fetch from the same
+replica replaced it or because this node stopped leading, is answered here as the core would
+answer it now, so no handler waits on an answer that will never come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from kio.schema.errors import ErrorCode
+
+from broker.clock import Clock, TimerHandle
+from broker.net.client import ClientError, NodeClients
+from broker.raft.config import QuorumConfig
+from broker.raft.core import NotLeaderError, QuorumStateError, RaftCore, Ready, Role
+from broker.raft.messages import (
+    NO_LEADER,
+    BeginQuorumEpochRequest,
+    EndQuorumEpochRequest,
+    Entry,
+    FetchRequest,
+    FetchResponse,
+    Message,
+    QuorumInfo,
+    VoteRequest,
+)
+from broker.raft.store import RaftStore
+from broker.raft.wire import WireError, request_to_kio, response_from_kio
+
+log = logging.getLogger("broker.raft")
+
+_REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+OnCommit = Callable[[int, Entry], None]
+
+
+class RaftRuntime:
+    def __init__(
+        self,
+        node_id: int,
+        voters: Mapping[int, tuple[str, int]],
+        log_dir: Path,
+        clock: Clock,
+        config: QuorumConfig,
+        clients: NodeClients,
+    ) -> None:
+        """``voters``: each voter's CONTROLLER endpoint (``controller.quorum.voters``); this
+        node is an observer when it is not among them. ``log_dir``: the
+        ``__cluster_metadata-0`` directory (``broker.raft.store.metadata_log_dir``).
+        ``clients`` is used for the voters only and is told their endpoints; its owner
+        closes it."""
+        if not voters:
+            raise ValueError("controller.quorum.voters must name at least one voter")
+        self.node_id = node_id
+        self.voters = dict(voters)
+        self.log_dir = log_dir
+        self.clock = clock
+        self.config = config
+        self.clients = clients
+        for voter, (host, port) in self.voters.items():
+            if voter != node_id:
+                clients.update(voter, host, port)
+        self.failure: BaseException | None = None
+        self._core: RaftCore | None = None
+        self._store: RaftStore | None = None
+        self._subscribers: list[OnCommit] = []
+        # Messages for the core, appends as (values, future), or _RESIGN.
+        self._inbox: list[object] = []
+        self._wake = asyncio.Event()
+        self._timer: TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._inbound_ids = itertools.count(1)
+        # Received requests awaiting the core's answer, by (source, our correlation id).
+        self._answers: dict[tuple[int, int], asyncio.Future[Message]] = {}
+        self._held_fetches: dict[int, tuple[FetchRequest, asyncio.Future[Message]]] = {}
+        # Appends awaiting commit, by the offset of their last entry: (epoch, future).
+        self._appends: dict[int, tuple[int, asyncio.Future[int]]] = {}
+
+    # ---- the state others read ----------------------------------------------------------
+
+    @property
+    def leader_id(self) -> int:
+        """The leader of the current epoch as known here (-1: none, or it is resigning)."""
+        core = self._core
+        if core is None or core.role is Role.RESIGNED:
+            return NO_LEADER
+        return core.leader_id
+
+    @property
+    def epoch(self) -> int:
+        return self._core.epoch if self._core is not None else 0
+
+    @property
+    def is_leader(self) -> bool:
+        return self._core is not None and self._core.role is Role.LEADER
+
+    @property
+    def high_watermark(self) -> int:
+        return self._core.high_watermark if self._core is not None else 0
+
+    @property
+    def role(self) -> Role | None:
+        return self._core.role if self._core is not None else None
+
+    def describe_quorum(self) -> QuorumInfo:
+        """DescribeQuorum (55) data; raises NotLeaderError on a node that is not the leader."""
+        if self._core is None:
+            raise NotLeaderError(NO_LEADER, 0)
+        return self._core.describe_quorum()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load ``quorum-state`` and the log, then start ticking."""
+        store = await asyncio.to_thread(RaftStore.open, self.log_dir, self.voters)
+        election = await asyncio.to_thread(store.election_state)
+        entries = await asyncio.to_thread(store.entries)
+        self._store = store
+        self._core = RaftCore(
+            self.node_id,
+            frozenset(self.voters),
+            now_ms=self.clock.now_ms(),
+            rng=random.Random(),
+            config=self.config,
+            election_state=election,
+            log=entries,
+        )
+        log.info(
+            "raft node %d: loaded epoch %d (leader %d, voted %d) and %d entries from %s",
+            self.node_id,
+            election.epoch,
+            election.leader_id,
+            election.voted_for,
+            len(entries),
+            self.log_dir,
+        )
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop; a leader first hands over with EndQuorumEpoch (sent before this returns,
+        answered or not)."""
+        core = self._core
+        if self._task is None or core is None:
+            return
+        if core.role is Role.LEADER and not self._task.done():
+            core_was = core.epoch
+            self._inbox.append(_RESIGN)
+            self._wake.set()
+            deadline = self.config.request_timeout_ms / 1000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(deadline):
+                    while core.role is Role.LEADER and core.epoch == core_was:
+                        await asyncio.sleep(0.005)
+                    if self._sending:
+                        await asyncio.wait(set(self._sending))
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+        self._cancel_timer()
+        sending = list(self._sending)
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
+        self._fail_waiters(NotLeaderError(NO_LEADER, core.epoch))
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+            self._store = None
+
+    # ---- what the node and the controller call ------------------------------------------
+
+    def subscribe(self, on_commit: OnCommit) -> None:
+        """Call ``on_commit(offset, entry)`` once per committed entry, in offset order
+        (leader-change entries included; a restarted node gets its log again as it is
+        committed again)."""
+        self._subscribers.append(on_commit)
+
+    async def append(self, values: Sequence[bytes]) -> int:
+        """Append ``values`` as entries (leader only); returns the last one's offset once it
+        is committed. Raises NotLeaderError, also when leadership is lost before commit."""
+        if not values:
+            raise ValueError("append needs at least one value")
+        self._check_running()
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._inbox.append((list(values), done))
+        self._wake.set()
+        return await done
+
+    async def handle(self, request: Message) -> Message:
+        """The core's answer to a request received on the CONTROLLER listener (its
+        ``destination`` is this node). Raises TimeoutError if none comes in time."""
+        if not isinstance(request, _REQUESTS) or request.destination != self.node_id:
+            raise ValueError(f"not a quorum request for node {self.node_id}: {request!r}")
+        self._check_running()
+        ours = dataclasses.replace(request, correlation_id=next(self._inbound_ids))
+        answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._answers[(ours.source, ours.correlation_id)] = answer
+        self._inbox.append(ours)
+        self._wake.set()
+        wait_s = (self.config.fetch_max_wait_ms + self.config.request_timeout_ms) / 1000
+        try:
+            async with asyncio.timeout(wait_s):
+                response = await answer
+        finally:
+            self._answers.pop((ours.source, ours.correlation_id), None)
+        return dataclasses.replace(response, correlation_id=request.correlation_id)
+
+    def _check_running(self) -> None:
+        if self.failure is not None:
+            raise QuorumStateError(f"the raft node stopped: {self.failure}")
+        if self._task is None:
+            raise NotLeaderError(NO_LEADER, self.epoch)
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        core = self._core
+        assert core is not None
+        try:
+            while True:
+                self._wake.clear()
+                self._step_inbox(core)
+                core.tick(self.clock.now_ms())
+                while core.has_ready():
+                    ready = core.ready()
+                    await asyncio.to_thread(self._persist, ready)
+                    self._send(ready.messages)
+                    self._commit(ready.committed)
+                    core.advance(ready)
+                self._answer_dropped_fetches(core)
+                if core.role is not Role.LEADER:
+                    self._fail_appends(NotLeaderError(core.leader_id, core.epoch))
+                if not self._inbox:
+                    self._schedule(core.next_deadline())
+                    await self._wake.wait()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a broken Raft rule or a failed disk: stop this node
+            self.failure = exc
+            log.critical("raft node %d stopped: %s", self.node_id, exc, exc_info=True)
+            self._fail_waiters(exc)
+
+    def _step_inbox(self, core: RaftCore) -> None:
+        inbox, self._inbox = self._inbox, []
+        for item in inbox:
+            if item is _RESIGN:
+                core.resign()
+            elif isinstance(item, Message):
+                if isinstance(item, FetchRequest):
+                    self._supersede_fetch(core, item)
+                core.step(item)
+            else:
+                values, done = item
+                if done.done():
+                    continue  # its caller was cancelled
+                try:
+                    offset = core.append(list(values))
+                except NotLeaderError as exc:
+                    done.set_exception(exc)
+                else:
+                    self._appends[offset] = (core.epoch, done)
+
+    def _persist(self, ready: Ready) -> None:
+        store = self._store
+        assert store is not None
+        if ready.election_state is not None:
+            store.save_election_state(ready.election_state)
+        if ready.log_from is not None:
+            store.write(ready.log_from, ready.entries, self.clock.now_ms())
+
+    def _send(self, messages: Sequence[Message]) -> None:
+        loop = asyncio.get_running_loop()
+        for message in messages:
+            if isinstance(message, _REQUESTS):
+                task = loop.create_task(self._request(message))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+            else:
+                answer = self._answers.get((message.destination, message.correlation_id))
+                if answer is not None and not answer.done():
+                    answer.set_result(message)
+
+    async def _request(self, message: Message) -> None:
+        """Send one of the core's requests and put the answer in the inbox; a failure is
+        dropped (the core sends again after its request timeout)."""
+        timeout_s = (self.config.request_timeout_ms + self.config.fetch_max_wait_ms) / 1000
+        try:
+            body = request_to_kio(message, fetch_max_wait_ms=self.config.fetch_max_wait_ms)
+            answer = await self.clients.get(message.destination).request(body, timeout_s=timeout_s)
+            response = response_from_kio(message, answer)
+        except (ClientError, WireError) as exc:
+            log.debug(
+                "raft node %d: %s to %d failed: %s",
+                self.node_id,
+                type(message).__name__,
+                message.destination,
+                exc,
+            )
+            return
+        self._inbox.append(response)
+        self._wake.set()
+
+    def _commit(self, committed: Sequence[tuple[int, Entry]]) -> None:
+        for offset, entry in committed:
+            for on_commit in self._subscribers:
+                try:
+                    on_commit(offset, entry)
+                except Exception:
+                    log.exception(
+                        "raft node %d: a subscriber failed on offset %d", self.node_id, offset
+                    )
+            waiting = self._appends.pop(offset, None)
+            if waiting is not None:
+                epoch, done = waiting
+                if done.done():
+                    continue
+                if entry.epoch == epoch:
+                    done.set_result(offset)
+                else:  # another leader's entry took that offset: ours was truncated
+                    done.set_exception(NotLeaderError(self.leader_id, entry.epoch))
+
+    # ---- held fetches -------------------------------------------------------------------
+
+    def _supersede_fetch(self, core: RaftCore, request: FetchRequest) -> None:
+        """A new Fetch from a replica replaces the one the core may hold from it."""
+        previous = self._held_fetches.pop(request.source, None)
+        if previous is not None:
+            self._answer_now(core, *previous)
+        answer = self._answers.get((request.source, request.correlation_id))
+        if answer is not None:
+            self._held_fetches[request.source] = (request, answer)
+
+    def _answer_dropped_fetches(self, core: RaftCore) -> None:
+        for source, (request, answer) in list(self._held_fetches.items()):
+            if answer.done():
+                del self._held_fetches[source]
+            elif core.role is not Role.LEADER:
+                del self._held_fetches[source]
+                self._answer_now(core, request, answer)
+
+    def _answer_now(self, core: RaftCore, request: FetchRequest, answer: asyncio.Future) -> None:
+        """What the core answers a Fetch it cannot serve now: nothing new from a leader, or
+        NOT_LEADER_OR_FOLLOWER with the leader known here."""
+        if answer.done():
+            return
+        leading = core.role is Role.LEADER
+        answer.set_result(
+            FetchResponse(
+                self.node_id,
+                request.source,
+                request.correlation_id,
+                ErrorCode.none if leading else ErrorCode.not_leader_or_follower,
+                core.epoch,
+                self.leader_id,
+                high_watermark=core.high_watermark if leading else -1,
+            )
+        )
+
+    # ---- timers and failures ------------------------------------------------------------
+
+    def _schedule(self, deadline: int | None) -> None:
+        self._cancel_timer()
+        if deadline is not None:
+            delay_s = max(0, deadline - self.clock.now_ms()) / 1000
+            self._timer = self.clock.call_later(delay_s, self._wake.set)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fail_appends(self, error: BaseException) -> None:
+        appends, self._appends = self._appends, {}
+        for _, done in appends.values():
+            if not done.done():
+                done.set_exception(error)
+
+    def _fail_waiters(self, error: BaseException) -> None:
+        self._fail_appends(error)
+        for item in self._inbox:
+            if isinstance(item, tuple) and not item[1].done():
+                item[1].set_exception(error)
+        self._inbox = []
+        for answer in self._answers.values():
+            if not answer.done():
+                answer.set_exception(error)
+        self._held_fetches.clear()
+
+
+_RESIGN = object()  # the inbox item that asks the leader to hand over

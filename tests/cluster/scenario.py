@@ -1,0 +1,84 @@
+"""What every fault scenario of tests/cluster shares: an RF=3 topic with
+``min.insync.replicas=2`` (unclean election off, Kafka's default), idempotent acks=all
+producers recorded in a ``History``, single writes sent straight to one node and recorded the
+same way, and the final check: every acked value read once at its offset, nothing duplicated,
+no offset with two values."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from kio.schema.errors import ErrorCode
+
+from tests.support.batches import make_batch
+from tests.support.cluster import Cluster
+from tests.support.history import History, Report
+from tests.support.waiting import eventually
+from tests.support.wire import WireClient
+from tests.support.workload import ProducerPool, read_back, seeds
+
+TOPIC_CONFIG = {"min.insync.replicas": "2"}
+PRODUCERS = 2  # two producer threads: enough concurrency for 2 cores shared with 4 nodes
+# Answers that say the write was refused before it was appended.
+REFUSED = {
+    ErrorCode.not_enough_replicas,
+    ErrorCode.not_leader_or_follower,
+    ErrorCode.fenced_leader_epoch,
+    ErrorCode.unknown_leader_epoch,
+    ErrorCode.unknown_topic_or_partition,
+}
+_wire_values = itertools.count()
+
+
+def cluster_seeds() -> list[int]:
+    """One seed in ``make test``; ``make chaos`` sets CLUSTER_SEEDS=10."""
+    return seeds(1, "CLUSTER")
+
+
+def start_producers(cluster: Cluster, topic: str, history: History) -> ProducerPool:
+    return ProducerPool(cluster.bootstrap, topic, history, producers=PRODUCERS).start()
+
+
+def wait_for_full_isr(
+    cluster: Cluster, topic: str, replicas: int = 3, timeout: float = 30.0
+) -> None:
+    eventually(
+        lambda: len(cluster.isr(topic, 0)) == replicas,
+        f"all {replicas} replicas of {topic}-0 back in the ISR",
+        timeout,
+    )
+
+
+def produce_directly(
+    cluster: Cluster, node_id: int, topic: str, history: History, acks: int = -1
+) -> ErrorCode:
+    """One value sent to node ``node_id`` alone, recorded in ``history``: ok at its offset,
+    failed when refused before the append, unknown otherwise. Returns the answer's code."""
+    value = f"wire-{next(_wire_values)}"
+    history.invoke("wire", value)
+    try:
+        with WireClient(cluster.node(node_id).port, timeout=10.0) as client:
+            answer = client.produce(topic, make_batch([value.encode()]), acks=acks)
+    except OSError as exc:
+        history.unknown(value, repr(exc))
+        raise
+    code = ErrorCode(answer.error_code)
+    if code is ErrorCode.none:
+        history.ok(value, 0, answer.base_offset)
+    elif code in REFUSED:
+        history.fail(value, code.name)
+    else:
+        history.unknown(value, code.name)
+    return code
+
+
+def finish(cluster: Cluster, topic: str, history: History, pool: ProducerPool, seed: int) -> Report:
+    """Stop producing, read everything back from the healed cluster, and check the history."""
+    pool.stop()
+    started = time.monotonic()
+    report = history.check(read_back(cluster.bootstrap, topic, 1))
+    print(f"seed={seed} {report.summary()} (read back in {time.monotonic() - started:.1f} s)")
+    assert report.valid, f"seed={seed}\n{report.details()}"
+    assert pool.fatal_errors == [], f"seed={seed}"
+    return report

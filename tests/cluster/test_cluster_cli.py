@@ -1,0 +1,167 @@
+"""``chirpstream cluster``: the layout it writes, and the flags it refuses before anything
+starts (one line, nothing written, nothing left running)."""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chirpstream.cluster import node_properties, plan
+from tests.support.broker_process import ROOT
+from tests.support.cluster import free_base_port
+
+
+def run_cluster(*args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chirpstream", "cluster", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def processes_naming(text: str) -> list[int]:
+    """Pids of live processes whose command line contains ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_three_brokers_one_controller_are_laid_out_as_kafka_names_them():
+    nodes = plan(3, 1, 9092, Path("data/cluster"))
+    assert [(n.node_id, n.client_port, n.controller_port) for n in nodes] == [
+        (0, 9092, 9192),
+        (1, 9093, None),
+        (2, 9094, None),
+    ]
+    assert [n.folder for n in nodes] == [Path(f"data/cluster/node-{k}") for k in range(3)]
+    first, second = (node_properties(n, nodes, {"min.insync.replicas": "2"}) for n in nodes[:2])
+    assert first == {
+        "process.roles": "broker,controller",
+        "node.id": "0",
+        "controller.quorum.voters": "0@127.0.0.1:9192",
+        "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9192",
+        "advertised.listeners": "PLAINTEXT://127.0.0.1:9092",
+        "controller.listener.names": "CONTROLLER",
+        "log.dirs": str(Path("data/cluster/node-0/data").resolve()),
+        "offsets.topic.replication.factor": "3",
+        "default.replication.factor": "3",
+        "min.insync.replicas": "2",
+    }
+    assert second["process.roles"] == "broker"
+    assert second["listeners"] == "PLAINTEXT://127.0.0.1:9093"  # a broker only dials out
+    assert second["controller.quorum.voters"] == "0@127.0.0.1:9192"
+
+
+def test_three_controllers_make_nodes_0_to_2_voters():
+    nodes = plan(4, 3, 9092, Path("d"))
+    voters = "0@127.0.0.1:9192,1@127.0.0.1:9193,2@127.0.0.1:9194"
+    props = [node_properties(n, nodes, {}) for n in nodes]
+    assert {p["controller.quorum.voters"] for p in props} == {voters}
+    assert [p["process.roles"] for p in props] == ["broker,controller"] * 3 + ["broker"]
+    assert props[2]["listeners"] == "PLAINTEXT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9194"
+    assert props[3]["listeners"] == "PLAINTEXT://127.0.0.1:9095"
+
+
+def test_a_two_node_cluster_replicates_internal_topics_twice():
+    nodes = plan(2, 1, 9092, Path("d"))
+    assert node_properties(nodes[0], nodes, {})["offsets.topic.replication.factor"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--brokers", "0"], "argument --brokers: must be a positive whole number"),
+        (["--controllers", "2"], "argument --controllers: invalid choice: 2"),
+        (["--brokers", "2", "--controllers", "3"], "--controllers 3 needs at least 3 brokers"),
+        (["--brokers", "101"], "--brokers 101: at most 100"),
+        (["--base-port", "65500"], "--base-port 65500: the cluster's ports would pass 65535"),
+        (["--broker-config", "node.id=7"], "--broker-config node.id: chirpstream cluster sets"),
+        (["--broker-config", "no.such.setting=1"], "--broker-config: "),
+        (["--broker-config", "log.retention.ms=soon"], "--broker-config: log.retention.ms"),
+        (["--broker-config", "novalue"], "--broker-config: "),
+    ],
+)
+def test_a_bad_flag_is_one_line_and_starts_nothing(tmp_path, flags, named):
+    done = run_cluster("--data-dir", str(tmp_path / "c"), *flags)
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr
+    assert named in done.stderr
+    assert not list(tmp_path.glob("c/node-*")), "nothing is written before the flags are checked"
+
+
+def test_a_port_in_use_is_refused_naming_the_base_port(tmp_path):
+    base = free_base_port(3, 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 101))  # not a controller port with --controllers 1
+        with socket.socket() as held:
+            held.bind(("127.0.0.1", base + 2))
+            held.listen()
+            done = run_cluster("--base-port", str(base), "--data-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: port {base + 2} on 127.0.0.1 is already in use: stop what holds it (an earlier "
+        "`chirpstream cluster`?), or pass --base-port PORT"
+    ]
+    assert not list(tmp_path.glob("node-*"))
+
+
+def test_a_data_dir_in_use_is_refused(tmp_path):
+    with (tmp_path / "cluster.lock").open("a+") as lock:  # held as a running cluster holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242\n")
+        lock.flush()
+        done = run_cluster("--base-port", str(free_base_port(3, 1)), "--data-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: {tmp_path}/ is in use by another `chirpstream cluster` (pid 4242): stop it "
+        "first, or pass --data-dir DIR for a second cluster\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster.lock"]
+
+
+def test_a_data_dir_made_with_other_controllers_is_refused(tmp_path):
+    node = tmp_path / "node-0"
+    node.mkdir()
+    (node / "server.properties").write_text("controller.quorum.voters=0@127.0.0.1:9192\n")
+    base = free_base_port(3, 3)
+    done = run_cluster("--controllers", "3", "--base-port", str(base), "--data-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1
+    assert "whose controllers were 0@127.0.0.1:9192" in done.stderr
+    assert "pass the --controllers and --base-port it was started with" in done.stderr
+    assert (node / "server.properties").read_text() == (
+        "controller.quorum.voters=0@127.0.0.1:9192\n"
+    )
+
+
+def test_a_node_that_cannot_start_is_reported_and_nothing_is_left_running(tmp_path):
+    (tmp_path / "node-1").mkdir()
+    (tmp_path / "node-1" / "data").write_text("a file where node 1's log directory goes")
+    done = run_cluster("--base-port", str(free_base_port(3, 1)), "--data-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert re.fullmatch(
+        r"error: node \d exited with \d+ before it was ready \(error: .+\); "
+        rf"its log is {re.escape(str(tmp_path))}/node-\d/node\.log\n",
+        done.stderr,
+    ), done.stderr
+    assert done.stdout.splitlines()[-1] == "chirpstream cluster stopped"
+    assert processes_naming(str(tmp_path)) == []
+    for k in range(3):  # each node's file is there for the student to read
+        props = (tmp_path / f"node-{k}" / "server.properties").read_text()
+        assert f"node.id={k}\n" in props

@@ -1,0 +1,333 @@
+"""A cluster of bundled brokers as real subprocesses, the way the cluster tests meet it.
+
+``Cluster(folder, brokers=3, controllers=1, config={...})`` lays the nodes out exactly as
+``chirpstream cluster`` does (its ``NodeLayout`` and ``node_properties``), but on free ports
+picked at random, and starts every node as ``python -m broker node-<k>/server.properties``.
+Each node keeps its output in ``node-<k>/node.log``; give ``cluster.nodes`` to
+``request.node.brokers`` and a failing test shows every node's log.
+
+What a node thinks of a partition is read with a Metadata request sent straight to that node
+(``view``), so a test can tell a stale view from a fresh one by the leader epoch: ``leader``
+and ``isr`` trust the freshest view of the nodes that can answer. The harness signals only
+the processes it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from chirpstream.cluster import NodeLayout, node_properties, write_properties
+from tests.support.broker_process import BrokerProcess
+from tests.support.waiting import eventually
+from tests.support.wire import WireClient
+
+NO_LEADER = -1
+# Light for 2 cores: one __consumer_offsets partition instead of Kafka's 50.
+DEFAULTS = {"offsets.topic.num.partitions": "1"}
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports that were free a moment ago (all bound at once, then freed)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def free_base_port(brokers: int, controllers: int, offset: int = 100) -> int:
+    """A base port P with P..P+brokers-1 and P+offset..P+offset+controllers-1 all free, for
+    ``chirpstream cluster --base-port P``."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000)
+        wanted = [*range(base, base + brokers), *range(base + offset, base + offset + controllers)]
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in wanted:
+                    probe = stack.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError("no free range of ports found")
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    """One partition as one node's Metadata answer shows it."""
+
+    node: int  # who answered
+    error: int
+    leader: int
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    offline: tuple[int, ...]
+
+
+class NodeProcess(BrokerProcess):
+    """One node: ``python -m broker <its server.properties>``."""
+
+    READY = re.compile(r"^READY (?:broker )?node=\d+\b")
+
+    def __init__(self, layout: NodeLayout) -> None:
+        super().__init__(layout.data_dir, layout.log_path, port=layout.client_port or 0)
+        self.layout = layout
+        self.paused = False
+
+    @property
+    def node_id(self) -> int:
+        return self.layout.node_id
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "broker", str(self.layout.properties_path)]
+
+    def pause(self) -> None:
+        super().pause()
+        self.paused = True
+
+    def resume(self) -> None:
+        super().resume()
+        self.paused = False
+
+    @property
+    def answering(self) -> bool:
+        """Running and not paused: a request to it gets an answer."""
+        return self.running and not self.paused
+
+
+class Cluster:
+    """``brokers`` broker nodes (ids 0..brokers-1) and a quorum of ``controllers`` voters:
+    the first brokers (combined nodes, as ``chirpstream cluster`` runs them) or, with
+    ``dedicated_controllers``, controller-only nodes with the ids after the brokers (Kafka's
+    isolated mode, so a test can kill any broker without touching the quorum)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        brokers: int = 3,
+        controllers: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        dedicated_controllers: bool = False,
+    ) -> None:
+        nodes = brokers + controllers if dedicated_controllers else brokers
+        first_voter = brokers if dedicated_controllers else 0
+        ports = free_ports(nodes + controllers)
+        layouts = [
+            NodeLayout(
+                node_id=k,
+                client_port=ports[k] if k < brokers else None,
+                controller_port=ports[nodes + k - first_voter]
+                if first_voter <= k < first_voter + controllers
+                else None,
+                folder=folder / f"node-{k}",
+            )
+            for k in range(nodes)
+        ]
+        settings = {**DEFAULTS, **(config or {})}
+        for layout in layouts:
+            write_properties(layout, layouts, node_properties(layout, layouts, settings))
+        self.nodes = [NodeProcess(layout) for layout in layouts]
+
+    @property
+    def brokers(self) -> list[NodeProcess]:
+        return [node for node in self.nodes if node.layout.broker]
+
+    # -- the whole cluster ----------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> Cluster:
+        """Start every node at once and wait for all of them to be ready."""
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.wait_ready(timeout)
+        return self
+
+    def stop(self) -> None:
+        """Stop every node the test left running: brokers first, the controllers last, each
+        with SIGTERM (SIGKILL if it does not stop within 10 s)."""
+        for node in self.nodes:
+            if node.paused:
+                node.resume()
+        for node in sorted(self.nodes, key=lambda n: (n.layout.voter, -n.node_id)):
+            node.stop()
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.brokers)
+
+    def node(self, node_id: int) -> NodeProcess:
+        return self.nodes[node_id]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- node {n.node_id} ---\n{n.read_log()[-20000:]}" for n in self.nodes)
+
+    def create_topic(
+        self,
+        topic: str,
+        partitions: int = 1,
+        replication: int = 3,
+        *,
+        assignment: list[list[int]] | None = None,
+        **config: str,
+    ) -> None:
+        """Create ``topic`` through the Admin API and wait until every broker that answers
+        sees a leader for each partition."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        spec = (
+            NewTopic(topic, replica_assignment=assignment, config=config)
+            if assignment
+            else NewTopic(topic, partitions, replication, config=config)
+        )
+        admin.create_topics([spec])[topic].result(30)
+        count = len(assignment) if assignment else partitions
+        for partition in range(count):
+            eventually(
+                lambda p=partition: (
+                    (views := list(self.views(topic, p)))
+                    and len(views) == sum(n.answering for n in self.brokers)
+                    and all(v.leader >= 0 for v in views)
+                ),
+                f"every broker sees a leader of {topic}-{partition}",
+            )
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL: a crash."""
+        self.node(node_id).kill()
+
+    def terminate(self, node_id: int) -> int:
+        """SIGTERM and wait: a controlled shutdown. Returns the exit code."""
+        return self.node(node_id).term()
+
+    def pause(self, node_id: int) -> None:
+        """SIGSTOP: a node that hangs (a long GC pause, a frozen VM)."""
+        self.node(node_id).pause()
+
+    def resume(self, node_id: int) -> None:
+        self.node(node_id).resume()
+
+    def restart(self, node_id: int, *, clean: bool = True, timeout: float = 60.0) -> None:
+        """Stop (SIGTERM when clean, else SIGKILL) unless already stopped, then start on the
+        same data directory and ports."""
+        node = self.node(node_id)
+        if node.running:
+            node.resume()
+            if clean:
+                node.term()
+            else:
+                node.kill()
+        node.start(timeout)
+
+    def start_node(self, node_id: int, timeout: float = 60.0) -> None:
+        """Start a node that was stopped, on its data directory and ports."""
+        assert not self.node(node_id).running, f"node {node_id} is running"
+        self.node(node_id).start(timeout)
+
+    # -- what the nodes think -------------------------------------------------------------------
+
+    def view(self, node_id: int, topic: str, partition: int) -> PartitionView | None:
+        """``topic``/``partition`` as node ``node_id`` sees it; None if it cannot answer."""
+        try:
+            with WireClient(self.node(node_id).port, timeout=2.0) as client:
+                answer = client.request(
+                    3,
+                    12,
+                    {
+                        "topics": [{"name": topic, "topic_id": None}],
+                        "allow_auto_topic_creation": False,
+                        "include_topic_authorized_operations": False,
+                    },
+                )
+        except OSError:
+            return None
+        for found in answer.topics:
+            for p in found.partitions:
+                if p.partition_index == partition:
+                    return PartitionView(
+                        node=node_id,
+                        error=int(p.error_code),
+                        leader=int(p.leader_id),
+                        leader_epoch=int(p.leader_epoch),
+                        replicas=tuple(int(r) for r in p.replica_nodes),
+                        isr=tuple(int(r) for r in p.isr_nodes),
+                        offline=tuple(int(r) for r in p.offline_replicas),
+                    )
+        return None
+
+    def views(self, topic: str, partition: int) -> Iterator[PartitionView]:
+        for node in self.brokers:
+            if node.answering and (seen := self.view(node.node_id, topic, partition)):
+                yield seen
+
+    def freshest(self, topic: str, partition: int) -> PartitionView | None:
+        """The view with the highest leader epoch among the nodes that answer."""
+        return max(self.views(topic, partition), key=lambda v: v.leader_epoch, default=None)
+
+    def leader(self, topic: str, partition: int) -> int:
+        """The leader in the freshest view, or -1 (none, or no node answers)."""
+        seen = self.freshest(topic, partition)
+        return seen.leader if seen else NO_LEADER
+
+    def isr(self, topic: str, partition: int) -> tuple[int, ...]:
+        """The ISR as the leader itself sees it (it is the one whose ISR changes), else as
+        the freshest view shows it."""
+        seen = self.freshest(topic, partition)
+        if seen is None:
+            return ()
+        if seen.leader >= 0 and self.node(seen.leader).answering:
+            own = self.view(seen.leader, topic, partition)
+            if own is not None and own.leader == seen.leader:
+                return own.isr
+        return seen.isr
+
+    def wait_for_leader(
+        self, topic: str, partition: int, *, not_: int | None = None, timeout: float = 30.0
+    ) -> int:
+        """Wait until a running node other than ``not_`` leads the partition and knows it;
+        return its id."""
+
+        def settled() -> int | None:
+            seen = self.freshest(topic, partition)
+            if seen is None or seen.leader in (NO_LEADER, not_):
+                return None
+            if not self.node(seen.leader).answering:
+                return None
+            own = self.view(seen.leader, topic, partition)
+            if own is None or (own.leader, own.leader_epoch) != (seen.leader, seen.leader_epoch):
+                return None
+            return seen.leader + 1  # eventually() wants a truthy value; node 0 is falsy
+
+        what = f"a leader of {topic}-{partition} other than {not_}"
+        return eventually(settled, what, timeout) - 1
+
+    def controller(self) -> int:
+        """The active controller as DescribeCluster names it (-1 when none)."""
+        for node in self.brokers:
+            if not node.answering:
+                continue
+            try:
+                with WireClient(node.port, timeout=2.0) as client:
+                    return int(
+                        client.request(
+                            60, 0, {"include_cluster_authorized_operations": False}
+                        ).controller_id
+                    )
+            except OSError:
+                continue
+        return NO_LEADER
