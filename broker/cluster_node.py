@@ -51,6 +51,7 @@ from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import metadata_log_dir
+from broker.replica.alter_partition import IsrUpdater
 from broker.replica.fetcher import ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
 from broker.storage.manager import LogManager
@@ -88,6 +89,7 @@ class ClusterNode:
         self.remote: RemoteController | None = None
         self.groups: GroupCoordinator | None = None
         self._channel: ControllerChannel | None = None
+        self._isr: IsrUpdater | None = None
         self._fetch_clients: NodeClients | None = None
         self._raft_clients: NodeClients | None = None
         self._controller_server: Server | None = None
@@ -170,31 +172,45 @@ class ClusterNode:
         logs = LogManager(
             config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
-        # Replica fetches long-poll: their connections are their own, not the controller's.
-        self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
-        fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
-        replicas = self.replicas = ReplicaManager(
-            logs, config.node_id, config.log_defaults, fetchers
-        )
-        replicas.load(image, frozenset())
-        replicas.apply(MetadataImage(), image)
-        metadata = MetadataCache(self.cluster_id, image)
-        self.publisher.subscribe(replicas.apply)
-        self.publisher.subscribe(metadata.apply)
-        self.publisher.subscribe(self._remove_deleted_topics)
-        log.info(
-            "caught up with the metadata log at offset %d: %d topics, %d partitions in %.2f s",
-            self.publisher.offset,
-            len(image.topics),
-            sum(len(topic.partitions) for topic in image.topics.values()),
-            time.monotonic() - started,
-        )
         voters = config.quorum_voters
         self._channel = ControllerChannel(
             NodeClients(voters, client_id=f"broker-{config.node_id}"),
             list(voters),
             lambda: raft.leader_id,
             self.clock,
+        )
+        # ISR changes of the partitions led here go to the controller as AlterPartition.
+        isr = self._isr = IsrUpdater(
+            config.node_id,
+            self.clock,
+            self._channel.send,
+            lambda: self.publisher.image,
+            config.replica_lag_time_max_ms,
+        )
+        # Replica fetches long-poll: their connections are their own, not the controller's.
+        self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
+        fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
+        replicas = self.replicas = ReplicaManager(
+            logs,
+            config.node_id,
+            config.log_defaults,
+            fetchers,
+            clock=self.clock,
+            on_isr_candidate=isr.expand,
+            owns_directories=True,
+        )
+        replicas.load(image, frozenset())
+        replicas.apply(MetadataImage(), image)
+        metadata = MetadataCache(self.cluster_id, image)
+        self.publisher.subscribe(replicas.apply)
+        self.publisher.subscribe(metadata.apply)
+        self.publisher.subscribe(self._forget_offsets_of_deleted_topics)
+        log.info(
+            "caught up with the metadata log at offset %d: %d topics, %d partitions in %.2f s",
+            self.publisher.offset,
+            len(image.topics),
+            sum(len(topic.partitions) for topic in image.topics.values()),
+            time.monotonic() - started,
         )
         listening = await bind(config.host, config.port or 0)
         try:
@@ -221,7 +237,7 @@ class ClusterNode:
             # Clients are served once groups can be: the offsets topic must exist first.
             await self.lifecycle.wait_unfenced()
             await self._create_offsets_topic()
-            self.groups = self._group_coordinator(replicas)
+            self.groups = await self._group_coordinator(replicas)
         except BaseException:
             listening.close()
             raise
@@ -241,6 +257,10 @@ class ClusterNode:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        # Kafka's isr-expiration task runs at half the lag it checks for.
+        self._every(
+            config.replica_lag_time_max_ms // 2, lambda: isr.isr_pass(replicas.all_replicas())
+        )
 
     async def _catch_up(self) -> None:
         """Wait until this node has applied the metadata log up to the quorum's high
@@ -263,7 +283,7 @@ class ClusterNode:
                 )
             await sleep(self.clock, CATCH_UP_POLL_S)
 
-    def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
+    async def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
         """The group coordinator over the ``__consumer_offsets`` partitions held here."""
         config = self.config
         settings = GroupSettings(
@@ -272,14 +292,17 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        held = replicas.replicas_of(OFFSETS_TOPIC)
-        if len(held) != config.offsets_topic_num_partitions:
+        count = config.offsets_topic_num_partitions
+        offsets = self.publisher.image.topics[OFFSETS_TOPIC]
+        if any(config.node_id not in p.replicas for p in offsets.partitions.values()):
             raise ClusterError(
-                f"this broker holds {len(held)} of the {config.offsets_topic_num_partitions} "
-                f"{OFFSETS_TOPIC} partitions, but group coordination is not sharded yet: "
-                "every broker must hold them all; set offsets.topic.replication.factor to "
-                "the number of brokers"
+                f"this broker is not a replica of every {OFFSETS_TOPIC} partition, but group "
+                "coordination is not sharded yet: every broker must hold them all; set "
+                "offsets.topic.replication.factor to the number of brokers"
             )
+        while len(replicas.replicas_of(OFFSETS_TOPIC)) < count:  # directories being made
+            await sleep(self.clock, CATCH_UP_POLL_S)
+        held = replicas.replicas_of(OFFSETS_TOPIC)
         store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
         coordinator = GroupCoordinator(store, settings, self.clock)
         coordinator.load()
@@ -309,24 +332,12 @@ class ClusterNode:
                     log.info("waiting to create %s: %s", OFFSETS_TOPIC, err)
                 await sleep(self.clock, OFFSETS_TOPIC_RETRY_S)
 
-    def _remove_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
-        """Delete the directories of topics the image dropped (the replica manager has let
-        go of their logs already)."""
-        replicas = self.replicas
-        assert replicas is not None
-        for topic_id, topic in old.topics_by_id.items():
-            if topic_id not in new.topics_by_id:
-                self._background(self._remove(replicas, topic))
+    def _forget_offsets_of_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
+        """Drop the committed offsets of topics the image dropped, as Kafka's
+        onPartitionsDeleted does (the replica manager deletes their directories)."""
         if self.groups is not None and len(new.topics) < len(old.topics):
             groups, topics = self.groups, new.topics
             groups.remove_offsets(lambda name: name in topics)
-
-    async def _remove(self, replicas: ReplicaManager, topic) -> None:
-        try:
-            await replicas.remove(topic)
-        except OSError as err:
-            log.error("topic %r is deleted but its directories are not all gone: %s",
-                      topic.name, err)  # fmt: skip
 
     def _background(self, work) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -355,6 +366,8 @@ class ClusterNode:
             duty.cancel()
         if self._server is not None:
             await self._server.stop()
+        if self._isr is not None:
+            await self._isr.close()
         if self.replicas is not None:
             await self.replicas.stop_fetching()
         if self._fetch_clients is not None:

@@ -107,6 +107,13 @@ async def serve(config: BrokerConfig) -> None:
             "read and write every topic",
             config.host,
         )
+    quorum = config.controller_listener
+    if quorum is not None and not _is_loopback(quorum.host):
+        log.warning(
+            "the controller listens on %s, not loopback: anyone who can reach this machine "
+            "can vote in the quorum and register brokers",
+            quorum.host,
+        )
     if config.cluster_mode:
         print(
             f"READY node={config.node_id} roles={','.join(config.process_roles)} "

@@ -75,7 +75,7 @@ class Node:
         logs = LogManager(
             config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
-        self.replicas = ReplicaManager(logs, config.node_id, config.log_defaults)
+        self.replicas = ReplicaManager(logs, config.node_id, config.log_defaults, clock=self.clock)
 
     def _start_controller(self) -> None:
         config, replicas = self.config, self.replicas

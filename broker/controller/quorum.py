@@ -20,6 +20,11 @@ epoch (so everything an earlier controller committed is in its image). While it 
 The metadata offset is the log offset of an entry: a broker's epoch is the offset of the
 entry that registered it, and a broker has caught up once it reports that offset applied.
 
+Snapshots (KIP-630): :meth:`QuorumController.load_snapshot` replaces the image with a
+snapshot's (the Raft runtime hands one over at a restart, or when a snapshot from the leader
+replaced entries not applied here); with a ``MetadataSnapshotter`` it is told of every entry
+replayed and takes a snapshot when one is due.
+
 It does no directory work: every broker makes and removes its own replicas' directories when
 its image changes.
 """
@@ -76,6 +81,7 @@ from broker.controller.topics import (
 from broker.metadata.codec import CodecError, decode, encode
 from broker.metadata.image import MetadataDelta, MetadataError, MetadataImage
 from broker.metadata.records import ConfigRecord, ConfigResourceType, MetadataRecord
+from broker.metadata.snapshot import MetadataSnapshotter, decode_snapshot
 from broker.raft.core import NotLeaderError
 from broker.raft.messages import Entry
 
@@ -132,6 +138,7 @@ class QuorumController:
         settings: ControllerSettings = ControllerSettings(),
         *,
         rng: random.Random | None = None,
+        snapshotter: MetadataSnapshotter | None = None,
     ) -> None:
         self.node_id = node_id
         self.settings = settings
@@ -151,6 +158,7 @@ class QuorumController:
         self._fence_timer: TimerHandle | None = None
         self._rebalance: Repeating | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._snapshotter = snapshotter
         metadata_log.subscribe(self._on_commit)
 
     @property
@@ -192,6 +200,28 @@ class QuorumController:
                 self._unapplied.append((offset, decode(entry.value)))
             except CodecError as error:
                 log.error("metadata entry at offset %d not applied: %s", offset, error)
+        self._replayed_to(offset)
+        if self._snapshotter is not None:
+            self._snapshotter.applied(offset, len(entry.value), lambda: self.image)
+
+    def load_snapshot(self, end_offset: int, data: bytes) -> None:
+        """Drop the image and load the snapshot of every entry below ``end_offset`` (the
+        Raft runtime's ``Ready.load_snapshot``); replay goes on from ``end_offset``. Raises
+        SnapshotError (the node cannot go on without its metadata)."""
+        image = decode_snapshot(data)
+        self._image, self._unapplied = image, []
+        if self._snapshotter is not None:
+            self._snapshotter.loaded(end_offset)
+        log.info(
+            "loaded the metadata snapshot of the log below offset %d: %d brokers, %d topics",
+            end_offset,
+            len(image.brokers),
+            len(image.topics),
+        )
+        self._replayed_to(end_offset - 1)
+
+    def _replayed_to(self, offset: int) -> None:
+        """Every entry up to ``offset`` is replayed: release the requests waiting for it."""
         self.committed_offset = offset
         waiting = []
         for wanted, waiter in self._replayed:

@@ -7,9 +7,11 @@ check-quorum, and DescribeQuorum data. It holds no sockets, no asyncio, no files
 clock: ``RaftCore`` takes messages, ticks of a manual clock and the persisted state, and gives
 back messages, state and entries to persist, and committed entries (see ``core``).
 
-It is not wired into the node yet: the cluster work will drive it over the CONTROLLER
-listener with kio's Vote/BeginQuorumEpoch/EndQuorumEpoch/Fetch types and persist its output
-as the ``quorum-state`` file and the metadata log. Snapshots (KIP-630, FetchSnapshot) are not
+The I/O lives beside it: ``runtime`` (``RaftRuntime``) drives a core on asyncio, persists
+its output through ``store`` (the ``quorum-state`` file and the metadata log, one record batch
+per entry as ``batches`` encodes it) and speaks to the other nodes with kio's Vote,
+BeginQuorumEpoch, EndQuorumEpoch and Fetch types (``wire``), served on the CONTROLLER
+listener by ``broker.net.controller_handlers``. Snapshots (KIP-630, FetchSnapshot) are not
 built: the log always starts at offset 0.
 """
 

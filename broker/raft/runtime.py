@@ -84,8 +84,10 @@ class RaftRuntime:
         self._core: RaftCore | None = None
         self._store: RaftStore | None = None
         self._subscribers: list[OnCommit] = []
-        # Messages for the core, appends as (values, future), or _RESIGN.
+        # Messages for the core, appends as (values, future), or a _Resign.
         self._inbox: list[object] = []
+        self._resigning: list[asyncio.Future[None]] = []  # resolved once EndQuorumEpoch is sent
+        self._persisting: asyncio.Future[None] | None = None  # the worker thread's write
         self._wake = asyncio.Event()
         self._timer: TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -164,19 +166,19 @@ class RaftRuntime:
         if self._task is None or core is None:
             return
         if core.role is Role.LEADER and not self._task.done():
-            core_was = core.epoch
-            self._inbox.append(_RESIGN)
+            handed_over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._inbox.append(_Resign(handed_over))
             self._wake.set()
-            deadline = self.config.request_timeout_ms / 1000
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(deadline):
-                    while core.role is Role.LEADER and core.epoch == core_was:
-                        await asyncio.sleep(0.005)
+                async with asyncio.timeout(self.config.request_timeout_ms / 1000):
+                    await handed_over  # EndQuorumEpoch is on its way
                     if self._sending:
                         await asyncio.wait(set(self._sending))
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        if self._persisting is not None:  # the worker thread finishes its write first
+            await asyncio.gather(self._persisting, return_exceptions=True)
         self._cancel_timer()
         sending = list(self._sending)
         for task in sending:
@@ -243,10 +245,15 @@ class RaftRuntime:
                 core.tick(self.clock.now_ms())
                 while core.has_ready():
                     ready = core.ready()
-                    await asyncio.to_thread(self._persist, ready)
+                    self._persisting = asyncio.ensure_future(
+                        asyncio.to_thread(self._persist, ready)
+                    )
+                    await asyncio.shield(self._persisting)
+                    self._persisting = None
                     self._send(ready.messages)
                     self._commit(ready.committed)
                     core.advance(ready)
+                self._settle_resigns()
                 self._answer_dropped_fetches(core)
                 if core.role is not Role.LEADER:
                     self._fail_appends(NotLeaderError(core.leader_id, core.epoch))
@@ -263,8 +270,9 @@ class RaftRuntime:
     def _step_inbox(self, core: RaftCore) -> None:
         inbox, self._inbox = self._inbox, []
         for item in inbox:
-            if item is _RESIGN:
+            if isinstance(item, _Resign):
                 core.resign()
+                self._resigning.append(item.handed_over)
             elif isinstance(item, Message):
                 if isinstance(item, FetchRequest):
                     self._supersede_fetch(core, item)
@@ -339,6 +347,12 @@ class RaftRuntime:
                 else:  # another leader's entry took that offset: ours was truncated
                     done.set_exception(NotLeaderError(self.leader_id, entry.epoch))
 
+    def _settle_resigns(self) -> None:
+        resigning, self._resigning = self._resigning, []
+        for handed_over in resigning:
+            if not handed_over.done():
+                handed_over.set_result(None)
+
     # ---- held fetches -------------------------------------------------------------------
 
     def _supersede_fetch(self, core: RaftCore, request: FetchRequest) -> None:
@@ -407,4 +421,8 @@ class RaftRuntime:
         self._held_fetches.clear()
 
 
-_RESIGN = object()  # the inbox item that asks the leader to hand over
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Resign:
+    """The inbox item that asks the leader to hand over (``stop``)."""
+
+    handed_over: asyncio.Future[None]

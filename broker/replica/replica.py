@@ -6,6 +6,11 @@ itself, so the high watermark is the log end offset, as before replication. The 
 holds the rules a leader applies before serving: leader-epoch fencing (KIP-320) and
 ``min.insync.replicas`` for acks=all.
 
+As the leader it tracks its followers (``broker.replica.isr``): which ISR members fell behind
+for ``replica.lag.time.max.ms`` (shrink candidates), which other replicas caught up (expand
+candidates), and the one ISR change it has proposed to the controller, until the answer or a
+newer image settles it. Sending the proposals is ``broker.replica.alter_partition``'s work.
+
 A follower keeps its leader's id, stores the leader's batches as they are, takes the leader's
 high watermark as far as its own log reaches, and truncates its log only where the leader says
 the two diverge (KIP-101/279), never to its high watermark.
@@ -14,16 +19,32 @@ the two diverge (KIP-101/279), never to its high watermark.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from enum import Enum
 
 from kio.schema.errors import ErrorCode
 
+from broker.clock import Clock, SystemClock
 from broker.protocol.batch import BatchHeader
+from broker.replica.isr import FollowerState, PendingIsr
 from broker.storage.config import LogConfig
 from broker.storage.log import PartitionLog
 from broker.storage.segment import FileSlice, TimestampAndOffset
 
 ALL_ACKS = -1
+
+
+# AlterPartition errors after which a proposal waits for the next image (Kafka's choice).
+_AWAIT_NEW_IMAGE = frozenset(
+    (
+        ErrorCode.unknown_topic_or_partition,
+        ErrorCode.unknown_topic_id,
+        ErrorCode.fenced_leader_epoch,
+        ErrorCode.invalid_update_version,
+        ErrorCode.invalid_request,
+        ErrorCode.new_leader_elected,
+    )
+)
 
 
 class Role(Enum):
@@ -41,20 +62,28 @@ class ReplicaError(Exception):
 
 class Replica:
     """A partition as this node holds it. Built as the leader, with an ISR of itself unless
-    ``isr`` says otherwise, and ``high_watermark`` as the checkpoint left it."""
+    ``isr`` says otherwise (and ``replicas`` of its ISR unless given), and ``high_watermark``
+    as the checkpoint left it. ``on_isr_candidate`` is told when a follower's fetch makes it a
+    candidate to join the ISR."""
 
     __slots__ = (
         "_append_waiters",
+        "_clock",
+        "_on_isr_candidate",
         "_waiters",
-        "follower_end_offsets",
         "follower_high_watermarks",
+        "followers",
         "high_watermark",
         "index",
-        "isr",
+        "isr",  # the committed ISR: the image's, or the controller's answer to our proposal
         "leader_epoch",
+        "leader_epoch_start_offset",
         "leader_id",
         "log",  # the partition's log: the replica and its manager use it, no handler does
         "node_id",
+        "partition_epoch",
+        "pending_isr",
+        "replicas",
         "role",
         "topic",
     )
@@ -68,7 +97,11 @@ class Replica:
         *,
         node_id: int = 0,
         isr: frozenset[int] | None = None,
+        replicas: tuple[int, ...] | None = None,
+        partition_epoch: int = 0,
         high_watermark: int = 0,
+        clock: Clock | None = None,
+        on_isr_candidate: Callable[[Replica], None] | None = None,
     ) -> None:
         self.topic = topic
         self.index = index
@@ -78,8 +111,15 @@ class Replica:
         self.leader_id = node_id
         self.leader_epoch = leader_epoch
         self.isr: frozenset[int] = frozenset((node_id,)) if isr is None else isr
-        # Each follower's log end offset, as its last fetch told us (none on one node).
-        self.follower_end_offsets: dict[int, int] = {}
+        self.replicas: tuple[int, ...] = tuple(sorted(self.isr)) if replicas is None else replicas
+        self.partition_epoch = partition_epoch
+        self.pending_isr: PendingIsr | None = None
+        self.leader_epoch_start_offset = log.log_end_offset
+        self._clock = clock or SystemClock()
+        self._on_isr_candidate = on_isr_candidate
+        # Every other replica as its fetches showed it (none on one node).
+        self.followers: dict[int, FollowerState] = {}
+        self._follow_assignment(new_epoch=True, new_leader=True)
         # The high watermark each follower was last sent: one behind is news for it.
         self.follower_high_watermarks: dict[int, int] = {}
         self.high_watermark = min(high_watermark, log.log_end_offset)  # the checkpoint's
@@ -103,29 +143,68 @@ class Replica:
 
     # -- leadership ---------------------------------------------------------------------
 
-    def become_leader(self, leader_epoch: int, isr: frozenset[int]) -> None:
-        """Lead from ``leader_epoch`` on: batches appended from now carry it."""
+    def become_leader(
+        self,
+        leader_epoch: int,
+        isr: frozenset[int],
+        partition_epoch: int = 0,
+        replicas: tuple[int, ...] | None = None,
+    ) -> None:
+        """Lead from ``leader_epoch`` on with the image's ``isr`` at ``partition_epoch``:
+        batches appended from now carry the epoch. An image older than the ISR the
+        controller already answered us with (a smaller partition epoch) is skipped, as
+        Kafka's ``Partition.makeLeader`` does; any proposal in flight is dropped."""
+        new_leader = self.role is not Role.LEADER
+        if not new_leader and partition_epoch < self.partition_epoch:
+            return
+        new_epoch = leader_epoch != self.leader_epoch
         self.role = Role.LEADER
         self.leader_id = self.node_id
         self.isr = isr
-        if leader_epoch != self.leader_epoch:
+        self.replicas = tuple(sorted(isr)) if replicas is None else replicas
+        self.partition_epoch = partition_epoch
+        self.pending_isr = None
+        if new_epoch:
             self.log.assign_epoch(leader_epoch, self.log.log_end_offset)
+        if new_epoch or new_leader:
+            self.leader_epoch_start_offset = self.log.log_end_offset
         self.leader_epoch = leader_epoch
-        self.follower_end_offsets = {
-            node: self.follower_end_offsets.get(node, 0) for node in isr if node != self.node_id
-        }
+        self._follow_assignment(new_epoch or new_leader, new_leader)
         self.follower_high_watermarks = {}
         self._advance_high_watermark()
 
+    def _follow_assignment(self, new_epoch: bool, new_leader: bool) -> None:
+        """Track every other replica of the assignment; a new leader epoch resets them."""
+        now_ms = self._clock.now_ms()
+        followers = {}
+        for node in (*self.replicas, *self.isr):
+            if node != self.node_id:
+                state = self.followers.get(node)
+                if state is None:
+                    state = FollowerState()
+                    state.reset(now_ms, node in self.isr, new_leader=True)
+                elif new_epoch:
+                    state.reset(now_ms, node in self.isr, new_leader)
+                followers[node] = state
+        self.followers = followers
+
     def become_follower(self, leader_id: int, leader_epoch: int) -> None:
         """Follow ``leader_id`` (-1: no leader for now): refuse produce and consumer fetches
-        from now on, and wake waiting fetches so they answer so. The log is not truncated
-        here, to the high watermark or otherwise (KIP-101): the fetcher truncates it once
-        the leader names where the two diverge."""
+        from now on, and wake waiting fetches and acks=all produces so they answer so. The
+        log is not truncated here, to the high watermark or otherwise (KIP-101): the fetcher
+        truncates it once the leader names where the two diverge."""
         self.role = Role.FOLLOWER
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.follower_end_offsets = {}
+        self.pending_isr = None
+        self._wake(self._waiters)
+        self._wake(self._append_waiters)
+
+    def stop(self) -> None:
+        """This node no longer holds the partition (deleted, or moved off it): serve nothing
+        more; waiting fetches and acks=all produces answer NOT_LEADER_OR_FOLLOWER."""
+        self.role = Role.FOLLOWER
+        self.pending_isr = None
         self._wake(self._waiters)
         self._wake(self._append_waiters)
 
@@ -155,6 +234,7 @@ class Replica:
                 ErrorCode.not_leader_or_follower,
                 f"this broker is not the leader of {self.topic}-{self.index}",
             )
+        # The committed ISR, as Kafka: a pending expansion does not count yet.
         if required_acks == ALL_ACKS and len(self.isr) < self.log.config.min_insync_replicas:
             raise ReplicaError(
                 ErrorCode.not_enough_replicas,
@@ -169,27 +249,120 @@ class Replica:
         return base_offset
 
     def update_follower(self, node_id: int, log_end_offset: int) -> None:
-        """A follower's fetch told us how far its log reaches."""
-        self.follower_end_offsets[node_id] = log_end_offset
+        """A follower's fetch told us how far its log reaches (now, as the leader's log end
+        is now). Not a replica of the partition: ignored."""
+        state = self.followers.get(node_id)
+        if state is None:
+            return
+        state.record_fetch(log_end_offset, self.log.log_end_offset, self._clock.now_ms())
         self._advance_high_watermark()
+        if (
+            self._on_isr_candidate is not None
+            and node_id not in self.isr
+            and self.pending_isr is None
+            and self._may_join(state)
+        ):
+            self._on_isr_candidate(self)
 
     def _advance_high_watermark(self) -> None:
-        """HW = the smallest log end offset over the ISR, never moving backwards."""
-        ends = self.follower_end_offsets
+        """HW = the smallest log end offset over the maximal ISR, never moving backwards."""
+        followers = self.followers
         lowest = self.log.log_end_offset
-        for node in self.isr:
+        for node in self.maximal_isr:
             if node != self.node_id:
-                lowest = min(lowest, ends.get(node, 0))
+                lowest = min(lowest, followers[node].log_end_offset)
         if lowest > self.high_watermark:
             self.high_watermark = lowest
             self._wake(self._waiters)
 
-    @staticmethod
-    def _wake(waiters: set[asyncio.Future[None]]) -> None:
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        waiters.clear()
+    def acks_status(self, required_offset: int) -> ErrorCode | None:
+        """The answer to an acks=all produce whose batches end just before
+        ``required_offset``, or None while it must wait (Kafka's
+        ``Partition.checkEnoughReplicasReachOffset``)."""
+        if self.role is not Role.LEADER:
+            return ErrorCode.not_leader_or_follower
+        if self.high_watermark < required_offset:
+            return None
+        if len(self.maximal_isr) < self.log.config.min_insync_replicas:
+            return ErrorCode.not_enough_replicas_after_append
+        return ErrorCode.none
+
+    # -- the ISR (leader side) ---------------------------------------------------------
+
+    @property
+    def maximal_isr(self) -> frozenset[int]:
+        """The ISR the high watermark waits for: the committed one, and while a change is
+        pending, every replica it names too."""
+        pending = self.pending_isr
+        return self.isr if pending is None else pending.maximal
+
+    def shrink_candidates(self, max_lag_ms: int) -> frozenset[int]:
+        """ISR members not caught up within ``max_lag_ms`` (none while a change is pending,
+        as Kafka's ``Partition.getOutOfSyncReplicas``)."""
+        if self.role is not Role.LEADER or self.pending_isr is not None:
+            return frozenset()
+        now_ms, leader_end = self._clock.now_ms(), self.log.log_end_offset
+        return frozenset(
+            node
+            for node in self.isr
+            if node != self.node_id
+            and not self.followers[node].caught_up(leader_end, now_ms, max_lag_ms)
+        )
+
+    def expand_candidates(self) -> frozenset[int]:
+        """Replicas out of the ISR whose log reaches the high watermark and this leader
+        epoch's start (none while a change is pending). Whether a broker may join at all
+        (registered, not fenced) is the caller's to check."""
+        if self.role is not Role.LEADER or self.pending_isr is not None:
+            return frozenset()
+        return frozenset(
+            node
+            for node, state in self.followers.items()
+            if node not in self.isr and self._may_join(state)
+        )
+
+    def _may_join(self, follower: FollowerState) -> bool:
+        end = follower.log_end_offset
+        return end >= self.high_watermark and end >= self.leader_epoch_start_offset
+
+    def propose_isr(self, isr: Iterable[int]) -> PendingIsr:
+        """Record ``isr`` as proposed to the controller; until it is settled the high
+        watermark counts the maximal ISR and no other change is proposed."""
+        pending = PendingIsr(frozenset(isr), self.isr, self.leader_epoch, self.partition_epoch)
+        self.pending_isr = pending
+        return pending
+
+    def isr_accepted(
+        self, pending: PendingIsr, leader_epoch: int, isr: Iterable[int], partition_epoch: int
+    ) -> bool:
+        """The controller's answer to ``pending``: the partition's ISR at
+        ``partition_epoch``. Applied unless the partition moved on meanwhile (a newer image,
+        another leader epoch, an older partition epoch); whether it was applied."""
+        if pending is not self.pending_isr or self.role is not Role.LEADER:
+            return False
+        if leader_epoch != self.leader_epoch or partition_epoch < self.partition_epoch:
+            return False
+        self.isr = frozenset(isr)
+        self.partition_epoch = partition_epoch
+        self.pending_isr = None
+        self._follow_assignment(new_epoch=False, new_leader=False)
+        self._advance_high_watermark()  # a smaller ISR may let it move on
+        return True
+
+    def isr_refused(self, pending: PendingIsr, error: ErrorCode) -> bool:
+        """The controller refused ``pending``; whether to send it again (Kafka's
+        ``Partition.handleAlterPartitionError``). OPERATION_NOT_ATTEMPTED and
+        INELIGIBLE_REPLICA say it was not applied: back to the committed ISR. A stale or
+        unknown partition, leader epoch or partition epoch (and INVALID_REQUEST,
+        NEW_LEADER_ELECTED) leave it pending until a newer image replaces it. Anything else
+        is retried."""
+        if pending is not self.pending_isr:
+            return False
+        if error in (ErrorCode.operation_not_attempted, ErrorCode.ineligible_replica):
+            self.pending_isr = None
+            self._advance_high_watermark()  # a refused newcomer no longer holds it back
+            return False
+        return error not in _AWAIT_NEW_IMAGE
 
     def diverging_epoch(self, fetch_offset: int, last_fetched_epoch: int) -> tuple[int, int] | None:
         """The leader's check of a replica fetch (KIP-320): where the follower's log leaves
@@ -279,8 +452,9 @@ class Replica:
         return self.log.end_offset_for_epoch(epoch)
 
     def add_waiter(self, waiter: asyncio.Future[None], *, on_append: bool = False) -> None:
-        """``waiter`` is resolved when the high watermark next moves, or the role changes;
-        with ``on_append`` (a replica fetch) also when a batch is next appended."""
+        """``waiter`` is resolved when the high watermark next moves or this node stops
+        leading the partition; with ``on_append`` (a replica fetch) also when a batch is
+        next appended."""
         self._waiters.add(waiter)
         if on_append:
             self._append_waiters.add(waiter)
@@ -288,3 +462,10 @@ class Replica:
     def remove_waiter(self, waiter: asyncio.Future[None]) -> None:
         self._waiters.discard(waiter)
         self._append_waiters.discard(waiter)
+
+    @staticmethod
+    def _wake(waiters: set[asyncio.Future[None]]) -> None:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        waiters.clear()

@@ -584,13 +584,20 @@ class PartitionLog:
 
     def delete(self) -> None:
         """Close and remove the directory, renamed first so a crash cannot resurrect it."""
+        doomed = self.rename_for_delete()
+        fsync_directory(self.directory.parent)
+        shutil.rmtree(doomed)
+        log.info("%s: deleted partition log", self.name)
+
+    def rename_for_delete(self) -> Path:
+        """Close the files and rename the directory to its ``-delete`` name, which no load
+        opens (the next one removes it) and which frees the partition's own name at once.
+        Returns the new path; removing it is the caller's."""
         for segment in self._segments:
             segment.close()
         doomed = doomed_name(self.directory)
         self.directory.rename(doomed)
-        fsync_directory(self.directory.parent)
-        shutil.rmtree(doomed)
-        log.info("%s: deleted partition log", self.name)
+        return doomed
 
 
 def _load_segments(

@@ -84,7 +84,7 @@ def _metadata(node, topic: str):
 def test_admin_requests_to_a_broker_are_forwarded_and_shown_by_it_at_once(cluster_factory):
     """CreatePartitions and DeleteTopics sent to a broker that is not the controller (the
     controller is a node of its own) answer once that broker's own image shows the change."""
-    cluster = cluster_factory(brokers=3, controllers=1)
+    cluster = cluster_factory(brokers=3, controllers=1, dedicated_controllers=True)
     cluster.create_topic("grow", partitions=1, replication=2)
     broker = cluster.node(2)
     with WireClient(broker.port) as client:
@@ -109,9 +109,13 @@ def test_admin_requests_to_a_broker_are_forwarded_and_shown_by_it_at_once(cluste
 
 def test_sigterm_is_a_controlled_shutdown(cluster_factory):
     """A broker stopped with SIGTERM asks the controller to move its leaderships first, and
-    exits only once every other broker has seen them move (not a session timeout later)."""
+    exits only once every other broker has seen them move (not a session timeout later). The
+    controller is a node of its own, so that any broker may stop."""
     cluster = cluster_factory(
-        brokers=3, controllers=1, config={"broker.session.timeout.ms": "30000"}
+        brokers=3,
+        controllers=1,
+        config={"broker.session.timeout.ms": "30000"},
+        dedicated_controllers=True,
     )
     cluster.create_topic("led", partitions=3, replication=3)
     leaders = {cluster.leader("led", p) for p in range(3)}

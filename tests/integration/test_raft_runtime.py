@@ -6,6 +6,7 @@ committed, reload it from disk after a restart, and answer DescribeQuorum."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import sys
 import time
@@ -29,6 +30,7 @@ from broker.raft import Entry, NotLeaderError, QuorumConfig
 from broker.raft.messages import FetchRequest
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import RaftStore, metadata_log_dir
+from broker.raft.wire import request_to_kio
 
 CONFIG = QuorumConfig()
 HOST = "127.0.0.1"
@@ -394,6 +396,67 @@ def test_a_fetch_held_by_a_leader_that_resigns_is_answered_at_once(tmp_path):
             answer = await held
             assert answer.error is ErrorCode.not_leader_or_follower
             assert (answer.correlation_id, answer.leader_epoch) == (1, epoch)
+        finally:
+            await _stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+def test_a_fetch_for_another_partition_gets_invalid_request(tmp_path):
+    async def scenario() -> None:
+        (node,) = await _cluster(tmp_path, voters=1)
+        try:
+            await _eventually(lambda: node.runtime.is_leader, "the single voter leads", 2.0)
+            fetch = request_to_kio(
+                FetchRequest(5, 0, 1, current_leader_epoch=1, fetch_offset=0, last_fetched_epoch=0),
+                fetch_max_wait_ms=10,
+            )
+            topic = dataclasses.replace(fetch.topics[0], topic="tweets")
+            client = KafkaClient(HOST, node.port)
+            try:
+                answer = await client.request(
+                    dataclasses.replace(fetch, topics=(topic,)), timeout_s=5
+                )
+                assert answer.error_code is ErrorCode.invalid_request
+                assert answer.responses == ()
+                # The node goes on serving the quorum's own Fetch on the same connection.
+                answer = await client.request(fetch, timeout_s=5)
+                assert answer.responses[0].partitions[0].error_code is ErrorCode.none
+            finally:
+                await client.close()
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_rolling_restart_keeps_every_committed_entry(tmp_path):
+    """Each voter in turn stops (the leader handing over when it is the one) and starts again
+    from its disk while entries keep being appended: every entry ever acknowledged as
+    committed is on every node afterwards, in the same order, and the logs agree."""
+
+    async def scenario() -> None:
+        nodes = await _cluster(tmp_path, voters=3)
+        acknowledged: list[bytes] = []
+        try:
+            for round_, node in enumerate(nodes):
+                leader = await _leader(nodes)
+                value = f"before-restart-{round_}".encode()
+                await leader.runtime.append([value])
+                acknowledged.append(value)
+                await node.stop()
+                leader = await _leader([n for n in nodes if n is not node])
+                value = f"while-{round_}-is-down".encode()
+                await leader.runtime.append([value])
+                acknowledged.append(value)
+                await node.bind()
+                await node.start({n.node_id: (HOST, n.port) for n in nodes})
+            await _eventually(
+                lambda: all(n.values() == acknowledged for n in nodes),
+                "every node applied every acknowledged entry, in order",
+            )
+            logs = [[(o, e) for o, e in n.committed] for n in nodes]
+            assert logs[0] == logs[1] == logs[2]
         finally:
             await _stop_all(nodes)
 

@@ -170,6 +170,11 @@ async def cluster(
     return nodes, image
 
 
+def ends(replica: Replica) -> dict[int, int]:
+    """Each follower's log end offset as the leader's replica knows it (-1: not fetched)."""
+    return {node: state.log_end_offset for node, state in replica.followers.items()}
+
+
 def test_followers_catch_up_byte_for_byte_and_move_the_high_watermark(tmp_path) -> None:
     async def run() -> None:
         nodes, _ = await cluster(tmp_path, 3, PATIENT)
@@ -181,7 +186,7 @@ def test_followers_catch_up_byte_for_byte_and_move_the_high_watermark(tmp_path) 
                 assert follower.everything() == leader.everything()
                 assert follower.replica.leader_id == 0
             await eventually(lambda: all(f.replica.high_watermark == 20 for f in followers))
-            assert leader.replica.follower_end_offsets == {1: 20, 2: 20}
+            assert ends(leader.replica) == {1: 20, 2: 20}
             leader.write(5)  # the followers' waiting fetches wake on the append
             await eventually(lambda: leader.replica.high_watermark == 25)
             assert all(f.everything() == leader.everything() for f in followers)
@@ -214,7 +219,7 @@ def test_an_old_leaders_divergent_suffix_is_cut_and_every_node_follows_the_new_l
             await eventually(lambda: zombie.everything() == heir.everything())
             assert zombie.replica.log.leader_epochs == [(1, 0), (2, 5)]
             assert zombie.replica.leader_id == follower.replica.leader_id == 1
-            await eventually(lambda: heir.replica.follower_end_offsets == {0: 7, 2: 7})
+            await eventually(lambda: ends(heir.replica) == {0: 7, 2: 7})
             assert zombie.replicas.fetchers.followed() == {("t", 0): 1}
             assert heir.replicas.fetchers.followed() == {}
         finally:
@@ -273,9 +278,9 @@ def test_the_leader_serves_replica_fetches_to_its_log_end_and_fences_them_as_kaf
             )  # nothing is committed: the followers have not fetched
             first = await ask(replica_fetch(1, 0))
             assert first.records == leader.everything()  # a follower reads to the log end
-            assert leader.replica.follower_end_offsets == {1: 0, 2: 0}
+            assert ends(leader.replica) == {1: 0, 2: -1}  # 2 has not fetched yet
             await ask(replica_fetch(1, 3))
-            assert leader.replica.follower_end_offsets == {1: 3, 2: 0}
+            assert ends(leader.replica) == {1: 3, 2: -1}
             assert (await ask(replica_fetch(2, 3))).high_watermark == 3
 
             diverged = await ask(replica_fetch(1, 5, last_epoch=1))
@@ -283,7 +288,7 @@ def test_the_leader_serves_replica_fetches_to_its_log_end_and_fences_them_as_kaf
             assert (diverged.diverging_epoch.epoch, diverged.diverging_epoch.end_offset) == (1, 3)
             older = await ask(replica_fetch(1, 3, last_epoch=0))  # epoch 0 is not here at all
             assert (older.diverging_epoch.epoch, older.diverging_epoch.end_offset) == (0, 0)
-            assert leader.replica.follower_end_offsets == {1: 3, 2: 3}  # neither was recorded
+            assert ends(leader.replica) == {1: 3, 2: 3}  # neither was recorded
 
             stale = await ask(replica_fetch(1, 3, current_epoch=0))
             assert stale.error_code == ErrorCode.fenced_leader_epoch

@@ -4,6 +4,8 @@ The hot path: kio's native parser has already split the request; per partition t
 the batch headers and CRC-32C, bounds how far compressed batches would expand, appends the
 bytes as they came (rewritten only for topics whose ``compression.type`` or
 ``message.timestamp.type`` asks: ``broker.protocol.conform``), and encodes the answer by hand.
+acks=1 is answered right after the append; acks=all once the ISR holds every appended batch,
+or at the request's timeout (``broker.replica.purgatory``); acks=0 not at all.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from kio.schema.errors import ErrorCode
 from broker.metadata.topics import is_internal
 from broker.net.registry import ApiSpec
 from broker.protocol.batch import BatchHeader, validate_produced
-from broker.protocol.codec import Request
+from broker.protocol.codec import Request, millis
 from broker.protocol.compression import check_expansion
 from broker.protocol.conform import NO_APPEND_TIME, conform
 from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
 from broker.protocol.produce_response import PartitionResult, encode_produce_response
-from broker.replica.replica import ReplicaError
+from broker.replica.purgatory import AwaitedAck, await_acks, settled
+from broker.replica.replica import ALL_ACKS, ReplicaError
 from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageError
 
 if TYPE_CHECKING:
@@ -35,7 +38,10 @@ def _append(
     max_decompressed_bytes: int,
     now_ms: int,
     acks: int,
+    waiting: list[AwaitedAck],
 ) -> PartitionResult:
+    """Append one partition's batches. A successful acks=all append adds to ``waiting`` the
+    offset the high watermark must reach before the answer goes out."""
     if replica is None:
         return PartitionResult(index, ErrorCode.unknown_topic_or_partition)
     log_start = replica.log_start_offset
@@ -95,6 +101,8 @@ def _append(
     except ReplicaError as exc:  # NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER
         return PartitionResult(index, exc.code, log_start_offset=log_start, error_message=str(exc))
     except DuplicateBatch as duplicate:  # a retry: success at the original offset
+        if acks == ALL_ACKS:  # once the original is replicated
+            waiting.append(AwaitedAck(replica, duplicate.last_offset + 1))
         return PartitionResult(index, ErrorCode.none, duplicate.base_offset, -1, log_start)
     except ProducerStateError as exc:  # OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH
         return PartitionResult(
@@ -104,6 +112,8 @@ def _append(
         return PartitionResult(
             index, ErrorCode.kafka_storage_error, log_start_offset=log_start, error_message=str(exc)
         )
+    if acks == ALL_ACKS:
+        waiting.append(AwaitedAck(replica, replica.log_end_offset))
     return PartitionResult(
         index, ErrorCode.none, base_offset, append_time, replica.log_start_offset
     )
@@ -116,6 +126,7 @@ async def handle(context: Context, request: Request) -> bytes | None:
     now_ms = context.now_ms()
     max_expanded = context.config.message_max_decompressed_bytes
     results = []
+    waiting: list[AwaitedAck] = []
     for topic_data in body.topic_data:
         name = topic_data.name
         held = replicas.replicas_of(name)
@@ -136,9 +147,13 @@ async def handle(context: Context, request: Request) -> bytes | None:
                 )
                 continue
             answers.append(
-                _append(held.get(index), index, data.records, max_expanded, now_ms, acks)
+                _append(held.get(index), index, data.records, max_expanded, now_ms, acks, waiting)
             )
         results.append((name, answers))
+    if waiting and not settled(waiting):  # on one node, settled at once
+        await await_acks(waiting, context.clock, millis(body.timeout))
+    if any(ack.error for ack in waiting):
+        results = _with_ack_errors(results, waiting)
     if acks == 0:
         # acks=0 gets no response (G7); Kafka signals a failure by closing the connection.
         failed = [(name, a.index) for name, answers in results for a in answers if a.error_code]
@@ -149,6 +164,26 @@ async def handle(context: Context, request: Request) -> bytes | None:
 
 
 SPECS = [ApiSpec(0, "Produce", 3, 11, handle, advertised_min=0)]
+
+
+def _with_ack_errors(
+    results: list[tuple[str, list[PartitionResult]]], waiting: list[AwaitedAck]
+) -> list[tuple[str, list[PartitionResult]]]:
+    """``results`` with each acks=all partition's error once it settled (the base offset
+    stays, as Kafka answers REQUEST_TIMED_OUT)."""
+    errors = {(ack.replica.topic, ack.replica.index): ack.error for ack in waiting}
+    return [
+        (
+            name,
+            [
+                answer._replace(error_code=error)
+                if (error := errors.get((name, answer.index))) and answer.error_code == 0
+                else answer
+                for answer in answers
+            ],
+        )
+        for name, answers in results
+    ]
 
 
 def _too_large(
