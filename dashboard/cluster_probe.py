@@ -54,7 +54,7 @@ Address = tuple[str, int]
 @dataclass(frozen=True)
 class ClusterView:
     """Brokers (with state and the active controller marked), partitions (offsets unset) of
-    the topics not starting with ``__``, and the quorum (None when no controller answered)."""
+    every topic, and the quorum (None when no controller answered)."""
 
     brokers: list[BrokerRow]
     partitions: list[PartitionRow]
@@ -160,7 +160,7 @@ class ClusterProbe:
                 offline=[int(n) for n in p.offline_replicas],
             )
             for topic in metadata.topics
-            if topic.error_code is ErrorCode.none and not str(topic.name).startswith("__")
+            if topic.error_code is ErrorCode.none
             for p in topic.partitions
         ]
         return ClusterView(brokers, partitions, quorum)

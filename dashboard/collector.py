@@ -196,7 +196,8 @@ class Collector:
         sample = ClusterSample(ts_ms)
         view = self.probe.view()
         if view is not None:
-            sample.brokers, sample.quorum, partitions = view.brokers, view.quorum, view.partitions
+            sample.brokers, sample.quorum = view.brokers, view.quorum
+            partitions = [p for p in view.partitions if not p.topic.startswith("__")]
         else:
             partitions = self._list_topics(sample)
 
