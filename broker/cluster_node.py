@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from broker.clock import Clock, Repeating, SystemClock
+from broker.clock import Clock, Repeating, SystemClock, sleep
 from broker.config import CLIENT_LISTENER, BrokerConfig
 from broker.controller.quorum import ControllerSettings, QuorumController
 from broker.controller.topics import NewTopic
@@ -53,7 +53,7 @@ from broker.metadata.topics import OFFSETS_TOPIC, TopicError
 from broker.net.client import NodeClients
 from broker.net.context import BoundAddress, Context
 from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
-from broker.net.forwarding import ControllerChannel, RemoteController, sleep
+from broker.net.forwarding import ControllerChannel, RemoteController
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.raft.runtime import RaftRuntime
