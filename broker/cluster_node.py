@@ -16,13 +16,13 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
   follows the image, the client listener (PLAINTEXT) serves the same handlers as a single
   node, with :class:`~broker.net.forwarding.RemoteController` in place of the local
   controller, and :class:`~broker.lifecycle.BrokerLifecycle` registers with the active
-  controller and heartbeats. The group coordinator follows this broker's leaderships of
-  ``__consumer_offsets`` partitions. Clients are served (and ``start()`` returns) once the
-  controller has unfenced this broker and ``__consumer_offsets`` exists: the broker asks the
-  controller for it with ``offsets.topic.replication.factor`` replicas, again while too few
-  brokers are registered (Kafka creates it at the first FindCoordinator instead, answering
-  COORDINATOR_NOT_AVAILABLE meanwhile). ``stop()`` is a controlled shutdown first: the
-  controller moves this broker's leaderships away before it stops serving.
+  controller and heartbeats. ``start()`` returns once the controller has unfenced this broker.
+  The group coordinator follows this broker's leaderships of ``__consumer_offsets``
+  partitions; the broker then asks the controller for that topic (with
+  ``offsets.topic.replication.factor`` replicas, again while too few brokers are registered)
+  and FindCoordinator answers COORDINATOR_NOT_AVAILABLE until it exists, as in Kafka.
+  ``stop()`` is a controlled shutdown first: the controller moves this broker's leaderships
+  away before it stops serving.
 
 The cluster id is derived from the voters list (the same on every node of one cluster,
 without a ``kafka-storage format`` step).
@@ -248,10 +248,8 @@ class ClusterNode:
                 config.node_id,
                 lambda: raft.leader_id,
             )
-            # Clients are served once groups can be: the offsets topic must exist first.
-            await self.lifecycle.wait_unfenced()
-            await self._create_offsets_topic()
             self.groups = self._group_coordinator(replicas)
+            await self.lifecycle.wait_unfenced()
         except BaseException:
             listening.close()
             raise
@@ -271,6 +269,7 @@ class ClusterNode:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        self._background(self._create_offsets_topic())
         # Kafka's isr-expiration task runs at half the lag it checks for.
         self._every(
             config.replica_lag_time_max_ms // 2, lambda: isr.isr_pass(replicas.all_replicas())
@@ -307,7 +306,12 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        partitions = len(self.publisher.image.topics[OFFSETS_TOPIC].partitions)
+        # Until the topic exists (it is asked for once this broker serves) FindCoordinator
+        # answers COORDINATOR_NOT_AVAILABLE; it will have offsets.topic.num.partitions.
+        offsets = self.publisher.image.topics.get(OFFSETS_TOPIC)
+        partitions = (
+            config.offsets_topic_num_partitions if offsets is None else len(offsets.partitions)
+        )
         coordinator = GroupCoordinators(partitions, settings, self.clock)
         coordinator.attach(replicas.replicas_of(OFFSETS_TOPIC).values())
         replicas.observe(coordinator.on_role_change)
