@@ -8,8 +8,10 @@ voters, every node ``process.roles=broker,controller``, the bundled quorum timeo
   next run. Median and max over ``--runs`` runs. Issue 15's target: a new active controller
   within 2 s.
 - Idle CPU: the CPU time each node's process uses over ``--idle-s`` seconds of an idle
-  cluster (the quorum's fetches, the brokers' heartbeats, the replica fetchers' long polls),
-  as a percentage of one core. Issue 15's target: at most 1 % per node.
+  cluster, as a percentage of one core: the three combined nodes above (the quorum's fetches,
+  the brokers' heartbeats, the replica fetchers' long polls), then three controller-only
+  voters with one broker (the quorum's cost alone, plus one broker's heartbeats). Issue 15's
+  target: at most 1 % per node.
 
 Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look).
 """
@@ -85,6 +87,28 @@ def idle_cpu(cluster: Cluster, seconds: float) -> dict[int, float]:
     }
 
 
+def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
+    """Idle CPU of three controller-only voters (ids 1-3) beside one broker (id 0)."""
+    cluster = Cluster(folder / "controllers", brokers=1, controllers=3, dedicated_controllers=True)
+    try:
+        cluster.start()
+        time.sleep(settle_s)
+        cpu = idle_cpu(cluster, idle_s)
+        leader = active_controller(cluster)
+    finally:
+        cluster.stop()
+    print(
+        f"idle CPU over {idle_s:.0f} s, controller-only voters: "
+        + ", ".join(
+            f"node {node} {cpu[node]:.2f} %"
+            + (" (active)" if leader is not None and leader[0] == node else "")
+            for node in (1, 2, 3)
+        )
+        + f"; the broker {cpu[0]:.2f} %"
+    )
+    return cpu
+
+
 def main(runs: int, idle_s: float, settle_s: float) -> None:
     with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
         cluster = Cluster(Path(folder) / "quorum", brokers=3, controllers=3)
@@ -112,6 +136,8 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
         f"idle CPU over {idle_s:.0f} s, per node (broker and controller in one process): "
         + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
     )
+    with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
+        controllers_idle_cpu(Path(folder), idle_s, settle_s)
 
 
 if __name__ == "__main__":
