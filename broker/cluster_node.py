@@ -16,9 +16,13 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
   follows the image, the client listener (PLAINTEXT) serves the same handlers as a single
   node, with :class:`~broker.net.forwarding.RemoteController` in place of the local
   controller, and :class:`~broker.lifecycle.BrokerLifecycle` registers with the active
-  controller and heartbeats. ``start()`` returns once the controller has unfenced this broker.
-  ``stop()`` is a controlled shutdown first: the controller moves this broker's leaderships
-  away before it stops serving.
+  controller and heartbeats. The group coordinator follows this broker's leaderships of
+  ``__consumer_offsets`` partitions. Clients are served (and ``start()`` returns) once the
+  controller has unfenced this broker and ``__consumer_offsets`` exists: the broker asks the
+  controller for it with ``offsets.topic.replication.factor`` replicas, again while too few
+  brokers are registered (Kafka creates it at the first FindCoordinator instead, answering
+  COORDINATOR_NOT_AVAILABLE meanwhile). ``stop()`` is a controlled shutdown first: the
+  controller moves this broker's leaderships away before it stops serving.
 
 The cluster id is derived from the voters list (the same on every node of one cluster,
 without a ``kafka-storage format`` step).
@@ -33,12 +37,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-from broker.clock import Clock, Repeating, SystemClock
+from broker.clock import Clock, Repeating, SystemClock, sleep
 from broker.config import CLIENT_LISTENER, BrokerConfig
 from broker.controller.quorum import ControllerSettings, QuorumController
 from broker.controller.topics import NewTopic
-from broker.groups.coordinator import GroupCoordinator, GroupSettings
-from broker.groups.store import OffsetStore
+from broker.groups.coordinator import GroupSettings
+from broker.groups.routing import GroupCoordinators
 from broker.lifecycle import BrokerLifecycle
 from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
@@ -49,7 +53,7 @@ from broker.metadata.topics import OFFSETS_TOPIC, TopicError
 from broker.net.client import NodeClients
 from broker.net.context import BoundAddress, Context
 from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
-from broker.net.forwarding import ControllerChannel, RemoteController, sleep
+from broker.net.forwarding import ControllerChannel, RemoteController
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.raft.runtime import RaftRuntime
@@ -64,10 +68,6 @@ log = logging.getLogger("broker")
 CATCH_UP_POLL_S = 0.05
 CATCH_UP_LOG_S = 5.0
 OFFSETS_TOPIC_RETRY_S = 1.0
-
-
-class ClusterError(Exception):
-    """The cluster cannot be served as configured; the message says what to change."""
 
 
 def cluster_id_of(config: BrokerConfig) -> str:
@@ -90,7 +90,7 @@ class ClusterNode:
         self.replicas: ReplicaManager | None = None
         self.lifecycle: BrokerLifecycle | None = None
         self.remote: RemoteController | None = None
-        self.groups: GroupCoordinator | None = None
+        self.groups: GroupCoordinators | None = None
         self._channel: ControllerChannel | None = None
         self._isr: IsrUpdater | None = None
         self._snapshotter: MetadataSnapshotter | None = None
@@ -251,7 +251,7 @@ class ClusterNode:
             # Clients are served once groups can be: the offsets topic must exist first.
             await self.lifecycle.wait_unfenced()
             await self._create_offsets_topic()
-            self.groups = await self._group_coordinator(replicas)
+            self.groups = self._group_coordinator(replicas)
         except BaseException:
             listening.close()
             raise
@@ -297,8 +297,9 @@ class ClusterNode:
                 )
             await sleep(self.clock, CATCH_UP_POLL_S)
 
-    async def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
-        """The group coordinator over the ``__consumer_offsets`` partitions held here."""
+    def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinators:
+        """The group coordinator shards of the ``__consumer_offsets`` partitions led here,
+        following this broker's leaderships from now on."""
         config = self.config
         settings = GroupSettings(
             initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
@@ -306,20 +307,10 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        count = config.offsets_topic_num_partitions
-        offsets = self.publisher.image.topics[OFFSETS_TOPIC]
-        if any(config.node_id not in p.replicas for p in offsets.partitions.values()):
-            raise ClusterError(
-                f"this broker is not a replica of every {OFFSETS_TOPIC} partition, but group "
-                "coordination is not sharded yet: every broker must hold them all; set "
-                "offsets.topic.replication.factor to the number of brokers"
-            )
-        while len(replicas.replicas_of(OFFSETS_TOPIC)) < count:  # directories being made
-            await sleep(self.clock, CATCH_UP_POLL_S)
-        held = replicas.replicas_of(OFFSETS_TOPIC)
-        store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
-        coordinator = GroupCoordinator(store, settings, self.clock)
-        coordinator.load()
+        partitions = len(self.publisher.image.topics[OFFSETS_TOPIC].partitions)
+        coordinator = GroupCoordinators(partitions, settings, self.clock)
+        coordinator.attach(replicas.replicas_of(OFFSETS_TOPIC).values())
+        replicas.observe(coordinator.on_role_change)
         return coordinator
 
     async def _create_offsets_topic(self) -> None:

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from broker.cluster_node import ClusterError, ClusterNode
+from broker.cluster_node import ClusterNode
 from broker.config import (
     BrokerConfig,
     ConfigError,
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
         return 2
     try:
         asyncio.run(serve(config))
-    except (StorageError, ClusterError) as exc:
+    except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

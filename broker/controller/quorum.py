@@ -79,7 +79,7 @@ from broker.controller.topics import (
     delete_topics,
 )
 from broker.metadata.codec import CodecError, decode, encode
-from broker.metadata.image import MetadataDelta, MetadataError, MetadataImage
+from broker.metadata.image import MetadataImage, apply_entries
 from broker.metadata.records import ConfigRecord, ConfigResourceType, MetadataRecord
 from broker.metadata.snapshot import MetadataSnapshotter, decode_snapshot
 from broker.raft.core import NotLeaderError
@@ -171,7 +171,7 @@ class QuorumController:
     def image(self) -> MetadataImage:
         """The metadata as every committed entry replayed so far leaves it."""
         if self._unapplied:
-            self._image = _apply_entries(self._image, self._unapplied)
+            self._image = apply_entries(self._image, self._unapplied)
             self._unapplied = []
         return self._image
 
@@ -470,26 +470,3 @@ class QuorumController:
             return ControllerResult((), result.answer) if validate_only else result
 
         return await self._run(decide)
-
-
-def _apply_entries(
-    image: MetadataImage, entries: Sequence[tuple[int, Sequence[MetadataRecord]]]
-) -> MetadataImage:
-    """``image`` with the entries' records applied in order. An entry that does not fit is
-    skipped whole, as every node skips it, so the images of all nodes still agree."""
-    delta = MetadataDelta(image)
-    applied: list[Sequence[MetadataRecord]] = []
-    for offset, records in entries:
-        try:
-            for record in records:
-                delta.replay(record)
-        except MetadataError as error:
-            log.error("metadata entry at offset %d not applied: %s", offset, error)
-            # Its records before the one that failed are in the delta: start again without it.
-            delta = MetadataDelta(image)
-            for good in applied:
-                for record in good:
-                    delta.replay(record)
-            continue
-        applied.append(records)
-    return delta.apply()

@@ -3,13 +3,15 @@
 In cluster mode every node follows ``__cluster_metadata`` (as a voter or an observer); the
 Raft runtime calls :meth:`MetadataPublisher.on_commit` once per committed entry, in offset
 order. Each entry holds one controller decision's records (``broker.metadata.codec``); they are
-applied together, so a subscriber never sees half a decision. Leader-change entries carry no
-records and only move the applied offset, which the broker reports in its heartbeats (Kafka's
-``current_metadata_offset``). A snapshot the runtime hands over (at a restart, or when the
-leader's snapshot replaced entries not applied here) replaces the image whole
-(:meth:`MetadataPublisher.load_snapshot`), and the subscribers see it as one change. Waiters
-(a forwarded CreateTopics, the start-up catch-up) are woken when an image or offset they
-wait for arrives.
+applied together, so a subscriber never sees half a decision, and an entry that does not fit
+the image is skipped whole. Until someone subscribes (a node catching up with the log at
+start), entries are only collected, and applied in one delta when the image is read.
+Leader-change entries carry no records and only move the applied offset, which the broker
+reports in its heartbeats (Kafka's ``current_metadata_offset``). A snapshot the runtime hands
+over (at a restart, or when the leader's snapshot replaced entries not applied here) replaces
+the image whole (:meth:`MetadataPublisher.load_snapshot`), and the subscribers see it as one
+change. Waiters (a forwarded CreateTopics, the start-up catch-up) are woken when an image or
+offset they wait for arrives.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from broker.metadata.codec import CodecError, decode
-from broker.metadata.image import MetadataError, MetadataImage
+from broker.metadata.image import MetadataImage, apply_entries
+from broker.metadata.records import MetadataRecord
 from broker.metadata.snapshot import decode_snapshot
 
 log = logging.getLogger("broker.metadata")
@@ -40,11 +43,22 @@ class CommittedEntry(Protocol):
 
 class MetadataPublisher:
     def __init__(self) -> None:
-        self.image = MetadataImage()
+        self._image = MetadataImage()
+        # Entries committed while nobody subscribed (a node catching up at start), applied
+        # together when the image is next read: a long log replays in one delta.
+        self._unapplied: list[tuple[int, list[MetadataRecord]]] = []
         self.offset = -1  # the last entry applied
         self._subscribers: list[Subscriber] = []
         self._changed = asyncio.Condition()
         self._wake: asyncio.Task[None] | None = None
+
+    @property
+    def image(self) -> MetadataImage:
+        """The metadata as every committed entry so far leaves it."""
+        if self._unapplied:
+            self._image = apply_entries(self._image, self._unapplied)
+            self._unapplied = []
+        return self._image
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber(old, new)`` with every new image from now on, in order."""
@@ -57,22 +71,30 @@ class MetadataPublisher:
         self.offset = offset
         if not entry.leader_change and entry.value:
             try:
-                image = self.image.apply_all(decode(entry.value))
-            except (CodecError, MetadataError) as err:
+                records = decode(entry.value)
+            except CodecError as err:
                 # Kafka's brokers raise a metadata fault and keep the image they had.
                 log.error("metadata entry at offset %d not applied: %s", offset, err)
             else:
-                old, self.image = self.image, image
-                for subscriber in self._subscribers:
-                    subscriber(old, image)
+                self._unapplied.append((offset, records))
+                if self._subscribers:
+                    self._publish()
         self._notify()
+
+    def _publish(self) -> None:
+        old = self._image
+        new = self.image
+        if new is not old:
+            for subscriber in self._subscribers:
+                subscriber(old, new)
 
     def load_snapshot(self, end_offset: int, data: bytes) -> None:
         """Replace the image with a snapshot's, that of every entry below ``end_offset`` (the
         Raft runtime's snapshot subscriber). Raises SnapshotError: without its metadata the
         node cannot go on."""
         image = decode_snapshot(data)
-        old, self.image = self.image, image
+        old = self.image
+        self._image, self._unapplied = image, []
         self.offset = end_offset - 1
         for subscriber in self._subscribers:
             subscriber(old, image)

@@ -30,7 +30,7 @@ from kio.schema.create_topics.v7 import request as create_topics
 from kio.schema.delete_topics.v6 import request as delete_topics
 from kio.schema.errors import ErrorCode
 
-from broker.clock import Clock
+from broker.clock import Clock, sleep
 from broker.controller.topics import CreatedTopic, NewTopic, PartitionsIncrease
 from broker.metadata.image import MetadataImage, TopicImage
 from broker.metadata.publisher import MetadataPublisher
@@ -46,13 +46,6 @@ IMAGE_WAIT_S = 10.0  # how long a forwarded change may take to reach this node's
 
 class ControllerUnavailable(Exception):
     """No active controller answered before the deadline."""
-
-
-def sleep(clock: Clock, seconds: float) -> asyncio.Future[None]:
-    """A future that completes ``seconds`` from now on ``clock``."""
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    clock.call_later(seconds, lambda: done.done() or done.set_result(None))
-    return done
 
 
 def _not_controller(answer: Any) -> bool:

@@ -426,6 +426,9 @@ class Replica:
             target = own_end
         else:  # no epoch at or below it here: the leader's end is the bound
             target = end_offset
+        if target < log.log_start_offset:  # below what retention left: nothing is kept
+            self.start_at(target)
+            return target
         log.truncate_to(min(target, log.log_end_offset))
         self.high_watermark = min(self.high_watermark, log.log_end_offset)
         return log.log_end_offset

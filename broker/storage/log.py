@@ -483,15 +483,14 @@ class PartitionLog:
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Empty the log and start it again at ``offset`` (Kafka's ``truncateFullyAndStartAt``:
-        a follower whose leader no longer holds this log's end). The new segment is made
-        before the old ones go: a crash halfway leaves a gap, after which the loader drops
-        the new segment, and the follower does it again."""
+        a follower whose leader no longer holds this log's end). The old segments go first
+        (one may bear the new one's name): a crash halfway leaves fewer or no segments, which
+        load as a shorter log, and the follower does it again."""
+        for segment in self._segments:
+            segment.delete()
         new = Segment.create(self.directory, offset, self.config)
         fsync_directory(self.directory)
-        old, self._segments, self._bases = self._segments, [new], [offset]
-        for segment in old:
-            segment.delete()
-        fsync_directory(self.directory)
+        self._segments, self._bases = [new], [offset]
         self.size_bytes = 0
         self.log_start_offset = self.recovery_point = offset
         self._dirty_since_ms = None

@@ -61,7 +61,11 @@ def create_topic(cluster: Cluster, topic: str, rng: random.Random) -> None:
 
 
 def start_producers(cluster: Cluster, topic: str, history: History) -> ProducerPool:
-    return ProducerPool(cluster.bootstrap, topic, history, producers=PRODUCERS).start()
+    # librdkafka waits socket.timeout.ms (60 s) on a request to a paused broker before it
+    # gives the connection up; a test cannot wait that long for a producer to move on.
+    return ProducerPool(
+        cluster.bootstrap, topic, history, producers=PRODUCERS, **{"socket.timeout.ms": 5000}
+    ).start()
 
 
 def wait_for_full_isr(

@@ -82,11 +82,36 @@ def _metadata(node, topic: str):
 
 
 def test_admin_requests_to_a_broker_are_forwarded_and_shown_by_it_at_once(cluster_factory):
-    """CreatePartitions and DeleteTopics sent to a broker that is not the controller (the
-    controller is a node of its own) answer once that broker's own image shows the change."""
+    """CreateTopics (with a replica assignment and a config), CreatePartitions and
+    DeleteTopics sent to a broker that is not the controller (the controller is a node of its
+    own) answer once that broker's own image shows the change."""
     cluster = cluster_factory(brokers=3, controllers=1, dedicated_controllers=True)
-    cluster.create_topic("grow", partitions=1, replication=2)
     broker = cluster.node(2)
+    with WireClient(broker.port) as client:
+        created = client.request(
+            19,
+            7,
+            {
+                "topics": [
+                    {
+                        "name": "grow",
+                        "num_partitions": -1,
+                        "replication_factor": -1,
+                        "assignments": [{"partition_index": 0, "broker_ids": [1, 0]}],
+                        "configs": [{"name": "retention.ms", "value": "60000"}],
+                    }
+                ],
+                "timeout": 30_000,
+                "validate_only": False,
+            },
+        )
+    (answer,) = created.topics
+    assert (answer.error_code, answer.num_partitions, answer.replication_factor) == (
+        ErrorCode.none, 1, 2,
+    )  # fmt: skip
+    assert {(c.name, c.value) for c in answer.configs} >= {("retention.ms", "60000")}
+    (topic,) = _metadata(broker, "grow").topics
+    assert [(tuple(p.replica_nodes), p.leader_id) for p in topic.partitions] == [((1, 0), 1)]
     with WireClient(broker.port) as client:
         grown = client.request(
             37,

@@ -7,6 +7,7 @@ is cut where its log leaves the new leader's, and followers follow a leader chan
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import time
 import uuid
@@ -399,5 +400,30 @@ def test_a_producers_retry_after_failover_is_answered_at_its_original_offsets(tm
         finally:
             for node in nodes:
                 await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_waiting_fetch_is_answered_at_once_when_its_leader_moves(tmp_path) -> None:
+    """A consumer's long poll on the old leader ends with NOT_LEADER_OR_FOLLOWER as soon as
+    the image moves the leadership, not when its max_wait runs out (Kafka's delayed fetch)."""
+
+    async def run() -> None:
+        (leader,), image = await cluster(tmp_path, 1, replicas=2)
+        client = KafkaClient("127.0.0.1", leader.port)
+        try:
+            patient = dataclasses.replace(
+                replica_fetch(-1, 0), max_wait=datetime.timedelta(seconds=60)
+            )
+            waiting = asyncio.ensure_future(client.request(patient, timeout_s=90))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # nothing to read: it waits
+            leader.apply(image.apply(PartitionChangeRecord(0, TOPIC_ID, leader=1)))
+            answer = await asyncio.wait_for(waiting, timeout=10)
+            partition = answer.responses[0].partitions[0]
+            assert partition.error_code == ErrorCode.not_leader_or_follower
+        finally:
+            await client.close()
+            await leader.stop()
 
     asyncio.run(run())
