@@ -57,8 +57,9 @@ def _not_controller(answer: Any) -> bool:
         return True
     for name in ("topics", "responses", "results"):
         items = getattr(answer, name, None)
-        if items:
-            return all(item.error_code == ErrorCode.not_controller for item in items)
+        if items:  # per-topic answers; AlterPartition's topics carry none (theirs is on top)
+            codes = [getattr(item, "error_code", None) for item in items]
+            return all(code == ErrorCode.not_controller for code in codes)
     return False
 
 
