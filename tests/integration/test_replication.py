@@ -21,8 +21,8 @@ from kio.static.primitive import i32, i64
 from broker.clock import SystemClock
 from broker.config import BrokerConfig
 from broker.controller.local import LocalController
-from broker.groups.coordinator import GroupCoordinator, GroupSettings
-from broker.groups.store import OffsetStore
+from broker.groups.coordinator import GroupSettings
+from broker.groups.routing import GroupCoordinators
 from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import (
@@ -84,11 +84,7 @@ class Node:
             controller=LocalController(
                 JsonMetadataStore(self.root, self.node_id), replicas, LogConfig(), self.node_id
             ),
-            groups=GroupCoordinator(
-                OffsetStore([replicas.replica(OFFSETS_TOPIC, self.node_id)], clock.now_ms),
-                GroupSettings(),
-                clock,
-            ),
+            groups=GroupCoordinators(1, GroupSettings(), clock),  # no group is served here
             api_keys=REGISTRY.advertised(),
         )
         self.context = context
