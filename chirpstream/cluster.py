@@ -120,7 +120,7 @@ def voters_setting(nodes: Sequence[NodeLayout]) -> str:
 
 
 def replication_factor(nodes: Sequence[NodeLayout]) -> int:
-    """Kafka's default for internal topics, 3, as far as the cluster has brokers."""
+    """3 (Kafka's default for internal topics), as far as the cluster has brokers."""
     return min(3, sum(node.broker for node in nodes))
 
 
@@ -147,9 +147,10 @@ def node_properties(
     }
     if not node.broker:  # a controller alone has no client listener to advertise
         del props["advertised.listeners"]
-    factor = str(replication_factor(nodes))
-    props["offsets.topic.replication.factor"] = factor
-    props["default.replication.factor"] = factor
+    # Every broker holds every __consumer_offsets partition until group coordination is
+    # sharded (broker/cluster_node.py refuses to start otherwise); Kafka's default is 3.
+    props["offsets.topic.replication.factor"] = str(sum(n.broker for n in nodes))
+    props["default.replication.factor"] = str(replication_factor(nodes))
     return {**props, **settings}
 
 

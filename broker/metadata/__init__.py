@@ -4,7 +4,8 @@
 :class:`MetadataImage` that applying them yields, never changed in place; ``changes`` what a
 new image asks of one node (lead, follow, delete); ``cache`` the image a broker serves from;
 ``topics`` the rules about topic names and configs; ``codec`` the records as the bytes of one
-``__cluster_metadata`` log entry (cluster mode); ``store`` the single node's
+``__cluster_metadata`` log entry (cluster mode); ``snapshot`` an image as a snapshot's bytes
+and back, and when to take one (KIP-630); ``store`` the single node's
 ``cluster-metadata.json``.
 
 Imports ``broker.storage`` and nothing above it. The controller (``broker.controller``) writes

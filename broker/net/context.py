@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from broker.clock import Clock
 from broker.config import BrokerConfig
@@ -15,6 +16,18 @@ from broker.controller.api import ControllerApi
 from broker.groups.routing import GroupCoordinators
 from broker.metadata.cache import MetadataCache
 from broker.replica.manager import ReplicaManager
+
+
+class ListenerContext(Protocol):
+    """What a server and its connections read of the context they hand their handlers: the
+    client listener's :class:`Context`, or the CONTROLLER listener's ``ControllerContext``
+    (one ``Server`` per listener)."""
+
+    @property
+    def config(self) -> BrokerConfig: ...
+
+    @property
+    def api_keys(self) -> Sequence[Mapping[str, int]]: ...
 
 
 @dataclass

@@ -63,3 +63,61 @@ def decode(data: bytes | memoryview) -> list[tuple[int, Entry]]:
         entry = Entry(header.partition_leader_epoch, record.value or b"", header.is_control)
         decoded.append((record.offset, entry))
     return decoded
+
+
+# ---- snapshots ---------------------------------------------------------------------------
+
+SNAPSHOT_HEADER = 3  # Kafka's ControlRecordType.SNAPSHOT_HEADER
+SNAPSHOT_FOOTER = 4  # Kafka's ControlRecordType.SNAPSHOT_FOOTER
+SNAPSHOT_CHUNK = 1 << 20  # the snapshot's bytes, one record per batch of at most this many
+
+
+def encode_snapshot(data: bytes, end_offset: int, epoch: int, timestamp: int) -> bytes:
+    """A snapshot file's content as Kafka lays it out (KIP-630): a SnapshotHeader control
+    batch, the state in batches, a SnapshotFooter control batch, at offsets from
+    ``end_offset`` on, stamped with ``epoch``. The state is opaque bytes, cut in records."""
+    header = struct.pack(">hqb", 0, timestamp, 0)  # version, lastContainedLogTimestamp, no tags
+    footer = struct.pack(">hb", 0, 0)
+    batches = [
+        build_batch(
+            [(struct.pack(">hh", 0, SNAPSHOT_HEADER), header)], timestamp, attributes=ATTR_CONTROL
+        )
+    ]
+    for start in range(0, len(data), SNAPSHOT_CHUNK):
+        batches.append(build_batch([(None, data[start : start + SNAPSHOT_CHUNK])], timestamp))
+    batches.append(
+        build_batch(
+            [(struct.pack(">hh", 0, SNAPSHOT_FOOTER), footer)], timestamp, attributes=ATTR_CONTROL
+        )
+    )
+    out = bytearray()
+    offset = end_offset
+    for batch in batches:
+        writable = bytearray(batch)
+        offset = assign_offsets(writable, [read_header(writable)], offset, epoch)
+        out += writable
+    return bytes(out)
+
+
+def decode_snapshot(content: bytes) -> bytes:
+    """The state a snapshot file holds. Raises ``InvalidRecord`` unless it is whole: a header
+    first, a footer last, every batch intact."""
+    view = memoryview(content)
+    chunks: list[bytes] = []
+    kinds: list[int | None] = []
+    position = 0
+    while position < len(view):
+        header = read_header(view, position)
+        batch = view[position : position + header.size]
+        position += header.size
+        if not crc_matches(batch, read_header(batch)):
+            raise InvalidRecord("a snapshot batch fails its CRC")
+        for record in iter_records(batch):
+            if header.is_control:
+                kinds.append(struct.unpack(">hh", record.key or b"\0\0\0\0")[1])
+            else:
+                kinds.append(None)
+                chunks.append(record.value or b"")
+    if len(kinds) < 2 or kinds[0] != SNAPSHOT_HEADER or kinds[-1] != SNAPSHOT_FOOTER:
+        raise InvalidRecord("a snapshot must start with its header and end with its footer")
+    return b"".join(chunks)

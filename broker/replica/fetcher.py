@@ -71,19 +71,23 @@ class FetcherConfig:
     min_bytes: int = 1  # replica.fetch.min.bytes
     max_bytes: int = 10 << 20  # replica.fetch.response.max.bytes
     partition_max_bytes: int = 1 << 20  # replica.fetch.max.bytes
-    backoff_ms: int = 1000  # replica.fetch.backoff.ms
+    # replica.fetch.backoff.ms: Kafka's is 1000. Most errors a follower meets are a leader
+    # that has not yet applied the image the follower has (a new topic, a new epoch), gone in
+    # milliseconds: a classroom failover should not wait a second for them.
+    backoff_ms: int = 100
     socket_timeout_ms: int = 30_000  # replica.socket.timeout.ms
     listener_name: str = "PLAINTEXT"  # inter.broker.listener.name
 
 
 @dataclass
 class _Followed:
-    """A partition on a fetcher: its replica, the leader epoch it follows, and until when
-    (clock ms) it rests after an error."""
+    """A partition on a fetcher: its replica, the leader epoch it follows, until when (clock
+    ms) it rests after an error, and that error (logged once, not at every retry)."""
 
     replica: Replica
     leader_epoch: int
     resting_until_ms: int = 0
+    trouble: str | None = None
 
 
 class ReplicaFetcherManager:
@@ -163,6 +167,7 @@ class _LeaderFetcher:
         self.leader_id = leader_id
         self.partitions: dict[TopicPartition, _Followed] = {}
         self._changed = asyncio.Event()
+        self._unreachable = False  # the last request failed (logged once per outage)
         self.task = asyncio.create_task(self._run(), name=f"replica-fetcher-{leader_id}")
 
     def add(self, key: TopicPartition, followed: _Followed) -> None:
@@ -200,20 +205,30 @@ class _LeaderFetcher:
                 client = manager.clients.get(self.leader_id)
                 answer = await client.request(request, timeout_s=config.socket_timeout_ms / 1000)
             except OSError as err:
-                log.warning(
-                    "fetch from leader %d failed (%s); retrying in %d ms",
-                    self.leader_id,
-                    err,
-                    config.backoff_ms,
-                )
+                if not self._unreachable:
+                    log.warning(
+                        "fetch from leader %d failed (%s); retrying every %d ms",
+                        self.leader_id,
+                        err,
+                        config.backoff_ms,
+                    )
+                    self._unreachable = True
                 await self._wait(config.backoff_ms / 1000, wake_on_change=False)
                 continue
+            if self._unreachable:
+                log.info("fetching from leader %d again", self.leader_id)
+                self._unreachable = False
             for topic in answer.responses:
                 for data in topic.partitions:
                     key = (topic.topic, data.partition_index)
                     followed = sent.get(key)
-                    if followed is not None and self.partitions.get(key) is followed[0]:
+                    if followed is None or self.partitions.get(key) is not followed[0]:
+                        continue
+                    try:
                         self._process(key, followed[0], followed[1], data)
+                    except Exception as err:  # one partition's trouble never stops the rest
+                        log.exception("%s-%d: cannot apply the leader's answer", *key)
+                        self._rest(followed[0], repr(err), logging.ERROR)
 
     async def _wait(self, timeout_s: float | None, *, wake_on_change: bool = True) -> None:
         """Sleep on the clock for ``timeout_s`` (None: until woken), or until partitions
@@ -310,6 +325,7 @@ class _LeaderFetcher:
                 diverging.epoch,
                 diverging.end_offset,
             )
+            followed.trouble = None
             return
         records = data.records
         if records:
@@ -323,20 +339,24 @@ class _LeaderFetcher:
                 return
         replica.follow_high_watermark(data.high_watermark)
         replica.follow_log_start(data.log_start_offset)
+        followed.trouble = None
 
     def _rest(self, followed: _Followed, why: str, level: int) -> None:
         replica = followed.replica
         backoff = self.manager.config.backoff_ms
+        followed.resting_until_ms = self.manager.clock.now_ms() + backoff
+        if why == followed.trouble:
+            return
+        followed.trouble = why
         log.log(
             level,
-            "%s-%d: fetch from leader %d failed: %s; retrying in %d ms",
+            "%s-%d: fetch from leader %d failed: %s; retrying every %d ms",
             replica.topic,
             replica.index,
             self.leader_id,
             why,
             backoff,
         )
-        followed.resting_until_ms = self.manager.clock.now_ms() + backoff
 
 
 def _straddles_empty_log(replica: Replica, first: BatchHeader) -> bool:

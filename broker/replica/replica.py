@@ -10,6 +10,10 @@ As the leader it tracks its followers (``broker.replica.isr``): which ISR member
 for ``replica.lag.time.max.ms`` (shrink candidates), which other replicas caught up (expand
 candidates), and the one ISR change it has proposed to the controller, until the answer or a
 newer image settles it. Sending the proposals is ``broker.replica.alter_partition``'s work.
+
+A follower keeps its leader's id, stores the leader's batches as they are, takes the leader's
+high watermark as far as its own log reaches, and truncates its log only where the leader says
+the two diverge (KIP-101/279), never to its high watermark.
 """
 
 from __future__ import annotations
@@ -166,6 +170,7 @@ class Replica:
             self.leader_epoch_start_offset = self.log.log_end_offset
         self.leader_epoch = leader_epoch
         self._follow_assignment(new_epoch or new_leader, new_leader)
+        self.follower_high_watermarks = {}
         self._advance_high_watermark()
 
     def _follow_assignment(self, new_epoch: bool, new_leader: bool) -> None:
@@ -421,6 +426,9 @@ class Replica:
             target = own_end
         else:  # no epoch at or below it here: the leader's end is the bound
             target = end_offset
+        if target < log.log_start_offset:  # below what retention left: nothing is kept
+            self.start_at(target)
+            return target
         log.truncate_to(min(target, log.log_end_offset))
         self.high_watermark = min(self.high_watermark, log.log_end_offset)
         return log.log_end_offset

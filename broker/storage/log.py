@@ -483,15 +483,14 @@ class PartitionLog:
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Empty the log and start it again at ``offset`` (Kafka's ``truncateFullyAndStartAt``:
-        a follower whose leader no longer holds this log's end). The new segment is made
-        before the old ones go: a crash halfway leaves a gap, after which the loader drops
-        the new segment, and the follower does it again."""
+        a follower whose leader no longer holds this log's end). The old segments go first
+        (one may bear the new one's name): a crash halfway leaves fewer or no segments, which
+        load as a shorter log, and the follower does it again."""
+        for segment in self._segments:
+            segment.delete()
         new = Segment.create(self.directory, offset, self.config)
         fsync_directory(self.directory)
-        old, self._segments, self._bases = self._segments, [new], [offset]
-        for segment in old:
-            segment.delete()
-        fsync_directory(self.directory)
+        self._segments, self._bases = [new], [offset]
         self.size_bytes = 0
         self.log_start_offset = self.recovery_point = offset
         self._dirty_since_ms = None
@@ -585,13 +584,20 @@ class PartitionLog:
 
     def delete(self) -> None:
         """Close and remove the directory, renamed first so a crash cannot resurrect it."""
+        doomed = self.rename_for_delete()
+        fsync_directory(self.directory.parent)
+        shutil.rmtree(doomed)
+        log.info("%s: deleted partition log", self.name)
+
+    def rename_for_delete(self) -> Path:
+        """Close the files and rename the directory to its ``-delete`` name, which no load
+        opens (the next one removes it) and which frees the partition's own name at once.
+        Returns the new path; removing it is the caller's."""
         for segment in self._segments:
             segment.close()
         doomed = doomed_name(self.directory)
         self.directory.rename(doomed)
-        fsync_directory(self.directory.parent)
-        shutil.rmtree(doomed)
-        log.info("%s: deleted partition log", self.name)
+        return doomed
 
 
 def _load_segments(

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
@@ -196,7 +196,7 @@ class LogManager:
     def make(
         self,
         topic: str,
-        partitions: range,
+        partitions: Sequence[int],
         topic_id: uuid.UUID,
         config: LogConfig,
         leader_epoch: int | None = None,
@@ -254,6 +254,23 @@ class LogManager:
 
         with ThreadPoolExecutor(min(FILE_WORKERS, len(logs)) or 1) as pool:
             list(pool.map(remove_one, logs))
+
+    @staticmethod
+    def rename_for_delete(logs: list[PartitionLog]) -> list[Path]:
+        """Rename unregistered logs to their ``-delete`` names (Kafka's ``asyncDelete``): no
+        load opens them from now on, and a new log of the same name may be made at once. One
+        rename each, quick enough for the event loop; ``purge`` deletes them later."""
+        return [partition_log.rename_for_delete() for partition_log in logs]
+
+    def purge(self, renamed: list[Path]) -> None:
+        """Delete directories ``rename_for_delete`` set aside (their renames made durable
+        first). Touches no shared state, so it may run in a worker thread; directories a crash
+        leaves behind are removed by the next ``load``."""
+        fsync_directory(self.root)
+        for directory in renamed:
+            shutil.rmtree(directory)
+            if faults.ARMED:
+                faults.reached("delete-topic")
 
     def checkpoint(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
         """Write the recovery-point, log-start and high-watermark checkpoints atomically.

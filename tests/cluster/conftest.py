@@ -23,11 +23,12 @@ def cluster_factory(request, tmp_path) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
     def make(
-        brokers: int = 3,
+        brokers: int = 4,
         controllers: int = 1,
         config: Mapping[str, str] | None = None,
         *,
-        dedicated_controllers: bool = True,
+        dedicated_controllers: bool = False,
+        proxied: bool = False,
     ) -> Cluster:
         cluster = Cluster(
             tmp_path / f"cluster-{len(made)}",
@@ -35,6 +36,7 @@ def cluster_factory(request, tmp_path) -> Iterator[Callable[..., Cluster]]:
             controllers,
             {**FAST, **(config or {})},
             dedicated_controllers=dedicated_controllers,
+            proxied=proxied,
         )
         made.append(cluster)
         request.node.brokers = [node for each in made for node in each.nodes]

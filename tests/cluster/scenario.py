@@ -1,12 +1,14 @@
-"""What every fault scenario of tests/cluster shares: an RF=3 topic with
-``min.insync.replicas=2`` (unclean election off, Kafka's default), idempotent acks=all
-producers recorded in a ``History``, single writes sent straight to one node and recorded the
-same way, and the final check: every acked value read once at its offset, nothing duplicated,
-no offset with two values."""
+"""What every fault scenario of tests/cluster shares: four nodes, node 0 the single controller
+(and a broker), and a one-partition topic with its three replicas on brokers 1-3, so any
+replica may die while the controller lives on; ``min.insync.replicas=2``, unclean election off
+(Kafka's default); idempotent acks=all producers recorded in a ``History``, single writes sent
+straight to one node and recorded the same way; and the final check: every acked value read
+once at its offset, nothing duplicated, no offset with two values."""
 
 from __future__ import annotations
 
 import itertools
+import random
 import time
 
 from kio.schema.errors import ErrorCode
@@ -19,6 +21,7 @@ from tests.support.wire import WireClient
 from tests.support.workload import ProducerPool, read_back, seeds
 
 TOPIC_CONFIG = {"min.insync.replicas": "2"}
+REPLICAS = (1, 2, 3)  # the brokers that hold the topic; node 0 is the controller
 PRODUCERS = 2  # two producer threads: enough concurrency for 2 cores shared with 4 nodes
 # Answers that say the write was refused before it was appended.
 REFUSED = {
@@ -31,13 +34,38 @@ REFUSED = {
 _wire_values = itertools.count()
 
 
+class Steps:
+    """Prints each step of a scenario with the seconds since the scenario began, so a failing
+    run's output reads as a timeline next to the nodes' logs."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.started = time.monotonic()
+        print(f"seed={seed} started at {time.strftime('%H:%M:%S')}", flush=True)
+
+    def __call__(self, what: str) -> None:
+        print(f"seed={self.seed} {time.monotonic() - self.started:6.1f} s  {what}", flush=True)
+
+
 def cluster_seeds() -> list[int]:
     """One seed in ``make test``; ``make chaos`` sets CLUSTER_SEEDS=10."""
     return seeds(1, "CLUSTER")
 
 
+def create_topic(cluster: Cluster, topic: str, rng: random.Random) -> None:
+    """The scenario's topic on ``REPLICAS``, in a seeded order (the first is the preferred
+    leader)."""
+    order = list(REPLICAS)
+    rng.shuffle(order)
+    cluster.create_topic(topic, assignment=[order], **TOPIC_CONFIG)
+
+
 def start_producers(cluster: Cluster, topic: str, history: History) -> ProducerPool:
-    return ProducerPool(cluster.bootstrap, topic, history, producers=PRODUCERS).start()
+    # librdkafka waits socket.timeout.ms (60 s) on a request to a paused broker before it
+    # gives the connection up; a test cannot wait that long for a producer to move on.
+    return ProducerPool(
+        cluster.bootstrap, topic, history, producers=PRODUCERS, **{"socket.timeout.ms": 5000}
+    ).start()
 
 
 def wait_for_full_isr(

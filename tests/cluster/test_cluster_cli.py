@@ -4,17 +4,21 @@ starts (one line, nothing written, nothing left running)."""
 from __future__ import annotations
 
 import fcntl
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from chirpstream.cluster import node_properties, plan
 from tests.support.broker_process import ROOT
 from tests.support.cluster import free_base_port
+from tests.support.waiting import eventually
 
 
 def run_cluster(*args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
@@ -76,9 +80,21 @@ def test_three_controllers_make_nodes_0_to_2_voters():
     assert props[3]["listeners"] == "PLAINTEXT://127.0.0.1:9095"
 
 
-def test_a_two_node_cluster_replicates_internal_topics_twice():
+def test_a_two_node_cluster_replicates_twice():
     nodes = plan(2, 1, 9092, Path("d"))
+    assert node_properties(nodes[0], nodes, {})["default.replication.factor"] == "2"
     assert node_properties(nodes[0], nodes, {})["offsets.topic.replication.factor"] == "2"
+
+
+def test_every_broker_of_a_bigger_cluster_holds_the_group_offsets():
+    """Group coordination is not sharded yet: each broker needs every __consumer_offsets
+    partition, so their replication factor is the number of brokers."""
+    nodes = plan(5, 3, 9092, Path("d"))
+    props = node_properties(nodes[4], nodes, {})
+    assert (props["offsets.topic.replication.factor"], props["default.replication.factor"]) == (
+        "5",
+        "3",
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,3 +181,80 @@ def test_a_node_that_cannot_start_is_reported_and_nothing_is_left_running(tmp_pa
     for k in range(3):  # each node's file is there for the student to read
         props = (tmp_path / f"node-{k}" / "server.properties").read_text()
         assert f"node.id={k}\n" in props
+
+
+class RunningCluster:
+    """A ``chirpstream cluster`` subprocess whose output goes to a file the test reads."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.out = tmp_path / "cluster.out"
+        with self.out.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "chirpstream", "cluster", *args],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        def found() -> re.Match[str] | None:
+            assert self.proc.poll() is None, f"exited with {self.proc.returncode}:\n{self.output()}"
+            return re.search(pattern, self.output(), re.MULTILINE)
+
+        return eventually(found, f"{pattern!r} in the output of chirpstream cluster", timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("controllers", [1, 3])
+def test_a_cluster_serves_a_replicated_topic_reports_a_dead_node_and_stops_on_sigterm(
+    tmp_path, controllers
+):
+    base = free_base_port(3, controllers)
+    run = RunningCluster(tmp_path, "--brokers", "3", "--controllers", str(controllers),
+                         "--base-port", str(base), "--data-dir", str(tmp_path / "c"))  # fmt: skip
+    try:
+        bootstrap = ",".join(f"127.0.0.1:{base + k}" for k in range(3))
+        run.wait_for(rf"^READY bootstrap={re.escape(bootstrap)}$")
+        lines = {int(m[1]): m for m in re.finditer(NODE_LINE, run.output(), re.MULTILINE)}
+        assert sorted(lines) == [0, 1, 2]
+        voters = range(controllers)
+        assert [lines[k]["roles"] for k in range(3)] == [
+            "broker,controller" if k in voters else "broker" for k in range(3)
+        ]
+        assert [lines[k]["controller"] for k in range(3)] == [
+            f"127.0.0.1:{base + 100 + k}" if k in voters else "-" for k in range(3)
+        ]
+        assert [lines[k]["clients"] for k in range(3)] == bootstrap.split(",")
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic("replicated", 2, 3)])["replicated"].result(30)
+        for k in range(3):  # every broker knows the topic and its three replicas
+            one = AdminClient({"bootstrap.servers": f"127.0.0.1:{base + k}"})
+            eventually(lambda one=one: [sorted(p.replicas) for p in one.list_topics(
+                "replicated", timeout=10).topics["replicated"].partitions.values()]
+                == [[0, 1, 2]] * 2, f"the topic's replicas seen by broker {k}")  # fmt: skip
+
+        os.kill(int(lines[2]["pid"]), signal.SIGKILL)
+        run.wait_for(r"^chirpstream cluster: node 2 was killed by SIGKILL; its log is .+$")
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(60) == 0
+    finally:
+        run.kill()
+    output = run.output().splitlines()
+    assert output[-3:] == ["  stopping node 1", "  stopping node 0", "chirpstream cluster stopped"]
+    assert processes_naming(str(tmp_path)) == []
+
+
+NODE_LINE = (
+    r"^  node (\d)  roles=(?P<roles>\S+) +clients=(?P<clients>\S+)  controller=(?P<controller>\S+)"
+    r" +data=\S+  pid=(?P<pid>\d+)$"
+)

@@ -7,12 +7,14 @@ is cut where its log leaves the new leader's, and followers follow a leader chan
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12 import request as fetch_v12
 from kio.schema.types import BrokerId, TopicName
@@ -44,6 +46,7 @@ from broker.replica.fetcher import FetcherConfig, ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
 from broker.replica.replica import Replica
 from broker.storage import LogConfig
+from broker.storage.errors import DuplicateBatch
 from broker.storage.manager import LogManager
 from tests.support.batches import make_batch
 
@@ -84,12 +87,19 @@ class Node:
             controller=LocalController(
                 JsonMetadataStore(self.root, self.node_id), replicas, LogConfig(), self.node_id
             ),
-            groups=GroupCoordinators(1, GroupSettings(), clock),  # no group is served here
+            groups=self._groups(),
             api_keys=REGISTRY.advertised(),
         )
         self.context = context
         self.server = Server(context, REGISTRY, self._listening)
         self.server.start()
+
+    def _groups(self) -> GroupCoordinators:
+        """Group coordination over the offsets partitions this node leads (none, for a node
+        that joins as a follower only), as the cluster node builds it."""
+        groups = GroupCoordinators(1, GroupSettings(), self.clock)
+        groups.attach(self.replicas.replicas_of(OFFSETS_TOPIC).values())
+        return groups
 
     async def move(self) -> None:
         """Listen at another port from now on, as a restarted node may."""
@@ -371,5 +381,52 @@ def test_a_leader_that_registers_at_another_address_is_fetched_from_there(tmp_pa
         finally:
             for node in nodes:
                 await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_producers_retry_after_failover_is_answered_at_its_original_offsets(tmp_path) -> None:
+    async def run() -> None:
+        nodes, image = await cluster(tmp_path, 2)
+        leader, follower = nodes
+        try:
+            leader.write(1)
+            sent = make_batch([b"once"], producer_id=9, producer_epoch=0, base_sequence=0)
+            leader.replica.append(sent, validate_produced(sent), leader.clock.now_ms())
+            await eventually(lambda: follower.replica.log_end_offset == 2)
+            moved = image.apply(PartitionChangeRecord(0, TOPIC_ID, isr=(1,), leader=1))
+            follower.apply(moved)  # the producer never heard its ack and retries here
+            with pytest.raises(DuplicateBatch) as duplicate:
+                follower.replica.append(sent, validate_produced(sent), leader.clock.now_ms())
+            assert (duplicate.value.base_offset, duplicate.value.last_offset) == (1, 1)
+            assert follower.replica.log_end_offset == 2
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_waiting_fetch_is_answered_at_once_when_its_leader_moves(tmp_path) -> None:
+    """A consumer's long poll on the old leader ends with NOT_LEADER_OR_FOLLOWER as soon as
+    the image moves the leadership, not when its max_wait runs out (Kafka's delayed fetch)."""
+
+    async def run() -> None:
+        (leader,), image = await cluster(tmp_path, 1, replicas=2)
+        client = KafkaClient("127.0.0.1", leader.port)
+        try:
+            patient = dataclasses.replace(
+                replica_fetch(-1, 0), max_wait=datetime.timedelta(seconds=60)
+            )
+            waiting = asyncio.ensure_future(client.request(patient, timeout_s=90))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # nothing to read: it waits
+            leader.apply(image.apply(PartitionChangeRecord(0, TOPIC_ID, leader=1)))
+            answer = await asyncio.wait_for(waiting, timeout=10)
+            partition = answer.responses[0].partitions[0]
+            assert partition.error_code == ErrorCode.not_leader_or_follower
+        finally:
+            await client.close()
+            await leader.stop()
 
     asyncio.run(run())

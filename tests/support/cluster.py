@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
+from kio.schema.errors import ErrorCode
 
 from chirpstream.cluster import NodeLayout, node_properties, write_properties
 from tests.support.broker_process import BrokerProcess
+from tests.support.proxy import ProxyThread
 from tests.support.waiting import eventually
 from tests.support.wire import WireClient
 
@@ -113,7 +115,12 @@ class Cluster:
     """``brokers`` broker nodes (ids 0..brokers-1) and a quorum of ``controllers`` voters:
     the first brokers (combined nodes, as ``chirpstream cluster`` runs them) or, with
     ``dedicated_controllers``, controller-only nodes with the ids after the brokers (Kafka's
-    isolated mode, so a test can kill any broker without touching the quorum)."""
+    isolated mode, so a test can kill any broker without touching the quorum).
+
+    With ``proxied``, every node reaches every other voter through its own ``ChaosProxy``
+    (``links[(from, to)]``), so a test can cut the quorum's links: ``isolate(node)``
+    blackholes each link to and from ``node``, ``heal()`` lets everything through again.
+    Clients and replica fetches still connect directly."""
 
     def __init__(
         self,
@@ -123,6 +130,7 @@ class Cluster:
         config: Mapping[str, str] | None = None,
         *,
         dedicated_controllers: bool = False,
+        proxied: bool = False,
     ) -> None:
         nodes = brokers + controllers if dedicated_controllers else brokers
         first_voter = brokers if dedicated_controllers else 0
@@ -139,9 +147,37 @@ class Cluster:
             for k in range(nodes)
         ]
         settings = {**DEFAULTS, **(config or {})}
+        self.links: dict[tuple[int, int], ProxyThread] = {}
         for layout in layouts:
-            write_properties(layout, layouts, node_properties(layout, layouts, settings))
+            own = dict(settings)
+            if proxied:
+                own["controller.quorum.voters"] = self._proxied_voters(layout, layouts)
+            write_properties(layout, layouts, node_properties(layout, layouts, own))
         self.nodes = [NodeProcess(layout) for layout in layouts]
+
+    def _proxied_voters(self, node: NodeLayout, layouts: list[NodeLayout]) -> str:
+        """``controller.quorum.voters`` for ``node``: itself as it listens, every other voter
+        through a new proxy on the link from ``node`` to it."""
+        entries = []
+        for voter in (v for v in layouts if v.voter):
+            assert voter.controller_port is not None
+            port = voter.controller_port
+            if voter is not node:
+                link = ProxyThread(("127.0.0.1", port))
+                self.links[node.node_id, voter.node_id] = link
+                port = link.port
+            entries.append(f"{voter.node_id}@127.0.0.1:{port}")
+        return ",".join(entries)
+
+    def isolate(self, node_id: int) -> None:
+        """Blackhole every quorum link to and from ``node_id``."""
+        for (source, target), link in self.links.items():
+            if node_id in (source, target):
+                link.blackhole()
+
+    def heal(self) -> None:
+        for link in self.links.values():
+            link.heal()
 
     @property
     def brokers(self) -> list[NodeProcess]:
@@ -165,6 +201,8 @@ class Cluster:
                 node.resume()
         for node in sorted(self.nodes, key=lambda n: (n.layout.voter, -n.node_id)):
             node.stop()
+        for link in self.links.values():
+            link.close()
 
     @property
     def bootstrap(self) -> str:
@@ -189,7 +227,7 @@ class Cluster:
         sees a leader for each partition."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         spec = (
-            NewTopic(topic, replica_assignment=assignment, config=config)
+            NewTopic(topic, len(assignment), replica_assignment=assignment, config=config)
             if assignment
             else NewTopic(topic, partitions, replication, config=config)
         )
@@ -316,18 +354,29 @@ class Cluster:
         what = f"a leader of {topic}-{partition} other than {not_}"
         return eventually(settled, what, timeout) - 1
 
+    def quorum_view(self, node_id: int) -> tuple[bool, int, int] | None:
+        """(whether it leads, the leader it names, the epoch) from DescribeQuorum on voter
+        ``node_id``'s controller listener; None when it cannot answer."""
+        node = self.node(node_id)
+        if not (node.layout.voter and node.answering):
+            return None
+        try:
+            with WireClient(node.layout.controller_port or 0, timeout=2.0) as client:
+                answer = client.request(55, 1, {"topics": [{
+                    "topic_name": "__cluster_metadata",
+                    "partitions": [{"partition_index": 0}],
+                }]})  # fmt: skip
+        except OSError:
+            return None
+        quorum = answer.topics[0].partitions[0]
+        leads = quorum.error_code == ErrorCode.none
+        return leads, int(quorum.leader_id), int(quorum.leader_epoch)
+
     def controller(self) -> int:
-        """The active controller as DescribeCluster names it (-1 when none)."""
-        for node in self.brokers:
-            if not node.answering:
-                continue
-            try:
-                with WireClient(node.port, timeout=2.0) as client:
-                    return int(
-                        client.request(
-                            60, 0, {"include_cluster_authorized_operations": False}
-                        ).controller_id
-                    )
-            except OSError:
-                continue
-        return NO_LEADER
+        """The active controller: the quorum's leader as the voters name it, a leader's own
+        answer first, then the highest epoch; -1 when no voter answers or none is elected."""
+        views = [v for n in self.nodes if (v := self.quorum_view(n.node_id)) is not None]
+        if not views:
+            return NO_LEADER
+        _, leader, _ = max(views, key=lambda view: (view[0], view[2]))
+        return leader

@@ -4,8 +4,10 @@ side of replication.
 Every requested partition appears in the answer (kafka-python rejects a full response that
 omits one). The first partition with data may exceed the byte limits by one batch (KIP-74);
 after it, the response stops at ``max_bytes``. With less than ``min_bytes`` available the
-request waits up to ``max_wait`` for the high watermark of any of its partitions to move. No
-fetch sessions: ``session_id`` is always 0, so clients stay in full-fetch mode (G7).
+request waits up to ``max_wait`` for the high watermark of any of its partitions to move,
+unless a partition's answer is an error (NOT_LEADER_OR_FOLLOWER after a leader change,
+OFFSET_OUT_OF_RANGE, ...): that is sent at once, as Kafka does. No fetch sessions:
+``session_id`` is always 0, so clients stay in full-fetch mode (G7).
 
 A fetch with ``replica_id`` >= 0 comes from a follower (v4-v12 carry the id in the body;
 v13+, with topic ids, are not served). It reads up to the log end offset, not the high
@@ -38,10 +40,11 @@ if TYPE_CHECKING:
 def _collect(
     context: Context, topics: Any, max_bytes: int, replica_id: int
 ) -> tuple[list, int, bool]:
-    """The answer, its record bytes, and whether it tells a follower a new high watermark."""
+    """The answer, its record bytes, and whether it must go at once: it holds an error or a
+    diverging epoch, or tells a follower a high watermark it was not yet sent."""
     replicas = context.replicas
     from_follower = replica_id >= 0
-    news = False
+    urgent = False
     remaining = max_bytes
     total = 0
     answer = []
@@ -53,12 +56,14 @@ def _collect(
             partition = replicas.replica(name, index)
             if partition is None:
                 parts.append(FetchPartition(index, ErrorCode.unknown_topic_or_partition))
+                urgent = True
                 continue
             error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
             log_start = partition.log_start_offset
             if error is not None:
                 hw = partition.high_watermark
                 parts.append(FetchPartition(index, error, hw, hw, log_start))
+                urgent = True
                 continue
             offset = wanted.fetch_offset
             if from_follower:
@@ -67,13 +72,14 @@ def _collect(
                 if diverging is not None:
                     hw = partition.high_watermark
                     parts.append(FetchPartition(index, 0, hw, hw, log_start, b"", -1, diverging))
+                    urgent = True
                     continue
                 if log_start <= offset <= partition.log_end_offset:
                     partition.update_follower(replica_id, offset)
             hw = partition.high_watermark
             if from_follower:
                 told = partition.follower_high_watermarks
-                news = news or told.get(replica_id) != hw
+                urgent = urgent or told.get(replica_id) != hw
                 told[replica_id] = hw
             region = None
             if remaining > 0:
@@ -84,6 +90,7 @@ def _collect(
                     parts.append(
                         FetchPartition(index, ErrorCode.offset_out_of_range, hw, hw, log_start)
                     )
+                    urgent = True
                     continue
                 if region is not None and total and region.length > remaining:
                     region = None  # only the first partition with data may overshoot
@@ -92,7 +99,7 @@ def _collect(
                 remaining -= region.length
             parts.append(FetchPartition(index, ErrorCode.none, hw, hw, log_start, region or b""))
         answer.append((name, parts))
-    return answer, total, news
+    return answer, total, urgent
 
 
 def _partitions(context: Context, topics: Any) -> list[Replica]:
@@ -109,9 +116,9 @@ async def handle(context: Context, request: Request) -> list:
     body = request.body
     topics = body.topics
     replica_id = body.replica_id
-    answer, total, news = _collect(context, topics, body.max_bytes, replica_id)
+    answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
     deadline = time.monotonic() + body.max_wait.total_seconds()
-    while total < body.min_bytes and not news and (wait := deadline - time.monotonic()) > 0:
+    while total < body.min_bytes and not urgent and (wait := deadline - time.monotonic()) > 0:
         partitions = _partitions(context, topics)
         if not partitions:
             break
@@ -123,7 +130,7 @@ async def handle(context: Context, request: Request) -> list:
         finally:
             for partition in partitions:
                 partition.remove_waiter(waiter)
-        answer, total, news = _collect(context, topics, body.max_bytes, replica_id)
+        answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
     return encode_fetch_response(request.version, request.correlation_id, answer)
 
 

@@ -28,3 +28,16 @@ def test_ours_is_compared_with_kafka_on_as_many_nodes_and_rf3_with_rf1():
 def test_a_cluster_that_did_not_run_is_left_out():
     results: Results = {("chirpstream x1", 1, KCAT): figures(1.0)}
     assert ratio_lines(results)[2:] == []
+
+
+def test_our_three_node_cluster_is_compared_with_kafkas_and_rf3_with_rf1():
+    results: Results = {
+        ("chirpstream x3", 3, KCAT): figures(2.0),
+        ("chirpstream x3", 1, KCAT): figures(1.0),
+        ("Kafka 0.9.0.1 x3", 3, KCAT): figures(4.0),
+    }
+    lines = ratio_lines(results)
+    assert "chirpstream x3, RF=3 / RF=1: kcat  0.50x  confluent-kafka   n/a" in lines
+    assert any(
+        line.startswith("chirpstream x3 / Kafka 0.9.0.1 x3, RF=3: kcat  2.00x") for line in lines
+    )

@@ -5,6 +5,7 @@ a leader-change entry at the start of each epoch this node leads, ``on_commit`` 
 committed entry in offset order, and ``append`` returning the last offset once committed or
 raising NotLeaderError. It commits at once, or, with ``hold`` set, only when the test calls
 :meth:`commit`; :meth:`lose_leadership` makes held appends fail as a resigned leader's do.
+Snapshots taken are kept in ``snapshots``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ class MemoryLog:
         self.hold = False
         self._subscribers: list[Callable[[int, Entry], None]] = []
         self._waiting: list[tuple[int, asyncio.Future[int]]] = []
+        self.snapshots: list[tuple[int, bytes]] = []  # (end offset, data), oldest first
 
-    def subscribe(self, on_commit: Callable[[int, Entry], None]) -> None:
-        self._subscribers.append(on_commit)
+    def subscribe(
+        self,
+        on_commit: Callable[[int, Entry], None],
+        on_snapshot: Callable[[int, bytes], None] | None = None,
+    ) -> None:
+        self._subscribers.append(on_commit)  # this log hands over no snapshots
 
     async def append(self, values: Sequence[bytes]) -> int:
         if not self.is_leader:
@@ -92,6 +98,13 @@ class MemoryLog:
             self.entries.append(Entry(epoch, b"", leader_change=True))
         self.entries.append(Entry(epoch, encode(records)))
         self.commit()
+
+    async def take_snapshot(self, end_offset: int, data: bytes) -> None:
+        """Keep a snapshot of the entries below ``end_offset`` (in ``snapshots``)."""
+        last = self.snapshots[-1][0] if self.snapshots else 0
+        if not last < end_offset <= self.announced:
+            raise ValueError(f"no snapshot at {end_offset}: the log starts at {last}")
+        self.snapshots.append((end_offset, data))
 
     def records(self) -> list[MetadataRecord]:
         """Every record in the log, in order."""

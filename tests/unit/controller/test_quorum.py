@@ -18,6 +18,7 @@ from broker.controller.elections import ElectionType
 from broker.controller.isr import IsrChange
 from broker.controller.quorum import ControllerSettings, NotControllerError, QuorumController
 from broker.controller.topics import NewTopic, PartitionsIncrease
+from broker.metadata.image import MetadataImage
 from broker.metadata.records import (
     NO_LEADER,
     ConfigRecord,
@@ -26,6 +27,7 @@ from broker.metadata.records import (
     RegisterBrokerRecord,
     UnfenceBrokerRecord,
 )
+from broker.metadata.snapshot import encode_snapshot
 from tests.unit.controller.memory_log import MemoryLog
 
 TIMEOUT_MS = 3000
@@ -409,5 +411,60 @@ async def test_an_answer_waits_for_its_entry_to_be_replayed_not_only_committed()
     await settle()
     assert not pending.done() and "t" not in c.controller.image.topics
     c.log.announce()
+    (created,) = await pending
+    assert created.error_code == ErrorCode.none and "t" in c.controller.image.topics
+
+
+# -- snapshots --------------------------------------------------------------------------------
+
+
+def restarted_from(log: MemoryLog, end_offset: int, data: bytes) -> Cluster:
+    """A controller restarted on a node whose log starts at a snapshot ending at
+    ``end_offset``: it loads the snapshot, then replays the entries after it."""
+    c = Cluster()
+    c.log.entries = list(log.entries)
+    c.log.epoch = log.epoch
+    c.controller.load_snapshot(end_offset, data)
+    c.log.announced = end_offset
+    c.log.commit()
+    return c
+
+
+@run
+async def test_a_controller_restarted_from_a_snapshot_and_the_entries_after_it_acts_as_before():
+    c = Cluster()
+    await c.start(3)
+    await c.create("t", 2, 3)
+    end_offset = c.log.committed
+    data = encode_snapshot(c.controller.image)
+    await c.create("u", 1, 2)
+    (deleted,) = await c.controller.delete_topics(["t"])
+    assert deleted.error_code == ErrorCode.none
+
+    again = restarted_from(c.log, end_offset, data)
+    assert again.controller.image == c.controller.image
+    assert again.controller.committed_offset == c.controller.committed_offset
+
+    again.log.become_leader()
+    await settle()
+    assert again.controller.active
+    again.epochs = dict(c.epochs)  # broker epochs are entry offsets: the snapshot keeps them
+    assert not (await again.beat(1)).is_fenced
+    await again.create("v", 1, 3)
+    assert set(again.controller.image.topics) == {"u", "v"}
+
+
+@run
+async def test_a_request_waiting_for_its_entry_is_answered_once_a_snapshot_covers_it():
+    c = Cluster()
+    await c.start(1)
+    c.log.hold = True
+    pending = asyncio.ensure_future(c.controller.create_topics([NewTopic("t", 1, 1)]))
+    await settle()
+    c.log.commit(announce=False)
+    await settle()
+    assert not pending.done()
+    image = MetadataImage().apply_all(c.log.records())  # the leader's, with the entry
+    c.controller.load_snapshot(c.log.committed, encode_snapshot(image))
     (created,) = await pending
     assert created.error_code == ErrorCode.none and "t" in c.controller.image.topics

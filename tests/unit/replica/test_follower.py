@@ -5,7 +5,6 @@ exchange between two replicas' logs by hand, with the leader side's check."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,74 +12,32 @@ import pytest
 
 from broker.protocol.batch import validate_produced, validate_replicated
 from broker.replica.replica import Replica
-from broker.storage import LogConfig, PartitionLog
+from broker.storage import PartitionLog
 from tests.support.batches import make_batch
+from tests.unit.replica.exchange import NOW_MS, catch_up, everything, fetch, replica_in
 
-TOPIC_ID = uuid.UUID(int=42)
-NOW_MS = 1_700_000_000_000
 A, B = 0, 1
 
 
 @pytest.fixture
-def made(tmp_path: Path) -> Iterator[list[PartitionLog]]:
-    logs: list[PartitionLog] = []
-    yield logs
-    for partition_log in logs:
-        partition_log.close()
-
-
-@pytest.fixture
-def replica_on(tmp_path: Path, made: list[PartitionLog]):
+def replica_on(tmp_path: Path) -> Iterator:
     """``replica_on(node)``: node's replica of t-0, in its own data directory, led by it."""
+    made: list[PartitionLog] = []
 
     def make(node: int, high_watermark: int = 0, isr: frozenset[int] | None = None) -> Replica:
-        root = tmp_path / f"node-{node}"
-        directory = root / "t-0"
-        if directory.exists():  # a restart: the log as the node left it
-            partition_log = PartitionLog.open(directory, LogConfig(), recovery_point=0)
-        else:
-            root.mkdir()
-            partition_log = PartitionLog.create(root, "t", 0, TOPIC_ID, LogConfig())
-        made.append(partition_log)
-        return Replica(
-            "t", 0, partition_log, 0, node_id=node, isr=isr, high_watermark=high_watermark
-        )
+        replica = replica_in(tmp_path / f"node-{node}", node, high_watermark, isr)
+        made.append(replica.log)
+        return replica
 
-    return make
+    yield make
+    for partition_log in made:
+        partition_log.close()
 
 
 def write(replica: Replica, *values: bytes) -> None:
     for value in values:
         batch = make_batch([value])
         replica.append(batch, validate_produced(batch), NOW_MS)
-
-
-def fetch(leader: Replica, follower: Replica) -> bool:
-    """One replica fetch of ``follower`` from ``leader``; False once there was nothing new."""
-    offset, epoch = follower.log_end_offset, follower.last_fetched_epoch
-    diverging = leader.diverging_epoch(offset, epoch)
-    if diverging is not None:
-        follower.truncate_to_leader(*diverging)
-        return True
-    leader.update_follower(follower.node_id, offset)
-    region = leader.read(offset, 1 << 20, to_log_end=True)
-    if region is not None:
-        data = region.read_bytes()
-        follower.append_as_follower(data, validate_replicated(data), NOW_MS)
-    follower.follow_high_watermark(leader.high_watermark)
-    return region is not None
-
-
-def catch_up(leader: Replica, follower: Replica) -> None:
-    for _ in range(20):
-        if not fetch(leader, follower):
-            return
-    raise AssertionError("the follower never caught up")
-
-
-def everything(replica: Replica) -> bytes:
-    region = replica.log.read(replica.log_start_offset, 1 << 30, replica.log_end_offset)
-    return b"" if region is None else region.read_bytes()
 
 
 def values(replica: Replica) -> list[bytes]:
@@ -213,3 +170,21 @@ def test_an_old_leader_that_wrote_nothing_in_its_epoch_forgets_that_epoch(replic
     catch_up(b, a)
     assert a.log.leader_epochs == [(1, 0), (3, 1)]
     assert values(a) == [b"0", b"n"]
+
+
+def test_a_divergence_below_the_followers_log_start_empties_its_log(replica_on) -> None:
+    """Kafka's truncateTo below the first segment: the log starts over at the leader's end."""
+    a, b = replica_on(A), replica_on(B)
+    a.become_leader(1, frozenset({A}))
+    write(a, b"0", b"1")
+    b.become_leader(2, frozenset({B}))
+    write(b, b"x", b"y", b"z")
+    b.log.advance_log_start(3)  # retention took all of it
+    b.become_follower(A, 3)
+    a.become_leader(3, frozenset({A, B}))
+    assert a.diverging_epoch(b.log_end_offset, b.last_fetched_epoch) == (1, 2)
+    assert b.truncate_to_leader(1, 2) == 2
+    assert (b.log_start_offset, b.log_end_offset, b.high_watermark) == (2, 2, 2)
+    write(a, b"2")
+    catch_up(a, b)
+    assert values(b) == [b"2"]

@@ -157,3 +157,14 @@ def test_a_log_emptied_to_start_at_an_offset_takes_the_leaders_batches_from_ther
             produce(again, idempotent(3), epoch=6)
     finally:
         again.close()
+
+
+def test_a_log_emptied_to_start_where_its_first_segment_does_starts_empty(
+    leader_and_follower,
+):
+    leader, follower = leader_and_follower
+    replicate(leader, follower)
+    follower.truncate_fully_and_start_at(0)  # the same file name as the old first segment
+    assert (follower.log_start_offset, follower.log_end_offset, read_all(follower)) == (0, 0, b"")
+    replicate(leader, follower)
+    assert read_all(follower) == read_all(leader)
