@@ -87,7 +87,8 @@ class Commits:
                 await await_acks((ack,), self._clock, self._timeout_ms)
             finally:
                 if not answer.done():
-                    answer.set_result(then(ack.error or ErrorCode.not_leader_or_follower))
+                    error = ErrorCode.not_leader_or_follower if ack.error is None else ack.error
+                    answer.set_result(then(error))
 
         task = loop.create_task(wait())
         self._tasks.add(task)

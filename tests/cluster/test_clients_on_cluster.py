@@ -2,7 +2,7 @@
 from: a topic with three replicas looks the same from every broker (leader, replicas, ISR),
 what is produced through any broker reaches each partition's leader and is consumed back
 through another, and with a broker down Metadata lists it among the offline replicas while
-its leadership has moved."""
+its leadership has moved. A consumer group works through any broker too."""
 
 from __future__ import annotations
 
@@ -181,6 +181,42 @@ def kcat_read(bootstrap: str) -> set[str]:
     return set(kcat("-C", "-b", bootstrap, "-t", TOPIC, "-o", "beginning", "-e").split())
 
 
+def group_read(bootstrap: str, group: str) -> set[str]:
+    """kafka-python in consumer group ``group``: everything, its offsets committed."""
+    consumer = KafkaConsumer(
+        TOPIC, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )  # fmt: skip
+    try:
+        seen: set[str] = set()
+
+        def poll() -> bool:
+            for records in consumer.poll(timeout_ms=500).values():
+                seen.update(record.value.decode() for record in records)
+            return len(seen) == 3 * len(ASSIGNMENT)
+
+        eventually(poll, f"group {group} read every record")
+        consumer.commit()
+        return seen
+    finally:
+        consumer.close()
+
+
+def committed(bootstrap: str, group: str) -> dict[int, int]:
+    """aiokafka's view of ``group``'s committed offsets."""
+
+    async def offsets() -> dict[int, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            found = await admin.list_consumer_group_offsets(group)
+            return {tp.partition: meta.offset for tp, meta in found.items()}
+        finally:
+            await admin.close()
+
+    return asyncio.run(offsets())
+
+
 PRODUCERS = {"kafka-python": kafka_python_produce, "aiokafka": aiokafka_produce,
              "kcat": kcat_produce}  # fmt: skip
 READERS = {"kafka-python": kafka_python_read, "aiokafka": aiokafka_read, "kcat": kcat_read}
@@ -201,6 +237,11 @@ def test_every_client_sees_the_replicated_topic_alike_and_writes_and_reads_throu
     # ... and each reads everything back through another one.
     for through, (name, read) in enumerate(READERS.items()):
         assert read(cluster.node((through + 1) % 3).bootstrap) == written, name
+
+    # A consumer group found through broker 2 commits; its offsets read through broker 1.
+    assert group_read(cluster.node(2).bootstrap, "g") == written
+    ends = {p: 3 for p in range(len(ASSIGNMENT))}  # three clients wrote once to each
+    assert committed(cluster.node(1).bootstrap, "g") == ends
 
 
 def test_a_broker_down_is_listed_offline_and_its_leadership_has_moved(cluster_factory):
