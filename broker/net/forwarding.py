@@ -52,13 +52,15 @@ class ControllerUnavailable(Exception):
 
 def _not_controller(answer: Any) -> bool:
     """Whether the answer says the node asked is not the active controller (top-level error,
-    or every per-topic error of a topic API)."""
+    or every per-topic error of a topic API; AlterPartition's topics carry none)."""
     if getattr(answer, "error_code", None) == ErrorCode.not_controller:
         return True
     for name in ("topics", "responses", "results"):
         items = getattr(answer, name, None)
         if items:
-            return all(item.error_code == ErrorCode.not_controller for item in items)
+            return all(
+                getattr(item, "error_code", None) == ErrorCode.not_controller for item in items
+            )
     return False
 
 

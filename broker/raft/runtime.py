@@ -297,11 +297,12 @@ class RaftRuntime:
                 core.tick(self.clock.now_ms())
                 while core.has_ready():
                     ready = core.ready()
-                    self._persisting = asyncio.ensure_future(
-                        asyncio.to_thread(self._persist, ready)
-                    )
-                    await asyncio.shield(self._persisting)
-                    self._persisting = None
+                    if _touches_disk(ready):
+                        self._persisting = asyncio.ensure_future(
+                            asyncio.to_thread(self._persist, ready)
+                        )
+                        await asyncio.shield(self._persisting)
+                        self._persisting = None
                     self._send(ready.messages)
                     self._load(ready.load_snapshot)
                     self._commit(ready.committed)
@@ -528,6 +529,19 @@ class RaftRuntime:
             if not answer.done():
                 answer.set_exception(error)
         self._held_fetches.clear()
+
+
+def _touches_disk(ready: Ready) -> bool:
+    """Whether ``ready`` has anything for ``_persist``. An idle quorum's Readys carry only
+    messages (fetches and their answers), and handing each to a worker thread cost more CPU
+    than everything else the idle quorum does."""
+    return (
+        ready.election_state is not None
+        or ready.snapshot is not None
+        or ready.log_from is not None
+        or ready.log_start_offset is not None
+        or ready.load_snapshot is not None
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
