@@ -129,14 +129,14 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
     ConfigSpec(
         "metadata.log.max.record.bytes.between.snapshots", "metadata_snapshot_max_bytes",
         "LONG", 20 * MiB,
-        "a controller snapshots its metadata once this many bytes of the log were applied "
+        "every cluster node snapshots its metadata once this many bytes of the log were applied "
         "since the last snapshot (Kafka's default)",
         minimum=1,
     ),
     ConfigSpec(
         "metadata.log.max.snapshot.interval.ms", "metadata_snapshot_interval_ms", "LONG",
         3_600_000,
-        "a controller snapshots its metadata this long after the last snapshot if anything "
+        "every cluster node snapshots its metadata this long after the last snapshot if anything "
         "was applied since (Kafka's default); 0 turns this off",
         minimum=0,
     ),

@@ -87,10 +87,8 @@ class Commits:
                 await await_acks((ack,), self._clock, self._timeout_ms)
             finally:
                 if not answer.done():
-                    error = ack.error
-                    answer.set_result(
-                        then(ErrorCode.not_leader_or_follower if error is None else error)
-                    )
+                    error = ErrorCode.not_leader_or_follower if ack.error is None else ack.error
+                    answer.set_result(then(error))
 
         task = loop.create_task(wait())
         self._tasks.add(task)

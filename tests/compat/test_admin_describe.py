@@ -1,9 +1,10 @@
-"""confluent-kafka's describe calls: authorized operations and the broker's own settings."""
+"""confluent-kafka's describe calls: authorized operations and the broker's own settings;
+and its leader elections on a single node."""
 
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import TopicCollection
+from confluent_kafka import ElectionType, KafkaError, TopicCollection, TopicPartition
 from confluent_kafka.admin import AclOperation, AdminClient, ConfigResource, ConfigSource, NewTopic
 
 pytestmark = pytest.mark.compat
@@ -54,3 +55,17 @@ def test_describe_broker_configs_lists_every_setting_with_its_source(broker_fact
     assert configs["num.partitions"].source == ConfigSource.STATIC_BROKER_CONFIG.value
     assert configs["log.retention.ms"].value == str(7 * 24 * 3600 * 1000)
     assert configs["log.retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+
+def test_elect_leaders_on_one_node_says_no_election_is_needed(broker):
+    """Every replica of a single node is the node itself, its preferred leader already."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("elected", 2, 1)])["elected"].result(timeout=10)
+    asked = [TopicPartition("elected", 0), TopicPartition("elected", 5)]
+    for kind in (ElectionType.PREFERRED, ElectionType.UNCLEAN):
+        results = admin.elect_leaders(kind, asked).result(timeout=10)
+        codes = {tp.partition: error.code() for tp, error in results.items()}
+        assert codes == {
+            0: KafkaError.ELECTION_NOT_NEEDED,
+            5: KafkaError.UNKNOWN_TOPIC_OR_PART,
+        }

@@ -1,45 +1,40 @@
-"""A group write that has to wait for its followers: ``Commits.then`` reports it committed
-(``ErrorCode.none``) once the high watermark passes it, as on one node where it is committed
-at once."""
+"""A group write that waits for its followers is answered with its outcome once committed:
+NONE (ErrorCode 0, falsy as an int) is success, not a lost leadership."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+from collections.abc import Iterator
 
+import pytest
 from kio.schema.errors import ErrorCode
 
 from broker.clock import ManualClock
 from broker.groups.writes import Commits
-from broker.protocol.batch import validate_produced
-from broker.replica.purgatory import AwaitedAck
-from broker.replica.replica import ALL_ACKS, Replica
-from broker.storage import LogConfig, PartitionLog
-from tests.support.batches import make_batch
-
-NOW_MS = 1_700_000_000_000
+from broker.storage import PartitionLog
+from tests.unit.replica.test_purgatory import NOW_MS, appended, leader, settle
 
 
-def test_a_write_committed_by_its_followers_is_reported_committed(tmp_path) -> None:
-    partition_log = PartitionLog.create(
-        tmp_path, "__consumer_offsets", 0, uuid.UUID(int=7), LogConfig()
-    )
-    clock = ManualClock()
-    replica = Replica(
-        "__consumer_offsets", 0, partition_log, 0, node_id=1, isr=frozenset({1, 2}), clock=clock
-    )
-
-    async def scenario() -> ErrorCode:
-        batch = make_batch([b"group"])
-        replica.append(batch, validate_produced(batch), NOW_MS, ALL_ACKS)
-        answer = Commits(clock).then(AwaitedAck(replica, replica.log_end_offset), lambda e: e)
-        assert isinstance(answer, asyncio.Future)
-        await asyncio.sleep(0)
-        assert not answer.done(), "follower 2 has not fetched the write yet"
-        replica.update_follower(2, replica.log_end_offset)
-        return await asyncio.wait_for(answer, 5)
-
-    try:
-        assert asyncio.run(scenario()) is ErrorCode.none
-    finally:
+@pytest.fixture
+def logs() -> Iterator[list[PartitionLog]]:
+    made: list[PartitionLog] = []
+    yield made
+    for partition_log in made:
         partition_log.close()
+
+
+def test_a_write_committed_by_a_follower_later_is_answered_none(tmp_path, logs) -> None:
+    clock = ManualClock(NOW_MS)
+    replica = leader(tmp_path, logs, {1, 2}, clock)
+    ack = appended(replica)
+    outcomes: list[ErrorCode] = []
+
+    async def scenario() -> None:
+        answer = Commits(clock).then(ack, outcomes.append)
+        assert isinstance(answer, asyncio.Future)  # waiting for node 2
+        await settle()
+        replica.update_follower(2, replica.log_end_offset)
+        await answer
+
+    asyncio.run(scenario())
+    assert outcomes == [ErrorCode.none]
