@@ -109,7 +109,10 @@ def test_brokers_partitions_and_leader_election(cluster_factory):
     assert missing.stderr == "error: 1 replica(s) could not be elected\n"
 
 
-def test_leader_election_refuses_bad_flags_in_one_line():
+def test_bad_flags_and_no_cluster_are_one_line():
+    done = chirpstream("brokers", "--bootstrap-server", "127.0.0.1:1")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "error: no broker at 127.0.0.1:1 answered: is the cluster running?\n"
     done = chirpstream("leader-election", "--election-type", "preferred", "--topic", "t")
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == "error: Missing required option(s): --partition\n"
