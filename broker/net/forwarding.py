@@ -56,7 +56,10 @@ def _not_controller(answer: Any) -> bool:
     for name in ("topics", "responses", "results"):
         items = getattr(answer, name, None)
         if items:
-            return all(item.error_code == ErrorCode.not_controller for item in items)
+            # AlterPartition's topics carry no error code: only its top level says it.
+            return all(
+                getattr(item, "error_code", None) == ErrorCode.not_controller for item in items
+            )
     return False
 
 
