@@ -6,11 +6,12 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
 - Shared: the clock, the Raft runtime (a voter if this node is in the voters list, an
   observer otherwise) over ``<data_dir>/__cluster_metadata-0``, and the metadata publisher
   that turns its committed entries into images.
-- Controller role: the ``QuorumController`` (it acts while this node leads the quorum, and
-  snapshots its image as ``metadata.log.max.record.bytes.between.snapshots`` and
-  ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and replays
-  only the entries after it) and the CONTROLLER listener, which serves the quorum's Raft
-  APIs and the controller's APIs. It starts first and stops last.
+  The publisher snapshots its image as ``metadata.log.max.record.bytes.between.snapshots``
+  and ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and
+  replays only the entries after it.
+- Controller role: the ``QuorumController`` (it acts while this node leads the quorum) and
+  the CONTROLLER listener, which serves the quorum's Raft APIs and the controller's APIs.
+  It starts first and stops last.
 - Broker role: first it catches up with the metadata log, so the image says which partition
   directories are this node's (any other is set aside as a stray); then the replica manager
   follows the image, the client listener (PLAINTEXT) serves the same handlers as a single
@@ -84,7 +85,7 @@ class ClusterNode:
         self.clock: Clock = clock or SystemClock()
         self.cluster_id = cluster_id_of(config)
         self.listener = BoundAddress(CLIENT_LISTENER)
-        self.publisher = MetadataPublisher()
+        self.publisher = MetadataPublisher()  # start() gives it the snapshotter
         self.raft: RaftRuntime | None = None
         self.controller: QuorumController | None = None
         self.replicas: ReplicaManager | None = None
@@ -136,6 +137,18 @@ class ClusterNode:
             config.quorum,
             self._raft_clients,
         )
+        # One snapshotter per node, on the publisher, whatever the roles (as Kafka's
+        # SnapshotGenerator sits on every node's MetadataLoader): an observer's log is
+        # snapshotted and shortened too, and a combined node snapshots once.
+        self._snapshotter = MetadataSnapshotter(
+            self.raft,
+            self.clock,
+            SnapshotSettings(
+                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
+                max_interval_ms=config.metadata_snapshot_interval_ms,
+            ),
+        )
+        self.publisher = MetadataPublisher(self._snapshotter)
         self.raft.subscribe(self.publisher.on_commit, self.publisher.load_snapshot)
         if config.is_controller:
             await self._start_controller()
@@ -153,17 +166,7 @@ class ClusterNode:
             num_partitions=config.num_partitions,
             default_replication_factor=config.default_replication_factor,
         )
-        self._snapshotter = MetadataSnapshotter(
-            self.raft,
-            self.clock,
-            SnapshotSettings(
-                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
-                max_interval_ms=config.metadata_snapshot_interval_ms,
-            ),
-        )
-        self.controller = QuorumController(
-            config.node_id, self.raft, self.clock, settings, snapshotter=self._snapshotter
-        )
+        self.controller = QuorumController(config.node_id, self.raft, self.clock, settings)
         context = ControllerContext(
             config=config,
             clock=self.clock,
@@ -359,6 +362,11 @@ class ClusterNode:
         self._duties.append(Repeating(self.clock, interval_ms, duty))
 
     # -- stopping -----------------------------------------------------------------------
+
+    async def wait_failed(self) -> BaseException:
+        """Until this node's Raft runtime stops on a failure: that failure."""
+        assert self.raft is not None, "started"
+        return await self.raft.wait_failed()
 
     async def stop(self) -> None:
         """A controlled shutdown, then the broker role, then the controller role and the
