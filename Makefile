@@ -40,6 +40,7 @@ bench: $(STAMP) tools
 	$(BIN)/python -m bench $(if $(filter tansu,$(PEER)),--peer tansu)
 	$(BIN)/python -m bench.replication $(if $(filter kafka,$(PEER)),,--only chirpstream)
 	$(BIN)/python -m bench.failover
+	$(BIN)/python -m bench.quorum
 	$(BIN)/python -m bench.restart
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.groups
@@ -74,7 +75,7 @@ clean:
 # The reliability scenarios (tests/reliability) over many seeds: CHIRPSTREAM_SEEDS (default 20)
 # each; CHIRPSTREAM_SEED=<n> reruns one. `make test` runs the small CI count. The Raft
 # simulator (tests/unit/raft) is cheap, so it runs RAFT_SEEDS (default 10000) seeds. The
-# cluster fault scenarios (tests/cluster, R1-R6) run CLUSTER_SEEDS (default 10) seeds each,
+# cluster fault scenarios (tests/cluster, R1-R6 and R8) run CLUSTER_SEEDS (default 10) seeds each,
 # one at a time; CLUSTER_SEED=<n> reruns one.
 .PHONY: chaos
 chaos: $(STAMP)

@@ -88,6 +88,14 @@ class ManualClock:
         return sum(not timer.cancelled for _, _, timer in self._heap)
 
 
+def sleep(clock: Clock, seconds: float) -> asyncio.Future[None]:
+    """A future that completes ``seconds`` from now on ``clock`` (``asyncio.sleep`` on the
+    injected clock; on a manual clock it completes when the test advances past it)."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    clock.call_later(seconds, lambda: done.done() or done.set_result(None))
+    return done
+
+
 class Repeating:
     """``duty`` every ``interval_ms`` on ``clock`` until cancelled; a duty that raises is
     logged and runs again at its next turn (Kafka's scheduler does the same)."""

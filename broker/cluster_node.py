@@ -6,6 +6,9 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
 - Shared: the clock, the Raft runtime (a voter if this node is in the voters list, an
   observer otherwise) over ``<data_dir>/__cluster_metadata-0``, and the metadata publisher
   that turns its committed entries into images.
+  The publisher snapshots its image as ``metadata.log.max.record.bytes.between.snapshots``
+  and ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and
+  replays only the entries after it.
 - Controller role: the ``QuorumController`` (it acts while this node leads the quorum) and
   the CONTROLLER listener, which serves the quorum's Raft APIs and the controller's APIs.
   It starts first and stops last.
@@ -15,6 +18,10 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
   node, with :class:`~broker.net.forwarding.RemoteController` in place of the local
   controller, and :class:`~broker.lifecycle.BrokerLifecycle` registers with the active
   controller and heartbeats. ``start()`` returns once the controller has unfenced this broker.
+  The group coordinator follows this broker's leaderships of ``__consumer_offsets``
+  partitions; the broker then asks the controller for that topic (with
+  ``offsets.topic.replication.factor`` replicas, again while too few brokers are registered)
+  and FindCoordinator answers COORDINATOR_NOT_AVAILABLE until it exists, as in Kafka.
   ``stop()`` is a controlled shutdown first: the controller moves this broker's leaderships
   away before it stops serving.
 
@@ -31,22 +38,23 @@ import time
 import uuid
 from collections.abc import Callable
 
-from broker.clock import Clock, Repeating, SystemClock
+from broker.clock import Clock, Repeating, SystemClock, sleep
 from broker.config import CLIENT_LISTENER, BrokerConfig
 from broker.controller.quorum import ControllerSettings, QuorumController
 from broker.controller.topics import NewTopic
-from broker.groups.coordinator import GroupCoordinator, GroupSettings
-from broker.groups.store import OffsetStore
+from broker.groups.coordinator import GroupSettings
+from broker.groups.routing import GroupCoordinators
 from broker.lifecycle import BrokerLifecycle
 from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
 from broker.metadata.publisher import MetadataPublisher
 from broker.metadata.records import Endpoint
+from broker.metadata.snapshot import MetadataSnapshotter, SnapshotSettings
 from broker.metadata.topics import OFFSETS_TOPIC, TopicError
 from broker.net.client import NodeClients
 from broker.net.context import BoundAddress, Context
 from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
-from broker.net.forwarding import ControllerChannel, RemoteController, sleep
+from broker.net.forwarding import ControllerChannel, RemoteController
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.raft.runtime import RaftRuntime
@@ -63,10 +71,6 @@ CATCH_UP_LOG_S = 5.0
 OFFSETS_TOPIC_RETRY_S = 1.0
 
 
-class ClusterError(Exception):
-    """The cluster cannot be served as configured; the message says what to change."""
-
-
 def cluster_id_of(config: BrokerConfig) -> str:
     """A Kafka-style cluster id (url-safe base64 of a UUID) that every node of one cluster
     derives alike: from its voters."""
@@ -81,15 +85,16 @@ class ClusterNode:
         self.clock: Clock = clock or SystemClock()
         self.cluster_id = cluster_id_of(config)
         self.listener = BoundAddress(CLIENT_LISTENER)
-        self.publisher = MetadataPublisher()
+        self.publisher = MetadataPublisher()  # start() gives it the snapshotter
         self.raft: RaftRuntime | None = None
         self.controller: QuorumController | None = None
         self.replicas: ReplicaManager | None = None
         self.lifecycle: BrokerLifecycle | None = None
         self.remote: RemoteController | None = None
-        self.groups: GroupCoordinator | None = None
+        self.groups: GroupCoordinators | None = None
         self._channel: ControllerChannel | None = None
         self._isr: IsrUpdater | None = None
+        self._snapshotter: MetadataSnapshotter | None = None
         self._fetch_clients: NodeClients | None = None
         self._raft_clients: NodeClients | None = None
         self._controller_server: Server | None = None
@@ -132,7 +137,19 @@ class ClusterNode:
             config.quorum,
             self._raft_clients,
         )
-        self.raft.subscribe(self.publisher.on_commit)
+        # One snapshotter per node, on the publisher, whatever the roles (as Kafka's
+        # SnapshotGenerator sits on every node's MetadataLoader): an observer's log is
+        # snapshotted and shortened too, and a combined node snapshots once.
+        self._snapshotter = MetadataSnapshotter(
+            self.raft,
+            self.clock,
+            SnapshotSettings(
+                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
+                max_interval_ms=config.metadata_snapshot_interval_ms,
+            ),
+        )
+        self.publisher = MetadataPublisher(self._snapshotter)
+        self.raft.subscribe(self.publisher.on_commit, self.publisher.load_snapshot)
         if config.is_controller:
             await self._start_controller()
         await self.raft.start()
@@ -234,10 +251,8 @@ class ClusterNode:
                 config.node_id,
                 lambda: raft.leader_id,
             )
-            # Clients are served once groups can be: the offsets topic must exist first.
+            self.groups = self._group_coordinator(replicas)
             await self.lifecycle.wait_unfenced()
-            await self._create_offsets_topic()
-            self.groups = await self._group_coordinator(replicas)
         except BaseException:
             listening.close()
             raise
@@ -257,6 +272,7 @@ class ClusterNode:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        self._background(self._create_offsets_topic())
         # Kafka's isr-expiration task runs at half the lag it checks for.
         self._every(
             config.replica_lag_time_max_ms // 2, lambda: isr.isr_pass(replicas.all_replicas())
@@ -283,8 +299,9 @@ class ClusterNode:
                 )
             await sleep(self.clock, CATCH_UP_POLL_S)
 
-    async def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinator:
-        """The group coordinator over the ``__consumer_offsets`` partitions held here."""
+    def _group_coordinator(self, replicas: ReplicaManager) -> GroupCoordinators:
+        """The group coordinator shards of the ``__consumer_offsets`` partitions led here,
+        following this broker's leaderships from now on."""
         config = self.config
         settings = GroupSettings(
             initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
@@ -292,20 +309,15 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        count = config.offsets_topic_num_partitions
-        offsets = self.publisher.image.topics[OFFSETS_TOPIC]
-        if any(config.node_id not in p.replicas for p in offsets.partitions.values()):
-            raise ClusterError(
-                f"this broker is not a replica of every {OFFSETS_TOPIC} partition, but group "
-                "coordination is not sharded yet: every broker must hold them all; set "
-                "offsets.topic.replication.factor to the number of brokers"
-            )
-        while len(replicas.replicas_of(OFFSETS_TOPIC)) < count:  # directories being made
-            await sleep(self.clock, CATCH_UP_POLL_S)
-        held = replicas.replicas_of(OFFSETS_TOPIC)
-        store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
-        coordinator = GroupCoordinator(store, settings, self.clock)
-        coordinator.load()
+        # Until the topic exists (it is asked for once this broker serves) FindCoordinator
+        # answers COORDINATOR_NOT_AVAILABLE; it will have offsets.topic.num.partitions.
+        offsets = self.publisher.image.topics.get(OFFSETS_TOPIC)
+        partitions = (
+            config.offsets_topic_num_partitions if offsets is None else len(offsets.partitions)
+        )
+        coordinator = GroupCoordinators(partitions, settings, self.clock)
+        coordinator.attach(replicas.replicas_of(OFFSETS_TOPIC).values())
+        replicas.observe(coordinator.on_role_change)
         return coordinator
 
     async def _create_offsets_topic(self) -> None:
@@ -351,6 +363,11 @@ class ClusterNode:
 
     # -- stopping -----------------------------------------------------------------------
 
+    async def wait_failed(self) -> BaseException:
+        """Until this node's Raft runtime stops on a failure: that failure."""
+        assert self.raft is not None, "started"
+        return await self.raft.wait_failed()
+
     async def stop(self) -> None:
         """A controlled shutdown, then the broker role, then the controller role and the
         quorum, then the logs."""
@@ -378,6 +395,8 @@ class ClusterNode:
             await self._channel.close()
         if self.controller is not None:
             self.controller.stop()
+        if self._snapshotter is not None:
+            await self._snapshotter.stop()
         if self.raft is not None:
             await self.raft.stop()
         if self._raft_clients is not None:

@@ -127,6 +127,20 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
         minimum=1, maximum=32767,
     ),
     ConfigSpec(
+        "metadata.log.max.record.bytes.between.snapshots", "metadata_snapshot_max_bytes",
+        "LONG", 20 * MiB,
+        "a controller snapshots its metadata once this many bytes of the log were applied "
+        "since the last snapshot (Kafka's default)",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "metadata.log.max.snapshot.interval.ms", "metadata_snapshot_interval_ms", "LONG",
+        3_600_000,
+        "a controller snapshots its metadata this long after the last snapshot if anything "
+        "was applied since (Kafka's default); 0 turns this off",
+        minimum=0,
+    ),
+    ConfigSpec(
         "controller.quorum.election.timeout.ms", "quorum_election_timeout_ms", "INT",
         QuorumConfig().election_timeout_ms,
         "an election not won in this time is tried again; Kafka's default is 1000",
@@ -239,6 +253,8 @@ class BrokerConfig:
     broker_session_timeout_ms: int = _DEFAULTS["broker_session_timeout_ms"]
     replica_lag_time_max_ms: int = _DEFAULTS["replica_lag_time_max_ms"]
     offsets_topic_replication_factor: int = SINGLE_NODE_OFFSETS_REPLICATION_FACTOR
+    metadata_snapshot_max_bytes: int = _DEFAULTS["metadata_snapshot_max_bytes"]
+    metadata_snapshot_interval_ms: int = _DEFAULTS["metadata_snapshot_interval_ms"]
     quorum_election_timeout_ms: int = _DEFAULTS["quorum_election_timeout_ms"]
     quorum_fetch_timeout_ms: int = _DEFAULTS["quorum_fetch_timeout_ms"]
     log_defaults: LogConfig = field(default_factory=LogConfig)

@@ -25,9 +25,9 @@ from kio.schema.broker_heartbeat.v0.response import BrokerHeartbeatResponse
 from kio.schema.broker_registration.v0 import request as registration
 from kio.schema.errors import ErrorCode
 
-from broker.clock import Clock
+from broker.clock import Clock, sleep
 from broker.metadata.records import Endpoint
-from broker.net.forwarding import ControllerChannel, ControllerUnavailable, sleep
+from broker.net.forwarding import ControllerChannel, ControllerUnavailable
 
 log = logging.getLogger("broker.lifecycle")
 
@@ -102,6 +102,7 @@ class BrokerLifecycle:
     async def _run(self) -> None:
         await self._register()
         while not self._shut_down.is_set():
+            self._wake.clear()  # a wish made from here on is in the next heartbeat or this one
             answer = await self._heartbeat()
             if answer is not None and answer.error_code in _REGISTER_AGAIN:
                 log.warning("heartbeat refused (%s): registering again", answer.error_code.name)
@@ -111,7 +112,7 @@ class BrokerLifecycle:
             await self._pause()
 
     async def _pause(self) -> None:
-        self._wake.clear()
+        """Until the next heartbeat is due, or one is wanted now (a controlled shutdown)."""
         waiting = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({waiting, sleep(self._clock, self._interval_s)},

@@ -23,8 +23,8 @@ from broker.clock import Clock, Repeating, SystemClock
 from broker.config import BrokerConfig
 from broker.controller.local import LocalController
 from broker.controller.topics import NewTopic
-from broker.groups.coordinator import GroupCoordinator, GroupSettings
-from broker.groups.store import OffsetStore
+from broker.groups.coordinator import GroupSettings
+from broker.groups.routing import GroupCoordinators
 from broker.metadata.cache import MetadataCache
 from broker.metadata.records import Endpoint
 from broker.metadata.store import JsonMetadataStore
@@ -46,7 +46,7 @@ class Node:
         self.replicas: ReplicaManager | None = None
         self.controller: LocalController | None = None
         self.server: Server | None = None
-        self.groups: GroupCoordinator | None = None
+        self.groups: GroupCoordinators | None = None
         self._duties: list[Repeating] = []
 
     @property
@@ -120,7 +120,7 @@ class Node:
 
     async def _group_coordinator(
         self, controller: LocalController, replicas: ReplicaManager
-    ) -> GroupCoordinator:
+    ) -> GroupCoordinators:
         """Committed offsets and group state live in ``__consumer_offsets``, as in Kafka."""
         config = self.config
         if OFFSETS_TOPIC not in controller.image.topics:
@@ -138,9 +138,9 @@ class Node:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        store = OffsetStore([held[index] for index in sorted(held)], self.clock.now_ms)
-        coordinator = GroupCoordinator(store, settings, self.clock)
-        coordinator.load()
+        coordinator = GroupCoordinators(len(held), settings, self.clock)
+        coordinator.attach(held.values())  # one node leads every partition: all load now
+        replicas.observe(coordinator.on_role_change)
 
         def drop_offsets_of_deleted_topics() -> None:
             topics = controller.image.topics

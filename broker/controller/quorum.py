@@ -22,8 +22,8 @@ entry that registered it, and a broker has caught up once it reports that offset
 
 Snapshots (KIP-630): :meth:`QuorumController.load_snapshot` replaces the image with a
 snapshot's (the Raft runtime hands one over at a restart, or when a snapshot from the leader
-replaced entries not applied here); with a ``MetadataSnapshotter`` it is told of every entry
-replayed and takes a snapshot when one is due.
+replaced entries not applied here). It takes none itself: as in Kafka, the node's metadata
+publisher snapshots (``broker.metadata.publisher``), whatever the node's roles.
 
 It does no directory work: every broker makes and removes its own replicas' directories when
 its image changes.
@@ -79,9 +79,9 @@ from broker.controller.topics import (
     delete_topics,
 )
 from broker.metadata.codec import CodecError, decode, encode
-from broker.metadata.image import MetadataDelta, MetadataError, MetadataImage
+from broker.metadata.image import MetadataImage, apply_entries
 from broker.metadata.records import ConfigRecord, ConfigResourceType, MetadataRecord
-from broker.metadata.snapshot import MetadataSnapshotter, decode_snapshot
+from broker.metadata.snapshot import decode_snapshot
 from broker.raft.core import NotLeaderError
 from broker.raft.messages import Entry
 
@@ -103,8 +103,14 @@ class MetadataLog(Protocol):
     @property
     def epoch(self) -> int: ...
 
-    def subscribe(self, on_commit: Callable[[int, Entry], None]) -> None:
-        """Call ``on_commit(offset, entry)`` for every committed entry, in offset order."""
+    def subscribe(
+        self,
+        on_commit: Callable[[int, Entry], None],
+        on_snapshot: Callable[[int, bytes], None] | None = None,
+    ) -> None:
+        """Call ``on_commit(offset, entry)`` for every committed entry, in offset order, and
+        ``on_snapshot(end_offset, data)`` when a snapshot replaces the state (the entries
+        from ``end_offset`` on follow)."""
 
     async def append(self, values: Sequence[bytes]) -> int:
         """Append ``values`` as entries and return the last one's offset once committed.
@@ -138,7 +144,6 @@ class QuorumController:
         settings: ControllerSettings = ControllerSettings(),
         *,
         rng: random.Random | None = None,
-        snapshotter: MetadataSnapshotter | None = None,
     ) -> None:
         self.node_id = node_id
         self.settings = settings
@@ -158,14 +163,13 @@ class QuorumController:
         self._fence_timer: TimerHandle | None = None
         self._rebalance: Repeating | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._snapshotter = snapshotter
-        metadata_log.subscribe(self._on_commit)
+        metadata_log.subscribe(self._on_commit, self.load_snapshot)
 
     @property
     def image(self) -> MetadataImage:
         """The metadata as every committed entry replayed so far leaves it."""
         if self._unapplied:
-            self._image = _apply_entries(self._image, self._unapplied)
+            self._image = apply_entries(self._image, self._unapplied)
             self._unapplied = []
         return self._image
 
@@ -201,8 +205,6 @@ class QuorumController:
             except CodecError as error:
                 log.error("metadata entry at offset %d not applied: %s", offset, error)
         self._replayed_to(offset)
-        if self._snapshotter is not None:
-            self._snapshotter.applied(offset, len(entry.value), lambda: self.image)
 
     def load_snapshot(self, end_offset: int, data: bytes) -> None:
         """Drop the image and load the snapshot of every entry below ``end_offset`` (the
@@ -210,8 +212,6 @@ class QuorumController:
         SnapshotError (the node cannot go on without its metadata)."""
         image = decode_snapshot(data)
         self._image, self._unapplied = image, []
-        if self._snapshotter is not None:
-            self._snapshotter.loaded(end_offset)
         log.info(
             "loaded the metadata snapshot of the log below offset %d: %d brokers, %d topics",
             end_offset,
@@ -464,26 +464,3 @@ class QuorumController:
             return ControllerResult((), result.answer) if validate_only else result
 
         return await self._run(decide)
-
-
-def _apply_entries(
-    image: MetadataImage, entries: Sequence[tuple[int, Sequence[MetadataRecord]]]
-) -> MetadataImage:
-    """``image`` with the entries' records applied in order. An entry that does not fit is
-    skipped whole, as every node skips it, so the images of all nodes still agree."""
-    delta = MetadataDelta(image)
-    applied: list[Sequence[MetadataRecord]] = []
-    for offset, records in entries:
-        try:
-            for record in records:
-                delta.replay(record)
-        except MetadataError as error:
-            log.error("metadata entry at offset %d not applied: %s", offset, error)
-            # Its records before the one that failed are in the delta: start again without it.
-            delta = MetadataDelta(image)
-            for good in applied:
-                for record in good:
-                    delta.replay(record)
-            continue
-        applied.append(records)
-    return delta.apply()

@@ -5,10 +5,13 @@ classic half of ``GroupMetadataManager.java``): the same states, error codes, pr
 leader choice, initial delay and rebalance timeouts.
 
 Everything runs on one asyncio loop and nothing here awaits while it changes state, so no
-lock is needed. ``join`` and ``sync`` park the caller on a future until the rebalance gets
-that far. If the caller is cancelled (its connection died), the future is abandoned and the
-member stays parked, exactly like a Kafka client whose response is lost: the group carries
-on and the member's session timer decides its fate.
+lock is needed. Writes to ``__consumer_offsets`` are appended at once, and what depends on
+them waits until they are committed (``broker.groups.writes``): an offset commit is answered,
+and the committed offsets shown, only then; the leader's assignment is handed out only then,
+if the group is still in the same rebalance. ``join`` and ``sync`` park the caller on a future
+until the rebalance gets that far. If the caller is cancelled (its connection died), the
+future is abandoned and the member stays parked, exactly like a Kafka client whose response is
+lost: the group carries on and the member's session timer decides its fate.
 
 Static membership (KIP-345): a member that joins with a ``group.instance.id`` skips the
 MEMBER_ID_REQUIRED round trip, and when it restarts (joins again with no member id) within its
@@ -29,8 +32,9 @@ from dataclasses import dataclass
 from kio.schema.errors import ErrorCode
 
 from broker.clock import Clock, SystemClock
-from broker.groups.codec import GroupKey, OffsetKey, OffsetValue
+from broker.groups.codec import GroupKey
 from broker.groups.group import Group, Member
+from broker.groups.offsets import CommittedOffsets
 from broker.groups.state import GroupState
 from broker.groups.store import OffsetStore, StoreError
 from broker.groups.values import (
@@ -43,6 +47,11 @@ from broker.groups.values import (
     LeaveResult,
     MemberDescription,
     SyncResult,
+)
+from broker.groups.writes import (
+    OFFSET_COMMIT_TIMEOUT_MS,
+    Commits,
+    group_write_error,
 )
 
 log = logging.getLogger("broker.groups")
@@ -70,6 +79,7 @@ class GroupSettings:
     min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
     max_session_timeout_ms: int = 1_800_000  # group.max.session.timeout.ms
     offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
+    offset_commit_timeout_ms: int = OFFSET_COMMIT_TIMEOUT_MS  # offsets.commit.timeout.ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +103,6 @@ def _sync_error(error: ErrorCode) -> SyncResult:
     return SyncResult(error, None, None, b"")
 
 
-def _java_length(text: str) -> int:
-    """``String.length()`` in Java: UTF-16 code units."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
 class GroupCoordinator:
     def __init__(
         self, store: OffsetStore, settings: GroupSettings, scheduler: Clock | None = None
@@ -105,8 +110,9 @@ class GroupCoordinator:
         self._store = store
         self._settings = settings
         self._scheduler: Clock = scheduler or SystemClock()
+        self._commits = Commits(self._scheduler, settings.offset_commit_timeout_ms)
         self._groups: dict[str, Group] = {}
-        self._offsets: dict[str, dict[tuple[str, int], OffsetValue]] = {}
+        self._offsets = CommittedOffsets(store, self._commits, settings.offset_metadata_max_bytes)
         self._closed = False
 
     def _now(self) -> int:
@@ -118,30 +124,33 @@ class GroupCoordinator:
         """The ``__consumer_offsets`` partition that holds ``group_id``."""
         return self._store.partition_for(group_id)
 
-    def load(self) -> None:
+    def load(self) -> tuple[int, int]:
         """Rebuild offsets and groups from the store; call once, before serving (inside the
-        loop when the default scheduler is used). A group stored with members comes back
-        Stable in its stored generation, each member with a fresh session timer, so clients
-        that keep heartbeating need not rejoin. A group without members comes back Empty."""
+        loop when the default scheduler is used); returns how many groups and committed
+        offsets it found. A group stored with members comes back Stable in its stored
+        generation, each member with a fresh session timer, so clients that keep
+        heartbeating need not rejoin. A group without members comes back Empty."""
         stored = self._store.replay()
-        for key, value in stored.offsets.items():
-            self._offsets.setdefault(key.group, {})[(key.topic, key.partition)] = value
+        self._offsets.restore(stored.offsets)
         now = self._now()
-        for group_id in sorted(stored.groups.keys() | self._offsets.keys()):
+        for group_id in sorted(stored.groups.keys() | set(self._offsets.groups())):
             value = stored.groups.get(group_id)
             group = Group(group_id, now) if value is None else Group.restore(group_id, value, now)
             self._groups[group_id] = group
             for member in group.members.values():
                 self._arm_session(group, member, member.session_timeout_ms)
-        log.info(
+        log.debug(
             "loaded %d groups and %d committed offsets", len(self._groups), len(stored.offsets)
         )
+        return len(self._groups), len(stored.offsets)
 
-    def close(self) -> None:
-        """Cancel every timer and answer every parked join and sync with
-        COORDINATOR_NOT_AVAILABLE; later calls get that error too."""
+    def close(self, error: ErrorCode = ErrorCode.coordinator_not_available) -> None:
+        """Cancel every timer and answer every parked join and sync with ``error``
+        (NOT_COORDINATOR when another broker takes over); later calls get
+        COORDINATOR_NOT_AVAILABLE. Writes still waiting are answered NOT_COORDINATOR."""
         self._closed = True
-        unavailable = ErrorCode.coordinator_not_available
+        self._commits.close()
+        unavailable = error
         for group in self._groups.values():
             self._cancel_join_timer(group)
             for handle in group.pending.values():
@@ -310,16 +319,41 @@ class GroupCoordinator:
         member.rebalance_timeout_ms = joiner.rebalance_timeout_ms
         member.session_timeout_ms = joiner.session_timeout_ms
         assignment = {m.member_id: m.assignment for m in group.members.values()}
+
+        def revert(error: ErrorCode) -> JoinResult:
+            if not self._closed and group.static_members.get(instance_id) == new_id:
+                member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = previous
+                group.replace_static(instance_id, old_id)
+                self._arm_session(group, member, member.session_timeout_ms)
+            return _join_error(group_write_error(error), "")
+
         try:
-            self._store.write(
+            ack = self._store.write(
                 group.group_id, [(GroupKey(group.group_id), group.to_value(assignment))]
             )
         except StoreError as err:
             log.debug("group %s: cannot store static member %s: %s", group.group_id, new_id, err)
-            member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = previous
-            group.replace_static(instance_id, old_id)
-            self._arm_session(group, member, member.session_timeout_ms)
-            return _join_error(ErrorCode.not_coordinator, "")
+            return revert(err.code)
+
+        def stored(error: ErrorCode) -> JoinResult:
+            if error is not ErrorCode.none:
+                log.debug("group %s: static member %s not stored: %s", group.group_id, new_id,
+                          error.name)  # fmt: skip
+                return revert(error)
+            return self._static_member_back(group, instance_id, new_id, old_leader,
+                                            supports_skip_assignment)  # fmt: skip
+
+        return self._commits.then(ack, stored)
+
+    def _static_member_back(
+        self,
+        group: Group,
+        instance_id: str,
+        new_id: str,
+        old_leader: str | None,
+        supports_skip_assignment: bool,
+    ) -> JoinResult:
+        """The answer to a static member that took its old place back in a Stable group."""
         log.info("group %s: static member %s keeps its assignment", group.group_id, instance_id)
         is_leader = group.leader == new_id
         if supports_skip_assignment:
@@ -501,16 +535,38 @@ class GroupCoordinator:
         return waiter
 
     def _take_assignment(self, group: Group, assignment: dict[str, bytes]) -> None:
-        """Store the leader's assignment with the group, then hand it out: Stable."""
+        """Store the leader's assignment with the group; once it is committed, hand it out:
+        Stable (unless the rebalance moved on meanwhile: then the answer is not needed)."""
         try:
-            self._store.write(
+            ack = self._store.write(
                 group.group_id, [(GroupKey(group.group_id), group.to_value(assignment))]
             )
         except StoreError as err:
             log.debug("group %s: cannot store the assignment: %s", group.group_id, err)
-            self._reset_and_propagate(group, ErrorCode.not_coordinator)
-            self._prepare_rebalance(group, "the assignment could not be stored")
+            self._assignment_not_stored(group, err.code)
             return
+        generation = group.generation
+
+        def stored(error: ErrorCode) -> None:
+            if (
+                self._closed
+                or group.generation != generation
+                or group.state is not GroupState.COMPLETING_REBALANCE
+            ):
+                return
+            if error is ErrorCode.none:
+                self._hand_out(group, assignment)
+            else:
+                log.debug("group %s: assignment not stored: %s", group.group_id, error.name)
+                self._assignment_not_stored(group, error)
+
+        self._commits.then(ack, stored)
+
+    def _assignment_not_stored(self, group: Group, error: ErrorCode) -> None:
+        self._reset_and_propagate(group, group_write_error(error))
+        self._prepare_rebalance(group, "the assignment could not be stored")
+
+    def _hand_out(self, group: Group, assignment: dict[str, bytes]) -> None:
         for member in group.members.values():
             member.assignment = assignment[member.member_id]
         self._propagate(group, ErrorCode.none)
@@ -649,41 +705,14 @@ class GroupCoordinator:
         member_id: str,
         group_instance_id: str | None,
         offsets: list[CommitEntry],
-    ) -> list[ErrorCode]:
-        """OffsetCommit: one error per entry, in order. Accepted offsets are written to the
-        store (one batch) before this returns."""
+    ) -> list[ErrorCode] | asyncio.Future[list[ErrorCode]]:
+        """OffsetCommit: one error per entry, in order, at once or (while the batch of
+        accepted offsets is not yet committed) as a future. Offsets are shown by ``fetch``
+        once committed."""
         error = self._commit_error(group_id, generation_id, member_id, group_instance_id)
         if error is not ErrorCode.none:
             return [error] * len(offsets)
-        limit = self._settings.offset_metadata_max_bytes
-        errors = [
-            ErrorCode.offset_metadata_too_large
-            if _java_length(entry.metadata or "") > limit
-            else ErrorCode.none
-            for entry in offsets
-        ]
-        now = self._now()
-        records = [
-            (
-                OffsetKey(group_id, entry.topic, entry.partition),
-                OffsetValue(entry.offset, entry.leader_epoch, entry.metadata or "", now),
-            )
-            for entry, error in zip(offsets, errors, strict=True)
-            if error is ErrorCode.none
-        ]
-        if records:
-            try:
-                self._store.write(group_id, records)
-            except StoreError as err:
-                log.debug("group %s: cannot store committed offsets: %s", group_id, err)
-                return [
-                    ErrorCode.not_coordinator if error is ErrorCode.none else error
-                    for error in errors
-                ]
-            committed = self._offsets.setdefault(group_id, {})
-            for key, value in records:
-                committed[(key.topic, key.partition)] = value
-        return errors
+        return self._offsets.commit(group_id, offsets)
 
     def _commit_error(
         self, group_id: str, generation_id: int, member_id: str, instance_id: str | None
@@ -713,39 +742,12 @@ class GroupCoordinator:
     def fetch(
         self, group_id: str, partitions: list[tuple[str, int]] | None
     ) -> list[CommittedOffset]:
-        """OffsetFetch: the given ``(topic, partition)`` pairs in order (-1, -1, "" where
-        nothing is committed), or with None every committed partition, sorted."""
-        committed = self._offsets.get(group_id, {})
-        wanted = sorted(committed) if partitions is None else partitions
-        answer = []
-        for topic, partition in wanted:
-            value = committed.get((topic, partition))
-            if value is None:
-                answer.append(CommittedOffset(topic, partition, -1, -1, ""))
-            else:
-                answer.append(
-                    CommittedOffset(
-                        topic, partition, value.offset, value.leader_epoch, value.metadata
-                    )
-                )
-        return answer
+        """OffsetFetch (``CommittedOffsets.fetch``)."""
+        return self._offsets.fetch(group_id, partitions)
 
     def remove_offsets(self, exists: Callable[[str], bool]) -> None:
-        """Tombstone, in every group, the committed offsets of topics that no longer
-        ``exists`` (a deleted topic, as Kafka's ``onPartitionsDeleted``), so a topic created
-        again under the same name is read from its start."""
-        for group_id, committed in self._offsets.items():
-            gone = [key for key in committed if not exists(key[0])]
-            if not gone:
-                continue
-            try:
-                self._store.write(group_id, [(OffsetKey(group_id, *key), None) for key in gone])
-            except StoreError as err:
-                log.debug("group %s: cannot remove offsets of deleted topics: %s", group_id, err)
-                continue  # kept, and tried again at the next start
-            for key in gone:
-                del committed[key]
-            log.info("group %s: removed %d offsets of deleted topics", group_id, len(gone))
+        """Tombstone the committed offsets of topics that no longer ``exists``."""
+        self._offsets.remove_topics(exists)
 
     # ---- admin --------------------------------------------------------------------------
 
@@ -804,10 +806,7 @@ class GroupCoordinator:
             return ErrorCode.group_id_not_found
         if group.state is not GroupState.EMPTY:
             return ErrorCode.non_empty_group
-        committed = self._offsets.get(group_id, {})
-        tombstones = [
-            (OffsetKey(group_id, topic, partition), None) for topic, partition in committed
-        ]
+        tombstones = self._offsets.tombstones(group_id)
         try:
             self._store.write(group_id, [*tombstones, (GroupKey(group_id), None)])
         except StoreError as err:
@@ -817,7 +816,7 @@ class GroupCoordinator:
             handle.cancel()
         group.transition_to(GroupState.DEAD, self._now())
         del self._groups[group_id]
-        self._offsets.pop(group_id, None)
+        self._offsets.forget(group_id)
         log.info("group %s: deleted with %d committed offsets", group_id, len(tombstones))
         return ErrorCode.none
 

@@ -1,10 +1,14 @@
 """Committed offsets and group metadata, kept in ``__consumer_offsets`` as Kafka keeps them.
 
-A group lives in partition ``partition_for(group_id)`` (Kafka's hash of the group id). Each
-write is one uncompressed batch of Kafka-format records (see ``codec``), appended with one
+A group lives in partition ``partition_for(group_id)`` (Kafka's hash of the group id over
+``offsets.topic.num.partitions``); a store holds some of those partitions (all of them on one
+node, one per coordinator shard in a cluster). Each write is one uncompressed batch of
+Kafka-format records (see ``codec``), appended as an acks=all produce would be, with one
 ``write`` to the OS before ``write`` returns, so it survives a SIGKILL of the broker (not a
-power cut: flushing follows the topic's flush policy). ``replay`` reads every partition from
-its log start to its high watermark and keeps the newest value per key.
+power cut: flushing follows the topic's flush policy). ``write`` answers with what the high
+watermark must reach for the batch to be committed (``broker.replica.purgatory``); on one node
+that is so at once. ``replay`` reads every partition from its log start to its high watermark
+and keeps the newest value per key.
 
 No compaction: the internal log only grows, by roughly 100 bytes per committed partition and
 a few hundred per rebalance. That is fine for classroom-sized use. Create the topic with
@@ -17,6 +21,8 @@ import logging
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
+
+from kio.schema.errors import ErrorCode
 
 from broker.groups.codec import (
     CodecError,
@@ -33,7 +39,8 @@ from broker.groups.codec import (
 )
 from broker.protocol.batch import scan_valid, validate_produced
 from broker.protocol.records import Record, build_batch, iter_records
-from broker.replica.replica import Replica
+from broker.replica.purgatory import AwaitedAck
+from broker.replica.replica import ALL_ACKS, Replica, ReplicaError
 from broker.storage.errors import StorageError
 
 log = logging.getLogger("broker.groups")
@@ -52,7 +59,12 @@ def java_string_hashcode(value: str) -> int:
 
 
 class StoreError(Exception):
-    """A write to ``__consumer_offsets`` failed; nothing of it should be trusted as stored."""
+    """A write to ``__consumer_offsets`` failed; nothing of it should be trusted as stored.
+    ``code`` is the error a produce of it would have been answered with."""
+
+    def __init__(self, message: str, code: ErrorCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StoredState(NamedTuple):
@@ -62,21 +74,44 @@ class StoredState(NamedTuple):
     groups: dict[str, GroupValue]
 
 
+def partition_for(group_id: str, num_partitions: int) -> int:
+    """Kafka's ``abs(groupId.hashCode) % partitions`` (``abs`` being ``& 0x7fffffff``)."""
+    return (java_string_hashcode(group_id) & 0x7FFFFFFF) % num_partitions
+
+
 class OffsetStore:
-    def __init__(self, partitions: Sequence[Replica], now_ms: Callable[[], int]) -> None:
+    """``partitions`` of ``__consumer_offsets`` held here, of ``num_partitions`` in all (by
+    default, the topic is these partitions)."""
+
+    def __init__(
+        self,
+        partitions: Sequence[Replica],
+        now_ms: Callable[[], int],
+        num_partitions: int | None = None,
+    ) -> None:
         if not partitions:
             raise ValueError(f"{OFFSETS_TOPIC} needs at least one partition")
-        self._partitions = list(partitions)
+        self._partitions = {partition.index: partition for partition in partitions}
+        self.num_partitions = len(partitions) if num_partitions is None else num_partitions
         self.now_ms = now_ms
 
     def partition_for(self, group_id: str) -> int:
-        """Kafka's ``abs(groupId.hashCode) % partitions`` (``abs`` being ``& 0x7fffffff``)."""
-        return (java_string_hashcode(group_id) & 0x7FFFFFFF) % len(self._partitions)
+        """The partition that holds ``group_id``."""
+        return partition_for(group_id, self.num_partitions)
 
-    def write(self, group_id: str, records: Sequence[tuple[RecordKey, RecordValue | None]]) -> None:
-        """Append ``records`` of ``group_id`` as one batch. A None value is a tombstone.
-        Raises ``StoreError`` when the log cannot take them."""
-        partition = self._partitions[self.partition_for(group_id)]
+    def write(
+        self, group_id: str, records: Sequence[tuple[RecordKey, RecordValue | None]]
+    ) -> AwaitedAck:
+        """Append ``records`` of ``group_id`` as one batch (a None value is a tombstone);
+        returns what the batch waits for to be committed. Raises ``StoreError`` when the
+        partition cannot take them (not held or not led here, too small an ISR, a storage
+        failure)."""
+        partition = self._partitions.get(self.partition_for(group_id))
+        if partition is None:
+            raise StoreError(
+                f"group {group_id!r} is not in a partition held here",
+                ErrorCode.not_leader_or_follower,
+            )
         now = self.now_ms()
         batch = build_batch(
             [
@@ -85,18 +120,20 @@ class OffsetStore:
             ],
             now,
         )
+        where = f"cannot write group {group_id!r} to {partition.topic}-{partition.index}"
         try:
-            partition.append(batch, validate_produced(batch), now)
+            partition.append(batch, validate_produced(batch), now, ALL_ACKS)
+        except ReplicaError as err:
+            raise StoreError(f"{where}: {err}", err.code) from err
         except (OSError, StorageError) as err:
-            raise StoreError(
-                f"cannot write group {group_id!r} to {partition.topic}-{partition.index}: {err}"
-            ) from err
+            raise StoreError(f"{where}: {err}", ErrorCode.kafka_storage_error) from err
+        return AwaitedAck(partition, partition.log_end_offset)
 
     def replay(self) -> StoredState:
         """The newest committed offsets and group metadata in every partition. Records that
         cannot be decoded are skipped with a warning."""
         state = StoredState({}, {})
-        for partition in self._partitions:
+        for _, partition in sorted(self._partitions.items()):
             for record in _records(partition):
                 try:
                     _apply(record, state)

@@ -9,8 +9,9 @@ holds an image sees one consistent moment however long it takes.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -29,6 +30,8 @@ from broker.metadata.records import (
     TopicRecord,
     UnfenceBrokerRecord,
 )
+
+log = logging.getLogger("broker.metadata")
 
 ConfigKey = tuple[ConfigResourceType, str]
 _EMPTY: Mapping = MappingProxyType({})  # the one empty mapping every image shares
@@ -289,3 +292,28 @@ class MetadataDelta:
         partitions[index] = registration
         self.changed_topics[topic_id] = replace(topic, partitions=partitions)
         self.changed_names[topic.name] = topic_id
+
+
+def apply_entries(
+    image: MetadataImage, entries: Sequence[tuple[int, Sequence[MetadataRecord]]]
+) -> MetadataImage:
+    """``image`` with the records of many metadata-log entries (offset, records) applied in
+    order, through one delta: replaying a long log costs what it holds, not an image per entry.
+    An entry that does not fit is skipped whole, as every node skips it, so the images of all
+    nodes still agree."""
+    delta = MetadataDelta(image)
+    applied: list[Sequence[MetadataRecord]] = []
+    for offset, records in entries:
+        try:
+            for record in records:
+                delta.replay(record)
+        except MetadataError as error:
+            log.error("metadata entry at offset %d not applied: %s", offset, error)
+            # Its records before the one that failed are in the delta: start again without it.
+            delta = MetadataDelta(image)
+            for good in applied:
+                for record in good:
+                    delta.replay(record)
+            continue
+        applied.append(records)
+    return delta.apply()

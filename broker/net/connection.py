@@ -26,7 +26,7 @@ from broker.protocol.errors import ProtocolError
 from broker.protocol.framing import BadFrameSize, FrameDecoder
 
 if TYPE_CHECKING:
-    from broker.net.context import Context
+    from broker.net.context import ListenerContext
     from broker.net.memory import RequestMemory
     from broker.net.registry import Registry
 
@@ -40,7 +40,7 @@ SENDFILE_THRESHOLD = 64 * 1024  # smaller regions are read and written in one bu
 class Connection(asyncio.Protocol):
     def __init__(
         self,
-        context: Context,
+        context: ListenerContext,
         registry: Registry,
         memory: RequestMemory,
         on_close,

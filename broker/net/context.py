@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from broker.clock import Clock
 from broker.config import BrokerConfig
 from broker.controller.api import ControllerApi
-from broker.groups.coordinator import GroupCoordinator
+from broker.groups.routing import GroupCoordinators
 from broker.metadata.cache import MetadataCache
 from broker.replica.manager import ReplicaManager
+
+
+class ListenerContext(Protocol):
+    """What a server and its connections read of the context they hand their handlers: the
+    client listener's :class:`Context`, or the CONTROLLER listener's ``ControllerContext``
+    (one ``Server`` per listener)."""
+
+    @property
+    def config(self) -> BrokerConfig: ...
+
+    @property
+    def api_keys(self) -> Sequence[Mapping[str, int]]: ...
 
 
 @dataclass
@@ -33,7 +46,7 @@ class Context:
     metadata: MetadataCache  # what Metadata, FindCoordinator and DescribeConfigs answer from
     replicas: ReplicaManager  # Produce, Fetch, ListOffsets and OffsetForLeaderEpoch go here
     controller: ControllerApi  # topic changes and producer ids (local or forwarded)
-    groups: GroupCoordinator
+    groups: GroupCoordinators
     api_keys: Sequence[Mapping[str, int]]  # the ApiVersions list, from the handler registry
     listener: BoundAddress = field(default_factory=BoundAddress)
     # Encoded Metadata bodies by (version, topics asked, ..., metadata generation): 100

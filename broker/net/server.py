@@ -1,4 +1,6 @@
-"""The listening socket: accepts connections, caps their number, closes idle ones.
+"""A listening socket: accepts connections, caps their number, closes idle ones. A node runs
+one ``Server`` per listener: PLAINTEXT with the client handlers, and in a cluster CONTROLLER
+with the controller-listener handlers, each with its own context and registry.
 
 Accepting is a loop of its own rather than asyncio's: at the file-descriptor limit
 (EMFILE and friends) asyncio's accept logs a traceback per attempt and schedules a retry per
@@ -21,7 +23,7 @@ import socket
 import time
 
 from broker.net.connection import Connection
-from broker.net.context import Context
+from broker.net.context import ListenerContext
 from broker.net.memory import RequestMemory
 from broker.net.registry import Registry
 
@@ -47,7 +49,9 @@ async def bind(host: str, port: int) -> socket.socket:
 
 
 class Server:
-    def __init__(self, context: Context, registry: Registry, listening: socket.socket) -> None:
+    def __init__(
+        self, context: ListenerContext, registry: Registry, listening: socket.socket
+    ) -> None:
         """``listening``: the socket :func:`bind` made."""
         self._context = context
         self._registry = registry

@@ -43,8 +43,14 @@ class QuorumConfig:
     fetch_max_entries: int = 64
     """The most entries one Fetch answer carries (Kafka bounds it in bytes)."""
 
+    fetch_snapshot_max_bytes: int = 8 * 1024 * 1024
+    """The most snapshot bytes one FetchSnapshot asks for (Kafka's raft client: 8 MiB, not
+    configurable); a larger snapshot comes in several chunks."""
+
     def __post_init__(self) -> None:
         if not 0 < self.fetch_max_wait_ms < self.request_timeout_ms:
             raise ValueError("fetch_max_wait_ms must be positive and below request_timeout_ms")
         if min(self.election_timeout_ms, self.fetch_timeout_ms, self.retry_backoff_ms) <= 0:
             raise ValueError("the quorum timeouts must be positive")
+        if self.fetch_snapshot_max_bytes <= 0:
+            raise ValueError("fetch_snapshot_max_bytes must be positive")

@@ -1,18 +1,26 @@
 """``RaftCore``: one node of a KRaft quorum as a pure state machine (sans-IO).
 
-Inputs: the persisted state at start, ``tick(now_ms)`` of a manual clock, ``step(message)``
-for every message received, ``append(values)`` on the leader and ``resign()`` before a clean
-shutdown. Outputs come out of ``ready()`` as a ``Ready``, which the driver must handle in this
-order: persist its election state (Kafka's ``quorum-state`` file) and its log change and
-fsync both, then send its messages, then apply its committed entries, then call
-``advance(ready)``. So an epoch or a vote is durable before any answer that depends on it
-leaves the node, and a follower never reports an offset it could lose.
+Inputs: the persisted state at start (the election state, the latest snapshot and the log
+entries after it), ``tick(now_ms)`` of a manual clock, ``step(message)`` for every message
+received, ``append(values)`` on the leader, ``take_snapshot(end_offset, data)`` from the
+state machine and ``resign()`` before a clean shutdown. Outputs come out of ``ready()`` as a
+``Ready``, which the driver must handle in the order its docstring gives: persist (election
+state, snapshot, log change) and fsync, then send its messages, then hand the state machine
+its snapshot to load and its committed entries, then call ``advance(ready)``. So an epoch or
+a vote is durable before any answer that depends on it leaves the node, and a follower never
+reports an offset it could lose.
 
 Roles follow Kafka's ``QuorumState``: unattached, prospective (pre-vote, KIP-996), candidate,
 leader, follower and resigned. Replication is pull-based: followers and observers fetch with
 their log end offset and last fetched epoch; the leader answers with entries, or with a
 diverging epoch so the follower truncates, and with its high watermark, which is the offset a
 majority of voters have replicated once an entry of the leader's own epoch is among them.
+
+Snapshots (KIP-630): the state machine hands the core a snapshot of its state at an offset it
+has applied; the log then starts there (the entries below are dropped). A follower whose fetch
+offset is below the leader's log start is answered with the leader's snapshot id, downloads it
+with FetchSnapshot in chunks of ``fetch_snapshot_max_bytes`` by byte position, installs it,
+hands it to its state machine to load, and fetches on from its end offset.
 """
 
 from __future__ import annotations
@@ -37,8 +45,12 @@ from broker.raft.messages import (
     Entry,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     Message,
     QuorumInfo,
+    Snapshot,
+    SnapshotId,
     VoteRequest,
     VoteResponse,
 )
@@ -78,8 +90,23 @@ class ElectionState:
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """One batch of outputs. ``log_from`` set means: truncate the persisted log to that offset
-    and append ``entries``. ``committed`` holds (offset, entry) pairs in offset order."""
+    """One batch of outputs, handled in this order. A crash may cut steps 1 to 5 short after
+    any of them: the core restarts correctly from what reached the disk.
+
+    1. ``election_state`` set: write it (the ``quorum-state`` file).
+    2. ``snapshot`` set: write it and fsync it (taken here or fetched from the leader) before
+       the next steps delete what it replaces.
+    3. ``log_from`` set: truncate the persisted log at that offset (drop it and every entry
+       after; at or below the log start that empties the log).
+    4. ``log_start_offset`` set: the log now starts there: delete the entries below it (an empty
+       log starts there) and every snapshot older than the one ending there.
+    5. ``log_from`` set: append ``entries`` at the end of the log. Then fsync all of it.
+    6. Send ``messages``.
+    7. ``load_snapshot`` set: the state machine drops its state and loads this snapshot
+       (after a restart, or once a snapshot from the leader replaced entries not yet applied).
+    8. Apply ``committed``: (offset, entry) pairs in offset order, from the end of
+       ``load_snapshot`` when it is set.
+    """
 
     election_state: ElectionState | None
     log_from: int | None
@@ -87,6 +114,17 @@ class Ready:
     messages: tuple[Message, ...]
     committed: tuple[tuple[int, Entry], ...]
     log_end_offset: int
+    snapshot: Snapshot | None = None
+    log_start_offset: int | None = None
+    load_snapshot: Snapshot | None = None
+
+
+@dataclass(slots=True)
+class _Download:
+    """A snapshot a follower is fetching from its leader: the bytes received so far."""
+
+    snapshot_id: SnapshotId
+    data: bytearray = field(default_factory=bytearray)
 
 
 @dataclass(slots=True)
@@ -109,17 +147,27 @@ class RaftCore:
         config: QuorumConfig | None = None,
         election_state: ElectionState | None = None,
         log: tuple[Entry, ...] | list[Entry] = (),
+        snapshot: Snapshot | None = None,
+        log_start_offset: int | None = None,
     ) -> None:
-        """``election_state`` and ``log`` are what was persisted before this start; ``rng``
-        supplies the election jitter (seed it for a reproducible run)."""
+        """``election_state``, ``snapshot`` (the latest) and ``log`` are what was persisted
+        before this start; ``log[0]`` sits at ``log_start_offset`` (by default the snapshot's end
+        offset, or 0 without one). ``rng`` supplies the election jitter (seed it for a
+        reproducible run)."""
         if not voters:
             raise ValueError("controller.quorum.voters must name at least one voter")
+        end = snapshot.snapshot_id.end_offset if snapshot is not None else 0
+        start = end if log_start_offset is None else log_start_offset
+        if not 0 <= start <= end:
+            raise ValueError(
+                f"a log starting at {start} leaves a gap after the snapshot ending at {end}"
+            )
         self.node_id = node_id
         self.voters = frozenset(voters)
         self.config = config or QuorumConfig()
         self.rng = rng
         self.now = now_ms
-        self.log = RaftLog(log)
+        self.log = RaftLog(log, start)
         state = election_state or ElectionState()
         self.epoch = state.epoch
         self.leader_id = NO_LEADER
@@ -127,9 +175,20 @@ class RaftCore:
         self.high_watermark = 0
         self.role = Role.UNATTACHED
         self._applied = 0
-        self._persisted_end = self.log.end_offset
         self._persisted_election = state
         self._unpersisted_from: int | None = None
+        # Snapshots: the latest (served to followers), and what the next Ready carries.
+        self._snapshot: Snapshot | None = None
+        self._new_snapshot: Snapshot | None = None
+        self._new_log_start: int | None = None
+        self._load_snapshot: Snapshot | None = None
+        if snapshot is not None:
+            if start < end:
+                self._start_log_at(snapshot)  # a crash came before the log caught up with it
+            else:
+                self.log.start_epoch = snapshot.snapshot_id.epoch
+            self._adopt_snapshot(snapshot)
+        self._persisted_end = self.log.end_offset
         self._outbox: list[Message] = []
         self._next_correlation = 0
         self._in_ready = False
@@ -141,6 +200,7 @@ class RaftCore:
         # Follower and observer fetching.
         self._fetch_target = NO_LEADER
         self._fetch_in_flight: tuple[int, int, int] | None = None  # (correlation, offset, deadline)
+        self._download: _Download | None = None  # a snapshot being fetched from the leader
         self._next_fetch_at = now_ms
         self._has_fetched_from_leader = False
         # Prospective and candidate.
@@ -212,6 +272,28 @@ class RaftCore:
         self._answer_parked()
         return self.log.end_offset - 1
 
+    def take_snapshot(self, end_offset: int, data: bytes) -> SnapshotId:
+        """The state machine's snapshot of its state after applying every entry below
+        ``end_offset`` (which it has been given to apply). The log then starts there: the
+        next Ready carries the snapshot to write and the entries to delete."""
+        self._check_not_in_ready()
+        if not self.log.start_offset < end_offset <= self._applied:
+            raise ValueError(
+                f"a snapshot must end after the log start {self.log.start_offset} and not after "
+                f"the last applied offset {self._applied}, not at {end_offset}"
+            )
+        epoch = self.log.entry(end_offset - 1).epoch
+        snapshot = Snapshot(SnapshotId(end_offset, epoch), data)
+        self.log.drop_before(snapshot.snapshot_id)
+        self._snapshot = self._new_snapshot = snapshot
+        self._new_log_start = end_offset
+        return snapshot.snapshot_id
+
+    @property
+    def latest_snapshot(self) -> Snapshot | None:
+        """The snapshot the log starts from (None: the log starts at 0)."""
+        return self._snapshot
+
     def resign(self) -> None:
         """Hand leadership over before a clean shutdown: EndQuorumEpoch to the voters, the
         furthest replicated first, so the first of them starts an election at once."""
@@ -234,6 +316,9 @@ class RaftCore:
             or self._unpersisted_from is not None
             or self._applied < self.high_watermark
             or self._election_state() != self._persisted_election
+            or self._new_snapshot is not None
+            or self._new_log_start is not None
+            or self._load_snapshot is not None
         )
 
     def ready(self) -> Ready:
@@ -246,15 +331,21 @@ class RaftCore:
         ready = Ready(
             election_state=election if election != self._persisted_election else None,
             log_from=log_from,
-            entries=tuple(self.log.entries[log_from:]) if log_from is not None else (),
+            entries=self.log.read(max(log_from, self.log.start_offset), len(self.log.entries))
+            if log_from is not None
+            else (),
             messages=tuple(self._outbox),
             committed=tuple(
-                (offset, self.log.entries[offset]) for offset in range(self._applied, committed_end)
+                (offset, self.log.entry(offset)) for offset in range(self._applied, committed_end)
             ),
             log_end_offset=self.log.end_offset,
+            snapshot=self._new_snapshot,
+            log_start_offset=self._new_log_start,
+            load_snapshot=self._load_snapshot,
         )
         self._outbox = []
         self._unpersisted_from = None
+        self._new_snapshot = self._new_log_start = self._load_snapshot = None
         self._applied = max(self._applied, committed_end)
         return ready
 
@@ -324,6 +415,7 @@ class RaftCore:
         self._election_deadline = self._fetch_deadline = self._backoff_deadline = None
         self._retry_deadline = None
         self._fetch_in_flight = None
+        self._download = None
         self._next_fetch_at = self.now
         self._election = None
         self._leader = None
@@ -527,13 +619,42 @@ class RaftCore:
                 self.epoch,
                 self.node_id,
                 high_watermark=self.high_watermark,
-                records=tuple(self.log.entries[offset : offset + self.config.fetch_max_entries]),
+                records=self.log.read(offset, self.config.fetch_max_entries),
             )
         )
+
+    def _snapshot_needed(self, request: FetchRequest) -> SnapshotId | None:
+        """The snapshot a fetch must load first (Kafka's ``validateOffsetAndEpoch``): when it
+        starts below this log, or at its start but not after the snapshot's last entry, or
+        after an epoch older than the snapshot's."""
+        if self._snapshot is None:
+            return None
+        start, start_epoch = self.log.start_offset, self.log.start_epoch
+        offset, epoch = request.fetch_offset, request.last_fetched_epoch
+        if offset < start or (offset == start and epoch != start_epoch) or epoch < start_epoch:
+            return self._snapshot.snapshot_id
+        return None
 
     def _leader_fetch(self, request: FetchRequest) -> None:
         source = request.source
         assert self._leader is not None
+        snapshot_id = self._snapshot_needed(request)
+        if snapshot_id is not None:
+            self._parked.pop(source, None)
+            self._leader.record_contact(source, self.now)
+            self._send(
+                FetchResponse(
+                    self.node_id,
+                    source,
+                    request.correlation_id,
+                    ErrorCode.none,
+                    self.epoch,
+                    self.node_id,
+                    high_watermark=self.high_watermark,
+                    snapshot_id=snapshot_id,
+                )
+            )
+            return
         epoch, end = self.log.end_offset_for_epoch(request.last_fetched_epoch)
         if epoch != request.last_fetched_epoch or end < request.fetch_offset:
             self._parked.pop(source, None)
@@ -574,8 +695,25 @@ class RaftCore:
         if self._fetch_target == NO_LEADER:
             self._fetch_target = self.rng.choice(sorted(self.voters))
         correlation = self._new_correlation()
+        deadline = self.now + self.config.request_timeout_ms
+        download = self._download
+        if download is not None:
+            position = len(download.data)
+            self._fetch_in_flight = (correlation, position, deadline)
+            self._send(
+                FetchSnapshotRequest(
+                    self.node_id,
+                    self._fetch_target,
+                    correlation,
+                    current_leader_epoch=self.epoch,
+                    snapshot_id=download.snapshot_id,
+                    position=position,
+                    max_bytes=self.config.fetch_snapshot_max_bytes,
+                )
+            )
+            return
         offset = self.log.end_offset
-        self._fetch_in_flight = (correlation, offset, self.now + self.config.request_timeout_ms)
+        self._fetch_in_flight = (correlation, offset, deadline)
         self._send(
             FetchRequest(
                 self.node_id,
@@ -587,13 +725,22 @@ class RaftCore:
             )
         )
 
-    def _follower_fetch_response(self, response: FetchResponse) -> None:
+    def _heard_from_leader(self) -> int:
+        """A fetch or snapshot chunk answered by the leader: the fetch timeout starts again and
+        the next request goes at once. Returns the in-flight request's offset or position."""
         assert self._fetch_in_flight is not None
-        fetch_offset = self._fetch_in_flight[1]
+        sent_at = self._fetch_in_flight[1]
         self._fetch_in_flight = None
         self._has_fetched_from_leader = True
         self._fetch_deadline = self.now + self.config.fetch_timeout_ms
         self._next_fetch_at = self.now
+        return sent_at
+
+    def _follower_fetch_response(self, response: FetchResponse) -> None:
+        fetch_offset = self._heard_from_leader()
+        if response.snapshot_id is not None:
+            self._download = _Download(response.snapshot_id)
+            return
         diverging = response.diverging_epoch
         if diverging is not None:
             _, local_end = self.log.end_offset_for_epoch(diverging.epoch)
@@ -603,6 +750,50 @@ class RaftCore:
             self._append_local(list(response.records))
         high_watermark = min(response.high_watermark, self.log.end_offset)
         self.high_watermark = max(self.high_watermark, high_watermark)
+
+    def _follower_snapshot_chunk(self, response: FetchSnapshotResponse) -> None:
+        position = self._heard_from_leader()
+        download = self._download
+        if download is None or response.snapshot_id != download.snapshot_id:
+            return
+        if response.position != position:
+            return  # not the chunk asked for
+        download.data += response.data
+        if len(download.data) < response.size:
+            return
+        self._download = None
+        snapshot = Snapshot(download.snapshot_id, bytes(download.data))
+        if snapshot.snapshot_id.end_offset > self.log.start_offset:
+            self._start_log_at(snapshot)
+            self._new_snapshot = snapshot
+            self._adopt_snapshot(snapshot)
+
+    def _start_log_at(self, snapshot: Snapshot) -> None:
+        """Make the log start at ``snapshot``'s end. The entries after it stay if this log
+        agrees with it on its last entry; otherwise every entry goes (Kafka's
+        ``truncateToLatestSnapshot``): they part from the committed history before its end."""
+        snapshot_id = snapshot.snapshot_id
+        end, epoch = snapshot_id
+        if self.log.epoch_at(end - 1) == epoch:
+            self.log.drop_before(snapshot_id)
+        else:
+            if self.high_watermark >= end:
+                self._fail(f"committed entries disagree with snapshot {snapshot_id}")
+            start = self.log.start_offset
+            if self._unpersisted_from is None or self._unpersisted_from > start:
+                self._unpersisted_from = start
+            self.log.reset(snapshot_id)
+        self._new_log_start = end
+
+    def _adopt_snapshot(self, snapshot: Snapshot) -> None:
+        """``snapshot`` is the log's start: it is committed, is served to followers, and the
+        state machine loads it unless it has applied that far already."""
+        end = snapshot.snapshot_id.end_offset
+        self._snapshot = snapshot
+        self.high_watermark = max(self.high_watermark, end)
+        if end > self._applied:
+            self._load_snapshot = snapshot
+            self._applied = end
 
     def _truncate(self, end_offset: int) -> None:
         if end_offset >= self.log.end_offset:
@@ -745,14 +936,18 @@ class RaftCore:
         else:
             self._observe(response.leader_epoch, response.leader_id)
 
+    def _leader_epoch_error(self, current_leader_epoch: int) -> ErrorCode | None:
+        """Why this node cannot serve a fetch made in ``current_leader_epoch``, if it cannot."""
+        if current_leader_epoch < self.epoch:
+            return ErrorCode.fenced_leader_epoch
+        if current_leader_epoch > self.epoch:
+            return ErrorCode.unknown_leader_epoch
+        if self.role is not Role.LEADER:
+            return ErrorCode.not_leader_or_follower
+        return None
+
     def _on_fetch_request(self, request: FetchRequest) -> None:
-        error = None
-        if request.current_leader_epoch < self.epoch:
-            error = ErrorCode.fenced_leader_epoch
-        elif request.current_leader_epoch > self.epoch:
-            error = ErrorCode.unknown_leader_epoch
-        elif self.role is not Role.LEADER:
-            error = ErrorCode.not_leader_or_follower
+        error = self._leader_epoch_error(request.current_leader_epoch)
         if error is None:
             self._leader_fetch(request)
             return
@@ -774,13 +969,73 @@ class RaftCore:
         if self._observe(response.leader_epoch, response.leader_id):
             return
         if response.error is not ErrorCode.none:
-            self._fetch_in_flight = None
-            self._next_fetch_at = self.now + self.config.retry_backoff_ms
-            if self.role is Role.UNATTACHED:
-                self._fetch_target = NO_LEADER
+            self._fetch_failed()
             return
         if self.role is Role.FOLLOWER and response.source == self.leader_id:
             self._follower_fetch_response(response)
+
+    def _fetch_failed(self) -> None:
+        self._fetch_in_flight = None
+        self._next_fetch_at = self.now + self.config.retry_backoff_ms
+        if self.role is Role.UNATTACHED:
+            self._fetch_target = NO_LEADER
+
+    def _on_fetch_snapshot_request(self, request: FetchSnapshotRequest) -> None:
+        error = self._leader_epoch_error(request.current_leader_epoch)
+        snapshot = self._snapshot
+        position = request.position
+        if error is None:
+            if snapshot is None or snapshot.snapshot_id != request.snapshot_id:
+                error = ErrorCode.snapshot_not_found
+            elif not _within(position, len(snapshot.data)):
+                error = ErrorCode.position_out_of_range
+        if error is not None:
+            self._send(
+                FetchSnapshotResponse(
+                    self.node_id,
+                    request.source,
+                    request.correlation_id,
+                    error,
+                    self.epoch,
+                    self._advertised_leader(),
+                    request.snapshot_id,
+                )
+            )
+            return
+        assert snapshot is not None and self._leader is not None
+        self._leader.record_contact(request.source, self.now)
+        self._send(
+            FetchSnapshotResponse(
+                self.node_id,
+                request.source,
+                request.correlation_id,
+                ErrorCode.none,
+                self.epoch,
+                self.node_id,
+                snapshot.snapshot_id,
+                size=len(snapshot.data),
+                position=position,
+                data=snapshot.data[position : position + request.max_bytes],
+            )
+        )
+
+    def _on_fetch_snapshot_response(self, response: FetchSnapshotResponse) -> None:
+        in_flight = self._fetch_in_flight
+        if in_flight is None or response.correlation_id != in_flight[0]:
+            return
+        if self._observe(response.leader_epoch, response.leader_id):
+            return
+        if response.error in (ErrorCode.snapshot_not_found, ErrorCode.position_out_of_range):
+            # The leader has a newer snapshot (or the download went wrong): fetch again at
+            # once, which names the snapshot to download now (Kafka does the same).
+            self._download = None
+            self._fetch_in_flight = None
+            return
+        if response.error is not ErrorCode.none:
+            self._fetch_failed()
+            return
+        if self.role is Role.FOLLOWER and response.source == self.leader_id:
+            self._follower_snapshot_chunk(response)
 
     # ----------------------------------------------------------------- helpers
 
@@ -816,9 +1071,17 @@ _HANDLERS = {
     EndQuorumEpochResponse: RaftCore._on_end_quorum_epoch_response,
     FetchRequest: RaftCore._on_fetch_request,
     FetchResponse: RaftCore._on_fetch_response,
+    FetchSnapshotRequest: RaftCore._on_fetch_snapshot_request,
+    FetchSnapshotResponse: RaftCore._on_fetch_snapshot_response,
 }
 
 
 def _due(deadline: int | None, now: int) -> bool:
     """Whether a timer set for ``deadline`` (None: not set) has come due at ``now``."""
     return deadline is not None and now >= deadline
+
+
+def _within(position: int, size: int) -> bool:
+    """Whether a FetchSnapshot may start at ``position`` of a snapshot of ``size`` bytes: at a
+    byte of it, or at 0 of an empty one."""
+    return 0 <= position < size or position == size == 0

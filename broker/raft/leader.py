@@ -61,6 +61,11 @@ class LeaderState:
         replica.end_offset = fetch_offset
         replica.last_fetch = now
         replica.leader_end_at_last_fetch = leader_end
+        self.record_contact(replica_id, now)
+
+    def record_contact(self, replica_id: int, now: int) -> None:
+        """``replica_id`` is following this leader (a Fetch, or a replica loading a snapshot):
+        it counts for check-quorum."""
         if replica_id in self.voters:
             self._fetched_voters.add(replica_id)
             if len(self._fetched_voters) + 1 >= len(self.voters) // 2 + 1:

@@ -1,4 +1,4 @@
-"""The quorum's messages, named after the Kafka APIs that carry them (KIP-595, KIP-996).
+"""The quorum's messages, named after the Kafka APIs that carry them (KIP-595, KIP-996, KIP-630).
 
 Each message names its ``source`` and ``destination`` node ids; the driver maps those to
 connections and to the real kio request/response types. Requests carry a ``correlation_id``
@@ -9,6 +9,7 @@ flight is recognised and dropped, as a Kafka client drops it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kio.schema.errors import ErrorCode
 
@@ -24,6 +25,22 @@ class Entry:
     epoch: int
     value: bytes
     leader_change: bool = False
+
+
+class SnapshotId(NamedTuple):
+    """A snapshot's name (KIP-630): it holds the state after every entry below ``end_offset``,
+    and ``epoch`` is the epoch of the last of them (the entry at ``end_offset - 1``)."""
+
+    end_offset: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A snapshot of the state machine above the log, as opaque bytes."""
+
+    snapshot_id: SnapshotId
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +128,35 @@ class FetchResponse(Message):
     high_watermark: int = -1
     records: tuple[Entry, ...] = ()
     diverging_epoch: DivergingEpoch | None = None
+    snapshot_id: SnapshotId | None = None
+    """Set when the fetch offset is below the leader's log start (Kafka's SnapshotId): the
+    follower fetches this snapshot with FetchSnapshot, then fetches on from its end offset."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotRequest(Message):
+    """FetchSnapshot (59): up to ``max_bytes`` of the snapshot ``snapshot_id`` from byte
+    ``position`` on."""
+
+    current_leader_epoch: int
+    snapshot_id: SnapshotId
+    position: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotResponse(Message):
+    """One chunk of a snapshot: ``data`` sits at ``position`` of a snapshot of ``size`` bytes
+    (Kafka's UnalignedRecords, Position and Size). SNAPSHOT_NOT_FOUND when the leader no longer
+    has that snapshot, POSITION_OUT_OF_RANGE for a position outside it."""
+
+    error: ErrorCode
+    leader_epoch: int
+    leader_id: int
+    snapshot_id: SnapshotId
+    size: int = -1
+    position: int = -1
+    data: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,16 @@ appends. Each turn steps the inbox into the core, ticks it at the time of the in
 then handles every ``Ready`` in the order the core demands: persist the election state and
 the log and fsync them (in a worker thread, so the loop keeps serving), then send its
 messages (requests through ``NodeClients``, answers to the handlers waiting on them), then
-hand committed entries to the subscribers and settle the appends they complete, then
-``advance``. The next turn is due at the core's ``next_deadline()`` (a timer on the clock) or
-at the next inbox item.
+hand a snapshot to load and the committed entries to the subscribers and settle the appends
+they complete, then ``advance``. The next turn is due at the core's ``next_deadline()`` (a
+timer on the clock) or at the next inbox item.
+
+Snapshots (KIP-630): the state machine above calls ``take_snapshot`` with its state after an
+entry it applied; the snapshot is written as Kafka's ``<offset>-<epoch>.checkpoint`` file and
+the log starts at its end. The core holds and serves (FetchSnapshot) the file's bytes as they
+are, as Kafka's leader serves its snapshot files; a follower that downloads one writes it as
+is, and its subscribers load the state it holds. At start the newest snapshot is loaded
+before the entries after it are committed again.
 
 The core's correlation ids never go on the wire: an answer is matched to the core's request
 by the task that sent it, and a received request gets a correlation id unique on this node.
@@ -32,6 +39,8 @@ from kio.schema.errors import ErrorCode
 
 from broker.clock import Clock, TimerHandle
 from broker.net.client import ClientError, NodeClients
+from broker.protocol.errors import RecordError
+from broker.raft import batches
 from broker.raft.config import QuorumConfig
 from broker.raft.core import NotLeaderError, QuorumStateError, RaftCore, Ready, Role
 from broker.raft.messages import (
@@ -41,8 +50,11 @@ from broker.raft.messages import (
     Entry,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
     Message,
     QuorumInfo,
+    Snapshot,
+    SnapshotId,
     VoteRequest,
 )
 from broker.raft.store import RaftStore
@@ -50,8 +62,15 @@ from broker.raft.wire import WireError, request_to_kio, response_from_kio
 
 log = logging.getLogger("broker.raft")
 
-_REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+_REQUESTS = (
+    VoteRequest,
+    BeginQuorumEpochRequest,
+    EndQuorumEpochRequest,
+    FetchRequest,
+    FetchSnapshotRequest,
+)
 OnCommit = Callable[[int, Entry], None]
+OnSnapshot = Callable[[int, bytes], None]
 
 
 class RaftRuntime:
@@ -81,13 +100,17 @@ class RaftRuntime:
             if voter != node_id:
                 clients.update(voter, host, port)
         self.failure: BaseException | None = None
+        self._failed = asyncio.Event()  # set with failure
         self._core: RaftCore | None = None
         self._store: RaftStore | None = None
-        self._subscribers: list[OnCommit] = []
-        # Messages for the core, appends as (values, future), or a _Resign.
+        self._subscribers: list[tuple[OnCommit, OnSnapshot | None]] = []
+        # Messages for the core, appends as (values, future), a _Resign or a _TakeSnapshot.
         self._inbox: list[object] = []
         self._resigning: list[asyncio.Future[None]] = []  # resolved once EndQuorumEpoch is sent
+        self._snapshotting: list[asyncio.Future[None]] = []  # resolved once written
+        self._loaded_state: bytes | None = None  # the state of Ready.load_snapshot, decoded
         self._persisting: asyncio.Future[None] | None = None  # the worker thread's write
+        self._seen: tuple[Role, int, int] | None = None  # the last role, epoch, leader logged
         self._wake = asyncio.Event()
         self._timer: TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -126,10 +149,19 @@ class RaftRuntime:
         return self._core.role if self._core is not None else None
 
     def describe_quorum(self) -> QuorumInfo:
-        """DescribeQuorum (55) data; raises NotLeaderError on a node that is not the leader."""
+        """DescribeQuorum (55) data; raises NotLeaderError on a node that is not the leader.
+        The leader's own row is as of now (the core's clock moved at its last tick)."""
         if self._core is None:
             raise NotLeaderError(NO_LEADER, 0)
-        return self._core.describe_quorum()
+        info = self._core.describe_quorum()
+        now = self.clock.now_ms()
+        voters = tuple(
+            dataclasses.replace(row, last_fetch_timestamp=now, last_caught_up_timestamp=now)
+            if row.replica_id == self.node_id
+            else row
+            for row in info.voters
+        )
+        return dataclasses.replace(info, voters=voters)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -138,6 +170,8 @@ class RaftRuntime:
         store = await asyncio.to_thread(RaftStore.open, self.log_dir, self.voters)
         election = await asyncio.to_thread(store.election_state)
         entries = await asyncio.to_thread(store.entries)
+        found = await asyncio.to_thread(store.latest_snapshot_file)
+        snapshot = Snapshot(SnapshotId(*found[0]), found[1]) if found is not None else None
         self._store = store
         self._core = RaftCore(
             self.node_id,
@@ -147,14 +181,19 @@ class RaftRuntime:
             config=self.config,
             election_state=election,
             log=entries,
+            snapshot=snapshot,
+            log_start_offset=store.start_offset,
         )
         log.info(
-            "raft node %d: loaded epoch %d (leader %d, voted %d) and %d entries from %s",
+            "raft node %d: loaded epoch %d (leader %d, voted %d), snapshot %s and %d entries "
+            "from offset %d in %s",
             self.node_id,
             election.epoch,
             election.leader_id,
             election.voted_for,
+            snapshot.snapshot_id if snapshot is not None else "none",
             len(entries),
+            store.start_offset,
             self.log_dir,
         )
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -191,11 +230,35 @@ class RaftRuntime:
 
     # ---- what the node and the controller call ------------------------------------------
 
-    def subscribe(self, on_commit: OnCommit) -> None:
+    def subscribe(self, on_commit: OnCommit, on_snapshot: OnSnapshot | None = None) -> None:
         """Call ``on_commit(offset, entry)`` once per committed entry, in offset order
         (leader-change entries included; a restarted node gets its log again as it is
-        committed again)."""
-        self._subscribers.append(on_commit)
+        committed again), and ``on_snapshot(end_offset, state)`` when the state machine must
+        drop its state and load a snapshot's (at start, or when the leader's snapshot replaced
+        entries not applied here); the entries from ``end_offset`` on follow."""
+        self._subscribers.append((on_commit, on_snapshot))
+
+    async def take_snapshot(self, end_offset: int, data: bytes) -> None:
+        """Write ``data``, the state machine's state after every entry below ``end_offset``
+        (all of them handed to the subscribers), as a snapshot, and start the log at its end;
+        returns once it is durable. Raises ValueError when the log cannot start there (it
+        starts at or after it already, or those entries are not committed yet)."""
+        self._check_running()
+        core = self._core
+        assert core is not None
+        if not core.log.start_offset < end_offset <= core.high_watermark:
+            raise ValueError(
+                f"no snapshot at offset {end_offset}: the log starts at {core.log.start_offset}"
+                f" and is committed below {core.high_watermark}"
+            )
+        epoch = core.log.entry(end_offset - 1).epoch
+        content = await asyncio.to_thread(
+            batches.encode_snapshot, data, end_offset, epoch, self.clock.now_ms()
+        )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inbox.append(_TakeSnapshot(end_offset, content, done))
+        self._wake.set()
+        await done
 
     async def append(self, values: Sequence[bytes]) -> int:
         """Append ``values`` as entries (leader only); returns the last one's offset once it
@@ -243,17 +306,21 @@ class RaftRuntime:
                 self._wake.clear()
                 self._step_inbox(core)
                 core.tick(self.clock.now_ms())
+                self._log_transition(core)
                 while core.has_ready():
                     ready = core.ready()
-                    self._persisting = asyncio.ensure_future(
-                        asyncio.to_thread(self._persist, ready)
-                    )
-                    await asyncio.shield(self._persisting)
-                    self._persisting = None
+                    if _touches_disk(ready):
+                        self._persisting = asyncio.ensure_future(
+                            asyncio.to_thread(self._persist, ready)
+                        )
+                        await asyncio.shield(self._persisting)
+                        self._persisting = None
                     self._send(ready.messages)
+                    self._load(ready.load_snapshot)
                     self._commit(ready.committed)
                     core.advance(ready)
                 self._settle_resigns()
+                self._settle(self._snapshotting)
                 self._answer_dropped_fetches(core)
                 if core.role is not Role.LEADER:
                     self._fail_appends(NotLeaderError(core.leader_id, core.epoch))
@@ -264,8 +331,28 @@ class RaftRuntime:
             raise
         except BaseException as exc:  # a broken Raft rule or a failed disk: stop this node
             self.failure = exc
+            self._failed.set()
             log.critical("raft node %d stopped: %s", self.node_id, exc, exc_info=True)
             self._fail_waiters(exc)
+
+    async def wait_failed(self) -> BaseException:
+        """Until this Raft node stops on a failure (a broken Raft rule, a failed disk): that
+        failure, which the node cannot serve the quorum past."""
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
+
+    def _log_transition(self, core: RaftCore) -> None:
+        """Say when this node leads, follows or resigns (the rest of an election: DEBUG)."""
+        seen = (core.role, core.epoch, core.leader_id)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        role, epoch, leader_id = seen
+        announced = role in (Role.LEADER, Role.FOLLOWER, Role.RESIGNED)
+        level = logging.INFO if announced else logging.DEBUG
+        of = f" of {leader_id}" if role is Role.FOLLOWER else ""
+        log.log(level, "raft node %d: %s%s in epoch %d", self.node_id, role.value, of, epoch)
 
     def _step_inbox(self, core: RaftCore) -> None:
         inbox, self._inbox = self._inbox, []
@@ -273,6 +360,13 @@ class RaftRuntime:
             if isinstance(item, _Resign):
                 core.resign()
                 self._resigning.append(item.handed_over)
+            elif isinstance(item, _TakeSnapshot):
+                try:
+                    core.take_snapshot(item.end_offset, item.content)
+                except ValueError as exc:  # the log moved on meanwhile
+                    item.done.set_exception(exc)
+                else:
+                    self._snapshotting.append(item.done)
             elif isinstance(item, Message):
                 if isinstance(item, FetchRequest):
                     self._supersede_fetch(core, item)
@@ -293,8 +387,22 @@ class RaftRuntime:
         assert store is not None
         if ready.election_state is not None:
             store.save_election_state(ready.election_state)
+        if ready.snapshot is not None:
+            end_offset, epoch = ready.snapshot.snapshot_id
+            store.save_snapshot_file(end_offset, epoch, ready.snapshot.data)
         if ready.log_from is not None:
-            store.write(ready.log_from, ready.entries, self.clock.now_ms())
+            store.truncate(ready.log_from)
+        if ready.log_start_offset is not None:
+            store.start_log_at(ready.log_start_offset)
+        if ready.log_from is not None:
+            store.append(ready.entries, self.clock.now_ms())
+        if ready.load_snapshot is not None:
+            try:
+                self._loaded_state = batches.decode_snapshot(ready.load_snapshot.data)
+            except RecordError as exc:
+                raise QuorumStateError(
+                    f"snapshot {ready.load_snapshot.snapshot_id} is not whole: {exc}"
+                ) from exc
 
     def _send(self, messages: Sequence[Message]) -> None:
         loop = asyncio.get_running_loop()
@@ -328,9 +436,32 @@ class RaftRuntime:
         self._inbox.append(response)
         self._wake.set()
 
+    def _load(self, snapshot: Snapshot | None) -> None:
+        """Hand the state of a snapshot to load to the subscribers (decoded by ``_persist``)."""
+        if snapshot is None:
+            return
+        state, self._loaded_state = self._loaded_state, None
+        assert state is not None
+        end_offset = snapshot.snapshot_id.end_offset
+        log.info(
+            "raft node %d: loading snapshot %s (%d bytes of state)",
+            self.node_id,
+            snapshot.snapshot_id,
+            len(state),
+        )
+        for _, on_snapshot in self._subscribers:
+            if on_snapshot is not None:
+                on_snapshot(end_offset, state)  # a failure stops the node: its state is gone
+        # Appends whose entries the snapshot covers were committed (it comes from committed
+        # history), but whether in their epoch cannot be told any more: their callers retry.
+        for offset in [o for o in self._appends if o < end_offset]:
+            _, done = self._appends.pop(offset)
+            if not done.done():
+                done.set_exception(NotLeaderError(self.leader_id, snapshot.snapshot_id.epoch))
+
     def _commit(self, committed: Sequence[tuple[int, Entry]]) -> None:
         for offset, entry in committed:
-            for on_commit in self._subscribers:
+            for on_commit, _ in self._subscribers:
                 try:
                     on_commit(offset, entry)
                 except Exception:
@@ -348,10 +479,15 @@ class RaftRuntime:
                     done.set_exception(NotLeaderError(self.leader_id, entry.epoch))
 
     def _settle_resigns(self) -> None:
-        resigning, self._resigning = self._resigning, []
-        for handed_over in resigning:
-            if not handed_over.done():
-                handed_over.set_result(None)
+        self._settle(self._resigning)
+
+    @staticmethod
+    def _settle(waiting: list[asyncio.Future[None]]) -> None:
+        futures = list(waiting)
+        waiting.clear()
+        for future in futures:
+            if not future.done():
+                future.set_result(None)
 
     # ---- held fetches -------------------------------------------------------------------
 
@@ -414,11 +550,30 @@ class RaftRuntime:
         for item in self._inbox:
             if isinstance(item, tuple) and not item[1].done():
                 item[1].set_exception(error)
+            elif isinstance(item, _TakeSnapshot) and not item.done.done():
+                item.done.set_exception(error)
         self._inbox = []
+        for done in self._snapshotting:
+            if not done.done():
+                done.set_exception(error)
+        self._snapshotting = []
         for answer in self._answers.values():
             if not answer.done():
                 answer.set_exception(error)
         self._held_fetches.clear()
+
+
+def _touches_disk(ready: Ready) -> bool:
+    """Whether ``ready`` has anything for ``_persist``. An idle quorum's Readys carry only
+    messages (fetches and their answers), and handing each to a worker thread cost more CPU
+    than everything else the idle quorum does."""
+    return (
+        ready.election_state is not None
+        or ready.snapshot is not None
+        or ready.log_from is not None
+        or ready.log_start_offset is not None
+        or ready.load_snapshot is not None
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -426,3 +581,12 @@ class _Resign:
     """The inbox item that asks the leader to hand over (``stop``)."""
 
     handed_over: asyncio.Future[None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TakeSnapshot:
+    """The inbox item of ``take_snapshot``: the snapshot file's content, encoded already."""
+
+    end_offset: int
+    content: bytes
+    done: asyncio.Future[None]

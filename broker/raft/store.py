@@ -197,23 +197,43 @@ class RaftStore:
 
     def latest_snapshot(self) -> tuple[tuple[int, int], bytes] | None:
         """The newest snapshot's id and state; None when there is none."""
+        found = self.latest_snapshot_file()
+        if found is None:
+            return None
+        (end, epoch), content = found
+        try:
+            return (end, epoch), decode_snapshot(content)
+        except RecordError as err:
+            path = self.log.directory / snapshot_file_name(end, epoch)
+            raise StorageError(f"cannot read snapshot {path}: {err}") from err
+
+    def latest_snapshot_file(self) -> tuple[tuple[int, int], bytes] | None:
+        """The newest snapshot's id and its file's content as it is (what FetchSnapshot
+        serves); None when there is none."""
         ids = self.snapshot_ids()
         if not ids:
             return None
         end, epoch = ids[-1]
         path = self.log.directory / snapshot_file_name(end, epoch)
         try:
-            return (end, epoch), decode_snapshot(path.read_bytes())
-        except (OSError, RecordError) as err:
+            return (end, epoch), path.read_bytes()
+        except OSError as err:
             raise StorageError(f"cannot read snapshot {path}: {err}") from err
 
     def save_snapshot(self, end_offset: int, epoch: int, data: bytes, timestamp: int) -> None:
-        """Write a snapshot durably: as ``.checkpoint.part``, fsynced, renamed into place."""
+        """Write the snapshot of state ``data`` durably (see ``save_snapshot_file``)."""
+        self.save_snapshot_file(
+            end_offset, epoch, encode_snapshot(data, end_offset, epoch, timestamp)
+        )
+
+    def save_snapshot_file(self, end_offset: int, epoch: int, content: bytes) -> None:
+        """Write a snapshot file's ``content`` (``batches.encode_snapshot``) durably: as
+        ``.checkpoint.part``, fsynced, renamed into place."""
         directory = self.log.directory
         final = directory / snapshot_file_name(end_offset, epoch)
         partial = final.with_name(final.name.removesuffix(SNAPSHOT_SUFFIX) + PARTIAL_SUFFIX)
         with open(partial, "wb") as file:
-            file.write(encode_snapshot(data, end_offset, epoch, timestamp))
+            file.write(content)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, final)

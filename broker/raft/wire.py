@@ -1,9 +1,11 @@
 """The quorum's messages as Kafka's own requests and responses (kio types), both ways.
 
-Vote v2 (52, with KIP-996's ``pre_vote``), BeginQuorumEpoch v1 (53), EndQuorumEpoch v1 (54)
-and Fetch v12 (1) on ``__cluster_metadata`` partition 0, whose records are the entries as
-batches (``broker.raft.batches``); DescribeQuorum (55) is answered in any version 0-2 from a
-body shaped like v2. The core's ``correlation_id`` never goes on the wire: the connection has
+Vote v2 (52, with KIP-996's ``pre_vote``), BeginQuorumEpoch v1 (53), EndQuorumEpoch v1 (54),
+Fetch v12 (1) on ``__cluster_metadata`` partition 0, whose records are the entries as
+batches (``broker.raft.batches``) and whose ``snapshot_id`` names the snapshot a follower must
+fetch first, and FetchSnapshot v0 (59), whose ``unaligned_records`` are a chunk of the
+snapshot file's bytes; DescribeQuorum (55) is answered in any version 0-2 from a body shaped
+like v2. The core's ``correlation_id`` never goes on the wire: the connection has
 its own; a request's answer is matched to the core's request by the caller, which is why the
 response functions take the request they answer.
 
@@ -23,6 +25,8 @@ from kio.schema.end_quorum_epoch.v1 import response as eqe_resp
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12 import request as fetch_req
 from kio.schema.fetch.v12 import response as fetch_resp
+from kio.schema.fetch_snapshot.v0 import request as snap_req
+from kio.schema.fetch_snapshot.v0 import response as snap_resp
 from kio.schema.vote.v2 import request as vote_req
 from kio.schema.vote.v2 import response as vote_resp
 
@@ -36,9 +40,12 @@ from broker.raft.messages import (
     EndQuorumEpochResponse,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     Message,
     QuorumInfo,
     ReplicaInfo,
+    SnapshotId,
     VoteRequest,
     VoteResponse,
 )
@@ -138,6 +145,27 @@ def request_to_kio(message: Message, *, fetch_max_wait_ms: int) -> Any:
             ),
             forgotten_topics_data=(),
         )
+    if isinstance(message, FetchSnapshotRequest):
+        return snap_req.FetchSnapshotRequest(
+            replica_id=message.source,
+            max_bytes=message.max_bytes,
+            topics=(
+                snap_req.TopicSnapshot(
+                    name=METADATA_TOPIC,
+                    partitions=(
+                        snap_req.PartitionSnapshot(
+                            partition=PARTITION,
+                            current_leader_epoch=message.current_leader_epoch,
+                            snapshot_id=snap_req.SnapshotId(
+                                end_offset=message.snapshot_id.end_offset,
+                                epoch=message.snapshot_id.epoch,
+                            ),
+                            position=message.position,
+                        ),
+                    ),
+                ),
+            ),
+        )
     raise TypeError(f"not a quorum request: {message!r}")
 
 
@@ -178,6 +206,17 @@ def request_from_kio(body: Any, destination: int, correlation_id: int) -> Messag
             current_leader_epoch=p.current_leader_epoch,
             fetch_offset=p.fetch_offset,
             last_fetched_epoch=p.last_fetched_epoch,
+        )
+    if isinstance(body, snap_req.FetchSnapshotRequest):
+        p = _only_partition(body.topics, "name", "partitions", index="partition")
+        return FetchSnapshotRequest(
+            body.replica_id,
+            destination,
+            correlation_id,
+            current_leader_epoch=p.current_leader_epoch,
+            snapshot_id=SnapshotId(p.snapshot_id.end_offset, p.snapshot_id.epoch),
+            position=p.position,
+            max_bytes=body.max_bytes,
         )
     raise WireError(f"not a quorum request: {type(body).__name__}")
 
@@ -247,8 +286,40 @@ def response_to_kio(request: Message, response: Message, *, timestamp: int) -> A
                             current_leader=fetch_resp.LeaderIdAndEpoch(
                                 leader_id=response.leader_id, leader_epoch=response.leader_epoch
                             ),
+                            snapshot_id=fetch_resp.SnapshotId(
+                                end_offset=response.snapshot_id.end_offset,
+                                epoch=response.snapshot_id.epoch,
+                            )
+                            if response.snapshot_id is not None
+                            else fetch_resp.SnapshotId(),
                             aborted_transactions=None,
                             records=records,
+                        ),
+                    ),
+                ),
+            ),
+        )
+    if isinstance(response, FetchSnapshotResponse):
+        return snap_resp.FetchSnapshotResponse(
+            throttle_time=datetime.timedelta(0),
+            error_code=ErrorCode.none,
+            topics=(
+                snap_resp.TopicSnapshot(
+                    name=METADATA_TOPIC,
+                    partitions=(
+                        snap_resp.PartitionSnapshot(
+                            index=PARTITION,
+                            error_code=response.error,
+                            snapshot_id=snap_resp.SnapshotId(
+                                end_offset=response.snapshot_id.end_offset,
+                                epoch=response.snapshot_id.epoch,
+                            ),
+                            current_leader=snap_resp.LeaderIdAndEpoch(
+                                leader_id=response.leader_id, leader_epoch=response.leader_epoch
+                            ),
+                            size=response.size,
+                            position=response.position,
+                            unaligned_records=response.data,
                         ),
                     ),
                 ),
@@ -291,6 +362,10 @@ def error_response(body: Any, error: ErrorCode) -> Any:
     if isinstance(body, fetch_req.FetchRequest):
         return fetch_resp.FetchResponse(
             throttle_time=datetime.timedelta(0), error_code=error, responses=()
+        )
+    if isinstance(body, snap_req.FetchSnapshotRequest):
+        return snap_resp.FetchSnapshotResponse(
+            throttle_time=datetime.timedelta(0), error_code=error, topics=()
         )
     raise TypeError(f"not a quorum request: {type(body).__name__}")
 
@@ -337,7 +412,7 @@ def response_from_kio(request: Message, body: Any) -> Message:
                 if offset != expected:
                     raise WireError(f"fetched entry at offset {offset}, expected {expected}")
                 entries.append(entry)
-        diverging = p.diverging_epoch
+        diverging, snapshot = p.diverging_epoch, p.snapshot_id
         return FetchResponse(
             source,
             destination,
@@ -350,18 +425,39 @@ def response_from_kio(request: Message, body: Any) -> Message:
             diverging_epoch=DivergingEpoch(diverging.epoch, diverging.end_offset)
             if diverging.epoch >= 0 and diverging.end_offset >= 0
             else None,
+            snapshot_id=SnapshotId(snapshot.end_offset, snapshot.epoch)
+            if snapshot.epoch >= 0 and snapshot.end_offset >= 0
+            else None,
+        )
+    if isinstance(request, FetchSnapshotRequest) and isinstance(
+        body, snap_resp.FetchSnapshotResponse
+    ):
+        p = _answer_partition(body, "topics", "name", index="index")
+        return FetchSnapshotResponse(
+            source,
+            destination,
+            correlation,
+            p.error_code,
+            p.current_leader.leader_epoch,
+            p.current_leader.leader_id,
+            SnapshotId(p.snapshot_id.end_offset, p.snapshot_id.epoch),
+            size=p.size,
+            position=p.position,
+            data=bytes(p.unaligned_records or b""),
         )
     raise WireError(f"{type(body).__name__} does not answer {type(request).__name__}")
 
 
-def _answer_partition(body: Any, topics_field: str, name_field: str) -> Any:
+def _answer_partition(
+    body: Any, topics_field: str, name_field: str, index: str = "partition_index"
+) -> Any:
     if body.error_code is not ErrorCode.none:
         raise WireError(f"{type(body).__name__} error {body.error_code.name}")
     topics = getattr(body, topics_field)
     if len(topics) != 1 or getattr(topics[0], name_field) != METADATA_TOPIC:
         raise WireError(f"the answer does not name only {METADATA_TOPIC}")
     partitions = topics[0].partitions
-    if len(partitions) != 1 or partitions[0].partition_index != PARTITION:
+    if len(partitions) != 1 or getattr(partitions[0], index) != PARTITION:
         raise WireError(f"the answer does not name only {METADATA_TOPIC}-{PARTITION}")
     return partitions[0]
 

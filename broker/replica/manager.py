@@ -51,7 +51,8 @@ class ReplicaManager:
     follower of a partition led here catches up enough to join its ISR (the node passes
     ``IsrUpdater.expand`` in cluster mode); ``owns_directories``: make and delete replicas'
     directories as the image changes (cluster mode); without it the single node's
-    controller does (see the module)."""
+    controller does (see the module). Observers (``observe``) are told of every replica
+    whose role an image changed, once the whole image is applied."""
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class ReplicaManager:
         self.owns_directories = owns_directories
         self.clock: Clock = clock or SystemClock()
         self._on_isr_candidate = on_isr_candidate
+        self._observers: list[Callable[[Replica], None]] = []
         self._topics: dict[str, dict[int, Replica]] = {}
         self._prepared: dict[TopicPartition, PartitionLog] = {}  # made, not yet in an image
         self._removed: dict[uuid.UUID, list[PartitionLog]] = {}  # out of the image, on disk
@@ -98,6 +100,11 @@ class ReplicaManager:
         return {(r.topic, r.index): r.high_watermark for r in self.all_replicas()}
 
     # -- following the image ------------------------------------------------------------
+
+    def observe(self, on_role_change: Callable[[Replica], None]) -> None:
+        """Call ``on_role_change(replica)`` for each replica an image made a leader or a
+        follower, or dropped (stopped: a follower that is no longer held here)."""
+        self._observers.append(on_role_change)
 
     def load(self, image: MetadataImage, doomed: frozenset[uuid.UUID]) -> None:
         """Open the logs of ``image``'s partitions that this node is a replica of (recovering
@@ -129,10 +136,13 @@ class ReplicaManager:
         self._image = new
         changes = local_changes(old, new, self.node_id)
         fetchers = self.fetchers
+        changed: list[Replica] = []
         for topic, index in changes.deletes:
             if fetchers is not None:
                 fetchers.unfollow((topic.name, index))
-            self._drop(topic, index)
+            dropped = self._drop(topic, index)
+            if dropped is not None:
+                changed.append(dropped)
         if self.owns_directories:
             self._make_missing(changes)
         config_of = self._config_of(new)
@@ -149,16 +159,21 @@ class ReplicaManager:
                 partition.partition_epoch,
                 partition.replicas,
             )
+            changed.append(replica)
         for topic, index, partition in changes.followers:
             replica = self.replica(topic.name, index)
             if replica is None:
                 replica = self._add(topic, index, partition, config_of, seeded)
             replica.become_follower(partition.leader, partition.leader_epoch)
+            changed.append(replica)
             if fetchers is not None:
                 leader = new.brokers.get(partition.leader)
                 fetchers.follow(replica, leader.endpoints if leader is not None else ())
         if fetchers is not None and new.brokers is not old.brokers:
             self._follow_moved_leaders(fetchers, old, new)
+        for observer in self._observers:
+            for replica in changed:
+                observer(replica)
 
     def _follow_moved_leaders(
         self, fetchers: ReplicaFetcherManager, old: MetadataImage, new: MetadataImage
@@ -208,11 +223,11 @@ class ReplicaManager:
         self._topics.setdefault(topic.name, {})[index] = replica
         return replica
 
-    def _drop(self, topic: TopicImage, index: int) -> None:
+    def _drop(self, topic: TopicImage, index: int) -> Replica | None:
         replicas = self._topics.get(topic.name, {})
         replica = replicas.pop(index, None)
         if replica is None:
-            return
+            return None
         replica.stop()
         if not replicas:
             del self._topics[topic.name]
@@ -221,6 +236,7 @@ class ReplicaManager:
             self._delete(dropped)
         else:
             self._removed.setdefault(topic.topic_id, []).extend(dropped)
+        return replica
 
     def _config_of(self, image: MetadataImage) -> Callable[[str], LogConfig]:
         def config_of(name: str) -> LogConfig:
@@ -295,12 +311,12 @@ class ReplicaManager:
         image still gives this node and delete the others."""
         if after is not None:
             await asyncio.wait([after])
-        config = self._config_of(self._image)(topic.name)
         try:
+            config = self._config_of(self._image)(topic.name)
             made = await asyncio.to_thread(
                 self.logs.make, topic.name, indexes, topic.topic_id, config
             )
-        except (OSError, StorageError) as err:
+        except (OSError, StorageError, ValueError) as err:  # ValueError: a bad config value
             made = []
             log.error("cannot make the directories of topic %r: %s", topic.name, err)
         finally:

@@ -6,10 +6,12 @@ over ``NodeClients``, with a ``MetadataPublisher`` as the broker's image."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kio.schema.allocate_producer_ids.v0.request import AllocateProducerIdsRequest
+from kio.schema.alter_partition.v3 import request as alter_partition
 from kio.schema.errors import ErrorCode
 
 from broker.clock import SystemClock
@@ -127,6 +129,35 @@ def test_the_channel_asks_each_voter_until_the_controller_answers(tmp_path):
             AllocateProducerIdsRequest(broker_id=BROKER, broker_epoch=-1), timeout_s=5
         )
         assert answer.error_code != ErrorCode.not_controller
+        await broker.channel.close()
+
+    run(tmp_path, scenario)
+
+
+def test_the_channel_returns_an_alter_partition_answer_whose_topics_carry_no_error_code(tmp_path):
+    """AlterPartition's answer has its error on top and per partition, none per topic: the
+    channel reads it as the controller's answer, not as a failed send."""
+
+    async def scenario(quorum: Quorum) -> None:
+        broker = Broker(quorum, lambda: quorum.raft.leader_id)
+        broker.lifecycle.start()
+        await broker.lifecycle.wait_unfenced()  # a broker epoch the controller knows
+        unknown = alter_partition.TopicData(
+            topic_id=uuid.UUID(int=99),
+            partitions=(
+                alter_partition.PartitionData(
+                    partition_index=0, leader_epoch=0, new_isr_with_epochs=(), partition_epoch=0
+                ),
+            ),
+        )
+        request = alter_partition.AlterPartitionRequest(
+            broker_id=BROKER, broker_epoch=broker.lifecycle.broker_epoch, topics=(unknown,)
+        )
+        answer = await broker.channel.send(request, timeout_s=5)
+        assert answer.error_code == ErrorCode.none
+        [[partition]] = [topic.partitions for topic in answer.topics]
+        assert partition.error_code == ErrorCode.unknown_topic_id
+        await broker.lifecycle.stop()
         await broker.channel.close()
 
     run(tmp_path, scenario)

@@ -3,8 +3,11 @@
 One seed fixes everything: the cluster's size, the fault rates, and every loss, delay,
 duplication, partition (two-way, one-way, a node cut off from all), crash (between two
 ``Ready``s, or in the middle of persisting one so its unfsynced part is lost), clean
-shutdown (the leader resigns first) and restart. Time is simulated: the run jumps from one
-event to the next, so ten simulated seconds cost milliseconds.
+shutdown (the leader resigns first), restart, and snapshot: every node's state machine
+snapshots itself at random applied offsets, so restarted nodes start from snapshots and
+nodes left behind catch up with FetchSnapshot (in chunks as small as 64 bytes). Time is
+simulated: the run jumps from one event to the next, so ten simulated seconds cost
+milliseconds.
 
 A run has a chaos phase, then heals the network, restarts every node and checks that the
 quorum makes progress again. Throughout it checks Raft's invariants:
@@ -13,7 +16,9 @@ quorum makes progress again. Throughout it checks Raft's invariants:
 - two logs holding an entry of the same epoch at one offset hold the same entries before it;
 - every committed entry is in the log of every leader of a later epoch (the epoch it was
   committed in is bounded by the epoch of the first node seen applying it);
-- no node applies two different entries at one offset (the committed prefix is one sequence);
+- no node applies two different entries at one offset (the committed prefix is one sequence),
+  and the state machines agree: the checksum of a node's state after each offset it applies,
+  or after the snapshot it loads, is the one every other node had there;
 - once healed, a new entry is committed and applied by every node.
 
 A broken invariant raises ``SimulationFailure`` naming the seed, with the last events of the
@@ -24,14 +29,27 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 
-from broker.raft import ElectionState, Entry, QuorumConfig, QuorumStateError, RaftCore, Role
+from broker.raft import (
+    ElectionState,
+    Entry,
+    QuorumConfig,
+    QuorumStateError,
+    RaftCore,
+    Ready,
+    Role,
+)
 from broker.raft.messages import (
     BeginQuorumEpochRequest,
     EndQuorumEpochRequest,
     FetchRequest,
+    FetchSnapshotRequest,
     Message,
+    Snapshot,
     VoteRequest,
     VoteResponse,
 )
@@ -39,7 +57,13 @@ from broker.raft.messages import (
 CHAOS_MS = 6_000
 HEAL_DEADLINE_MS = 10_000
 TRACE_TAIL = 60
-REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+REQUESTS = (
+    VoteRequest,
+    BeginQuorumEpochRequest,
+    EndQuorumEpochRequest,
+    FetchRequest,
+    FetchSnapshotRequest,
+)
 
 
 class SimulationFailure(AssertionError):
@@ -48,10 +72,42 @@ class SimulationFailure(AssertionError):
 
 @dataclass(slots=True)
 class Disk:
-    """What survives a crash: what the node fsynced."""
+    """What survives a crash: what the node fsynced. ``log[0]`` sits at offset ``log_start``."""
 
     election: ElectionState = field(default_factory=ElectionState)
+    snapshot: Snapshot | None = None
+    log_start: int = 0
     log: list[Entry] = field(default_factory=list)
+
+    def persist(self, ready: Ready, steps: int | None = None) -> None:
+        """Write ``ready`` in the order ``Ready`` prescribes, or only its first ``steps`` log
+        steps (the snapshot, the truncation, the new start, then each entry) when a crash cuts
+        the write short."""
+        if ready.election_state is not None:
+            self.election = ready.election_state
+        for action in self.log_steps(ready)[:steps]:
+            action()
+
+    def log_steps(self, ready: Ready) -> list[Callable[[], None]]:
+        steps: list[Callable[[], None]] = []
+        snapshot, log_from, log_start = ready.snapshot, ready.log_from, ready.log_start_offset
+        if snapshot is not None:
+            steps.append(lambda: setattr(self, "snapshot", snapshot))
+        if log_from is not None:
+            steps.append(lambda: self._truncate(log_from))
+        if log_start is not None:
+            steps.append(lambda: self._start_at(log_start))
+        steps += [partial(self.log.append, entry) for entry in ready.entries]
+        return steps
+
+    def _truncate(self, offset: int) -> None:
+        if offset > self.log_start + len(self.log):
+            raise SimulationFailure(f"asked to truncate at {offset}, past the log's end")
+        del self.log[max(offset - self.log_start, 0) :]
+
+    def _start_at(self, offset: int) -> None:
+        del self.log[: offset - self.log_start]
+        self.log_start = offset
 
 
 @dataclass(slots=True)
@@ -61,6 +117,11 @@ class Node:
     core: RaftCore | None = None
     incarnation: int = 0
     next_apply: int = 0
+    state: bytearray = field(default_factory=bytearray)
+    """The state machine: the record of every value applied, with its offset."""
+    state_ends: dict[int, int] = field(default_factory=dict)
+    """How long ``state`` was after each offset applied (a snapshot at k is a prefix of it)."""
+    checksum: int = 0
     last_tick_pushed: int | None = None
     tear_next_ready: bool = False
     crash_after_vote: bool = False
@@ -77,12 +138,16 @@ class Faults:
 
 class Simulation:
     def __init__(
-        self, seed: int, config: QuorumConfig | None = None, core: type[RaftCore] = RaftCore
+        self,
+        seed: int,
+        config: QuorumConfig | None = None,
+        core: type[RaftCore] = RaftCore,
+        snapshots: bool = True,
     ) -> None:
         self.seed = seed
         self.core_class = core
         self.rng = random.Random(seed)
-        self.config = config or QuorumConfig()
+        self.snapshots = snapshots
         voters = self.rng.choice((1, 3, 3, 3, 5))
         observers = self.rng.choice((0, 1, 1, 2))
         self.voters = frozenset(range(voters))
@@ -92,6 +157,8 @@ class Simulation:
             duplicate=self.rng.choice((0.0, 0.02, 0.1)),
             reorder=self.rng.choice((0.0, 0.05, 0.2)),
         )
+        chunk = self.rng.choice((64, 1024, 1 << 20)) if snapshots else 1 << 20
+        self.config = config or QuorumConfig(fetch_snapshot_max_bytes=chunk)
         self.now = 0
         self._queue: list[tuple[int, int, str, object]] = []
         self._seq = 0
@@ -99,6 +166,10 @@ class Simulation:
         self.leaders: dict[int, int] = {}
         self.committed: list[Entry] = []
         self.committed_by: list[int] = []  # per offset: an epoch it was committed in or before
+        self.checksums: list[int] = []  # per offset: the state machines' checksum after it
+        self.counts: dict[str, int] = dict.fromkeys(
+            ("snapshots taken", "snapshots installed", "snapshots loaded at start", "chunks"), 0
+        )
         self._next_value = 0
         self._marker: bytes | None = None
         self._connections: dict[tuple[int, int, int], int] = {}
@@ -117,6 +188,8 @@ class Simulation:
             self._start(node)
         self._schedule(self._gap(), "chaos", None)
         self._schedule(self._gap(), "client", None)
+        if self.snapshots:
+            self._schedule(self._gap(), "snapshot", None)
         self._schedule(CHAOS_MS, "heal", None)
         deadline = CHAOS_MS + HEAL_DEADLINE_MS
         while self._queue:
@@ -170,6 +243,9 @@ class Simulation:
             self._heal()
         elif kind == "marker":
             self._append_marker()
+        elif kind == "snapshot":
+            self._take_snapshot()
+            self._schedule(self.now + self.rng.randint(100, 800), "snapshot", None)
 
     def _gap(self) -> int:
         return self.rng.randint(50, 600)
@@ -183,6 +259,7 @@ class Simulation:
     def _start(self, node: Node) -> None:
         node.incarnation += 1
         node.next_apply = 0
+        node.state, node.state_ends, node.checksum = bytearray(), {}, 0
         node.last_tick_pushed = None
         node.core = self.core_class(
             node.node_id,
@@ -192,6 +269,8 @@ class Simulation:
             config=self.config,
             election_state=node.disk.election,
             log=list(node.disk.log),
+            snapshot=node.disk.snapshot,
+            log_start_offset=node.disk.log_start,
         )
         self._note("restart" if node.incarnation > 1 else "boot", f"n{node.node_id}")
         self._drain(node)
@@ -207,19 +286,15 @@ class Simulation:
         assert core is not None
         while core.has_ready():
             ready = core.ready()
-            if node.tear_next_ready and (ready.entries or ready.election_state):
+            if node.tear_next_ready and (ready.entries or ready.election_state or ready.snapshot):
                 node.tear_next_ready = False
-                self._tear(node, ready.log_from, ready.entries, ready.election_state)
+                self._tear(node, ready)
                 return
-            if ready.election_state is not None:
-                node.disk.election = ready.election_state
-            if ready.log_from is not None:
-                if ready.log_from > len(node.disk.log):
-                    self._fail(f"n{node.node_id} asked to write at {ready.log_from} past its log")
-                del node.disk.log[ready.log_from :]
-                node.disk.log.extend(ready.entries)
+            node.disk.persist(ready)
             for message in ready.messages:
                 self._send(message)
+            if ready.load_snapshot is not None:
+                self._load(node, ready.load_snapshot, installed=ready.snapshot is not None)
             for offset, entry in ready.committed:
                 self._apply(node, offset, entry, core.epoch)
             core.advance(ready)
@@ -236,21 +311,19 @@ class Simulation:
             node.last_tick_pushed = deadline
             self._schedule(max(deadline, self.now), "tick", (node.node_id, node.incarnation))
 
-    def _tear(
-        self,
-        node: Node,
-        log_from: int | None,
-        entries: tuple[Entry, ...],
-        election: ElectionState | None,
-    ) -> None:
-        """A crash while persisting one Ready: some of it reached the disk, nothing was sent."""
-        kept = self.rng.randint(0, len(entries))
-        if log_from is not None:
-            del node.disk.log[log_from:]
-            node.disk.log.extend(entries[:kept])
-        if election is not None and self.rng.random() < 0.5:
-            node.disk.election = election
-        self._crash(node, f"torn write: {kept} of {len(entries)} entries kept")
+    def _tear(self, node: Node, ready: Ready) -> None:
+        """A crash while persisting one Ready: the log steps up to some point reached the disk
+        (with no snapshot involved: the truncation and some of the entries), and the election
+        state or not; nothing was sent."""
+        steps = len(node.disk.log_steps(ready))
+        if ready.snapshot is None and ready.log_start_offset is None:
+            kept = steps - len(ready.entries) + self.rng.randint(0, len(ready.entries))
+        else:
+            kept = self.rng.randint(0, steps)
+        if ready.election_state is not None and self.rng.random() >= 0.5:
+            ready = replace(ready, election_state=None)
+        node.disk.persist(ready, kept)
+        self._crash(node, f"torn write: {kept} of {steps} log steps done")
 
     def _watch_role(self, node: Node, core: RaftCore) -> None:
         if core.role is not Role.LEADER or core.epoch in node.led_epochs:
@@ -260,11 +333,16 @@ class Simulation:
         other = self.leaders.setdefault(core.epoch, node.node_id)
         if other != node.node_id:
             self._fail(f"two leaders in epoch {core.epoch}: n{other} and n{node.node_id}")
-        log = core.log.entries
-        for offset, entry in enumerate(self.committed):
+        log = core.log
+        # What its log starts after is in its snapshot, which agreed with every node's state
+        # when it was taken or loaded; the entries after it must all be there.
+        if log.start_offset and log.start_epoch != self.committed[log.start_offset - 1].epoch:
+            self._fail(f"leader n{node.node_id} starts from a snapshot of the wrong epoch")
+        for offset in range(log.start_offset, len(self.committed)):
+            entry = self.committed[offset]
             if self.committed_by[offset] > core.epoch:
                 continue  # committed in a later epoch than this (late) leader's
-            if offset >= len(log) or log[offset] != entry:
+            if offset >= log.end_offset or log.entry(offset) != entry:
                 self._fail(
                     f"leader n{node.node_id} of epoch {core.epoch} lacks committed entry "
                     f"{offset} {entry}"
@@ -274,6 +352,11 @@ class Simulation:
         if offset != node.next_apply:
             self._fail(f"n{node.node_id} applied offset {offset}, expected {node.next_apply}")
         node.next_apply += 1
+        if not entry.leader_change:
+            record = b"%d=%s;" % (offset, entry.value)
+            node.state += record
+            node.checksum = zlib.crc32(record, node.checksum)
+        node.state_ends[offset] = len(node.state)
         if offset < len(self.committed):
             if self.committed[offset] != entry:
                 self._fail(
@@ -281,9 +364,45 @@ class Simulation:
                     f"where {self.committed[offset]} was applied before"
                 )
             self.committed_by[offset] = min(self.committed_by[offset], epoch)
+            self._check_checksum(node, offset)
         else:
             self.committed.append(entry)
             self.committed_by.append(epoch)
+            self.checksums.append(node.checksum)
+
+    def _check_checksum(self, node: Node, offset: int) -> None:
+        if node.checksum != self.checksums[offset]:
+            self._fail(f"n{node.node_id}'s state after offset {offset} differs from the others'")
+
+    def _load(self, node: Node, snapshot: Snapshot, *, installed: bool) -> None:
+        """The state machine drops its state for ``snapshot``'s, which must be the state every
+        node had after the snapshot's last offset."""
+        end, epoch = snapshot.snapshot_id
+        kind = "snapshots installed" if installed else "snapshots loaded at start"
+        self.counts[kind] += 1
+        self._note("install" if installed else "load", f"n{node.node_id} snapshot {end}/{epoch}")
+        if end > len(self.committed) or self.committed[end - 1].epoch != epoch:
+            self._fail(f"n{node.node_id} loads snapshot {end}/{epoch}: not a committed point")
+        node.state = bytearray(snapshot.data)
+        node.state_ends = {end - 1: len(node.state)}
+        node.checksum = zlib.crc32(snapshot.data)
+        node.next_apply = end
+        self._check_checksum(node, end - 1)
+
+    def _take_snapshot(self) -> None:
+        """A random live node's state machine snapshots itself at a random applied offset."""
+        nodes = [
+            n for n in self.nodes.values() if n.core and n.next_apply > n.core.log.start_offset
+        ]
+        if not nodes:
+            return
+        node = self.rng.choice(nodes)
+        assert node.core is not None
+        end = self.rng.randint(node.core.log.start_offset + 1, node.next_apply)
+        snapshot_id = node.core.take_snapshot(end, bytes(node.state[: node.state_ends[end - 1]]))
+        self.counts["snapshots taken"] += 1
+        self._note("snapshot", f"n{node.node_id} at {snapshot_id.end_offset}/{snapshot_id.epoch}")
+        self._drain(node)
 
     # ------------------------------------------------------------------- network
 
@@ -298,6 +417,8 @@ class Simulation:
         if not isinstance(message, REQUESTS):
             key = (message.source, message.destination, message.correlation_id)
             receiver = self._connections.pop(key, receiver)
+        if isinstance(message, FetchSnapshotRequest) and message.position > 0:
+            self.counts["chunks"] += 1
         copies = 2 if self.rng.random() < faults.duplicate else 1
         for _ in range(copies):
             delay = self.rng.randint(1, 10)
@@ -398,15 +519,27 @@ class Simulation:
     # ------------------------------------------------------------------- checks and trace
 
     def _check_logs_match(self) -> None:
-        logs = [(n.node_id, n.core.log.entries) for n in self.nodes.values() if n.core]
-        logs += [(n.node_id, n.disk.log) for n in self.nodes.values()]
-        for i, (a_id, a) in enumerate(logs):
-            for b_id, b in logs[i + 1 :]:
-                common = min(len(a), len(b))
+        logs = [
+            (n.node_id, n.core.log.start_offset, n.core.log.entries)
+            for n in self.nodes.values()
+            if n.core
+        ]
+        logs += [(n.node_id, n.disk.log_start, n.disk.log) for n in self.nodes.values()]
+        for i, (a_id, a_start, a) in enumerate(logs):
+            for b_id, b_start, b in logs[i + 1 :]:
+                low = max(a_start, b_start)
+                high = min(a_start + len(a), b_start + len(b))
                 match = next(
-                    (o for o in range(common - 1, -1, -1) if a[o].epoch == b[o].epoch), None
+                    (
+                        o
+                        for o in range(high - 1, low - 1, -1)
+                        if a[o - a_start].epoch == b[o - b_start].epoch
+                    ),
+                    None,
                 )
-                if match is not None and a[: match + 1] != b[: match + 1]:
+                if match is not None and (
+                    a[low - a_start : match + 1 - a_start] != b[low - b_start : match + 1 - b_start]
+                ):
                     self._fail(
                         f"n{a_id} and n{b_id} agree on the epoch at offset {match} "
                         "but not on the entries before it"
@@ -421,7 +554,8 @@ class Simulation:
             f"n{n.node_id}: "
             + (
                 f"{n.core.role.value} epoch {n.core.epoch} leader {n.core.leader_id} "
-                f"log end {n.core.log.end_offset} hw {n.core.high_watermark}"
+                f"log {n.core.log.start_offset}..{n.core.log.end_offset} "
+                f"hw {n.core.high_watermark}"
                 if n.core
                 else "down"
             )

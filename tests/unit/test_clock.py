@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from broker.clock import ManualClock, Repeating
+import asyncio
+
+from broker.clock import ManualClock, Repeating, sleep
 
 
 def test_advance_fires_due_timers_in_order_and_skips_cancelled_ones() -> None:
@@ -34,3 +36,17 @@ def test_a_repeating_duty_runs_every_period_survives_failures_and_stops_when_can
     repeating.cancel()
     clock.advance(1000)
     assert runs == [100, 200, 300] and clock.live_timers == 0
+
+
+def test_sleep_on_a_manual_clock_ends_when_time_passes_it():
+    async def scenario() -> list[bool]:
+        clock = ManualClock()
+        nap = sleep(clock, 0.5)
+        seen = [nap.done()]
+        clock.advance(499)
+        seen.append(nap.done())
+        clock.advance(1)
+        seen.append(nap.done())
+        return seen
+
+    assert asyncio.run(scenario()) == [False, False, True]

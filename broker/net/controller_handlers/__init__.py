@@ -1,13 +1,13 @@
 """The CONTROLLER listener: what a node serves to the other members of the quorum and to the
 brokers that follow the metadata log.
 
-``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, the quorum's own (``quorum``:
-Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch on ``__cluster_metadata``, DescribeQuorum) and
-the controller's (``brokers``, ``partitions``, ``producer_ids``, ``topics``: each asks the
-:class:`~broker.controller.quorum.QuorumController` and answers NOT_CONTROLLER when this node
-is not the active controller, so the sender retries against the quorum's leader). Handlers
-receive a ``ControllerContext``, which also gives ``broker.net.server.Server`` and
-``Connection`` what they read of any context.
+``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, the quorum's own (``quorum``: Vote,
+BeginQuorumEpoch, EndQuorumEpoch, Fetch and FetchSnapshot on ``__cluster_metadata``,
+DescribeQuorum) and the controller's (``brokers``, ``partitions``, ``producer_ids``,
+``topics``: each asks the :class:`~broker.controller.quorum.QuorumController` and answers
+NOT_CONTROLLER when this node is not the active controller, so the sender retries against the
+quorum's leader). Handlers receive a ``ControllerContext``, which also gives
+``broker.net.server.Server`` and ``Connection`` what they read of any context.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The quorum's APIs on the CONTROLLER listener, answered by this node's ``RaftRuntime``.
 
-Vote v2 (52), BeginQuorumEpoch v1 (53), EndQuorumEpoch v1 (54) and Fetch v12 (1) on
-``__cluster_metadata-0`` go to the Raft core through ``broker.raft.wire``; a request about
+Vote v2 (52), BeginQuorumEpoch v1 (53), EndQuorumEpoch v1 (54), Fetch v12 (1) and
+FetchSnapshot v0 (59) on ``__cluster_metadata-0`` go to the Raft core through
+``broker.raft.wire``; a request about
 another partition gets INVALID_REQUEST, as from Kafka's raft client. DescribeQuorum (55,
 v0-2) is answered by the leader; another node answers NOT_LEADER_OR_FOLLOWER naming the leader
 it knows.
@@ -32,11 +33,12 @@ if TYPE_CHECKING:
     from broker.net.controller_handlers import ControllerContext
 
 FETCH, VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, DESCRIBE_QUORUM = 1, 52, 53, 54, 55
+FETCH_SNAPSHOT = 59
 
 
 async def handle_raft(context: ControllerContext, request: Request) -> bytes:
-    """Vote, BeginQuorumEpoch, EndQuorumEpoch and Fetch: the core's answer, or a top-level
-    error when the request does not fit or the node cannot answer it now."""
+    """Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch and FetchSnapshot: the core's answer,
+    or a top-level error when the request does not fit or the node cannot answer it now."""
     body = request.body
     try:
         message = request_from_kio(body, context.node_id, request.correlation_id)
@@ -88,4 +90,5 @@ SPECS = [
     ApiSpec(BEGIN_QUORUM_EPOCH, "BeginQuorumEpoch", 1, 1, handle_raft),
     ApiSpec(END_QUORUM_EPOCH, "EndQuorumEpoch", 1, 1, handle_raft),
     ApiSpec(DESCRIBE_QUORUM, "DescribeQuorum", 0, 2, handle_describe_quorum),
+    ApiSpec(FETCH_SNAPSHOT, "FetchSnapshot", 0, 0, handle_raft),
 ]

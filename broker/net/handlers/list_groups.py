@@ -1,10 +1,9 @@
-"""ListGroups (16): every group, optionally filtered by state (v4+)."""
+"""ListGroups (16): every group this broker coordinates, optionally filtered by state (v4+);
+COORDINATOR_LOAD_IN_PROGRESS while some of them are still loading."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from kio.schema.errors import ErrorCode
 
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
@@ -16,10 +15,10 @@ if TYPE_CHECKING:
 async def handle(context: Context, request: Request) -> dict:
     states = getattr(request.body, "states_filter", ())
     types = getattr(request.body, "types_filter", ())
-    listed = context.groups.list_groups(set(states) if states else None)
+    error, listed = context.groups.list_groups(set(states) if states else None)
     return {
         "throttle_time": 0,
-        "error_code": ErrorCode.none,
+        "error_code": error,
         "groups": [
             {
                 "group_id": g.group_id,

@@ -1,4 +1,5 @@
-"""OffsetCommit (8): a group's consumed positions, durable before the answer goes out."""
+"""OffsetCommit (8): a group's consumed positions, committed (every ISR member holds them)
+before the answer goes out."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ async def handle(context: Context, request: Request) -> dict:
                 )
             )
     if entries:
-        results = context.groups.commit(
+        results = await context.groups.commit(
             body.group_id,
             body.generation_id_or_member_epoch,
             body.member_id,

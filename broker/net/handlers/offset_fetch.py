@@ -13,15 +13,19 @@ if TYPE_CHECKING:
     from broker.net.context import Context
 
 BATCHED_FROM = 8
+TOP_LEVEL_ERROR_FROM = 2
 
 
-def _group(context: Context, group_id: str, topics) -> list[dict]:
-    """The committed offsets asked for (``topics`` None: every committed partition)."""
+def _group(context: Context, group_id: str, topics) -> tuple[ErrorCode, list[dict]]:
+    """The group's error and the committed offsets asked for (``topics`` None: every
+    committed partition); with an error, none (before v2, each partition asked carries it,
+    as Kafka answers)."""
     wanted = None
     if topics is not None:
         wanted = [(t.name, index) for t in topics for index in t.partition_indexes]
+    error, found = context.groups.fetch(group_id, wanted)
     by_topic: dict[str, list[dict]] = {}
-    for committed in context.groups.fetch(group_id, wanted):
+    for committed in found:
         by_topic.setdefault(committed.topic, []).append(
             {
                 "partition_index": committed.partition,
@@ -31,28 +35,38 @@ def _group(context: Context, group_id: str, topics) -> list[dict]:
                 "error_code": ErrorCode.none,
             }
         )
-    return [{"name": name, "partitions": parts} for name, parts in by_topic.items()]
+    if error is not ErrorCode.none:
+        for topic, index in wanted or ():
+            by_topic.setdefault(topic, []).append(
+                {
+                    "partition_index": index,
+                    "committed_offset": -1,
+                    "committed_leader_epoch": -1,
+                    "metadata": "",
+                    "error_code": error,
+                }
+            )
+    return error, [{"name": name, "partitions": parts} for name, parts in by_topic.items()]
 
 
 async def handle(context: Context, request: Request) -> dict:
     body = request.body
     if request.version >= BATCHED_FROM:
-        return {
-            "throttle_time": 0,
-            "groups": [
+        groups = []
+        for g in body.groups:
+            error, topics = _group(context, g.group_id, g.topics)
+            groups.append(
                 {
                     "group_id": g.group_id,
-                    "topics": _group(context, g.group_id, g.topics),
-                    "error_code": ErrorCode.none,
+                    "topics": [] if error else topics,
+                    "error_code": error,
                 }
-                for g in body.groups
-            ],
-        }
-    return {
-        "throttle_time": 0,
-        "error_code": ErrorCode.none,
-        "topics": _group(context, body.group_id, body.topics),
-    }
+            )
+        return {"throttle_time": 0, "groups": groups}
+    error, topics = _group(context, body.group_id, body.topics)
+    if error and request.version >= TOP_LEVEL_ERROR_FROM:
+        topics = []
+    return {"throttle_time": 0, "error_code": error, "topics": topics}
 
 
 SPECS = [ApiSpec(9, "OffsetFetch", 1, 9, handle)]

@@ -32,8 +32,12 @@ class MemoryLog:
         self._waiting: list[tuple[int, asyncio.Future[int]]] = []
         self.snapshots: list[tuple[int, bytes]] = []  # (end offset, data), oldest first
 
-    def subscribe(self, on_commit: Callable[[int, Entry], None]) -> None:
-        self._subscribers.append(on_commit)
+    def subscribe(
+        self,
+        on_commit: Callable[[int, Entry], None],
+        on_snapshot: Callable[[int, bytes], None] | None = None,
+    ) -> None:
+        self._subscribers.append(on_commit)  # this log hands over no snapshots
 
     async def append(self, values: Sequence[bytes]) -> int:
         if not self.is_leader:

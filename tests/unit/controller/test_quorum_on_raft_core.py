@@ -49,8 +49,12 @@ class CoreLog:
     def epoch(self) -> int:
         return self.core.epoch
 
-    def subscribe(self, on_commit: Callable[[int, Entry], None]) -> None:
-        self._subscribers.append(on_commit)
+    def subscribe(
+        self,
+        on_commit: Callable[[int, Entry], None],
+        on_snapshot: Callable[[int, bytes], None] | None = None,
+    ) -> None:
+        self._subscribers.append(on_commit)  # this log hands over no snapshots
 
     async def append(self, values: Sequence[bytes]) -> int:
         offset = self.core.append(list(values))

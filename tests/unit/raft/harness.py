@@ -1,28 +1,39 @@
 """A hand-driven quorum for rule-by-rule tests: cores on one manual clock, a mailbox of messages
 sent but not yet delivered, and disks that hold what each core asked to persist. Nothing moves
-unless the test delivers a message or advances the clock."""
+unless the test delivers a message or advances the clock. Also helpers that drive one core
+alone: ``leader_of`` an epoch, ``take`` its messages, ``fetch`` from it."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 
-from broker.raft import ElectionState, Entry, QuorumConfig, RaftCore, Ready, Role
-from broker.raft.messages import Message
+from kio.schema.errors import ErrorCode
+
+from broker.raft import ElectionState, Entry, QuorumConfig, RaftCore, Ready, Role, Snapshot
+from broker.raft.messages import FetchRequest, FetchResponse, Message, VoteRequest, VoteResponse
+from tests.support.raft_sim import Disk
 
 CONFIG = QuorumConfig()
 
 
 class Quorum:
-    def __init__(self, voters: int, observers: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, voters: int, observers: int = 0, seed: int = 0, config: QuorumConfig = CONFIG
+    ) -> None:
         self.voters = frozenset(range(voters))
         self.now = 0
         self.seed = seed
+        self.config = config
         self.cores: dict[int, RaftCore] = {}
-        self.disks: dict[int, tuple[ElectionState, list[Entry]]] = {}
+        self.disks: dict[int, Disk] = {}
         self.readies: dict[int, list[Ready]] = {}
         self.applied: dict[int, list[Entry]] = {}
+        """Per node: the entries applied since it started or last loaded a snapshot."""
+        self.loaded: dict[int, Snapshot | None] = {}
+        """Per node: the snapshot its state machine loaded last."""
         self.mailbox: list[Message] = []
+        self.delivered: list[Message] = []
         for node_id in range(voters + observers):
             self.start(node_id)
 
@@ -30,19 +41,25 @@ class Quorum:
         self, node_id: int, election: ElectionState | None = None, log: tuple[Entry, ...] = ()
     ) -> RaftCore:
         """Start (or restart) a node from what it persisted, or from the given state."""
-        saved_election, saved_log = self.disks.get(node_id, (ElectionState(), []))
+        disk = self.disks.setdefault(node_id, Disk())
+        if election is not None:
+            disk.election = election
+        if log:
+            disk.log = list(log)
         core = RaftCore(
             node_id,
             self.voters,
             now_ms=self.now,
             rng=random.Random(self.seed * 100 + node_id),
-            config=CONFIG,
-            election_state=election or saved_election,
-            log=list(log) or list(saved_log),
+            config=self.config,
+            election_state=disk.election,
+            log=list(disk.log),
+            snapshot=disk.snapshot,
+            log_start_offset=disk.log_start,
         )
         self.cores[node_id] = core
-        self.disks[node_id] = (election or saved_election, list(log) or list(saved_log))
         self.applied[node_id] = []
+        self.loaded[node_id] = None
         self.mailbox = [m for m in self.mailbox if m.destination != node_id]
         self.flush(node_id)
         return core
@@ -57,13 +74,11 @@ class Quorum:
         while core.has_ready():
             ready = core.ready()
             self.readies.setdefault(node_id, []).append(ready)
-            election, log = self.disks[node_id]
-            if ready.election_state is not None:
-                election = ready.election_state
-            if ready.log_from is not None:
-                log = log[: ready.log_from] + list(ready.entries)
-            self.disks[node_id] = (election, log)
+            self.disks[node_id].persist(ready)
             self.mailbox.extend(ready.messages)
+            if ready.load_snapshot is not None:
+                self.loaded[node_id] = ready.load_snapshot
+                self.applied[node_id] = []
             self.applied[node_id].extend(entry for _, entry in ready.committed)
             core.advance(ready)
 
@@ -78,6 +93,7 @@ class Quorum:
         for message in messages:
             if message.destination not in self.cores:
                 continue
+            self.delivered.append(message)
             core = self.cores[message.destination]
             core.tick(self.now)
             core.step(message)
@@ -129,3 +145,60 @@ def between(*nodes: int) -> Callable[[Message], bool]:
 
 def to(node: int, kind: type | None = None) -> Callable[[Message], bool]:
     return lambda m: m.destination == node and (kind is None or isinstance(m, kind))
+
+
+VOTERS = frozenset({0, 1, 2})
+
+
+def leader_of(epoch: int, log: list[Entry], node_id: int = 0) -> RaftCore:
+    """A node that wins ``epoch``: it was a candidate and receives both votes."""
+    core = RaftCore(
+        node_id,
+        VOTERS,
+        now_ms=0,
+        rng=random.Random(0),
+        election_state=ElectionState(epoch=epoch - 1),
+        log=log,
+    )
+    core.tick(10_000)  # election timeout, then pre-vote granted by both
+    for message in take(core):
+        if isinstance(message, VoteRequest):
+            core.step(grant(message))
+    for message in take(core):
+        if isinstance(message, VoteRequest):
+            core.step(grant(message))
+    assert core.role is Role.LEADER and core.epoch == epoch
+    take(core)
+    return core
+
+
+def grant(request: VoteRequest) -> VoteResponse:
+    return VoteResponse(
+        request.destination,
+        request.source,
+        request.correlation_id,
+        ErrorCode.none,
+        request.candidate_epoch - 1 if request.pre_vote else request.candidate_epoch,
+        -1,
+        True,
+        request.pre_vote,
+    )
+
+
+def take(core: RaftCore) -> list[Message]:
+    messages = []
+    while core.has_ready():
+        ready = core.ready()
+        messages.extend(ready.messages)
+        core.advance(ready)
+    return messages
+
+
+def fetch(leader: RaftCore, replica: int, offset: int, last_epoch: int) -> FetchResponse:
+    leader.step(FetchRequest(replica, leader.node_id, 7, leader.epoch, offset, last_epoch))
+    answers = [m for m in take(leader) if isinstance(m, FetchResponse) and m.destination == replica]
+    if not answers:  # parked: nothing new; it is answered after fetch_max_wait_ms
+        leader.tick(leader.now + CONFIG.fetch_max_wait_ms)
+        answers = [m for m in take(leader) if isinstance(m, FetchResponse)]
+    (answer,) = answers
+    return answer

@@ -4,78 +4,11 @@ EndQuorumEpoch handover, observers and DescribeQuorum."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from kio.schema.errors import ErrorCode
 
-from broker.raft import ElectionState, Entry, NotLeaderError, RaftCore, Role
-from broker.raft.messages import (
-    DivergingEpoch,
-    EndQuorumEpochRequest,
-    FetchRequest,
-    FetchResponse,
-    Message,
-    VoteRequest,
-    VoteResponse,
-)
-from tests.unit.raft.harness import CONFIG, Quorum, between
-
-VOTERS = frozenset({0, 1, 2})
-
-
-def leader_of(epoch: int, log: list[Entry], node_id: int = 0) -> RaftCore:
-    """A node that wins ``epoch``: it was a candidate and receives both votes."""
-    core = RaftCore(
-        node_id,
-        VOTERS,
-        now_ms=0,
-        rng=random.Random(0),
-        election_state=ElectionState(epoch=epoch - 1),
-        log=log,
-    )
-    core.tick(10_000)  # election timeout, then pre-vote granted by both
-    for message in take(core):
-        if isinstance(message, VoteRequest):
-            core.step(grant(message))
-    for message in take(core):
-        if isinstance(message, VoteRequest):
-            core.step(grant(message))
-    assert core.role is Role.LEADER and core.epoch == epoch
-    take(core)
-    return core
-
-
-def grant(request: VoteRequest) -> VoteResponse:
-    return VoteResponse(
-        request.destination,
-        request.source,
-        request.correlation_id,
-        ErrorCode.none,
-        request.candidate_epoch - 1 if request.pre_vote else request.candidate_epoch,
-        -1,
-        True,
-        request.pre_vote,
-    )
-
-
-def take(core: RaftCore) -> list[Message]:
-    messages = []
-    while core.has_ready():
-        ready = core.ready()
-        messages.extend(ready.messages)
-        core.advance(ready)
-    return messages
-
-
-def fetch(leader: RaftCore, replica: int, offset: int, last_epoch: int) -> FetchResponse:
-    leader.step(FetchRequest(replica, leader.node_id, 7, leader.epoch, offset, last_epoch))
-    answers = [m for m in take(leader) if isinstance(m, FetchResponse) and m.destination == replica]
-    if not answers:  # parked: nothing new; it is answered after fetch_max_wait_ms
-        leader.tick(leader.now + CONFIG.fetch_max_wait_ms)
-        answers = [m for m in take(leader) if isinstance(m, FetchResponse)]
-    (answer,) = answers
-    return answer
+from broker.raft import Entry, NotLeaderError, RaftCore, Role
+from broker.raft.messages import DivergingEpoch, EndQuorumEpochRequest, FetchRequest, VoteRequest
+from tests.unit.raft.harness import CONFIG, Quorum, between, fetch, leader_of, take
 
 
 def test_a_diverging_follower_is_told_where_its_log_parts_and_truncates() -> None:
@@ -104,7 +37,7 @@ def test_a_diverging_follower_is_told_where_its_log_parts_and_truncates() -> Non
     quorum.settle(lambda: first.role is Role.FOLLOWER and b"kept" in values(first))
     assert values(first) == values(new)
     assert b"lost-1" not in values(first)
-    assert quorum.disks[first.node_id][1] == new.log.entries  # the truncation was persisted
+    assert quorum.disks[first.node_id].log == new.log.entries  # the truncation was persisted
 
 
 def values(core: RaftCore) -> list[bytes]:

@@ -19,6 +19,7 @@ from broker.metadata.records import (
     RemoveTopicRecord,
     TopicRecord,
 )
+from broker.metadata.snapshot import decode_snapshot, encode_snapshot
 from broker.protocol.batch import validate_produced
 from broker.replica.manager import ReplicaManager
 from broker.replica.replica import Role
@@ -174,7 +175,7 @@ async def test_at_start_directories_that_are_not_this_nodes_replicas_are_set_asi
 @run
 async def test_a_big_new_topic_is_made_without_holding_up_the_event_loop(tmp_path):
     manager = await started(tmp_path, MetadataImage())
-    big = with_topic(MetadataImage(), TOPIC_ID, 600, name="big")
+    big = with_topic(MetadataImage(), TOPIC_ID, 300, name="big")
     longest_stall = 0.0
     running = True
 
@@ -194,9 +195,9 @@ async def test_a_big_new_topic_is_made_without_holding_up_the_event_loop(tmp_pat
     running = False
     await ticking
 
-    assert len(manager.replicas_of("big")) == 600
+    assert len(manager.replicas_of("big")) == 300
     assert all(r.role is Role.LEADER for r in manager.all_replicas())
-    # Made synchronously, 600 directories hold the loop for seconds (~3.5 s here).
+    # Made synchronously, 300 directories hold the loop for seconds (1.7 to 4 s here).
     assert longest_stall < 0.5, f"the event loop stalled for {longest_stall:.2f} s"
     manager.close()
 
@@ -228,4 +229,42 @@ async def test_a_topic_deleted_while_its_directories_are_made_leaves_nothing(tmp
 
     assert list(manager.all_replicas()) == []
     assert partition_dirs(tmp_path) == []
+    manager.close()
+
+
+@run
+async def test_an_image_loaded_from_a_snapshot_jumps_this_nodes_replicas_to_it(tmp_path):
+    # While this node was away the log moved on; a snapshot brings it there in one step.
+    before = with_topic(MetadataImage(), TOPIC_ID, 1)
+    before = with_topic(before, uuid.UUID(int=13), 1, name="u", replicas=(ME, OTHER))
+    manager = await started(tmp_path, before)
+    produce(manager, "t", 0)
+
+    later = with_topic(MetadataImage(), NEW_TOPIC_ID, 1)  # "t" deleted and created again
+    later = with_topic(later, uuid.UUID(int=13), 1, name="u", replicas=(OTHER,))
+    later = with_topic(later, uuid.UUID(int=14), 2, name="w", replicas=(OTHER, ME))
+    manager.apply(before, decode_snapshot(encode_snapshot(later)))
+    await manager.finish_directory_work()
+
+    assert partition_dirs(tmp_path) == ["t-0", "w-0", "w-1"]
+    assert read_topic_id(tmp_path / "t-0") == NEW_TOPIC_ID
+    assert manager.replica("t", 0).log_end_offset == 0
+    assert manager.replica("u", 0) is None
+    assert {r.role for r in manager.replicas_of("w").values()} == {Role.FOLLOWER}
+    manager.close()
+
+
+@run
+async def test_a_directory_that_cannot_be_made_is_logged_and_the_rest_goes_on(tmp_path, caplog):
+    manager = await started(tmp_path, MetadataImage())
+    (tmp_path / "t-0").write_text("not a partition directory")  # in the way
+    image = with_topic(MetadataImage(), TOPIC_ID, 1)
+    image = with_topic(image, NEW_TOPIC_ID, 1, name="u")
+    manager.apply(MetadataImage(), image)
+    await manager.finish_directory_work()
+
+    assert "cannot make the directories of topic 't'" in caplog.text
+    assert manager.replica("t", 0) is None
+    assert manager.replica("u", 0) is not None
+    assert (tmp_path / "t-0").read_text() == "not a partition directory"
     manager.close()

@@ -1,0 +1,155 @@
+"""The controller quorum of three bundled nodes (``chirpstream cluster --brokers 3`` with three
+voters, every node ``process.roles=broker,controller``, the bundled quorum timeouts).
+
+- Failover: the active controller is SIGKILLed; the figures are the time from the kill until
+  another voter answers DescribeQuorum as the leader of a later epoch (a new active
+  controller), and until a topic created through the surviving brokers (CreateTopics,
+  forwarded to the new controller) is answered. The killed node is started again before the
+  next run. Median and max over ``--runs`` runs. Issue 15's target: a new active controller
+  within 2 s.
+- Idle CPU: the CPU time each node's process uses over ``--idle-s`` seconds of an idle
+  cluster, as a percentage of one core: the three combined nodes above (the quorum's fetches,
+  the brokers' heartbeats, the replica fetchers' long polls), then three controller-only
+  voters with one broker (the quorum's cost alone, plus one broker's heartbeats). Issue 15's
+  target: at most 1 % per node.
+
+Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.support.cluster import Cluster, NodeProcess
+
+POLL_S = 0.01
+_topics = itertools.count()
+
+
+def active_controller(cluster: Cluster, after_epoch: int = -1) -> tuple[int, int] | None:
+    """(id, epoch) of a voter that leads an epoch after ``after_epoch``, by its own answer."""
+    for node in cluster.nodes:
+        view = cluster.quorum_view(node.node_id)
+        if view is not None and view[0] and view[2] > after_epoch:
+            return node.node_id, view[2]
+    return None
+
+
+def wait_for(condition, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while (found := condition()) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench.quorum: no {what} within {timeout:.0f} s")
+        time.sleep(POLL_S)
+    return found
+
+
+def one_failover(cluster: Cluster) -> tuple[float, float]:
+    """SIGKILL the active controller; seconds until a new one, and until a topic is created."""
+    old, epoch = wait_for(lambda: active_controller(cluster), "active controller")
+    survivors = ",".join(n.bootstrap for n in cluster.nodes if n.node_id != old)
+    killed = time.monotonic()
+    cluster.kill(old)
+    wait_for(lambda: active_controller(cluster, epoch), "new active controller")
+    elected = time.monotonic() - killed
+    topic = f"after-kill-{next(_topics)}"
+    admin = AdminClient({"bootstrap.servers": survivors, "log_level": 0})
+    admin.create_topics([NewTopic(topic, 1, 2)], operation_timeout=30)[topic].result(60)
+    created = time.monotonic() - killed
+    cluster.start_node(old)
+    return elected, created
+
+
+def cpu_seconds(node: NodeProcess) -> float:
+    """User and system CPU time the node's process has used so far (Linux /proc)."""
+    assert node.proc is not None
+    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(cluster: Cluster, seconds: float) -> dict[int, float]:
+    """Each node's CPU over ``seconds`` of an idle cluster, in % of one core."""
+    before = {node.node_id: cpu_seconds(node) for node in cluster.nodes}
+    started = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    return {
+        node.node_id: 100 * (cpu_seconds(node) - before[node.node_id]) / elapsed
+        for node in cluster.nodes
+    }
+
+
+def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
+    """Idle CPU of three controller-only voters (ids 1-3) beside one broker (id 0)."""
+    cluster = Cluster(folder / "controllers", brokers=1, controllers=3, dedicated_controllers=True)
+    try:
+        cluster.start()
+        time.sleep(settle_s)
+        cpu = idle_cpu(cluster, idle_s)
+        leader = active_controller(cluster)
+    finally:
+        cluster.stop()
+    print(
+        f"idle CPU over {idle_s:.0f} s, controller-only voters: "
+        + ", ".join(
+            f"node {node} {cpu[node]:.2f} %"
+            + (" (active)" if leader is not None and leader[0] == node else "")
+            for node in (1, 2, 3)
+        )
+        + f"; the broker {cpu[0]:.2f} %"
+    )
+    return cpu
+
+
+def main(runs: int, idle_s: float, settle_s: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
+        cluster = Cluster(Path(folder) / "quorum", brokers=3, controllers=3)
+        try:
+            cluster.start()
+            elected, created = [], []
+            for run in range(runs):
+                to_controller, to_topic = one_failover(cluster)
+                elected.append(to_controller)
+                created.append(to_topic)
+                print(f"run {run + 1}: new controller {to_controller:.2f} s, "
+                      f"topic created {to_topic:.2f} s after SIGKILL", flush=True)  # fmt: skip
+            time.sleep(settle_s)  # restarted nodes finish catching up
+            cpu = idle_cpu(cluster, idle_s)
+        finally:
+            cluster.stop()
+    if runs:
+        print(
+            f"SIGKILL of the active controller -> new active controller: median "
+            f"{statistics.median(elected):.2f} s, max {max(elected):.2f} s; -> first topic "
+            f"created through it: median {statistics.median(created):.2f} s, max "
+            f"{max(created):.2f} s ({runs} runs)"
+        )
+    print(
+        f"idle CPU over {idle_s:.0f} s, per node (broker and controller in one process): "
+        + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+    )
+    with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
+        controllers_idle_cpu(Path(folder), idle_s, settle_s)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.quorum")
+    parser.add_argument("--runs", type=int, default=10, help="SIGKILL runs (default 10)")
+    parser.add_argument(
+        "--idle-s", type=float, default=30.0, help="seconds of idle CPU measured (default 30)"
+    )
+    parser.add_argument(
+        "--settle-s", type=float, default=5.0, help="wait before measuring idle CPU (default 5)"
+    )
+    args = parser.parse_args()
+    if args.runs < 0 or args.idle_s <= 0 or args.settle_s < 0:
+        parser.error("--runs and --settle-s must not be negative, --idle-s must be positive")
+    main(args.runs, args.idle_s, args.settle_s)
