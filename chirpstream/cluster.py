@@ -147,10 +147,9 @@ def node_properties(
     }
     if not node.broker:  # a controller alone has no client listener to advertise
         del props["advertised.listeners"]
-    # Every broker holds every __consumer_offsets partition until group coordination is
-    # sharded (broker/cluster_node.py refuses to start otherwise); Kafka's default is 3.
-    props["offsets.topic.replication.factor"] = str(sum(n.broker for n in nodes))
-    props["default.replication.factor"] = str(replication_factor(nodes))
+    factor = str(replication_factor(nodes))
+    props["offsets.topic.replication.factor"] = factor
+    props["default.replication.factor"] = factor
     return {**props, **settings}
 
 

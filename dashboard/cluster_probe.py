@@ -9,12 +9,17 @@ API does not expose it.
 - ApiVersions to each broker, which tells a broker that answers from one that accepts a
   connection but never answers (paused or hung) and one that refuses it (stopped);
 - DescribeQuorum to a controller listener (``--bootstrap-controller``, then the voters it
-  names): the quorum's leader, epoch, high watermark and each replica's lag.
+  names): the quorum's leader, epoch, high watermark and each replica's lag;
+- ListOffsets v7 (earliest and latest, read_uncommitted: the high watermark) to each
+  partition's leader as this view names it, all leaders at once (``offsets``): a leader that
+  just went down costs nothing once the view shows another, where a client still routing by
+  its cached metadata would wait out its request timeout.
 
 Each question goes to the node that answered last, then to the others; a node that does not
-answer within ``timeout_s`` is passed over. The wire client speaks PLAINTEXT only: against a
-cluster that needs TLS or SASL the probe answers None and the collector falls back to what
-confluent-kafka shows.
+answer within ``timeout_s`` is passed over. ApiVersions and DescribeQuorum wait ``PING_S`` at
+most, so a paused broker or controller costs each sample that long. The wire client speaks
+PLAINTEXT only: against a cluster that needs TLS or SASL the probe answers None and the
+collector falls back to what confluent-kafka shows.
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ from kio.schema.api_versions.v0.request import ApiVersionsRequest
 from kio.schema.describe_cluster.v2.request import DescribeClusterRequest
 from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
 from kio.schema.errors import ErrorCode
+from kio.schema.list_offsets.v7.request import (
+    ListOffsetsPartition,
+    ListOffsetsRequest,
+    ListOffsetsTopic,
+)
 from kio.schema.metadata.v12.request import MetadataRequest
 
 from broker.net.client import ClientError, KafkaClient
@@ -47,6 +57,8 @@ _DESCRIBE_QUORUM = DescribeQuorumRequest(
     topics=(TopicData(topic_name=METADATA_TOPIC, partitions=(PartitionData(partition_index=0),)),)
 )
 _API_VERSIONS = ApiVersionsRequest()
+PING_S = 1.0  # a broker that accepts a connection but does not answer within this is paused
+EARLIEST, LATEST = -2, -1  # ListOffsets' timestamps for the log start and the high watermark
 
 Address = tuple[str, int]
 
@@ -75,8 +87,9 @@ class ClusterProbe:
     """Asks the cluster at ``bootstrap`` (and its controllers at ``controllers``) for a
     ``ClusterView``; one connection per node, kept between samples."""
 
-    def __init__(self, bootstrap: str, controllers: str | None, timeout_s: float = 1.0) -> None:
+    def __init__(self, bootstrap: str, controllers: str | None, timeout_s: float = 3.0) -> None:
         self.timeout_s = timeout_s
+        self.ping_s = min(timeout_s, PING_S)
         self._brokers: list[Address] = parse_addresses(bootstrap)
         self._controllers: list[Address] = parse_addresses(controllers)
         self._known: dict[int, Address] = {}  # broker id -> address, every broker seen
@@ -86,6 +99,12 @@ class ClusterProbe:
     def view(self) -> ClusterView | None:
         """The cluster as it answers now; None when no broker answered Metadata."""
         return self._loop.run_until_complete(self._view())
+
+    def offsets(
+        self, view: ClusterView, partitions: Sequence[PartitionRow]
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        """(log start, high watermark) of each of ``partitions`` whose leader answered."""
+        return self._loop.run_until_complete(self._offsets(view, partitions))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -100,14 +119,16 @@ class ClusterProbe:
             self._clients[address] = KafkaClient(*address, client_id=CLIENT_ID)
         return self._clients[address]
 
-    async def _ask(self, address: Address, body: Any) -> Any:
-        return await self._client(address).request(body, timeout_s=self.timeout_s)
+    async def _ask(self, address: Address, body: Any, timeout_s: float | None = None) -> Any:
+        return await self._client(address).request(body, timeout_s=timeout_s or self.timeout_s)
 
-    async def _first(self, addresses: list[Address], body: Any) -> tuple[Address, Any] | None:
+    async def _first(
+        self, addresses: list[Address], body: Any, timeout_s: float | None = None
+    ) -> tuple[Address, Any] | None:
         """The first answer of ``addresses`` in order; the one that answered moves first."""
         for address in list(addresses):
             try:
-                answer = await self._ask(address, body)
+                answer = await self._ask(address, body, timeout_s)
             except ClientError as exc:
                 log.debug("%s: %s", address, exc)
                 continue
@@ -165,10 +186,42 @@ class ClusterProbe:
         ]
         return ClusterView(brokers, partitions, quorum)
 
+    async def _offsets(
+        self, view: ClusterView, partitions: Sequence[PartitionRow]
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        addresses = {b.node_id: (b.host, b.port) for b in view.brokers}
+        by_leader: dict[int, list[PartitionRow]] = {}
+        for part in partitions:
+            if part.leader in addresses:
+                by_leader.setdefault(part.leader, []).append(part)
+        asked = [(leader, spec) for leader in sorted(by_leader) for spec in (EARLIEST, LATEST)]
+        answers = await asyncio.gather(
+            *(
+                self._ask(addresses[leader], _list_offsets(by_leader[leader], spec))
+                for leader, spec in asked
+            ),
+            return_exceptions=True,
+        )
+        found: dict[tuple[str, int], dict[int, int]] = {}
+        for (_, spec), answer in zip(asked, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, ClientError):
+                    raise answer
+                continue
+            for topic in answer.topics:
+                for p in topic.partitions:
+                    if p.error_code is ErrorCode.none:
+                        found.setdefault((str(topic.name), int(p.partition_index)), {})[spec] = int(
+                            p.offset
+                        )
+        return {
+            key: (specs[EARLIEST], specs[LATEST]) for key, specs in found.items() if len(specs) == 2
+        }
+
     async def _state(self, address: Address, fenced: bool | None) -> str:
         """running / fenced (answers; ``fenced`` None: not registered) / paused / stopped."""
         try:
-            await self._ask(address, _API_VERSIONS)
+            await self._ask(address, _API_VERSIONS, self.ping_s)
         except ClientError as exc:
             return "paused" if isinstance(exc.__cause__, TimeoutError) else "stopped"
         return "running" if fenced is False else "fenced"
@@ -176,7 +229,7 @@ class ClusterProbe:
     async def _quorum(self) -> QuorumRow | None:
         if not self._controllers:
             return None
-        got = await self._first(self._controllers, _DESCRIBE_QUORUM)
+        got = await self._first(self._controllers, _DESCRIBE_QUORUM, self.ping_s)
         if got is None:
             return None
         _, answer = got
@@ -192,11 +245,30 @@ class ClusterProbe:
                 if node.node_id == partition.leader_id
                 for listener in node.listeners
             ]
-            got = await self._first(leader, _DESCRIBE_QUORUM) if leader else None
+            got = await self._first(leader, _DESCRIBE_QUORUM, self.ping_s) if leader else None
             partition = None if got is None else _partition(got[1])
         if partition is None or partition.error_code is not ErrorCode.none:
             return None
         return _quorum_row(partition)
+
+
+def _list_offsets(partitions: Sequence[PartitionRow], timestamp: int) -> ListOffsetsRequest:
+    topics: dict[str, list[ListOffsetsPartition]] = {}
+    for part in partitions:
+        topics.setdefault(part.topic, []).append(
+            ListOffsetsPartition(
+                partition_index=part.partition,
+                current_leader_epoch=-1 if part.leader_epoch is None else part.leader_epoch,
+                timestamp=timestamp,
+            )
+        )
+    return ListOffsetsRequest(
+        replica_id=-1,
+        isolation_level=0,
+        topics=tuple(
+            ListOffsetsTopic(name=name, partitions=tuple(parts)) for name, parts in topics.items()
+        ),
+    )
 
 
 def _partition(answer: Any) -> Any:

@@ -10,7 +10,8 @@ against the bundled broker and any real Kafka cluster alike:
   (``__consumer_offsets``) are skipped;
 - the events between this sample and the previous one (``dashboard.cluster_events``): leader
   elections, ISR shrinks and expands, broker state and controller changes, rebalances;
-- watermarks: two batched ``list_offsets`` calls (earliest, latest) for every partition;
+- watermarks: ListOffsets (earliest, latest) for every partition, sent by the probe to each
+  leader it names (two batched ``list_offsets`` calls where the probe cannot ask);
 - groups: ``list_consumer_groups``, one ``describe_consumer_groups`` for all of them, and
   ``list_consumer_group_offsets`` per group (the API takes one group per request; the
   requests run concurrently);
@@ -36,7 +37,12 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
 
 from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
@@ -64,6 +70,7 @@ TAIL_BUDGET_S = 0.3
 CONFIGS_EVERY_S = 30.0
 TOPIC_SETTINGS = ("cleanup.policy", "retention.ms", "segment.ms", "min.insync.replicas")
 STATS_BUDGET_S = 0.5  # one bounded read of the stats reader's thread
+DOWN_BROKER_WAIT_S = 0.5  # how long the group listing waits for brokers while one is down
 
 
 class Collector:
@@ -90,7 +97,7 @@ class Collector:
         self.admin = clients.admin(config)
         self.tail_reader = clients.reader(config)
         self.stats = StatsReader(config, store, keep_seconds, timeout_s)
-        self.probe = ClusterProbe(bootstrap, controllers)
+        self.probe = ClusterProbe(bootstrap, controllers, timeout_s)
         self._previous: ClusterSample | None = None  # the last good sample, for its events
         self.samples = 0
         self.errors = 0
@@ -200,16 +207,19 @@ class Collector:
             partitions = [p for p in view.partitions if not p.topic.startswith("__")]
         else:
             partitions = self._list_topics(sample)
+        down = view is not None and any(b.state != "running" for b in view.brokers)
 
         # Committed offsets before the log end offsets, as kafka-consumer-groups.sh reads them:
         # the other order under-counts lag by what was produced in between.
-        listing = self.admin.list_consumer_groups(request_timeout=timeout).result(timeout + 1)
+        # ListGroups goes to every broker: with one down, waiting for it holds the sample up.
+        groups_timeout = min(timeout, DOWN_BROKER_WAIT_S) if down else timeout
+        listing = self.admin.list_consumer_groups(request_timeout=groups_timeout).result(
+            timeout + 1
+        )
         if listing.errors:
-            raise (
-                listing.errors[0]
-                if isinstance(listing.errors[0], KafkaException)
-                else (KafkaException(listing.errors[0]))
-            )
+            # A broker that is down or hung (paused) fails its own part of the listing, and
+            # the groups of the others are still worth showing.
+            log.info("listing groups: %s", "; ".join(_describe(e) for e in listing.errors))
         group_ids = sorted(g.group_id for g in listing.valid if g.group_id != READER_GROUP)
         if group_ids:
             described = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
@@ -221,9 +231,14 @@ class Collector:
             }
             for group in group_ids:
                 self._add_group(sample, group, described[group], offsets[group])
-        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
-        earliest = self._offsets(tps, OffsetSpec.earliest())
-        latest = self._offsets(tps, OffsetSpec.latest())
+        if view is not None:
+            offsets = self.probe.offsets(view, partitions)
+            earliest = {key: start for key, (start, _) in offsets.items()}
+            latest = {key: end for key, (_, end) in offsets.items()}
+        else:
+            tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+            earliest = self._offsets(tps, OffsetSpec.earliest())
+            latest = self._offsets(tps, OffsetSpec.latest())
         sample.partitions = [
             replace(
                 p,
@@ -390,6 +405,6 @@ def _tail_row(msg: Any) -> TailRow:
     )
 
 
-def _describe(exc: BaseException) -> str:
-    arg = exc.args[0] if exc.args else exc
+def _describe(exc: BaseException | KafkaError) -> str:
+    arg = exc.args[0] if getattr(exc, "args", None) else exc
     return arg.str() if hasattr(arg, "str") else str(arg)

@@ -19,8 +19,6 @@ from chirpstream.tools.common import CliError, print_table, reporting_errors, se
 from chirpstream.tools.quorum import DEFAULT_CONTROLLER
 from dashboard.cluster_probe import ClusterProbe
 
-TIMEOUT_S = 3.0  # per node asked; a paused broker costs this once
-
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     add_client_arguments(parser)
@@ -35,7 +33,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 @reporting_errors
 def main(args: argparse.Namespace) -> int:
     bootstrap = settings(args)["bootstrap.servers"]
-    probe = ClusterProbe(bootstrap, args.bootstrap_controller, timeout_s=TIMEOUT_S)
+    probe = ClusterProbe(bootstrap, args.bootstrap_controller)
     try:
         view = probe.view()
     finally:

@@ -54,7 +54,10 @@ def cluster() -> None:
         leader.metric("Leader (active controller)", quorum["leader_id"])
         epoch.metric("Epoch", quorum["leader_epoch"])
         high.metric("High watermark", f"{quorum['high_watermark']:,}")
-        st.dataframe(store.quorum_replicas(), hide_index=True)
+        voters = store.quorum_replicas()
+        for column, name in (("last_fetch_ms", "fetched"), ("last_caught_up_ms", "caught up")):
+            voters[f"{name} (s ago)"] = ((store.newest_ms - voters.pop(column)) / 1000).round(1)
+        st.dataframe(voters, hide_index=True)
 
     st.subheader("Events")
     events = store.events(store.since_ms(60))

@@ -14,7 +14,7 @@ import time
 from kio.schema.errors import ErrorCode
 
 from tests.support.batches import make_batch
-from tests.support.cluster import Cluster
+from tests.support.cluster import SLOW_S, Cluster
 from tests.support.history import History, Report
 from tests.support.waiting import eventually
 from tests.support.wire import WireClient
@@ -69,7 +69,7 @@ def start_producers(cluster: Cluster, topic: str, history: History) -> ProducerP
 
 
 def wait_for_full_isr(
-    cluster: Cluster, topic: str, replicas: int = 3, timeout: float = 30.0
+    cluster: Cluster, topic: str, replicas: int = 3, timeout: float = SLOW_S
 ) -> None:
     eventually(
         lambda: len(cluster.isr(topic, 0)) == replicas,

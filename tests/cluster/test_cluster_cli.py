@@ -86,13 +86,11 @@ def test_a_two_node_cluster_replicates_twice():
     assert node_properties(nodes[0], nodes, {})["offsets.topic.replication.factor"] == "2"
 
 
-def test_every_broker_of_a_bigger_cluster_holds_the_group_offsets():
-    """Group coordination is not sharded yet: each broker needs every __consumer_offsets
-    partition, so their replication factor is the number of brokers."""
+def test_a_bigger_cluster_keeps_three_replicas_as_kafka_does():
     nodes = plan(5, 3, 9092, Path("d"))
     props = node_properties(nodes[4], nodes, {})
     assert (props["offsets.topic.replication.factor"], props["default.replication.factor"]) == (
-        "5",
+        "3",
         "3",
     )
 

@@ -109,9 +109,42 @@ def test_brokers_partitions_and_leader_election(cluster_factory):
     assert missing.stderr == "error: 1 replica(s) could not be elected\n"
 
 
-def test_leader_election_refuses_bad_flags_in_one_line():
+def test_bad_flags_and_no_cluster_are_one_line():
+    done = chirpstream("brokers", "--bootstrap-server", "127.0.0.1:1")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "error: no broker at 127.0.0.1:1 answered: is the cluster running?\n"
     done = chirpstream("leader-election", "--election-type", "preferred", "--topic", "t")
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == "error: Missing required option(s): --partition\n"
     done = chirpstream("leader-election", "--election-type", "sideways", "--all-topic-partitions")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_unclean_leader_election_brings_an_offline_partition_back(cluster_factory):
+    """u-0 on brokers 1 and 2: 2 dies (ISR [1]), then 1 (offline, ISR still [1]); 2 comes
+    back outside the ISR, so only an unclean election gives the partition a leader again."""
+    cluster = cluster_factory(brokers=3)
+    cluster.create_topic("u", assignment=[[1, 2]])
+    controller = ["--bootstrap-controller", f"127.0.0.1:{cluster.node(0).layout.controller_port}"]
+    cluster.kill(2)
+    eventually(lambda: cluster.isr("u", 0) == (1,), "broker 2 out of the ISR")
+    cluster.kill(1)
+    eventually(lambda: cluster.leader("u", 0) == -1, "u-0 offline")
+    cluster.start_node(2)
+    offline = chirpstream(
+        "topics", "--describe", "--unavailable-partitions", "--topic", "u",
+        "--bootstrap-server", cluster.bootstrap,
+    )  # fmt: skip
+    assert offline.stdout == "\tTopic: u\tPartition: 0\tLeader: none\tReplicas: 1,2\tIsr: 1\n"
+    elect = ["leader-election", *controller, "--topic", "u", "--partition", "0"]
+    preferred = chirpstream(*elect, "--election-type", "preferred")
+    assert preferred.returncode == 1  # the preferred replica, 1, is down
+    assert preferred.stdout.startswith(
+        "Error completing leader election (PREFERRED) for partition: u-0: "
+    )
+    done = chirpstream(*elect, "--election-type", "unclean")
+    assert (done.returncode, done.stdout) == (
+        0,
+        "Successfully completed leader election (UNCLEAN) for partitions u-0\n",
+    ), done.stderr
+    eventually(lambda: cluster.leader("u", 0) == 2, "broker 2 leads u-0")

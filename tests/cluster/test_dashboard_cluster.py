@@ -1,7 +1,7 @@
 """The dashboard's collector on a real 3-node cluster: what it stores is what the cluster
 answers (brokers, the active controller, leader epochs, the quorum), and a killed leader
 shows up as the events a class should see: the election with its epochs, the ISR shrink,
-the broker stopped; its restart as the ISR expanding again."""
+the broker stopped; its restart as the ISR expanding again; a paused broker as paused."""
 
 from __future__ import annotations
 
@@ -61,5 +61,12 @@ def test_the_collector_sees_a_failover_as_events(cluster_factory, tmp_path):
 
         eventually(rejoined, "the restarted broker back in the ISR", timeout=30)
         assert store.cluster_brokers().set_index("node_id").loc[1, "state"] == "running"
+
+        cluster.pause(2)  # a hung broker: it accepts connections and never answers
+        try:
+            assert collector.sample_once(drain_s=0), store.status()
+            assert store.cluster_brokers().set_index("node_id").loc[2, "state"] == "paused"
+        finally:
+            cluster.resume(2)
     finally:
         collector.close()

@@ -23,7 +23,7 @@ from tests.cluster.scenario import (
     start_producers,
     wait_for_full_isr,
 )
-from tests.support.cluster import NO_LEADER
+from tests.support.cluster import NO_LEADER, SLOW_S
 from tests.support.history import History
 from tests.support.waiting import eventually
 
@@ -81,7 +81,7 @@ def test_r2_two_brokers_down_refuse_acks_all_accept_acks_1_and_writing_recovers(
     step(f"killing followers {followers} of leader {leader}")
     for follower in followers:
         cluster.kill(follower)
-    eventually(lambda: cluster.isr("r2", 0) == (leader,), "the ISR shrank to the leader alone")
+    eventually(lambda: cluster.isr("r2", 0) == (leader,), "the ISR is the leader alone", SLOW_S)
     step("the ISR is the leader alone")
     # Acks of writes replicated before the kills came before the shrink (replica.lag.time.max.ms
     # later); from here on nothing may be acked.
@@ -119,7 +119,7 @@ def test_r3_a_replica_that_fell_out_of_the_isr_is_never_elected(cluster_factory,
     b, c = rng.sample([x for x in REPLICAS if x != a], 2)
     step(f"pausing follower {c}; {a} leads, {b} follows")
     cluster.pause(c)
-    eventually(lambda: sorted(cluster.isr("r3", 0)) == sorted((a, b)), f"{c} left the ISR")
+    eventually(lambda: sorted(cluster.isr("r3", 0)) == sorted((a, b)), f"{c} left the ISR", SLOW_S)
     step(f"{c} left the ISR")
     pool.wait_for_acks(pool.acked() + rng.randint(100, 500))  # acked by {A, B} alone
     step(f"killing {a} and {b}, resuming {c}")
@@ -127,7 +127,7 @@ def test_r3_a_replica_that_fell_out_of_the_isr_is_never_elected(cluster_factory,
     cluster.kill(b)
     cluster.resume(c)
     eventually(lambda: (view := cluster.view(c, "r3", 0)) and view.leader == NO_LEADER,
-               f"{c} sees the partition without a leader")  # fmt: skip
+               f"{c} sees the partition without a leader", SLOW_S)  # fmt: skip
     step(f"{c} sees no leader")
     watch_until = time.monotonic() + WATCH_S
     while time.monotonic() < watch_until:
@@ -176,7 +176,7 @@ def test_r4_a_restarted_follower_keeps_what_was_acked_past_its_high_watermark(
             return "no leader until A is back"
         return None
 
-    outcome = eventually(settled, f"{b} leads, or the partition waits for {a}")
+    outcome = eventually(settled, f"{b} leads, or the partition waits for {a}", SLOW_S)
     step(f"after {a}'s death: {outcome}")
     cluster.start_node(a)
     cluster.wait_for_leader("r4", 0)
@@ -213,6 +213,7 @@ def test_r6_a_paused_leader_is_replaced_and_fenced_when_it_wakes(cluster_factory
     eventually(
         lambda: produce_directly(cluster, old, "r6", history) is ErrorCode.not_leader_or_follower,
         f"the old leader {old} refuses writes",
+        SLOW_S,
     )
     step(f"{old} refuses writes")
     wait_for_full_isr(cluster, "r6")

@@ -128,6 +128,7 @@ def test_cluster_page_brokers_quorum_and_timeline(store):
         [1, "observer", 10],
         [2, "observer", 0],
     ]
+    assert quorum["fetched (s ago)"].tolist() == [0.0, 9.0, 0.0]
     events = app.dataframe[2].value
     texts = set(events["text"])
     assert "Leader of tweets-0: 1 → 2 (epoch 4 → 5)" in texts

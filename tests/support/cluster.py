@@ -33,6 +33,9 @@ from tests.support.waiting import eventually
 from tests.support.wire import WireClient
 
 NO_LEADER = -1
+# How long a cluster gets to settle (a leader, a full ISR): far more than it takes, because
+# the machine running the tests may be busy with other work and a test must not fail on time.
+SLOW_S = 90.0
 # Light for 2 cores: one __consumer_offsets partition instead of Kafka's 50.
 DEFAULTS = {"offsets.topic.num.partitions": "1"}
 
@@ -241,6 +244,7 @@ class Cluster:
                     and all(v.leader >= 0 for v in views)
                 ),
                 f"every broker sees a leader of {topic}-{partition}",
+                SLOW_S,
             )
 
     # -- faults ---------------------------------------------------------------------------------
@@ -335,7 +339,7 @@ class Cluster:
         return seen.isr
 
     def wait_for_leader(
-        self, topic: str, partition: int, *, not_: int | None = None, timeout: float = 30.0
+        self, topic: str, partition: int, *, not_: int | None = None, timeout: float = SLOW_S
     ) -> int:
         """Wait until a running node other than ``not_`` leads the partition and knows it;
         return its id."""
