@@ -75,7 +75,10 @@ def next_offsets(records: list[tuple[int, int]]) -> dict[int, int]:
 
 def test_committed_offsets_survive_the_coordinators_broker_being_killed(cluster_factory):
     cluster = cluster_factory(
-        brokers=3, controllers=1, config={"offsets.topic.num.partitions": str(OFFSETS_PARTITIONS)}
+        brokers=3,
+        controllers=1,
+        config={"offsets.topic.num.partitions": str(OFFSETS_PARTITIONS)},
+        dedicated_controllers=True,  # the victim may be any broker, never the only controller
     )
     cluster.create_topic(TOPIC, partitions=PARTITIONS, replication=3)
     produce(cluster.bootstrap, TOPIC, [(f"k{i}".encode(), b"v") for i in range(60)])
