@@ -4,8 +4,9 @@ Node k listens for clients on ``base-port + k`` and, when it is a controller (a 
 metadata quorum), for the quorum on ``base-port + 100 + k``; it keeps everything in
 ``<data-dir>/node-<k>/``: the ``server.properties`` this verb writes at every start (Kafka's
 own setting names, so the file also explains the layout), the log directory ``data/`` and the
-node's output ``node.log``. ``--controllers 1`` makes node 0 the only voter (the single
-controller, in the role ZooKeeper used to play); ``--controllers 3`` makes nodes 0-2 voters.
+node's output ``node.log``. From three nodes up, nodes 0-2 are the voters (``--controllers
+3``, the default: the metadata survives losing any one node); ``--controllers 1`` makes node 0
+the only voter, the single controller in the role ZooKeeper used to play.
 
 Every node starts at once as ``python -m broker node-<k>/server.properties`` in its own
 session; once every node has printed its ``READY`` line this prints one line per node and
@@ -176,8 +177,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--controllers",
         type=int,
         choices=CONTROLLER_CHOICES,
-        default=1,
-        help="voters of the metadata quorum: 1 (node 0 alone, the default) or 3 (nodes 0-2)",
+        default=None,
+        help="voters of the metadata quorum: 3 (nodes 0-2, the default from 3 brokers up) or 1 "
+        "(node 0 alone: the single controller, as ZooKeeper was)",
     )
     parser.add_argument(
         "--base-port",
@@ -204,6 +206,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+def default_controllers(brokers: int) -> int:
+    """A quorum of three voters once there are three nodes (any one may die), else one."""
+    return 3 if brokers >= 3 else 1
+
+
 def check_flags(args: argparse.Namespace) -> tuple[list[NodeLayout], dict[str, str]]:
     """The nodes and the extra settings, or SettingError naming the flag to fix. Touches
     nothing."""
@@ -212,6 +219,8 @@ def check_flags(args: argparse.Namespace) -> tuple[list[NodeLayout], dict[str, s
             f"--brokers {args.brokers}: at most {MAX_BROKERS} (node k's controller port is "
             f"base-port + {CONTROLLER_OFFSET} + k)"
         )
+    if args.controllers is None:
+        args.controllers = default_controllers(args.brokers)
     if args.controllers > args.brokers:
         raise SettingError(
             f"--controllers {args.controllers} needs at least {args.controllers} brokers: "

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from chirpstream.cluster import node_properties, plan
+from chirpstream.cluster import build_parser, check_flags, node_properties, plan
 from tests.support.broker_process import ROOT
 from tests.support.cluster import free_base_port
 from tests.support.waiting import eventually
@@ -125,7 +125,9 @@ def test_a_port_in_use_is_refused_naming_the_base_port(tmp_path):
         with socket.socket() as held:
             held.bind(("127.0.0.1", base + 2))
             held.listen()
-            done = run_cluster("--base-port", str(base), "--data-dir", str(tmp_path))
+            done = run_cluster(
+                "--controllers", "1", "--base-port", str(base), "--data-dir", str(tmp_path)
+            )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"error: port {base + 2} on 127.0.0.1 is already in use: stop what holds it (an earlier "
@@ -256,3 +258,10 @@ NODE_LINE = (
     r"^  node (\d)  roles=(?P<roles>\S+) +clients=(?P<clients>\S+)  controller=(?P<controller>\S+)"
     r" +data=\S+  pid=(?P<pid>\d+)$"
 )
+
+
+def test_three_nodes_make_a_quorum_of_three_by_default_and_fewer_a_single_controller():
+    three = check_flags(build_parser().parse_args(["--brokers", "3"]))[0]
+    two = check_flags(build_parser().parse_args(["--brokers", "2"]))[0]
+    assert [node.controller_port is not None for node in three] == [True, True, True]
+    assert [node.controller_port is not None for node in two] == [True, False]
