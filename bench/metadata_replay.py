@@ -7,12 +7,15 @@ fenced, its leaderships and ISR places moved, registered again, caught up, given
 preferred leaderships back). It
 is replayed in memory through ``QuorumController`` as the Raft runtime hands it entries; the
 snapshot is of the image it ends with. Reading the log or the snapshot file from disk (the
-Raft store's part) is not included. Run with ``python -m bench.metadata_replay``.
+Raft store's part) is not included. A broker's side is measured too: the same log through
+``MetadataPublisher`` (with a subscriber, as the replica manager is one) in the batches a
+follower's fetch hands over (``fetch_max_entries``). Run with ``python -m bench.metadata_replay``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +24,7 @@ from broker.clock import ManualClock
 from broker.controller.quorum import QuorumController
 from broker.metadata.codec import encode
 from broker.metadata.image import MetadataImage
+from broker.metadata.publisher import MetadataPublisher
 from broker.metadata.records import (
     FenceBrokerRecord,
     MetadataRecord,
@@ -31,6 +35,7 @@ from broker.metadata.records import (
     UnfenceBrokerRecord,
 )
 from broker.metadata.snapshot import encode_snapshot
+from broker.raft.config import QuorumConfig
 from broker.raft.messages import Entry
 
 BROKERS = 3
@@ -46,8 +51,12 @@ class Feed:
     def __init__(self) -> None:
         self.on_commit: Callable[[int, Entry], None] | None = None
 
-    def subscribe(self, on_commit: Callable[[int, Entry], None]) -> None:
-        self.on_commit = on_commit
+    def subscribe(
+        self,
+        on_commit: Callable[[int, Entry], None],
+        on_snapshot: Callable[[int, bytes], None] | None = None,
+    ) -> None:
+        self.on_commit = on_commit  # the snapshot is loaded by calling load_snapshot here
 
     async def append(self, values: Sequence[bytes]) -> int:
         raise NotImplementedError("a replaying follower appends nothing")
@@ -110,6 +119,31 @@ def replay_log(values: list[bytes]) -> tuple[float, MetadataImage]:
     return time.perf_counter() - started, image
 
 
+def replay_publisher(values: list[bytes]) -> tuple[float, int, MetadataImage]:
+    """A broker catching up: the entries handed to its publisher a fetch's worth at a time,
+    the loop turning between fetches. Returns the time, the images published, the image."""
+
+    async def catch_up() -> tuple[float, int, MetadataImage]:
+        publisher = MetadataPublisher()
+        published = 0
+
+        def count(old: MetadataImage, new: MetadataImage) -> None:
+            nonlocal published
+            published += 1
+
+        publisher.subscribe(count)
+        batch = QuorumConfig().fetch_max_entries
+        started = time.perf_counter()
+        for start in range(0, len(values), batch):
+            for offset in range(start, min(start + batch, len(values))):
+                publisher.on_commit(offset, Entry(1, values[offset]))
+            await asyncio.sleep(0)
+        image = publisher.image
+        return time.perf_counter() - started, published, image
+
+    return asyncio.run(catch_up())
+
+
 def replay_snapshot(end_offset: int, data: bytes) -> tuple[float, MetadataImage]:
     controller = QuorumController(0, Feed(), ManualClock(0))
     started = time.perf_counter()
@@ -145,6 +179,9 @@ def main() -> None:
         f"loaded in {from_snapshot:.2f} s"
     )
     print(f"  log / snapshot: {from_log / from_snapshot:.1f}x")
+    on_broker, published, broker_image = replay_publisher(values)
+    assert broker_image == image, "the publisher's image is not the controller's"
+    print(f"  a broker's publisher: caught up in {on_broker:.2f} s, {published} images published")
 
 
 if __name__ == "__main__":

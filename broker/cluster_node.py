@@ -6,23 +6,24 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
 - Shared: the clock, the Raft runtime (a voter if this node is in the voters list, an
   observer otherwise) over ``<data_dir>/__cluster_metadata-0``, and the metadata publisher
   that turns its committed entries into images.
-- Controller role: the ``QuorumController`` (it acts while this node leads the quorum, and
-  snapshots its image as ``metadata.log.max.record.bytes.between.snapshots`` and
-  ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and replays
-  only the entries after it) and the CONTROLLER listener, which serves the quorum's Raft
-  APIs and the controller's APIs. It starts first and stops last.
+  The publisher snapshots its image as ``metadata.log.max.record.bytes.between.snapshots``
+  and ``metadata.log.max.snapshot.interval.ms`` say, so a restart loads a snapshot and
+  replays only the entries after it.
+- Controller role: the ``QuorumController`` (it acts while this node leads the quorum) and
+  the CONTROLLER listener, which serves the quorum's Raft APIs and the controller's APIs.
+  It starts first and stops last.
 - Broker role: first it catches up with the metadata log, so the image says which partition
   directories are this node's (any other is set aside as a stray); then the replica manager
   follows the image, the client listener (PLAINTEXT) serves the same handlers as a single
   node, with :class:`~broker.net.forwarding.RemoteController` in place of the local
   controller, and :class:`~broker.lifecycle.BrokerLifecycle` registers with the active
-  controller and heartbeats. The group coordinator follows this broker's leaderships of
-  ``__consumer_offsets`` partitions. Clients are served (and ``start()`` returns) once the
-  controller has unfenced this broker and ``__consumer_offsets`` exists: the broker asks the
-  controller for it with ``offsets.topic.replication.factor`` replicas, again while too few
-  brokers are registered (Kafka creates it at the first FindCoordinator instead, answering
-  COORDINATOR_NOT_AVAILABLE meanwhile). ``stop()`` is a controlled shutdown first: the
-  controller moves this broker's leaderships away before it stops serving.
+  controller and heartbeats. ``start()`` returns once the controller has unfenced this broker.
+  The group coordinator follows this broker's leaderships of ``__consumer_offsets``
+  partitions; the broker then asks the controller for that topic (with
+  ``offsets.topic.replication.factor`` replicas, again while too few brokers are registered)
+  and FindCoordinator answers COORDINATOR_NOT_AVAILABLE until it exists, as in Kafka.
+  ``stop()`` is a controlled shutdown first: the controller moves this broker's leaderships
+  away before it stops serving.
 
 The cluster id is derived from the voters list (the same on every node of one cluster,
 without a ``kafka-storage format`` step).
@@ -84,7 +85,7 @@ class ClusterNode:
         self.clock: Clock = clock or SystemClock()
         self.cluster_id = cluster_id_of(config)
         self.listener = BoundAddress(CLIENT_LISTENER)
-        self.publisher = MetadataPublisher()
+        self.publisher = MetadataPublisher()  # start() gives it the snapshotter
         self.raft: RaftRuntime | None = None
         self.controller: QuorumController | None = None
         self.replicas: ReplicaManager | None = None
@@ -136,6 +137,18 @@ class ClusterNode:
             config.quorum,
             self._raft_clients,
         )
+        # One snapshotter per node, on the publisher, whatever the roles (as Kafka's
+        # SnapshotGenerator sits on every node's MetadataLoader): an observer's log is
+        # snapshotted and shortened too, and a combined node snapshots once.
+        self._snapshotter = MetadataSnapshotter(
+            self.raft,
+            self.clock,
+            SnapshotSettings(
+                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
+                max_interval_ms=config.metadata_snapshot_interval_ms,
+            ),
+        )
+        self.publisher = MetadataPublisher(self._snapshotter)
         self.raft.subscribe(self.publisher.on_commit, self.publisher.load_snapshot)
         if config.is_controller:
             await self._start_controller()
@@ -153,17 +166,7 @@ class ClusterNode:
             num_partitions=config.num_partitions,
             default_replication_factor=config.default_replication_factor,
         )
-        self._snapshotter = MetadataSnapshotter(
-            self.raft,
-            self.clock,
-            SnapshotSettings(
-                max_bytes_between_snapshots=config.metadata_snapshot_max_bytes,
-                max_interval_ms=config.metadata_snapshot_interval_ms,
-            ),
-        )
-        self.controller = QuorumController(
-            config.node_id, self.raft, self.clock, settings, snapshotter=self._snapshotter
-        )
+        self.controller = QuorumController(config.node_id, self.raft, self.clock, settings)
         context = ControllerContext(
             config=config,
             clock=self.clock,
@@ -248,10 +251,8 @@ class ClusterNode:
                 config.node_id,
                 lambda: raft.leader_id,
             )
-            # Clients are served once groups can be: the offsets topic must exist first.
-            await self.lifecycle.wait_unfenced()
-            await self._create_offsets_topic()
             self.groups = self._group_coordinator(replicas)
+            await self.lifecycle.wait_unfenced()
         except BaseException:
             listening.close()
             raise
@@ -271,6 +272,7 @@ class ClusterNode:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        self._background(self._create_offsets_topic())
         # Kafka's isr-expiration task runs at half the lag it checks for.
         self._every(
             config.replica_lag_time_max_ms // 2, lambda: isr.isr_pass(replicas.all_replicas())
@@ -307,7 +309,12 @@ class ClusterNode:
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
-        partitions = len(self.publisher.image.topics[OFFSETS_TOPIC].partitions)
+        # Until the topic exists (it is asked for once this broker serves) FindCoordinator
+        # answers COORDINATOR_NOT_AVAILABLE; it will have offsets.topic.num.partitions.
+        offsets = self.publisher.image.topics.get(OFFSETS_TOPIC)
+        partitions = (
+            config.offsets_topic_num_partitions if offsets is None else len(offsets.partitions)
+        )
         coordinator = GroupCoordinators(partitions, settings, self.clock)
         coordinator.attach(replicas.replicas_of(OFFSETS_TOPIC).values())
         replicas.observe(coordinator.on_role_change)
@@ -355,6 +362,11 @@ class ClusterNode:
         self._duties.append(Repeating(self.clock, interval_ms, duty))
 
     # -- stopping -----------------------------------------------------------------------
+
+    async def wait_failed(self) -> BaseException:
+        """Until this node's Raft runtime stops on a failure: that failure."""
+        assert self.raft is not None, "started"
+        return await self.raft.wait_failed()
 
     async def stop(self) -> None:
         """A controlled shutdown, then the broker role, then the controller role and the

@@ -75,6 +75,11 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+class NodeFailed(Exception):
+    """A part of the node it cannot serve without stopped on a failure; the message says
+    which and why."""
+
+
 async def serve(config: BrokerConfig) -> None:
     node: Node | ClusterNode = ClusterNode(config) if config.cluster_mode else Node(config)
     stop = asyncio.Event()
@@ -126,7 +131,19 @@ async def serve(config: BrokerConfig) -> None:
             f"data_dir={config.data_dir}",
             flush=True,
         )
-    await stop.wait()
+    stopping = asyncio.ensure_future(stop.wait())
+    failed = asyncio.ensure_future(node.wait_failed()) if isinstance(node, ClusterNode) else None
+    waits = [task for task in (stopping, failed) if task is not None]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()
+    if failed is not None and failed.done() and not failed.cancelled():
+        log.info("stopping: the metadata quorum's Raft node failed")
+        try:
+            await node.stop()
+        except Exception:  # the same broken disk, most likely: the failure is the news
+            log.exception("stopping after the Raft node's failure failed too")
+        raise NodeFailed(f"the metadata quorum's Raft node stopped: {failed.result()}")
     log.info("stopping")
     await node.stop()
 
@@ -141,7 +158,7 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
         return 2
     try:
         asyncio.run(serve(config))
-    except StorageError as exc:
+    except (StorageError, NodeFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -24,6 +24,11 @@ VERBS: dict[str, tuple[str, str]] = {
     "consume": ("chirpstream.tools.consume", "print a topic's messages"),
     "groups": ("chirpstream.tools.groups", "list, describe and reset consumer groups"),
     "quorum": ("chirpstream.tools.quorum", "describe the controller quorum (KRaft)"),
+    "brokers": ("chirpstream.tools.brokers", "list the brokers: state, controller, leaderships"),
+    "leader-election": (
+        "chirpstream.tools.leader_election",
+        "elect partition leaders (preferred or unclean)",
+    ),
 }
 
 

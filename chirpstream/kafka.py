@@ -26,8 +26,14 @@ def ensure_topic(
     partitions: int,
     client_config: Mapping[str, str] | None = None,
     timeout: float = 10.0,
+    *,
+    replication_factor: int = -1,
+    config: Mapping[str, str] | None = None,
 ) -> int:
-    """Create ``topic`` if it is missing; return its partition count. Raises Unreachable."""
+    """Create ``topic`` if it is missing; return its partition count. Raises Unreachable.
+
+    ``replication_factor`` -1 and no ``config`` leave both to the broker's defaults; a topic
+    that already exists is kept as it is."""
     admin = AdminClient(
         librdkafka_logging({"bootstrap.servers": bootstrap, **(client_config or {})})
     )
@@ -37,7 +43,8 @@ def ensure_topic(
         raise Unreachable(bootstrap, exc.args[0].str()) from None
     if topic in existing and existing[topic].error is None:
         return len(existing[topic].partitions)
-    future = admin.create_topics([NewTopic(topic, partitions)])[topic]
+    new = NewTopic(topic, partitions, replication_factor, config=dict(config or {}))
+    future = admin.create_topics([new])[topic]
     try:
         future.result(timeout)
     except KafkaException as exc:

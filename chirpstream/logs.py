@@ -7,10 +7,15 @@ and level of the service's own, and a filter lets through one line per change of
 state: a repeat of the last line seen for that broker is dropped, and said again at most once
 a minute with how many were dropped. confluent-kafka delivers these lines from ``poll()``,
 ``consume()`` and ``flush()``.
+
+``leader_changes(config, name)`` adds what a client needs to log one line each time it notices
+that a partition it uses has a new leader (a broker died, stopped or came back): librdkafka's
+statistics, once a second, which carry the leader each partition's metadata names.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -78,3 +83,36 @@ def librdkafka_logging(config: Mapping[str, Any]) -> dict[str, Any]:
     if "debug" in config:
         return dict(config)
     return {**config, "logger": _LIBRDKAFKA}
+
+
+STATS_INTERVAL_MS = 1000  # how soon a leader change is noticed (librdkafka's statistics)
+_LEADERS = logging.getLogger("chirpstream.leaders")
+
+
+class LeaderLog:
+    """A librdkafka ``stats_cb``: one line per partition whose known leader changed since the
+    last statistics (an unknown leader, -1, while a new one is elected, is not a change)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._leaders: dict[tuple[str, int], int] = {}
+
+    def __call__(self, stats_json: str) -> None:
+        for topic, stats in json.loads(stats_json).get("topics", {}).items():
+            for key, partition in stats.get("partitions", {}).items():
+                index, leader = int(key), partition.get("leader", -1)
+                if index < 0 or leader < 0:
+                    continue
+                before = self._leaders.get((topic, index))
+                self._leaders[topic, index] = leader
+                if before is not None and before != leader:
+                    _LEADERS.warning(
+                        "%s: %s[%d] has a new leader: broker %d (was %d)",
+                        self._name, topic, index, leader, before,
+                    )  # fmt: skip
+
+
+def leader_changes(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``config`` plus a ``LeaderLog`` named ``name`` fed by librdkafka's statistics (every
+    ``STATS_INTERVAL_MS`` unless ``statistics.interval.ms`` is given)."""
+    return {"statistics.interval.ms": STATS_INTERVAL_MS, **config, "stats_cb": LeaderLog(name)}

@@ -72,6 +72,7 @@ class Service:
     log: Path
     log_start: int  # where this run's lines begin: the log is appended to
     ready: re.Pattern[str]  # its READY line
+    stop_timeout_s: float = STOP_TIMEOUT_S  # how long a stop waits before SIGKILL
 
     def lines(self) -> list[str]:
         with self.log.open("rb") as log:
@@ -96,7 +97,7 @@ class Service:
     def wait_stopped(self) -> None:
         """Wait for the process, then SIGKILL whatever of its session is still there."""
         try:
-            self.process.wait(STOP_TIMEOUT_S)
+            self.process.wait(self.stop_timeout_s)
         except subprocess.TimeoutExpired:
             print(f"chirpstream: {self.name} did not stop in time; killing it", flush=True)
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,8 +1,12 @@
 """``chirpstream up``: the whole pipeline on one machine, started in order, stopped in reverse.
 
-Starts the bundled broker (unless ``--bootstrap-servers`` names a cluster), the topics, ingest,
-the analytics workers and the dashboard, each as its own process in its own session; waits for
-each one's ``READY`` line; prints one summary and then a compact status line. Ctrl-C or SIGTERM
+Starts a bundled 3-node cluster (``chirpstream cluster --brokers 3``, every node a controller
+too; ``--brokers 1`` starts one bundled broker instead; ``--bootstrap-servers`` names a cluster
+to use instead), the topics, ingest, the analytics workers and the dashboard, each as its own
+process in its own session; waits for each one's ``READY`` line; prints one summary and then a
+compact status line. On the bundled cluster ``tweets`` is replicated 3 times with
+``min.insync.replicas=2`` (ingest produces with acks=all), so any one node can die and the
+pipeline carries on; every service is given every node's address. Ctrl-C or SIGTERM
 stops the services newest first (ingest flushes its producer, the workers publish and commit),
 and whatever a service started is killed with it, so nothing is left running. Each service
 appends to ``<data-dir>/logs/<service>.log``.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +30,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicP
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 import broker.main
+import chirpstream.cluster
 import ingest.main
 from chirpstream.arguments import port, positive_int
 from chirpstream.client_config import (
@@ -35,7 +41,13 @@ from chirpstream.client_config import (
 )
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import librdkafka_logging
-from chirpstream.services import Service, SettingError, check_port_free, lock_data_dir
+from chirpstream.services import (
+    STOP_TIMEOUT_S,
+    Service,
+    SettingError,
+    check_port_free,
+    lock_data_dir,
+)
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -47,7 +59,10 @@ from ingest.x_common import MissingCredential
 
 READY_TIMEOUT_S = 60.0
 STATUS_INTERVAL_S = 2.0
+ANSWER_TIMEOUT_S = 5.0  # a status line waits this long for the cluster
 TOPICS = ((TWEETS_TOPIC, TWEETS_PARTITIONS), (STATS_TOPIC, 1), (DLQ_TOPIC, 1))
+MAX_REPLICATION = 3  # Kafka's usual replication factor, as far as the cluster has brokers
+CLUSTER_READY = re.compile(r"^READY bootstrap=(\S+)")
 LISTENING = re.compile(r"listening=(\S+)")
 # Kafka checks retention every 5 minutes; a class watching the log start move cannot wait that
 # long, so the broker `up` starts checks every second unless --broker-config says otherwise.
@@ -61,7 +76,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         parser, bootstrap_help="a Kafka cluster to use instead of the bundled broker"
     )
     parser.add_argument(
-        "--broker-port", type=port, default=9092, help="the bundled broker's port (0: any free)"
+        "--brokers",
+        type=positive_int,
+        default=3,
+        help="bundled nodes: 3 by default (a cluster, every node a controller too); 1 starts "
+        "one broker",
+    )
+    parser.add_argument(
+        "--broker-port",
+        type=port,
+        default=9092,
+        help="the bundled broker's port; on a cluster node k serves clients on PORT+k and its "
+        "controller on PORT+100+k (0: any free)",
     )
     parser.add_argument(
         "--broker-config",
@@ -110,7 +136,7 @@ def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> Non
         raise SettingError(f"chirpstream up: {exc} (see chirpstream up --help)") from None
     except (ValueError, OSError, MissingCredential) as exc:
         raise SettingError(str(exc)) from None
-    if not args.bootstrap_servers:
+    if not args.bootstrap_servers and args.brokers == 1:
         broker_args = broker.main.build_parser().parse_args(broker_arguments(args))
         try:
             broker.main.config_from_args(broker_args)
@@ -118,23 +144,88 @@ def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> Non
             raise SettingError(f"--broker-config: {exc}") from None
         if args.broker_port:
             check_port_free(args.broker_port, "--broker-port", "up", " (0 picks a free one)")
+    elif not args.bootstrap_servers:
+        cluster_args = chirpstream.cluster.build_parser().parse_args(cluster_arguments(args))
+        nodes, _ = chirpstream.cluster.check_flags(cluster_args)
+        if args.broker_port:
+            for node in nodes:
+                for number in (node.client_port, node.controller_port):
+                    if number is not None:
+                        check_port_free(number, "--broker-port", "up", " (0 picks free ones)")
     if not args.no_dashboard and args.dashboard_port:
         check_port_free(args.dashboard_port, "--dashboard-port", "up")
 
 
 def broker_arguments(args: argparse.Namespace) -> list[str]:
-    """The bundled broker's command line: its port, its data and ``--broker-config``, with
-    retention checked every ``LESSON_RETENTION_CHECK_MS`` unless that sets the interval."""
-    settings = list(args.broker_config)
-    if not any(s.partition("=")[0].strip() == RETENTION_CHECK for s in settings):
-        settings.insert(0, f"{RETENTION_CHECK}={LESSON_RETENTION_CHECK_MS}")
+    """The bundled broker's command line: its port, its data and its settings."""
     return [
         "--port",
         str(args.broker_port),
         "--data-dir",
         str(args.data_dir / "broker"),
-        *(flag for setting in settings for flag in ("--config", setting)),
+        *(flag for setting in broker_settings(args) for flag in ("--config", setting)),
     ]
+
+
+def broker_settings(args: argparse.Namespace) -> list[str]:
+    """``--broker-config``, with retention checked every ``LESSON_RETENTION_CHECK_MS`` unless
+    it sets the interval."""
+    settings = list(args.broker_config)
+    if not any(s.partition("=")[0].strip() == RETENTION_CHECK for s in settings):
+        settings.insert(0, f"{RETENTION_CHECK}={LESSON_RETENTION_CHECK_MS}")
+    return settings
+
+
+def controllers(brokers: int) -> int:
+    """Voters of the bundled cluster's quorum: all three nodes when there are three, so that
+    killing any one of them leaves a controller to move its leaderships."""
+    return 3 if brokers >= 3 else 1
+
+
+def cluster_arguments(args: argparse.Namespace) -> list[str]:
+    """``chirpstream cluster``'s command line for ``up --brokers N`` (N > 1), in
+    ``<data-dir>/cluster``, with the same retention check as the single broker's."""
+    return [
+        "--brokers",
+        str(args.brokers),
+        "--controllers",
+        str(controllers(args.brokers)),
+        "--base-port",
+        str(args.broker_port),
+        "--data-dir",
+        str(args.data_dir / "cluster"),
+        *(flag for setting in broker_settings(args) for flag in ("--broker-config", setting)),
+    ]
+
+
+def free_base_port(brokers: int, voters: int) -> int:
+    """A base port whose client and controller ports (``chirpstream cluster``'s layout) were
+    all free a moment ago, for ``--broker-port 0``."""
+    offset = chirpstream.cluster.CONTROLLER_OFFSET
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        wanted = [*range(base, base + brokers), *range(base + offset, base + offset + voters)]
+        if max(wanted) > 65535:
+            continue
+        try:
+            for number in wanted:
+                check_port_free(number, "--broker-port", "up")
+        except SettingError:
+            continue
+        return base
+    raise SettingError("--broker-port 0: found no free range of ports; pass --broker-port PORT")
+
+
+def topic_settings(brokers: int) -> tuple[int, dict[str, str]]:
+    """The replication factor and settings of the pipeline's topics on a bundled cluster of
+    ``brokers``: 3 replicas (as far as there are brokers) and, when replicated, acks=all
+    acknowledged by all but one of them (``min.insync.replicas=2`` with 3 replicas)."""
+    replicas = min(MAX_REPLICATION, brokers)
+    if replicas == 1:
+        return 1, {}
+    return replicas, {"min.insync.replicas": str(replicas - 1)}
 
 
 class Pipeline:
@@ -146,8 +237,11 @@ class Pipeline:
         self.stopping = False
         self.reported: set[str] = set()
 
-    def start(self, name: str, module: str, *module_args: str) -> Service:
-        """Start ``python -m module`` in its own session and wait for its READY line."""
+    def start(
+        self, name: str, module: str, *module_args: str, ready: re.Pattern[str] | None = None
+    ) -> Service:
+        """Start ``python -m module`` in its own session and wait for its READY line
+        (``READY <name>`` unless ``ready`` says otherwise)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         with log.open("a") as out:
@@ -159,7 +253,7 @@ class Pipeline:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches `up` alone, which stops them in order
             )
-        service = Service(name, process, log, start, re.compile(rf"READY {name}\b"))
+        service = Service(name, process, log, start, ready or re.compile(rf"READY {name}\b"))
         self.services.append(service)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while (line := service.ready_line()) is None:
@@ -174,13 +268,29 @@ class Pipeline:
     def up(self) -> None:
         args = self.args
         print("starting chirpstream", flush=True)
-        if not args.bootstrap_servers:
+        replication_factor, topic_config = -1, {}  # an external cluster's own defaults
+        if not args.bootstrap_servers and args.brokers == 1:
             broker = self.start("broker", "broker", *broker_arguments(args))
             listening = LISTENING.search(broker.ready_line() or "")
             assert listening is not None, "the broker's READY line names its address"
             self.bootstrap = listening[1]
+        elif not args.bootstrap_servers:
+            cluster = self.start(
+                "cluster", "chirpstream", "cluster", *cluster_arguments(args), ready=CLUSTER_READY
+            )
+            # Every node has to shut down in turn, each handing over its leaderships.
+            cluster.stop_timeout_s = STOP_TIMEOUT_S * (args.brokers + 1)
+            self.bootstrap = CLUSTER_READY.match(f"READY {cluster.ready_line()}")[1]
+            replication_factor, topic_config = topic_settings(args.brokers)
         for topic, partitions in TOPICS:
-            ensure_topic(self.bootstrap, topic, partitions, self.client_config)
+            ensure_topic(
+                self.bootstrap,
+                topic,
+                partitions,
+                self.client_config,
+                replication_factor=replication_factor,
+                config=topic_config if topic == TWEETS_TOPIC else {},
+            )
         client = forwarded(args, bootstrap=self.bootstrap)
         self.start("ingest", "ingest", *client, *self.source_arguments())
         self.start("analytics", "consumers", *client, "--workers", str(args.workers))
@@ -188,7 +298,13 @@ class Pipeline:
             store = str(args.data_dir / "dashboard.sqlite")
             port = str(args.dashboard_port)
             self.start("dashboard", "dashboard", *client, "--port", port, "--store", store)
-        where = "your cluster" if self.owns_no_broker else "the bundled broker"
+        where = (
+            "your cluster"
+            if args.bootstrap_servers
+            else "the bundled broker"
+            if args.brokers == 1
+            else f"a bundled {args.brokers}-node cluster"
+        )
         dashboard = (
             "" if args.no_dashboard else f" Dashboard: http://127.0.0.1:{args.dashboard_port}"
         )
@@ -198,10 +314,6 @@ class Pipeline:
             f"Logs in {self.logs}/. Ctrl-C stops everything.",
             flush=True,
         )
-
-    @property
-    def owns_no_broker(self) -> bool:
-        return not any(s.name == "broker" for s in self.services)
 
     def source_arguments(self) -> list[str]:
         args = self.args
@@ -255,12 +367,15 @@ class Pipeline:
 
 
 class Status:
-    """tweets in/s, processed/s and lag, from high watermarks and the group's commits."""
+    """tweets in/s, processed/s and lag, from high watermarks and the group's commits; the
+    brokers up and the partitions whose in-sync replicas are fewer than their replicas, from
+    the cluster's metadata. A question left unanswered (a broker died while it was asked)
+    is asked again of a new client: librdkafka's admin client kept waiting on the dead broker
+    for good."""
 
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
-        self._admin = AdminClient(
-            librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
-        )
+        self._config = librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
+        self._admin = AdminClient(self._config)
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
 
@@ -269,10 +384,16 @@ class Status:
         try:
             high = self._high_watermarks()
             request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]
-            result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(5)
+            result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(
+                ANSWER_TIMEOUT_S
+            )
             committed = sum(max(tp.offset, 0) for tp in result.topic_partitions)
+            health = self._health()
         except KafkaException as exc:
             return f"status: the cluster is not answering ({exc.args[0].str()})"
+        except TimeoutError:
+            self._admin = AdminClient(self._config)
+            return f"status: the cluster did not answer within {ANSWER_TIMEOUT_S:.0f} s"
         now = time.monotonic()
         rates = ""
         if self._last is not None:
@@ -282,12 +403,25 @@ class Status:
                 f"{(committed - last_committed) / (now - then):6.0f} processed/s  "
             )
         self._last = (now, high, committed)
-        return f"status: {rates}{high:,} tweets  lag {high - committed:,}"
+        return f"status: {rates}{high:,} tweets  lag {high - committed:,}  {health}"
+
+    def _health(self) -> str:
+        metadata = self._admin.list_topics(timeout=ANSWER_TIMEOUT_S)
+        under = sum(
+            len(partition.isrs) < len(partition.replicas)
+            for topic in metadata.topics.values()
+            for partition in topic.partitions.values()
+        )
+        brokers = len(metadata.brokers)
+        return (
+            f"{brokers} broker{'s' if brokers != 1 else ''} up  "
+            f"{under} under-replicated partition{'s' if under != 1 else ''}"
+        )
 
     def _high_watermarks(self) -> int:
         wanted = {tp: OffsetSpec.latest() for tp in self._partitions}
-        futures = self._admin.list_offsets(wanted, request_timeout=5)
-        return sum(future.result(5).offset for future in futures.values())
+        futures = self._admin.list_offsets(wanted, request_timeout=ANSWER_TIMEOUT_S)
+        return sum(future.result(ANSWER_TIMEOUT_S).offset for future in futures.values())
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
@@ -295,6 +429,8 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     try:
         pipeline = Pipeline(args)
         lock_data_dir(args.data_dir, "up", "a second pipeline")
+        if not args.bootstrap_servers and args.brokers > 1 and not args.broker_port:
+            args.broker_port = free_base_port(args.brokers, controllers(args.brokers))
         check_settings(args, pipeline.source_arguments())
     except (ConfigError, SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

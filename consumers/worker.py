@@ -31,7 +31,7 @@ from confluent_kafka import (
 
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.kafka import Unreachable, ensure_topic
-from chirpstream.logs import LEVELS, librdkafka_logging, setup_logging
+from chirpstream.logs import LEVELS, leader_changes, librdkafka_logging, setup_logging
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -77,30 +77,28 @@ class Worker:
         self.bootstrap = bootstrap
         self.client_config = client_config
         self.topic, self.stats_topic, self.dlq_topic = topic, stats_topic, dlq_topic
+        consumer_config = {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "client.id": client_id(worker_id),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            **client_config,
+        }
         self.consumer = Consumer(
-            librdkafka_logging(
-                {
-                    "bootstrap.servers": bootstrap,
-                    "group.id": group,
-                    "client.id": client_id(worker_id),
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "partition.assignment.strategy": "cooperative-sticky",
-                    **client_config,
-                }
-            )
+            leader_changes(librdkafka_logging(consumer_config), f"{self.name} reading")
         )
+        producer_config = {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "on_delivery": self._delivered,
+            **client_config,
+        }
         self.producer = Producer(
-            librdkafka_logging(
-                {
-                    "bootstrap.servers": bootstrap,
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "linger.ms": 5,
-                    "on_delivery": self._delivered,
-                    **client_config,
-                }
-            )
+            leader_changes(librdkafka_logging(producer_config), f"{self.name} publishing")
         )
         self.undelivered: str | None = None  # why a result was never acknowledged
         self.builders: dict[int, RunBuilder] = {}

@@ -17,6 +17,7 @@ st.set_page_config(page_title="chirpstream", page_icon=":bird:", layout="wide")
 page = st.navigation(
     [
         st.Page(VIEWS / "overview.py", title="Overview", default=True),
+        st.Page(VIEWS / "cluster.py", title="Cluster"),
         st.Page(VIEWS / "partitions.py", title="Partitions"),
         st.Page(VIEWS / "groups.py", title="Consumer groups"),
         st.Page(VIEWS / "analytics.py", title="Analytics"),

@@ -3,8 +3,13 @@
 It speaks Kafka only through confluent-kafka's public Admin and Consumer APIs, so it works
 against the bundled broker and any real Kafka cluster alike:
 
-- metadata (``list_topics``): brokers, and per partition leader, replicas and ISR; topics
-  whose names start with ``__`` (``__consumer_offsets``) are skipped;
+- the cluster itself (``dashboard.cluster_probe``): brokers with their state and the active
+  controller, per partition leader, leader epoch, replicas, ISR and offline replicas, and the
+  controller quorum; where the probe cannot ask (a TLS or SASL cluster), metadata from
+  ``list_topics`` (brokers, leader, replicas, ISR). Topics whose names start with ``__``
+  (``__consumer_offsets``) are skipped;
+- the events between this sample and the previous one (``dashboard.cluster_events``): leader
+  elections, ISR shrinks and expands, broker state and controller changes, rebalances;
 - watermarks: two batched ``list_offsets`` calls (earliest, latest) for every partition;
 - groups: ``list_consumer_groups``, one ``describe_consumer_groups`` for all of them, and
   ``list_consumer_group_offsets`` per group (the API takes one group per request; the
@@ -28,6 +33,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
@@ -36,6 +42,8 @@ from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
 from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from dashboard import clients
 from dashboard.clients import READER_GROUP
+from dashboard.cluster_events import diff
+from dashboard.cluster_probe import ClusterProbe
 from dashboard.stats_reader import StatsReader
 from dashboard.store import (
     KEEP_SECONDS,
@@ -70,6 +78,7 @@ class Collector:
         *,
         timeout_s: float = 3.0,
         keep_seconds: float = KEEP_SECONDS,
+        controllers: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.store = store
@@ -81,6 +90,8 @@ class Collector:
         self.admin = clients.admin(config)
         self.tail_reader = clients.reader(config)
         self.stats = StatsReader(config, store, keep_seconds, timeout_s)
+        self.probe = ClusterProbe(bootstrap, controllers)
+        self._previous: ClusterSample | None = None  # the last good sample, for its events
         self.samples = 0
         self.errors = 0
         self.cpu_s = 0.0  # process CPU (librdkafka's threads too) during sample_once, summed
@@ -133,6 +144,7 @@ class Collector:
             self._closed = True
             self.tail_reader.close()
             self.stats.close()
+            self.probe.close()
 
     def sample_once(self, drain_s: float = 0.5) -> bool:
         """One cluster sample (with the tail), then read ``tweet-stats`` for up to
@@ -181,13 +193,13 @@ class Collector:
 
     def _collect(self, ts_ms: int) -> ClusterSample:
         timeout = self.timeout_s
-        metadata = self.admin.list_topics(timeout=timeout)
         sample = ClusterSample(ts_ms)
-        for node in metadata.brokers.values():
-            self._seen_brokers[node.id] = BrokerRow(node.id, node.host, node.port)
-        for node_id, row in sorted(self._seen_brokers.items()):
-            up = node_id in metadata.brokers
-            sample.brokers.append(BrokerRow(row.node_id, row.host, row.port, up))
+        view = self.probe.view()
+        if view is not None:
+            sample.brokers, sample.quorum = view.brokers, view.quorum
+            partitions = [p for p in view.partitions if not p.topic.startswith("__")]
+        else:
+            partitions = self._list_topics(sample)
 
         # Committed offsets before the log end offsets, as kafka-consumer-groups.sh reads them:
         # the other order under-counts lag by what was produced in between.
@@ -209,31 +221,38 @@ class Collector:
             }
             for group in group_ids:
                 self._add_group(sample, group, described[group], offsets[group])
-        partitions = [
-            (name, p)
-            for name, topic in metadata.topics.items()
-            if not name.startswith("__") and topic.error is None
-            for p in topic.partitions.values()
-        ]
-        tps = [TopicPartition(name, p.id) for name, p in partitions]
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
         earliest = self._offsets(tps, OffsetSpec.earliest())
         latest = self._offsets(tps, OffsetSpec.latest())
-        for name, p in partitions:
-            sample.partitions.append(
-                PartitionRow(
-                    name,
-                    p.id,
-                    p.leader,
-                    list(p.replicas),
-                    list(p.isrs),
-                    earliest.get((name, p.id)),
-                    latest.get((name, p.id)),
-                )
+        sample.partitions = [
+            replace(
+                p,
+                log_start=earliest.get((p.topic, p.partition)),
+                high_watermark=latest.get((p.topic, p.partition)),
             )
+            for p in partitions
+        ]
+        sample.events = diff(self._previous, sample)
+        self._previous = sample
 
         self._read_tail(earliest, latest)
         self._read_configs(sorted({p.topic for p in sample.partitions}))
         return sample
+
+    def _list_topics(self, sample: ClusterSample) -> list[PartitionRow]:
+        """Brokers (into ``sample``) and partitions (offsets unset) from ``list_topics``."""
+        metadata = self.admin.list_topics(timeout=self.timeout_s)
+        for node in metadata.brokers.values():
+            self._seen_brokers[node.id] = BrokerRow(node.id, node.host, node.port)
+        for node_id, row in sorted(self._seen_brokers.items()):
+            up = node_id in metadata.brokers
+            sample.brokers.append(BrokerRow(row.node_id, row.host, row.port, up))
+        return [
+            PartitionRow(name, p.id, p.leader, list(p.replicas), list(p.isrs), None, None)
+            for name, topic in metadata.topics.items()
+            if not name.startswith("__") and topic.error is None
+            for p in topic.partitions.values()
+        ]
 
     def _offsets(self, tps: list[TopicPartition], spec: OffsetSpec) -> dict[tuple[str, int], int]:
         if not tps:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.logs import LEVELS, setup_logging
+from chirpstream.tools.quorum import DEFAULT_CONTROLLER
 from dashboard.collector import Collector
 from dashboard.store import Store
 from dashboard.ui import BOOTSTRAP_ENV, CLIENT_CONFIG_ENV, DEFAULT_STORE, STORE_ENV
@@ -39,6 +40,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=DEFAULT_STORE,
         help="the SQLite file the collector writes and the pages read",
     )
+    parser.add_argument(
+        "--bootstrap-controller",
+        default=DEFAULT_CONTROLLER,
+        metavar="HOST:PORT[,...]",
+        help="a controller listener to ask for the quorum (DescribeQuorum) on a cluster"
+        f" (default {DEFAULT_CONTROLLER}; nothing is shown when none answers)",
+    )
     parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
     return parser
 
@@ -54,7 +62,7 @@ def _healthy(url: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     bootstrap, config = service_config(args)
     store = Store(args.store)
-    collector = Collector(bootstrap, store, config)
+    collector = Collector(bootstrap, store, config, controllers=args.bootstrap_controller)
     sampler = threading.Thread(target=collector.run, name="collector", daemon=True)
     sampler.start()
     env = {

@@ -12,9 +12,19 @@ Tables
 ------
 ``samples``        ts_ms PK, took_ms (wall time the sample took): one row per good sample.
 ``status``         id=1 (one row), ok (1/0), message, ts_ms (when recorded), last_ok_ms.
-``brokers``        ts_ms, node_id, host, port, up (0: seen earlier, absent from metadata now).
+``brokers``        ts_ms, node_id, host, port, up (0: seen earlier, absent from metadata now),
+                   state (``BROKER_STATES``; NULL when not probed), controller (1: the active
+                   controller).
 ``partitions``     ts_ms, topic, partition, leader, replicas, isr (comma-separated node ids),
-                   log_start, high_watermark (NULL when the offsets could not be read).
+                   log_start, high_watermark (NULL when the offsets could not be read),
+                   leader_epoch (NULL when not probed), offline (comma-separated node ids).
+``quorum``         ts_ms PK, leader_id, leader_epoch, high_watermark: the controller quorum
+                   (DescribeQuorum), when a controller could be asked.
+``quorum_replicas`` ts_ms, replica_id, role (leader / voter / observer), log_end_offset, lag
+                   (the leader's log end offset minus this one's), last_fetch_ms,
+                   last_caught_up_ms (NULL: unknown).
+``events``         ts_ms, kind (``EVENT_KINDS``), topic, partition, node_id, text: what changed
+                   between two samples (``dashboard.cluster_events``).
 ``groups``         ts_ms, group_id, state, protocol_type ("consumer", "" when simple),
                    assignor (the partition assignor, "" when none), members (count),
                    generation (from ``__consumer_offsets``; NULL until seen there).
@@ -95,11 +105,42 @@ CREATE TABLE IF NOT EXISTS topic_configs (
     topic TEXT, name TEXT, value TEXT, PRIMARY KEY (topic, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoint (
     id INTEGER PRIMARY KEY CHECK (id = 1), ts_ms INTEGER, state BLOB);
+CREATE TABLE IF NOT EXISTS quorum (
+    ts_ms INTEGER PRIMARY KEY, leader_id INTEGER, leader_epoch INTEGER, high_watermark INTEGER);
+CREATE TABLE IF NOT EXISTS quorum_replicas (
+    ts_ms INTEGER, replica_id INTEGER, role TEXT, log_end_offset INTEGER, lag INTEGER,
+    last_fetch_ms INTEGER, last_caught_up_ms INTEGER,
+    PRIMARY KEY (ts_ms, replica_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    ts_ms INTEGER, kind TEXT, topic TEXT, partition INTEGER, node_id INTEGER, text TEXT);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
 CREATE TABLE IF NOT EXISTS tail (
     partition INTEGER, offset INTEGER, ts_ms INTEGER, key TEXT, username TEXT, lang TEXT,
     text TEXT, PRIMARY KEY (partition, offset)) WITHOUT ROWID;
 """
-_HISTORY = ("samples", "brokers", "partitions", "groups", "members", "group_offsets", "results")
+# Columns added since the first release: a store written by an older dashboard gains them.
+_ADDED_COLUMNS = (
+    ("brokers", "state", "TEXT"),
+    ("brokers", "controller", "INTEGER"),
+    ("partitions", "leader_epoch", "INTEGER"),
+    ("partitions", "offline", "TEXT"),
+)
+_HISTORY = (
+    *("samples", "brokers", "partitions", "groups", "members", "group_offsets", "results"),
+    *("quorum", "quorum_replicas", "events"),
+)
+# running: answers and is not fenced; fenced: answers, but the controller fenced it (it lost
+# its lease, or is shutting down); paused: accepts connections but does not answer (hung, or
+# stopped with SIGSTOP); stopped: refuses connections.
+BROKER_STATES = ("running", "fenced", "paused", "stopped")
+EVENT_KINDS = (
+    "leader_election",
+    "isr_shrink",
+    "isr_expand",
+    "broker_state",
+    "controller_change",
+    "rebalance",
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +149,8 @@ class BrokerRow:
     host: str
     port: int
     up: bool = True
+    state: str | None = None  # one of BROKER_STATES; None when not probed
+    controller: bool = False  # the active controller
 
 
 @dataclass(frozen=True)
@@ -119,6 +162,8 @@ class PartitionRow:
     isr: Sequence[int]
     log_start: int | None
     high_watermark: int | None
+    leader_epoch: int | None = None
+    offline: Sequence[int] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +193,37 @@ class CommitRow:
     committed: int | None  # None: the group has no commit for this partition
 
 
+@dataclass(frozen=True)
+class QuorumReplica:
+    replica_id: int
+    role: str  # leader / voter / observer
+    log_end_offset: int
+    lag: int
+    last_fetch_ms: int | None
+    last_caught_up_ms: int | None
+
+    def times(self) -> tuple[int | None, int | None]:
+        return self.last_fetch_ms, self.last_caught_up_ms
+
+
+@dataclass(frozen=True)
+class QuorumRow:
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    replicas: Sequence[QuorumReplica]
+
+
+@dataclass(frozen=True)
+class EventRow:
+    ts_ms: int
+    kind: str  # one of EVENT_KINDS
+    text: str
+    topic: str | None = None
+    partition: int | None = None
+    node_id: int | None = None
+
+
 @dataclass
 class ClusterSample:
     """One second's view of the cluster, as the collector saw it."""
@@ -158,6 +234,8 @@ class ClusterSample:
     groups: list[GroupRow] = field(default_factory=list)
     members: list[MemberRow] = field(default_factory=list)
     commits: list[CommitRow] = field(default_factory=list)
+    quorum: QuorumRow | None = None
+    events: list[EventRow] = field(default_factory=list)
     took_ms: float = 0.0
 
 
@@ -196,6 +274,10 @@ def _ids(nodes: Iterable[int]) -> str:
     return ",".join(str(n) for n in nodes)
 
 
+def _id_list(text: str | None) -> list[int]:
+    return [int(n) for n in text.split(",")] if text else []
+
+
 def _lag(committed: int | None, part: PartitionRow | None) -> int | None:
     if part is None or part.high_watermark is None:
         return None
@@ -219,6 +301,10 @@ class Store:
         self._db.execute("PRAGMA busy_timeout=10000")
         with self._lock:
             self._db.executescript(_SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                names = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in names:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -249,17 +335,32 @@ class Store:
             [
                 ("INSERT OR REPLACE INTO samples VALUES (?, ?)", (ts, sample.took_ms)),
                 (
-                    "INSERT OR REPLACE INTO brokers VALUES (?, ?, ?, ?, ?)",
-                    [(ts, b.node_id, b.host, b.port, int(b.up)) for b in sample.brokers],
+                    "INSERT OR REPLACE INTO brokers"
+                    " (ts_ms, node_id, host, port, up, state, controller)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (ts, b.node_id, b.host, b.port, int(b.up), b.state, int(b.controller))
+                        for b in sample.brokers
+                    ],
                 ),
                 (
-                    "INSERT OR REPLACE INTO partitions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO partitions (ts_ms, topic, partition, leader,"
+                    " replicas, isr, log_start, high_watermark, leader_epoch, offline)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             *(ts, p.topic, p.partition, p.leader, _ids(p.replicas), _ids(p.isr)),
-                            *(p.log_start, p.high_watermark),
+                            *(p.log_start, p.high_watermark, p.leader_epoch, _ids(p.offline)),
                         )
                         for p in sample.partitions
+                    ],
+                ),
+                *self._quorum_statements(ts, sample.quorum),
+                (
+                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (e.ts_ms, e.kind, e.topic, e.partition, e.node_id, e.text)
+                        for e in sample.events
                     ],
                 ),
                 (
@@ -305,6 +406,24 @@ class Store:
                 ),
             ]
         )
+
+    @staticmethod
+    def _quorum_statements(ts: int, quorum: QuorumRow | None) -> list[tuple[str, Any]]:
+        if quorum is None:
+            return []
+        return [
+            (
+                "INSERT OR REPLACE INTO quorum VALUES (?, ?, ?, ?)",
+                (ts, quorum.leader_id, quorum.leader_epoch, quorum.high_watermark),
+            ),
+            (
+                "INSERT OR REPLACE INTO quorum_replicas VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (ts, r.replica_id, r.role, r.log_end_offset, r.lag, *r.times())
+                    for r in quorum.replicas
+                ],
+            ),
+        ]
 
     def write_error(self, message: str, ts_ms: int | None = None) -> None:
         """Record that the cluster could not be sampled (the app shows a banner)."""
@@ -493,6 +612,75 @@ class Store:
             "SELECT node_id, host, port, up FROM brokers"
             " WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples) ORDER BY node_id"
         )
+
+    def cluster_brokers(self) -> pd.DataFrame:
+        """Latest sample: node_id, host, port, state (``BROKER_STATES``; "stopped" for a broker
+        seen earlier and absent now, None when not probed), controller (bool)."""
+        frame = self._frame(
+            "SELECT node_id, host, port, up, state, COALESCE(controller, 0) AS controller"
+            " FROM brokers WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples) ORDER BY node_id"
+        )
+        frame["state"] = [
+            state if isinstance(state, str) else (None if up else "stopped")
+            for up, state in zip(frame["up"], frame["state"], strict=True)
+        ]
+        frame["controller"] = frame["controller"].astype(bool)
+        return frame.drop(columns="up")
+
+    def cluster_partitions(self, topic: str | None = None) -> pd.DataFrame:
+        """Latest sample (of ``topic``, or of every topic): topic, partition, leader,
+        leader_epoch, replicas, isr, offline (lists of node ids), high_watermark."""
+        where, params = "", []
+        if topic is not None:
+            where, params = " AND topic = ?", [topic]
+        frame = self._frame(
+            "SELECT topic, partition, leader, leader_epoch, replicas, isr, offline,"
+            " high_watermark FROM partitions WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            f"{where} ORDER BY topic, partition",
+            params,
+        )
+        for column in ("replicas", "isr", "offline"):
+            frame[column] = [_id_list(text) for text in frame[column]]
+        return frame
+
+    def quorum(self) -> dict[str, Any] | None:
+        """The latest sample's quorum {"leader_id", "leader_epoch", "high_watermark"}, or
+        None when no controller could be asked."""
+        row = self._one(
+            "SELECT leader_id, leader_epoch, high_watermark FROM quorum"
+            " WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+        )
+        if row is None:
+            return None
+        return dict(zip(("leader_id", "leader_epoch", "high_watermark"), row, strict=True))
+
+    def quorum_replicas(self) -> pd.DataFrame:
+        """Latest sample: replica_id, role, log_end_offset, lag, last_fetch_ms,
+        last_caught_up_ms; the leader first, then the voters, then the observers."""
+        return self._frame(
+            "SELECT replica_id, role, log_end_offset, lag, last_fetch_ms, last_caught_up_ms"
+            " FROM quorum_replicas WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            " ORDER BY CASE role WHEN 'leader' THEN 0 WHEN 'voter' THEN 1 ELSE 2 END,"
+            " replica_id"
+        )
+
+    def events(self, since_ms: int = 0, limit: int = 200) -> pd.DataFrame:
+        """The newest ``limit`` events from ``since_ms``, newest first: ts_ms, kind, topic,
+        partition, node_id, text."""
+        return self._frame(
+            "SELECT ts_ms, kind, topic, partition, node_id, text FROM events"
+            " WHERE ts_ms >= ? ORDER BY ts_ms DESC, rowid DESC LIMIT ?",
+            (since_ms, limit),
+        )
+
+    def event_counts(self, since_ms: int) -> dict[str, int]:
+        """How many events of each kind from ``since_ms`` (every kind, 0 when none)."""
+        rows = self._frame(
+            "SELECT kind, COUNT(*) AS n FROM events WHERE ts_ms >= ? GROUP BY kind", (since_ms,)
+        )
+        counts = dict.fromkeys(EVENT_KINDS, 0)
+        counts.update(zip(rows["kind"], (int(n) for n in rows["n"]), strict=True))
+        return counts
 
     def topics(self) -> pd.DataFrame:
         """Latest sample: topic, partitions, records (sum of HW - log start), high_watermark."""

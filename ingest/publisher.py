@@ -1,7 +1,8 @@
 """Publishes envelopes to Kafka with confluent-kafka, keyed so each author stays in order.
 
-acks=all with idempotence, and librdkafka's ``murmur2_random`` partitioner, which places a
-key exactly where Kafka's Java client (and the broker's own tools) would.
+acks=all with idempotence (a batch whose leader dies is retried until its successor takes it,
+with one log line per leader change), and librdkafka's ``murmur2_random`` partitioner, which
+places a key exactly where Kafka's Java client (and the broker's own tools) would.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Literal
 
 from confluent_kafka import KafkaError, Producer
 
-from chirpstream.logs import librdkafka_logging
+from chirpstream.logs import leader_changes, librdkafka_logging
 from chirpstream.tweets import Envelope
 
 KeyChoice = Literal["author", "hashtag", "none"]
@@ -38,18 +39,15 @@ class Publisher:
     ) -> None:
         self.topic = topic
         self._key = key_function(key)
-        self._producer = Producer(
-            librdkafka_logging(
-                {
-                    "bootstrap.servers": bootstrap,
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "partitioner": "murmur2_random",
-                    "linger.ms": 5,
-                    **(client_config or {}),
-                }
-            )
-        )
+        config = {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "partitioner": "murmur2_random",
+            "linger.ms": 5,
+            **(client_config or {}),
+        }
+        self._producer = Producer(leader_changes(librdkafka_logging(config), "ingest"))
         self._lock = threading.Lock()
         self.sent = 0
         self.delivered = 0

@@ -4,16 +4,17 @@ A single node asks its own :class:`~broker.controller.local.LocalController`; a 
 cluster asks :class:`~broker.net.forwarding.RemoteController`, which forwards to the active
 controller and returns once this node's image shows the change. Both satisfy
 :class:`ControllerApi`, so CreateTopics, DeleteTopics, CreatePartitions, Metadata's
-auto-create and InitProducerId are written once.
+auto-create, InitProducerId and ElectLeaders are written once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from typing import Protocol
 
 from kio.schema.errors import ErrorCode
 
+from broker.controller.elections import ElectionAnswer, ElectionType
 from broker.controller.topics import CreatedTopic, NewTopic, PartitionsIncrease
 from broker.metadata.image import TopicImage
 
@@ -51,4 +52,12 @@ class ControllerApi(Protocol):
 
     async def allocate_producer_id(self) -> tuple[ErrorCode, int]:
         """A producer id no other producer holds, or an error code and -1."""
+        ...
+
+    async def elect_leaders(
+        self, election_type: ElectionType, partitions: Iterable[tuple[str, int]] | None
+    ) -> list[ElectionAnswer]:
+        """A preferred or unclean election for ``partitions`` (None: all), answered per
+        partition as ``controller.elections.elect_leaders`` decides. Raises TopicError when
+        no controller answers."""
         ...

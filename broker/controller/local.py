@@ -27,7 +27,7 @@ import base64
 import logging
 import random
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
@@ -38,6 +38,7 @@ from broker.controller.brokers import (
     heartbeat,
     register_broker,
 )
+from broker.controller.elections import ElectionAnswer, ElectionType, elect_leaders
 from broker.controller.producer_ids import allocate_producer_ids
 from broker.controller.topics import (
     CreatedTopic,
@@ -286,6 +287,17 @@ class LocalController:
             self._producer_ids = range(start, start + block.producer_id_len)
         producer_id, self._producer_ids = self._producer_ids[0], self._producer_ids[1:]
         return ErrorCode.none, producer_id
+
+    async def elect_leaders(
+        self, election_type: ElectionType, partitions: Iterable[tuple[str, int]] | None
+    ) -> list[ElectionAnswer]:
+        """ElectLeaders, as ``elections.elect_leaders`` decides (on one node every replica
+        is this one, so there is never an election to hold, but the answers say so)."""
+        decided = elect_leaders(self.image, election_type, partitions)
+        if decided.records:
+            self._commit(list(decided.records))
+            await self.save_aside()
+        return decided.answer
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -22,8 +22,8 @@ entry that registered it, and a broker has caught up once it reports that offset
 
 Snapshots (KIP-630): :meth:`QuorumController.load_snapshot` replaces the image with a
 snapshot's (the Raft runtime hands one over at a restart, or when a snapshot from the leader
-replaced entries not applied here); with a ``MetadataSnapshotter`` it is told of every entry
-replayed and takes a snapshot when one is due.
+replaced entries not applied here). It takes none itself: as in Kafka, the node's metadata
+publisher snapshots (``broker.metadata.publisher``), whatever the node's roles.
 
 It does no directory work: every broker makes and removes its own replicas' directories when
 its image changes.
@@ -81,7 +81,7 @@ from broker.controller.topics import (
 from broker.metadata.codec import CodecError, decode, encode
 from broker.metadata.image import MetadataImage, apply_entries
 from broker.metadata.records import ConfigRecord, ConfigResourceType, MetadataRecord
-from broker.metadata.snapshot import MetadataSnapshotter, decode_snapshot
+from broker.metadata.snapshot import decode_snapshot
 from broker.raft.core import NotLeaderError
 from broker.raft.messages import Entry
 
@@ -144,7 +144,6 @@ class QuorumController:
         settings: ControllerSettings = ControllerSettings(),
         *,
         rng: random.Random | None = None,
-        snapshotter: MetadataSnapshotter | None = None,
     ) -> None:
         self.node_id = node_id
         self.settings = settings
@@ -164,7 +163,6 @@ class QuorumController:
         self._fence_timer: TimerHandle | None = None
         self._rebalance: Repeating | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._snapshotter = snapshotter
         metadata_log.subscribe(self._on_commit, self.load_snapshot)
 
     @property
@@ -207,8 +205,6 @@ class QuorumController:
             except CodecError as error:
                 log.error("metadata entry at offset %d not applied: %s", offset, error)
         self._replayed_to(offset)
-        if self._snapshotter is not None:
-            self._snapshotter.applied(offset, len(entry.value), lambda: self.image)
 
     def load_snapshot(self, end_offset: int, data: bytes) -> None:
         """Drop the image and load the snapshot of every entry below ``end_offset`` (the
@@ -216,8 +212,6 @@ class QuorumController:
         SnapshotError (the node cannot go on without its metadata)."""
         image = decode_snapshot(data)
         self._image, self._unapplied = image, []
-        if self._snapshotter is not None:
-            self._snapshotter.loaded(end_offset)
         log.info(
             "loaded the metadata snapshot of the log below offset %d: %d brokers, %d topics",
             end_offset,

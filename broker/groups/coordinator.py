@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from kio.schema.errors import ErrorCode
 
 from broker.clock import Clock, SystemClock
-from broker.groups.codec import GroupKey, OffsetKey, OffsetValue
+from broker.groups.codec import GroupKey
 from broker.groups.group import Group, Member
+from broker.groups.offsets import CommittedOffsets
 from broker.groups.state import GroupState
 from broker.groups.store import OffsetStore, StoreError
 from broker.groups.values import (
@@ -51,7 +52,6 @@ from broker.groups.writes import (
     OFFSET_COMMIT_TIMEOUT_MS,
     Commits,
     group_write_error,
-    offset_commit_error,
 )
 
 log = logging.getLogger("broker.groups")
@@ -103,11 +103,6 @@ def _sync_error(error: ErrorCode) -> SyncResult:
     return SyncResult(error, None, None, b"")
 
 
-def _java_length(text: str) -> int:
-    """``String.length()`` in Java: UTF-16 code units."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
 class GroupCoordinator:
     def __init__(
         self, store: OffsetStore, settings: GroupSettings, scheduler: Clock | None = None
@@ -117,7 +112,7 @@ class GroupCoordinator:
         self._scheduler: Clock = scheduler or SystemClock()
         self._commits = Commits(self._scheduler, settings.offset_commit_timeout_ms)
         self._groups: dict[str, Group] = {}
-        self._offsets: dict[str, dict[tuple[str, int], OffsetValue]] = {}
+        self._offsets = CommittedOffsets(store, self._commits, settings.offset_metadata_max_bytes)
         self._closed = False
 
     def _now(self) -> int:
@@ -136,10 +131,9 @@ class GroupCoordinator:
         generation, each member with a fresh session timer, so clients that keep
         heartbeating need not rejoin. A group without members comes back Empty."""
         stored = self._store.replay()
-        for key, value in stored.offsets.items():
-            self._offsets.setdefault(key.group, {})[(key.topic, key.partition)] = value
+        self._offsets.restore(stored.offsets)
         now = self._now()
-        for group_id in sorted(stored.groups.keys() | self._offsets.keys()):
+        for group_id in sorted(stored.groups.keys() | set(self._offsets.groups())):
             value = stored.groups.get(group_id)
             group = Group(group_id, now) if value is None else Group.restore(group_id, value, now)
             self._groups[group_id] = group
@@ -327,7 +321,7 @@ class GroupCoordinator:
         assignment = {m.member_id: m.assignment for m in group.members.values()}
 
         def revert(error: ErrorCode) -> JoinResult:
-            if group.static_members.get(instance_id) == new_id:
+            if not self._closed and group.static_members.get(instance_id) == new_id:
                 member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = previous
                 group.replace_static(instance_id, old_id)
                 self._arm_session(group, member, member.session_timeout_ms)
@@ -718,41 +712,7 @@ class GroupCoordinator:
         error = self._commit_error(group_id, generation_id, member_id, group_instance_id)
         if error is not ErrorCode.none:
             return [error] * len(offsets)
-        limit = self._settings.offset_metadata_max_bytes
-        errors = [
-            ErrorCode.offset_metadata_too_large
-            if _java_length(entry.metadata or "") > limit
-            else ErrorCode.none
-            for entry in offsets
-        ]
-        now = self._now()
-        records = [
-            (
-                OffsetKey(group_id, entry.topic, entry.partition),
-                OffsetValue(entry.offset, entry.leader_epoch, entry.metadata or "", now),
-            )
-            for entry, error in zip(offsets, errors, strict=True)
-            if error is ErrorCode.none
-        ]
-        if not records:
-            return errors
-
-        def stored(failure: ErrorCode) -> list[ErrorCode]:
-            if failure is not ErrorCode.none:
-                log.debug("group %s: committed offsets not stored: %s", group_id, failure.name)
-                code = offset_commit_error(failure)
-                return [code if error is ErrorCode.none else error for error in errors]
-            committed = self._offsets.setdefault(group_id, {})
-            for key, value in records:
-                committed[(key.topic, key.partition)] = value
-            return errors
-
-        try:
-            ack = self._store.write(group_id, records)
-        except StoreError as err:
-            log.debug("group %s: cannot store committed offsets: %s", group_id, err)
-            return stored(err.code)
-        return self._commits.then(ack, stored)
+        return self._offsets.commit(group_id, offsets)
 
     def _commit_error(
         self, group_id: str, generation_id: int, member_id: str, instance_id: str | None
@@ -782,39 +742,12 @@ class GroupCoordinator:
     def fetch(
         self, group_id: str, partitions: list[tuple[str, int]] | None
     ) -> list[CommittedOffset]:
-        """OffsetFetch: the given ``(topic, partition)`` pairs in order (-1, -1, "" where
-        nothing is committed), or with None every committed partition, sorted."""
-        committed = self._offsets.get(group_id, {})
-        wanted = sorted(committed) if partitions is None else partitions
-        answer = []
-        for topic, partition in wanted:
-            value = committed.get((topic, partition))
-            if value is None:
-                answer.append(CommittedOffset(topic, partition, -1, -1, ""))
-            else:
-                answer.append(
-                    CommittedOffset(
-                        topic, partition, value.offset, value.leader_epoch, value.metadata
-                    )
-                )
-        return answer
+        """OffsetFetch (``CommittedOffsets.fetch``)."""
+        return self._offsets.fetch(group_id, partitions)
 
     def remove_offsets(self, exists: Callable[[str], bool]) -> None:
-        """Tombstone, in every group, the committed offsets of topics that no longer
-        ``exists`` (a deleted topic, as Kafka's ``onPartitionsDeleted``), so a topic created
-        again under the same name is read from its start."""
-        for group_id, committed in self._offsets.items():
-            gone = [key for key in committed if not exists(key[0])]
-            if not gone:
-                continue
-            try:
-                self._store.write(group_id, [(OffsetKey(group_id, *key), None) for key in gone])
-            except StoreError as err:
-                log.debug("group %s: cannot remove offsets of deleted topics: %s", group_id, err)
-                continue  # kept, and tried again at the next start
-            for key in gone:
-                del committed[key]
-            log.info("group %s: removed %d offsets of deleted topics", group_id, len(gone))
+        """Tombstone the committed offsets of topics that no longer ``exists``."""
+        self._offsets.remove_topics(exists)
 
     # ---- admin --------------------------------------------------------------------------
 
@@ -873,10 +806,7 @@ class GroupCoordinator:
             return ErrorCode.group_id_not_found
         if group.state is not GroupState.EMPTY:
             return ErrorCode.non_empty_group
-        committed = self._offsets.get(group_id, {})
-        tombstones = [
-            (OffsetKey(group_id, topic, partition), None) for topic, partition in committed
-        ]
+        tombstones = self._offsets.tombstones(group_id)
         try:
             self._store.write(group_id, [*tombstones, (GroupKey(group_id), None)])
         except StoreError as err:
@@ -886,7 +816,7 @@ class GroupCoordinator:
             handle.cancel()
         group.transition_to(GroupState.DEAD, self._now())
         del self._groups[group_id]
-        self._offsets.pop(group_id, None)
+        self._offsets.forget(group_id)
         log.info("group %s: deleted with %d committed offsets", group_id, len(tombstones))
         return ErrorCode.none
 

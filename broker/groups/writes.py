@@ -87,7 +87,10 @@ class Commits:
                 await await_acks((ack,), self._clock, self._timeout_ms)
             finally:
                 if not answer.done():
-                    answer.set_result(then(ack.error or ErrorCode.not_leader_or_follower))
+                    error = ack.error
+                    answer.set_result(
+                        then(ErrorCode.not_leader_or_follower if error is None else error)
+                    )
 
         task = loop.create_task(wait())
         self._tasks.add(task)

@@ -9,9 +9,9 @@ does; any other answer is returned as it is.
 :class:`RemoteController` is what the client handlers call in cluster mode (it satisfies
 ``broker.controller.api.ControllerApi``, as the single node's ``LocalController`` does):
 CreateTopics, CreatePartitions and DeleteTopics (from the admin APIs or Metadata's
-auto-create) and AllocateProducerIds are forwarded (KIP-590) and, once the controller has
-answered, it waits, bounded, until this node's own image shows the change, so a client that
-asks this broker for Metadata right after sees what it just did.
+auto-create), ElectLeaders and AllocateProducerIds are forwarded (KIP-590) and, once the
+controller has answered, it waits, bounded, until this node's own image shows the change, so
+a client that asks this broker for Metadata right after sees what it just did.
 """
 
 from __future__ import annotations
@@ -21,16 +21,18 @@ import datetime
 import logging
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from kio.schema.allocate_producer_ids.v0.request import AllocateProducerIdsRequest
 from kio.schema.create_partitions.v3 import request as create_partitions
 from kio.schema.create_topics.v7 import request as create_topics
 from kio.schema.delete_topics.v6 import request as delete_topics
+from kio.schema.elect_leaders.v2 import request as elect_leaders
 from kio.schema.errors import ErrorCode
 
 from broker.clock import Clock, sleep
+from broker.controller.elections import ElectionAnswer, ElectionType
 from broker.controller.topics import CreatedTopic, NewTopic, PartitionsIncrease
 from broker.metadata.image import MetadataImage, TopicImage
 from broker.metadata.publisher import MetadataPublisher
@@ -256,6 +258,39 @@ class RemoteController:
             producer_id, self._producer_ids = self._producer_ids[0], self._producer_ids[1:]
             return ErrorCode.none, producer_id
 
+    async def elect_leaders(
+        self, election_type: ElectionType, partitions: Iterable[tuple[str, int]] | None
+    ) -> list[ElectionAnswer]:
+        by_topic: dict[str, list[int]] = {}
+        for topic, index in partitions if partitions is not None else ():
+            by_topic.setdefault(topic, []).append(index)
+        request = elect_leaders.ElectLeadersRequest(
+            election_type=election_type,
+            topic_partitions=None
+            if partitions is None
+            else tuple(
+                elect_leaders.TopicPartitions(topic=topic, partitions=tuple(indexes))
+                for topic, indexes in by_topic.items()
+            ),
+            timeout=datetime.timedelta(seconds=REQUEST_TIMEOUT_S),
+        )
+        answer = await self._send(request)
+        if answer.error_code != ErrorCode.none:
+            raise TopicError(answer.error_code, answer.error_code.name)
+        answers = [
+            ElectionAnswer(result.topic, partition.partition_id, partition.error_code,
+                           partition.error_message)
+            for result in answer.replica_election_results
+            for partition in result.partition_result
+        ]  # fmt: skip
+        elected = [(a.topic, a.partition) for a in answers if a.error_code == ErrorCode.none]
+        if elected:
+            await self._seen(
+                "elected leaders",
+                lambda image: all(_elected(image, election_type, *p) for p in elected),
+            )
+        return answers
+
     async def _send(self, request: Any) -> Any:
         try:
             return await self._channel.send(request)
@@ -271,6 +306,17 @@ class RemoteController:
                 what,
                 IMAGE_WAIT_S,
             )
+
+
+def _elected(image: MetadataImage, election_type: ElectionType, topic: str, index: int) -> bool:
+    """Whether ``image`` shows the election of that partition's leader done."""
+    found = image.topics.get(topic)
+    partition = None if found is None else found.partitions.get(index)
+    if partition is None:
+        return True  # deleted meanwhile: nothing more to wait for
+    if election_type is ElectionType.PREFERRED:
+        return partition.leader == partition.replicas[0]
+    return partition.leader >= 0
 
 
 def _has_partitions(topic: TopicImage | None, count: int) -> bool:

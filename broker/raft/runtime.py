@@ -100,6 +100,7 @@ class RaftRuntime:
             if voter != node_id:
                 clients.update(voter, host, port)
         self.failure: BaseException | None = None
+        self._failed = asyncio.Event()  # set with failure
         self._core: RaftCore | None = None
         self._store: RaftStore | None = None
         self._subscribers: list[tuple[OnCommit, OnSnapshot | None]] = []
@@ -109,6 +110,7 @@ class RaftRuntime:
         self._snapshotting: list[asyncio.Future[None]] = []  # resolved once written
         self._loaded_state: bytes | None = None  # the state of Ready.load_snapshot, decoded
         self._persisting: asyncio.Future[None] | None = None  # the worker thread's write
+        self._seen: tuple[Role, int, int] | None = None  # the last role, epoch, leader logged
         self._wake = asyncio.Event()
         self._timer: TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -147,10 +149,19 @@ class RaftRuntime:
         return self._core.role if self._core is not None else None
 
     def describe_quorum(self) -> QuorumInfo:
-        """DescribeQuorum (55) data; raises NotLeaderError on a node that is not the leader."""
+        """DescribeQuorum (55) data; raises NotLeaderError on a node that is not the leader.
+        The leader's own row is as of now (the core's clock moved at its last tick)."""
         if self._core is None:
             raise NotLeaderError(NO_LEADER, 0)
-        return self._core.describe_quorum()
+        info = self._core.describe_quorum()
+        now = self.clock.now_ms()
+        voters = tuple(
+            dataclasses.replace(row, last_fetch_timestamp=now, last_caught_up_timestamp=now)
+            if row.replica_id == self.node_id
+            else row
+            for row in info.voters
+        )
+        return dataclasses.replace(info, voters=voters)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -295,6 +306,7 @@ class RaftRuntime:
                 self._wake.clear()
                 self._step_inbox(core)
                 core.tick(self.clock.now_ms())
+                self._log_transition(core)
                 while core.has_ready():
                     ready = core.ready()
                     if _touches_disk(ready):
@@ -319,8 +331,28 @@ class RaftRuntime:
             raise
         except BaseException as exc:  # a broken Raft rule or a failed disk: stop this node
             self.failure = exc
+            self._failed.set()
             log.critical("raft node %d stopped: %s", self.node_id, exc, exc_info=True)
             self._fail_waiters(exc)
+
+    async def wait_failed(self) -> BaseException:
+        """Until this Raft node stops on a failure (a broken Raft rule, a failed disk): that
+        failure, which the node cannot serve the quorum past."""
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
+
+    def _log_transition(self, core: RaftCore) -> None:
+        """Say when this node leads, follows or resigns (the rest of an election: DEBUG)."""
+        seen = (core.role, core.epoch, core.leader_id)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        role, epoch, leader_id = seen
+        announced = role in (Role.LEADER, Role.FOLLOWER, Role.RESIGNED)
+        level = logging.INFO if announced else logging.DEBUG
+        of = f" of {leader_id}" if role is Role.FOLLOWER else ""
+        log.log(level, "raft node %d: %s%s in epoch %d", self.node_id, role.value, of, epoch)
 
     def _step_inbox(self, core: RaftCore) -> None:
         inbox, self._inbox = self._inbox, []

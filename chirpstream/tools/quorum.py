@@ -50,8 +50,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if not args.describe:
         raise CliError("say what to show: --describe [--status | --replication]")
-    host, port = _address(args.bootstrap_controller)
-    answer = asyncio.run(_describe(host, port))
+    host, port = address(args.bootstrap_controller)
+    answer = asyncio.run(describe(host, port))
     if args.replication:
         _print_replication(answer, args.human_readable)
     else:
@@ -59,14 +59,14 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _address(text: str) -> tuple[str, int]:
+def address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise CliError(f"--bootstrap-controller {text!r} is not HOST:PORT")
     return host, int(port)
 
 
-async def _describe(host: str, port: int) -> Any:
+async def describe(host: str, port: int) -> Any:
     """The leader's DescribeQuorum answer (asking it directly if ``host:port`` is not it)."""
     answer = await _ask(host, port)
     partition = answer.topics[0].partitions[0]

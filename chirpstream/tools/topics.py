@@ -1,4 +1,9 @@
-"""``chirpstream topics``: kafka-topics.sh's --list, --describe, --create, --alter, --delete."""
+"""``chirpstream topics``: kafka-topics.sh's --list, --describe, --create, --alter, --delete.
+
+``--describe --under-replicated-partitions`` (fewer replicas in the ISR than the replication
+factor) and ``--unavailable-partitions`` (no leader, or a leader that is not a live broker)
+print, as kafka-topics.sh does, only the matching partitions' lines and no topic lines.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from confluent_kafka.admin import (
     ConfigSource,
     NewPartitions,
     NewTopic,
+    PartitionMetadata,
 )
 
 from chirpstream.client_config import ConfigError, add_client_arguments, parse_setting
@@ -45,6 +51,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exclude-internal", action="store_true", help="hide internal topics (__...)"
     )
+    parser.add_argument(
+        "--under-replicated-partitions",
+        action="store_true",
+        help="with --describe: only partitions whose ISR is smaller than their replicas",
+    )
+    parser.add_argument(
+        "--unavailable-partitions",
+        action="store_true",
+        help="with --describe: only partitions with no leader, or a leader that is down",
+    )
 
 
 @reporting_errors
@@ -56,6 +72,13 @@ def main(args: argparse.Namespace) -> int:
         for name in names:
             if args.topic in (None, name):
                 print(name)
+    elif action == "describe" and (args.under_replicated_partitions or args.unavailable_partitions):
+        for name in [args.topic] if args.topic else names:
+            for part in _partitions(metadata, name):
+                if (args.under_replicated_partitions and len(part.isrs) < len(part.replicas)) or (
+                    args.unavailable_partitions and part.leader not in metadata.brokers
+                ):
+                    _print_partition(name, part)
     elif action == "describe":
         for name in [args.topic] if args.topic else names:
             _describe(admin, metadata, name)
@@ -78,6 +101,10 @@ def _action(args: argparse.Namespace) -> str:
     action = chosen[0]
     if action in ("create", "delete", "alter") and not args.topic:
         raise CliError(f"--{action} needs --topic")
+    if action != "describe" and (args.under_replicated_partitions or args.unavailable_partitions):
+        raise CliError(
+            "--under-replicated-partitions and --unavailable-partitions go with --describe"
+        )
     if action in ("create", "alter") and args.partitions is None:
         raise CliError(f"--{action} needs --partitions")
     if args.partitions is not None and args.partitions < 1:
@@ -119,8 +146,7 @@ def _add_partitions(admin: AdminClient, metadata: ClusterMetadata, args: argpars
 
 def _describe(admin: AdminClient, metadata: ClusterMetadata, name: str) -> None:
     """kafka-topics.sh --describe: a topic line, then a line per partition."""
-    meta = topic_metadata(metadata, name)
-    partitions = [meta.partitions[p] for p in sorted(meta.partitions)]
+    partitions = _partitions(metadata, name)
     described = admin.describe_topics(TopicCollection([name]), request_timeout=TIMEOUT_S)
     topic_id = result(described[name]).topic_id
     resource = ConfigResource("topic", name)
@@ -136,9 +162,19 @@ def _describe(admin: AdminClient, metadata: ClusterMetadata, name: str) -> None:
         f"ReplicationFactor: {replication}\tConfigs: {overrides}"
     )
     for part in partitions:
-        replicas = ",".join(str(r) for r in part.replicas)
-        isr = ",".join(str(r) for r in part.isrs)
-        print(
-            f"\tTopic: {name}\tPartition: {part.id}\tLeader: {part.leader}\t"
-            f"Replicas: {replicas}\tIsr: {isr}"
-        )
+        _print_partition(name, part)
+
+
+def _partitions(metadata: ClusterMetadata, name: str) -> list[PartitionMetadata]:
+    meta = topic_metadata(metadata, name)
+    return [meta.partitions[p] for p in sorted(meta.partitions)]
+
+
+def _print_partition(name: str, part: PartitionMetadata) -> None:
+    """kafka-topics.sh's partition line; a partition without a leader shows ``none``."""
+    replicas = ",".join(str(r) for r in part.replicas)
+    isr = ",".join(str(r) for r in part.isrs)
+    leader = part.leader if part.leader >= 0 else "none"
+    print(
+        f"\tTopic: {name}\tPartition: {part.id}\tLeader: {leader}\tReplicas: {replicas}\tIsr: {isr}"
+    )

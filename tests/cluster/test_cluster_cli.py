@@ -214,18 +214,25 @@ class RunningCluster:
 
 
 @pytest.mark.cluster
-def test_a_cluster_serves_a_replicated_topic_reports_a_dead_node_and_stops_on_sigterm(tmp_path):
-    base = free_base_port(3, 1)
-    run = RunningCluster(tmp_path, "--brokers", "3", "--base-port", str(base), "--data-dir",
-                         str(tmp_path / "c"))  # fmt: skip
+@pytest.mark.parametrize("controllers", [1, 3])
+def test_a_cluster_serves_a_replicated_topic_reports_a_dead_node_and_stops_on_sigterm(
+    tmp_path, controllers
+):
+    base = free_base_port(3, controllers)
+    run = RunningCluster(tmp_path, "--brokers", "3", "--controllers", str(controllers),
+                         "--base-port", str(base), "--data-dir", str(tmp_path / "c"))  # fmt: skip
     try:
         bootstrap = ",".join(f"127.0.0.1:{base + k}" for k in range(3))
         run.wait_for(rf"^READY bootstrap={re.escape(bootstrap)}$")
         lines = {int(m[1]): m for m in re.finditer(NODE_LINE, run.output(), re.MULTILINE)}
         assert sorted(lines) == [0, 1, 2]
-        assert lines[0]["roles"] == "broker,controller"
-        assert lines[0]["controller"] == f"127.0.0.1:{base + 100}"
-        assert [lines[k]["roles"] for k in (1, 2)] == ["broker", "broker"]
+        voters = range(controllers)
+        assert [lines[k]["roles"] for k in range(3)] == [
+            "broker,controller" if k in voters else "broker" for k in range(3)
+        ]
+        assert [lines[k]["controller"] for k in range(3)] == [
+            f"127.0.0.1:{base + 100 + k}" if k in voters else "-" for k in range(3)
+        ]
         assert [lines[k]["clients"] for k in range(3)] == bootstrap.split(",")
 
         admin = AdminClient({"bootstrap.servers": bootstrap})

@@ -158,3 +158,17 @@ def test_sigterm_is_a_controlled_shutdown(cluster_factory):
             timeout=5,
         )
     assert "controlled shutdown: the controller moved" in cluster.node(stopping).read_log()
+
+
+def test_a_broker_serves_before_the_offsets_topic_can_be_placed(cluster_factory):
+    """With fewer brokers than offsets.topic.replication.factor, the offsets topic cannot be
+    created yet: the broker serves anyway and FindCoordinator answers
+    COORDINATOR_NOT_AVAILABLE (retriable), as Kafka's brokers do."""
+    cluster = cluster_factory(
+        brokers=1, controllers=1, config={"offsets.topic.replication.factor": "3"}
+    )
+    with WireClient(cluster.node(0).port) as client:
+        answer = client.request(10, 3, {"key": "g", "key_type": 0})
+    assert answer.error_code == ErrorCode.coordinator_not_available
+    cluster.create_topic("solo", partitions=1, replication=1)
+    assert len(produce(cluster.bootstrap, "solo", [(b"k", b"v")])) == 1

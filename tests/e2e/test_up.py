@@ -124,7 +124,8 @@ def test_up_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path):
     earlier = tmp_path / "logs" / "broker.log"
     earlier.parent.mkdir()
     earlier.write_text("a line from an earlier run\n")
-    up = Up(tmp_path, "--no-dashboard", "--rate", "500", "--seed", "7", "--broker-port", "0")
+    up = Up(tmp_path, "--no-dashboard", "--rate", "500", "--seed", "7", "--broker-port", "0",
+            "--brokers", "1")  # fmt: skip
     try:
         where, bootstrap = up.wait_until_up()
         assert where == "the bundled broker"

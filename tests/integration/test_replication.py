@@ -23,8 +23,8 @@ from kio.static.primitive import i32, i64
 from broker.clock import SystemClock
 from broker.config import BrokerConfig
 from broker.controller.local import LocalController
-from broker.groups.coordinator import GroupCoordinator, GroupSettings
-from broker.groups.store import OffsetStore
+from broker.groups.coordinator import GroupSettings
+from broker.groups.routing import GroupCoordinators
 from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import (
@@ -87,16 +87,19 @@ class Node:
             controller=LocalController(
                 JsonMetadataStore(self.root, self.node_id), replicas, LogConfig(), self.node_id
             ),
-            groups=GroupCoordinator(
-                OffsetStore([replicas.replica(OFFSETS_TOPIC, self.node_id)], clock.now_ms),
-                GroupSettings(),
-                clock,
-            ),
+            groups=self._groups(),
             api_keys=REGISTRY.advertised(),
         )
         self.context = context
         self.server = Server(context, REGISTRY, self._listening)
         self.server.start()
+
+    def _groups(self) -> GroupCoordinators:
+        """Group coordination over the offsets partitions this node leads (none, for a node
+        that joins as a follower only), as the cluster node builds it."""
+        groups = GroupCoordinators(1, GroupSettings(), self.clock)
+        groups.attach(self.replicas.replicas_of(OFFSETS_TOPIC).values())
+        return groups
 
     async def move(self) -> None:
         """Listen at another port from now on, as a restarted node may."""

@@ -122,6 +122,27 @@ class ProducerPool:
         producer.flush(self._flush_timeout)  # values still undelivered stay unknown
 
 
+# What a watermark query meets while a partition's leadership moves (a cluster's failover or
+# preferred-leader election): librdkafka does not retry it, so read_back does.
+LEADER_MOVING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+}
+
+
+def _high_watermark(consumer: Consumer, topic: str, partition: int, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+        except KafkaException as exc:
+            if exc.args[0].code() not in LEADER_MOVING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def read_back(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0) -> list[Read]:
     """Every record of every partition, from the beginning to the high watermark."""
     consumer = Consumer(
@@ -134,10 +155,7 @@ def read_back(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0
         }
     )
     try:
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(partitions)
-        }
+        ends = {p: _high_watermark(consumer, topic, p) for p in range(partitions)}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends if ends[p]])
         reads: list[Read] = []
         done = {p for p, end in ends.items() if end == 0}

@@ -1,5 +1,6 @@
 """AlterPartition (56) and ElectLeaders (43): ISR changes from partition leaders, and
-preferred or unclean leader elections asked for by an admin."""
+preferred or unclean leader elections asked for by an admin (or forwarded by a broker; the
+wire format is shared with the client listener's ``broker.net.handlers.elect_leaders``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.controller.elections import ElectionAnswer, ElectionType
 from broker.controller.isr import IsrChange, IsrChangeAnswer
 from broker.controller.quorum import NotControllerError
 from broker.net.controller_handlers.active import active_controller
+from broker.net.handlers.elect_leaders import (
+    answered,
+    asked_partitions,
+    election_type_of,
+    refused,
+)
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
 
@@ -72,43 +78,16 @@ def _partition(result: IsrChangeAnswer) -> dict:
 
 async def elect_leaders(context: ControllerContext, request: Request) -> dict:
     body = request.body
-    asked = (
-        None
-        if body.topic_partitions is None
-        else [(t.topic, index) for t in body.topic_partitions for index in t.partitions]
-    )
+    asked = asked_partitions(body)
     try:
-        election_type = ElectionType(getattr(body, "election_type", ElectionType.PREFERRED))
+        election_type = election_type_of(body)
     except ValueError:
-        return _refused(asked, ErrorCode.invalid_request, "Unknown election type.")
+        return refused(asked, ErrorCode.invalid_request, "Unknown election type.")
     try:
         answers = await active_controller(context).elect_leaders(election_type, asked)
     except NotControllerError as error:
-        return _refused(asked, ErrorCode.not_controller, str(error))
-    return {
-        "throttle_time": 0,
-        "error_code": ErrorCode.none,
-        "replica_election_results": _by_topic(answers),
-    }
-
-
-def _refused(asked: list[tuple[str, int]] | None, code: ErrorCode, message: str) -> dict:
-    """The whole request refused: the top-level error, and each partition asked for."""
-    answers = [ElectionAnswer(topic, index, code, message) for topic, index in asked or []]
-    return {"throttle_time": 0, "error_code": code, "replica_election_results": _by_topic(answers)}
-
-
-def _by_topic(answers: list[ElectionAnswer]) -> list[dict]:
-    topics: dict[str, list[dict]] = {}
-    for answer in answers:
-        topics.setdefault(answer.topic, []).append(
-            {
-                "partition_id": answer.partition,
-                "error_code": answer.error_code,
-                "error_message": answer.message,
-            }
-        )
-    return [{"topic": topic, "partition_result": results} for topic, results in topics.items()]
+        return refused(asked, ErrorCode.not_controller, str(error))
+    return answered(answers)
 
 
 SPECS = [

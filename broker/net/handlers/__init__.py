@@ -6,6 +6,7 @@ from broker.net.handlers import (
     describe_cluster,
     describe_configs,
     describe_groups,
+    elect_leaders,
     fetch,
     find_coordinator,
     heartbeat,
@@ -46,5 +47,6 @@ REGISTRY = Registry(
         *delete_groups.SPECS,
         *describe_cluster.SPECS,
         *offset_for_leader_epoch.SPECS,
+        *elect_leaders.SPECS,
     ]
 )

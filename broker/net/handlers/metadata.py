@@ -1,7 +1,9 @@
 """Metadata (3): brokers, topics with real ids, partitions with leader and epoch.
 
 The brokers are the image's unfenced ones, each at its endpoint for the listener the request
-came in on, and the controller is the active controller (on one node, this node).
+came in on, and the controller is the active controller (on one node, this node). A
+partition lists as offline the replicas on brokers that are fenced or gone, and a partition
+with no leader (none elected) is LEADER_NOT_AVAILABLE, as Kafka's brokers answer.
 
 Unknown topics are created on first use when both the broker (``auto.create.topics.enable``)
 and the request allow it, with ``num.partitions`` partitions, as Kafka does.
@@ -21,8 +23,13 @@ from typing import TYPE_CHECKING
 from kio.schema.errors import ErrorCode
 
 from broker.controller.topics import NewTopic
-from broker.metadata.image import BrokerRegistration, MetadataImage, TopicImage
-from broker.metadata.records import Endpoint
+from broker.metadata.image import (
+    BrokerRegistration,
+    MetadataImage,
+    PartitionRegistration,
+    TopicImage,
+)
+from broker.metadata.records import NO_LEADER, Endpoint
 from broker.metadata.topics import TopicError, is_internal
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request, encode_body, response_frame
@@ -62,13 +69,19 @@ def broker_endpoints(
         broker = image.brokers[broker_id]
         if broker.fenced and not include_fenced:
             continue
-        endpoint = next((e for e in broker.endpoints if e.name == listener), None)
+        endpoint = _endpoint(broker, listener)
         if endpoint is not None:
             found.append((broker, endpoint))
     return found
 
 
-def describe_topic(topic: TopicImage, with_operations: bool = False) -> dict:
+def describe_topic(
+    topic: TopicImage,
+    image: MetadataImage,
+    listener: str,
+    version: int,
+    with_operations: bool = False,
+) -> dict:
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
@@ -78,18 +91,46 @@ def describe_topic(topic: TopicImage, with_operations: bool = False) -> dict:
             operation_bits(TOPIC_OPERATIONS) if with_operations else OMITTED
         ),
         "partitions": [
-            {
-                "error_code": ErrorCode.none,
-                "partition_index": index,
-                "leader_id": p.leader,
-                "leader_epoch": p.leader_epoch,
-                "replica_nodes": list(p.replicas),
-                "isr_nodes": list(p.isr),
-                "offline_replicas": [],
-            }
+            _describe_partition(index, p, image, listener, version)
             for index, p in sorted(topic.partitions.items())
         ],
     }
+
+
+def _describe_partition(
+    index: int, partition: PartitionRegistration, image: MetadataImage, listener: str, version: int
+) -> dict:
+    """As Kafka's KRaftMetadataCache answers: a partition whose leader is not registered
+    (none is elected) is LEADER_NOT_AVAILABLE with no leader id, one whose leader has no
+    endpoint on this listener LISTENER_NOT_FOUND (v6+); a replica whose broker is not
+    registered, is fenced or lacks the listener is offline."""
+    brokers = image.brokers
+    leader = brokers.get(partition.leader)
+    leads = leader is not None and _endpoint(leader, listener) is not None
+    error = ErrorCode.none
+    if leader is None or (not leads and version < 6):
+        error = ErrorCode.leader_not_available
+    elif not leads:
+        error = ErrorCode.listener_not_found
+    return {
+        "error_code": error,
+        "partition_index": index,
+        "leader_id": partition.leader if leads else NO_LEADER,
+        "leader_epoch": partition.leader_epoch,
+        "replica_nodes": list(partition.replicas),
+        "isr_nodes": list(partition.isr),
+        "offline_replicas": [
+            replica
+            for replica in partition.replicas
+            if (broker := brokers.get(replica)) is None
+            or broker.fenced
+            or _endpoint(broker, listener) is None
+        ],
+    }
+
+
+def _endpoint(broker: BrokerRegistration, listener: str) -> Endpoint | None:
+    return next((e for e in broker.endpoints if e.name == listener), None)
 
 
 def _requested_names(context: Context, request: Request) -> list[str | uuid.UUID | None] | None:
@@ -136,7 +177,7 @@ async def handle(context: Context, request: Request) -> bytes:
     if body is None:
         if len(answers) >= MAX_CACHED_ANSWERS:
             answers.clear()  # old generations: nothing else refers to them
-        answer = _answer(context, names, refused, *operations)
+        answer = _answer(context, request.version, names, refused, *operations)
         body = answers[key] = encode_body(3, request.version, answer)
     return response_frame(3, request.version, request.correlation_id, body)
 
@@ -165,6 +206,7 @@ async def _auto_create(context: Context, name: str) -> ErrorCode | None:
 
 def _answer(
     context: Context,
+    version: int,
     names: list[str | uuid.UUID | None] | None,
     refused: dict[str, ErrorCode],
     topic_operations: bool,
@@ -186,7 +228,9 @@ def _answer(
             continue
         topic = image.topics.get(name) if name is not None else None
         if topic is not None:
-            topics.append(describe_topic(topic, topic_operations))
+            topics.append(
+                describe_topic(topic, image, context.listener.name, version, topic_operations)
+            )
             continue
         error = refused.get(name, ErrorCode.unknown_topic_or_partition)
         topics.append({"error_code": error, "name": name, "topic_id": None, "partitions": []})

@@ -18,7 +18,6 @@ from broker.controller.elections import ElectionType
 from broker.controller.isr import IsrChange
 from broker.controller.quorum import ControllerSettings, NotControllerError, QuorumController
 from broker.controller.topics import NewTopic, PartitionsIncrease
-from broker.metadata.codec import decode
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import (
     NO_LEADER,
@@ -28,12 +27,7 @@ from broker.metadata.records import (
     RegisterBrokerRecord,
     UnfenceBrokerRecord,
 )
-from broker.metadata.snapshot import (
-    MetadataSnapshotter,
-    SnapshotSettings,
-    decode_snapshot,
-    encode_snapshot,
-)
+from broker.metadata.snapshot import encode_snapshot
 from tests.unit.controller.memory_log import MemoryLog
 
 TIMEOUT_MS = 3000
@@ -474,29 +468,3 @@ async def test_a_request_waiting_for_its_entry_is_answered_once_a_snapshot_cover
     c.controller.load_snapshot(c.log.committed, encode_snapshot(image))
     (created,) = await pending
     assert created.error_code == ErrorCode.none and "t" in c.controller.image.topics
-
-
-@run
-async def test_the_controller_takes_a_snapshot_through_its_log_when_one_is_due():
-    clock = ManualClock(1_000_000)
-    log = MemoryLog()
-    snapshotter = MetadataSnapshotter(
-        log, clock, SnapshotSettings(max_bytes_between_snapshots=2000, max_interval_ms=0)
-    )
-    controller = QuorumController(
-        0, log, clock, SETTINGS, rng=random.Random(7), snapshotter=snapshotter
-    )
-    c = Cluster()
-    c.clock, c.log, c.controller = clock, log, controller
-    await c.start(3)
-    for index in range(10):
-        await c.create(f"t{index}", 3, 3)
-    await snapshotter.stop()
-
-    assert log.snapshots, "no snapshot taken"
-    for end_offset, data in log.snapshots:
-        entries = log.entries[:end_offset]
-        below = [r for e in entries if not e.leader_change for r in decode(e.value)]
-        assert decode_snapshot(data) == MetadataImage().apply_all(below)
-    end_offset, data = log.snapshots[-1]
-    assert restarted_from(log, end_offset, data).controller.image == controller.image

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from chirpstream.logs import REPEAT_AFTER_S, RepeatFilter
+from chirpstream.logs import REPEAT_AFTER_S, LeaderLog, RepeatFilter
 
 REFUSED = (
     "[thrd:h:9092/bootstrap]: h:9092/bootstrap: Connect to h:9092 failed: refused (after {}ms)"
@@ -43,3 +44,29 @@ def test_a_lasting_state_is_said_again_once_a_minute_with_the_count():
     again = line(REFUSED.format(0))
     assert keep(again)
     assert "5 repeats" in again.getMessage()
+
+
+def stats(**leaders: int) -> str:
+    """librdkafka's statistics JSON naming each ``tweets`` partition's leader (p0=1, ...),
+    with the ``-1`` partition librdkafka keeps for messages not yet partitioned."""
+    partitions = {key[1:]: {"partition": int(key[1:]), "leader": v} for key, v in leaders.items()}
+    partitions["-1"] = {"partition": -1, "leader": -1}
+    return json.dumps(
+        {"name": "rdkafka#producer-1", "topics": {"tweets": {"partitions": partitions}}}
+    )
+
+
+def test_one_line_per_leader_change_and_none_while_a_new_leader_is_elected(caplog):
+    noticed = LeaderLog("ingest")
+    with caplog.at_level(logging.WARNING, "chirpstream.leaders"):
+        noticed(stats(p0=1, p1=2))  # the first leaders seen: no change
+        noticed(stats(p0=1, p1=2))
+        noticed(stats(p0=-1, p1=2))  # broker 1 died; no leader known yet
+        noticed(stats(p0=-1, p1=2))
+        noticed(stats(p0=2, p1=2))
+        noticed(stats(p0=2, p1=2))
+        noticed(stats(p0=1, p1=2))  # a preferred leader election moved it back
+    assert [r.getMessage() for r in caplog.records] == [
+        "ingest: tweets[0] has a new leader: broker 2 (was 1)",
+        "ingest: tweets[0] has a new leader: broker 1 (was 2)",
+    ]

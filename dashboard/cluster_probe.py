@@ -1,0 +1,242 @@
+"""The collector's view of the cluster itself: what Kafka's protocol tells any client, asked
+with the project's own wire client (``broker.net.client``) because confluent-kafka's Admin
+API does not expose it.
+
+- Metadata v12: per partition the leader, its leader epoch, replicas, ISR, offline replicas,
+  and the unfenced brokers;
+- DescribeCluster v2 with ``include_fenced_brokers``: every registered broker, fenced or not,
+  and the controller;
+- ApiVersions to each broker, which tells a broker that answers from one that accepts a
+  connection but never answers (paused or hung) and one that refuses it (stopped);
+- DescribeQuorum to a controller listener (``--bootstrap-controller``, then the voters it
+  names): the quorum's leader, epoch, high watermark and each replica's lag.
+
+Each question goes to the node that answered last, then to the others; a node that does not
+answer within ``timeout_s`` is passed over. The wire client speaks PLAINTEXT only: against a
+cluster that needs TLS or SASL the probe answers None and the collector falls back to what
+confluent-kafka shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kio.schema.api_versions.v0.request import ApiVersionsRequest
+from kio.schema.describe_cluster.v2.request import DescribeClusterRequest
+from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
+from kio.schema.errors import ErrorCode
+from kio.schema.metadata.v12.request import MetadataRequest
+
+from broker.net.client import ClientError, KafkaClient
+from dashboard.store import BrokerRow, PartitionRow, QuorumReplica, QuorumRow
+
+log = logging.getLogger(__name__)
+CLIENT_ID = "chirpstream-dashboard"
+METADATA_TOPIC = "__cluster_metadata"
+_METADATA = MetadataRequest(
+    topics=None, allow_auto_topic_creation=False, include_topic_authorized_operations=False
+)
+_DESCRIBE_CLUSTER = DescribeClusterRequest(
+    include_cluster_authorized_operations=False, endpoint_type=1, include_fenced_brokers=True
+)
+_DESCRIBE_QUORUM = DescribeQuorumRequest(
+    topics=(TopicData(topic_name=METADATA_TOPIC, partitions=(PartitionData(partition_index=0),)),)
+)
+_API_VERSIONS = ApiVersionsRequest()
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """Brokers (with state and the active controller marked), partitions (offsets unset) of
+    every topic, and the quorum (None when no controller answered)."""
+
+    brokers: list[BrokerRow]
+    partitions: list[PartitionRow]
+    quorum: QuorumRow | None
+
+
+def parse_addresses(text: str | None) -> list[Address]:
+    """``host:port,host:port`` as a list (entries that are not HOST:PORT are skipped)."""
+    found = []
+    for entry in (text or "").split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if host and port.isdigit():
+            found.append((host, int(port)))
+    return found
+
+
+class ClusterProbe:
+    """Asks the cluster at ``bootstrap`` (and its controllers at ``controllers``) for a
+    ``ClusterView``; one connection per node, kept between samples."""
+
+    def __init__(self, bootstrap: str, controllers: str | None, timeout_s: float = 1.0) -> None:
+        self.timeout_s = timeout_s
+        self._brokers: list[Address] = parse_addresses(bootstrap)
+        self._controllers: list[Address] = parse_addresses(controllers)
+        self._known: dict[int, Address] = {}  # broker id -> address, every broker seen
+        self._clients: dict[Address, KafkaClient] = {}
+        self._loop = asyncio.new_event_loop()
+
+    def view(self) -> ClusterView | None:
+        """The cluster as it answers now; None when no broker answered Metadata."""
+        return self._loop.run_until_complete(self._view())
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            self._loop.run_until_complete(client.close())
+        self._clients.clear()
+        self._loop.close()
+
+    # -- asking ------------------------------------------------------------------------
+
+    def _client(self, address: Address) -> KafkaClient:
+        if address not in self._clients:
+            self._clients[address] = KafkaClient(*address, client_id=CLIENT_ID)
+        return self._clients[address]
+
+    async def _ask(self, address: Address, body: Any) -> Any:
+        return await self._client(address).request(body, timeout_s=self.timeout_s)
+
+    async def _first(self, addresses: list[Address], body: Any) -> tuple[Address, Any] | None:
+        """The first answer of ``addresses`` in order; the one that answered moves first."""
+        for address in list(addresses):
+            try:
+                answer = await self._ask(address, body)
+            except ClientError as exc:
+                log.debug("%s: %s", address, exc)
+                continue
+            addresses.remove(address)
+            addresses.insert(0, address)
+            return address, answer
+        return None
+
+    async def _view(self) -> ClusterView | None:
+        candidates = _unique([*self._brokers, *self._known.values()])
+        self._brokers = candidates
+        got = await self._first(self._brokers, _METADATA)
+        if got is None:
+            return None
+        address, metadata = got
+        try:
+            described = await self._ask(address, _DESCRIBE_CLUSTER)
+        except ClientError:
+            described = None
+        if described is not None and described.error_code is not ErrorCode.none:
+            described = None
+        fenced: dict[int, bool] = {}
+        for node in metadata.brokers:
+            self._known[node.node_id] = (node.host, node.port)
+            fenced[node.node_id] = False
+        if described is not None:
+            for node in described.brokers:
+                self._known[node.broker_id] = (node.host, node.port)
+                fenced[node.broker_id] = node.is_fenced
+        ids = sorted(self._known)
+        states, quorum = await asyncio.gather(
+            asyncio.gather(*(self._state(self._known[i], fenced.get(i)) for i in ids)),
+            self._quorum(),
+        )
+        controller = quorum.leader_id if quorum is not None else metadata.controller_id
+        brokers = [
+            BrokerRow(i, *self._known[i], up=i in fenced, state=s, controller=i == controller)
+            for i, s in zip(ids, states, strict=True)
+        ]
+        partitions = [
+            PartitionRow(
+                str(topic.name),
+                int(p.partition_index),
+                int(p.leader_id),
+                [int(n) for n in p.replica_nodes],
+                [int(n) for n in p.isr_nodes],
+                None,
+                None,
+                leader_epoch=int(p.leader_epoch),
+                offline=[int(n) for n in p.offline_replicas],
+            )
+            for topic in metadata.topics
+            if topic.error_code is ErrorCode.none
+            for p in topic.partitions
+        ]
+        return ClusterView(brokers, partitions, quorum)
+
+    async def _state(self, address: Address, fenced: bool | None) -> str:
+        """running / fenced (answers; ``fenced`` None: not registered) / paused / stopped."""
+        try:
+            await self._ask(address, _API_VERSIONS)
+        except ClientError as exc:
+            return "paused" if isinstance(exc.__cause__, TimeoutError) else "stopped"
+        return "running" if fenced is False else "fenced"
+
+    async def _quorum(self) -> QuorumRow | None:
+        if not self._controllers:
+            return None
+        got = await self._first(self._controllers, _DESCRIBE_QUORUM)
+        if got is None:
+            return None
+        _, answer = got
+        learned = [
+            (listener.host, listener.port) for node in answer.nodes for listener in node.listeners
+        ]
+        self._controllers = _unique([*self._controllers, *learned])
+        partition = _partition(answer)
+        if partition is not None and partition.error_code is ErrorCode.not_leader_or_follower:
+            leader = [
+                (listener.host, listener.port)
+                for node in answer.nodes
+                if node.node_id == partition.leader_id
+                for listener in node.listeners
+            ]
+            got = await self._first(leader, _DESCRIBE_QUORUM) if leader else None
+            partition = None if got is None else _partition(got[1])
+        if partition is None or partition.error_code is not ErrorCode.none:
+            return None
+        return _quorum_row(partition)
+
+
+def _partition(answer: Any) -> Any:
+    if answer.error_code is not ErrorCode.none or not answer.topics:
+        return None
+    partitions = answer.topics[0].partitions
+    return partitions[0] if partitions else None
+
+
+def _quorum_row(partition: Any) -> QuorumRow:
+    voters = list(partition.current_voters)
+    leader_end = max(
+        (v.log_end_offset for v in voters if v.replica_id == partition.leader_id),
+        default=partition.high_watermark,
+    )
+
+    def rows(replicas: Sequence[Any], role: str) -> list[QuorumReplica]:
+        return [
+            QuorumReplica(
+                int(r.replica_id),
+                "leader" if r.replica_id == partition.leader_id else role,
+                int(r.log_end_offset),
+                int(leader_end - r.log_end_offset),
+                _time(r.last_fetch_timestamp),
+                _time(r.last_caught_up_timestamp),
+            )
+            for r in replicas
+        ]
+
+    return QuorumRow(
+        int(partition.leader_id),
+        int(partition.leader_epoch),
+        int(partition.high_watermark),
+        rows(voters, "voter") + rows(partition.observers, "observer"),
+    )
+
+
+def _time(timestamp: int) -> int | None:
+    return None if timestamp < 0 else int(timestamp)
+
+
+def _unique(addresses: Iterable[Address]) -> list[Address]:
+    return list(dict.fromkeys(addresses))

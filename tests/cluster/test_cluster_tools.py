@@ -1,0 +1,117 @@
+"""The cluster CLI verbs on a real 3-node cluster, run as a user runs them: `chirpstream
+brokers`, `topics --describe --under-replicated-partitions / --unavailable-partitions`
+(kafka-topics.sh's lines) and `leader-election` (kafka-leader-election.sh's lines), before
+and after a broker is killed and restarted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tests.support.broker_process import ROOT
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.cluster
+
+
+def chirpstream(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chirpstream", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def table(output: str) -> list[list[str]]:
+    return [line.split() for line in output.splitlines()[1:]]
+
+
+def test_brokers_partitions_and_leader_election(cluster_factory):
+    cluster = cluster_factory(brokers=3)
+    cluster.create_topic("t", assignment=[[1, 2, 0], [2, 0, 1]])
+    cluster.create_topic("solo", assignment=[[1]])
+    bootstrap = ["--bootstrap-server", cluster.bootstrap]
+    controller = ["--bootstrap-controller", f"127.0.0.1:{cluster.node(0).layout.controller_port}"]
+    ports = {n.node_id: n.layout.client_port for n in cluster.brokers}
+
+    listed = chirpstream("brokers", *bootstrap, *controller)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[:5] == ["ID", "ADDRESS", "STATE", "CONTROLLER", "LEADERS"]
+    # Leaderships over every topic, internal ones too, as the cluster's metadata tells them.
+    topics = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(timeout=10).topics
+    leads = Counter(p.leader for topic in topics.values() for p in topic.partitions.values())
+    assert leads[1] >= 2 and leads[2] >= 1  # t-0 and solo-0, t-1
+    assert table(listed.stdout) == [
+        ["0", f"127.0.0.1:{ports[0]}", "running", "yes", str(leads[0])],
+        ["1", f"127.0.0.1:{ports[1]}", "running", "no", str(leads[1])],
+        ["2", f"127.0.0.1:{ports[2]}", "running", "no", str(leads[2])],
+    ]
+    healthy = chirpstream("topics", "--describe", "--under-replicated-partitions", *bootstrap)
+    assert (healthy.returncode, healthy.stdout) == (0, "")
+
+    cluster.kill(1)
+    cluster.wait_for_leader("t", 0, not_=1)
+    eventually(lambda: 1 not in cluster.isr("t", 0), "broker 1 out of the ISR of t-0")
+    eventually(lambda: 1 not in cluster.isr("t", 1), "broker 1 out of the ISR of t-1")
+
+    def printed(*flags: str) -> list[str]:
+        done = chirpstream("topics", "--describe", *flags, *bootstrap)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    def fields(line: str) -> dict[str, str]:
+        return dict(f.split(": ", 1) for f in line.strip("\t").split("\t"))
+
+    # __consumer_offsets has replicas on broker 1 too: it is listed by the same rules.
+    under = [fields(line) for line in printed("--under-replicated-partitions")]
+    assert {("t", "0"), ("t", "1")} <= {(f["Topic"], f["Partition"]) for f in under}
+    assert all(len(f["Isr"].split(",")) < len(f["Replicas"].split(",")) for f in under)
+    unavailable = printed("--unavailable-partitions")
+    assert "\tTopic: solo\tPartition: 0\tLeader: none\tReplicas: 1\tIsr: 1" in unavailable
+    assert all(fields(line)["Leader"] in ("none", "1") for line in unavailable)
+    assert all(
+        line.startswith("\tTopic: ")
+        for line in printed("--under-replicated-partitions") + unavailable
+    )  # no topic lines
+    down = eventually(
+        lambda: (
+            (rows := table(chirpstream("brokers", *bootstrap, *controller).stdout))
+            and rows[1][2] == "stopped"
+            and rows
+        ),
+        "broker 1 shown stopped",
+    )
+    assert [row[0] for row in down] == ["0", "1", "2"]
+
+    cluster.start_node(1)
+    eventually(lambda: 1 in cluster.isr("t", 0), "broker 1 back in the ISR of t-0")
+    elect = ["leader-election", *controller, "--election-type", "preferred"]
+    done = chirpstream(*elect, "--topic", "t", "--partition", "0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Successfully completed leader election (PREFERRED) for partitions t-0\n"
+    eventually(lambda: cluster.leader("t", 0) == 1, "broker 1 leads t-0 again")
+    again = chirpstream(*elect, "--topic", "t", "--partition", "0")
+    assert again.stdout == "Valid replica already elected for partitions t-0\n"
+
+    missing = chirpstream(*elect, "--topic", "nope", "--partition", "0")
+    assert missing.returncode == 1
+    assert missing.stdout.startswith(
+        "Error completing leader election (PREFERRED) for partition: nope-0: "
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    )
+    assert missing.stderr == "error: 1 replica(s) could not be elected\n"
+
+
+def test_leader_election_refuses_bad_flags_in_one_line():
+    done = chirpstream("leader-election", "--election-type", "preferred", "--topic", "t")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "error: Missing required option(s): --partition\n"
+    done = chirpstream("leader-election", "--election-type", "sideways", "--all-topic-partitions")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
