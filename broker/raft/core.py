@@ -697,7 +697,7 @@ class RaftCore:
         correlation = self._new_correlation()
         deadline = self.now + self.config.request_timeout_ms
         download = self._download
-        if download is not None:  # a snapshot chunk is answered at once
+        if download is not None:
             position = len(download.data)
             self._fetch_in_flight = (correlation, position, deadline)
             self._send(
@@ -713,8 +713,7 @@ class RaftCore:
             )
             return
         offset = self.log.end_offset
-        # The leader may hold a Fetch for fetch_max_wait_ms before the request timeout runs.
-        self._fetch_in_flight = (correlation, offset, deadline + self.config.fetch_max_wait_ms)
+        self._fetch_in_flight = (correlation, offset, deadline)
         self._send(
             FetchRequest(
                 self.node_id,
