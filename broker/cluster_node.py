@@ -25,21 +25,21 @@ Built by role, as Kafka's ``KafkaRaftServer`` builds a ``ControllerServer`` and 
   ``stop()`` is a controlled shutdown first: the controller moves this broker's leaderships
   away before it stops serving.
 
-The cluster id is derived from the voters list (the same on every node of one cluster,
-without a ``kafka-storage format`` step).
+The cluster id is ``cluster.id`` (``chirpstream cluster`` writes the same one into every
+node's properties, as ``kafka-storage format --cluster-id`` does); without it, one derived
+from the voter ids, which every node of one cluster shares even when it reaches the other
+voters at other addresses (through proxies, say).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 from broker.clock import Clock, Repeating, SystemClock, sleep
-from broker.config import CLIENT_LISTENER, BrokerConfig
+from broker.config import CLIENT_LISTENER, BrokerConfig, derived_cluster_id
 from broker.controller.quorum import ControllerSettings, QuorumController
 from broker.controller.topics import NewTopic
 from broker.groups.coordinator import GroupSettings
@@ -72,11 +72,9 @@ OFFSETS_TOPIC_RETRY_S = 1.0
 
 
 def cluster_id_of(config: BrokerConfig) -> str:
-    """A Kafka-style cluster id (url-safe base64 of a UUID) that every node of one cluster
-    derives alike: from its voters."""
-    voters = config.describe()["controller.quorum.voters"]
-    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"chirpstream-cluster:{voters}")
-    return base64.urlsafe_b64encode(digest.bytes).rstrip(b"=").decode()
+    """``cluster.id``, or else an id every node of one cluster derives alike: from the
+    voter ids (not their addresses, which differ from node to node behind proxies)."""
+    return config.cluster_id or derived_cluster_id(",".join(map(str, sorted(config.quorum_voters))))
 
 
 class ClusterNode:

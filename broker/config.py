@@ -15,6 +15,9 @@ KRaft-style cluster: ``process.roles`` may then be ``broker``, ``controller`` or
 ``listeners`` lists a ``PLAINTEXT`` listener for clients (broker role) and the listener named
 by ``controller.listener.names`` for the quorum (controller role; it must be where the voters
 list says this node is). Without it the node is a single combined node, as before.
+``cluster.id`` names the cluster (a base64 UUID, as ``kafka-storage format --cluster-id``
+writes into every node's ``meta.properties``); ``chirpstream cluster`` writes it into every
+node's properties, and a node without it derives one from the voter ids.
 
 Where a bundled default differs from Kafka's, the table says so and why. Values Kafka accepts
 keep Kafka's meaning: ``connections.max.idle.ms`` below 0 never closes an idle connection,
@@ -23,6 +26,9 @@ keep Kafka's meaning: ``connections.max.idle.ms`` below 0 never closes an idle c
 
 from __future__ import annotations
 
+import base64
+import binascii
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -193,13 +199,14 @@ _TIME_UNITS: dict[str, tuple[tuple[ConfigSpec, int], ...]] = {
 _UNIT_SPECS = {spec.name: spec for units in _TIME_UNITS.values() for spec, _ in units}
 _PATHS = ("log.dirs", "log.dir")  # log.dirs wins, as in Kafka
 _LISTENERS = ("listeners", "advertised.listeners")
-_CLUSTER = ("process.roles", "controller.listener.names", "controller.quorum.voters")
+_CLUSTER = ("process.roles", "controller.listener.names", "controller.quorum.voters", "cluster.id")
 ROLES = ("broker", "controller")
 CLIENT_LISTENER = "PLAINTEXT"
 _KNOWN = sorted(
     [*_NUMBERS, *_BOOLEANS, *_LOG_SYNONYMS, *_UNIT_SPECS, *_PATHS, *_LISTENERS, *_CLUSTER]
 )
 PORTS = range(0, 65536)
+CLUSTER_ID_CHARS = 22
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,7 @@ class BrokerConfig:
     quorum_voters: Mapping[int, tuple[str, int]] = field(default_factory=dict)
     controller_listener: Listener | None = None
     controller_listener_name: str = "CONTROLLER"
+    cluster_id: str = ""  # cluster.id; "" derives one from the voter ids
     unclean_leader_election_enable: bool = False
     auto_leader_rebalance_enable: bool = True
     num_partitions: int = _DEFAULTS["num_partitions"]
@@ -296,6 +304,11 @@ class BrokerConfig:
             )
         if self.quorum_voters:
             self._check_cluster_mode()
+        elif self.cluster_id:
+            raise ConfigError(
+                "cluster.id names a cluster with a controller quorum; set "
+                "controller.quorum.voters too, or leave cluster.id out for a single node"
+            )
         queued, largest = self.queued_max_request_bytes, self.socket_request_max_bytes
         if 0 < queued < largest:
             # Kafka's own rule: one request of the largest allowed size must always fit.
@@ -382,6 +395,8 @@ class BrokerConfig:
         settings["process.roles"] = ",".join(self.process_roles)
         settings["controller.listener.names"] = self.controller_listener_name
         settings["controller.quorum.voters"] = _voters_text(self.quorum_voters)
+        if self.cluster_id:
+            settings["cluster.id"] = self.cluster_id
         log_settings = self.log_defaults.to_properties()
         for name, topic_name in _LOG_SYNONYMS.items():
             if topic_name in log_settings:
@@ -412,6 +427,8 @@ class BrokerConfig:
                 values["quorum_voters"] = _voters(raw)
             elif key == "controller.listener.names":
                 values["controller_listener_name"] = _controller_listener_name(raw)
+            elif key == "cluster.id":
+                values["cluster_id"] = _cluster_id(raw)
             elif key not in _LISTENERS and key not in _UNIT_SPECS:
                 raise ConfigError(
                     f"unknown broker setting {key!r}; known settings: {', '.join(_KNOWN)}"
@@ -540,6 +557,27 @@ def _voters(raw: str) -> dict[int, tuple[str, int]]:
             raise ConfigError(f"controller.quorum.voters lists node {node} twice, got {raw!r}")
         voters[int(node)] = (host.strip("[]"), int(port))
     return voters
+
+
+def _cluster_id(raw: str) -> str:
+    """``cluster.id``: a UUID in Kafka's text form, 22 characters of url-safe base64."""
+    try:
+        decoded = base64.urlsafe_b64decode(raw + "==")
+    except (binascii.Error, ValueError):
+        decoded = b""
+    if len(raw) != CLUSTER_ID_CHARS or len(decoded) != 16:
+        raise ConfigError(
+            f"cluster.id must be a UUID as Kafka writes it (22 characters of url-safe "
+            f"base64, e.g. from `kafka-storage random-uuid`), got {raw!r}"
+        )
+    return raw
+
+
+def derived_cluster_id(seed: str) -> str:
+    """A cluster id in Kafka's form (url-safe base64 of a UUID, 22 characters) that is the
+    same for the same ``seed``."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"chirpstream-cluster:{seed}")
+    return base64.urlsafe_b64encode(digest.bytes).rstrip(b"=").decode()
 
 
 def _voters_text(voters: Mapping[int, tuple[str, int]]) -> str:

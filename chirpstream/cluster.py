@@ -28,7 +28,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.config import BrokerConfig, ConfigError, parse_assignment, read_properties
+from broker.config import (
+    BrokerConfig,
+    ConfigError,
+    derived_cluster_id,
+    parse_assignment,
+    read_properties,
+)
 from chirpstream.arguments import positive_int
 from chirpstream.services import (
     STOP_TIMEOUT_S,
@@ -141,6 +147,9 @@ def node_properties(
         "process.roles": node.roles,
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters_setting(nodes),
+        # One id for the whole cluster, as `kafka-storage format --cluster-id` gives every
+        # node; derived from the quorum, which a data directory keeps, so it stays the same.
+        "cluster.id": derived_cluster_id(voters_setting(nodes)),
         "listeners": ",".join(listeners),
         "advertised.listeners": f"PLAINTEXT://{node.client_address}",
         "controller.listener.names": "CONTROLLER",

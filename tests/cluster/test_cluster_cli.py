@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from broker.config import BrokerConfig
 from chirpstream.cluster import build_parser, check_flags, node_properties, plan
 from tests.support.broker_process import ROOT
 from tests.support.cluster import free_base_port
@@ -57,6 +58,7 @@ def test_three_brokers_one_controller_are_laid_out_as_kafka_names_them():
         "process.roles": "broker,controller",
         "node.id": "0",
         "controller.quorum.voters": "0@127.0.0.1:9192",
+        "cluster.id": first["cluster.id"],
         "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9192",
         "advertised.listeners": "PLAINTEXT://127.0.0.1:9092",
         "controller.listener.names": "CONTROLLER",
@@ -68,6 +70,10 @@ def test_three_brokers_one_controller_are_laid_out_as_kafka_names_them():
     assert second["process.roles"] == "broker"
     assert second["listeners"] == "PLAINTEXT://127.0.0.1:9093"  # a broker only dials out
     assert second["controller.quorum.voters"] == "0@127.0.0.1:9192"
+    assert second["cluster.id"] == first["cluster.id"]  # one cluster, as after kafka-storage
+    assert BrokerConfig.from_properties(first).cluster_id == first["cluster.id"]  # a valid id
+    other = plan(3, 1, 9300, Path("data/cluster"))
+    assert node_properties(other[0], other, {})["cluster.id"] != first["cluster.id"]
 
 
 def test_three_controllers_make_nodes_0_to_2_voters():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.waiting import eventually
+from tests.support.wire import WireClient
 
 pytestmark = pytest.mark.cluster
 
@@ -36,11 +37,24 @@ def test_the_harness_reads_leaders_isr_and_the_controller_and_follows_a_failover
     assert restarted is not None and restarted.leader == new
 
 
+def cluster_ids(port: int) -> set[str]:
+    """The cluster id a node names in DescribeCluster and in Metadata."""
+    with WireClient(port) as client:
+        described = client.request(60, 0, {"include_cluster_authorized_operations": False})
+        metadata = client.request(
+            3, 12, {"topics": [], "include_topic_authorized_operations": False}
+        )
+    return {described.cluster_id, metadata.cluster_id}
+
+
 def test_an_isolated_controller_is_replaced_and_the_quorum_heals(cluster_factory):
-    """Three voters whose quorum links pass through proxies: isolating the active controller
-    makes the other two elect a new one in a later epoch; healing brings it back as a
-    follower of that one."""
+    """Three voters whose quorum links pass through proxies (so each node's
+    controller.quorum.voters has other addresses) name one cluster id; isolating the active
+    controller makes the other two elect a new one in a later epoch; healing brings it back
+    as a follower of that one."""
     cluster = cluster_factory(brokers=3, controllers=3, proxied=True)
+    named = set().union(*(cluster_ids(node.layout.client_port) for node in cluster.nodes))
+    assert len(named) == 1, f"the nodes name several cluster ids: {named}"
     old = eventually(lambda: cluster.controller() + 1, "an active controller") - 1
     old_epoch = cluster.quorum_view(old)[2]
     cluster.isolate(old)

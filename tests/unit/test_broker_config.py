@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.cluster_node import cluster_id_of
 from broker.config import (
     BROKER_SETTINGS,
     BrokerConfig,
@@ -224,6 +225,23 @@ def test_a_combined_cluster_node_from_kafkas_names():
     assert described["offsets.topic.replication.factor"] == "3"
 
 
+def test_every_node_of_a_cluster_names_it_alike_whatever_address_it_reaches_voters_at():
+    """Behind proxies each node has other addresses for the other voters; the derived id
+    comes from the voter ids alone, and cluster.id (as kafka-storage format gives every
+    node) wins over it."""
+
+    def node(voters: str, **more: str) -> BrokerConfig:
+        props = {"node.id": "3", "process.roles": "broker", "controller.quorum.voters": voters}
+        return BrokerConfig.from_properties({**props, **more})
+
+    proxied = node("0@127.0.0.1:40001,1@127.0.0.1:40002,2@127.0.0.1:40003")
+    assert cluster_id_of(node(VOTERS)) == cluster_id_of(proxied)
+    assert cluster_id_of(node(VOTERS)) != cluster_id_of(node("0@127.0.0.1:9192"))
+    chosen = node(VOTERS, **{"cluster.id": "MkU3OEVBNTcwNTJENDM2Qk"})
+    assert cluster_id_of(chosen) == "MkU3OEVBNTcwNTJENDM2Qk"
+    assert chosen.describe()["cluster.id"] == "MkU3OEVBNTcwNTJENDM2Qk"
+
+
 def test_one_role_nodes_in_a_cluster():
     broker = BrokerConfig.from_properties(
         {"node.id": "3", "process.roles": "broker", "controller.quorum.voters": VOTERS,
@@ -282,6 +300,8 @@ def test_one_role_nodes_in_a_cluster():
         ({"broker.session.timeout.ms": "0"}, r"broker\.session\.timeout\.ms must be an integer"),
         ({"offsets.topic.replication.factor": "0"}, r"from 1 to 32767"),
         ({"unclean.leader.election.enable": "maybe"}, r"must be true or false"),
+        ({"controller.quorum.voters": VOTERS, "cluster.id": "abc"}, r"cluster\.id must be a UUID"),
+        ({"cluster.id": "MkU3OEVBNTcwNTJENDM2Qk"}, r"set controller\.quorum\.voters too"),
     ],
 )  # fmt: skip
 def test_bad_cluster_settings_say_what_to_do_in_one_line(props, says):
