@@ -152,7 +152,7 @@ def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> Non
             for node in nodes:
                 for number in (node.client_port, node.controller_port):
                     if number is not None:
-                        check_port_free(number, "--broker-port", "up", " (0 picks free ones)")
+                        check_port_free(number, "--broker-port", "up", " (0 picks a free one)")
     if not args.no_dashboard and args.dashboard_port:
         check_port_free(args.dashboard_port, "--dashboard-port", "up")
 
