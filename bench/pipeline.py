@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from chirpstream.kafka import ensure_topic
 from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_PARTITIONS, TWEETS_TOPIC
@@ -57,10 +57,20 @@ class Reader:
             committer.close()
 
     def high_watermarks(self) -> int:
-        return sum(
-            self.consumer.get_watermark_offsets(TopicPartition(TWEETS_TOPIC, p), timeout=10)[1]
-            for p in range(TWEETS_PARTITIONS)
-        )
+        """Asked of a new client each time (for up to a minute while a dead leader's partitions
+        move): a long-lived one keeps asking the leader it last heard of."""
+        for _ in range(6):
+            asker = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-marks"})
+            try:
+                return sum(
+                    asker.get_watermark_offsets(TopicPartition(TWEETS_TOPIC, p), timeout=10)[1]
+                    for p in range(TWEETS_PARTITIONS)
+                )
+            except KafkaException:
+                continue
+            finally:
+                asker.close()
+        raise RuntimeError("the high watermarks stayed unanswered for a minute")
 
     def read(self, partitions: list[TopicPartition], until: int) -> list:
         self.consumer.assign(partitions)
