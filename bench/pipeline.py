@@ -1,28 +1,38 @@
 """Workload 6: the demo pipeline end to end. Simulated tweets at a set rate through ingest, the
-bundled broker and 3 analytics workers; measures the tweets/s produced and folded over a steady
+bundled brokers and 3 analytics workers, on one node with RF 1 and then on three nodes with
+RF 3 (``tweets`` as ``chirpstream up`` makes it), where the broker leading the most ``tweets``
+partitions is SIGKILLed halfway through. Measures the tweets/s produced and committed over the
 window, and the tweet-to-result latency: from a tweet's record timestamp (set by ingest's
-producer) to the timestamp of the first ``tweet-stats`` result that covers its offset. Run with
-``python -m bench.pipeline``; ``make bench`` runs it too."""
+producer) to the timestamp of the first ``tweet-stats`` result that covers its offset; on three
+nodes also the failover window (from the kill to the last tweet whose result took over 1 s) and
+the latency outside it. Run with ``python -m bench.pipeline``; ``make bench`` runs it too."""
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import signal
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from chirpstream.kafka import ensure_topic
 from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_PARTITIONS, TWEETS_TOPIC
+from chirpstream.up import TOPICS, topic_settings
 from consumers.fold import StatsFolder
 from tests.support.broker_process import ROOT, BrokerProcess
+from tests.support.cluster import Cluster
 from tests.support.commands import service
 
 WARM_UP_S = 5.0
+SLOW_MS = 1000  # a result later than this, after the kill, is inside the failover window
 
 
 class Reader:
@@ -47,10 +57,20 @@ class Reader:
             committer.close()
 
     def high_watermarks(self) -> int:
-        return sum(
-            self.consumer.get_watermark_offsets(TopicPartition(TWEETS_TOPIC, p), timeout=10)[1]
-            for p in range(TWEETS_PARTITIONS)
-        )
+        """Asked of a new client each time (for up to a minute while a dead leader's partitions
+        move): a long-lived one keeps asking the leader it last heard of."""
+        for _ in range(6):
+            asker = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-marks"})
+            try:
+                return sum(
+                    asker.get_watermark_offsets(TopicPartition(TWEETS_TOPIC, p), timeout=10)[1]
+                    for p in range(TWEETS_PARTITIONS)
+                )
+            except KafkaException:
+                continue
+            finally:
+                asker.close()
+        raise RuntimeError("the high watermarks stayed unanswered for a minute")
 
     def read(self, partitions: list[TopicPartition], until: int) -> list:
         self.consumer.assign(partitions)
@@ -66,8 +86,8 @@ class Reader:
         self.consumer.close()
 
 
-def latencies_ms(tweets: list, results: list) -> list[float]:
-    """For each tweet: the first covering result's timestamp minus the tweet's."""
+def latencies_ms(tweets: list, results: list) -> list[tuple[int, int]]:
+    """For each tweet: its timestamp, and the first covering result's timestamp minus it."""
     tweet_ms = {(m.partition(), m.offset()): m.timestamp()[1] for m in tweets}
     first_seen: dict[tuple[int, int], int] = {}
     for message in sorted(results, key=lambda m: m.timestamp()[1]):
@@ -77,7 +97,9 @@ def latencies_ms(tweets: list, results: list) -> list[float]:
         partition, first, last = result
         for offset in range(first, last + 1):
             first_seen.setdefault((partition, offset), message.timestamp()[1])
-    return [first_seen[key] - stamp for key, stamp in tweet_ms.items() if key in first_seen]
+    return [
+        (stamp, first_seen[key] - stamp) for key, stamp in tweet_ms.items() if key in first_seen
+    ]
 
 
 def _range(value: bytes) -> tuple[int, int, int] | None:
@@ -87,11 +109,57 @@ def _range(value: bytes) -> tuple[int, int, int] | None:
     return result["partition"], result["first_offset"], result["last_offset"]
 
 
-def main(rate: int, seconds: float, workers: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="chirpstream-pipeline-") as folder:
-        work = Path(folder)
-        broker = BrokerProcess(work / "data", work / "broker.log").start()
-        bootstrap = broker.bootstrap
+@contextlib.contextmanager
+def single_node(work: Path) -> Iterator[tuple[str, Callable[[], int]]]:
+    """One bundled broker, RF 1 (the topics auto-created as the services first use them)."""
+    broker = BrokerProcess(work / "data", work / "broker.log").start()
+    try:
+        yield broker.bootstrap, lambda: -1
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def three_nodes(work: Path) -> Iterator[tuple[str, Callable[[], int]]]:
+    """Three bundled nodes, all controllers, the topics as ``chirpstream up`` makes them
+    (``tweets`` RF 3 with min.insync.replicas=2); the kill takes down the broker leading the
+    most ``tweets`` partitions."""
+    cluster = Cluster(work / "cluster", brokers=3, controllers=3).start()
+    replicas, config = topic_settings(3)
+    for topic, partitions in TOPICS:
+        ensure_topic(
+            cluster.bootstrap,
+            topic,
+            partitions,
+            replication_factor=replicas,
+            config=config if topic == TWEETS_TOPIC else {},
+        )
+
+    def kill() -> int:
+        leaders = [cluster.leader(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
+        victim = collections.Counter(leaders).most_common(1)[0][0]
+        cluster.kill(victim)
+        return victim
+
+    try:
+        yield cluster.bootstrap, kill
+    finally:
+        cluster.stop()
+
+
+def measure(
+    name: str,
+    setup: Callable[[Path], contextlib.AbstractContextManager[tuple[str, Callable[[], int]]]],
+    rate: int,
+    seconds: float,
+    workers: int,
+) -> None:
+    """Run the pipeline on ``setup``'s brokers, kill one halfway through the window (if it
+    has one to kill), and print the figures."""
+    with (
+        tempfile.TemporaryDirectory(prefix="chirpstream-pipeline-") as folder,
+        setup(Path(folder)) as (bootstrap, kill),
+    ):
         started = [
             subprocess.Popen(
                 service("consumers", bootstrap, "--workers", str(workers)),
@@ -109,7 +177,9 @@ def main(rate: int, seconds: float, workers: int) -> None:
             time.sleep(WARM_UP_S)
             t0, high_before = time.monotonic(), reader.high_watermarks()
             done_before = reader.committed(ANALYTICS_GROUP)
-            time.sleep(seconds)
+            time.sleep(seconds / 2)
+            killed_ms, killed = time.time() * 1000, kill()
+            time.sleep(seconds / 2)
             t1, high_after = time.monotonic(), reader.high_watermarks()
             done_after = reader.committed(ANALYTICS_GROUP)
             for process in reversed(started):  # ingest first, then let the workers finish
@@ -128,21 +198,42 @@ def main(rate: int, seconds: float, workers: int) -> None:
             for process in started:
                 if process.poll() is None:
                     process.kill()
-            broker.stop()
     folded = StatsFolder()
     for message in results:
         folded.add(message.value())
     latency = latencies_ms(tweets, results)
-    cuts = statistics.quantiles(latency, n=100)
-    print(f"pipeline: simulated tweets at {rate:,}/s, {workers} analytics workers, 2 cores")
     window = t1 - t0
-    print(f"produced   {(high_after - high_before) / window:9,.0f} tweets/s over {window:.0f} s")
-    print(f"committed  {(done_after - done_before) / window:9,.0f} tweets/s by the workers")
+    print(f"pipeline on {name}: simulated tweets at {rate:,}/s, {workers} analytics workers")
+    print(f"  produced   {(high_after - high_before) / window:9,.0f} tweets/s over {window:.0f} s")
+    print(f"  committed  {(done_after - done_before) / window:9,.0f} tweets/s by the workers")
     lag = (high_before - done_before, high_after - done_after)
-    print(f"lag        {lag[0]:9,} at the start, {lag[1]:,} at the end")
-    print(f"folded     {folded.totals.tweets:9,} of {len(tweets):,} tweets after the stop")
-    print(f"tweet-to-result latency p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms", end=" ")
-    print(f"({len(latency):,} tweets)")
+    print(f"  lag        {lag[0]:9,} at the start, {lag[1]:,} at the end")
+    print(f"  folded     {folded.totals.tweets:9,} of {len(tweets):,} tweets after the stop")
+    if killed < 0:
+        cuts = statistics.quantiles([ms for _, ms in latency], n=100)
+        print(f"  tweet-to-result latency p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms", end=" ")
+        print(f"({len(latency):,} tweets)")
+        return
+    # The failover window: from the kill to the last tweet whose result took over 1 s.
+    late = [stamp for stamp, ms in latency if stamp >= killed_ms and ms > SLOW_MS]
+    window_end = max(late, default=killed_ms)
+    outside = [ms for stamp, ms in latency if not killed_ms <= stamp <= window_end]
+    cuts = statistics.quantiles(outside, n=100)
+    print(
+        f"  broker {killed} (leading the most tweets partitions) SIGKILLed at "
+        f"{seconds / 2:.0f} s: failover window {(window_end - killed_ms) / 1000:.1f} s "
+        f"(until the last tweet whose result took over {SLOW_MS} ms)"
+    )
+    print(
+        f"  tweet-to-result latency outside it p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms "
+        f"({len(outside):,} tweets)"
+    )
+
+
+def main(rate: int, seconds: float, workers: int) -> None:
+    print("2 cores; the same rate on one node with RF 1, then on three with RF 3")
+    measure("1 node, RF 1", single_node, rate, seconds, workers)
+    measure("3 nodes, RF 3, min.insync.replicas 2", three_nodes, rate, seconds, workers)
 
 
 if __name__ == "__main__":

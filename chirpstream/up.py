@@ -18,9 +18,9 @@ directory is used by one ``up`` at a time: a second one is refused before it tou
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -62,6 +62,7 @@ STATUS_INTERVAL_S = 2.0
 ANSWER_TIMEOUT_S = 5.0  # a status line waits this long for the cluster
 TOPICS = ((TWEETS_TOPIC, TWEETS_PARTITIONS), (STATS_TOPIC, 1), (DLQ_TOPIC, 1))
 MAX_REPLICATION = 3  # Kafka's usual replication factor, as far as the cluster has brokers
+LOWEST_FREE_PORT = 20000  # --broker-port 0 picks a base from here up
 CLUSTER_READY = re.compile(r"^READY bootstrap=(\S+)")
 LISTENING = re.compile(r"listening=(\S+)")
 # Kafka checks retention every 5 minutes; a class watching the log start move cannot wait that
@@ -151,7 +152,7 @@ def check_settings(args: argparse.Namespace, ingest_arguments: list[str]) -> Non
             for node in nodes:
                 for number in (node.client_port, node.controller_port):
                     if number is not None:
-                        check_port_free(number, "--broker-port", "up", " (0 picks free ones)")
+                        check_port_free(number, "--broker-port", "up", " (0 picks a free one)")
     if not args.no_dashboard and args.dashboard_port:
         check_port_free(args.dashboard_port, "--dashboard-port", "up")
 
@@ -200,15 +201,13 @@ def cluster_arguments(args: argparse.Namespace) -> list[str]:
 
 def free_base_port(brokers: int, voters: int) -> int:
     """A base port whose client and controller ports (``chirpstream cluster``'s layout) were
-    all free a moment ago, for ``--broker-port 0``."""
+    all free a moment ago, for ``--broker-port 0``. Below the kernel's ephemeral range: a node
+    restarted on its ports must not find one taken as the source port of some connection."""
     offset = chirpstream.cluster.CONTROLLER_OFFSET
+    low, high = LOWEST_FREE_PORT, ephemeral_ports_start() - offset - max(brokers, voters)
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
+        base = random.randrange(low, max(high, low + 1))
         wanted = [*range(base, base + brokers), *range(base + offset, base + offset + voters)]
-        if max(wanted) > 65535:
-            continue
         try:
             for number in wanted:
                 check_port_free(number, "--broker-port", "up")
@@ -216,6 +215,14 @@ def free_base_port(brokers: int, voters: int) -> int:
             continue
         return base
     raise SettingError("--broker-port 0: found no free range of ports; pass --broker-port PORT")
+
+
+def ephemeral_ports_start() -> int:
+    """The first port the kernel hands out as a source port (Linux: 32768 unless changed)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def topic_settings(brokers: int) -> tuple[int, dict[str, str]]:
@@ -369,30 +376,30 @@ class Pipeline:
 class Status:
     """tweets in/s, processed/s and lag, from high watermarks and the group's commits; the
     brokers up and the partitions whose in-sync replicas are fewer than their replicas, from
-    the cluster's metadata. A question left unanswered (a broker died while it was asked)
-    is asked again of a new client: librdkafka's admin client kept waiting on the dead broker
-    for good."""
+    the cluster's metadata. The metadata is asked for first: librdkafka's admin client sends
+    the offsets questions to the leaders it last heard of, and kept asking a dead one."""
 
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
-        self._config = librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
-        self._admin = AdminClient(self._config)
+        self._admin = AdminClient(
+            librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
+        )
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
 
     def line(self) -> str:
         self._admin.poll(0)  # serves librdkafka's queued log lines (one per broker change)
         try:
+            # The metadata first: it refreshes the leaders the offsets questions go to.
+            health = self._health()
             high = self._high_watermarks()
             request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]
             result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(
                 ANSWER_TIMEOUT_S
             )
             committed = sum(max(tp.offset, 0) for tp in result.topic_partitions)
-            health = self._health()
         except KafkaException as exc:
             return f"status: the cluster is not answering ({exc.args[0].str()})"
         except TimeoutError:
-            self._admin = AdminClient(self._config)
             return f"status: the cluster did not answer within {ANSWER_TIMEOUT_S:.0f} s"
         now = time.monotonic()
         rates = ""
@@ -421,7 +428,10 @@ class Status:
     def _high_watermarks(self) -> int:
         wanted = {tp: OffsetSpec.latest() for tp in self._partitions}
         futures = self._admin.list_offsets(wanted, request_timeout=ANSWER_TIMEOUT_S)
-        return sum(future.result(ANSWER_TIMEOUT_S).offset for future in futures.values())
+        offsets = [future.result(ANSWER_TIMEOUT_S).offset for future in futures.values()]
+        if min(offsets) < 0:  # -1: a partition whose leader just died answered no offset
+            raise TimeoutError
+        return sum(offsets)
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
