@@ -8,9 +8,9 @@ delete) and producer-id blocks are decided by the controller's pure functions
 image, with this node as the one registered broker; this runtime does what they cannot: the
 directory work, committing their records to the image, persisting it, and handing every new
 image to its subscribers (the replica manager, the metadata cache). On one node its state
-persists as ``cluster-metadata.json`` (``JsonMetadataStore``) until the controller writes
-the ``__cluster_metadata`` log. The node hands out producer ids from its block, one at a
-time, as a Kafka broker does; a restart starts from the next block.
+persists as ``cluster-metadata.json`` (``JsonMetadataStore``); a cluster's quorum controller
+(``quorum``) writes the ``__cluster_metadata`` log instead. The node hands out producer ids
+from its block, one at a time, as a Kafka broker does; a restart starts from the next block.
 
 Crash-atomic topic changes: a topic being created or deleted has its id listed as doomed in
 the stored file until its directories are complete (or gone), so a crash in between leaves
@@ -165,7 +165,8 @@ class LocalController:
     def register_node(self, endpoints: tuple[Endpoint, ...], now_ms: int) -> None:
         """Register this node as a broker listening on ``endpoints`` and unfence it, through
         the controller's registration and heartbeat logic. Once per start, after the
-        listener is bound; until the next landing's heartbeats its lease is not kept."""
+        listener is bound. A single node keeps no lease: there is no other broker to fence it
+        for (a cluster node's lease is ``broker.lifecycle``'s heartbeats)."""
         request = BrokerRegistrationRequest(self.node_id, uuid.uuid4(), endpoints)
         registered, leases = register_broker(
             self.image, {}, request, now_ms=now_ms, next_offset=self._next_offset

@@ -3,8 +3,9 @@
 Holds the cluster id, the next free producer id, each topic's id, config overrides and the
 leader epoch of each partition, and the ids of topics being created or deleted ("doomed":
 their directories are removed at the next start, see ``LocalController``). Reading it yields
-the records that rebuild the image. The next landing replaces this file with the
-``__cluster_metadata`` log; nothing but :class:`LocalController` knows it exists.
+the records that rebuild the image. Only single-node mode (no ``controller.quorum.voters``)
+keeps it; a cluster node keeps the ``__cluster_metadata`` log instead. Nothing but
+:class:`LocalController` knows it exists.
 """
 
 from __future__ import annotations
