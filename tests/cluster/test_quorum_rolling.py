@@ -1,16 +1,23 @@
 """R8 of the reliability plan on real processes: three combined nodes (three voters), an
 idempotent acks=all producer running throughout, and in turn: the active controller
 SIGKILLed and started again, the active controller cut off from the quorum's links and healed,
-then a rolling restart of all three nodes (SIGTERM, start again, wait for the full ISR). The
+then a rolling restart of all three nodes (SIGTERM, start again, wait for the full ISR). A
+consumer group (one confluent-kafka member, committing after every batch) reads the topic
+throughout and, once the producers stop, commits up to its end having skipped nothing. The
 history checker finds 0 acked values lost and 0 duplicated; no two controllers acted in one
 epoch; the metadata logs agree; and every node ends with the same metadata. Snapshots are
 taken every few kilobytes of metadata, so the restarts load them."""
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from tests.cluster.quorum_checks import (
     THREE_VOTERS,
@@ -26,17 +33,21 @@ from tests.cluster.scenario import (
     start_producers,
     wait_for_full_isr,
 )
+from tests.support.broker_process import ROOT
 from tests.support.history import History
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.cluster
 
 TOPIC = "r8"
+GROUP = "r8-readers"
 SNAPSHOT_EVERY = {"metadata.log.max.record.bytes.between.snapshots": "4096"}
 
 
 @pytest.mark.parametrize("seed", cluster_seeds())
-def test_r8_controller_failover_isolation_and_a_rolling_restart_lose_nothing(cluster_factory, seed):
+def test_r8_controller_failover_isolation_and_a_rolling_restart_lose_nothing(
+    cluster_factory, seed, tmp_path
+):
     rng = random.Random(seed)
     step = Steps(seed)
     cluster = cluster_factory(**THREE_VOTERS, config=SNAPSHOT_EVERY, proxied=True)
@@ -47,6 +58,35 @@ def test_r8_controller_failover_isolation_and_a_rolling_restart_lose_nothing(clu
     history = History()
     pool = start_producers(cluster, TOPIC, history)
     pool.wait_for_acks(200)
+    member = _group_member(cluster.bootstrap, tmp_path / "member.log")
+    try:
+        _faults(cluster, rng, step, pool)
+        finish(cluster, TOPIC, history, pool, seed)
+        end = _end_offset(cluster.bootstrap)
+        eventually(
+            lambda: _committed(cluster.bootstrap) == end,
+            f"the group committed up to the topic's end ({end})",
+            timeout=60,
+        )
+    finally:
+        member.terminate()
+        try:
+            member.wait(20)
+        except subprocess.TimeoutExpired:
+            member.kill()
+    consumed = _consumed(tmp_path / "member.log")
+    assert set(range(end)) <= consumed, f"seed={seed}: the group skipped offsets"
+    eventually(lambda: _same_metadata(cluster), "every node shows the same metadata")
+    cluster.stop()
+    assert_one_controller_per_epoch(cluster)
+    assert_logs_agree(metadata_logs(cluster))
+    for node in cluster.nodes:
+        checkpoints = list(node.layout.data_dir.glob("__cluster_metadata-0/*.checkpoint"))
+        assert checkpoints, f"node {node.node_id} never wrote a metadata snapshot"
+
+
+def _faults(cluster, rng: random.Random, step: Steps, pool) -> None:
+    """The controller killed, then isolated, then every node restarted in a seeded order."""
 
     old, epoch = active_controller(cluster)
     step(f"SIGKILL of the active controller {old} (epoch {epoch})")
@@ -74,14 +114,39 @@ def test_r8_controller_failover_isolation_and_a_rolling_restart_lose_nothing(clu
         pool.wait_for_acks(pool.acked() + 200)
         wait_for_full_isr(cluster, TOPIC)
 
-    finish(cluster, TOPIC, history, pool, seed)
-    eventually(lambda: _same_metadata(cluster), "every node shows the same metadata")
-    cluster.stop()
-    assert_one_controller_per_epoch(cluster)
-    assert_logs_agree(metadata_logs(cluster))
-    for node in cluster.nodes:
-        checkpoints = list(node.layout.data_dir.glob("__cluster_metadata-0/*.checkpoint"))
-        assert checkpoints, f"node {node.node_id} never wrote a metadata snapshot"
+
+def _group_member(bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
+    member = ("tests.support.group_consumer", bootstrap, GROUP, TOPIC, "range")
+    timeouts = ("session.timeout.ms=6000", "heartbeat.interval.ms=1000")
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *member, *timeouts],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _consumed(log: Path) -> set[int]:
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return {event["offset"] for event in events if event["event"] == "consumed"}
+
+
+def _end_offset(bootstrap: str) -> int:
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "r8-watermarks"})
+    try:
+        return reader.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)[1]
+    finally:
+        reader.close()
+
+
+def _committed(bootstrap: str) -> int:
+    """The group's committed offset (asked without joining the group)."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP})
+    try:
+        return reader.committed([TopicPartition(TOPIC, 0)], timeout=10)[0].offset
+    finally:
+        reader.close()
 
 
 def _same_metadata(cluster) -> bool:
