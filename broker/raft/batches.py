@@ -11,9 +11,15 @@ holding one control record whose key is Kafka's control key (version 0, type LEA
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from broker.protocol.batch import ATTR_CONTROL, assign_offsets, crc_matches, read_header
+from broker.protocol.batch import (
+    ATTR_CONTROL,
+    BatchHeader,
+    assign_offsets,
+    crc_matches,
+    read_header,
+)
 from broker.protocol.errors import InvalidRecord
 from broker.protocol.records import build_batch, iter_records
 from broker.raft.messages import Entry
@@ -39,19 +45,28 @@ def encode(entries: Iterable[Entry], base_offset: int, timestamp: int) -> bytes:
     return bytes(out)
 
 
-def decode(data: bytes | memoryview) -> list[tuple[int, Entry]]:
-    """``(offset, entry)`` for each whole batch in ``data``. Raises ``InvalidRecord`` for
-    anything that is not a batch this module wrote (a damaged one, or one holding several
-    records, or a control record of another type)."""
+def _intact_batches(
+    data: bytes | memoryview, what: str
+) -> Iterator[tuple[BatchHeader, memoryview]]:
+    """Each batch in ``data`` with its header, once its CRC is checked. Raises
+    ``InvalidRecord`` naming ``what`` for a damaged one."""
     view = memoryview(data)
-    decoded: list[tuple[int, Entry]] = []
     position = 0
     while position < len(view):
         header = read_header(view, position)
         batch = view[position : position + header.size]
         position += header.size
-        if not crc_matches(batch, read_header(batch)):
-            raise InvalidRecord(f"metadata batch at offset {header.base_offset} fails its CRC")
+        if not crc_matches(view, header):
+            raise InvalidRecord(f"{what} at offset {header.base_offset} fails its CRC")
+        yield header, batch
+
+
+def decode(data: bytes | memoryview) -> list[tuple[int, Entry]]:
+    """``(offset, entry)`` for each whole batch in ``data``. Raises ``InvalidRecord`` for
+    anything that is not a batch this module wrote (a damaged one, or one holding several
+    records, or a control record of another type)."""
+    decoded: list[tuple[int, Entry]] = []
+    for header, batch in _intact_batches(data, "metadata batch"):
         if header.record_count != 1 or header.compression:
             raise InvalidRecord(
                 f"metadata batch at offset {header.base_offset} holds {header.record_count} "
@@ -102,16 +117,9 @@ def encode_snapshot(data: bytes, end_offset: int, epoch: int, timestamp: int) ->
 def decode_snapshot(content: bytes) -> bytes:
     """The state a snapshot file holds. Raises ``InvalidRecord`` unless it is whole: a header
     first, a footer last, every batch intact."""
-    view = memoryview(content)
     chunks: list[bytes] = []
     kinds: list[int | None] = []
-    position = 0
-    while position < len(view):
-        header = read_header(view, position)
-        batch = view[position : position + header.size]
-        position += header.size
-        if not crc_matches(batch, read_header(batch)):
-            raise InvalidRecord("a snapshot batch fails its CRC")
+    for header, batch in _intact_batches(content, "snapshot batch"):
         for record in iter_records(batch):
             if header.is_control:
                 kinds.append(struct.unpack(">hh", record.key or b"\0\0\0\0")[1])
