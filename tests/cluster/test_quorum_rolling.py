@@ -118,12 +118,11 @@ def _faults(cluster, rng: random.Random, step: Steps, pool) -> None:
 def _group_member(bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
     member = ("tests.support.group_consumer", bootstrap, GROUP, TOPIC, "range")
     timeouts = ("session.timeout.ms=6000", "heartbeat.interval.ms=1000")
-    with log.open("w") as out:
+    # librdkafka's own lines go to stderr, apart: written into the same file they could
+    # land inside one of the member's JSON lines.
+    with log.open("w") as out, log.with_suffix(".stderr").open("w") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", *member, *timeouts],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", *member, *timeouts], cwd=ROOT, stdout=out, stderr=err
         )
 
 
