@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import struct
 
+from broker.protocol.varint import read_uvarint
+
 OFFSETS_TOPIC = "__consumer_offsets"
 GROUP_METADATA_KEY = 2
 _INT16 = struct.Struct(">h")
@@ -21,17 +23,6 @@ def _string(buf: bytes, position: int) -> tuple[str, int]:
     (length,) = _INT16.unpack_from(buf, position)
     position += 2
     return buf[position : position + length].decode(), position + length
-
-
-def _uvarint(buf: bytes, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, position
-        shift += 7
 
 
 def group_generation(key: bytes | None, value: bytes | None) -> tuple[str, int | None] | None:
@@ -47,8 +38,8 @@ def group_generation(key: bytes | None, value: bytes | None) -> tuple[str, int |
         if version <= 3:
             _, position = _string(value, 2)
         else:  # flexible: compact string, length + 1
-            length, position = _uvarint(value, 2)
+            length, position = read_uvarint(value, 2)
             position += max(length - 1, 0)
         return group, _INT32.unpack_from(value, position)[0]
-    except (struct.error, IndexError, UnicodeDecodeError):
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError):
         return None

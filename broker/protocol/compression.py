@@ -25,6 +25,7 @@ import cramjam
 
 from broker.protocol.batch import HEADER_SIZE, BatchHeader
 from broker.protocol.errors import InvalidRecord
+from broker.protocol.varint import read_uvarint
 
 NONE, GZIP, SNAPPY, LZ4, ZSTD = 0, 1, 2, 3, 4
 CODECS = {"uncompressed": NONE, "gzip": GZIP, "snappy": SNAPPY, "lz4": LZ4, "zstd": ZSTD}
@@ -201,11 +202,16 @@ def _lz4_frame(data: memoryview, position: int) -> Bound:
 def snappy_size(data: memoryview, cap: int) -> int:
     """The output size of raw snappy or xerial-framed snappy (each block states its length)."""
     if bytes(data[: len(_XERIAL_MAGIC)]) != _XERIAL_MAGIC:
-        return _add(0, _uvarint(data, 0), cap)
+        return _add(0, _snappy_length(data), cap)
     total = 0
     for chunk in _xerial_chunks(data):
-        total = _add(total, _uvarint(chunk, 0), cap)
+        total = _add(total, _snappy_length(chunk), cap)
     return total
+
+
+def _snappy_length(data: memoryview) -> int:
+    """The uncompressed length a raw snappy block starts with (a varint of at most 5 bytes)."""
+    return read_uvarint(data, 0, max_bytes=5)[0]
 
 
 def _xerial_chunks(data: memoryview) -> Iterator[memoryview]:
@@ -218,17 +224,6 @@ def _xerial_chunks(data: memoryview) -> Iterator[memoryview]:
             raise ValueError("snappy chunk runs past the batch")
         yield data[position : position + size]
         position += size
-
-
-def _uvarint(data: memoryview, position: int) -> int:
-    value = 0
-    for shift in range(0, 35, 7):
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value
-    raise ValueError("snappy length longer than 5 bytes")
 
 
 _BOUNDS = {GZIP: gzip_size, SNAPPY: snappy_size, LZ4: lz4_bound, ZSTD: zstd_bound}

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 from broker.protocol.errors import ProtocolError
 from broker.protocol.schema_plan import EntityPlan, FieldPlan, entity_plan
+from broker.protocol.varint import read_uvarint
 
 # (payload, offset, end) -> the offset after the value; raises ProtocolError, or struct.error
 # and IndexError when a length itself runs past the payload.
@@ -111,16 +112,10 @@ def _null(where: str) -> ProtocolError:
 
 def _uvarint(payload: bytes, offset: int) -> tuple[int, int]:
     """An unsigned varint as kio reads it: 7 bits a byte, at most 5 bytes."""
-    byte = payload[offset]
-    if byte < 0x80:
-        return byte, offset + 1
-    value = byte & 0x7F
-    for index in range(1, 5):
-        byte = payload[offset + index]
-        value |= (byte & 0x7F) << (7 * index)
-        if byte < 0x80:
-            return value, offset + index + 1
-    raise ProtocolError(f"varint at byte {offset} is longer than 5 bytes")
+    try:
+        return read_uvarint(payload, offset, max_bytes=5)
+    except ValueError as exc:
+        raise ProtocolError(f"varint at byte {offset}: {exc}") from exc
 
 
 def _int16_length(payload: bytes, offset: int) -> tuple[int, int]:

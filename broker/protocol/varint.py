@@ -33,11 +33,12 @@ def uvarint(value: int) -> bytes:
     return bytes(out)
 
 
-def read_uvarint(data: bytes | memoryview, position: int) -> tuple[int, int]:
+def read_uvarint(data: bytes | memoryview, position: int, max_bytes: int = 10) -> tuple[int, int]:
     """The unsigned varint at ``position`` and the position after it. Raises ValueError
-    when ``data`` ends inside it or it runs past 10 bytes (more than 64 bits)."""
+    when ``data`` ends inside it or it runs past ``max_bytes`` bytes (10 holds 64 bits; kio
+    and snappy read at most 5, 32 bits)."""
     value = 0
-    for shift in range(0, 70, 7):
+    for shift in range(0, 7 * max_bytes, 7):
         if position >= len(data):
             raise ValueError("the data ends inside a varint")
         byte = data[position]
@@ -45,4 +46,4 @@ def read_uvarint(data: bytes | memoryview, position: int) -> tuple[int, int]:
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
             return value, position
-    raise ValueError("a varint longer than 10 bytes")
+    raise ValueError(f"a varint longer than {max_bytes} bytes")
