@@ -9,7 +9,8 @@ the topic's partitions are led by node 0: the kill takes down the coordinator on
 figure is the group's and not a partition leader's failover (``bench.failover`` has that).
 The figure is the time from the kill until the first commit the member sent after it is
 acknowledged: until then a worker that commits after every batch does not read on. Also
-shown: whether the member had to rejoin (a new assignment after the kill).
+shown: when the new coordinator was named (FindCoordinator, the broker side of that time),
+and whether the member had to rejoin (a new assignment after the kill).
 
 Measured with the clients' default session timeouts (confluent-kafka 45 s, kafka-python 10 s)
 and with ``session.timeout.ms=6000``, over ``--runs`` runs each (median and max); the victim is
@@ -183,9 +184,12 @@ def fully_replicated(cluster: Cluster, group: str) -> bool:
     return all(len(cluster.isr(topic, p)) == 3 for topic, p in wanted)
 
 
-def one_run(cluster: Cluster, client: str, session_ms: int | None, run: int) -> tuple[float, bool]:
-    """(seconds from the kill to the first commit acknowledged after it, whether the member
-    got a new assignment after the kill)."""
+def one_run(
+    cluster: Cluster, client: str, session_ms: int | None, run: int
+) -> tuple[float, float, bool]:
+    """(seconds from the kill until a new coordinator is named, and until the first commit
+    sent after it is acknowledged; whether the member got a new assignment after the
+    kill)."""
     group, victim = group_away_from_the_controller(cluster, run)
     member = MEMBERS[client](cluster.bootstrap, group, session_ms)
     member.start()
@@ -194,6 +198,8 @@ def one_run(cluster: Cluster, client: str, session_ms: int | None, run: int) -> 
         eventually(lambda: fully_replicated(cluster, group), "every replica in the ISR", 60)
         killed_at = time.monotonic()
         cluster.kill(victim)
+        eventually(lambda: coordinator(cluster, group) not in (-1, victim), "a new coordinator")
+        named = time.monotonic() - killed_at
         # A commit answered just after the kill may have been answered by the victim: the
         # first commit sent after the kill is the first the new coordinator answered.
         eventually(
@@ -205,7 +211,12 @@ def one_run(cluster: Cluster, client: str, session_ms: int | None, run: int) -> 
         member.stopping.set()
         member.join(30)
     cluster.start_node(victim)
-    return resumed, rejoined
+    return named, resumed, rejoined
+
+
+def summary(seconds: tuple[float, ...]) -> str:
+    listed = ", ".join(f"{s:.2f}" for s in seconds)
+    return f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s ({listed})"
 
 
 def main(runs: int) -> None:
@@ -227,12 +238,11 @@ def main(runs: int) -> None:
             run = itertools.count()
             for client, (label, session_ms) in itertools.product(CLIENTS, SETTINGS.items()):
                 results = [one_run(cluster, client, session_ms, next(run)) for _ in range(runs)]
-                seconds = [s for s, _ in results]
+                named, resumed, rejoined = zip(*results, strict=True)
                 print(
-                    f"{client}, session.timeout.ms={label}: first commit after the kill "
-                    f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s "
-                    f"({', '.join(f'{s:.2f}' for s in seconds)}); rejoined in "
-                    f"{sum(r for _, r in results)} of {runs}",
+                    f"{client}, session.timeout.ms={label}: new coordinator named "
+                    f"{summary(named)}; first commit after the kill {summary(resumed)}; "
+                    f"rejoined in {sum(rejoined)} of {runs}",
                     flush=True,
                 )
         finally:
