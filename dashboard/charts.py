@@ -115,16 +115,18 @@ def event_rules(events: pd.DataFrame) -> alt.Chart:
         time=pd.to_datetime(events["ts_ms"], unit="ms", utc=True),
         event=events["kind"].map(names),
     )[["time", "event", "text"]]
-    dashes = alt.Scale(
-        domain=[name for name, _ in EVENT_MARKS.values()],
-        range=[dash for _, dash in EVENT_MARKS.values()],
-    )
+    shown = [mark for kind, mark in EVENT_MARKS.items() if kind in set(events["kind"])]
+    dashes = alt.Scale(domain=[name for name, _ in shown], range=[dash for _, dash in shown])
     return (
         alt.Chart(data)
         .mark_rule(color="#555555", strokeWidth=1.5, opacity=0.8)
         .encode(
             x="time:T",
-            strokeDash=alt.StrokeDash("event:N", scale=dashes, title="cluster event"),
+            strokeDash=alt.StrokeDash(
+                "event:N",
+                scale=dashes,
+                legend=alt.Legend(title="cluster event", orient="bottom"),
+            ),
             tooltip=[
                 alt.Tooltip("time:T", format="%H:%M:%S"),
                 alt.Tooltip("event:N"),
