@@ -51,6 +51,17 @@ def partitions(cluster) -> list[Partition]:
     return sorted(found, key=lambda p: (p.topic, p.id))
 
 
+def agreed_leaders(cluster) -> dict[tuple[str, int], int] | None:
+    """Each partition's leader when every running broker names the same one, else None."""
+    leaders = {}
+    for p in partitions(cluster):
+        named = {view.leader for view in cluster.views(p.topic, p.id)}
+        if len(named) != 1:
+            return None
+        leaders[(p.topic, p.id)] = named.pop()
+    return leaders
+
+
 def table(output: str) -> list[list[str]]:
     return [line.split() for line in output.splitlines()[1:]]
 
@@ -134,7 +145,13 @@ def test_brokers_partitions_and_leader_election(cluster_factory, tmp_path):
         lambda: all(1 in p.isrs for p in partitions(cluster) if 1 in p.replicas),
         "broker 1 back in every ISR",
     )
-    moved = [f"{p.topic}-{p.id}" for p in partitions(cluster) if p.leader != p.replicas[0]]
+    # Every broker agrees on each leader, so the list below is the controller's too.
+    leaders = eventually(lambda: agreed_leaders(cluster), "every broker shows the same leaders")
+    moved = [
+        f"{p.topic}-{p.id}"
+        for p in partitions(cluster)
+        if leaders[(p.topic, p.id)] != p.replicas[0]
+    ]
     assert "t-2" in moved
     everything = chirpstream(*elect, "--all-topic-partitions")
     assert (everything.returncode, everything.stdout) == (
