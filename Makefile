@@ -44,6 +44,7 @@ bench: $(STAMP) tools
 	$(BIN)/python -m bench.restart
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.groups
+	$(BIN)/python -m bench.group_resume
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.dashboard

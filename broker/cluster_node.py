@@ -306,6 +306,7 @@ class ClusterNode:
             min_session_timeout_ms=config.group_min_session_timeout_ms,
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
+            offset_commit_timeout_ms=config.offsets_commit_timeout_ms,
         )
         # Until the topic exists (it is asked for once this broker serves) FindCoordinator
         # answers COORDINATOR_NOT_AVAILABLE; it will have offsets.topic.num.partitions.

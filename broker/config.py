@@ -98,6 +98,9 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
                "partitions of __consumer_offsets when it is created", minimum=1),
     ConfigSpec("offset.metadata.max.bytes", "offset_metadata_max_bytes", "INT", 4096,
                "largest metadata string of a committed offset"),
+    ConfigSpec("offsets.commit.timeout.ms", "offsets_commit_timeout_ms", "INT", 5000,
+               "a group's write to __consumer_offsets not committed by its ISR within this "
+               "long is answered COORDINATOR_NOT_AVAILABLE", minimum=1),
     ConfigSpec(
         "group.initial.rebalance.delay.ms", "group_initial_rebalance_delay_ms", "INT", 300,
         "how long a new group waits for more members; Kafka waits 3000, 300 keeps a "
@@ -253,6 +256,7 @@ class BrokerConfig:
     checkpoint_interval_ms: int = _DEFAULTS["checkpoint_interval_ms"]
     offsets_topic_num_partitions: int = _DEFAULTS["offsets_topic_num_partitions"]
     offset_metadata_max_bytes: int = _DEFAULTS["offset_metadata_max_bytes"]
+    offsets_commit_timeout_ms: int = _DEFAULTS["offsets_commit_timeout_ms"]
     group_initial_rebalance_delay_ms: int = _DEFAULTS["group_initial_rebalance_delay_ms"]
     group_min_session_timeout_ms: int = _DEFAULTS["group_min_session_timeout_ms"]
     group_max_session_timeout_ms: int = _DEFAULTS["group_max_session_timeout_ms"]

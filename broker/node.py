@@ -137,6 +137,7 @@ class Node:
             min_session_timeout_ms=config.group_min_session_timeout_ms,
             max_session_timeout_ms=config.group_max_session_timeout_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
+            offset_commit_timeout_ms=config.offsets_commit_timeout_ms,
         )
         coordinator = GroupCoordinators(len(held), settings, self.clock)
         coordinator.attach(held.values())  # one node leads every partition: all load now

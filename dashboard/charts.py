@@ -6,6 +6,9 @@
   local time.
 - A line breaks where samples are missing (more than ``GAP_MS`` between two samples of a
   series) instead of drawing a ramp over the gap.
+- Cluster events (``dashboard.cluster_events``) are marked on a time chart as grey vertical
+  rules, one dash pattern per kind, the event's text as the tooltip, so a dip in throughput
+  or a jump in lag can be read against the election or rebalance that caused it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ PALETTE = (
     "#bab0ac",
 )
 GAP_MS = 2500  # the collector samples every second: more than this between two is a gap
+# Each event kind's name in the legend, and its dash pattern (in the order of EVENT_KINDS).
+EVENT_MARKS = {
+    "leader_election": ("leader election", [1, 0]),
+    "isr_shrink": ("ISR shrink", [6, 3]),
+    "isr_expand": ("ISR expand", [2, 2]),
+    "broker_state": ("broker state", [8, 2, 2, 2]),
+    "controller_change": ("controller change", [12, 4]),
+    "rebalance": ("group rebalance", [1, 3]),
+}
 
 
 def viewer_timezone() -> str:
@@ -81,6 +93,49 @@ def with_gaps(frame: pd.DataFrame, series: str | None, y: str, ts: str = "ts_ms"
     return pd.concat([frame, *breaks]).sort_values(ts) if breaks else frame
 
 
+def events_for(
+    events: pd.DataFrame, *, topics: Sequence[str] = (), groups: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The events a chart of ``topics`` and ``groups`` shows: those of the topics'
+    partitions, the rebalances of the groups, and every broker and controller change."""
+    if events.empty:
+        return events
+    kind = events["kind"]
+    cluster_wide = kind.isin(("broker_state", "controller_change"))
+    of_topics = events["topic"].isin(list(topics))
+    rebalance_texts = tuple(f"Group {group} rebalanced" for group in groups)
+    of_groups = (kind == "rebalance") & events["text"].str.startswith(rebalance_texts)
+    return events[cluster_wide | of_topics | of_groups]
+
+
+def event_rules(events: pd.DataFrame) -> alt.Chart:
+    """A grey vertical rule at each event, dashed by kind, its text as the tooltip."""
+    names = {kind: name for kind, (name, _) in EVENT_MARKS.items()}
+    data = events.assign(
+        time=pd.to_datetime(events["ts_ms"], unit="ms", utc=True),
+        event=events["kind"].map(names),
+    )[["time", "event", "text"]]
+    shown = [mark for kind, mark in EVENT_MARKS.items() if kind in set(events["kind"])]
+    dashes = alt.Scale(domain=[name for name, _ in shown], range=[dash for _, dash in shown])
+    return (
+        alt.Chart(data)
+        .mark_rule(color="#555555", strokeWidth=1.5, opacity=0.8)
+        .encode(
+            x="time:T",
+            strokeDash=alt.StrokeDash(
+                "event:N",
+                scale=dashes,
+                legend=alt.Legend(title="cluster event", orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("time:T", format="%H:%M:%S"),
+                alt.Tooltip("event:N"),
+                alt.Tooltip("text:N", title="what happened"),
+            ],
+        )
+    )
+
+
 def lines(
     frame: pd.DataFrame,
     y: str,
@@ -89,8 +144,10 @@ def lines(
     title: str | None = None,
     ts: str = "ts_ms",
     height: int = 260,
-) -> alt.Chart:
-    """One line per ``color`` category over time, broken where samples are missing."""
+    events: pd.DataFrame | None = None,
+) -> alt.Chart | alt.LayerChart:
+    """One line per ``color`` category over time, broken where samples are missing, with a
+    rule at each of ``events`` that falls within its time span."""
     data = with_gaps(frame, color, y, ts).copy()
     data["time"] = pd.to_datetime(data[ts], unit="ms", utc=True)
     encoding = {
@@ -104,7 +161,13 @@ def lines(
         )
         encoding["tooltip"].append(f"{color}:N")
     line = alt.Chart(data).mark_line(invalid="break-paths-show-domains")  # a gap is a gap
-    return line.encode(**encoding).properties(height=height)
+    chart = line.encode(**encoding).properties(height=height)
+    if events is None or events.empty or frame.empty:
+        return chart
+    during = events[events["ts_ms"].between(frame[ts].min(), frame[ts].max())]
+    if during.empty:
+        return chart
+    return alt.layer(chart, event_rules(during)).properties(height=height)
 
 
 def bars(
@@ -123,5 +186,5 @@ def bars(
     return alt.Chart(frame).mark_bar().encode(**encoding).properties(height=height)
 
 
-def show(chart: alt.Chart) -> None:
+def show(chart: alt.Chart | alt.LayerChart) -> None:
     st.altair_chart(chart, width="stretch")

@@ -51,7 +51,7 @@ from broker.groups.values import (
 from broker.groups.writes import (
     OFFSET_COMMIT_TIMEOUT_MS,
     Commits,
-    group_write_error,
+    coordinator_error,
 )
 
 log = logging.getLogger("broker.groups")
@@ -325,7 +325,7 @@ class GroupCoordinator:
                 member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = previous
                 group.replace_static(instance_id, old_id)
                 self._arm_session(group, member, member.session_timeout_ms)
-            return _join_error(group_write_error(error), "")
+            return _join_error(coordinator_error(error), "")
 
         try:
             ack = self._store.write(
@@ -563,7 +563,7 @@ class GroupCoordinator:
         self._commits.then(ack, stored)
 
     def _assignment_not_stored(self, group: Group, error: ErrorCode) -> None:
-        self._reset_and_propagate(group, group_write_error(error))
+        self._reset_and_propagate(group, coordinator_error(error))
         self._prepare_rebalance(group, "the assignment could not be stored")
 
     def _hand_out(self, group: Group, assignment: dict[str, bytes]) -> None:

@@ -18,7 +18,7 @@ from kio.schema.errors import ErrorCode
 from broker.groups.codec import OffsetKey, OffsetValue
 from broker.groups.store import OffsetStore, StoreError
 from broker.groups.values import CommitEntry, CommittedOffset
-from broker.groups.writes import Commits, offset_commit_error
+from broker.groups.writes import Commits, coordinator_error
 
 log = logging.getLogger("broker.groups")
 
@@ -76,7 +76,7 @@ class CommittedOffsets:
         def stored(failure: ErrorCode) -> list[ErrorCode]:
             if failure is not ErrorCode.none:
                 log.debug("group %s: committed offsets not stored: %s", group_id, failure.name)
-                code = offset_commit_error(failure)
+                code = coordinator_error(failure)
                 return [code if error is ErrorCode.none else error for error in errors]
             committed = self._by_group.setdefault(group_id, {})
             for key, value in records:

@@ -5,9 +5,10 @@ only once the batch is committed: the high watermark passed it, every member of 
 it (``broker.replica.purgatory``), or ``offsets.commit.timeout.ms`` went by. On one node the
 batch is committed at the append, so the answer is given at once, with no task or timer.
 
-A failed write is answered as Kafka's ``GroupMetadataManager`` answers it, by mapping the
-produce error: ``offset_commit_error`` for OffsetCommit (``storeOffsets``), ``group_write_error``
-for the group's own record (``storeGroup``, behind SyncGroup and a static member's rejoin).
+A failed write is answered as Kafka 4's group coordinator answers it (``CoordinatorRuntime``
+fails a write not committed within ``offsets.commit.timeout.ms`` with REQUEST_TIMED_OUT, and
+``CoordinatorOperationExceptionHelper.handleOperationException`` maps that and the other
+append errors for every group request alike): ``coordinator_error``.
 """
 
 from __future__ import annotations
@@ -30,36 +31,28 @@ _UNAVAILABLE = frozenset(
     (
         ErrorCode.unknown_topic_or_partition,
         ErrorCode.not_enough_replicas,
+        # Kafka's coordinator appends with acks=1 and waits for the high watermark, so it never
+        # meets this one; ours appends with acks=all, and this is NOT_ENOUGH_REPLICAS late.
         ErrorCode.not_enough_replicas_after_append,
+        ErrorCode.request_timed_out,
     )
 )
 _NOT_COORDINATOR = frozenset((ErrorCode.not_leader_or_follower, ErrorCode.kafka_storage_error))
+_TOO_LARGE = frozenset(
+    (ErrorCode.message_too_large, ErrorCode.record_list_too_large, ErrorCode.invalid_fetch_size)
+)
 
 
-def offset_commit_error(code: ErrorCode) -> ErrorCode:
-    """An OffsetCommit's answer when its append failed with ``code`` (REQUEST_TIMED_OUT
-    stays itself, as in Kafka)."""
+def coordinator_error(code: ErrorCode) -> ErrorCode:
+    """A group request's answer when its write to ``__consumer_offsets`` failed with
+    ``code``: COORDINATOR_NOT_AVAILABLE when the partition cannot take or commit it in time
+    (the client looks the coordinator up again and retries), NOT_COORDINATOR when this broker
+    no longer leads it, UNKNOWN_SERVER_ERROR when the batch is too large."""
     if code in _UNAVAILABLE:
         return ErrorCode.coordinator_not_available
     if code in _NOT_COORDINATOR:
         return ErrorCode.not_coordinator
-    if code in (
-        ErrorCode.message_too_large,
-        ErrorCode.record_list_too_large,
-        ErrorCode.invalid_fetch_size,
-    ):
-        return ErrorCode.invalid_commit_offset_size
-    return code
-
-
-def group_write_error(code: ErrorCode) -> ErrorCode:
-    """A SyncGroup's (or static rejoin's) answer when storing the group failed with
-    ``code``."""
-    if code in _UNAVAILABLE or code is ErrorCode.request_timed_out:
-        return ErrorCode.coordinator_not_available
-    if code in _NOT_COORDINATOR:
-        return ErrorCode.not_coordinator
-    if code in (ErrorCode.record_list_too_large, ErrorCode.invalid_fetch_size):
+    if code in _TOO_LARGE:
         return ErrorCode.unknown_server_error
     return code
 

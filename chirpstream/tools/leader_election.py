@@ -2,10 +2,12 @@
 
 ``--election-type preferred`` moves a partition's leadership back to its preferred replica
 (the first of its replicas) when that replica is in the ISR; ``unclean`` gives a partition
-with no leader one from outside the ISR (losing what only the old leader had). Either goes
-as ElectLeaders (43) to the active controller, found from a controller listener
-(``--bootstrap-controller``) with DescribeQuorum: this project's brokers do not forward
-ElectLeaders, so the request goes where Kafka's brokers would forward it.
+with no leader one from outside the ISR (losing what only the old leader had). The partitions
+are one ``--topic``/``--partition``, those listed in ``--path-to-json-file`` (Kafka's
+``{"partitions": [{"topic": "t", "partition": 0}, ...]}``), or ``--all-topic-partitions``
+(every partition the election applies to). The request goes as ElectLeaders (43) to a broker
+of ``--bootstrap-server``, which forwards it to the active controller, as Kafka's tool does
+through its Admin client.
 
 The output is Kafka's: "Successfully completed leader election (PREFERRED) for partitions
 t-0", "Valid replica already elected for partitions t-0" (ELECTION_NOT_NEEDED), and per
@@ -16,27 +18,21 @@ one ``error:`` line and exit code 1.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import datetime
-from typing import Any
+import json
+from pathlib import Path
 
-from kio.schema.elect_leaders.v2.request import ElectLeadersRequest, TopicPartitions
+from confluent_kafka import ElectionType, KafkaError, TopicPartition
 from kio.schema.errors import ErrorCode
 
-from broker.net.client import ClientError, KafkaClient
-from chirpstream.tools.common import TIMEOUT_S, CliError, reporting_errors
-from chirpstream.tools.quorum import DEFAULT_CONTROLLER, address, describe
+from chirpstream.client_config import add_client_arguments
+from chirpstream.tools.common import CliError, connect_admin, reporting_errors, result
 
-ELECTION_TYPES = {"PREFERRED": 0, "UNCLEAN": 1}  # Kafka's ElectionType codes
+ELECTION_TYPES = {"PREFERRED": ElectionType.PREFERRED, "UNCLEAN": ElectionType.UNCLEAN}
+_CHOICES = ("--topic", "--all-topic-partitions", "--path-to-json-file")
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--bootstrap-controller",
-        default=DEFAULT_CONTROLLER,
-        metavar="HOST:PORT",
-        help=f"a controller's CONTROLLER listener (default {DEFAULT_CONTROLLER})",
-    )
+    add_client_arguments(parser)
     parser.add_argument(
         "--election-type",
         type=str.upper,
@@ -51,66 +47,81 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="every partition the election type applies to",
     )
+    parser.add_argument(
+        "--path-to-json-file",
+        metavar="FILE",
+        help='the partitions, as {"partitions": [{"topic": "t", "partition": 0}, ...]}',
+    )
 
 
 @reporting_errors
 def main(args: argparse.Namespace) -> int:
-    request = _request(args)
-    host, port = address(args.bootstrap_controller)
-    answer = asyncio.run(_elect(host, port, request))
+    partitions = _partitions(args)
+    admin, _ = connect_admin(args)
+    answer = result(admin.elect_leaders(ELECTION_TYPES[args.election_type], partitions))
     return _report(args.election_type, answer)
 
 
-def _request(args: argparse.Namespace) -> ElectLeadersRequest:
+def _partitions(args: argparse.Namespace) -> list[TopicPartition] | None:
+    """The partitions asked for (None: all), after Kafka's checks of the options."""
     if args.election_type is None:
         raise CliError("Missing required option(s): --election-type")
-    if bool(args.topic) == args.all_topic_partitions:
-        raise CliError("One and only one of --topic, --all-topic-partitions is required")
-    if args.topic and args.partition is None:
+    given = [args.topic is not None, args.all_topic_partitions, args.path_to_json_file is not None]
+    if sum(given) != 1:
+        raise CliError(
+            f"One and only one of the following options is required: {', '.join(_CHOICES)}"
+        )
+    if args.topic is not None and args.partition is None:
         raise CliError("Missing required option(s): --partition")
-    if args.partition is not None and not args.topic:
+    if args.partition is not None and args.topic is None:
         raise CliError("Option --partition is only allowed if --topic is used")
-    wanted = None
-    if args.topic:
-        wanted = (TopicPartitions(topic=args.topic, partitions=(args.partition,)),)
-    return ElectLeadersRequest(
-        election_type=ELECTION_TYPES[args.election_type],
-        topic_partitions=wanted,
-        timeout=datetime.timedelta(seconds=TIMEOUT_S),
-    )
+    if args.topic is not None:
+        return [TopicPartition(args.topic, args.partition)]
+    if args.path_to_json_file is not None:
+        return _read_json_file(Path(args.path_to_json_file))
+    return None
 
 
-async def _elect(host: str, port: int, request: ElectLeadersRequest) -> Any:
-    """ElectLeaders to the active controller (the quorum's leader)."""
-    quorum = await describe(host, port)
-    leader_id = quorum.topics[0].partitions[0].leader_id
-    listeners = [n.listeners[0] for n in quorum.nodes if n.node_id == leader_id and n.listeners]
-    if listeners:
-        host, port = listeners[0].host, listeners[0].port
-    client = KafkaClient(host, port, client_id="chirpstream-leader-election")
+def _read_json_file(path: Path) -> list[TopicPartition]:
+    """The partitions of a ``--path-to-json-file``, refused as Kafka refuses them."""
     try:
-        answer = await client.request(request, timeout_s=TIMEOUT_S * 2)
-    except ClientError as exc:
-        raise CliError(f"cannot reach the active controller at {host}:{port}: {exc}") from None
-    finally:
-        await client.close()
-    if answer.error_code is not ErrorCode.none:
-        raise CliError(f"leader election refused: {answer.error_code.name.upper()}")
-    return answer
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CliError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(data, dict) or "partitions" not in data:
+        raise CliError('Replica election data is missing "partitions" field')
+    try:
+        pairs = [(str(p["topic"]), int(p["partition"])) for p in data["partitions"]]
+    except (TypeError, KeyError, ValueError):
+        raise CliError(
+            f'{path}: each of "partitions" needs a "topic" and a "partition" number'
+        ) from None
+    twice = sorted({f"{t}-{p}" for t, p in pairs if pairs.count((t, p)) > 1})
+    if twice:
+        raise CliError(f"Replica election data contains duplicate partitions: {', '.join(twice)}")
+    return [TopicPartition(topic, partition) for topic, partition in pairs]
 
 
-def _report(election_type: str, answer: Any) -> int:
+def _kafka_name(error: KafkaError) -> str:
+    """The error's name as Kafka's ``Errors`` spells it (librdkafka shortens a few)."""
+    try:
+        return ErrorCode(error.code()).name.upper()
+    except ValueError:  # one of librdkafka's own, negative codes
+        return error.name()
+
+
+def _report(election_type: str, answer: dict[TopicPartition, KafkaError | None]) -> int:
     succeeded, noop, failed = [], [], []
-    for topic in answer.replica_election_results:
-        for result in topic.partition_result:
-            name = f"{topic.topic}-{result.partition_id}"
-            if result.error_code is ErrorCode.none:
-                succeeded.append(name)
-            elif result.error_code is ErrorCode.election_not_needed:
-                noop.append(name)
-            else:
-                detail = result.error_message or ""
-                failed.append(f"{name}: {result.error_code.name.upper()}: {detail}".rstrip(": "))
+    for tp in sorted(answer, key=lambda tp: (tp.topic, tp.partition)):
+        name, error = f"{tp.topic}-{tp.partition}", answer[tp]
+        if error is None:
+            succeeded.append(name)
+        elif error.code() == KafkaError.ELECTION_NOT_NEEDED:
+            noop.append(name)
+        else:
+            failed.append(f"{name}: {_kafka_name(error)}: {error.str()}")
     if succeeded:
         print(
             f"Successfully completed leader election ({election_type}) for partitions"

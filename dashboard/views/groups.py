@@ -1,4 +1,5 @@
-"""Consumer groups: state, members and their partitions, lag over time, time to drain."""
+"""Consumer groups: state, members and their partitions, lag over time (with the group's
+rebalances and its topics' cluster events marked), time to drain."""
 
 import pandas as pd
 import streamlit as st
@@ -34,7 +35,9 @@ def group_page() -> None:
     st.dataframe(store.group_table(group), hide_index=True)
     if len(history):
         st.subheader("Lag over time, per partition")
-        charts.show(charts.lines(history, "lag", "partition"))
+        events = store.events(store.since_ms(15))
+        marked = charts.events_for(events, topics=history["topic"].unique(), groups=[group])
+        charts.show(charts.lines(history, "lag", "partition", events=marked))
 
 
 group_page()

@@ -1,5 +1,6 @@
 """Partitions: per topic its settings, and per partition the leader, replicas, ISR, offsets
-and records; skew; high watermark and log start over time; each group's lag."""
+and records; skew; high watermark and log start over time and each group's lag, with the
+cluster's events marked."""
 
 import streamlit as st
 
@@ -34,14 +35,16 @@ def partitions() -> None:
         )
         charts.show(charts.bars(records, "records", "partition", color="partition"))
     history = store.partition_history(topic, store.since_ms(15))
+    events = store.events(store.since_ms(15))
+    marked = charts.events_for(events, topics=[topic])
     if len(history):
         high, start = st.columns(2)
         high.subheader("High watermark over time")
         with high:
-            charts.show(charts.lines(history, "high_watermark", "partition"))
+            charts.show(charts.lines(history, "high_watermark", "partition", events=marked))
         start.subheader("Log start offset over time")
         with start:
-            charts.show(charts.lines(history, "log_start", "partition"))
+            charts.show(charts.lines(history, "log_start", "partition", events=marked))
     groups = store.groups()
     for group in groups["group_id"] if len(groups) else []:
         offsets = store.group_table(group)
@@ -52,7 +55,8 @@ def partitions() -> None:
             lag = store.lag_history(group, store.since_ms(15))
             lag = lag[lag["topic"] == topic]
             if len(lag):
-                charts.show(charts.lines(lag, "lag", "partition"))
+                of_group = charts.events_for(events, topics=[topic], groups=[group])
+                charts.show(charts.lines(lag, "lag", "partition", events=of_group))
 
 
 partitions()

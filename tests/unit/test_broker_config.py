@@ -77,6 +77,7 @@ KAFKA_MINIMUMS = {
     "log.flush.offset.checkpoint.interval.ms": 0,
     "offsets.topic.num.partitions": 1,
     "offset.metadata.max.bytes": None,
+    "offsets.commit.timeout.ms": 1,
     "group.initial.rebalance.delay.ms": None,
     "group.min.session.timeout.ms": None,
     "group.max.session.timeout.ms": None,

@@ -1,10 +1,11 @@
-"""The shared chart helpers: one colour per partition everywhere, a break at each gap."""
+"""The shared chart helpers: one colour per partition everywhere, a break at each gap, and
+which cluster events a chart marks."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from dashboard.charts import GAP_MS, PALETTE, category_scale, with_gaps
+from dashboard.charts import GAP_MS, PALETTE, category_scale, events_for, with_gaps
 
 
 def test_a_partition_has_the_same_colour_whichever_partitions_are_shown():
@@ -32,3 +33,21 @@ def test_each_gap_in_a_series_gets_one_break_and_nothing_else_moves():
     assert with_gaps(frame[frame["ts_ms"] < 3000], "partition", "lag").equals(
         frame[frame["ts_ms"] < 3000]
     )
+
+
+def test_a_chart_marks_its_topics_and_groups_events_and_every_broker_change():
+    events = pd.DataFrame(
+        [
+            (1, "leader_election", "tweets", 0, 2, "Leader of tweets-0: 0 → 2"),
+            (2, "isr_shrink", "clicks", 0, 1, "ISR of clicks-0 shrank: [0,1] → [0]"),
+            (3, "broker_state", None, None, 1, "Broker 1: running → stopped"),
+            (4, "controller_change", None, None, 0, "Active controller: 1 → 0"),
+            (5, "rebalance", None, None, None, "Group a rebalanced: generation 1 → 2"),
+            (6, "rebalance", None, None, None, "Group ab rebalanced: generation 4 → 5"),
+        ],
+        columns=["ts_ms", "kind", "topic", "partition", "node_id", "text"],
+    )
+    assert list(events_for(events, topics=["tweets"])["ts_ms"]) == [1, 3, 4]
+    assert list(events_for(events, groups=["a"])["ts_ms"]) == [3, 4, 5]  # not group "ab"
+    assert list(events_for(events, topics=["clicks"], groups=["ab"])["ts_ms"]) == [2, 3, 4, 6]
+    assert events_for(events.iloc[:0], topics=["tweets"]).empty
