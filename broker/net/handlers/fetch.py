@@ -67,7 +67,7 @@ def _topics(context: Context, version: int, topics: Any) -> list[_Topic]:
     return found
 
 
-def replica_id_of(body: Any) -> int:
+def _replica_id_of(body: Any) -> int:
     """The follower a fetch comes from, -1 for a consumer: v15+ name it in ``replica_state``."""
     state = getattr(body, "replica_state", None)
     return body.replica_id if state is None else state.replica_id
@@ -161,7 +161,7 @@ def _partitions(context: Context, topics: list[_Topic]) -> list[Replica]:
 async def handle(context: Context, request: Request) -> list:
     body = request.body
     topics = _topics(context, request.version, body.topics)
-    replica_id = replica_id_of(body)
+    replica_id = _replica_id_of(body)
     answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
     deadline = time.monotonic() + body.max_wait.total_seconds()
     while total < body.min_bytes and not urgent and (wait := deadline - time.monotonic()) > 0:
