@@ -10,11 +10,13 @@ partitions measured lead on nodes 1 and 2: replicas [1, 2, 0], min.insync.replic
   in the same metadata records), when each surviving broker's Metadata first named the new
   leader, when librdkafka applied the new leader (its ``topic`` debug line) and when the first
   write was acked. The rest is the client's: librdkafka asks again who leads a partition whose
-  leader is down only on its one-second topic scan, and when that same answer drops the
-  fenced broker it may park the partition until the next scan (seen with librdkafka 2.16), so
-  0-2 s pass between "the new leader leads" and the first ack. ``--metadata-refresh-ms`` sets
-  the producer's ``topic.metadata.refresh.interval.ms`` to see the broker side without that
-  wait.
+  leader is down only on its one-second topic scan (``rd_kafka_topic_scan_all``, not a
+  setting), and when that same answer drops the fenced broker (Kafka lists only unfenced
+  brokers) librdkafka 2.16 decommissions that broker's handle while the partition migrates
+  off it and parks the partition on its internal broker ("Reverting from preferred replica 2
+  to leader -1" in its debug log) until the next scan, so 0-2 s pass between "the new leader
+  leads" and the first ack. ``--metadata-refresh-ms`` sets the producer's
+  ``topic.metadata.refresh.interval.ms``: a periodic refresh ends both waits sooner.
 - SIGTERM: the same producer while the leader shuts down cleanly (the controller moves its
   leadership first): how many writes failed (target: none) and the longest time without an
   ack, from the signal until the node has exited and a second after (target: at most 0.5 s).
