@@ -1,7 +1,13 @@
 """One client connection: frames in, responses out, strictly in request order.
 
 Requests are handled one at a time per connection, as Kafka does, so a long-poll Fetch holds
-up only its own connection. What a connection may hold in memory is bounded: it reads ahead
+up only its own connection. One exception: while an acks=all Produce waits for its ISR (its
+handler returned ``Deferred``), the next request is handled too if it is a Produce, up to
+``MAX_DEFERRED`` waiting, so that a producer with several requests in flight (librdkafka
+sends many) has its next batch appended, and on its way to the followers, while the one
+before is still being replicated. Its batches still follow the earlier ones in the log and the
+answers still go out in request order; any other request waits until every answer before it
+is written. What a connection may hold in memory is bounded: it reads ahead
 of the request in hand only while it holds fewer than ``MAX_QUEUED_REQUESTS`` requests and
 under ``READ_AHEAD_BYTES`` (a request of any allowed size is read when it holds nothing else),
 and every frame's size is reserved from the broker-wide ``queued.max.request.bytes`` before
@@ -17,24 +23,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from broker.net.handlers.api_versions import API_VERSIONS, unsupported_version_response
-from broker.protocol.codec import UnsupportedVersion, encode_response, read_request
+from broker.net.registry import Deferred
+from broker.protocol.codec import UnsupportedVersion, encode_response, peek_header, read_request
 from broker.protocol.errors import ProtocolError
 from broker.protocol.framing import BadFrameSize, FrameDecoder
 
 if TYPE_CHECKING:
     from broker.net.context import ListenerContext
     from broker.net.memory import RequestMemory
-    from broker.net.registry import Registry
+    from broker.net.registry import Registry, Response
 
 log = logging.getLogger("broker.net")
 
 MAX_QUEUED_REQUESTS = 64
 READ_AHEAD_BYTES = 1 << 20  # pipelined requests read ahead of the one in hand
 SENDFILE_THRESHOLD = 64 * 1024  # smaller regions are read and written in one buffer
+_Header = tuple[int, int, int]  # a request's api key, version and correlation id
+MAX_DEFERRED = 64  # acks=all Produce requests waiting for their ISR on one connection
+PRODUCE = 0
 
 
 class Connection(asyncio.Protocol):
@@ -72,6 +83,10 @@ class Connection(asyncio.Protocol):
         self._client_host = ""
         self.last_active = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        # Answers still to write, in request order, with the (api key, version, correlation
+        # id) of their requests (not the requests: their records are in the log by then).
+        self._answers: deque[tuple[_Header, Awaitable[Response]]] = deque()
+        self._answering: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -169,6 +184,12 @@ class Connection(asyncio.Protocol):
         self._release(self._held)
         if self._task is not None:
             self._task.cancel()
+        if self._answering is not None:
+            self._answering.cancel()
+        for _, answer in self._answers:
+            if isinstance(answer, asyncio.Future):
+                answer.cancel()
+        self._answers.clear()
         self._on_close(self)
 
     def pause_writing(self) -> None:
@@ -213,6 +234,10 @@ class Connection(asyncio.Protocol):
                 if isinstance(payload, ProtocolError):
                     raise payload
                 size = len(payload)
+                if self._answers and (
+                    peek_header(payload)[0] != PRODUCE or len(self._answers) >= MAX_DEFERRED
+                ):
+                    await self._answers_written()
                 await self._writable.wait()
                 await self._handle(payload)
                 del payload  # not kept alive while the next request is awaited
@@ -221,14 +246,16 @@ class Connection(asyncio.Protocol):
                     self._update_reading()
         except asyncio.CancelledError:
             pass
-        except ProtocolError as exc:
-            log.warning("closing %s: %s", self.peer, exc)
-        except ConnectionError:
-            pass
-        except Exception:
-            log.exception("closing %s after an unexpected error", self.peer)
+        except Exception as exc:
+            self._failed(exc)
         finally:
             self.close()
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, ProtocolError):
+            log.warning("closing %s: %s", self.peer, exc)
+        elif not isinstance(exc, ConnectionError):
+            log.exception("closing %s after an unexpected error", self.peer, exc_info=exc)
 
     async def _handle(self, payload: bytes) -> None:
         context = self._context
@@ -246,14 +273,48 @@ class Connection(asyncio.Protocol):
                 f"api_key={request.api_key} v{request.version} is not served by this broker"
             )
         response = await spec.handler(context, request)
+        header = (request.api_key, request.version, request.correlation_id)
+        if isinstance(response, Deferred):
+            self._defer(header, asyncio.ensure_future(response.answer))
+        elif self._answers:  # earlier answers still to come go out first
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(response)
+            self._defer(header, done)
+        else:
+            await self._write(header, response)
+
+    def _defer(self, header: _Header, answer: Awaitable[Response]) -> None:
+        self._answers.append((header, answer))
+        if self._answering is None or self._answering.done():
+            self._answering = asyncio.get_running_loop().create_task(self._write_answers())
+
+    async def _write_answers(self) -> None:
+        """Write the deferred answers in request order as each comes."""
+        try:
+            while self._answers:
+                header, answer = self._answers[0]
+                response = await answer
+                await self._writable.wait()
+                await self._write(header, response)
+                self._answers.popleft()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            self.close()
+
+    async def _answers_written(self) -> None:
+        """Wait until every deferred answer is written (or the connection closed)."""
+        while self._answers and not self._closed and self._answering is not None:
+            await asyncio.shield(self._answering)
+
+    async def _write(self, header: _Header, response: Response) -> None:
         if response is None or self._closed:
             return
         if isinstance(response, bytes):
             self.transport.write(response)
         elif isinstance(response, Mapping):
-            self.transport.write(
-                encode_response(request.api_key, request.version, request.correlation_id, response)
-            )
+            self.transport.write(encode_response(*header, response))
         else:
             await self._write_parts(response)
 

@@ -3,6 +3,10 @@
 It is the single source of truth for ApiVersions. A spec may advertise a lower minimum than it
 serves (Produce advertises 0 but serves 3+, so librdkafka 2.0.2 keeps compressing; protocol
 notes G2): requests below ``min_version`` close the connection, as Kafka does.
+
+A handler whose request is done but whose answer must wait (an acks=all Produce waiting for
+its ISR) returns ``Deferred``: the connection goes on to the next Produce meanwhile and still
+answers in request order (``broker.net.connection``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,18 @@ from broker.protocol.codec import Request
 if TYPE_CHECKING:
     from broker.net.context import Context
 
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """An answer still to come: ``answer`` gives it (a frame, or None) once the request's
+    effects are settled. The request itself is done (a Produce's batches are appended)."""
+
+    answer: Awaitable[bytes | None]
+
+
 # What a handler returns: a body for the kio encoder, a ready frame, frame parts (bytes and
-# file regions for sendfile), or None when the request gets no response (acks=0).
-Response = Union[Mapping[str, Any], bytes, Sequence[Any], None]  # noqa: UP007
+# file regions for sendfile), None when the request gets no response (acks=0), or Deferred.
+Response = Union[Mapping[str, Any], bytes, Sequence[Any], None, Deferred]  # noqa: UP007
 Handler = Callable[["Context", Request], Awaitable[Response]]
 
 

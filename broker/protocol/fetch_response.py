@@ -1,7 +1,8 @@
-"""FetchResponse v4-v12 encoder: the response frame as parts to write in order, for sendfile.
+"""FetchResponse v4-v15 encoder: the response frame as parts to write in order, for sendfile.
 
 This module owns the wire encoding of the broker's Fetch answers: the int32 frame size, the
-response header (v0, or v1 with empty tagged fields for the flexible v12) and the body. A
+response header (v0, or v1 with empty tagged fields for the flexible v12+) and the body; from
+v13 a topic is named by its id (a ``uuid.UUID``) instead of its name. A
 partition's records are null, bytes, or a *region*: any object with an integer ``length``
 that is not bytes-like, such as the storage layer's file slice, which the network layer sends
 with sendfile. Regions are never read or copied here; only their length is counted.
@@ -12,20 +13,22 @@ each region appears as its own item, unchanged, so the list alternates bytes, re
 bytes to the response and is left out of the list (sendfile refuses a count of 0).
 Substituting every region by the bytes it stands for gives exactly what kio 0.6.5's
 ``entity_writer`` writes for the same content. ``aborted_transactions`` is always null; the
-one tagged field written is a partition's ``diverging_epoch`` (v12, KIP-320), for followers.
+one tagged field written is a partition's ``diverging_epoch`` (v12+, KIP-320), for followers.
 """
 
 from __future__ import annotations
 
 import struct
+import uuid
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from broker.protocol.varint import uvarint
 
 MIN_VERSION = 4
-MAX_VERSION = 12
+MAX_VERSION = 15
 _FLEXIBLE = 12
+_TOPIC_IDS = 13
 
 
 class Region(Protocol):
@@ -63,7 +66,7 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 _HEAD_V4 = struct.Struct(">iiii")
 # Frame size, correlation id, throttle_time_ms, error_code, session_id and topic count (v7+).
 _HEAD_V7 = struct.Struct(">iiihii")
-# Frame size, correlation id, header tags (0), throttle_time_ms, error_code, session_id (v12);
+# Frame size, correlation id, header tags (0), throttle_time_ms, error_code, session_id (v12+);
 # the compact topic count follows.
 _HEAD_FLEXIBLE = struct.Struct(">iiBihi")
 _TOPIC_NAME_LENGTH = struct.Struct(">h")
@@ -88,7 +91,7 @@ _UNDEFINED_EPOCH_END = (-1, -1)
 def encode_fetch_response(
     version: int,
     correlation_id: int,
-    topics: Sequence[tuple[str, Sequence[FetchPartition]]],
+    topics: Sequence[tuple[str | uuid.UUID, Sequence[FetchPartition]]],
     throttle_time_ms: int = 0,
     error_code: int = 0,
     session_id: int = 0,
@@ -99,7 +102,8 @@ def encode_fetch_response(
     """
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise ValueError(f"FetchResponse v{version} is not supported")
-    flexible = version == _FLEXIBLE
+    flexible = version >= _FLEXIBLE
+    by_id = version >= _TOPIC_IDS
     # Bytes are gathered in runs, joined at each region. The first run is joined last, once
     # its head (index 0) can be packed with the frame size; ``out[0]`` waits for it.
     head = run = [b""]
@@ -108,13 +112,21 @@ def encode_fetch_response(
     append = run.append
     if flexible:
         append(uvarint(len(topics) + 1))
-    for name, partitions in topics:
-        name_bytes = name.encode()
-        if flexible:
+    for topic, partitions in topics:
+        if isinstance(topic, uuid.UUID):
+            if not by_id:
+                raise ValueError(f"FetchResponse v{version} names topics, not ids")
+            append(topic.bytes)
+            append(uvarint(len(partitions) + 1))
+        elif by_id:
+            raise ValueError(f"FetchResponse v{version} names topics by id")
+        elif flexible:
+            name_bytes = topic.encode()
             append(uvarint(len(name_bytes) + 1))
             append(name_bytes)
             append(uvarint(len(partitions) + 1))
         else:
+            name_bytes = topic.encode()
             append(_TOPIC_NAME_LENGTH.pack(len(name_bytes)))
             append(name_bytes)
             append(_COUNT.pack(len(partitions)))

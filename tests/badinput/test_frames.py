@@ -89,7 +89,7 @@ def test_unknown_api_versions_version_answers_error_35_and_stays_open(served):
         )
         keys = {k.api_key: (k.min_version, k.max_version) for k in advertised.api_keys}
         assert keys[PRODUCE] == (0, 11)
-        assert keys[1] == (4, 12)
+        assert keys[1] == (4, 15)
 
 
 def test_bad_crc_is_corrupt_message_and_appends_nothing(served):

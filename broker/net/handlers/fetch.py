@@ -9,8 +9,14 @@ unless a partition's answer is an error (NOT_LEADER_OR_FOLLOWER after a leader c
 OFFSET_OUT_OF_RANGE, ...): that is sent at once, as Kafka does. No fetch sessions:
 ``session_id`` is always 0, so clients stay in full-fetch mode (G7).
 
-A fetch with ``replica_id`` >= 0 comes from a follower (v4-v12 carry the id in the body;
-v13+, with topic ids, are not served). It reads up to the log end offset, not the high
+From v13 topics are named by topic id, in the request and in the answer; an id this broker does
+not know gets UNKNOWN_TOPIC_ID for each of its partitions.
+
+A fetch from a follower names it: ``replica_id`` >= 0 up to v14, ``replica_state.replica_id``
+from v15 (KIP-903). A broker that is not one of the partition's replicas is refused, as
+Kafka's ``Partition.followerReplicaOrThrow`` refuses it: UNKNOWN_LEADER_EPOCH when the request
+names the current leader epoch (that replica may not be known here yet), NOT_LEADER_OR_FOLLOWER
+when it names none. A follower's fetch reads up to the log end offset, not the high
 watermark; its ``fetch_offset`` is that follower's log end offset, which the leader's replica
 records (and the high watermark may move on). When its ``last_fetched_epoch`` (v12) shows
 that its log left this one, the answer carries no records but ``diverging_epoch``, and the
@@ -23,7 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+import uuid
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kio.schema.errors import ErrorCode
 
@@ -37,8 +44,37 @@ if TYPE_CHECKING:
     from broker.replica.replica import Replica
 
 
+TOPIC_IDS = 13  # the first version that names topics by id
+
+
+class _Topic(NamedTuple):
+    """A requested topic: what the answer calls it (its name, or from v13 its id), its name
+    here (None: an unknown id) and the partitions asked for."""
+
+    key: str | uuid.UUID
+    name: str | None
+    partitions: Any
+
+
+def _topics(context: Context, version: int, topics: Any) -> list[_Topic]:
+    if version < TOPIC_IDS:
+        return [_Topic(topic.topic, topic.topic, topic.partitions) for topic in topics]
+    by_id = context.metadata.image.topics_by_id
+    found = []
+    for topic in topics:
+        image = by_id.get(topic.topic_id)
+        found.append(_Topic(topic.topic_id, image and image.name, topic.partitions))
+    return found
+
+
+def _replica_id_of(body: Any) -> int:
+    """The follower a fetch comes from, -1 for a consumer: v15+ name it in ``replica_state``."""
+    state = getattr(body, "replica_state", None)
+    return body.replica_id if state is None else state.replica_id
+
+
 def _collect(
-    context: Context, topics: Any, max_bytes: int, replica_id: int
+    context: Context, topics: list[_Topic], max_bytes: int, replica_id: int
 ) -> tuple[list, int, bool]:
     """The answer, its record bytes, and whether it must go at once: it holds an error or a
     diverging epoch, or tells a follower a high watermark it was not yet sent."""
@@ -48,17 +84,27 @@ def _collect(
     remaining = max_bytes
     total = 0
     answer = []
-    for topic in topics:
-        name = topic.topic
+    for key, name, wanted_partitions in topics:
         parts = []
-        for wanted in topic.partitions:
+        for wanted in wanted_partitions:
             index = wanted.partition
+            if name is None:
+                parts.append(FetchPartition(index, ErrorCode.unknown_topic_id))
+                urgent = True
+                continue
             partition = replicas.replica(name, index)
             if partition is None:
                 parts.append(FetchPartition(index, ErrorCode.unknown_topic_or_partition))
                 urgent = True
                 continue
-            error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
+            leader_epoch = getattr(wanted, "current_leader_epoch", -1)
+            error = partition.check_leader(leader_epoch)
+            if error is None and from_follower and replica_id not in partition.followers:
+                error = (
+                    ErrorCode.unknown_leader_epoch
+                    if leader_epoch >= 0
+                    else ErrorCode.not_leader_or_follower
+                )
             log_start = partition.log_start_offset
             if error is not None:
                 hw = partition.high_watermark
@@ -98,24 +144,24 @@ def _collect(
                 total += region.length
                 remaining -= region.length
             parts.append(FetchPartition(index, ErrorCode.none, hw, hw, log_start, region or b""))
-        answer.append((name, parts))
+        answer.append((key, parts))
     return answer, total, urgent
 
 
-def _partitions(context: Context, topics: Any) -> list[Replica]:
+def _partitions(context: Context, topics: list[_Topic]) -> list[Replica]:
     found = []
-    for topic in topics:
-        for wanted in topic.partitions:
-            partition = context.replicas.replica(topic.topic, wanted.partition)
-            if partition is not None:
+    for _, name, wanted_partitions in topics:
+        for wanted in wanted_partitions:
+            partition = name and context.replicas.replica(name, wanted.partition)
+            if partition:
                 found.append(partition)
     return found
 
 
 async def handle(context: Context, request: Request) -> list:
     body = request.body
-    topics = body.topics
-    replica_id = body.replica_id
+    topics = _topics(context, request.version, body.topics)
+    replica_id = _replica_id_of(body)
     answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
     deadline = time.monotonic() + body.max_wait.total_seconds()
     while total < body.min_bytes and not urgent and (wait := deadline - time.monotonic()) > 0:
@@ -134,4 +180,4 @@ async def handle(context: Context, request: Request) -> list:
     return encode_fetch_response(request.version, request.correlation_id, answer)
 
 
-SPECS = [ApiSpec(1, "Fetch", 4, 12, handle)]
+SPECS = [ApiSpec(1, "Fetch", 4, 15, handle)]

@@ -1,6 +1,14 @@
 """ListOffsets (2): earliest (-2), latest (-1), max timestamp (-3) or the first offset at or
 after a timestamp. Latest is the high watermark (the last stable offset is the same: no
-transactions)."""
+transactions).
+
+As Kafka's ``Partition.fetchOffsetForTimestamp`` (KIP-207): a consumer's request (``replica_id``
+-1) sees nothing at or past the high watermark, and a new leader whose high watermark has not
+yet reached the start of its leader epoch (the ISR has not caught up with it) cannot say where
+the log ends: latest, and a lookup that finds no record below the high watermark, answer
+OFFSET_NOT_AVAILABLE (LEADER_NOT_AVAILABLE before v5), and the client retries. Earliest is
+always served. A request from a broker (``replica_id`` >= 0, or -2 for debugging) reads up to
+the log end offset."""
 
 from __future__ import annotations
 
@@ -18,26 +26,40 @@ if TYPE_CHECKING:
 LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
+CONSUMER = -1  # the replica_id of a client's request
+OFFSET_NOT_AVAILABLE_VERSION = 5  # older versions get LEADER_NOT_AVAILABLE instead
 
 
-def _lookup(partition: Replica, timestamp: int) -> tuple[int, int, int]:
+class OffsetNotAvailable(Exception):
+    """The new leader's high watermark is still behind the start of its leader epoch."""
+
+
+def _lookup(partition: Replica, timestamp: int, from_client: bool) -> tuple[int, int, int]:
     """(offset, timestamp, leader epoch) for one query; offset -1 when no record matches. A
-    lookup by time answers the epoch of the batch it found, as Kafka does (-1: none)."""
+    lookup by time answers the epoch of the batch it found, as Kafka does (-1: none). Raises
+    OffsetNotAvailable."""
+    lagging = from_client and partition.leader_epoch_start_offset > partition.high_watermark
+    last_fetchable = partition.high_watermark if from_client else partition.log_end_offset
     if timestamp == LATEST:
-        return partition.high_watermark, -1, partition.leader_epoch
+        if lagging:
+            raise OffsetNotAvailable
+        return last_fetchable, -1, partition.leader_epoch
     if timestamp == EARLIEST:
         return partition.log_start_offset, -1, partition.leader_epoch
     if timestamp == MAX_TIMESTAMP:
         found = partition.max_timestamp()
     else:
         found = partition.offset_for_timestamp(timestamp)
-    if found is None:
-        return -1, -1, -1
-    return found.offset, found.timestamp, found.leader_epoch
+    if found is not None and found.offset < last_fetchable:
+        return found.offset, found.timestamp, found.leader_epoch
+    if lagging:
+        raise OffsetNotAvailable
+    return -1, -1, -1
 
 
 async def handle(context: Context, request: Request) -> dict:
     topics = []
+    from_client = request.body.replica_id == CONSUMER
     for topic in request.body.topics:
         answers = []
         for wanted in topic.partitions:
@@ -59,7 +81,23 @@ async def handle(context: Context, request: Request) -> dict:
                     {"partition_index": index, "timestamp": -1, "offset": -1, "error_code": error}
                 )
                 continue
-            offset, timestamp, leader_epoch = _lookup(partition, wanted.timestamp)
+            try:
+                offset, timestamp, leader_epoch = _lookup(partition, wanted.timestamp, from_client)
+            except OffsetNotAvailable:
+                not_available = (
+                    ErrorCode.offset_not_available
+                    if request.version >= OFFSET_NOT_AVAILABLE_VERSION
+                    else ErrorCode.leader_not_available
+                )
+                answers.append(
+                    {
+                        "partition_index": index,
+                        "timestamp": -1,
+                        "offset": -1,
+                        "error_code": not_available,
+                    }
+                )
+                continue
             answers.append(
                 {
                     "partition_index": index,

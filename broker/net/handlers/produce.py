@@ -5,7 +5,8 @@ the batch headers and CRC-32C, bounds how far compressed batches would expand, a
 bytes as they came (rewritten only for topics whose ``compression.type`` or
 ``message.timestamp.type`` asks: ``broker.protocol.conform``), and encodes the answer by hand.
 acks=1 is answered right after the append; acks=all once the ISR holds every appended batch,
-or at the request's timeout (``broker.replica.purgatory``); acks=0 not at all.
+or at the request's timeout (``broker.replica.purgatory``): the handler returns that answer
+``Deferred``, so the connection may append its next Produce meanwhile; acks=0 not at all.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from kio.schema.errors import ErrorCode
 
 from broker.metadata.topics import is_internal
-from broker.net.registry import ApiSpec
+from broker.net.registry import ApiSpec, Deferred
 from broker.protocol.batch import BatchHeader, validate_produced
 from broker.protocol.codec import Request, millis
 from broker.protocol.compression import check_expansion
@@ -27,6 +28,7 @@ from broker.replica.replica import ALL_ACKS, ReplicaError
 from broker.storage.errors import DuplicateBatch, ProducerStateError, StorageError
 
 if TYPE_CHECKING:
+    from broker.clock import Clock
     from broker.net.context import Context
     from broker.replica.replica import Replica
 
@@ -119,7 +121,7 @@ def _append(
     )
 
 
-async def handle(context: Context, request: Request) -> bytes | None:
+async def handle(context: Context, request: Request) -> bytes | Deferred | None:
     body = request.body
     acks = body.acks
     replicas = context.replicas
@@ -151,7 +153,34 @@ async def handle(context: Context, request: Request) -> bytes | None:
             )
         results.append((name, answers))
     if waiting and not settled(waiting):  # on one node, settled at once
-        await await_acks(waiting, context.clock, millis(body.timeout))
+        replicated = _once_replicated(
+            request.version, request.correlation_id, results, waiting, context.clock,
+            millis(body.timeout),
+        )  # fmt: skip
+        return Deferred(replicated)
+    return _answer(request.version, request.correlation_id, acks, results, waiting)
+
+
+async def _once_replicated(
+    version: int,
+    correlation_id: int,
+    results: list[tuple[str, list[PartitionResult]]],
+    waiting: list[AwaitedAck],
+    clock: Clock,
+    timeout_ms: int,
+) -> bytes | None:
+    """The answer to an acks=all request once its ISR holds its batches (or at its timeout)."""
+    await await_acks(waiting, clock, timeout_ms)
+    return _answer(version, correlation_id, ALL_ACKS, results, waiting)
+
+
+def _answer(
+    version: int,
+    correlation_id: int,
+    acks: int,
+    results: list[tuple[str, list[PartitionResult]]],
+    waiting: list[AwaitedAck],
+) -> bytes | None:
     if any(ack.error for ack in waiting):
         results = _with_ack_errors(results, waiting)
     if acks == 0:
@@ -160,7 +189,7 @@ async def handle(context: Context, request: Request) -> bytes | None:
         if failed:
             raise ProtocolError(f"acks=0 produce failed for {failed}")
         return None
-    return encode_produce_response(request.version, request.correlation_id, results)
+    return encode_produce_response(version, correlation_id, results)
 
 
 SPECS = [ApiSpec(0, "Produce", 3, 11, handle, advertised_min=0)]

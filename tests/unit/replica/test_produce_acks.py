@@ -21,6 +21,7 @@ from broker.metadata.image import MetadataImage
 from broker.metadata.records import PartitionRecord, TopicRecord
 from broker.net.context import Context
 from broker.net.handlers import produce
+from broker.net.registry import Deferred
 from broker.protocol.codec import build, read_request, request_class, response_class
 from broker.replica.manager import ReplicaManager
 from broker.storage import LogConfig
@@ -55,7 +56,7 @@ def leader_of_two_partitions(root: Path, clock: ManualClock) -> tuple[Context, R
     return context, replicas
 
 
-def produce_request(acks: int) -> bytes:
+def produce_request(acks: int, correlation_id: int = 1) -> bytes:
     cls = request_class(0, VERSION)
     header = cls.__header_schema__
     out = io.BytesIO()
@@ -66,7 +67,7 @@ def produce_request(acks: int) -> bytes:
             {
                 "request_api_key": 0,
                 "request_api_version": VERSION,
-                "correlation_id": 1,
+                "correlation_id": correlation_id,
                 "client_id": "test",
             },
         ),
@@ -98,7 +99,9 @@ def test_acks_all_answers_each_partition_once_replicated_or_timed_out(tmp_path) 
     context, replicas = leader_of_two_partitions(tmp_path, clock)
 
     async def scenario() -> bytes | None:
-        task = asyncio.create_task(produce.handle(context, read_request(produce_request(-1))))
+        deferred = await produce.handle(context, read_request(produce_request(-1)))
+        assert isinstance(deferred, Deferred)  # appended; the answer waits for the ISR
+        task = asyncio.ensure_future(deferred.answer)
         for _ in range(5):
             await asyncio.sleep(0)
         replicated = replicas.replica("t", 0)
