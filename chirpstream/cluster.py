@@ -14,11 +14,19 @@ session; once every node has printed its ``READY`` line this prints one line per
 voters stop first, all together, then the voters one at a time, so a controller is there to
 move the leaderships of each broker that leaves; a second Ctrl-C kills what is left. A node
 that dies unexpectedly is reported in one line; the rest keep serving.
+
+While it runs, ``<data-dir>/run.json`` (``chirpstream.run_file``) names this process and each
+node's pid, command line, addresses, roles and log, rewritten whenever a node starts, stops or
+restarts and removed at a clean shutdown: ``chirpstream brokers --kill|--stop|--pause|--resume
+ID`` and the dashboard signal the nodes it names, and ``--restart ID`` leaves a request in
+``<data-dir>/requests/`` that this process serves, so every node is always its child. A node
+gets SIGKILL if this process dies without stopping it (even by SIGKILL).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import signal
 import subprocess
@@ -35,12 +43,15 @@ from broker.config import (
     parse_assignment,
     read_properties,
 )
+from chirpstream import run_file
 from chirpstream.arguments import positive_int
+from chirpstream.run_file import NodeRecord, Process, RunRecord
 from chirpstream.services import (
     STOP_TIMEOUT_S,
     Service,
     SettingError,
     check_port_free,
+    dies_with_parent,
     lock_data_dir,
 )
 
@@ -283,38 +294,91 @@ def _check_same_quorum(nodes: Sequence[NodeLayout]) -> None:
 
 
 class Cluster:
-    """The node processes of one ``chirpstream cluster`` run."""
+    """The node processes of one ``chirpstream cluster`` run, and its run file."""
 
-    def __init__(self, nodes: Sequence[NodeLayout], settings: Mapping[str, str], log_level: str):
+    def __init__(
+        self,
+        nodes: Sequence[NodeLayout],
+        settings: Mapping[str, str],
+        log_level: str,
+        data_dir: Path,
+    ):
         self.nodes = list(nodes)
         self.settings = dict(settings)
         self.log_level = log_level
+        self.data_dir = data_dir
         self.services: dict[int, Service] = {}
+        self.ready: set[int] = set()  # nodes whose current process has printed READY
         self.stopping = False
         self.hurry = False  # a second Ctrl-C: kill instead of waiting
         self.reported: set[int] = set()
+        self.supervisor = run_file.own_process()
 
     @property
     def bootstrap(self) -> str:
         return ",".join(node.client_address for node in self.nodes if node.client_address)
 
+    @property
+    def run_path(self) -> Path:
+        return self.data_dir / run_file.RUN_FILE
+
+    @property
+    def requests(self) -> Path:
+        return self.data_dir / run_file.REQUESTS
+
+    def command(self, node: NodeLayout) -> list[str]:
+        return [sys.executable, "-m", "broker", str(node.properties_path),
+                "--log-level", self.log_level]  # fmt: skip
+
     def start(self) -> None:
+        for stale in self.requests.glob("restart-*"):  # asked of an earlier run
+            stale.unlink()
         for node in self.nodes:
             write_properties(node, self.nodes, node_properties(node, self.nodes, self.settings))
-            with node.log_path.open("a") as out:
-                start = out.tell()
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "broker", str(node.properties_path),
-                     "--log-level", self.log_level],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # Ctrl-C reaches this verb, which stops them in order
-                )  # fmt: skip
-            ready = re.compile(rf"^READY (?:broker )?node={node.node_id}\b")
-            self.services[node.node_id] = Service(
-                f"node {node.node_id}", process, node.log_path, start, ready
+            self._launch(node)
+        self.write_run_file()
+
+    def _launch(self, node: NodeLayout) -> None:
+        with node.log_path.open("a") as out:
+            start = out.tell()
+            process = subprocess.Popen(
+                self.command(node),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches this verb, which stops them in order
+                preexec_fn=dies_with_parent(signal.SIGKILL),
             )
+        ready = re.compile(rf"^READY (?:broker )?node={node.node_id}\b")
+        self.services[node.node_id] = Service(
+            f"node {node.node_id}", process, node.log_path, start, ready
+        )
+        self.ready.discard(node.node_id)
+        self.reported.discard(node.node_id)
+
+    def write_run_file(self) -> None:
+        """``<data-dir>/run.json`` as things stand now."""
+        records = []
+        for node in self.nodes:
+            service = self.services.get(node.node_id)
+            running = service is not None and service.process.poll() is None
+            records.append(
+                NodeRecord(
+                    node_id=node.node_id,
+                    roles=node.roles,
+                    client_address=node.client_address,
+                    controller_address=node.controller_address,
+                    log=str(node.log_path.resolve()),
+                    argv=self.command(node),
+                    process=Process(service.process.pid, self.command(node))
+                    if service is not None and running
+                    else None,
+                    ready=running and node.node_id in self.ready,
+                    exit_code=None if service is None else service.process.returncode,
+                )
+            )
+        record = RunRecord(str(self.data_dir.resolve()), self.bootstrap, self.supervisor, records)
+        run_file.write(self.run_path, record)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -323,6 +387,7 @@ class Cluster:
             for node_id, service in list(waiting.items()):
                 if service.ready_line() is not None:
                     del waiting[node_id]
+                    self.ready.add(node_id)
                 elif service.process.poll() is not None:
                     raise RuntimeError(
                         f"{service.name} exited with {service.process.returncode} before it was "
@@ -337,6 +402,7 @@ class Cluster:
             if self.stopping:
                 raise KeyboardInterrupt
             time.sleep(POLL_S)
+        self.write_run_file()
 
     def describe(self) -> list[str]:
         lines = []
@@ -350,26 +416,59 @@ class Cluster:
         return lines
 
     def watch(self) -> int:
-        """Until Ctrl-C: report each node that dies. 1 once every node has died, else 0."""
+        """Until Ctrl-C: report each node that dies or becomes ready again, and restart the
+        nodes asked for. Always 0: with every node stopped, a restart can still start one."""
         while not self.stopping:
+            changed = self._serve_requests()
             for node_id, service in self.services.items():
                 code = service.process.poll()
                 if code is not None and node_id not in self.reported:
                     self.reported.add(node_id)
+                    changed = True
                     print(
                         f"chirpstream cluster: {service.name} {_ended(code)}; its log is "
                         f"{service.log}",
                         flush=True,
                     )
-            if len(self.reported) == len(self.services):
-                print("chirpstream cluster: every node has stopped", flush=True)
-                return 1
+                    if len(self.reported) == len(self.services):
+                        print(
+                            "chirpstream cluster: every node has stopped; `chirpstream brokers "
+                            f"--restart ID --data-dir {self.data_dir}` starts one again",
+                            flush=True,
+                        )
+                elif code is None and node_id not in self.ready and service.ready_line():
+                    self.ready.add(node_id)
+                    changed = True
+                    print(f"chirpstream cluster: {service.name} is ready", flush=True)
+            if changed:
+                self.write_run_file()
             time.sleep(POLL_S)
         return 0
 
+    def _serve_requests(self) -> bool:
+        """Restart each node a request file names; True when one was."""
+        served = False
+        for request in sorted(self.requests.glob("restart-*")):
+            with contextlib.suppress(OSError):
+                request.unlink()
+            node = next((n for n in self.nodes if f"restart-{n.node_id}" == request.name), None)
+            if node is None:
+                continue
+            service = self.services[node.node_id]
+            if service.process.poll() is None:
+                print(f"chirpstream cluster: restarting {service.name}", flush=True)
+                service.terminate()
+                self._wait(service)
+            self._launch(node)
+            pid = self.services[node.node_id].process.pid
+            print(f"chirpstream cluster: started node {node.node_id} again, pid {pid}", flush=True)
+            served = True
+        return served
+
     def down(self) -> None:
         """Controlled shutdown: brokers that are not voters together, then the voters one
-        at a time, highest id first, so a controller outlives every broker it must serve."""
+        at a time, highest id first, so a controller outlives every broker it must serve.
+        The run file goes last: until then the nodes it names may still be running."""
         brokers = [self.services[n.node_id] for n in self.nodes if not n.voter]
         voters = [self.services[n.node_id] for n in reversed(self.nodes) if n.voter]
         for group in [brokers, *([voter] for voter in voters)]:
@@ -379,6 +478,8 @@ class Cluster:
                 service.terminate()
             for service in running:
                 self._wait(service)
+        with contextlib.suppress(FileNotFoundError):
+            self.run_path.unlink()
         print("chirpstream cluster stopped", flush=True)
 
     def _wait(self, service: Service) -> None:
@@ -414,7 +515,7 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     except SettingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    cluster = Cluster(nodes, settings, args.log_level)
+    cluster = Cluster(nodes, settings, args.log_level, args.data_dir)
     signal.signal(signal.SIGTERM, cluster.interrupt)
     signal.signal(signal.SIGINT, cluster.interrupt)
     voters = sum(node.voter for node in nodes)

@@ -1,6 +1,6 @@
 """What the verbs that run services in the foreground (``up``, ``cluster``) share: one run per
-data directory, a port check before anything starts, and a child service with its log, its
-``READY`` line and a clean stop.
+data directory, a port check before anything starts, a child that dies with its parent, and a
+child service with its log, its ``READY`` line and a clean stop.
 
 Kept free of client libraries so that importing it costs nothing.
 """
@@ -8,16 +8,21 @@ Kept free of client libraries so that importing it costs nothing.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 STOP_TIMEOUT_S = 30.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class SettingError(Exception):
@@ -63,6 +68,33 @@ def check_port_free(number: int, flag: str, verb: str, hint: str = "") -> None:
             ) from None
 
 
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+
+
+_PRCTL = _prctl()  # looked up here: the child between fork and exec only calls it
+
+
+def dies_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
+    """A ``preexec_fn`` by which the child gets ``sig`` when this process dies, however it
+    dies (even by SIGKILL), so nothing it started is left running as an orphan (Linux's
+    PR_SET_PDEATHSIG; None elsewhere). Call it from the thread that stays alive: the kernel
+    counts the parent as gone when the thread that forked exits."""
+    if _PRCTL is None:
+        return None
+    parent = os.getpid()
+    prctl = _PRCTL
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, int(sig))
+        if os.getppid() != parent:  # the parent died before the line above: act on it now
+            os.kill(os.getpid(), sig)
+
+    return arm
+
+
 @dataclass
 class Service:
     """A child process in its own session whose output is appended to ``log``."""
@@ -93,6 +125,8 @@ class Service:
     def terminate(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGTERM)
+            # A paused (SIGSTOPped) process would not see SIGTERM until it is continued.
+            self.process.send_signal(signal.SIGCONT)
 
     def wait_stopped(self) -> None:
         """Wait for the process, then SIGKILL whatever of its session is still there."""

@@ -8,8 +8,11 @@ compact status line. On the bundled cluster ``tweets`` is replicated 3 times wit
 ``min.insync.replicas=2`` (ingest produces with acks=all), so any one node can die and the
 pipeline carries on; every service is given every node's address. Ctrl-C or SIGTERM
 stops the services newest first (ingest flushes its producer, the workers publish and commit),
-and whatever a service started is killed with it, so nothing is left running. Each service
-appends to ``<data-dir>/logs/<service>.log``.
+and whatever a service started is killed with it, so nothing is left running; should ``up``
+itself die (even by SIGKILL), its guardian (``chirpstream.guardian``) stops them in the same
+order. Each service appends to ``<data-dir>/logs/<service>.log``. The bundled cluster's run file,
+``<data-dir>/cluster/run.json``, is what ``chirpstream brokers --kill ID`` and the dashboard's
+broker controls act on.
 
 Every flag is checked before anything starts (ingest's by ingest's own parser), and a data
 directory is used by one ``up`` at a time: a second one is refused before it touches anything.
@@ -18,6 +21,8 @@ directory is used by one ``up`` at a time: a second one is refused before it tou
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import random
 import re
 import signal
@@ -32,6 +37,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 import broker.main
 import chirpstream.cluster
 import ingest.main
+from chirpstream import guardian, run_file
 from chirpstream.arguments import port, positive_int
 from chirpstream.client_config import (
     ConfigError,
@@ -55,6 +61,7 @@ from chirpstream.settings import (
     TWEETS_PARTITIONS,
     TWEETS_TOPIC,
 )
+from dashboard.cluster_probe import ClusterProbe, ClusterView
 from ingest.x_common import MissingCredential
 
 READY_TIMEOUT_S = 60.0
@@ -243,25 +250,36 @@ class Pipeline:
         self.bootstrap, self.client_config = service_config(args)
         self.stopping = False
         self.reported: set[str] = set()
+        self.guardian: subprocess.Popen[str] | None = None
 
     def start(
-        self, name: str, module: str, *module_args: str, ready: re.Pattern[str] | None = None
+        self,
+        name: str,
+        module: str,
+        *module_args: str,
+        ready: re.Pattern[str] | None = None,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
     ) -> Service:
         """Start ``python -m module`` in its own session and wait for its READY line
         (``READY <name>`` unless ``ready`` says otherwise)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
+        argv = [sys.executable, "-m", module, *module_args]
         with log.open("a") as out:
             start = out.tell()
             process = subprocess.Popen(
-                [sys.executable, "-m", module, *module_args],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches `up` alone, which stops them in order
             )
-        service = Service(name, process, log, start, ready or re.compile(rf"READY {name}\b"))
+        service = Service(
+            name, process, log, start, ready or re.compile(rf"READY {name}\b"), stop_timeout_s
+        )
         self.services.append(service)
+        entry = {"name": name, "pid": process.pid, "argv": argv, "stop_timeout_s": stop_timeout_s}
+        self._tell_guardian(json.dumps(entry))
         deadline = time.monotonic() + READY_TIMEOUT_S
         while (line := service.ready_line()) is None:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -272,9 +290,30 @@ class Pipeline:
         print(f"  {name:<10} pid {process.pid:<8} {line.removeprefix(name).strip()}", flush=True)
         return service
 
+    def start_guardian(self) -> None:
+        """The process that stops the services should ``up`` die without stopping them."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / "guardian.log").open("a") as out:
+            self.guardian = subprocess.Popen(
+                [sys.executable, "-m", "chirpstream.guardian"],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                text=True,
+            )
+
+    def _tell_guardian(self, line: str) -> None:
+        if self.guardian is None or self.guardian.stdin is None:
+            return
+        with contextlib.suppress(BrokenPipeError):
+            self.guardian.stdin.write(line + "\n")
+            self.guardian.stdin.flush()
+
     def up(self) -> None:
         args = self.args
         print("starting chirpstream", flush=True)
+        self.start_guardian()
         replication_factor, topic_config = -1, {}  # an external cluster's own defaults
         if not args.bootstrap_servers and args.brokers == 1:
             broker = self.start("broker", "broker", *broker_arguments(args))
@@ -283,10 +322,14 @@ class Pipeline:
             self.bootstrap = listening[1]
         elif not args.bootstrap_servers:
             cluster = self.start(
-                "cluster", "chirpstream", "cluster", *cluster_arguments(args), ready=CLUSTER_READY
+                "cluster",
+                "chirpstream",
+                "cluster",
+                *cluster_arguments(args),
+                ready=CLUSTER_READY,
+                # Every node has to shut down in turn, each handing over its leaderships.
+                stop_timeout_s=STOP_TIMEOUT_S * (args.brokers + 1),
             )
-            # Every node has to shut down in turn, each handing over its leaderships.
-            cluster.stop_timeout_s = STOP_TIMEOUT_S * (args.brokers + 1)
             self.bootstrap = CLUSTER_READY.match(f"READY {cluster.ready_line()}")[1]
             replication_factor, topic_config = topic_settings(args.brokers)
         for topic, partitions in TOPICS:
@@ -304,7 +347,10 @@ class Pipeline:
         if not args.no_dashboard:
             store = str(args.data_dir / "dashboard.sqlite")
             port = str(args.dashboard_port)
-            self.start("dashboard", "dashboard", *client, "--port", port, "--store", store)
+            self.start(
+                "dashboard", "dashboard", *client, "--port", port, "--store", store,
+                *self.cluster_arguments(),
+            )  # fmt: skip
         where = (
             "your cluster"
             if args.bootstrap_servers
@@ -321,6 +367,21 @@ class Pipeline:
             f"Logs in {self.logs}/. Ctrl-C stops everything.",
             flush=True,
         )
+
+    def cluster_arguments(self) -> list[str]:
+        """The dashboard's flags for the bundled cluster: its controllers, for the quorum,
+        and its run file, for the broker controls (none elsewhere)."""
+        args = self.args
+        if args.bootstrap_servers or args.brokers == 1:
+            return []
+        cluster = chirpstream.cluster.build_parser().parse_args(cluster_arguments(args))
+        nodes, _ = chirpstream.cluster.check_flags(cluster)
+        return [
+            "--bootstrap-controller",
+            ",".join(node.controller_address for node in nodes if node.controller_address),
+            "--run-file",
+            str(args.data_dir / "cluster" / run_file.RUN_FILE),
+        ]
 
     def source_arguments(self) -> list[str]:
         args = self.args
@@ -362,36 +423,57 @@ class Pipeline:
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(0.1)
         finally:
+            status.close()
             if live:
                 print(flush=True)
 
     def down(self) -> None:
-        """Stop every service, newest first."""
+        """Stop every service, newest first; then the guardian, with nothing left to do."""
         for service in reversed(self.services):
             print(f"  stopping {service.name}", flush=True)
             service.stop()
+        if self.guardian is not None:
+            self._tell_guardian(guardian.DONE)
+            with contextlib.suppress(BrokenPipeError):
+                self.guardian.stdin.close()
+            self.guardian.wait(STOP_TIMEOUT_S)
         print("chirpstream stopped", flush=True)
 
 
 class Status:
     """tweets in/s, processed/s and lag, from high watermarks and the group's commits; the
     brokers up and the partitions whose in-sync replicas are fewer than their replicas, from
-    the cluster's metadata. The metadata is asked for first: librdkafka's admin client sends
-    the offsets questions to the leaders it last heard of, and kept asking a dead one."""
+    the cluster's metadata.
+
+    The metadata and the high watermarks come from the dashboard's probe
+    (``dashboard.cluster_probe``), which asks each partition's leader as the fresh metadata
+    names it: a broker that just died costs one refused connection, where librdkafka's admin
+    client kept routing ListOffsets to the leader it had cached until the request timed out
+    (every line read "did not answer" while a broker was down). Where the probe cannot ask (a
+    cluster that needs TLS or SASL) the admin client does, the metadata first to refresh the
+    leaders it routes to."""
 
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
         self._admin = AdminClient(
             librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
         )
+        plaintext = client_config.get("security.protocol", "plaintext").lower() == "plaintext"
+        self._probe = ClusterProbe(bootstrap, None, ANSWER_TIMEOUT_S) if plaintext else None
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
+
+    def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
 
     def line(self) -> str:
         self._admin.poll(0)  # serves librdkafka's queued log lines (one per broker change)
         try:
-            # The metadata first: it refreshes the leaders the offsets questions go to.
-            health = self._health()
-            high = self._high_watermarks()
+            view = None if self._probe is None else self._probe.view()
+            if view is not None:
+                health, high = _health(view), self._probed_high_watermarks(view)
+            else:
+                health, high = self._health(), self._high_watermarks()
             request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]
             result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(
                 ANSWER_TIMEOUT_S
@@ -412,6 +494,14 @@ class Status:
         self._last = (now, high, committed)
         return f"status: {rates}{high:,} tweets  lag {high - committed:,}  {health}"
 
+    def _probed_high_watermarks(self, view: ClusterView) -> int:
+        wanted = [p for p in view.partitions if p.topic == TWEETS_TOPIC]
+        assert self._probe is not None
+        offsets = self._probe.offsets(view, wanted)
+        if len(offsets) < TWEETS_PARTITIONS:  # a partition whose leader is being elected
+            raise TimeoutError
+        return sum(high for _, high in offsets.values())
+
     def _health(self) -> str:
         metadata = self._admin.list_topics(timeout=ANSWER_TIMEOUT_S)
         under = sum(
@@ -419,11 +509,7 @@ class Status:
             for topic in metadata.topics.values()
             for partition in topic.partitions.values()
         )
-        brokers = len(metadata.brokers)
-        return (
-            f"{brokers} broker{'s' if brokers != 1 else ''} up  "
-            f"{under} under-replicated partition{'s' if under != 1 else ''}"
-        )
+        return _health_line(len(metadata.brokers), under)
 
     def _high_watermarks(self) -> int:
         wanted = {tp: OffsetSpec.latest() for tp in self._partitions}
@@ -432,6 +518,20 @@ class Status:
         if min(offsets) < 0:  # -1: a partition whose leader just died answered no offset
             raise TimeoutError
         return sum(offsets)
+
+
+def _health(view: ClusterView) -> str:
+    """Brokers up: registered, unfenced and answering."""
+    up = sum(broker.state == "running" for broker in view.brokers)
+    under = sum(len(p.isr) < len(p.replicas) for p in view.partitions)
+    return _health_line(up, under)
+
+
+def _health_line(brokers: int, under: int) -> str:
+    return (
+        f"{brokers} broker{'s' if brokers != 1 else ''} up  "
+        f"{under} under-replicated partition{'s' if under != 1 else ''}"
+    )
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:

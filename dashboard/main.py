@@ -18,11 +18,13 @@ import urllib.request
 from pathlib import Path
 
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
+from chirpstream.controls import DEFAULT_DATA_DIR
 from chirpstream.logs import LEVELS, setup_logging
+from chirpstream.run_file import RUN_FILE
 from chirpstream.tools.quorum import DEFAULT_CONTROLLER
 from dashboard.collector import Collector
 from dashboard.store import Store
-from dashboard.ui import BOOTSTRAP_ENV, CLIENT_CONFIG_ENV, DEFAULT_STORE, STORE_ENV
+from dashboard.ui import BOOTSTRAP_ENV, CLIENT_CONFIG_ENV, DEFAULT_STORE, RUN_FILE_ENV, STORE_ENV
 
 APP = Path(__file__).resolve().parent / "app.py"
 
@@ -47,6 +49,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="a controller listener to ask for the quorum (DescribeQuorum) on a cluster"
         f" (default {DEFAULT_CONTROLLER}; nothing is shown when none answers)",
     )
+    parser.add_argument(
+        "--run-file",
+        type=Path,
+        default=DEFAULT_DATA_DIR / RUN_FILE,
+        help="the run file of the bundled cluster, for the Cluster page's broker controls"
+        f" (default {DEFAULT_DATA_DIR / RUN_FILE}, where `chirpstream up` keeps it)",
+    )
     parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
     return parser
 
@@ -70,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         STORE_ENV: str(args.store.resolve()),
         BOOTSTRAP_ENV: bootstrap,
         CLIENT_CONFIG_ENV: json.dumps(config),
+        RUN_FILE_ENV: str(args.run_file.resolve()),
     }
     streamlit = subprocess.Popen(
         [

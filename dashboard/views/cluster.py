@@ -1,10 +1,12 @@
 """Cluster: the brokers, each replica of the chosen topic's partitions by role, Kafka's
-replication counters, the controller quorum and the timeline of what changed."""
+replication counters, the controller quorum, the timeline of what changed and, on the
+bundled cluster, the broker controls."""
 
 import streamlit as st
 
-from dashboard import charts, replicas, ui
+from dashboard import broker_controls, charts, replicas, ui
 
+EVENTS_HEIGHT = 21 * 35 + 3  # pixels: a header and 20 rows of st.dataframe's grid
 st.title("Cluster")
 
 
@@ -18,6 +20,8 @@ def cluster() -> None:
     if brokers.empty:
         st.info("No brokers seen yet.")
         return
+    bundled = broker_controls.bundled_cluster(brokers)
+    brokers = broker_controls.with_process_states(brokers, bundled)
     last_minute = store.event_counts(store.since_ms(1))
     shown = replicas.counters(partitions, brokers, quorum, last_minute)
     for column, (name, value) in zip(st.columns(len(shown)), shown.items(), strict=True):
@@ -40,8 +44,10 @@ def cluster() -> None:
     table = brokers.assign(
         address=brokers["host"] + ":" + brokers["port"].astype(str),
         leaderships=[int(leads.get(n, 0)) for n in brokers["node_id"]],
-    )[["node_id", "address", "state", "controller", "leaderships"]]
-    st.dataframe(table, hide_index=True)
+    )
+    columns = ["node_id", "address", "state", "pid", "controller", "leaderships"]
+    st.dataframe(table[[c for c in columns if c in table]], hide_index=True)
+    broker_controls.show(brokers, bundled)
 
     st.subheader("Controller quorum")
     if quorum is None:
@@ -65,7 +71,9 @@ def cluster() -> None:
         st.caption("Nothing changed in the last hour.")
     else:
         events = events.assign(time=charts.local_times(events["ts_ms"]))
-        st.dataframe(events[["time", "kind", "text"]], hide_index=True)
+        # Tall enough for everything one broker's death sets off (its leaderships, the ISR
+        # shrinks, its state) to be seen at once, newest first.
+        st.dataframe(events[["time", "kind", "text"]], hide_index=True, height=EVENTS_HEIGHT)
 
 
 cluster()

@@ -4,6 +4,7 @@ starts (one line, nothing written, nothing left running)."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import signal
@@ -271,3 +272,130 @@ def test_three_nodes_make_a_quorum_of_three_by_default_and_fewer_a_single_contro
     two = check_flags(build_parser().parse_args(["--brokers", "2"]))[0]
     assert [node.controller_port is not None for node in three] == [True, True, True]
     assert [node.controller_port is not None for node in two] == [True, False]
+
+
+def brokers_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chirpstream", "brokers", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def states(data_dir: Path) -> dict[str, tuple[str, str]]:
+    """``chirpstream brokers --data-dir``'s table: id -> (state, pid)."""
+    done = brokers_cli("--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    header, *rows = (line.split() for line in done.stdout.splitlines())
+    assert header == ["ID", "ADDRESS", "STATE", "PID", "CONTROLLER", "LEADERS"]
+    return {row[0]: (row[2], row[3]) for row in rows}
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+@pytest.mark.cluster
+def test_the_run_file_names_every_node_and_the_broker_controls_act_on_them(tmp_path):
+    base = free_base_port(3, 3)
+    data = tmp_path / "c"
+    run = RunningCluster(tmp_path, "--base-port", str(base), "--data-dir", str(data))
+    run_json = data / "run.json"
+    try:
+        run.wait_for(r"^READY bootstrap=")
+        pids = {int(m[1]): int(m["pid"]) for m in re.finditer(NODE_LINE, run.output(), re.M)}
+        record = json.loads(run_json.read_text())
+        assert record["supervisor"]["pid"] == run.proc.pid
+        assert record["bootstrap"] == ",".join(f"127.0.0.1:{base + k}" for k in range(3))
+        for node in record["nodes"]:
+            k = node["node_id"]
+            assert node["process"]["pid"] == pids[k]
+            assert node["process"]["argv"] == node["argv"]
+            assert Path(f"/proc/{pids[k]}/cmdline").read_bytes().split(b"\0")[:-1] == [
+                arg.encode() for arg in node["argv"]
+            ]
+            assert (node["roles"], node["client_address"], node["controller_address"]) == (
+                "broker,controller",
+                f"127.0.0.1:{base + k}",
+                f"127.0.0.1:{base + 100 + k}",
+            )
+            assert node["log"] == str((data / f"node-{k}" / "node.log").resolve())
+            assert node["ready"] is True
+        assert states(data) == {str(k): ("running", str(pids[k])) for k in range(3)}
+
+        paused = brokers_cli("--data-dir", str(data), "--pause", "1")
+        assert paused.stdout == (
+            f"broker 1 paused (SIGSTOP to pid {pids[1]}): it answers nothing until resumed\n"
+        )
+        assert states(data)["1"] == ("paused", str(pids[1]))
+        again = brokers_cli("--data-dir", str(data), "--pause", "1")
+        assert (again.returncode, again.stderr) == (
+            1,
+            "error: broker 1 is already paused: `--resume 1` resumes it\n",
+        )
+        assert brokers_cli("--data-dir", str(data), "--resume", "1").returncode == 0
+        assert states(data)["1"] == ("running", str(pids[1]))
+
+        killed = brokers_cli("--data-dir", str(data), "--kill", "2")
+        assert killed.stdout == f"broker 2 killed (SIGKILL to pid {pids[2]})\n"
+        run.wait_for(r"^chirpstream cluster: node 2 was killed by SIGKILL; its log is .+$")
+        eventually(
+            lambda: json.loads(run_json.read_text())["nodes"][2]["exit_code"] == -9,
+            "the run file records node 2's death",
+        )
+        assert json.loads(run_json.read_text())["nodes"][2]["process"] is None
+        assert states(data)["2"] == ("stopped", "-")
+
+        restarted = brokers_cli("--data-dir", str(data), "--restart", "2")
+        assert restarted.returncode == 0, restarted.stderr
+        new_pid = int(re.fullmatch(r"broker 2 restarted: pid (\d+), ready\n", restarted.stdout)[1])
+        assert new_pid != pids[2]
+        assert parent_of(new_pid) == run.proc.pid  # still the supervisor's child
+        run.wait_for(rf"^chirpstream cluster: started node 2 again, pid {new_pid}$")
+        assert states(data)["2"] == ("running", str(new_pid))
+
+        stopped = brokers_cli("--data-dir", str(data), "--stop", "1")
+        assert stopped.stdout == (
+            f"broker 1 stopped (SIGTERM to pid {pids[1]}: a controlled shutdown)\n"
+        )
+        run.wait_for(r"^chirpstream cluster: node 1 exited cleanly; its log is .+$")
+        refused = brokers_cli("--data-dir", str(data), "--kill", "1")
+        assert (refused.returncode, refused.stdout, refused.stderr) == (
+            1,
+            "",
+            "error: broker 1 is not running: `--restart 1` starts it again\n",
+        )
+
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(90) == 0
+    finally:
+        run.kill()
+    assert not run_json.exists(), "a clean shutdown removes the run file"
+    assert processes_naming(str(tmp_path)) == []
+    gone = brokers_cli("--data-dir", str(data), "--restart", "0")
+    assert gone.returncode == 1 and gone.stderr.startswith(
+        f"error: no bundled cluster runs in {data}/ (no run.json): the broker controls act only "
+        "on the cluster `chirpstream up` or `chirpstream cluster` started"
+    )
+
+
+@pytest.mark.cluster
+def test_the_nodes_die_with_a_killed_cluster_supervisor(tmp_path):
+    data = tmp_path / "c"
+    run = RunningCluster(tmp_path, "--brokers", "2", "--base-port", str(free_base_port(2, 1)),
+                         "--data-dir", str(data))  # fmt: skip
+    try:
+        run.wait_for(r"^READY bootstrap=")
+        nodes = [int(m["pid"]) for m in re.finditer(NODE_LINE, run.output(), re.MULTILINE)]
+        assert len(nodes) == 2
+    finally:
+        run.kill()  # SIGKILL: no chance to stop anything
+    eventually(lambda: processes_naming(str(tmp_path)) == [], "no node left running", 15)
+    gone = brokers_cli("--data-dir", str(data), "--kill", "0")
+    assert gone.stderr == (
+        f"error: the cluster recorded in {data}/run.json is no longer running (its "
+        f"`chirpstream cluster`, pid {run.proc.pid}, has exited)\n"
+    )

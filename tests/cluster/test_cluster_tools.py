@@ -77,15 +77,15 @@ def test_brokers_partitions_and_leader_election(cluster_factory, tmp_path):
 
     listed = chirpstream("brokers", *bootstrap, *controller)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.split()[:5] == ["ID", "ADDRESS", "STATE", "CONTROLLER", "LEADERS"]
+    assert listed.stdout.split()[:6] == ["ID", "ADDRESS", "STATE", "PID", "CONTROLLER", "LEADERS"]
     # Leaderships over every topic, internal ones too, as the cluster's metadata tells them.
     topics = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(timeout=10).topics
     leads = Counter(p.leader for topic in topics.values() for p in topic.partitions.values())
     assert leads[1] >= 3 and leads[2] >= 1  # t-0, t-2 and solo-0, t-1
     assert table(listed.stdout) == [
-        ["0", f"127.0.0.1:{ports[0]}", "running", "yes", str(leads[0])],
-        ["1", f"127.0.0.1:{ports[1]}", "running", "no", str(leads[1])],
-        ["2", f"127.0.0.1:{ports[2]}", "running", "no", str(leads[2])],
+        ["0", f"127.0.0.1:{ports[0]}", "running", "-", "yes", str(leads[0])],
+        ["1", f"127.0.0.1:{ports[1]}", "running", "-", "no", str(leads[1])],
+        ["2", f"127.0.0.1:{ports[2]}", "running", "-", "no", str(leads[2])],
     ]
     healthy = chirpstream("topics", "--describe", "--under-replicated-partitions", *bootstrap)
     assert (healthy.returncode, healthy.stdout) == (0, "")

@@ -18,7 +18,7 @@ from dashboard.store import (
     QuorumRow,
     Store,
 )
-from dashboard.ui import STORE_ENV
+from dashboard.ui import RUN_FILE_ENV, STORE_ENV
 from tests.dashboard.test_pages import chart, metrics, run
 
 NOW = time.time_ns() // 1_000_000
@@ -48,6 +48,7 @@ QUORUM = QuorumRow(
 def store(tmp_path, monkeypatch) -> Store:
     path = tmp_path / "dashboard.sqlite"
     monkeypatch.setenv(STORE_ENV, str(path))
+    monkeypatch.setenv(RUN_FILE_ENV, str(tmp_path / "no-cluster" / "run.json"))  # no controls
     store = Store(path)
     before = ClusterSample(
         NOW - 1000,

@@ -168,6 +168,20 @@ def test_up_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path):
     assert (folder.totals.tweets, folder.overlaps, folder.invalid) == (produced, 0, 0)
 
 
+def test_up_killed_by_sigkill_leaves_nothing_behind(tmp_path):
+    """No Ctrl-C, no chance to stop anything: each service gets SIGTERM from the kernel when
+    ``up`` dies, and stops what it started in turn."""
+    up = Up(tmp_path, "--rate", "200", "--broker-port", "0", "--brokers", "1",
+            "--dashboard-port", str(free_port()))  # fmt: skip
+    try:
+        up.wait_until_up()
+        started = descendants(up.proc.pid)
+        assert len(started) >= 7, started  # broker, ingest, analytics + 3, dashboard + streamlit
+    finally:
+        up.kill()
+    assert wait_gone(started, 60) == set(), "processes left running after up was killed"
+
+
 def test_up_on_an_external_cluster_with_the_dashboard(broker_factory, tmp_path):
     cluster = broker_factory(name="cluster")
     port = free_port()
