@@ -29,7 +29,9 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -461,10 +463,28 @@ class Status:
         self._probe = ClusterProbe(bootstrap, None, ANSWER_TIMEOUT_S) if plaintext else None
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
+        # Admin requests this line gave up waiting for: librdkafka aborts (an assertion in
+        # rd_kafka_enq_once_del_source_return) when the client is destroyed with one still
+        # outstanding, so close() lets each run out its request timeout first.
+        self._pending: list[Future] = []
 
     def close(self) -> None:
         if self._probe is not None:
             self._probe.close()
+        for future in self._pending:
+            with contextlib.suppress(Exception):
+                future.exception(ANSWER_TIMEOUT_S + 1)
+        self._pending.clear()
+
+    def _answer(self, future: Future) -> Any:
+        """``future``'s result within the answer timeout; a future that times out is kept
+        until its request has ended."""
+        self._pending = [f for f in self._pending if not f.done()]
+        try:
+            return future.result(ANSWER_TIMEOUT_S)
+        except TimeoutError:
+            self._pending.append(future)
+            raise
 
     def line(self) -> str:
         self._admin.poll(0)  # serves librdkafka's queued log lines (one per broker change)
@@ -475,9 +495,10 @@ class Status:
             else:
                 health, high = self._health(), self._high_watermarks()
             request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]
-            result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(
-                ANSWER_TIMEOUT_S
+            futures = self._admin.list_consumer_group_offsets(
+                request, request_timeout=ANSWER_TIMEOUT_S
             )
+            result = self._answer(futures[ANALYTICS_GROUP])
             committed = sum(max(tp.offset, 0) for tp in result.topic_partitions)
         except KafkaException as exc:
             return f"status: the cluster is not answering ({exc.args[0].str()})"
@@ -514,7 +535,7 @@ class Status:
     def _high_watermarks(self) -> int:
         wanted = {tp: OffsetSpec.latest() for tp in self._partitions}
         futures = self._admin.list_offsets(wanted, request_timeout=ANSWER_TIMEOUT_S)
-        offsets = [future.result(ANSWER_TIMEOUT_S).offset for future in futures.values()]
+        offsets = [self._answer(future).offset for future in futures.values()]
         if min(offsets) < 0:  # -1: a partition whose leader just died answered no offset
             raise TimeoutError
         return sum(offsets)
