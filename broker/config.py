@@ -156,8 +156,8 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
         "controller.quorum.fetch.timeout.ms", "quorum_fetch_timeout_ms", "INT",
         QuorumConfig().fetch_timeout_ms,
         "a voter that has not heard from the leader this long starts an election; Kafka's "
-        "default is 2000",
-        minimum=1,
+        "default is 2000; above the 500 ms the leader holds an idle voter's fetch",
+        minimum=QuorumConfig().fetch_max_wait_ms + 1,
     ),
 )  # fmt: skip
 _NUMBERS: dict[str, ConfigSpec] = {spec.name: spec for spec in BROKER_SETTINGS}

@@ -104,7 +104,8 @@ class RaftRuntime:
         self._core: RaftCore | None = None
         self._store: RaftStore | None = None
         self._subscribers: list[tuple[OnCommit, OnSnapshot | None]] = []
-        # Messages for the core, appends as (values, future), a _Resign or a _TakeSnapshot.
+        # Messages for the core, appends as (values, future), a _Resign, a _TakeSnapshot or
+        # a _Failed request.
         self._inbox: list[object] = []
         self._resigning: list[asyncio.Future[None]] = []  # resolved once EndQuorumEpoch is sent
         self._snapshotting: list[asyncio.Future[None]] = []  # resolved once written
@@ -367,6 +368,8 @@ class RaftRuntime:
                     item.done.set_exception(exc)
                 else:
                     self._snapshotting.append(item.done)
+            elif isinstance(item, _Failed):
+                core.request_failed(item.request)
             elif isinstance(item, Message):
                 if isinstance(item, FetchRequest):
                     self._supersede_fetch(core, item)
@@ -417,8 +420,8 @@ class RaftRuntime:
                     answer.set_result(message)
 
     async def _request(self, message: Message) -> None:
-        """Send one of the core's requests and put the answer in the inbox; a failure is
-        dropped (the core sends again after its request timeout)."""
+        """Send one of the core's requests and put the answer in the inbox, or else the
+        failure (the core retries a Fetch after its backoff, the rest at their timers)."""
         timeout_s = (self.config.request_timeout_ms + self.config.fetch_max_wait_ms) / 1000
         try:
             body = request_to_kio(message, fetch_max_wait_ms=self.config.fetch_max_wait_ms)
@@ -432,6 +435,8 @@ class RaftRuntime:
                 message.destination,
                 exc,
             )
+            self._inbox.append(_Failed(message))
+            self._wake.set()
             return
         self._inbox.append(response)
         self._wake.set()
@@ -581,6 +586,13 @@ class _Resign:
     """The inbox item that asks the leader to hand over (``stop``)."""
 
     handed_over: asyncio.Future[None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failed:
+    """The inbox item for one of the core's requests that got no answer."""
+
+    request: Message
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

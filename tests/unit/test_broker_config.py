@@ -300,6 +300,10 @@ def test_one_role_nodes_in_a_cluster():
         ({"broker.session.timeout.ms": "0"}, r"broker\.session\.timeout\.ms must be an integer"),
         ({"offsets.topic.replication.factor": "0"}, r"from 1 to 32767"),
         ({"unclean.leader.election.enable": "maybe"}, r"must be true or false"),
+        (
+            {"controller.quorum.fetch.timeout.ms": "500"},
+            r"controller\.quorum\.fetch\.timeout\.ms must be an integer from 501",
+        ),
         ({"controller.quorum.voters": VOTERS, "cluster.id": "abc"}, r"cluster\.id must be a UUID"),
         ({"cluster.id": "MkU3OEVBNTcwNTJENDM2Qk"}, r"set controller\.quorum\.voters too"),
     ],
