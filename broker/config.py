@@ -110,9 +110,9 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("producer.id.expiration.ms", "producer_id_expiration_ms", "INT", 86_400_000,
                "forget an idle producer id's sequence state after this long", minimum=1),
     ConfigSpec(
-        "broker.heartbeat.interval.ms", "broker_heartbeat_interval_ms", "INT", 500,
+        "broker.heartbeat.interval.ms", "broker_heartbeat_interval_ms", "INT", 1000,
         "how often a broker heartbeats to the active controller; Kafka's default is 2000, "
-        "500 keeps a classroom's failover within seconds",
+        "1000 leaves three heartbeats in the bundled 3000 ms session",
         minimum=1,
     ),
     ConfigSpec(

@@ -187,7 +187,7 @@ def test_single_node_mode_keeps_its_defaults():
     config = BrokerConfig.from_properties({})
     assert not config.cluster_mode and config.quorum_voters == {}
     assert config.offsets_topic_replication_factor == 1
-    assert (config.broker_heartbeat_interval_ms, config.broker_session_timeout_ms) == (500, 3000)
+    assert (config.broker_heartbeat_interval_ms, config.broker_session_timeout_ms) == (1000, 3000)
     assert config.replica_lag_time_max_ms == 5000
     assert config.unclean_leader_election_enable is False
     assert config.auto_leader_rebalance_enable is True
@@ -221,7 +221,7 @@ def test_a_combined_cluster_node_from_kafkas_names():
     described = config.describe()
     assert described["listeners"] == "PLAINTEXT://127.0.0.1:9093,CONTROLLER://127.0.0.1:9193"
     assert described["controller.quorum.voters"] == VOTERS
-    assert described["broker.heartbeat.interval.ms"] == "500"
+    assert described["broker.heartbeat.interval.ms"] == "1000"
     assert described["offsets.topic.replication.factor"] == "3"
 
 
