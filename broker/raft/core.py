@@ -236,12 +236,20 @@ class RaftCore:
 
     def tick(self, now_ms: int) -> None:
         """Advance the manual clock to ``now_ms`` and fire every timer that is due."""
+        self.set_time(now_ms)
+        self._poll()
+
+    def set_time(self, now_ms: int) -> None:
+        """Move the manual clock to ``now_ms`` without firing a timer. A driver calls it
+        before it steps the messages received since the last tick, so they are handled at
+        the time they arrived: a follower's fetch timeout restarts from the arrival of its
+        leader's answer, not from the last tick (up to a whole hold earlier on an idle
+        quorum), and a timer that came due meanwhile fires only after them, in ``tick``."""
         self._check_not_in_ready()
         due = self.next_deadline()
         if due is not None and now_ms - due > STALLED_MS:
             self._allow_for_stall(now_ms)
         self.now = max(self.now, now_ms)
-        self._poll()
 
     def _allow_for_stall(self, now: int) -> None:
         """This node is ticked long after its timer was due: its process did not run (a

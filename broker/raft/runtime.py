@@ -2,7 +2,8 @@
 
 One task owns the core (``_run``). Everything else talks to it through an inbox: answers to
 the core's requests, requests received by the controller-listener handlers (``handle``), and
-appends. Each turn steps the inbox into the core, ticks it at the time of the injected clock,
+appends. Each turn moves the core's clock to the injected clock's time, steps the inbox into
+the core (so a message counts as received now, before any timer that came due fires), ticks it,
 then handles every ``Ready`` in the order the core demands: persist the election state and
 the log and fsync them (in a worker thread, so the loop keeps serving), then send its
 messages (requests through ``NodeClients``, answers to the handlers waiting on them), then
@@ -305,6 +306,7 @@ class RaftRuntime:
         try:
             while True:
                 self._wake.clear()
+                core.set_time(self.clock.now_ms())
                 self._step_inbox(core)
                 core.tick(self.clock.now_ms())
                 self._log_transition(core)
