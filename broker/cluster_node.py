@@ -172,6 +172,7 @@ class ClusterNode:
             controller=self.controller,
             node_id=config.node_id,
             api_keys=CONTROLLER_REGISTRY.advertised(),
+            cluster_id=self.cluster_id,
         )
         listener = config.controller_listener
         listening = await bind(listener.host, listener.port)

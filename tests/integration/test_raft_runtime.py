@@ -42,6 +42,7 @@ CONFIG = QuorumConfig(
     request_timeout_ms=1000,
 )
 HOST = "127.0.0.1"
+CLUSTER_ID = "MkU3OEVBNTcwNTJENDM2Qg"
 
 
 class Node:
@@ -69,7 +70,9 @@ class Node:
             self.node_id, voters, metadata_log_dir(self.data_dir), clock, self.config, self.clients
         )
         runtime.subscribe(lambda offset, entry: self.committed.append((offset, entry)))
-        context = ControllerContext(BrokerConfig(), clock, runtime, None, self.node_id)
+        context = ControllerContext(
+            BrokerConfig(), clock, runtime, None, self.node_id, cluster_id=CLUSTER_ID
+        )
         self.server = Server(context, CONTROLLER_REGISTRY, self._socket)
         await runtime.start()
         self.server.start()
@@ -383,6 +386,9 @@ def test_chirpstream_quorum_describe_prints_what_kafka_metadata_quorum_prints(tm
             # Asked through a follower: it names the leader, and the tool asks the leader.
             leader, out = await _describe_steadily(nodes, follower)
             status = dict(line.split(":", 1) for line in out.splitlines())
+            # Kafka's order: the cluster id (from DescribeCluster to the controller) first.
+            assert list(status)[:3] == ["ClusterId", "LeaderId", "LeaderEpoch"]
+            assert status["ClusterId"].strip() == CLUSTER_ID
             assert status["LeaderId"].strip() == str(leader.node_id)
             assert status["LeaderEpoch"].strip() == str(leader.runtime.epoch)
             assert status["HighWatermark"].strip() == str(leader.runtime.high_watermark)
