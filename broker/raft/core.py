@@ -32,6 +32,7 @@ from typing import NoReturn
 
 from kio.schema.errors import ErrorCode
 
+from broker.raft import leader_change
 from broker.raft.config import QuorumConfig
 from broker.raft.leader import LeaderState
 from broker.raft.log import RaftLog
@@ -439,11 +440,14 @@ class RaftCore:
         self._start_election(pre_vote=False)
 
     def _become_leader(self) -> None:
+        granted = self._election.granted if self._election is not None else {self.node_id}
         self._enter(Role.LEADER, self.node_id)
         self._leader = LeaderState.start(
             self.node_id, self.voters, self.log.end_offset, self.now, self.config.fetch_timeout_ms
         )
-        self._append_local([Entry(self.epoch, b"", leader_change=True)])
+        # Kafka's LeaderChangeMessage: the log itself says who leads this epoch.
+        change = leader_change.encode(self.node_id, self.voters, granted)
+        self._append_local([Entry(self.epoch, change, leader_change=True)])
         self._send_begin_quorum_epoch()
 
     def _become_resigned(self) -> None:

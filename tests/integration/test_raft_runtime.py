@@ -27,7 +27,7 @@ from broker.config import BrokerConfig
 from broker.net.client import KafkaClient, NodeClients
 from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
 from broker.net.server import Server, bind
-from broker.raft import Entry, NotLeaderError, QuorumConfig
+from broker.raft import Entry, NotLeaderError, QuorumConfig, leader_change
 from broker.raft.messages import FetchRequest
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import RaftStore, metadata_log_dir
@@ -139,7 +139,10 @@ def test_three_voters_elect_replicate_and_survive_the_leader_stopping(tmp_path, 
                 "every node applied both entries",
             )
             first_epoch = leader.runtime.epoch
-            assert all(n.committed[0] == (0, Entry(first_epoch, b"", True)) for n in nodes)
+            change = leader.committed[0][1]
+            assert change.leader_change and change.epoch == first_epoch
+            assert leader_change.decode(change.value).leader_id == leader.node_id
+            assert all(n.committed[0] == (0, change) for n in nodes)
 
             # The leader stops cleanly: it hands over and a new one is elected at once.
             await leader.stop()

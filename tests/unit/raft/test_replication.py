@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.raft import Entry, NotLeaderError, RaftCore, Role
+from broker.raft import Entry, NotLeaderError, RaftCore, Role, leader_change
 from broker.raft.messages import DivergingEpoch, EndQuorumEpochRequest, FetchRequest, VoteRequest
 from tests.unit.raft.harness import CONFIG, Quorum, between, fetch, leader_of, take
 
@@ -47,7 +47,9 @@ def values(core: RaftCore) -> list[bytes]:
 def test_the_high_watermark_needs_an_entry_of_the_leaders_epoch_on_a_majority() -> None:
     old = [Entry(1, b"a"), Entry(1, b"b")]
     leader = leader_of(2, old)
-    assert leader.log.entries[2] == Entry(2, b"", leader_change=True)
+    change = leader.log.entries[2]
+    assert change.leader_change and change.epoch == 2
+    assert leader_change.decode(change.value).leader_id == leader.node_id
     # A follower holding everything from epoch 1 is not enough to commit it.
     assert fetch(leader, 1, offset=2, last_epoch=1).high_watermark == 0
     assert leader.high_watermark == 0
