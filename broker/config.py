@@ -147,6 +147,20 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
         minimum=0,
     ),
     ConfigSpec(
+        "leader.imbalance.check.interval.seconds", "leader_imbalance_check_interval_seconds",
+        "LONG", 10,
+        "how often the active controller checks whether leaders should go back to their "
+        "preferred replicas (auto.leader.rebalance.enable); Kafka's default is 300",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "leader.imbalance.per.broker.percentage", "leader_imbalance_per_broker_percentage",
+        "INT", 10,
+        "a broker's preferred partitions led elsewhere go back to it once their share is above "
+        "this percentage (Kafka's default)",
+        minimum=0, maximum=100,
+    ),
+    ConfigSpec(
         "controller.quorum.election.timeout.ms", "quorum_election_timeout_ms", "INT",
         QuorumConfig().election_timeout_ms,
         "an election not won in this time is tried again; Kafka's default is 1000",
@@ -263,6 +277,12 @@ class BrokerConfig:
     offsets_topic_replication_factor: int = SINGLE_NODE_OFFSETS_REPLICATION_FACTOR
     metadata_snapshot_max_bytes: int = _DEFAULTS["metadata_snapshot_max_bytes"]
     metadata_snapshot_interval_ms: int = _DEFAULTS["metadata_snapshot_interval_ms"]
+    leader_imbalance_check_interval_seconds: int = _DEFAULTS[
+        "leader_imbalance_check_interval_seconds"
+    ]
+    leader_imbalance_per_broker_percentage: int = _DEFAULTS[
+        "leader_imbalance_per_broker_percentage"
+    ]
     quorum_election_timeout_ms: int = _DEFAULTS["quorum_election_timeout_ms"]
     quorum_fetch_timeout_ms: int = _DEFAULTS["quorum_fetch_timeout_ms"]
     log_defaults: LogConfig = field(default_factory=LogConfig)

@@ -299,6 +299,14 @@ def test_one_role_nodes_in_a_cluster():
         ({"controller.listener.names": "PLAINTEXT"}, r"one listener other than PLAINTEXT"),
         ({"broker.session.timeout.ms": "0"}, r"broker\.session\.timeout\.ms must be an integer"),
         ({"offsets.topic.replication.factor": "0"}, r"from 1 to 32767"),
+        (
+            {"leader.imbalance.per.broker.percentage": "101"},
+            r"leader\.imbalance\.per\.broker\.percentage must be an integer from 0 to 100",
+        ),
+        (
+            {"leader.imbalance.check.interval.seconds": "0"},
+            r"leader\.imbalance\.check\.interval\.seconds must be an integer from 1",
+        ),
         ({"unclean.leader.election.enable": "maybe"}, r"must be true or false"),
         (
             {"controller.quorum.fetch.timeout.ms": "500"},
