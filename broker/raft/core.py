@@ -1,9 +1,11 @@
 """``RaftCore``: one node of a KRaft quorum as a pure state machine (sans-IO).
 
 Inputs: the persisted state at start (the election state, the latest snapshot and the log
-entries after it), ``tick(now_ms)`` of a manual clock, ``step(message)`` for every message
-received, ``append(values)`` on the leader, ``take_snapshot(end_offset, data)`` from the
-state machine and ``resign()`` before a clean shutdown. Outputs come out of ``ready()`` as a
+entries after it), ``tick(now_ms)`` of a manual clock (``set_time(now_ms)`` moves it without
+firing timers, before the messages received meanwhile are stepped), ``step(message)`` for
+every message received, ``request_failed(request)`` for a request that got no answer,
+``append(values)`` on the leader, ``take_snapshot(end_offset, data)`` from the state machine
+and ``resign()`` before a clean shutdown. Outputs come out of ``ready()`` as a
 ``Ready``, which the driver must handle in the order its docstring gives: persist (election
 state, snapshot, log change) and fsync, then send its messages, then hand the state machine
 its snapshot to load and its committed entries, then call ``advance(ready)``. So an epoch or
@@ -628,9 +630,8 @@ class RaftCore:
         deposes this leader instead of leaving that voter stranded. After the first round it
         goes only to the voters whose Fetch it does not hold and that have not fetched from
         it for a hold and half a fetch timeout (Kafka sends it to all of them): a voter
-        fetching in this epoch follows this
-        leader already, and one that moves on stops fetching and is asked again, so an idle
-        quorum's heartbeat is its fetches alone."""
+        fetching in this epoch follows this leader already, and one that moves on stops
+        fetching and is asked again, so an idle quorum's heartbeat is its fetches alone."""
         assert self._leader is not None
         period = self.config.fetch_timeout_ms // 2
         if self._retry_deadline is None:  # the first round, as this node becomes leader
