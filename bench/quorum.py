@@ -9,9 +9,10 @@ voters, every node ``process.roles=broker,controller``, the bundled quorum timeo
   within 2 s.
 - Idle CPU: the CPU time each node's process uses over ``--idle-s`` seconds of an idle
   cluster, as a percentage of one core: the three combined nodes above (the quorum's fetches,
-  the brokers' heartbeats, the replica fetchers' long polls), then three controller-only
-  voters with one broker (the quorum's cost alone, plus one broker's heartbeats). Issue 15's
-  target: at most 1 % per node.
+  the brokers' heartbeats, the replica fetchers' long polls), then three nodes with a single
+  controller (``--controllers 1``: node 0 the only voter, the others observers), then three
+  controller-only voters with one broker (the quorum's cost alone, plus one broker's
+  heartbeats). Issue 15's target: at most 1 % per node.
 
 Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look).
 """
@@ -87,6 +88,23 @@ def idle_cpu(cluster: Cluster, seconds: float) -> dict[int, float]:
     }
 
 
+def single_controller_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
+    """Idle CPU of three nodes with one voter (node 0, broker and controller) and two
+    brokers that follow the metadata log as observers."""
+    cluster = Cluster(folder / "single", brokers=3, controllers=1)
+    try:
+        cluster.start()
+        time.sleep(settle_s)
+        cpu = idle_cpu(cluster, idle_s)
+    finally:
+        cluster.stop()
+    print(
+        f"idle CPU over {idle_s:.0f} s, a single controller (node 0) and two observers: "
+        + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+    )
+    return cpu
+
+
 def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
     """Idle CPU of three controller-only voters (ids 1-3) beside one broker (id 0)."""
     cluster = Cluster(folder / "controllers", brokers=1, controllers=3, dedicated_controllers=True)
@@ -136,6 +154,8 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
         f"idle CPU over {idle_s:.0f} s, per node (broker and controller in one process): "
         + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
     )
+    with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
+        single_controller_idle_cpu(Path(folder), idle_s, settle_s)
     with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
         controllers_idle_cpu(Path(folder), idle_s, settle_s)
 

@@ -160,6 +160,9 @@ class ClusterNode:
         settings = ControllerSettings(
             session_timeout_ms=config.broker_session_timeout_ms,
             auto_leader_rebalance=config.auto_leader_rebalance_enable,
+            leader_imbalance_check_interval_ms=config.leader_imbalance_check_interval_seconds
+            * 1000,
+            leader_imbalance_per_broker_percentage=config.leader_imbalance_per_broker_percentage,
             unclean_leader_election=config.unclean_leader_election_enable,
             num_partitions=config.num_partitions,
             default_replication_factor=config.default_replication_factor,
@@ -172,6 +175,7 @@ class ClusterNode:
             controller=self.controller,
             node_id=config.node_id,
             api_keys=CONTROLLER_REGISTRY.advertised(),
+            cluster_id=self.cluster_id,
         )
         listener = config.controller_listener
         listening = await bind(listener.host, listener.port)

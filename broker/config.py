@@ -113,9 +113,9 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("producer.id.expiration.ms", "producer_id_expiration_ms", "INT", 86_400_000,
                "forget an idle producer id's sequence state after this long", minimum=1),
     ConfigSpec(
-        "broker.heartbeat.interval.ms", "broker_heartbeat_interval_ms", "INT", 500,
+        "broker.heartbeat.interval.ms", "broker_heartbeat_interval_ms", "INT", 1000,
         "how often a broker heartbeats to the active controller; Kafka's default is 2000, "
-        "500 keeps a classroom's failover within seconds",
+        "1000 leaves three heartbeats in the bundled 3000 ms session",
         minimum=1,
     ),
     ConfigSpec(
@@ -150,6 +150,20 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
         minimum=0,
     ),
     ConfigSpec(
+        "leader.imbalance.check.interval.seconds", "leader_imbalance_check_interval_seconds",
+        "LONG", 10,
+        "how often the active controller checks whether leaders should go back to their "
+        "preferred replicas (auto.leader.rebalance.enable); Kafka's default is 300",
+        minimum=1,
+    ),
+    ConfigSpec(
+        "leader.imbalance.per.broker.percentage", "leader_imbalance_per_broker_percentage",
+        "INT", 10,
+        "a broker's preferred partitions led elsewhere go back to it once their share is above "
+        "this percentage (Kafka's default)",
+        minimum=0, maximum=100,
+    ),
+    ConfigSpec(
         "controller.quorum.election.timeout.ms", "quorum_election_timeout_ms", "INT",
         QuorumConfig().election_timeout_ms,
         "an election not won in this time is tried again; Kafka's default is 1000",
@@ -159,8 +173,8 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
         "controller.quorum.fetch.timeout.ms", "quorum_fetch_timeout_ms", "INT",
         QuorumConfig().fetch_timeout_ms,
         "a voter that has not heard from the leader this long starts an election; Kafka's "
-        "default is 2000",
-        minimum=1,
+        "default is 2000; above the 500 ms the leader holds an idle voter's fetch",
+        minimum=QuorumConfig().fetch_max_wait_ms + 1,
     ),
 )  # fmt: skip
 _NUMBERS: dict[str, ConfigSpec] = {spec.name: spec for spec in BROKER_SETTINGS}
@@ -267,6 +281,12 @@ class BrokerConfig:
     offsets_topic_replication_factor: int = SINGLE_NODE_OFFSETS_REPLICATION_FACTOR
     metadata_snapshot_max_bytes: int = _DEFAULTS["metadata_snapshot_max_bytes"]
     metadata_snapshot_interval_ms: int = _DEFAULTS["metadata_snapshot_interval_ms"]
+    leader_imbalance_check_interval_seconds: int = _DEFAULTS[
+        "leader_imbalance_check_interval_seconds"
+    ]
+    leader_imbalance_per_broker_percentage: int = _DEFAULTS[
+        "leader_imbalance_per_broker_percentage"
+    ]
     quorum_election_timeout_ms: int = _DEFAULTS["quorum_election_timeout_ms"]
     quorum_fetch_timeout_ms: int = _DEFAULTS["quorum_fetch_timeout_ms"]
     log_defaults: LogConfig = field(default_factory=LogConfig)

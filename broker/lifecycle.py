@@ -5,6 +5,9 @@ incarnation id each start) with the active controller and gets its broker epoch;
 a BrokerHeartbeat every ``broker.heartbeat.interval.ms``, reporting the last metadata-log
 offset it has applied. The controller unfences it once that offset reaches its registration
 (it has caught up) and fences it when heartbeats stop for ``broker.session.timeout.ms``.
+As in Kafka, a broker that has not caught up yet heartbeats again after 10 ms, so it starts
+serving as soon as it may, and one waiting for its controlled shutdown after 50 ms (Kafka: the
+first time only), so a rolling restart waits for the controller, not for the interval.
 A heartbeat answered STALE_BROKER_EPOCH or BROKER_ID_NOT_REGISTERED registers again;
 DUPLICATE_BROKER_REGISTRATION (the previous incarnation's lease is still alive) is retried.
 
@@ -31,6 +34,8 @@ from broker.net.forwarding import ControllerChannel, ControllerUnavailable
 
 log = logging.getLogger("broker.lifecycle")
 
+CATCHING_UP_S = 0.010
+SHUTTING_DOWN_S = 0.050
 _REGISTER_AGAIN = (ErrorCode.stale_broker_epoch, ErrorCode.broker_id_not_registered)
 
 
@@ -109,13 +114,23 @@ class BrokerLifecycle:
                 self._set_fenced(True)
                 await self._register()
                 continue
-            await self._pause()
+            await self._pause(self._next_heartbeat_s(answer))
 
-    async def _pause(self) -> None:
+    def _next_heartbeat_s(self, answer: BrokerHeartbeatResponse | None) -> float:
+        """When the next heartbeat is due (Kafka's BrokerLifecycleManager schedule)."""
+        if answer is None or answer.error_code != ErrorCode.none:
+            return self._interval_s
+        if not answer.is_caught_up:
+            return min(self._interval_s, CATCHING_UP_S)
+        if self._want_shut_down and not answer.should_shut_down:
+            return min(self._interval_s, SHUTTING_DOWN_S)
+        return self._interval_s
+
+    async def _pause(self, delay_s: float) -> None:
         """Until the next heartbeat is due, or one is wanted now (a controlled shutdown)."""
         waiting = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait({waiting, sleep(self._clock, self._interval_s)},
+            await asyncio.wait({waiting, sleep(self._clock, delay_s)},
                                return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
             waiting.cancel()

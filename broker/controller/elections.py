@@ -8,6 +8,7 @@ Each function reads one image and returns the :class:`PartitionChangeRecord` lis
 from __future__ import annotations
 
 import enum
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -77,22 +78,36 @@ def elect_offline(image: MetadataImage) -> list[PartitionChangeRecord]:
 AUTO_LEADER_REBALANCE = "auto.leader.rebalance.enable"
 
 
-def rebalance_preferred(image: MetadataImage) -> list[PartitionChangeRecord]:
-    """Give every partition back to its preferred (first) replica where it may lead: what
-    ``auto.leader.rebalance.enable`` (true unless the cluster config says otherwise) does on
-    each check. Nothing when it is off."""
+DEFAULT_IMBALANCE_PERCENTAGE = 10
+"""``leader.imbalance.per.broker.percentage`` (Kafka's default)."""
+
+
+def rebalance_preferred(
+    image: MetadataImage, imbalance_percentage: int = DEFAULT_IMBALANCE_PERCENTAGE
+) -> list[PartitionChangeRecord]:
+    """What ``auto.leader.rebalance.enable`` (true unless the cluster config says otherwise)
+    does on each check, as Kafka's controller checks ``leader.imbalance.per.broker.percentage``:
+    for each broker, the share of the partitions it is the preferred (first) replica of that
+    another broker leads; above the percentage, those partitions go back to it where it may
+    lead. Nothing when it is off."""
     if not cluster_flag(image, AUTO_LEADER_REBALANCE, default=True):
         return []
+    preferred_of: dict[int, list] = defaultdict(list)
+    for topic, index, partition in image.all_partitions():
+        preferred_of[partition.replicas[0]].append((topic, index, partition))
     active = partial(is_active, image)
     records = []
-    for topic, index, partition in image.all_partitions():
-        if partition.leader == partition.replicas[0]:
+    for broker_id in sorted(preferred_of):
+        partitions = preferred_of[broker_id]
+        elsewhere = [(t, i, p) for t, i, p in partitions if p.leader != broker_id]
+        if len(elsewhere) * 100 <= imbalance_percentage * len(partitions):
             continue
-        change = change_partition(
-            topic.topic_id, index, partition, active, election=Election.PREFERRED
-        )
-        if change is not None:
-            records.append(change)
+        for topic, index, partition in elsewhere:
+            change = change_partition(
+                topic.topic_id, index, partition, active, election=Election.PREFERRED
+            )
+            if change is not None:
+                records.append(change)
     return records
 
 

@@ -15,7 +15,8 @@ epoch (so everything an earlier controller committed is in its image). While it 
   heartbeats sent to its predecessor). A timer set at the earliest lease expiry fences the
   brokers whose ``broker.session.timeout.ms`` ran out and moves their leaderships.
 - With ``auto.leader.rebalance.enable``, every ``leader.imbalance.check.interval.seconds``
-  partitions go back to their preferred replica where it may lead.
+  partitions go back to their preferred replica where it may lead, for each broker whose share
+  of preferred partitions led elsewhere is above ``leader.imbalance.per.broker.percentage``.
 
 The metadata offset is the log offset of an entry: a broker's epoch is the offset of the
 entry that registered it, and a broker has caught up once it reports that offset applied.
@@ -57,6 +58,7 @@ from broker.controller.brokers import (
 )
 from broker.controller.elections import (
     AUTO_LEADER_REBALANCE,
+    DEFAULT_IMBALANCE_PERCENTAGE,
     ElectionAnswer,
     ElectionType,
     elect_leaders,
@@ -130,6 +132,8 @@ class ControllerSettings:
     auto_leader_rebalance: bool = True  # auto.leader.rebalance.enable
     # leader.imbalance.check.interval.seconds, in ms
     leader_imbalance_check_interval_ms: int = DEFAULT_LEADER_IMBALANCE_CHECK_INTERVAL_MS
+    # leader.imbalance.per.broker.percentage
+    leader_imbalance_per_broker_percentage: int = DEFAULT_IMBALANCE_PERCENTAGE
     unclean_leader_election: bool = False  # unclean.leader.election.enable
     num_partitions: int = DEFAULT_NUM_PARTITIONS  # num.partitions
     default_replication_factor: int = DEFAULT_REPLICATION_FACTOR  # default.replication.factor
@@ -388,7 +392,10 @@ class QuorumController:
             )
 
     async def _rebalance_leaders(self) -> None:
-        await self._run(lambda _: ControllerResult(tuple(rebalance_preferred(self.image)), None))
+        percentage = self.settings.leader_imbalance_per_broker_percentage
+        await self._run(
+            lambda _: ControllerResult(tuple(rebalance_preferred(self.image, percentage)), None)
+        )
 
     async def _adopt_settings(self) -> None:
         """Write this controller's ``unclean.leader.election.enable`` and

@@ -4,8 +4,8 @@ An entry is a batch of one record whose value is the entry's value, with the ent
 the batch's ``partitionLeaderEpoch``, so the leader-epoch cache of the segment code and of any
 reader (``kafka-dump-log.sh``) sees Raft's epochs. A leader-change entry is a control batch
 holding one control record whose key is Kafka's control key (version 0, type LEADER_CHANGE,
-2). Its value is the entry's value; the core leaves it empty, so the LeaderChangeMessage body
-(leader id and voters) Kafka writes there is not carried: the batch's epoch is what readers use.
+2). Its value is the entry's value: the LeaderChangeMessage (leader id, voters, granting
+voters) the core writes there, as Kafka does (``leader_change``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ the old one's SIGKILL: a follower notices after ``fetch_timeout_ms`` (0.8 s), as
 pre-votes, and an election takes one round trip, or one more ``election_timeout_ms`` plus a
 backoff when the two followers split the vote (measured on the simulated network: median
 1.24 s, worst 1.85 s over 300 seeds). An idle follower sends one Fetch per
-``fetch_max_wait_ms`` (the leader holds it that long), which is the quorum's heartbeat.
+``fetch_max_wait_ms`` (the leader holds it that long, 500 ms as in Kafka), which is the
+quorum's heartbeat; a held Fetch may take that long plus ``request_timeout_ms`` before it is
+given up, and one that fails (a refused or reset connection) is sent again after
+``retry_backoff_ms``.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ class QuorumConfig:
     """``controller.quorum.retry.backoff.ms`` (Kafka: 20). The wait before retrying a request
     that failed."""
 
-    fetch_max_wait_ms: int = 200
+    fetch_max_wait_ms: int = 500
     """How long the leader holds a Fetch that has nothing new (Kafka's raft client: 500, not
-    configurable). Must be below ``request_timeout_ms``."""
+    configurable). Must be below ``fetch_timeout_ms``, so an idle follower hears from its
+    leader in time."""
 
     fetch_max_entries: int = 64
     """The most entries one Fetch answer carries (Kafka bounds it in bytes)."""
@@ -48,9 +52,9 @@ class QuorumConfig:
     configurable); a larger snapshot comes in several chunks."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.fetch_max_wait_ms < self.request_timeout_ms:
-            raise ValueError("fetch_max_wait_ms must be positive and below request_timeout_ms")
-        if min(self.election_timeout_ms, self.fetch_timeout_ms, self.retry_backoff_ms) <= 0:
+        if min(self.election_timeout_ms, self.request_timeout_ms, self.retry_backoff_ms) <= 0:
             raise ValueError("the quorum timeouts must be positive")
+        if not 0 < self.fetch_max_wait_ms < self.fetch_timeout_ms:
+            raise ValueError("fetch_max_wait_ms must be positive and below fetch_timeout_ms")
         if self.fetch_snapshot_max_bytes <= 0:
             raise ValueError("fetch_snapshot_max_bytes must be positive")

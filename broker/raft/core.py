@@ -1,9 +1,11 @@
 """``RaftCore``: one node of a KRaft quorum as a pure state machine (sans-IO).
 
 Inputs: the persisted state at start (the election state, the latest snapshot and the log
-entries after it), ``tick(now_ms)`` of a manual clock, ``step(message)`` for every message
-received, ``append(values)`` on the leader, ``take_snapshot(end_offset, data)`` from the
-state machine and ``resign()`` before a clean shutdown. Outputs come out of ``ready()`` as a
+entries after it), ``tick(now_ms)`` of a manual clock (``set_time(now_ms)`` moves it without
+firing timers, before the messages received meanwhile are stepped), ``step(message)`` for
+every message received, ``request_failed(request)`` for a request that got no answer,
+``append(values)`` on the leader, ``take_snapshot(end_offset, data)`` from the state machine
+and ``resign()`` before a clean shutdown. Outputs come out of ``ready()`` as a
 ``Ready``, which the driver must handle in the order its docstring gives: persist (election
 state, snapshot, log change) and fsync, then send its messages, then hand the state machine
 its snapshot to load and its committed entries, then call ``advance(ready)``. So an epoch or
@@ -32,6 +34,7 @@ from typing import NoReturn
 
 from kio.schema.errors import ErrorCode
 
+from broker.raft import leader_change
 from broker.raft.config import QuorumConfig
 from broker.raft.leader import LeaderState
 from broker.raft.log import RaftLog
@@ -54,6 +57,10 @@ from broker.raft.messages import (
     VoteRequest,
     VoteResponse,
 )
+
+STALLED_MS = 100
+"""A tick this much later than the core's next deadline means the node itself did not run
+(its driver ticks it at that deadline), not that its peers went silent."""
 
 
 class Role(enum.Enum):
@@ -232,9 +239,36 @@ class RaftCore:
 
     def tick(self, now_ms: int) -> None:
         """Advance the manual clock to ``now_ms`` and fire every timer that is due."""
-        self._check_not_in_ready()
-        self.now = max(self.now, now_ms)
+        self.set_time(now_ms)
         self._poll()
+
+    def set_time(self, now_ms: int) -> None:
+        """Move the manual clock to ``now_ms`` without firing a timer. A driver calls it
+        before it steps the messages received since the last tick, so they are handled at
+        the time they arrived: a follower's fetch timeout restarts from the arrival of its
+        leader's answer, not from the last tick (up to a whole hold earlier on an idle
+        quorum), and a timer that came due meanwhile fires only after them, in ``tick``."""
+        self._check_not_in_ready()
+        due = self.next_deadline()
+        if due is not None and now_ms - due > STALLED_MS:
+            self._allow_for_stall(now_ms)
+        self.now = max(self.now, now_ms)
+
+    def _allow_for_stall(self, now: int) -> None:
+        """This node is ticked long after its timer was due: its process did not run (a
+        stall, a starved machine), and what its peers sent meanwhile may be waiting unread
+        in its sockets. The timers that judge a peer silent (a follower's fetch timeout and
+        its fetch's request timeout, a leader's check-quorum) give them a request timeout
+        more to be read before this node gives up on its leader or its followers."""
+        allowed = now + self.config.request_timeout_ms
+        if self._fetch_deadline is not None:
+            self._fetch_deadline = max(self._fetch_deadline, allowed)
+        if self._fetch_in_flight is not None:
+            correlation, offset, deadline = self._fetch_in_flight
+            self._fetch_in_flight = (correlation, offset, max(deadline, allowed))
+        leader = self._leader
+        if leader is not None and leader.check_quorum_deadline is not None:
+            leader.check_quorum_deadline = max(leader.check_quorum_deadline, allowed)
 
     def next_deadline(self) -> int | None:
         """The earliest time at which ``tick`` has something to do (None: nothing pending)."""
@@ -261,6 +295,22 @@ class RaftCore:
         handler = _HANDLERS[type(message)]
         handler(self, message)
         self._poll()
+
+    def request_failed(self, request: Message) -> None:
+        """The driver could not get ``request`` answered (connection refused or reset, no
+        answer in time). A Fetch or FetchSnapshot still in flight is sent again after
+        ``retry_backoff_ms``, as Kafka's raft client backs off after a network error, instead
+        of waiting out its request timeout (which, for a Fetch the leader may hold, can be
+        longer than the fetch timeout). Other requests are sent again by their own timers."""
+        self._check_not_in_ready()
+        in_flight = self._fetch_in_flight
+        if (
+            isinstance(request, FetchRequest | FetchSnapshotRequest)
+            and in_flight is not None
+            and request.correlation_id == in_flight[0]
+        ):
+            self._fetch_failed()
+            self._poll()
 
     def append(self, values: list[bytes]) -> int:
         """Append ``values`` as new entries on the leader; returns the offset of the last one.
@@ -392,11 +442,14 @@ class RaftCore:
         self._start_election(pre_vote=False)
 
     def _become_leader(self) -> None:
+        granted = self._election.granted if self._election is not None else {self.node_id}
         self._enter(Role.LEADER, self.node_id)
         self._leader = LeaderState.start(
             self.node_id, self.voters, self.log.end_offset, self.now, self.config.fetch_timeout_ms
         )
-        self._append_local([Entry(self.epoch, b"", leader_change=True)])
+        # Kafka's LeaderChangeMessage: the log itself says who leads this epoch.
+        change = leader_change.encode(self.node_id, self.voters, granted)
+        self._append_local([Entry(self.epoch, change, leader_change=True)])
         self._send_begin_quorum_epoch()
 
     def _become_resigned(self) -> None:
@@ -572,16 +625,28 @@ class RaftCore:
         self.log.append(entries)
 
     def _send_begin_quorum_epoch(self) -> None:
-        """Announce this epoch to every other voter, again every half fetch timeout (as Kafka's
-        leader does): a voter that moved to a later epoch answers FENCED_LEADER_EPOCH, which
-        deposes this leader instead of leaving that voter stranded."""
-        for voter in sorted(self.voters - {self.node_id}):
+        """Announce this epoch to the other voters, again every half fetch timeout as Kafka's
+        leader does: a voter that moved to a later epoch answers FENCED_LEADER_EPOCH, which
+        deposes this leader instead of leaving that voter stranded. After the first round it
+        goes only to the voters whose Fetch it does not hold and that have not fetched from
+        it for a hold and half a fetch timeout (Kafka sends it to all of them): a voter
+        fetching in this epoch follows this leader already, and one that moves on stops
+        fetching and is asked again, so an idle quorum's heartbeat is its fetches alone."""
+        assert self._leader is not None
+        period = self.config.fetch_timeout_ms // 2
+        if self._retry_deadline is None:  # the first round, as this node becomes leader
+            voters = sorted(self.voters - {self.node_id})
+        else:
+            since = self.now - period - self.config.fetch_max_wait_ms
+            silent = self._leader.silent_voters(since)
+            voters = [v for v in silent if v not in self._parked]  # a held Fetch is news
+        for voter in voters:
             self._send(
                 BeginQuorumEpochRequest(
                     self.node_id, voter, self._new_correlation(), leader_epoch=self.epoch
                 )
             )
-        self._retry_deadline = self.now + self.config.fetch_timeout_ms // 2
+        self._retry_deadline = self.now + period
 
     def _send_end_quorum_epoch(self) -> None:
         for voter in sorted(self._unacked):
@@ -713,7 +778,8 @@ class RaftCore:
             )
             return
         offset = self.log.end_offset
-        self._fetch_in_flight = (correlation, offset, deadline)
+        # The leader may hold a Fetch for fetch_max_wait_ms before the request timeout runs.
+        self._fetch_in_flight = (correlation, offset, deadline + self.config.fetch_max_wait_ms)
         self._send(
             FetchRequest(
                 self.node_id,

@@ -16,6 +16,8 @@ class ReplicaProgress:
     last_fetch: int = NEVER
     last_caught_up: int = NEVER
     leader_end_at_last_fetch: int = 0
+    last_contact: int = NEVER
+    """The last Fetch or FetchSnapshot from it in this epoch."""
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class LeaderState:
     def record_contact(self, replica_id: int, now: int) -> None:
         """``replica_id`` is following this leader (a Fetch, or a replica loading a snapshot):
         it counts for check-quorum."""
+        self.replicas.setdefault(replica_id, ReplicaProgress()).last_contact = now
         if replica_id in self.voters:
             self._fetched_voters.add(replica_id)
             if len(self._fetched_voters) + 1 >= len(self.voters) // 2 + 1:
@@ -80,6 +83,12 @@ class LeaderState:
         ends.sort(reverse=True)
         offset = ends[len(self.voters) // 2]
         return offset if offset > self.epoch_start_offset else None
+
+    def silent_voters(self, since: int) -> list[int]:
+        """The other voters that have not fetched from this leader since ``since``."""
+        return sorted(
+            v for v, r in self.replicas.items() if v in self.voters and r.last_contact < since
+        )
 
     def successors(self) -> tuple[int, ...]:
         """The other voters, the furthest replicated first (EndQuorumEpoch's order)."""

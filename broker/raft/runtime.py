@@ -2,7 +2,8 @@
 
 One task owns the core (``_run``). Everything else talks to it through an inbox: answers to
 the core's requests, requests received by the controller-listener handlers (``handle``), and
-appends. Each turn steps the inbox into the core, ticks it at the time of the injected clock,
+appends. Each turn moves the core's clock to the injected clock's time, steps the inbox into
+the core (so a message counts as received now, before any timer that came due fires), ticks it,
 then handles every ``Ready`` in the order the core demands: persist the election state and
 the log and fsync them (in a worker thread, so the loop keeps serving), then send its
 messages (requests through ``NodeClients``, answers to the handlers waiting on them), then
@@ -104,7 +105,8 @@ class RaftRuntime:
         self._core: RaftCore | None = None
         self._store: RaftStore | None = None
         self._subscribers: list[tuple[OnCommit, OnSnapshot | None]] = []
-        # Messages for the core, appends as (values, future), a _Resign or a _TakeSnapshot.
+        # Messages for the core, appends as (values, future), a _Resign, a _TakeSnapshot or
+        # a _Failed request.
         self._inbox: list[object] = []
         self._resigning: list[asyncio.Future[None]] = []  # resolved once EndQuorumEpoch is sent
         self._snapshotting: list[asyncio.Future[None]] = []  # resolved once written
@@ -304,6 +306,7 @@ class RaftRuntime:
         try:
             while True:
                 self._wake.clear()
+                core.set_time(self.clock.now_ms())
                 self._step_inbox(core)
                 core.tick(self.clock.now_ms())
                 self._log_transition(core)
@@ -367,6 +370,8 @@ class RaftRuntime:
                     item.done.set_exception(exc)
                 else:
                     self._snapshotting.append(item.done)
+            elif isinstance(item, _Failed):
+                core.request_failed(item.request)
             elif isinstance(item, Message):
                 if isinstance(item, FetchRequest):
                     self._supersede_fetch(core, item)
@@ -417,8 +422,8 @@ class RaftRuntime:
                     answer.set_result(message)
 
     async def _request(self, message: Message) -> None:
-        """Send one of the core's requests and put the answer in the inbox; a failure is
-        dropped (the core sends again after its request timeout)."""
+        """Send one of the core's requests and put the answer in the inbox, or else the
+        failure (the core retries a Fetch after its backoff, the rest at their timers)."""
         timeout_s = (self.config.request_timeout_ms + self.config.fetch_max_wait_ms) / 1000
         try:
             body = request_to_kio(message, fetch_max_wait_ms=self.config.fetch_max_wait_ms)
@@ -432,6 +437,8 @@ class RaftRuntime:
                 message.destination,
                 exc,
             )
+            self._inbox.append(_Failed(message))
+            self._wake.set()
             return
         self._inbox.append(response)
         self._wake.set()
@@ -581,6 +588,13 @@ class _Resign:
     """The inbox item that asks the leader to hand over (``stop``)."""
 
     handed_over: asyncio.Future[None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failed:
+    """The inbox item for one of the core's requests that got no answer."""
+
+    request: Message
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,11 +1,13 @@
 """``chirpstream quorum --describe``: what ``kafka-metadata-quorum.sh describe`` prints.
 
-``--status`` (the default): leader, epoch, high watermark, the largest follower lag and how
-long it has lasted, the voters and the observers. ``--replication``: one row per replica with
-its log end offset, its lag behind the leader, its last fetch and last caught-up times, and
-whether it is the leader, a follower (voter) or an observer. Both come from DescribeQuorum
-(55), sent to a controller's CONTROLLER listener (``--bootstrap-controller``); a controller
-that is not the leader names it, and the question goes there.
+``--status`` (the default): the cluster id, leader, epoch, high watermark, the largest follower
+lag and how long it has lasted, the voters and the observers. ``--replication``: one row per
+replica with its log end offset, its lag behind the leader, its last fetch and last caught-up
+times, and whether it is the leader, a follower (voter) or an observer. Both come from
+DescribeQuorum (55), sent to a controller's CONTROLLER listener (``--bootstrap-controller``); a
+controller that is not the leader names it, and the question goes there. The cluster id comes
+from DescribeCluster (60) for the controllers (KIP-919), as Kafka's tool asks
+``describeCluster``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import time
 from typing import Any
 
+from kio.schema.describe_cluster.v1.request import DescribeClusterRequest
 from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
 from kio.schema.errors import ErrorCode
 
@@ -24,6 +27,7 @@ from chirpstream.tools.common import TIMEOUT_S, CliError, print_table, reporting
 
 DEFAULT_CONTROLLER = "127.0.0.1:9192"  # node 0's CONTROLLER listener in `chirpstream cluster`
 ZERO_UUID = "AAAAAAAAAAAAAAAAAAAAAA"  # Kafka's Uuid.ZERO_UUID: no directory id
+CONTROLLER_ENDPOINT = 2  # DescribeCluster's EndpointType.CONTROLLER (KIP-919)
 
 _REQUEST = DescribeQuorumRequest(
     topics=(TopicData(topic_name=METADATA_TOPIC, partitions=(PartitionData(partition_index=0),)),)
@@ -51,11 +55,11 @@ def main(args: argparse.Namespace) -> int:
     if not args.describe:
         raise CliError("say what to show: --describe [--status | --replication]")
     host, port = address(args.bootstrap_controller)
-    answer = asyncio.run(describe(host, port))
     if args.replication:
-        _print_replication(answer, args.human_readable)
+        _print_replication(asyncio.run(describe(host, port)), args.human_readable)
     else:
-        _print_status(answer)
+        cluster_id = asyncio.run(describe_cluster_id(host, port))
+        _print_status(cluster_id, asyncio.run(describe(host, port)))
     return 0
 
 
@@ -84,20 +88,35 @@ async def describe(host: str, port: int) -> Any:
     return answer
 
 
-async def _ask(host: str, port: int) -> Any:
+async def describe_cluster_id(host: str, port: int) -> str:
+    """The cluster id, from the controller's DescribeCluster answer."""
+    request = DescribeClusterRequest(
+        include_cluster_authorized_operations=False, endpoint_type=CONTROLLER_ENDPOINT
+    )
+    answer = await _send(host, port, request)
+    if answer.error_code is not ErrorCode.none:
+        raise CliError(f"DescribeCluster failed: {answer.error_code.name.upper()}")
+    return answer.cluster_id
+
+
+async def _send(host: str, port: int, request: Any) -> Any:
     client = KafkaClient(host, port, client_id="chirpstream-quorum")
     try:
-        answer = await client.request(_REQUEST, timeout_s=TIMEOUT_S)
+        return await client.request(request, timeout_s=TIMEOUT_S)
     except ClientError as exc:
         raise CliError(f"cannot reach the controller at {host}:{port}: {exc}") from None
     finally:
         await client.close()
+
+
+async def _ask(host: str, port: int) -> Any:
+    answer = await _send(host, port, _REQUEST)
     if answer.error_code is not ErrorCode.none or len(answer.topics) != 1:
         raise CliError(f"DescribeQuorum failed: {answer.error_code.name.upper()}")
     return answer
 
 
-def _print_status(answer: Any) -> None:
+def _print_status(cluster_id: str, answer: Any) -> None:
     quorum = answer.topics[0].partitions[0]
     voters = list(quorum.current_voters)
     leader = next(v for v in voters if v.replica_id == quorum.leader_id)
@@ -113,6 +132,7 @@ def _print_status(answer: Any) -> None:
         for node in answer.nodes
     }
     lines = [
+        ("ClusterId", cluster_id),
         ("LeaderId", quorum.leader_id),
         ("LeaderEpoch", quorum.leader_epoch),
         ("HighWatermark", quorum.high_watermark),

@@ -1,7 +1,10 @@
 """What the controller-quorum tests (tests/cluster/test_quorum_*.py) read of a real cluster:
 the active controller and its epoch as the voters answer DescribeQuorum, which node acted as
 controller in which epoch (each node logs ``node N is the active controller in epoch E`` when
-its controller starts acting), and the metadata log each node holds on disk."""
+its controller starts acting), and the metadata log each node holds on disk, whose
+leader-change entries (Kafka's LeaderChangeMessage) name the leader of each epoch: a
+controller acts only in the epoch its own leader-change entry starts, so at most one
+controller per epoch is checked against the logs themselves."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import re
 import time
 from collections import defaultdict
 
+from broker.raft import leader_change
 from broker.raft.messages import Entry
 from broker.raft.store import RaftStore, metadata_log_dir
 from tests.support.cluster import Cluster
@@ -48,11 +52,44 @@ def controllers_by_epoch(cluster: Cluster) -> dict[int, set[int]]:
     return dict(acted)
 
 
-def assert_one_controller_per_epoch(cluster: Cluster) -> dict[int, set[int]]:
-    acted = controllers_by_epoch(cluster)
+def assert_one_controller_per_epoch(
+    cluster: Cluster, logs: dict[int, tuple[int, list[Entry]]]
+) -> dict[int, set[int]]:
+    """At most one controller per epoch, in the metadata logs and in what the nodes did;
+    returns who acted in which epoch."""
+    return check_one_controller_per_epoch(controllers_by_epoch(cluster), logs)
+
+
+def leaders_in_logs(logs: dict[int, tuple[int, list[Entry]]]) -> dict[int, set[int]]:
+    """Every epoch whose leader-change entry some node's metadata log holds, with the leaders
+    those entries name."""
+    named: dict[int, set[int]] = defaultdict(set)
+    for _, entries in logs.values():
+        for entry in entries:
+            if entry.leader_change:
+                named[entry.epoch].add(leader_change.decode(entry.value).leader_id)
+    return dict(named)
+
+
+def check_one_controller_per_epoch(
+    acted: dict[int, set[int]], logs: dict[int, tuple[int, list[Entry]]]
+) -> dict[int, set[int]]:
+    """No epoch has two leaders in the metadata logs, no two controllers acted in one epoch,
+    and a controller acted only in an epoch the logs say it led (where they still hold that
+    epoch's start: a snapshot may have replaced it)."""
+    leaders = leaders_in_logs(logs)
+    assert leaders, "no leader-change entry in any metadata log"
+    twice = {epoch: ids for epoch, ids in leaders.items() if len(ids) > 1}
+    assert not twice, f"the metadata logs name two leaders of one epoch: {twice}"
     assert acted, "no controller ever acted"
     twice = {epoch: nodes for epoch, nodes in acted.items() if len(nodes) > 1}
     assert not twice, f"two controllers acted in one epoch: {twice}"
+    wrong = {
+        epoch: (nodes, leaders[epoch])
+        for epoch, nodes in acted.items()
+        if epoch in leaders and nodes != leaders[epoch]
+    }
+    assert not wrong, f"a controller acted in an epoch another node led (acted, led): {wrong}"
     return acted
 
 

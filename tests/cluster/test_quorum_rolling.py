@@ -78,8 +78,9 @@ def test_r8_controller_failover_isolation_and_a_rolling_restart_lose_nothing(
     assert set(range(end)) <= consumed, f"seed={seed}: the group skipped offsets"
     eventually(lambda: _same_metadata(cluster), "every node shows the same metadata")
     cluster.stop()
-    assert_one_controller_per_epoch(cluster)
-    assert_logs_agree(metadata_logs(cluster))
+    logs = metadata_logs(cluster)
+    assert_one_controller_per_epoch(cluster, logs)
+    assert_logs_agree(logs)
     for node in cluster.nodes:
         checkpoints = list(node.layout.data_dir.glob("__cluster_metadata-0/*.checkpoint"))
         assert checkpoints, f"node {node.node_id} never wrote a metadata snapshot"

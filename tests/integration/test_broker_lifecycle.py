@@ -67,7 +67,9 @@ class Quorum:
 
 
 class Broker:
-    def __init__(self, quorum: Quorum, leader: Callable[[], int]) -> None:
+    def __init__(
+        self, quorum: Quorum, leader: Callable[[], int], heartbeat_ms: int = HEARTBEAT_MS
+    ) -> None:
         clock = SystemClock()
         self.publisher = MetadataPublisher()
         quorum.raft.subscribe(self.publisher.on_commit)  # the broker's own image
@@ -83,7 +85,7 @@ class Broker:
             channel=self.channel,
             clock=clock,
             metadata_offset=lambda: self.publisher.offset,
-            heartbeat_interval_ms=HEARTBEAT_MS,
+            heartbeat_interval_ms=heartbeat_ms,
         )
         self.remote = RemoteController(
             self.channel, self.publisher, lambda: self.lifecycle.broker_epoch, BROKER, leader
@@ -115,6 +117,28 @@ def test_a_broker_registers_is_unfenced_on_catch_up_and_shuts_down_under_control
         assert not broker.publisher.image.brokers[BROKER].fenced
         assert await broker.lifecycle.controlled_shutdown(timeout_s=5)
         assert broker.lifecycle.fenced
+        await broker.lifecycle.stop()
+        await broker.channel.close()
+
+    run(tmp_path, scenario)
+
+
+def test_a_broker_catching_up_does_not_wait_for_the_heartbeat_interval(tmp_path):
+    """As Kafka's BrokerLifecycleManager: a broker that has not caught up with the metadata
+    log yet heartbeats again after 10 ms, whatever the interval, so it is unfenced as soon
+    as it has."""
+
+    async def scenario(quorum: Quorum) -> None:
+        broker = Broker(quorum, lambda: quorum.raft.leader_id, heartbeat_ms=60_000)
+        applied = broker.publisher
+        reports = iter(range(3))  # its first three heartbeats report nothing applied yet
+        broker.lifecycle._metadata_offset = lambda: (
+            -1 if next(reports, None) is not None else applied.offset
+        )
+        broker.lifecycle.start()
+        async with asyncio.timeout(10):
+            await broker.lifecycle.wait_unfenced()
+            assert await broker.lifecycle.controlled_shutdown(timeout_s=10)
         await broker.lifecycle.stop()
         await broker.channel.close()
 

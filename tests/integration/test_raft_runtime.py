@@ -27,7 +27,7 @@ from broker.config import BrokerConfig
 from broker.net.client import KafkaClient, NodeClients
 from broker.net.controller_handlers import CONTROLLER_REGISTRY, ControllerContext
 from broker.net.server import Server, bind
-from broker.raft import Entry, NotLeaderError, QuorumConfig
+from broker.raft import Entry, NotLeaderError, QuorumConfig, leader_change
 from broker.raft.messages import FetchRequest
 from broker.raft.runtime import RaftRuntime
 from broker.raft.store import RaftStore, metadata_log_dir
@@ -42,14 +42,16 @@ CONFIG = QuorumConfig(
     request_timeout_ms=1000,
 )
 HOST = "127.0.0.1"
+CLUSTER_ID = "MkU3OEVBNTcwNTJENDM2Qg"
 
 
 class Node:
     """One node: its runtime, its CONTROLLER listener, and what it was told was committed."""
 
-    def __init__(self, node_id: int, data_dir: Path) -> None:
+    def __init__(self, node_id: int, data_dir: Path, config: QuorumConfig = CONFIG) -> None:
         self.node_id = node_id
         self.data_dir = data_dir
+        self.config = config
         self.port = 0
         self.runtime: RaftRuntime | None = None
         self.server: Server | None = None
@@ -65,10 +67,12 @@ class Node:
         self.clients = NodeClients()
         self.committed = []
         runtime = RaftRuntime(
-            self.node_id, voters, metadata_log_dir(self.data_dir), clock, CONFIG, self.clients
+            self.node_id, voters, metadata_log_dir(self.data_dir), clock, self.config, self.clients
         )
         runtime.subscribe(lambda offset, entry: self.committed.append((offset, entry)))
-        context = ControllerContext(BrokerConfig(), clock, runtime, None, self.node_id)
+        context = ControllerContext(
+            BrokerConfig(), clock, runtime, None, self.node_id, cluster_id=CLUSTER_ID
+        )
         self.server = Server(context, CONTROLLER_REGISTRY, self._socket)
         await runtime.start()
         self.server.start()
@@ -95,8 +99,10 @@ async def _eventually(condition: Callable[[], object], what: str, timeout: float
     raise AssertionError(f"never happened within {timeout} s: {what}")
 
 
-async def _cluster(tmp_path: Path, voters: int, observers: int = 0) -> list[Node]:
-    nodes = [Node(i, tmp_path / f"node-{i}") for i in range(voters + observers)]
+async def _cluster(
+    tmp_path: Path, voters: int, observers: int = 0, config: QuorumConfig = CONFIG
+) -> list[Node]:
+    nodes = [Node(i, tmp_path / f"node-{i}", config) for i in range(voters + observers)]
     for node in nodes:
         await node.bind()
     endpoints = {node.node_id: (HOST, node.port) for node in nodes[:voters]}
@@ -133,7 +139,10 @@ def test_three_voters_elect_replicate_and_survive_the_leader_stopping(tmp_path, 
                 "every node applied both entries",
             )
             first_epoch = leader.runtime.epoch
-            assert all(n.committed[0] == (0, Entry(first_epoch, b"", True)) for n in nodes)
+            change = leader.committed[0][1]
+            assert change.leader_change and change.epoch == first_epoch
+            assert leader_change.decode(change.value).leader_id == leader.node_id
+            assert all(n.committed[0] == (0, change) for n in nodes)
 
             # The leader stops cleanly: it hands over and a new one is elected at once.
             await leader.stop()
@@ -156,6 +165,26 @@ def test_three_voters_elect_replicate_and_survive_the_leader_stopping(tmp_path, 
                         f"raft node {follower.node_id}: follower of {successor.node_id} in epoch "
                         f"{new_epoch}"
                     ) in caplog.text
+        finally:
+            await _stop_all(nodes)
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_quorum_with_the_bundled_timeouts_keeps_its_leader(tmp_path):
+    """With the bundled timeouts the leader holds an idle Fetch 500 ms, close to the 800 ms
+    fetch timeout: each answer must restart the follower's fetch timeout from its arrival.
+    (Handled at the time of the follower's last tick, up to a hold earlier, it left the next
+    answer 300 ms to come, and the quorum changed leader about every second.)"""
+
+    async def scenario() -> None:
+        nodes = await _cluster(tmp_path, voters=3, config=QuorumConfig())
+        try:
+            leader = await _leader(nodes)
+            epoch = leader.runtime.epoch
+            await asyncio.sleep(10 * QuorumConfig().fetch_max_wait_ms / 1000)
+            assert [n.runtime.epoch for n in nodes] == [epoch] * 3
+            assert leader.runtime.is_leader
         finally:
             await _stop_all(nodes)
 
@@ -360,6 +389,9 @@ def test_chirpstream_quorum_describe_prints_what_kafka_metadata_quorum_prints(tm
             # Asked through a follower: it names the leader, and the tool asks the leader.
             leader, out = await _describe_steadily(nodes, follower)
             status = dict(line.split(":", 1) for line in out.splitlines())
+            # Kafka's order: the cluster id (from DescribeCluster to the controller) first.
+            assert list(status)[:3] == ["ClusterId", "LeaderId", "LeaderEpoch"]
+            assert status["ClusterId"].strip() == CLUSTER_ID
             assert status["LeaderId"].strip() == str(leader.node_id)
             assert status["LeaderEpoch"].strip() == str(leader.runtime.epoch)
             assert status["HighWatermark"].strip() == str(leader.runtime.high_watermark)

@@ -188,7 +188,7 @@ def test_single_node_mode_keeps_its_defaults():
     config = BrokerConfig.from_properties({})
     assert not config.cluster_mode and config.quorum_voters == {}
     assert config.offsets_topic_replication_factor == 1
-    assert (config.broker_heartbeat_interval_ms, config.broker_session_timeout_ms) == (500, 3000)
+    assert (config.broker_heartbeat_interval_ms, config.broker_session_timeout_ms) == (1000, 3000)
     assert config.replica_lag_time_max_ms == 5000
     assert config.unclean_leader_election_enable is False
     assert config.auto_leader_rebalance_enable is True
@@ -222,7 +222,7 @@ def test_a_combined_cluster_node_from_kafkas_names():
     described = config.describe()
     assert described["listeners"] == "PLAINTEXT://127.0.0.1:9093,CONTROLLER://127.0.0.1:9193"
     assert described["controller.quorum.voters"] == VOTERS
-    assert described["broker.heartbeat.interval.ms"] == "500"
+    assert described["broker.heartbeat.interval.ms"] == "1000"
     assert described["offsets.topic.replication.factor"] == "3"
 
 
@@ -300,7 +300,19 @@ def test_one_role_nodes_in_a_cluster():
         ({"controller.listener.names": "PLAINTEXT"}, r"one listener other than PLAINTEXT"),
         ({"broker.session.timeout.ms": "0"}, r"broker\.session\.timeout\.ms must be an integer"),
         ({"offsets.topic.replication.factor": "0"}, r"from 1 to 32767"),
+        (
+            {"leader.imbalance.per.broker.percentage": "101"},
+            r"leader\.imbalance\.per\.broker\.percentage must be an integer from 0 to 100",
+        ),
+        (
+            {"leader.imbalance.check.interval.seconds": "0"},
+            r"leader\.imbalance\.check\.interval\.seconds must be an integer from 1",
+        ),
         ({"unclean.leader.election.enable": "maybe"}, r"must be true or false"),
+        (
+            {"controller.quorum.fetch.timeout.ms": "500"},
+            r"controller\.quorum\.fetch\.timeout\.ms must be an integer from 501",
+        ),
         ({"controller.quorum.voters": VOTERS, "cluster.id": "abc"}, r"cluster\.id must be a UUID"),
         ({"cluster.id": "MkU3OEVBNTcwNTJENDM2Qk"}, r"set controller\.quorum\.voters too"),
     ],

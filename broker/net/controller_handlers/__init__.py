@@ -1,13 +1,14 @@
 """The CONTROLLER listener: what a node serves to the other members of the quorum and to the
 brokers that follow the metadata log.
 
-``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, the quorum's own (``quorum``: Vote,
-BeginQuorumEpoch, EndQuorumEpoch, Fetch and FetchSnapshot on ``__cluster_metadata``,
-DescribeQuorum) and the controller's (``brokers``, ``partitions``, ``producer_ids``,
-``topics``: each asks the :class:`~broker.controller.quorum.QuorumController` and answers
-NOT_CONTROLLER when this node is not the active controller, so the sender retries against the
-quorum's leader). Handlers receive a ``ControllerContext``, which also gives
-``broker.net.server.Server`` and ``Connection`` what they read of any context.
+``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, DescribeCluster for the controllers
+(``cluster``, KIP-919), the quorum's own (``quorum``: Vote, BeginQuorumEpoch, EndQuorumEpoch,
+Fetch and FetchSnapshot on ``__cluster_metadata``, DescribeQuorum) and the controller's
+(``brokers``, ``partitions``, ``producer_ids``, ``topics``: each asks the
+:class:`~broker.controller.quorum.QuorumController` and answers NOT_CONTROLLER when this node
+is not the active controller, so the sender retries against the quorum's leader). Handlers
+receive a ``ControllerContext``, which also gives ``broker.net.server.Server`` and
+``Connection`` what they read of any context.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from broker.controller.quorum import QuorumController
 from broker.net.controller_handlers import (
     api_versions,
     brokers,
+    cluster,
     partitions,
     producer_ids,
     quorum,
@@ -32,6 +34,7 @@ from broker.raft.runtime import RaftRuntime
 CONTROLLER_REGISTRY = Registry(
     [
         *api_versions.SPECS,
+        *cluster.SPECS,
         *quorum.SPECS,
         *brokers.SPECS,
         *partitions.SPECS,
@@ -52,6 +55,7 @@ class ControllerContext:
         default_factory=lambda: CONTROLLER_REGISTRY.advertised()
     )
     listener_name: str = "CONTROLLER"
+    cluster_id: str = ""
 
     def now_ms(self) -> int:
         return self.clock.now_ms()

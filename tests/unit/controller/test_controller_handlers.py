@@ -417,3 +417,17 @@ async def test_elect_leaders_unclean_brings_an_offline_partition_back_and_prefer
     assert error_codes(again) == [ErrorCode.preferred_leader_not_available]
     bad = await call(ctx, 43, 2, {"election_type": 5, "topic_partitions": asked})
     assert error_codes(bad) == [ErrorCode.invalid_request, ErrorCode.invalid_request]
+
+
+@pytest.mark.parametrize(("version", "body"), [(0, {}), (1, {"endpoint_type": 1})])
+def test_describe_cluster_asked_for_brokers_answers_unsupported_endpoint_type(version, body):
+    """A controller describes the controllers (KIP-919); asked for brokers (v0 always asks
+    for them) it answers UNSUPPORTED_ENDPOINT_TYPE, as Kafka's controllers do."""
+
+    async def ask() -> Any:
+        asked = {"include_cluster_authorized_operations": False, **body}
+        return await call(context(), 60, version, asked)
+
+    answer = asyncio.run(ask())
+    assert answer.error_code is ErrorCode.unsupported_endpoint_type
+    assert answer.brokers == ()

@@ -7,7 +7,12 @@ from kio.schema.errors import ErrorCode
 from broker.controller.brokers import DEFAULT_SESSION_TIMEOUT_MS
 from broker.controller.elections import ElectionType, elect_leaders, rebalance_preferred
 from broker.controller.isr import IsrChange, alter_partition
-from broker.metadata.records import NO_LEADER, ConfigRecord, ConfigResourceType
+from broker.metadata.records import (
+    NO_LEADER,
+    ConfigRecord,
+    ConfigResourceType,
+    PartitionChangeRecord,
+)
 from tests.unit.controller.harness import Harness
 
 
@@ -147,3 +152,20 @@ def test_auto_rebalance_moves_every_partition_back_to_its_preferred_replica() ->
     assert len(records) == 1
     h.image = h.image.apply_all(records)
     assert h.partition("tweets", 0).leader == 0 and h.partition("tweets", 1).leader == 1
+
+
+def test_auto_rebalance_waits_until_a_brokers_imbalance_is_above_the_percentage() -> None:
+    """Kafka's leader.imbalance.per.broker.percentage (10): broker 0 is the preferred replica
+    of ten partitions; one led by broker 1 is 10 %, within it; two are 20 %, both go back."""
+    h = Harness()
+    h.start(2)
+    h.create("tweets", assignments={i: (0, 1) for i in range(10)})
+    topic_id = h.image.topics["tweets"].topic_id
+    assert all(h.partition("tweets", i).leader == 0 for i in range(10))
+    h.image = h.image.apply_all([PartitionChangeRecord(0, topic_id, leader=1)])
+    assert rebalance_preferred(h.image, imbalance_percentage=10) == []
+    h.image = h.image.apply_all([PartitionChangeRecord(1, topic_id, leader=1)])
+    records = rebalance_preferred(h.image, imbalance_percentage=10)
+    assert sorted(r.partition_id for r in records) == [0, 1]
+    h.image = h.image.apply_all(records)
+    assert all(h.partition("tweets", i).leader == 0 for i in range(10))

@@ -319,6 +319,24 @@ async def test_auto_leader_rebalance_gives_partitions_back_to_their_preferred_re
 
 
 @run
+async def test_leaders_stay_while_a_brokers_imbalance_is_within_the_percentage():
+    """leader.imbalance.per.broker.percentage: broker 0 is the preferred replica of one of the
+    two partitions, led by broker 1 (100 % of its share): nothing moves at 100 %, it does
+    below."""
+    interval = 10_000
+    for percentage, moves in ((100, False), (99, True)):
+        settings = ControllerSettings(
+            session_timeout_ms=HOUR_MS,
+            leader_imbalance_check_interval_ms=interval,
+            leader_imbalance_per_broker_percentage=percentage,
+        )
+        c = await a_broker_returns(settings)
+        await c.advance(interval)
+        moved = [c.partition("t", i).leader == c.partition("t", i).replicas[0] for i in range(2)]
+        assert all(moved) if moves else moved.count(True) == 1  # one was preferred by 1
+
+
+@run
 async def test_without_auto_leader_rebalance_leaders_stay_where_they_are():
     settings = ControllerSettings(
         session_timeout_ms=HOUR_MS,

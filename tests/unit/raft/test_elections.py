@@ -7,7 +7,7 @@ import random
 
 from kio.schema.errors import ErrorCode
 
-from broker.raft import ElectionState, Entry, RaftCore, Role
+from broker.raft import ElectionState, Entry, RaftCore, Role, leader_change
 from broker.raft.messages import VoteRequest, VoteResponse
 from tests.unit.raft.harness import CONFIG, Quorum, between, to
 
@@ -92,9 +92,15 @@ def test_first_election_uses_pre_vote_then_vote_and_announces_the_leader() -> No
     leader = quorum.leader()
     assert leader is not None and leader.epoch == 1
     quorum.settle(lambda: all(c.leader_id == leader.node_id for c in quorum.cores.values()))
-    # The leader's first entry is its LeaderChange record, committed once a majority has it.
+    # The leader's first entry is its LeaderChange record, committed once a majority has it:
+    # Kafka's LeaderChangeMessage, naming the leader, the voters and those that granted.
     quorum.settle(lambda: all(len(a) == 1 for a in quorum.applied.values()))
-    assert all(a[0] == Entry(1, b"", leader_change=True) for a in quorum.applied.values())
+    first = quorum.applied[0][0]
+    assert first.leader_change and first.epoch == 1
+    assert all(a[0] == first for a in quorum.applied.values())
+    change = leader_change.decode(first.value)
+    assert (change.leader_id, change.voters) == (leader.node_id, (0, 1, 2))
+    assert leader.node_id in change.granting_voters and len(change.granting_voters) >= 2
 
 
 def test_a_follower_that_hears_its_leader_refuses_pre_votes() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.raft import Entry, NotLeaderError, RaftCore, Role
+from broker.raft import Entry, NotLeaderError, RaftCore, Role, leader_change
 from broker.raft.messages import DivergingEpoch, EndQuorumEpochRequest, FetchRequest, VoteRequest
 from tests.unit.raft.harness import CONFIG, Quorum, between, fetch, leader_of, take
 
@@ -47,7 +47,9 @@ def values(core: RaftCore) -> list[bytes]:
 def test_the_high_watermark_needs_an_entry_of_the_leaders_epoch_on_a_majority() -> None:
     old = [Entry(1, b"a"), Entry(1, b"b")]
     leader = leader_of(2, old)
-    assert leader.log.entries[2] == Entry(2, b"", leader_change=True)
+    change = leader.log.entries[2]
+    assert change.leader_change and change.epoch == 2
+    assert leader_change.decode(change.value).leader_id == leader.node_id
     # A follower holding everything from epoch 1 is not enough to commit it.
     assert fetch(leader, 1, offset=2, last_epoch=1).high_watermark == 0
     assert leader.high_watermark == 0
@@ -93,11 +95,13 @@ def test_a_leader_that_hears_no_majority_resigns() -> None:
         link=between(leader.node_id, follower),
     )
     assert leader.role is Role.LEADER
-    # Nobody fetches: after 1.5 fetch timeouts it resigns (KAFKA-15489).
+    # Nobody fetches: 1.5 fetch timeouts after the last fetch it resigns (KAFKA-15489); that
+    # fetch came in at most one hold (fetch_max_wait_ms) before the links were cut.
     start = quorum.now
     took = quorum.settle(lambda: leader.role is not Role.LEADER, link=lambda m: False)
     assert leader.role is Role.RESIGNED
-    assert CONFIG.fetch_timeout_ms <= took <= CONFIG.fetch_timeout_ms * 3 // 2 + 10
+    check_quorum_ms = CONFIG.fetch_timeout_ms * 3 // 2
+    assert check_quorum_ms - CONFIG.fetch_max_wait_ms <= took <= check_quorum_ms + 10
     with pytest.raises(NotLeaderError):
         leader.append([b"too late"])
 
@@ -176,3 +180,33 @@ def test_describe_quorum_reports_offsets_and_times_from_the_clock() -> None:
     assert quorum.now - observer.last_fetch_timestamp <= CONFIG.fetch_max_wait_ms + 5
     with pytest.raises(NotLeaderError):
         quorum.cores[lagging].describe_quorum()
+
+
+def test_an_idle_follower_fetches_once_per_hold_and_keeps_its_leader() -> None:
+    """The leader holds an idle Fetch for fetch_max_wait_ms (500 ms, as Kafka's raft client),
+    longer than the request timeout alone: the follower waits for the held answer instead of
+    giving up on it and fetching again, so the quorum's heartbeat is one Fetch per hold per
+    follower and nobody starts an election."""
+    quorum = Quorum(3)
+    quorum.settle(lambda: quorum.leader() is not None)
+    leader = quorum.leader()
+    assert leader is not None
+    epoch, idle_ms = leader.epoch, 10 * CONFIG.fetch_timeout_ms
+    fetches: set[tuple[int, int]] = set()  # (source, correlation id): a link sees one twice
+
+    def counted(message: object) -> bool:
+        if isinstance(message, FetchRequest):
+            fetches.add((message.source, message.correlation_id))
+        return True
+
+    start = quorum.now
+    quorum.settle(lambda: quorum.now - start >= idle_ms, link=counted)
+    assert quorum.leader() is leader and leader.epoch == epoch
+    assert {c.epoch for c in quorum.cores.values()} == {epoch}
+    for follower in (n for n in quorum.cores if n != leader.node_id):
+        sent = sum(1 for source, _ in fetches if source == follower)
+        assert (
+            idle_ms // CONFIG.fetch_max_wait_ms - 1
+            <= sent
+            <= idle_ms // CONFIG.fetch_max_wait_ms + 1
+        )
