@@ -18,7 +18,6 @@ import contextlib
 import random
 import re
 import socket
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.errors import ErrorCode
 
 from chirpstream.cluster import NodeLayout, node_properties, write_properties
-from tests.support.broker_process import BrokerProcess
+from tests.support.broker_process import BrokerProcess, broker_command
 from tests.support.proxy import ProxyThread
 from tests.support.waiting import eventually
 from tests.support.wire import WireClient
@@ -98,7 +97,7 @@ class NodeProcess(BrokerProcess):
         return self.layout.node_id
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "broker", str(self.layout.properties_path)]
+        return broker_command(str(self.layout.properties_path))
 
     def pause(self) -> None:
         super().pause()
