@@ -140,9 +140,18 @@ class BrokerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.running:
-            self.resume()
-            try:
-                self.term(10.0)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_together([self])
+
+
+def stop_together(processes: list[BrokerProcess]) -> None:
+    """Stop the ones still running at once: SIGTERM to each, then wait for each (SIGKILL if it
+    does not stop within 10 s)."""
+    running = [process for process in processes if process.running]
+    for process in running:
+        process.resume()
+        process._signal(signal.SIGTERM)
+    for process in running:
+        try:
+            process.wait(10.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
