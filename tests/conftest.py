@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.broker_process import LIGHT, BrokerProcess
+from tests.support.broker_process import LIGHT, BrokerProcess, stop_together
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -33,8 +33,7 @@ def broker_factory(request, tmp_path) -> Iterator:
         return broker.start()
 
     yield start
-    for broker in started:
-        broker.stop()
+    stop_together(started)
 
 
 @pytest.fixture
