@@ -77,9 +77,11 @@ clean:
 # each; CHIRPSTREAM_SEED=<n> reruns one. `make test` runs the small CI count. The Raft
 # simulator (tests/unit/raft) is cheap, so it runs RAFT_SEEDS (default 10000) seeds. The
 # cluster fault scenarios (tests/cluster, R1-R6 and R8) run CLUSTER_SEEDS (default 10) seeds each,
-# one at a time; CLUSTER_SEED=<n> reruns one.
+# one at a time; CLUSTER_SEED=<n> reruns one. The unit tests run with CHIRPSTREAM_CHAOS=1: the
+# slow property tests draw their full count of examples (tests/support/examples.py).
 .PHONY: chaos
 chaos: $(STAMP)
 	CHIRPSTREAM_SEEDS=$(or $(CHIRPSTREAM_SEEDS),20) $(BIN)/python -m pytest -q tests/reliability
 	CHIRPSTREAM_SEEDS=$(or $(RAFT_SEEDS),10000) $(BIN)/python -m pytest -q tests/unit/raft
+	CHIRPSTREAM_CHAOS=1 $(BIN)/python -m pytest -q tests/unit --ignore=tests/unit/raft
 	CLUSTER_SEEDS=$(or $(CLUSTER_SEEDS),10) $(BIN)/python -m pytest -q -m cluster tests/cluster

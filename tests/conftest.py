@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.broker_process import BrokerProcess
+from tests.support.broker_process import LIGHT, BrokerProcess, stop_together
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -20,18 +20,20 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def broker_factory(request, tmp_path) -> Iterator:
-    """Start brokers with ``broker_factory(config={...})``; all are stopped after the test."""
+    """Start brokers with ``broker_factory(config={...})`` (over ``LIGHT``); all are stopped
+    after the test."""
     started: list[BrokerProcess] = []
     request.node.brokers = started
 
     def start(config: dict[str, str] | None = None, name: str = "broker") -> BrokerProcess:
-        broker = BrokerProcess(tmp_path / f"{name}-data", tmp_path / f"{name}.log", config=config)
+        broker = BrokerProcess(
+            tmp_path / f"{name}-data", tmp_path / f"{name}.log", config={**LIGHT, **(config or {})}
+        )
         started.append(broker)
         return broker.start()
 
     yield start
-    for broker in started:
-        broker.stop()
+    stop_together(started)
 
 
 @pytest.fixture

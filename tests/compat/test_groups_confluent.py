@@ -20,7 +20,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.support.broker_process import ROOT
+from tests.support.broker_process import KAFKA_OFFSETS_PARTITIONS, ROOT
 from tests.support.confluent import produce, watermarks
 from tests.support.messages import keyed_messages
 from tests.support.waiting import eventually
@@ -28,7 +28,7 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.compat
 
 # Short group timeouts so a dead member is noticed in about two seconds.
-GROUP_BROKER = {"group.min.session.timeout.ms": "1000"}
+GROUP_BROKER = {"group.min.session.timeout.ms": "1000", **KAFKA_OFFSETS_PARTITIONS}
 TOPIC = "tweets"
 PARTITIONS = 6
 

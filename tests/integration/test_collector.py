@@ -248,6 +248,7 @@ def test_group_generation_comes_from_consumer_offsets(broker, tmp_path):
 
 CLI = [sys.executable, "-m", "chirpstream"]
 BURST = 200_000  # tweets published at --rate max, as the README's step 4 does
+BEATS = 3  # the collector samples the burst at least this often, counted in tweets
 
 
 def described_lag(bootstrap: str, group: str) -> int | None:
@@ -275,7 +276,7 @@ def described_lag(bootstrap: str, group: str) -> int | None:
 
 def test_collector_keeps_its_beat_during_a_burst(broker, tmp_path):
     """README step 4 (`ingest --rate max`) with a worker behind: the cluster sample keeps its
-    one-second beat, and the lag it stores is the lag `groups --describe` prints."""
+    beat through the burst, and the lag it stores is the lag `groups --describe` prints."""
     bootstrap = broker.bootstrap
     create_topics(bootstrap, {"tweets": 6, "tweet-stats": 1})
     store = Store(tmp_path / "dashboard.sqlite")
@@ -306,7 +307,6 @@ def test_collector_keeps_its_beat_during_a_burst(broker, tmp_path):
             if lag:
                 compared.append((asked, time.time_ns() // 1_000_000, lag))
             time.sleep(0.2)
-        ended_ms = time.time_ns() // 1_000_000
         while compared and (store.last_sample_ms() or 0) <= compared[-1][1]:
             assert time.monotonic() < deadline + 10, "no sample after the last describe"
             time.sleep(0.1)  # the sample after the last describe, to compare with
@@ -318,11 +318,16 @@ def test_collector_keeps_its_beat_during_a_burst(broker, tmp_path):
         worker.wait(30)
         for log in logs.values():
             log.close()
-    assert ended_ms - started_ms > 5000, "the burst was too short to show anything"
-    beats = store.sample_times(started_ms)
-    beats = beats[beats <= ended_ms]
-    gaps = beats.diff().dropna()
-    assert len(beats) > 3 and gaps.max() <= 2000, f"largest gap {gaps.max()} ms"
+    # The beat, counted in tweets rather than timed: the samples saw the burst grow in order
+    # and in BEATS steps or more, none over 1/BEATS of it. A sampler starved by the burst
+    # (issue 13: it read the whole tail) saw it in one step. The burst lasts over 5 s on a
+    # quiet machine (the timed test this replaces checked it), five beats of 1 s; a busy one
+    # slows the ingest (CPU-bound) more than the sampler (mostly waiting): more steps.
+    seen = store.partition_history("tweets", started_ms).groupby("ts_ms")["high_watermark"].sum()
+    burst = [0, *seen[seen < BURST], BURST]
+    assert seen.is_monotonic_increasing, seen.tolist()
+    steps = [later - earlier for earlier, later in itertools.pairwise(burst)]
+    assert max(steps) <= BURST // BEATS, f"the samples saw the burst grow by {steps}"
 
     # Stored lag (partitions with a commit, as the tool counts them) around each describe.
     history = store.lag_history("analytics", started_ms)

@@ -6,6 +6,8 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.support.broker_process import KAFKA_OFFSETS_PARTITIONS
+
 
 def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -18,7 +20,7 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[
 
 @pytest.mark.parametrize("clean", [True, False], ids=["sigterm", "sigkill"])
 def test_committed_offsets_survive_restart(broker_factory, clean):
-    broker = broker_factory()
+    broker = broker_factory(config=KAFKA_OFFSETS_PARTITIONS)
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic("kept", 3, 1)])["kept"].result(10)
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "durable"})

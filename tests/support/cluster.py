@@ -18,7 +18,6 @@ import contextlib
 import random
 import re
 import socket
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.errors import ErrorCode
 
 from chirpstream.cluster import NodeLayout, node_properties, write_properties
-from tests.support.broker_process import BrokerProcess
+from tests.support.broker_process import BrokerProcess, broker_command, stop_together
 from tests.support.proxy import ProxyThread
 from tests.support.waiting import eventually
 from tests.support.wire import WireClient
@@ -98,7 +97,7 @@ class NodeProcess(BrokerProcess):
         return self.layout.node_id
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "broker", str(self.layout.properties_path)]
+        return broker_command(str(self.layout.properties_path))
 
     def pause(self) -> None:
         super().pause()
@@ -197,12 +196,14 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        """Stop every node the test left running: brokers first, the controllers last, each
-        with SIGTERM (SIGKILL if it does not stop within 10 s)."""
+        """Stop every node the test left running with SIGTERM (SIGKILL if it does not stop
+        within 10 s): the brokers that are not voters together, while the quorum is up to
+        take their controlled shutdowns, then the voters one at a time."""
         for node in self.nodes:
             if node.paused:
                 node.resume()
-        for node in sorted(self.nodes, key=lambda n: (n.layout.voter, -n.node_id)):
+        stop_together([node for node in self.nodes if not node.layout.voter])
+        for node in sorted((n for n in self.nodes if n.layout.voter), key=lambda n: -n.node_id):
             node.stop()
         for link in self.links.values():
             link.close()

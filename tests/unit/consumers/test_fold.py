@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from consumers.features import Features, window_start_ms
 from consumers.fold import Counts, StatsFolder, fold, result_problem
 from consumers.runs import MAX_RUN_TWEETS, Run, RunBuilder
+from tests.support.examples import examples
 from tests.unit.consumers.support import (
     START_MS,
     analysed,
@@ -94,7 +95,7 @@ def _sum(counts) -> Counts:
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(15, 40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -20,6 +20,7 @@ from kio.schema.errors import ErrorCode as E
 from broker.groups import CommitEntry, GroupCoordinator, GroupSettings, JoinResult, OffsetStore
 from broker.groups.group import Group
 from broker.groups.state import TRANSITIONS, GroupState
+from tests.support.examples import examples
 from tests.unit.groups.support import ManualClock, make_partitions
 
 GROUP = "g"
@@ -304,6 +305,6 @@ class GroupMachine(RuleBasedStateMachine):
 
 
 GroupMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=50, deadline=None, print_blob=True
+    max_examples=examples(50, 150), stateful_step_count=50, deadline=None, print_blob=True
 )
 TestGroupMachine = GroupMachine.TestCase

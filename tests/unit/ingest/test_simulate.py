@@ -27,6 +27,7 @@ from ingest.simulate import (
     SimulatedSource,
     simulated_envelopes,
 )
+from tests.support.examples import examples
 
 ROOT = Path(__file__).resolve().parents[3]
 START_MS = 1_795_615_200_000  # 2026-11-25T14:00:00Z
@@ -164,7 +165,7 @@ def check_stream(envelopes: list, start_ms: int) -> Counter:
 
 # No shrinking: a smaller seed is not a simpler stream, and shrinking would take minutes.
 @settings(
-    max_examples=25,
+    max_examples=examples(10, 25),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
@@ -180,7 +181,11 @@ def test_any_seed_gives_well_formed_v2_envelopes(seed, start_ms):
     assert kinds["original"] > kinds["retweeted"] > kinds["quoted"]
 
 
-@settings(max_examples=10, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=examples(4, 10),
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(seed=st.integers(min_value=0, max_value=2**31))
 def test_the_same_seed_gives_the_same_bytes_and_another_seed_does_not(seed):
     first = SimulatedSource(seed=seed, rate=None, limit=300, start_ms=START_MS)

@@ -13,7 +13,7 @@ from tests.support.raft_sim import Simulation, SimulationFailure
 from tests.support.workload import seeds
 
 
-@pytest.mark.parametrize("seed", seeds(300))
+@pytest.mark.parametrize("seed", seeds(100))
 def test_invariants_hold_and_progress_resumes_after_healing(seed: int) -> None:
     Simulation(seed).run()
 

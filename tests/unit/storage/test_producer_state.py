@@ -30,6 +30,7 @@ from broker.storage import (
 )
 from broker.storage.log import SNAPSHOT_INTERVAL_OFFSETS
 from broker.storage.producer_state import BatchMetadata
+from tests.support.examples import examples
 from tests.unit.storage.record_batches import make_batch, produce, read_all
 
 WRAP = 2**31
@@ -644,7 +645,9 @@ def expected_outcome(log_rows: list[Stored], request: list[Sent]):
 PIDS = (11, 12, 13)
 
 
-@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=examples(25, 75), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.data())
 def test_random_producers_retries_restarts_and_truncations(data):
     """Producers interleave, retry recent and old batches, bump epochs, wrap sequences; the
