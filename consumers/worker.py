@@ -284,12 +284,10 @@ class Worker:
 
     def _forget_marks(self, partitions: set[int]) -> None:
         """Drop what the marks hold for ``partitions``: given away, or committed past."""
-        kept = [
+        self.marks = [
             (sent, [tp for tp in offsets if tp.partition not in partitions])
             for sent, offsets in self.marks
         ]
-        # No empty mark: committing no offsets would commit the consumer's positions.
-        self.marks = [(sent, offsets) for sent, offsets in kept if offsets]
 
     def _commit(self, offsets: list[TopicPartition]) -> bool:
         """Commit ``offsets``; False (after one warning line) if that failed."""

@@ -34,15 +34,3 @@ def test_a_mark_is_committed_only_once_the_results_before_it_are_acknowledged(br
         assert committed[0].offset == 40
     finally:
         worker.consumer.close()
-
-
-def test_a_mark_left_with_no_partition_is_dropped():
-    """Committing no offsets would commit the consumer's positions, inside runs."""
-    worker = Worker(0, "127.0.0.1:1", "marks", "tweets", "tweet-stats", "tweets-dlq", {})
-    try:
-        second = (2, [TopicPartition("tweets", 1, 9)])
-        worker.marks = [(1, [TopicPartition("tweets", 0, 5)]), second]
-        worker._forget_marks({0})
-        assert worker.marks == [second]
-    finally:
-        worker.consumer.close()
