@@ -5,13 +5,6 @@ is always the first offset of its open run, and only after every result before i
 acknowledged by the broker. A worker that dies, or a partition that moves, restarts at a run
 boundary and republishes byte-identical ranges, which the fold drops (``consumers.fold``).
 
-The worker does not stop to wait for those acknowledgements: every ``COMMIT_INTERVAL_S`` it
-publishes its open runs and MARKS their first offsets, numbered with the results sent so far,
-and keeps consuming; a mark is committed once every result numbered up to it is acknowledged
-(a newer ready mark wins over older ones). A mark only names run boundaries whose results are
-all sent before it, so committing it late is as exact as committing it at once. Rebalances
-and idle partitions still wait (``_checkpoint``), and drop the marks they supersede.
-
 A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, or its lag
 would stay at that run's size until the stream resumes: the run's result is acknowledged, the
 offset after it committed, and only once that commit succeeded is the run closed, so whoever
@@ -51,7 +44,7 @@ from consumers.runs import OffsetGap, RunBuilder
 
 log = logging.getLogger("consumers")
 
-COMMIT_INTERVAL_S = 1.0  # run starts marked, and committed once the results before are acked
+COMMIT_INTERVAL_S = 1.0  # results acknowledged, then run starts committed
 PARTIAL_INTERVAL_S = 0.2  # open runs published as partial results, so results lag < 1 window
 RATE_INTERVAL_S = 5.0
 IDLE_CLOSE_S = 2.0  # a partition quiet this long has its open run closed, so its lag reaches 0
@@ -108,9 +101,6 @@ class Worker:
             leader_changes(librdkafka_logging(producer_config), f"{self.name} publishing")
         )
         self.undelivered: str | None = None  # why a result was never acknowledged
-        self.sent = 0  # results (and dead letters) produced, numbered from 1
-        self.unacknowledged: set[int] = set()  # the numbers the broker has not acknowledged
-        self.marks: list[tuple[int, list[TopicPartition]]] = []  # (results sent, run starts)
         self.builders: dict[int, RunBuilder] = {}
         self.published: dict[int, bytes] = {}  # last partial published per partition
         self.last_record: dict[int, float] = {}  # when each partition's last record came
@@ -132,7 +122,6 @@ class Worker:
         for partition in revoked:
             del self.builders[partition]
             self.published.pop(partition, None)
-        self._forget_marks(set(revoked))
         self._print_assignment()
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -140,28 +129,11 @@ class Worker:
         for tp in partitions:
             self.builders.pop(tp.partition, None)
             self.published.pop(tp.partition, None)
-        self._forget_marks({tp.partition for tp in partitions})
         self._print_assignment()
 
     def _delivered(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None and self.undelivered is None:
             self.undelivered = error.str()
-
-    def _produce(self, topic: str, value: bytes, key: bytes, headers: list | None = None) -> None:
-        """Produce a result (or dead letter), numbered so a mark knows when it is acked."""
-        self.sent += 1
-        number = self.sent
-        self.unacknowledged.add(number)
-
-        def delivered(error: KafkaError | None, message: Message) -> None:
-            self.unacknowledged.discard(number)
-            self._delivered(error, message)
-
-        try:
-            self.producer.produce(topic, value, key, headers=headers, on_delivery=delivered)
-        except BaseException:
-            self.unacknowledged.discard(number)  # never sent: nothing to wait for
-            raise
 
     def _print_assignment(self) -> None:
         print(f"{self.name}: partitions {sorted(self.builders)}", flush=True)
@@ -182,11 +154,7 @@ class Worker:
                 self._handle(message)
             now = time.monotonic()
             if now - last_commit >= COMMIT_INTERVAL_S:
-                idle = self._idle(now)
-                if idle:  # closing a run waits for its commit
-                    self._checkpoint(list(self.builders), closing=idle)
-                else:
-                    self._mark()
+                self._checkpoint(list(self.builders), closing=self._idle(now))
                 last_commit = last_partial = now
             elif now - last_partial >= PARTIAL_INTERVAL_S:
                 self._publish_open_runs(list(self.builders))
@@ -199,7 +167,6 @@ class Worker:
                     flush=True,
                 )
                 last_rate, last_processed = now, self.processed
-            self._commit_acknowledged_mark()
         self._checkpoint(list(self.builders))
         self.consumer.close()
 
@@ -224,7 +191,7 @@ class Worker:
             builder = self.builders[partition] = RunBuilder(partition)
             closed += builder.feed_features(offset, features)
         for run in closed:
-            self._produce(self.stats_topic, run.record(), run.key())
+            self.producer.produce(self.stats_topic, run.record(), run.key())
         self.last_record[partition] = time.monotonic()
         self.processed += 1
         self.producer.poll(0)
@@ -244,7 +211,7 @@ class Worker:
             ("source.partition", str(message.partition()).encode()),
             ("source.offset", str(message.offset()).encode()),
         ]
-        self._produce(self.dlq_topic, message.value(), message.key(), headers=headers)
+        self.producer.produce(self.dlq_topic, message.value(), message.key(), headers=headers)
 
     def _publish_open_runs(self, partitions: list[int]) -> None:
         """Publish each open run that grew since it was last published, as a partial result."""
@@ -253,53 +220,9 @@ class Worker:
             if open_run is not None:
                 record = open_run.record()
                 if self.published.get(partition) != record:
-                    self._produce(self.stats_topic, record, open_run.key())
+                    self.producer.produce(self.stats_topic, record, open_run.key())
                     self.published[partition] = record
         self.producer.poll(0)
-
-    def _mark(self) -> None:
-        """Publish the open runs and mark their first offsets, to commit once acknowledged."""
-        partitions = list(self.builders)
-        self._publish_open_runs(partitions)
-        offsets = [
-            TopicPartition(self.topic, p, self.builders[p].commit_offset)
-            for p in partitions
-            if self.builders[p].commit_offset is not None
-        ]
-        if offsets:
-            self.marks.append((self.sent, offsets))
-
-    def _commit_acknowledged_mark(self) -> None:
-        """Commit the newest mark whose results are all acknowledged, if there is one."""
-        if self.undelivered is not None:
-            raise ResultsLost(f"{self.name}: a result was not delivered ({self.undelivered})")
-        first_unacknowledged = min(self.unacknowledged, default=self.sent + 1)
-        ready = 0
-        while ready < len(self.marks) and self.marks[ready][0] < first_unacknowledged:
-            ready += 1
-        if ready:
-            offsets = self.marks[ready - 1][1]
-            del self.marks[:ready]
-            self._commit(offsets)
-
-    def _forget_marks(self, partitions: set[int]) -> None:
-        """Drop what the marks hold for ``partitions``: given away, or committed past."""
-        self.marks = [
-            (sent, [tp for tp in offsets if tp.partition not in partitions])
-            for sent, offsets in self.marks
-        ]
-
-    def _commit(self, offsets: list[TopicPartition]) -> bool:
-        """Commit ``offsets``; False (after one warning line) if that failed."""
-        try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:  # a failed commit only means some reprocessing
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
-                log.warning(
-                    "%s: commit failed (%s); the next commit retries", self.name, exc.args[0].str()
-                )
-                return False
-        return True
 
     def _idle(self, now: float) -> set[int]:
         """Partitions with an open run and no record for ``IDLE_CLOSE_S``."""
@@ -334,9 +257,17 @@ class Worker:
             for p in partitions
             if self.builders[p].commit_offset is not None
         ]
-        if offsets and not self._commit(offsets):
-            return
-        self._forget_marks(set(partitions))  # older run starts: committing them would go back
+        if offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:  # a failed commit only means some reprocessing
+                if exc.args[0].code() != KafkaError._NO_OFFSET:
+                    log.warning(
+                        "%s: commit failed (%s); the next commit retries",
+                        self.name,
+                        exc.args[0].str(),
+                    )
+                    return
         for partition in closing:
             self.builders[partition].flush()
             self.published.pop(partition, None)
