@@ -101,7 +101,7 @@ def test_vader_labels_real_text(text, label):
 )
 def test_labels_at_vader_thresholds(compound, label, monkeypatch):
     assert sentiment_label(compound) == label
-    monkeypatch.setattr(features_module, "_polarity_scores", lambda text: {"compound": compound})
+    monkeypatch.setattr(features_module, "sentiment", lambda text: compound)
     f = analyze(envelope("whatever"))
     assert (f.sentiment, f.label) == (compound, label)
 
