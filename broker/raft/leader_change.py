@@ -13,6 +13,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from broker.protocol.varint import read_uvarint, uvarint
+
 VERSION = 0
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
@@ -32,7 +34,7 @@ class LeaderChange:
 def encode(leader_id: int, voters: Iterable[int], granting_voters: Iterable[int]) -> bytes:
     out = bytearray(_INT16.pack(VERSION) + _INT32.pack(leader_id))
     for ids in (sorted(voters), sorted(granting_voters)):
-        out += _uvarint(len(ids) + 1)
+        out += uvarint(len(ids) + 1)
         for voter in ids:
             out += _INT32.pack(voter) + b"\0"  # the Voter and its empty tagged fields
     out += b"\0"  # no tagged fields
@@ -49,36 +51,18 @@ def decode(value: bytes) -> LeaderChange:
         position = 6
         arrays = []
         for _ in range(2):
-            count, position = _read_uvarint(value, position)
+            count, position = read_uvarint(value, position)
             ids = []
             for _ in range(count - 1):
                 (voter,) = _INT32.unpack_from(value, position)
                 ids.append(voter)
                 position += 5  # the id and its empty tagged fields
             arrays.append(tuple(ids))
-        _, position = _read_uvarint(value, position)
-    except (struct.error, IndexError) as exc:
+        _, position = read_uvarint(value, position)
+    except LeaderChangeError:
+        raise
+    except (struct.error, ValueError) as exc:  # ValueError: the value ends inside a varint
         raise LeaderChangeError(f"not a whole LeaderChangeMessage: {exc}") from None
     if position != len(value):
         raise LeaderChangeError(f"{len(value) - position} bytes after the LeaderChangeMessage")
     return LeaderChange(leader_id, arrays[0], arrays[1])
-
-
-def _uvarint(number: int) -> bytes:
-    out = bytearray()
-    while number >= 0x80:
-        out.append(number & 0x7F | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
-
-
-def _read_uvarint(data: bytes, position: int) -> tuple[int, int]:
-    number = shift = 0
-    while True:
-        byte = data[position]
-        position += 1
-        number |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return number, position
-        shift += 7
