@@ -29,9 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -63,7 +61,6 @@ from chirpstream.settings import (
     TWEETS_PARTITIONS,
     TWEETS_TOPIC,
 )
-from dashboard.cluster_probe import ClusterProbe, ClusterView
 from ingest.x_common import MissingCredential
 
 READY_TIMEOUT_S = 60.0
@@ -425,7 +422,6 @@ class Pipeline:
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(0.1)
         finally:
-            status.close()
             if live:
                 print(flush=True)
 
@@ -445,60 +441,26 @@ class Pipeline:
 class Status:
     """tweets in/s, processed/s and lag, from high watermarks and the group's commits; the
     brokers up and the partitions whose in-sync replicas are fewer than their replicas, from
-    the cluster's metadata.
-
-    The metadata and the high watermarks come from the dashboard's probe
-    (``dashboard.cluster_probe``), which asks each partition's leader as the fresh metadata
-    names it: a broker that just died costs one refused connection, where librdkafka's admin
-    client kept routing ListOffsets to the leader it had cached until the request timed out
-    (every line read "did not answer" while a broker was down). Where the probe cannot ask (a
-    cluster that needs TLS or SASL) the admin client does, the metadata first to refresh the
-    leaders it routes to."""
+    the cluster's metadata. The metadata is asked for first: librdkafka's admin client sends
+    the offsets questions to the leaders it last heard of, and kept asking a dead one."""
 
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
         self._admin = AdminClient(
             librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
         )
-        plaintext = client_config.get("security.protocol", "plaintext").lower() == "plaintext"
-        self._probe = ClusterProbe(bootstrap, None, ANSWER_TIMEOUT_S) if plaintext else None
         self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
         self._last: tuple[float, int, int] | None = None
-        # Admin requests this line gave up waiting for: librdkafka aborts (an assertion in
-        # rd_kafka_enq_once_del_source_return) when the client is destroyed with one still
-        # outstanding, so close() lets each run out its request timeout first.
-        self._pending: list[Future] = []
-
-    def close(self) -> None:
-        if self._probe is not None:
-            self._probe.close()
-        for future in self._pending:
-            with contextlib.suppress(Exception):
-                future.exception(ANSWER_TIMEOUT_S + 1)
-        self._pending.clear()
-
-    def _answer(self, future: Future) -> Any:
-        """``future``'s result within the answer timeout; a future that times out is kept
-        until its request has ended."""
-        self._pending = [f for f in self._pending if not f.done()]
-        try:
-            return future.result(ANSWER_TIMEOUT_S)
-        except TimeoutError:
-            self._pending.append(future)
-            raise
 
     def line(self) -> str:
         self._admin.poll(0)  # serves librdkafka's queued log lines (one per broker change)
         try:
-            view = None if self._probe is None else self._probe.view()
-            if view is not None:
-                health, high = _health(view), self._probed_high_watermarks(view)
-            else:
-                health, high = self._health(), self._high_watermarks()
+            # The metadata first: it refreshes the leaders the offsets questions go to.
+            health = self._health()
+            high = self._high_watermarks()
             request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]
-            futures = self._admin.list_consumer_group_offsets(
-                request, request_timeout=ANSWER_TIMEOUT_S
+            result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(
+                ANSWER_TIMEOUT_S
             )
-            result = self._answer(futures[ANALYTICS_GROUP])
             committed = sum(max(tp.offset, 0) for tp in result.topic_partitions)
         except KafkaException as exc:
             return f"status: the cluster is not answering ({exc.args[0].str()})"
@@ -515,14 +477,6 @@ class Status:
         self._last = (now, high, committed)
         return f"status: {rates}{high:,} tweets  lag {high - committed:,}  {health}"
 
-    def _probed_high_watermarks(self, view: ClusterView) -> int:
-        wanted = [p for p in view.partitions if p.topic == TWEETS_TOPIC]
-        assert self._probe is not None
-        offsets = self._probe.offsets(view, wanted)
-        if len(offsets) < TWEETS_PARTITIONS:  # a partition whose leader is being elected
-            raise TimeoutError
-        return sum(high for _, high in offsets.values())
-
     def _health(self) -> str:
         metadata = self._admin.list_topics(timeout=ANSWER_TIMEOUT_S)
         under = sum(
@@ -530,29 +484,19 @@ class Status:
             for topic in metadata.topics.values()
             for partition in topic.partitions.values()
         )
-        return _health_line(len(metadata.brokers), under)
+        brokers = len(metadata.brokers)
+        return (
+            f"{brokers} broker{'s' if brokers != 1 else ''} up  "
+            f"{under} under-replicated partition{'s' if under != 1 else ''}"
+        )
 
     def _high_watermarks(self) -> int:
         wanted = {tp: OffsetSpec.latest() for tp in self._partitions}
         futures = self._admin.list_offsets(wanted, request_timeout=ANSWER_TIMEOUT_S)
-        offsets = [self._answer(future).offset for future in futures.values()]
+        offsets = [future.result(ANSWER_TIMEOUT_S).offset for future in futures.values()]
         if min(offsets) < 0:  # -1: a partition whose leader just died answered no offset
             raise TimeoutError
         return sum(offsets)
-
-
-def _health(view: ClusterView) -> str:
-    """Brokers up: registered, unfenced and answering."""
-    up = sum(broker.state == "running" for broker in view.brokers)
-    under = sum(len(p.isr) < len(p.replicas) for p in view.partitions)
-    return _health_line(up, under)
-
-
-def _health_line(brokers: int, under: int) -> str:
-    return (
-        f"{brokers} broker{'s' if brokers != 1 else ''} up  "
-        f"{under} under-replicated partition{'s' if under != 1 else ''}"
-    )
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
