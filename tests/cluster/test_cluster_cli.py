@@ -18,8 +18,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from broker.config import BrokerConfig
 from chirpstream.cluster import build_parser, check_flags, node_properties, plan
+from chirpstream.up import free_base_port
 from tests.support.broker_process import ROOT
-from tests.support.cluster import free_base_port
 from tests.support.waiting import eventually
 
 

@@ -14,8 +14,6 @@ the processes it started.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import re
 import socket
 from collections.abc import Iterator, Mapping
@@ -49,24 +47,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for probe in probes:
             probe.close()
-
-
-def free_base_port(brokers: int, controllers: int, offset: int = 100) -> int:
-    """A base port P with P..P+brokers-1 and P+offset..P+offset+controllers-1 all free, for
-    ``chirpstream cluster --base-port P``."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000)
-        wanted = [*range(base, base + brokers), *range(base + offset, base + offset + controllers)]
-        with contextlib.ExitStack() as stack:
-            try:
-                for port in wanted:
-                    probe = stack.enter_context(socket.socket())
-                    probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise RuntimeError("no free range of ports found")
 
 
 @dataclass(frozen=True)
