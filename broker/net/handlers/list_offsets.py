@@ -12,7 +12,7 @@ the log end offset."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
@@ -58,57 +58,46 @@ def _lookup(partition: Replica, timestamp: int, from_client: bool) -> tuple[int,
 
 
 async def handle(context: Context, request: Request) -> dict:
-    topics = []
     from_client = request.body.replica_id == CONSUMER
-    for topic in request.body.topics:
-        answers = []
-        for wanted in topic.partitions:
-            index = wanted.partition_index
-            partition = context.replicas.replica(topic.name, index)
-            if partition is None:
-                answers.append(
-                    {
-                        "partition_index": index,
-                        "timestamp": -1,
-                        "offset": -1,
-                        "error_code": ErrorCode.unknown_topic_or_partition,
-                    }
-                )
-                continue
-            error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
-            if error is not None:
-                answers.append(
-                    {"partition_index": index, "timestamp": -1, "offset": -1, "error_code": error}
-                )
-                continue
-            try:
-                offset, timestamp, leader_epoch = _lookup(partition, wanted.timestamp, from_client)
-            except OffsetNotAvailable:
-                not_available = (
-                    ErrorCode.offset_not_available
-                    if request.version >= OFFSET_NOT_AVAILABLE_VERSION
-                    else ErrorCode.leader_not_available
-                )
-                answers.append(
-                    {
-                        "partition_index": index,
-                        "timestamp": -1,
-                        "offset": -1,
-                        "error_code": not_available,
-                    }
-                )
-                continue
-            answers.append(
-                {
-                    "partition_index": index,
-                    "error_code": ErrorCode.none,
-                    "timestamp": timestamp,
-                    "offset": offset,
-                    "leader_epoch": leader_epoch,
-                }
-            )
-        topics.append({"name": topic.name, "partitions": answers})
+    topics = [
+        {
+            "name": topic.name,
+            "partitions": [
+                _answer(context, topic.name, wanted, from_client, request.version)
+                for wanted in topic.partitions
+            ],
+        }
+        for topic in request.body.topics
+    ]
     return {"throttle_time": 0, "topics": topics}
+
+
+def _answer(context: Context, name: str, wanted: Any, from_client: bool, version: int) -> dict:
+    """One partition's answer."""
+    index = wanted.partition_index
+    partition = context.replicas.replica(name, index)
+    if partition is None:
+        return _failed(index, ErrorCode.unknown_topic_or_partition)
+    error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
+    if error is not None:
+        return _failed(index, error)
+    try:
+        offset, timestamp, leader_epoch = _lookup(partition, wanted.timestamp, from_client)
+    except OffsetNotAvailable:
+        if version >= OFFSET_NOT_AVAILABLE_VERSION:
+            return _failed(index, ErrorCode.offset_not_available)
+        return _failed(index, ErrorCode.leader_not_available)
+    return {
+        "partition_index": index,
+        "error_code": ErrorCode.none,
+        "timestamp": timestamp,
+        "offset": offset,
+        "leader_epoch": leader_epoch,
+    }
+
+
+def _failed(index: int, error: ErrorCode) -> dict:
+    return {"partition_index": index, "timestamp": -1, "offset": -1, "error_code": error}
 
 
 SPECS = [ApiSpec(2, "ListOffsets", 1, 7, handle)]
