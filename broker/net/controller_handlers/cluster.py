@@ -11,6 +11,11 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
+from broker.net.handlers.describe_cluster import (
+    BROKER_ENDPOINT,
+    CONTROLLER_ENDPOINT,
+    wrong_endpoint,
+)
 from broker.net.handlers.metadata import cluster_authorized_operations
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
@@ -18,22 +23,12 @@ from broker.protocol.codec import Request
 if TYPE_CHECKING:
     from broker.net.controller_handlers import ControllerContext
 
-BROKER_ENDPOINT, CONTROLLER_ENDPOINT = 1, 2  # Kafka's EndpointType
-
 
 async def handle(context: ControllerContext, request: Request) -> dict:
     body = request.body
     wanted = getattr(body, "endpoint_type", BROKER_ENDPOINT)
     if wanted != CONTROLLER_ENDPOINT:
-        return {
-            "throttle_time": 0,
-            "error_code": ErrorCode.unsupported_endpoint_type,
-            "error_message": "The request was sent to an endpoint of type CONTROLLER, "
-            f"but it asked for endpoint type {wanted}",
-            "endpoint_type": CONTROLLER_ENDPOINT,
-            "cluster_id": "",
-            "brokers": [],
-        }
+        return wrong_endpoint(CONTROLLER_ENDPOINT, wanted)
     raft = context.raft
     return {
         "throttle_time": 0,

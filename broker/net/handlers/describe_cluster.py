@@ -20,22 +20,28 @@ from broker.protocol.codec import Request
 if TYPE_CHECKING:
     from broker.net.context import Context
 
-BROKER_ENDPOINT = 1  # Kafka's EndpointType.BROKER (2 is CONTROLLER)
+BROKER_ENDPOINT, CONTROLLER_ENDPOINT = 1, 2  # Kafka's EndpointType
+_ENDPOINT_NAMES = {BROKER_ENDPOINT: "BROKER", CONTROLLER_ENDPOINT: "CONTROLLER"}
+
+
+def wrong_endpoint(served: int, wanted: int) -> dict:
+    """The answer of a listener serving endpoint type ``served`` to a request for another."""
+    return {
+        "throttle_time": 0,
+        "error_code": ErrorCode.unsupported_endpoint_type,
+        "error_message": f"The request was sent to an endpoint of type {_ENDPOINT_NAMES[served]}, "
+        f"but it asked for endpoint type {wanted}",
+        "endpoint_type": served,
+        "cluster_id": "",
+        "brokers": [],
+    }
 
 
 async def handle(context: Context, request: Request) -> dict:
     body = request.body
     wanted = getattr(body, "endpoint_type", BROKER_ENDPOINT)
     if wanted != BROKER_ENDPOINT:
-        return {
-            "throttle_time": 0,
-            "error_code": ErrorCode.unsupported_endpoint_type,
-            "error_message": "The request was sent to an endpoint of type BROKER, "
-            f"but it asked for endpoint type {wanted}",
-            "endpoint_type": BROKER_ENDPOINT,
-            "cluster_id": "",
-            "brokers": [],
-        }
+        return wrong_endpoint(BROKER_ENDPOINT, wanted)
     include_fenced = getattr(body, "include_fenced_brokers", False)
     brokers = broker_endpoints(
         context.metadata.image, context.listener.name, include_fenced=include_fenced
