@@ -12,6 +12,32 @@ from kio.serial import entity_reader, entity_writer
 from broker.protocol.codec import build, request_class, response_class
 
 
+def request_payload(
+    api_key: int, version: int, body: dict[str, Any], correlation_id: int = 1
+) -> bytes:
+    """A request's header and body in kio's encoding, without the frame's size."""
+    cls = request_class(api_key, version)
+    header_cls = cls.__header_schema__
+    out = io.BytesIO()
+    header = {
+        "request_api_key": api_key,
+        "request_api_version": version,
+        "correlation_id": correlation_id,
+        "client_id": "wire-test",
+    }
+    entity_writer(header_cls)(out, build(header_cls, header))
+    entity_writer(cls)(out, build(cls, body))
+    return out.getvalue()
+
+
+def response_header_and_body(api_key: int, version: int, payload: bytes) -> tuple[Any, Any]:
+    """A response's header and body, decoded from its payload (the frame after its size)."""
+    cls = response_class(api_key, version)
+    header, used = entity_reader(cls.__header_schema__)(payload, 0)
+    body, _ = entity_reader(cls)(payload, used)
+    return header, body
+
+
 class WireClient:
     def __init__(self, port: int, timeout: float = 10.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -30,24 +56,8 @@ class WireClient:
         self.sock.sendall(data)
 
     def encode(self, api_key: int, version: int, body: dict[str, Any]) -> bytes:
-        cls = request_class(api_key, version)
-        header_cls = cls.__header_schema__
         self._correlation += 1
-        out = io.BytesIO()
-        entity_writer(header_cls)(
-            out,
-            build(
-                header_cls,
-                {
-                    "request_api_key": api_key,
-                    "request_api_version": version,
-                    "correlation_id": self._correlation,
-                    "client_id": "wire-test",
-                },
-            ),
-        )
-        entity_writer(cls)(out, build(cls, body))
-        payload = out.getvalue()
+        payload = request_payload(api_key, version, body, self._correlation)
         return struct.pack(">i", len(payload)) + payload
 
     def request(self, api_key: int, version: int, body: dict[str, Any]) -> Any:
@@ -55,11 +65,8 @@ class WireClient:
         return self.read_response(api_key, version)
 
     def read_response(self, api_key: int, version: int) -> Any:
-        payload = self.read_frame()
-        cls = response_class(api_key, version)
-        header, used = entity_reader(cls.__header_schema__)(payload, 0)
+        header, body = response_header_and_body(api_key, version, self.read_frame())
         assert header.correlation_id == self._correlation
-        body, _ = entity_reader(cls)(payload, used)
         return body
 
     def read_frame(self) -> bytes:

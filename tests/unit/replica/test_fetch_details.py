@@ -15,29 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import io
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_reader, entity_writer
 
 from broker.clock import ManualClock
 from broker.net.context import Context
 from broker.net.handlers import fetch, list_offsets
 from broker.protocol.batch import validate_produced
 from broker.protocol.codec import (
-    build,
     encode_response,
     read_request,
-    request_class,
-    response_class,
 )
 from broker.replica.manager import ReplicaManager
 from broker.replica.replica import Replica
 from tests.support.batches import make_batch
+from tests.support.wire import request_payload, response_header_and_body
 from tests.unit.replica.test_produce_acks import FOLLOWER, ME, TOPIC_ID, leader_of_two_partitions
 
 NOW_MS = 1_700_000_000_000
@@ -49,34 +45,6 @@ def leader(tmp_path: Path) -> Any:
     context, replicas = leader_of_two_partitions(tmp_path, ManualClock(NOW_MS))
     yield context, replicas
     replicas.close()
-
-
-def request(api_key: int, version: int, body: dict[str, Any]) -> bytes:
-    cls = request_class(api_key, version)
-    header = cls.__header_schema__
-    out = io.BytesIO()
-    entity_writer(header)(
-        out,
-        build(
-            header,
-            {
-                "request_api_key": api_key,
-                "request_api_version": version,
-                "correlation_id": 1,
-                "client_id": "test",
-            },
-        ),
-    )
-    entity_writer(cls)(out, build(cls, body))
-    return out.getvalue()
-
-
-def decoded(api_key: int, version: int, frame: bytes) -> Any:
-    cls = response_class(api_key, version)
-    payload = frame[4:]
-    _, used = entity_reader(cls.__header_schema__)(payload, 0)
-    body, _ = entity_reader(cls)(payload, used)
-    return body
 
 
 def fetch_body(
@@ -117,9 +85,9 @@ def fetch_body(
 
 def fetched(context: Context, version: int, body: dict[str, Any]) -> Any:
     """The one partition answer of a Fetch, and the topic it was named by."""
-    parts = asyncio.run(fetch.handle(context, read_request(request(1, version, body))))
+    parts = asyncio.run(fetch.handle(context, read_request(request_payload(1, version, body))))
     frame = b"".join(part if isinstance(part, bytes) else part.read_bytes() for part in parts)
-    topic = decoded(1, version, frame).responses[0]
+    topic = response_header_and_body(1, version, frame[4:])[1].responses[0]
     return topic, topic.partitions[0]
 
 
@@ -194,9 +162,10 @@ def list_offsets_answer(context: Context, version: int, timestamp: int) -> Any:
             }
         ],
     }
-    answer = asyncio.run(list_offsets.handle(context, read_request(request(2, version, body))))
+    request = read_request(request_payload(2, version, body))
+    answer = asyncio.run(list_offsets.handle(context, request))
     frame = encode_response(2, version, 1, answer)
-    return decoded(2, version, frame).topics[0].partitions[0]
+    return response_header_and_body(2, version, frame[4:])[1].topics[0].partitions[0]
 
 
 def test_a_new_leader_behind_its_epoch_start_has_no_latest_offset_yet(leader) -> None:

@@ -6,13 +6,11 @@ answered right after the append."""
 from __future__ import annotations
 
 import asyncio
-import io
 import uuid
 from pathlib import Path
 from typing import Any
 
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_reader, entity_writer
 
 from broker.clock import ManualClock
 from broker.config import BrokerConfig
@@ -22,11 +20,12 @@ from broker.metadata.records import PartitionRecord, TopicRecord
 from broker.net.context import Context
 from broker.net.handlers import produce
 from broker.net.registry import Deferred
-from broker.protocol.codec import build, read_request, request_class, response_class
+from broker.protocol.codec import read_request
 from broker.replica.manager import ReplicaManager
 from broker.storage import LogConfig
 from broker.storage.manager import LogManager
 from tests.support.batches import make_batch
+from tests.support.wire import request_payload, response_header_and_body
 
 ME, FOLLOWER = 0, 1
 TOPIC_ID = uuid.UUID(int=3)
@@ -57,21 +56,6 @@ def leader_of_two_partitions(root: Path, clock: ManualClock) -> tuple[Context, R
 
 
 def produce_request(acks: int, correlation_id: int = 1) -> bytes:
-    cls = request_class(0, VERSION)
-    header = cls.__header_schema__
-    out = io.BytesIO()
-    entity_writer(header)(
-        out,
-        build(
-            header,
-            {
-                "request_api_key": 0,
-                "request_api_version": VERSION,
-                "correlation_id": correlation_id,
-                "client_id": "test",
-            },
-        ),
-    )
     batch = make_batch([b"v"])
     body = {
         "transactional_id": None,
@@ -81,16 +65,12 @@ def produce_request(acks: int, correlation_id: int = 1) -> bytes:
             {"name": "t", "partition_data": [{"index": i, "records": batch} for i in (0, 1)]}
         ],
     }
-    entity_writer(cls)(out, build(cls, body))
-    return out.getvalue()
+    return request_payload(0, VERSION, body, correlation_id)
 
 
 def answers(frame: bytes) -> list[Any]:
     """The partition answers of an encoded Produce response frame."""
-    cls = response_class(0, VERSION)
-    payload = frame[4:]  # after the frame's size
-    _, used = entity_reader(cls.__header_schema__)(payload, 0)
-    body, _ = entity_reader(cls)(payload, used)
+    _, body = response_header_and_body(0, VERSION, frame[4:])  # after the frame's size
     return list(body.responses[0].partition_responses)
 
 
