@@ -664,13 +664,18 @@ class Store:
             " replica_id"
         )
 
-    def events(self, since_ms: int = 0, limit: int = 200) -> pd.DataFrame:
+    def events(self, since_ms: int = 0, limit: int = 200, topic: str | None = None) -> pd.DataFrame:
         """The newest ``limit`` events from ``since_ms``, newest first: ts_ms, kind, topic,
-        partition, node_id, text."""
+        partition, node_id, text. With ``topic``, only that topic's events and those of the
+        whole cluster (brokers, the controller, groups)."""
+        where, arguments = "ts_ms >= ?", [since_ms]
+        if topic is not None:
+            where += " AND (topic IS NULL OR topic = ?)"
+            arguments.append(topic)
         return self._frame(
             "SELECT ts_ms, kind, topic, partition, node_id, text FROM events"
-            " WHERE ts_ms >= ? ORDER BY ts_ms DESC, rowid DESC LIMIT ?",
-            (since_ms, limit),
+            f" WHERE {where} ORDER BY ts_ms DESC, rowid DESC LIMIT ?",
+            (*arguments, limit),
         )
 
     def event_counts(self, since_ms: int) -> dict[str, int]:

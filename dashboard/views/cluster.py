@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import broker_controls, charts, replicas, ui
 
 EVENTS_HEIGHT = 21 * 35 + 3  # pixels: a header and 20 rows of st.dataframe's grid
+EVENTS_SHOWN = 200  # the newest, of the last hour
 st.title("Cluster")
 
 
@@ -66,13 +67,18 @@ def cluster() -> None:
         st.dataframe(voters, hide_index=True)
 
     st.subheader("Events")
-    events = store.events(store.since_ms(60))
+    events = store.events(store.since_ms(60), EVENTS_SHOWN, topic)
+    scope = "the cluster" if topic is None else f"{topic} and the cluster"
     if events.empty:
-        st.caption("Nothing changed in the last hour.")
+        st.caption(f"Nothing changed in {scope} in the last hour.")
     else:
+        st.caption(
+            f"What changed in {scope} (brokers, the controller, groups), newest first; pick"
+            " another topic above for its partitions' events."
+        )
         events = events.assign(time=charts.local_times(events["ts_ms"]))
-        # Tall enough for everything one broker's death sets off (its leaderships, the ISR
-        # shrinks, its state) to be seen at once, newest first.
+        # Tall enough for everything one broker's death sets off in a topic (its leaderships,
+        # the ISR shrinks, its state) to be seen at once, newest first.
         st.dataframe(events[["time", "kind", "text"]], hide_index=True, height=EVENTS_HEIGHT)
 
 

@@ -44,6 +44,21 @@ QUORUM = QuorumRow(
 )
 
 
+def killed(ts_ms: int, other_epoch: int = 0) -> ClusterSample:
+    """The cluster after broker 1's death (``other-0``, untouched, at ``other_epoch``)."""
+    return ClusterSample(
+        ts_ms,
+        brokers=brokers("stopped"),
+        partitions=[
+            PartitionRow("tweets", 0, 2, [1, 2, 0], [2, 0], 0, 41, leader_epoch=5, offline=[1]),
+            PartitionRow("tweets", 1, 2, [2, 0, 1], [2, 0], 0, 31, leader_epoch=0, offline=[1]),
+            PartitionRow("tweets", 2, -1, [1], [1], 0, None, leader_epoch=1, offline=[1]),
+            PartitionRow("other", 0, 0, [0], [0], 0, 5, leader_epoch=other_epoch),
+        ],
+        quorum=QUORUM,
+    )
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> Store:
     path = tmp_path / "dashboard.sqlite"
@@ -61,17 +76,7 @@ def store(tmp_path, monkeypatch) -> Store:
         ],
         quorum=QUORUM,
     )
-    after = ClusterSample(
-        NOW,
-        brokers=brokers("stopped"),
-        partitions=[
-            PartitionRow("tweets", 0, 2, [1, 2, 0], [2, 0], 0, 41, leader_epoch=5, offline=[1]),
-            PartitionRow("tweets", 1, 2, [2, 0, 1], [2, 0], 0, 31, leader_epoch=0, offline=[1]),
-            PartitionRow("tweets", 2, -1, [1], [1], 0, None, leader_epoch=1, offline=[1]),
-            PartitionRow("other", 0, 0, [0], [0], 0, 5, leader_epoch=0),
-        ],
-        quorum=QUORUM,
-    )
+    after = killed(NOW)
     store.write_sample(before)
     after.events = diff(before, after)
     store.write_sample(after)
@@ -136,3 +141,26 @@ def test_cluster_page_brokers_quorum_and_timeline(store):
     assert "Leader of tweets-2: 1 → none (offline) (epoch 0 → 1)" in texts
     assert "ISR of tweets-0 shrank: [1,2,0] → [2,0]" in texts
     assert "Broker 1: running → stopped" in texts
+
+
+def test_cluster_page_timeline_follows_the_chosen_topic(store):
+    """The timeline shows the chosen topic's events and the cluster's own (brokers, the
+    controller), so a broker's death in a topic with many partitions stays in view; another
+    topic's events appear when that topic is picked."""
+    moved = killed(NOW + 500, other_epoch=1)
+    moved.events = diff(killed(NOW), moved)
+    store.write_sample(moved)
+    assert "Leader of other-0: 0 → 0 (epoch 0 → 1)" in set(store.events()["text"])
+
+    app = run("cluster.py")
+    texts = set(app.dataframe[2].value["text"])
+    assert "Leader of tweets-0: 1 → 2 (epoch 4 → 5)" in texts
+    assert "Broker 1: running → stopped" in texts
+    assert not any("other-0" in text for text in texts)
+
+    picker = next(s for s in app.selectbox if s.label == "Topic")
+    picker.select("other").run()
+    texts = set(app.dataframe[2].value["text"])
+    assert "Leader of other-0: 0 → 0 (epoch 0 → 1)" in texts
+    assert "Broker 1: running → stopped" in texts
+    assert not any("tweets-" in text for text in texts)
