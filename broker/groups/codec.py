@@ -1,4 +1,5 @@
-"""Kafka's own record formats for ``__consumer_offsets`` (group-coordinator message JSONs).
+"""Kafka's own record formats for ``__consumer_offsets`` (group-coordinator message JSONs), and
+the topics of a consumer's subscription (``ConsumerProtocolSubscription``).
 
 Every key and value starts with an int16 version. Keys: OffsetCommitKey v1 (group, topic,
 partition) and GroupMetadataKey v2 (group). Values: OffsetCommitValue v3 and
@@ -224,3 +225,15 @@ def decode_group_value(data: bytes) -> GroupValue:
     )
     reader.end()
     return GroupValue(protocol_type, generation, protocol, leader, timestamp, members)
+
+
+def decode_subscribed_topics(data: bytes) -> list[str]:
+    """The topics of a ``consumer`` member's subscription (``ConsumerProtocolSubscription``,
+    every version: an int16 version, then the topics as an array of strings; what follows
+    is not read)."""
+    reader = _Reader(data)
+    reader.int16()
+    count = reader.int32()
+    if count < 0:
+        raise CodecError("null topic array")
+    return [reader.string() for _ in range(count)]

@@ -33,7 +33,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.clock import Clock, SystemClock
 from broker.groups.codec import GroupKey
-from broker.groups.group import Group, Member
+from broker.groups.group import CONSUMER_PROTOCOL_TYPE, Group, Member
 from broker.groups.offsets import CommittedOffsets
 from broker.groups.state import GroupState
 from broker.groups.store import OffsetStore, StoreError
@@ -46,6 +46,7 @@ from broker.groups.values import (
     LeaveMemberResult,
     LeaveResult,
     MemberDescription,
+    OffsetDeleteResult,
     SyncResult,
 )
 from broker.groups.writes import (
@@ -748,6 +749,51 @@ class GroupCoordinator:
     def remove_offsets(self, exists: Callable[[str], bool]) -> None:
         """Tombstone the committed offsets of topics that no longer ``exists``."""
         self._offsets.remove_topics(exists)
+
+    def delete_offsets(
+        self, group_id: str, partitions: list[tuple[str, int]]
+    ) -> OffsetDeleteResult | asyncio.Future[OffsetDeleteResult]:
+        """OffsetDelete, as Kafka's ``GroupCoordinator.handleDeleteOffsets``: an Empty group
+        loses the offsets of every partition asked; a ``consumer`` group with members keeps
+        those of the topics it subscribes to (GROUP_SUBSCRIBED_TO_TOPIC) and loses the rest;
+        any other group with members answers NON_EMPTY_GROUP, an unknown one
+        GROUP_ID_NOT_FOUND. The tombstones are one batch, answered once committed; an Empty
+        group left without offsets is then deleted (Kafka's ``cleanupGroupMetadata``)."""
+        if self._closed:
+            return OffsetDeleteResult(ErrorCode.coordinator_not_available, {})
+        group = self._groups.get(group_id)
+        if group is None:
+            return OffsetDeleteResult(ErrorCode.group_id_not_found, {})
+        errors: dict[tuple[str, int], ErrorCode] = {}
+        if group.state is GroupState.EMPTY:
+            eligible = partitions
+        elif group.protocol_type == CONSUMER_PROTOCOL_TYPE:
+            subscribed = group.subscribed_topics()
+            eligible = [key for key in partitions if key[0] not in subscribed]
+            errors = {
+                key: ErrorCode.group_subscribed_to_topic
+                for key in partitions
+                if key[0] in subscribed
+            }
+        else:
+            return OffsetDeleteResult(ErrorCode.non_empty_group, {})
+
+        def deleted(error: ErrorCode) -> OffsetDeleteResult:
+            if error is not ErrorCode.none:
+                return OffsetDeleteResult(error, {})
+            current = self._groups.get(group_id)
+            if (
+                current is not None
+                and current.state is GroupState.EMPTY
+                and not self._offsets.has_offsets(group_id)
+                and not self._closed
+            ):
+                self._delete_one(group_id)
+            return OffsetDeleteResult(
+                ErrorCode.none, {**errors, **dict.fromkeys(eligible, ErrorCode.none)}
+            )
+
+        return self._offsets.delete(group_id, eligible, deleted)
 
     # ---- admin --------------------------------------------------------------------------
 

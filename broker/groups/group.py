@@ -11,9 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from broker.clock import TimerHandle
-from broker.groups.codec import GroupValue, MemberValue
+from broker.groups.codec import CodecError, GroupValue, MemberValue, decode_subscribed_topics
 from broker.groups.state import GroupState, transition
 from broker.groups.values import JoinMember, JoinResult, SyncResult
+
+CONSUMER_PROTOCOL_TYPE = "consumer"
 
 
 @dataclass(eq=False, slots=True)
@@ -204,6 +206,22 @@ class Group:
         members = list(self.members.values())
         candidates = set.intersection(*(m.protocol_names for m in members))
         return Counter(m.vote(candidates) for m in members).most_common(1)[0][0]
+
+    def subscribed_topics(self) -> frozenset[str]:
+        """The topics the members of a ``consumer`` group subscribe to under the chosen
+        protocol (Kafka's ``subscribedTopics``); none for another protocol type, before a
+        protocol is chosen, or when a subscription cannot be read (Kafka's None)."""
+        protocol = self.protocol_name
+        if self.protocol_type != CONSUMER_PROTOCOL_TYPE or protocol is None:
+            return frozenset()
+        topics: set[str] = set()
+        try:
+            for member in self.members.values():
+                if protocol in member.protocol_names:
+                    topics.update(decode_subscribed_topics(member.metadata(protocol)))
+        except CodecError:
+            return frozenset()
+        return frozenset(topics)
 
     def join_members(self) -> list[JoinMember]:
         """What the leader's JoinGroup response lists: every member's chosen subscription."""

@@ -1,5 +1,5 @@
 """A coordinator's committed offsets: OffsetCommit's writes, OffsetFetch's reads, and the
-tombstones of deleted topics and groups.
+tombstones of deleted topics and groups and of OffsetDelete.
 
 Whether a member may commit at all is the membership's question (``GroupCoordinator.commit``
 asks it first); this holds the offsets by group and writes them to ``__consumer_offsets``. A
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from kio.schema.errors import ErrorCode
 
@@ -23,6 +24,7 @@ from broker.groups.writes import Commits, coordinator_error
 log = logging.getLogger("broker.groups")
 
 TopicPartition = tuple[str, int]
+T = TypeVar("T")
 
 
 def _java_length(text: str) -> int:
@@ -126,6 +128,39 @@ class CommittedOffsets:
             for key in gone:
                 del committed[key]
             log.info("group %s: removed %d offsets of deleted topics", group_id, len(gone))
+
+    def delete(
+        self, group_id: str, partitions: Iterable[TopicPartition], then: Callable[[ErrorCode], T]
+    ) -> T | asyncio.Future[T]:
+        """OffsetDelete: tombstone the group's committed offsets of ``partitions`` (those it
+        has) as one batch; they are gone from ``fetch`` once it is committed. ``then(error)``
+        is the answer, at once or as a future: NONE, or the write's failure as a group
+        request answers it."""
+        committed = self._by_group.get(group_id, {})
+        gone = sorted({key for key in partitions if key in committed})
+        if not gone:
+            return then(ErrorCode.none)
+
+        def stored(failure: ErrorCode) -> T:
+            if failure is not ErrorCode.none:
+                log.debug("group %s: offsets not deleted: %s", group_id, failure.name)
+                return then(coordinator_error(failure))
+            for key in gone:
+                committed.pop(key, None)
+            if not committed and self._by_group.get(group_id) is committed:
+                del self._by_group[group_id]
+            log.info("group %s: deleted the offsets of %d partitions", group_id, len(gone))
+            return then(ErrorCode.none)
+
+        try:
+            ack = self._store.write(group_id, [(OffsetKey(group_id, *key), None) for key in gone])
+        except StoreError as err:
+            log.debug("group %s: cannot delete offsets: %s", group_id, err)
+            return stored(err.code)
+        return self._commits.then(ack, stored)
+
+    def has_offsets(self, group_id: str) -> bool:
+        return bool(self._by_group.get(group_id))
 
     def tombstones(self, group_id: str) -> list[tuple[OffsetKey, None]]:
         """The records that delete every offset of ``group_id``."""

@@ -34,6 +34,7 @@ from broker.groups.values import (
     GroupListing,
     JoinResult,
     LeaveResult,
+    OffsetDeleteResult,
     SyncResult,
 )
 from broker.replica.replica import Replica, Role
@@ -229,6 +230,16 @@ class GroupCoordinators:
             else:
                 results.update(shard.delete([group_id]))
         return results
+
+    async def delete_offsets(
+        self, group_id: str, partitions: list[tuple[str, int]]
+    ) -> OffsetDeleteResult:
+        """OffsetDelete (``GroupCoordinator.delete_offsets``); an empty group id is invalid."""
+        shard = self.coordinator_for(group_id, membership=True)
+        if isinstance(shard, ErrorCode):
+            return OffsetDeleteResult(shard, {})
+        answer = shard.delete_offsets(group_id, partitions)
+        return answer if isinstance(answer, OffsetDeleteResult) else await answer
 
     def remove_offsets(self, exists: Callable[[str], bool]) -> None:
         """Tombstone the committed offsets of topics that no longer ``exists``, in every

@@ -102,3 +102,10 @@ class GroupListing(NamedTuple):
     protocol_type: str
     state_name: str
     group_type: str = "classic"
+
+
+class OffsetDeleteResult(NamedTuple):
+    """An OffsetDelete answer: the group's error, else one error per partition asked."""
+
+    error_code: ErrorCode
+    partitions: dict[tuple[str, int], ErrorCode]

@@ -25,6 +25,7 @@ class FollowerState:
     """One follower as the leader saw it in its fetches (all times in ms on the clock)."""
 
     log_end_offset: int = UNKNOWN_OFFSET
+    log_start_offset: int = UNKNOWN_OFFSET  # as its last fetch said (DeleteRecords waits on it)
     last_caught_up_ms: int = 0
     last_fetch_leader_end_offset: int = UNKNOWN_OFFSET  # the leader's LEO at that fetch
     last_fetch_ms: int = 0
@@ -55,7 +56,7 @@ class FollowerState:
         other replica as never; a node that was not leading forgets the log end offsets it
         had (Kafka's ``Replica.resetReplicaState``)."""
         if new_leader:
-            self.log_end_offset = UNKNOWN_OFFSET
+            self.log_end_offset = self.log_start_offset = UNKNOWN_OFFSET
         self.last_fetch_leader_end_offset = UNKNOWN_OFFSET
         self.last_fetch_ms = 0
         self.last_caught_up_ms = now_ms if in_sync else 0

@@ -13,6 +13,9 @@ is answered at the original offset). A partition settles with:
   ``min.insync.replicas`` in the meantime;
 - NOT_LEADER_OR_FOLLOWER when this node stopped leading the partition.
 
+A DeleteRecords waits here the same way (``AwaitedLowWatermark``), for the low watermark
+instead of the high watermark, and answers REQUEST_TIMED_OUT at its timeout too.
+
 On one node (an ISR of itself) the high watermark is the log end right after the append, so
 the first check settles everything and nothing waits: no timer, no future.
 """
@@ -37,6 +40,20 @@ class AwaitedAck:
     replica: Replica
     required_offset: int
     error: ErrorCode | None = None
+
+    def status(self) -> ErrorCode | None:
+        """The partition's answer now, or None while it must wait."""
+        return self.replica.acks_status(self.required_offset)
+
+
+class AwaitedLowWatermark(AwaitedAck):
+    """One partition of a delayed DeleteRecords (Kafka's ``DelayedDeleteRecords``): the
+    offset the leader's low watermark must reach, that is every ISR member's log start."""
+
+    __slots__ = ()
+
+    def status(self) -> ErrorCode | None:
+        return self.replica.delete_records_status(self.required_offset)
 
 
 async def await_acks(waiting: Sequence[AwaitedAck], clock: Clock, timeout_ms: int) -> None:
@@ -81,6 +98,6 @@ def settled(waiting: Sequence[AwaitedAck]) -> bool:
     settled = True
     for ack in waiting:
         if ack.error is None:
-            ack.error = ack.replica.acks_status(ack.required_offset)
+            ack.error = ack.status()
             settled = settled and ack.error is not None
     return settled

@@ -11,6 +11,10 @@ for ``replica.lag.time.max.ms`` (shrink candidates), which other replicas caught
 candidates), and the one ISR change it has proposed to the controller, until the answer or a
 newer image settles it. Sending the proposals is ``broker.replica.alter_partition``'s work.
 
+The leader also serves DeleteRecords: it moves its log start offset, and the request waits
+until the low watermark, the smallest log start over the ISR, reaches it (followers move
+theirs from the leader's fetch answers and say so in their next fetch).
+
 A follower keeps its leader's id, stores the leader's batches as they are, takes the leader's
 high watermark as far as its own log reaches, and truncates its log only where the leader says
 the two diverge (KIP-101/279), never to its high watermark.
@@ -19,6 +23,7 @@ the two diverge (KIP-101/279), never to its high watermark.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from enum import Enum
 
@@ -26,12 +31,14 @@ from kio.schema.errors import ErrorCode
 
 from broker.clock import Clock, SystemClock
 from broker.protocol.batch import BatchHeader
-from broker.replica.isr import FollowerState, PendingIsr
+from broker.replica.isr import UNKNOWN_OFFSET, FollowerState, PendingIsr
 from broker.storage.config import LogConfig
+from broker.storage.errors import StorageError
 from broker.storage.log import PartitionLog
 from broker.storage.segment import FileSlice, TimestampAndOffset
 
 ALL_ACKS = -1
+HIGH_WATERMARK = -1  # DeleteRecords' offset meaning "up to the high watermark"
 
 
 # AlterPartition errors after which a proposal waits for the next image (Kafka's choice).
@@ -248,13 +255,19 @@ class Replica:
             self._advance_high_watermark()
         return base_offset
 
-    def update_follower(self, node_id: int, log_end_offset: int) -> None:
+    def update_follower(
+        self, node_id: int, log_end_offset: int, log_start_offset: int = UNKNOWN_OFFSET
+    ) -> None:
         """A follower's fetch told us how far its log reaches (now, as the leader's log end
-        is now). Not a replica of the partition: ignored."""
+        is now) and where it starts (Fetch v5+; a DeleteRecords waiting for the low watermark
+        is woken when that moves). Not a replica of the partition: ignored."""
         state = self.followers.get(node_id)
         if state is None:
             return
         state.record_fetch(log_end_offset, self.log.log_end_offset, self._clock.now_ms())
+        if log_start_offset != state.log_start_offset:
+            state.log_start_offset = log_start_offset
+            self._wake(self._waiters)
         self._advance_high_watermark()
         if (
             self._on_isr_candidate is not None
@@ -286,6 +299,55 @@ class Replica:
         if len(self.maximal_isr) < self.log.config.min_insync_replicas:
             return ErrorCode.not_enough_replicas_after_append
         return ErrorCode.none
+
+    def delete_records(self, offset: int) -> int:
+        """DeleteRecords on the leader (Kafka's ``Partition.deleteRecordsOnLeader``): move the
+        log start offset to ``offset`` (-1: the high watermark), deleting the segments wholly
+        below it; returns the offset the low watermark must reach. Raises ReplicaError:
+        NOT_LEADER_OR_FOLLOWER, POLICY_VIOLATION when cleanup.policy lacks ``delete``,
+        OFFSET_OUT_OF_RANGE for an offset below 0 or past the high watermark; and the log's
+        StorageError."""
+        name = f"{self.topic}-{self.index}"
+        if self.role is not Role.LEADER:
+            raise ReplicaError(
+                ErrorCode.not_leader_or_follower, f"this broker is not the leader of {name}"
+            )
+        if not self.log.config.deletes_old_segments:
+            raise ReplicaError(
+                ErrorCode.policy_violation,
+                f"records of partition {name} can not be deleted due to the configured policy",
+            )
+        target = self.high_watermark if offset == HIGH_WATERMARK else offset
+        if not 0 <= target <= self.high_watermark:
+            raise ReplicaError(
+                ErrorCode.offset_out_of_range,
+                f"cannot delete records of {name} below {target}: the offset must lie between "
+                f"0 and the high watermark {self.high_watermark}",
+            )
+        self.log.advance_log_start(target)
+        self._wake(self._waiters)  # the low watermark may have reached it already
+        return target
+
+    @property
+    def low_watermark(self) -> int:
+        """The leader's low watermark: the smallest log start offset over itself and the
+        other members of its (maximal) ISR, as their fetches told it (-1 while one has not
+        said). Kafka's ``lowWatermarkIfLeader`` counts every replica on a live broker; an
+        ISR member is one."""
+        lowest = self.log.log_start_offset
+        followers = self.followers
+        for node in self.maximal_isr:
+            if node != self.node_id:
+                lowest = min(lowest, followers[node].log_start_offset)
+        return lowest
+
+    def delete_records_status(self, required_offset: int) -> ErrorCode | None:
+        """The answer to a DeleteRecords that moved the log start to ``required_offset``, or
+        None while it must wait for the low watermark to reach it (Kafka's
+        ``DelayedDeleteRecords.tryComplete``)."""
+        if self.role is not Role.LEADER:
+            return ErrorCode.not_leader_or_follower
+        return ErrorCode.none if self.low_watermark >= required_offset else None
 
     # -- the ISR (leader side) ---------------------------------------------------------
 
@@ -397,10 +459,12 @@ class Replica:
 
     def follow_log_start(self, leader_log_start_offset: int) -> None:
         """Records the leader no longer holds are gone here too, up to the high watermark
-        (Kafka's follower moves its log start with the leader's)."""
+        (Kafka's follower moves its log start with the leader's), and so are the segments
+        wholly below; the next fetch tells the leader (a DeleteRecords waits for that)."""
         offset = min(leader_log_start_offset, self.high_watermark)
         if offset > self.log.log_start_offset:
-            self.log.advance_log_start(offset)
+            with contextlib.suppress(StorageError):  # the disk's health said it; files stay
+                self.log.advance_log_start(offset)
 
     def start_at(self, offset: int) -> None:
         """Empty the log and start it at ``offset``: the leader's log starts past this log's

@@ -382,11 +382,7 @@ class PartitionLog:
         too, a new empty one is rolled first, so the log start moves to the log end.
         """
         config = self.config
-        deleted = self._delete_oldest(
-            lambda segment, is_last: not is_last and segment.next_offset <= self.log_start_offset,
-            "below the log start offset",
-            high_watermark,
-        )
+        deleted = self._delete_below_log_start(high_watermark)
         if config.deletes_old_segments and config.retention_bytes >= 0:
             excess = self.size_bytes - config.retention_bytes
 
@@ -447,14 +443,32 @@ class PartitionLog:
         )
         return len(doomed)
 
-    def advance_log_start(self, offset: int) -> None:
-        """DeleteRecords: records below ``offset`` are gone for readers. Segments wholly
-        below it are deleted by the next ``delete_expired``."""
+    def _delete_below_log_start(self, high_watermark: int | None) -> int:
+        """Delete the segments wholly below the log start offset (never the active one)."""
+        return self._delete_oldest(
+            lambda segment, is_last: not is_last and segment.next_offset <= self.log_start_offset,
+            "below the log start offset",
+            high_watermark,
+        )
+
+    def advance_log_start(self, offset: int) -> int:
+        """Move the log start offset up to ``offset`` (DeleteRecords on the leader; a follower
+        following its leader's): records below it are gone for readers, and the segments
+        wholly below it are deleted at once (Kafka leaves those to its next retention pass).
+        Returns how many segments went. Raises OffsetOutOfRange past the log end, and
+        StorageError when the disk refuses a deletion: the log start has moved all the same,
+        and the files left are deleted after the next start."""
         if offset > self.log_end_offset:
             raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
-        if offset > self.log_start_offset:
-            self.log_start_offset = offset
-            self._epochs.truncate_from_start(offset)
+        if offset <= self.log_start_offset:
+            return 0
+        self.log_start_offset = offset
+        self._epochs.truncate_from_start(offset)
+        try:
+            return self._delete_below_log_start(None)
+        except OSError as err:
+            what = f"delete the segments of {self.name} below {offset}"
+            raise self.disk.failed(what, err) from err
 
     def truncate_to(self, offset: int) -> None:
         """Remove every batch holding an offset >= ``offset`` (a follower truncating to its

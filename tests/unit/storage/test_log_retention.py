@@ -86,12 +86,18 @@ def test_infinite_retention_and_compact_policy_delete_nothing(new_log):
     assert compacted.delete_expired(now_ms=10**12) == 0
 
 
-def test_segments_below_an_advanced_log_start_are_deleted(new_log):
+def test_segments_below_an_advanced_log_start_are_deleted_at_once(new_log):
+    """DeleteRecords: the segments wholly below the new log start leave the disk with it; the
+    one holding it stays, and so does the active segment even when the start reaches its end."""
     log = log_of_segments(new_log, [1, 2, 3], retention_ms=-1)
-    log.advance_log_start(2)
-    assert log.segment_count == 3
-    assert log.delete_expired(now_ms=0) == 2
+    assert log.advance_log_start(2) == 2
     assert log.log_start_offset == 2
+    assert segment_names(log) == ["00000000000000000002.log"]
+    assert log.size_bytes == BATCH_BYTES
+    assert log.delete_expired(now_ms=0) == 0
+    assert log.advance_log_start(3) == 0  # the log end: the active segment stays, empty to readers
+    assert log.log_start_offset == log.log_end_offset == 3
+    assert log.read(3, 1000, 3) is None
     with pytest.raises(OffsetOutOfRange):
         log.advance_log_start(4)
 
