@@ -22,7 +22,14 @@ VERBS: dict[str, tuple[str, str]] = {
     "topics": ("chirpstream.tools.topics", "create, list, describe, alter, delete topics"),
     "produce": ("chirpstream.tools.produce", "send stdin lines to a topic"),
     "consume": ("chirpstream.tools.consume", "print a topic's messages"),
-    "groups": ("chirpstream.tools.groups", "list, describe and reset consumer groups"),
+    "groups": (
+        "chirpstream.tools.groups",
+        "list, describe, reset consumer groups and delete their offsets",
+    ),
+    "delete-records": (
+        "chirpstream.tools.delete_records",
+        "delete a partition's records below an offset",
+    ),
     "quorum": ("chirpstream.tools.quorum", "describe the controller quorum (KRaft)"),
     "brokers": ("chirpstream.tools.brokers", "list the brokers: state, controller, leaderships"),
     "leader-election": (

@@ -1,4 +1,5 @@
-"""``chirpstream groups``: kafka-consumer-groups.sh's --list, --describe and --reset-offsets.
+"""``chirpstream groups``: kafka-consumer-groups.sh's --list, --describe, --reset-offsets and
+--delete-offsets (``chirpstream.tools.delete_offsets``).
 
 ``--describe`` shortens each member id's 36-character UUID to its first 8 characters and ``…``
 (``rdkafka-0ff02b99…``), so the table fits a projector; ``--full-ids`` prints them whole.
@@ -27,6 +28,7 @@ from chirpstream.tools.common import (
     scratch_consumer,
     topic_metadata,
 )
+from chirpstream.tools.delete_offsets import delete_offsets
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -46,13 +48,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reset-offsets", action="store_true", help="move a group's committed offsets"
     )
+    parser.add_argument(
+        "--delete-offsets", action="store_true", help="delete a group's committed offsets"
+    )
     parser.add_argument("--group", metavar="GROUP")
     parser.add_argument(
         "--topic",
         action="append",
         default=[],
         metavar="TOPIC[:P,...]",
-        help="with --reset-offsets: the topic, or some of its partitions",
+        help="with --reset-offsets or --delete-offsets: the topic, or some of its partitions",
     )
     parser.add_argument("--to-earliest", action="store_true")
     parser.add_argument("--to-latest", action="store_true")
@@ -82,15 +87,20 @@ def main(args: argparse.Namespace) -> int:
     )
     if action == "describe":
         _describe(admin, metadata, args, description)
+    elif action == "delete_offsets":
+        delete_offsets(metadata, args, description)
     else:
         _reset(admin, metadata, args, description)
     return 0
 
 
 def _action(args: argparse.Namespace) -> str:
-    chosen = [a for a in ("list", "describe", "reset_offsets") if getattr(args, a)]
+    actions = ("list", "describe", "reset_offsets", "delete_offsets")
+    chosen = [a for a in actions if getattr(args, a)]
     if len(chosen) != 1:
-        raise CliError("exactly one of --list, --describe, --reset-offsets is needed")
+        raise CliError(
+            "exactly one of --list, --describe, --reset-offsets, --delete-offsets is needed"
+        )
     action = chosen[0]
     if action != "list" and not args.group:
         raise CliError(f"--{action.replace('_', '-')} needs --group")
@@ -103,6 +113,8 @@ def _action(args: argparse.Namespace) -> str:
             )
         if not args.topic:
             raise CliError("--reset-offsets needs --topic")
+    if action == "delete_offsets" and not args.topic:
+        raise CliError("--delete-offsets needs --topic")
     return action
 
 
