@@ -1,11 +1,12 @@
 """Consumer groups: Kafka's classic group coordinator and the committed-offsets store.
 
 Owns: group membership and rebalancing (JoinGroup, SyncGroup, Heartbeat, LeaveGroup:
-``coordinator``), committed offsets (OffsetCommit, OffsetFetch: ``offsets``), the admin views
-(DescribeGroups, ListGroups, DeleteGroups), the records they keep in the internal topic
-``__consumer_offsets`` in Kafka's own key and value formats (``store``, ``codec``), how those
-writes wait for the partition's ISR (``writes``), and which groups this broker coordinates:
-one coordinator shard per ``__consumer_offsets`` partition it leads (``routing``).
+``coordinator``), committed offsets (OffsetCommit, OffsetFetch, OffsetDelete: ``offsets``),
+the admin views (DescribeGroups, ListGroups, DeleteGroups), the records they keep in the
+internal topic ``__consumer_offsets`` in Kafka's own key and value formats (``store``,
+``codec``), how those writes wait for the partition's ISR (``writes``), and which groups this
+broker coordinates: one coordinator shard per ``__consumer_offsets`` partition it leads
+(``routing``).
 
 Invariants: a group's state changes only through ``Group.transition_to``, which allows only
 the transitions in ``state.TRANSITIONS`` (Kafka's table; Dead is final). A group's
