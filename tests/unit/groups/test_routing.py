@@ -316,3 +316,31 @@ def test_an_assignment_not_yet_replicated_when_leadership_moves_is_not_handed_ou
         assert node.clock.live_timers == 0
 
     run(tmp_path, scenario)
+
+
+def test_offset_delete_is_routed_and_answered_once_the_isr_holds_the_tombstones(tmp_path) -> None:
+    async def scenario(node: Node) -> None:
+        committing = node.commit(SHARED, 7)
+        await settle()
+        node.follower_fetches(0)
+        await settle()
+        assert committing.result() == [E.none]
+
+        deleting = asyncio.get_running_loop().create_task(
+            node.groups.delete_offsets(SHARED, [("tweets", 0)])
+        )
+        await settle()
+        assert not deleting.done()
+        assert node.committed(SHARED) == (E.none, offset(7))  # gone once committed
+        node.follower_fetches(0)
+        await settle()
+        assert deleting.result() == (E.none, {("tweets", 0): E.none})
+        assert node.committed(SHARED) == (E.none, NOTHING)
+        error, listed = node.groups.list_groups()  # left without offsets, the group went too
+        assert error == E.none and SHARED not in [g.group_id for g in listed]
+
+        theirs = await node.groups.delete_offsets(THEIRS, [("tweets", 0)])
+        assert theirs == (E.not_coordinator, {})
+        assert await node.groups.delete_offsets("", [("tweets", 0)]) == (E.invalid_group_id, {})
+
+    run(tmp_path, scenario)
