@@ -1,11 +1,18 @@
-"""confluent-kafka's ``delete_records`` on one node: the log start moves, the segments below it
-leave the disk, readers start there, and a restart keeps it; Kafka's per-partition errors."""
+"""``delete_records`` on one node: with confluent-kafka, the log start moves, the segments below
+it leave the disk, readers start there, and a restart keeps it; Kafka's per-partition errors;
+kafka-python and aiokafka get the same answers."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaAdminClient
+from kafka import TopicPartition as KafkaTopicPartition
 
 from tests.support.confluent import produce, watermarks
 from tests.support.messages import keyed_messages
@@ -90,3 +97,29 @@ def test_delete_records_answers_kafkas_errors(broker):
     assert watermarks(broker.bootstrap, TOPIC, 1) == [(0, 10)]
     (same,) = delete(admin, (TOPIC, 0, 10))  # up to the high watermark is allowed
     assert same.low_watermark == 10
+
+
+def test_kafka_python_and_aiokafka_delete_records(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(TOPIC, 2, 1)])[TOPIC].result(timeout=10)
+    produce(broker.bootstrap, TOPIC, keyed_messages(40))
+    ends = [high for _, high in watermarks(broker.bootstrap, TOPIC, 2)]
+    assert min(ends) >= 2
+
+    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        answer = kp.delete_records({KafkaTopicPartition(TOPIC, 0): 1})
+    finally:
+        kp.close()
+    assert {tp.partition: result["low_watermark"] for tp, result in answer.items()} == {0: 1}
+
+    async def with_aiokafka() -> dict:
+        aio = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await aio.start()
+        try:
+            return await aio.delete_records({AioTopicPartition(TOPIC, 1): RecordsToDelete(2)})
+        finally:
+            await aio.close()
+
+    assert {tp.partition: low for tp, low in asyncio.run(with_aiokafka()).items()} == {1: 2}
+    assert [low for low, _ in watermarks(broker.bootstrap, TOPIC, 2)] == [1, 2]

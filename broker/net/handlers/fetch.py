@@ -18,9 +18,9 @@ Kafka's ``Partition.followerReplicaOrThrow`` refuses it: UNKNOWN_LEADER_EPOCH wh
 names the current leader epoch (that replica may not be known here yet), NOT_LEADER_OR_FOLLOWER
 when it names none. A follower's fetch reads up to the log end offset, not the high
 watermark; its ``fetch_offset`` is that follower's log end offset, which the leader's replica
-records (and the high watermark may move on), with its ``log_start_offset`` (v5+: DeleteRecords
-waits for it). When its ``last_fetched_epoch`` (v12) shows
-that its log left this one, the answer carries no records but ``diverging_epoch``, and the
+records (and the high watermark may move on), with its ``log_start_offset`` (v5+: a
+DeleteRecords waits for it). When its ``last_fetched_epoch`` (v12) shows that its log left
+this one, the answer carries no records but ``diverging_epoch``, and the
 follower's position is not recorded (KIP-320, as Kafka's leader does). It waits for appends,
 and is answered at once when the high watermark is not the one that follower was last sent
 (Kafka's delayed fetch does the same), so followers learn it without a wait.
