@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,32 @@ def test_groups_delete_offsets(broker):
     assert one_error_line(absent) == "error: 'none' does not exist."
     no_topic = run("groups", broker.bootstrap, "--delete-offsets", "--group", "g", ok=False)
     assert one_error_line(no_topic) == "error: --delete-offsets needs --topic"
+
+
+def test_groups_delete_offsets_of_a_topic_the_group_consumes(broker):
+    run("topics", broker.bootstrap, "--create", "--topic", "t", "--partitions", "1")
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "busy", "session.timeout.ms": 6000}
+    )
+    consumer.subscribe(["t"])
+    try:
+        deadline = time.monotonic() + 20
+        while not consumer.assignment():
+            assert time.monotonic() < deadline, "the consumer was never assigned a partition"
+            consumer.poll(0.2)
+        consumer.commit(offsets=[TopicPartition("t", 0, 0)], asynchronous=False)
+        done = run(
+            "groups", broker.bootstrap, "--delete-offsets", "--group", "busy", "--topic", "t",
+            ok=False,
+        )  # fmt: skip
+    finally:
+        consumer.close()
+    rows = [" ".join(line.split()) for line in done.stdout.splitlines() if line.strip()]
+    assert rows == [
+        "TOPIC PARTITION STATUS",
+        "t 0 Error: Broker: Deleting offsets of a topic while the consumer group is subscribed "
+        "to it",
+    ]
+    assert one_error_line(done) == (
+        "error: Encounter some partition level error, see the follow-up details above."
+    )
