@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "produce": ("chirpstream.tools.produce", "send stdin lines to a topic"),
     "consume": ("chirpstream.tools.consume", "print a topic's messages"),
     "groups": ("chirpstream.tools.groups", "list, describe and reset consumer groups"),
+    "configs": ("chirpstream.tools.configs", "describe and alter topic and broker configs"),
     "quorum": ("chirpstream.tools.quorum", "describe the controller quorum (KRaft)"),
     "brokers": ("chirpstream.tools.brokers", "list the brokers: state, controller, leaderships"),
     "leader-election": (

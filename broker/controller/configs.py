@@ -13,13 +13,13 @@ whole set: every override it leaves out is deleted. Each resource is answered on
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 from kio.schema.errors import ErrorCode
 
-from broker.config import ConfigError, check_dynamic_broker_configs
+from broker.config import BROKER_LOG_SYNONYMS, ConfigError, check_dynamic_broker_configs
 from broker.controller.result import ControllerResult
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import ConfigRecord, ConfigResourceType
@@ -116,7 +116,7 @@ def _alter_topic(image: MetadataImage, change: ConfigChange) -> list[ConfigRecor
         raise TopicError(ErrorCode.invalid_request, "Default topic resources are not allowed.")
     validate_topic_name(name)
     current = image.topic_config(name)
-    wanted = _new_values(current, change, is_list=_topic_list)
+    wanted = _new_values(current, change, list_default=_topic_list_default)
     try:
         LogConfig.from_properties(wanted)
     except ValueError as error:
@@ -140,7 +140,7 @@ def _alter_broker(image: MetadataImage, change: ConfigChange) -> list[ConfigReco
         if broker_id < 0:
             raise TopicError(ErrorCode.invalid_request, "Invalid negative broker ID.")
     current = image.configs.get((ConfigResourceType.BROKER, name), {})
-    wanted = _new_values(current, change, is_list=_broker_list)
+    wanted = _new_values(current, change, list_default=_broker_list_default)
     changed = {key: value for key, value in wanted.items() if current.get(key) != value}
     try:
         check_dynamic_broker_configs(changed)
@@ -149,17 +149,26 @@ def _alter_broker(image: MetadataImage, change: ConfigChange) -> list[ConfigReco
     return _records(ConfigResourceType.BROKER, name, current, wanted)
 
 
-def _topic_list(name: str) -> bool:
+def _topic_list_default(name: str) -> str | None:
+    """Kafka's default of a LIST topic setting (None: not a LIST)."""
     spec = SPECS_BY_NAME.get(name)
-    return spec is not None and spec.kafka_type == "LIST"
+    return spec.format(spec.default) if spec is not None and spec.kafka_type == "LIST" else None
 
 
-def _broker_list(name: str) -> bool:
-    return name == "log.cleanup.policy"
+def _broker_list_default(name: str) -> str | None:
+    """Kafka's default of a LIST dynamic broker setting (None: not a LIST)."""
+    topic_name = BROKER_LOG_SYNONYMS.get(name)
+    return None if topic_name is None else _topic_list_default(topic_name)
 
 
-def _new_values(current: Mapping[str, str], change: ConfigChange, *, is_list) -> dict[str, str]:
-    """The resource's overrides once ``change`` is applied to ``current``."""
+def _new_values(
+    current: Mapping[str, str],
+    change: ConfigChange,
+    *,
+    list_default: Callable[[str], str | None],
+) -> dict[str, str]:
+    """The resource's overrides once ``change`` is applied to ``current``. APPEND and
+    SUBTRACT start from Kafka's default when the setting is not overridden, as Kafka's do."""
     if change.replace:
         return {op.name: op.value for op in change.ops if op.value is not None}
     values = dict(current)
@@ -171,12 +180,13 @@ def _new_values(current: Mapping[str, str], change: ConfigChange, *, is_list) ->
             values.pop(op.name, None)
         else:
             kind = OpType(op.op).name
-            if not is_list(op.name):
+            default = list_default(op.name)
+            if default is None:
                 raise TopicError(
                     ErrorCode.invalid_config,
                     f"Can't {kind} to key {op.name} because its type is not LIST.",
                 )
-            parts = [p for p in values.get(op.name, "").split(",") if p]
+            parts = [p for p in values.get(op.name, default).split(",") if p]
             given = [p.strip() for p in (op.value or "").split(",")]
             if op.op == OpType.APPEND:
                 parts += [p for p in given if p and p not in parts]
