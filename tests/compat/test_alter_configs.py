@@ -194,3 +194,40 @@ def test_the_configs_verb_alters_and_describes_as_kafka_configs_does(broker):
     )  # fmt: skip
     no_action = chirpstream(*default)
     assert (no_action.returncode, no_action.stderr.count("\n")) == (1, 1)
+
+
+def test_kafka_python_and_aiokafka_alter_and_describe_with_synonyms(broker):
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource as AioResource
+    from aiokafka.admin.config_resource import ConfigResourceType as AioType
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource as KpResource
+    from kafka.admin import ConfigResourceType as KpType
+    from kafka.admin import NewTopic as KpTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([KpTopic("tweets", 1, 1)])
+    admin.alter_configs([KpResource(KpType.BROKER, "0", configs={"log.retention.ms": "4321"})])
+
+    async def aiokafka_alter() -> None:
+        client = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await client.start()
+        try:
+            resource = AioResource(AioType.TOPIC, "tweets", configs={"retention.ms": "1234"})
+            (answer,) = await client.alter_configs([resource])
+            assert [r[0] for r in answer.resources] == [0]
+        finally:
+            await client.close()
+
+    asyncio.run(aiokafka_alter())
+    wanted = [KpResource(KpType.TOPIC, "tweets", configs=["retention.ms"])]
+    entry = admin.describe_configs(wanted, include_synonyms=True)["topic"]["tweets"]["retention.ms"]
+    admin.close()
+    assert (entry["value"], entry["config_source"]) == ("1234", "DYNAMIC_TOPIC_CONFIG")
+    assert [(s["name"], s["value"], s["source"]) for s in entry["synonyms"]] == [
+        ("retention.ms", "1234", "DYNAMIC_TOPIC_CONFIG"),
+        ("log.retention.ms", "4321", "DYNAMIC_BROKER_CONFIG"),
+        ("log.retention.ms", "604800000", "DEFAULT_CONFIG"),
+    ]
