@@ -5,10 +5,10 @@ Kafka broker does, the node registers anew with a new incarnation id, and a sing
 caught up at once, so it is unfenced straight away). Topic changes (create, add partitions,
 delete), config changes and producer-id blocks are decided by the controller's pure functions
 (:mod:`~broker.controller.topics`, :mod:`~broker.controller.configs`,
-:mod:`~broker.controller.producer_ids`) from the current
-image, with this node as the one registered broker; this runtime does what they cannot: the
-directory work, committing their records to the image, persisting it, and handing every new
-image to its subscribers (the replica manager, the metadata cache). On one node its state
+:mod:`~broker.controller.producer_ids`) from the current image, with this node as the one
+registered broker; this runtime does what they cannot: the directory work, committing their
+records to the image, persisting it, and handing every new image to its subscribers (the
+replica manager, the metadata cache). On one node its state
 persists as ``cluster-metadata.json`` (``JsonMetadataStore``); a cluster's quorum controller
 (``quorum``) writes the ``__cluster_metadata`` log instead. The node hands out producer ids
 from its block, one at a time, as a Kafka broker does; a restart starts from the next block.

@@ -2,8 +2,8 @@
 
 Holds the cluster id, the next free producer id, each topic's id, config overrides and the
 leader epoch of each partition, the dynamic broker configs (cluster-wide under "", and this
-broker's under its id), and the ids of topics being created or deleted ("doomed":
-their directories are removed at the next start, see ``LocalController``). Reading it yields
+broker's under its id), and the ids of topics being created or deleted ("doomed": their
+directories are removed at the next start, see ``LocalController``). Reading it yields
 the records that rebuild the image. Only single-node mode (no ``controller.quorum.voters``)
 keeps it; a cluster node keeps the ``__cluster_metadata`` log instead. Nothing but
 :class:`LocalController` knows it exists.

@@ -10,9 +10,9 @@ does; any other answer is returned as it is.
 ``broker.controller.api.ControllerApi``, as the single node's ``LocalController`` does):
 CreateTopics, CreatePartitions and DeleteTopics (from the admin APIs or Metadata's
 auto-create), AlterConfigs, IncrementalAlterConfigs, ElectLeaders and AllocateProducerIds
-are forwarded (KIP-590) and, once the
-controller has answered, it waits, bounded, until this node's own image shows the change, so
-a client that asks this broker for Metadata right after sees what it just did.
+are forwarded (KIP-590) and, once the controller has answered, it waits, bounded, until this
+node's own image shows the change, so a client that asks this broker for Metadata (or
+DescribeConfigs) right after sees what it just did.
 """
 
 from __future__ import annotations

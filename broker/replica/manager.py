@@ -6,8 +6,8 @@ the set of replicas always matches the latest image; with a ``ReplicaFetcherMana
 in a cluster) the partitions it follows are fetched from their leaders. Handlers find a
 partition's replica here and go through it; none touches a log. High watermarks are seeded
 from Kafka's ``replication-offset-checkpoint`` at start and written back with the other
-checkpoints. A changed topic or dynamic broker config reaches the live logs with the image that
-carries it (``_reconfigure``).
+checkpoints. A changed topic or dynamic broker config reaches the live logs with the image
+that carries it (``_reconfigure``).
 
 Directories: on a single node the ``LocalController`` makes a topic's directories before its
 image lists them (``prepare``) and removes them once the deletion is stored (``remove``). In a
