@@ -95,6 +95,18 @@ def test_a_config_change_through_one_broker_reaches_every_broker_and_the_log(clu
     assert done.stdout == "Completed updating default config for brokers in the cluster.\n"
     inherited = ("3600000", DYNAMIC_DEFAULT_BROKER_CONFIG)
     everywhere(cluster, TOPIC, "tweets", "retention.ms", inherited)
+    # The tool sends a broker's own configs to that broker, whichever it bootstraps from.
+    broker_1 = ["--bootstrap-server", cluster.node(0).bootstrap, "--entity-type", "brokers",
+                "--entity-name", "1"]  # fmt: skip
+    done = chirpstream(*broker_1, "--alter", "--add-config", "log.segment.bytes=500000")
+    assert done.stdout == "Completed updating config for broker 1.\n", done.stderr
+    assert chirpstream(*broker_1, "--describe").stdout.splitlines() == [
+        "Dynamic configs for broker 1 are:",
+        "  log.segment.bytes=500000 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:"
+        "log.segment.bytes=500000, DEFAULT_CONFIG:log.segment.bytes=1073741824}",
+    ]
+    assert config_on(cluster.node(1), TOPIC, "tweets", "segment.bytes") == ("500000", 2)
+    assert config_on(cluster.node(2), TOPIC, "tweets", "segment.bytes")[1] == 5
     # A broker's own resource is answered by that broker alone, as Kafka's are.
     with WireClient(cluster.node(0).port) as wire:
         answer = wire.request(
