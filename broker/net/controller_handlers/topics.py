@@ -57,7 +57,9 @@ async def create_topics(context: ControllerContext, request: Request) -> dict:
                 "num_partitions": answer.num_partitions,
                 "replication_factor": answer.replication_factor,
                 # v5+ has no default: without it the answer cannot be encoded
-                "configs": topic_config_entries(context, new.configs) if done else [],
+                "configs": topic_config_entries(context, new.configs, image=controller.image)
+                if done
+                else [],
             }
         )
     return {"throttle_time": 0, "topics": topics}
