@@ -1,8 +1,8 @@
 """Config changes on a real 3-node cluster: made through a broker that is not the
 controller (forwarded, written to the metadata log), seen by DescribeConfigs on every broker,
 acted on at once (min.insync.replicas refuses acks=all), kept across a restart of the
-controller's node, and the same through `chirpstream configs`; validate_only changes
-nothing and a bad value gets INVALID_CONFIG with the reason."""
+controller's node from a metadata snapshot, and the same through `chirpstream configs`;
+validate_only changes nothing and a bad value gets INVALID_CONFIG with the reason."""
 
 from __future__ import annotations
 
@@ -67,6 +67,11 @@ def produce_all_acks(bootstrap: str) -> KafkaError | None:
     return errors[0]
 
 
+def snapshots(cluster, node_id: int) -> list[str]:
+    folder = cluster.node(node_id).layout.folder
+    return sorted(p.name for p in folder.rglob("__cluster_metadata-0/*.checkpoint"))
+
+
 def chirpstream(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chirpstream", "configs", *args],
@@ -75,7 +80,10 @@ def chirpstream(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_config_change_through_one_broker_reaches_every_broker_and_the_log(cluster_factory):
-    cluster = cluster_factory(brokers=3, controllers=1)
+    cluster = cluster_factory(
+        brokers=3, controllers=1,
+        config={"metadata.log.max.record.bytes.between.snapshots": "2048"},
+    )  # fmt: skip
     cluster.create_topic("tweets", replication=3)
     through = cluster.node(2).bootstrap  # not the controller: the change is forwarded
 
@@ -119,7 +127,13 @@ def test_a_config_change_through_one_broker_reaches_every_broker_and_the_log(clu
     assert refused.error_code == ErrorCode.invalid_request
     assert refused.error_message == "Unexpected broker id, expected 0, but received 1"
 
-    cluster.restart(0)  # the only controller: its image comes back from the metadata log
+    # The only controller restarts from a metadata snapshot taken after every change above.
+    taken = snapshots(cluster, 0)
+    for index in range(3):
+        cluster.create_topic(f"pad{index}", partitions=3, replication=3)
+    eventually(lambda: snapshots(cluster, 0) != taken, "node 0 snapshots its metadata again")
+    cluster.restart(0)
+    assert "loading snapshot" in cluster.node(0).read_log()
     everywhere(cluster, TOPIC, "tweets", "min.insync.replicas", ("4", DYNAMIC_TOPIC_CONFIG))
     everywhere(cluster, TOPIC, "tweets", "retention.ms", inherited)
     alter(cluster.node(1).bootstrap, "tweets", "min.insync.replicas", "2")
