@@ -231,3 +231,39 @@ def test_kafka_python_and_aiokafka_alter_and_describe_with_synonyms(broker):
         ("log.retention.ms", "4321", "DYNAMIC_BROKER_CONFIG"),
         ("log.retention.ms", "604800000", "DEFAULT_CONFIG"),
     ]
+
+
+def test_describe_configs_gives_documentation_when_asked_and_the_default_resources_entries(
+    broker,
+):
+    from tests.support.wire import WireClient
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("tweets", 1, 1)])["tweets"].result(10)
+
+    def describe(resource_type: int, name: str, keys, docs: bool):
+        with WireClient(broker.port) as wire:
+            answer = wire.request(
+                32, 4,
+                {"resources": [{"resource_type": resource_type, "resource_name": name,
+                                "configuration_keys": keys}],
+                 "include_synonyms": False, "include_documentation": docs},
+            )  # fmt: skip
+        return answer.results[0]
+
+    (documented,) = describe(2, "tweets", ["retention.ms"], docs=True).configs
+    assert "older than this" in documented.documentation
+    (plain,) = describe(2, "tweets", ["retention.ms"], docs=False).configs
+    assert plain.documentation is None
+    assert describe(4, "", None, docs=False).configs == ()  # no dynamic default set yet
+    with WireClient(broker.port) as wire:
+        wire.request(
+            44, 1,
+            {"resources": [{"resource_type": 4, "resource_name": "", "configs": [
+                {"name": "log.flush.interval.ms", "config_operation": 0, "value": "500"}]}],
+             "validate_only": False},
+        )  # fmt: skip
+    (flush,) = describe(4, "", None, docs=False).configs
+    assert (flush.name, flush.value, flush.config_source, flush.read_only) == (
+        "log.flush.interval.ms", "500", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value, False,
+    )  # fmt: skip
