@@ -8,7 +8,8 @@ Broker-level log settings (``log.segment.bytes``, ``log.retention.hours`` ...) b
 defaults of every topic's ``LogConfig`` under the topic-level names Kafka uses
 (``segment.bytes``, ``retention.ms`` ...), with Kafka's precedence (``log.retention.ms`` over
 ``.minutes`` over ``.hours``). Unknown keys and bad values raise ``ConfigError`` with one line
-that says what to fix.
+that says what to fix. ``DYNAMIC_BROKER_CONFIGS`` are the ones AlterConfigs may change while
+the brokers run (``broker.controller.configs``), cluster-wide or per broker, over these.
 
 Cluster mode: with ``controller.quorum.voters`` set (``0@127.0.0.1:9192,...``) the node joins a
 KRaft-style cluster: ``process.roles`` may then be ``broker``, ``controller`` or both, and
