@@ -1,14 +1,19 @@
-"""AlterConfigs, IncrementalAlterConfigs and DescribeConfigs through confluent-kafka against a
-real single broker: changes are validated, described with Kafka's sources, take effect on
-the live partitions at once and survive a restart; and `chirpstream configs` end to end."""
+"""AlterConfigs, IncrementalAlterConfigs and DescribeConfigs through confluent-kafka (and
+kafka-python, aiokafka) against a real single broker: changes are validated, described with
+Kafka's sources, synonyms and documentation, take effect on the live partitions at once and
+survive a restart; and `chirpstream configs` end to end."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource as AioResource
+from aiokafka.admin.config_resource import ConfigResourceType as AioType
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
@@ -19,9 +24,14 @@ from confluent_kafka.admin import (
     NewTopic,
     ResourceType,
 )
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource as KpResource
+from kafka.admin import ConfigResourceType as KpType
+from kafka.admin import NewTopic as KpTopic
 
 from tests.support.broker_process import ROOT
 from tests.support.waiting import eventually
+from tests.support.wire import WireClient
 
 pytestmark = pytest.mark.compat
 
@@ -197,16 +207,6 @@ def test_the_configs_verb_alters_and_describes_as_kafka_configs_does(broker):
 
 
 def test_kafka_python_and_aiokafka_alter_and_describe_with_synonyms(broker):
-    import asyncio
-
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.admin.config_resource import ConfigResource as AioResource
-    from aiokafka.admin.config_resource import ConfigResourceType as AioType
-    from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource as KpResource
-    from kafka.admin import ConfigResourceType as KpType
-    from kafka.admin import NewTopic as KpTopic
-
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     admin.create_topics([KpTopic("tweets", 1, 1)])
     admin.alter_configs([KpResource(KpType.BROKER, "0", configs={"log.retention.ms": "4321"})])
@@ -236,8 +236,6 @@ def test_kafka_python_and_aiokafka_alter_and_describe_with_synonyms(broker):
 def test_describe_configs_gives_documentation_when_asked_and_the_default_resources_entries(
     broker,
 ):
-    from tests.support.wire import WireClient
-
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic("tweets", 1, 1)])["tweets"].result(10)
 
