@@ -663,3 +663,18 @@ def dynamic_log_defaults(static: LogConfig, *layers: Mapping[str, str]) -> LogCo
             {_LOG_SYNONYMS[name]: value for name, value in layer.items() if name in _LOG_SYNONYMS}
         )
     return LogConfig.from_properties(props, base=static) if props else static
+
+
+def default_synonym(topic_name: str) -> tuple[str, str] | None:
+    """The broker setting Kafka names as a topic setting's DEFAULT_CONFIG synonym, with its
+    default: the coarsest time unit where there are several (``log.retention.hours=168``,
+    as the finer ones have no default), else the one broker-level name. None: no synonym."""
+    units = _TIME_UNITS.get(topic_name)
+    if units:
+        spec, _ = units[-1]
+        return spec.name, spec.format(spec.default)
+    name = TOPIC_SYNONYMS.get(topic_name)
+    if name is None:
+        return None
+    spec = SPECS_BY_NAME[topic_name]
+    return name, spec.format(spec.default)

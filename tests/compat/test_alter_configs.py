@@ -177,7 +177,7 @@ def test_the_configs_verb_alters_and_describes_as_kafka_configs_does(broker):
         "  cleanup.policy=delete,compact sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:"
         "cleanup.policy=delete,compact, DEFAULT_CONFIG:log.cleanup.policy=delete}",
         "  retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:"
-        "retention.ms=3600000, DEFAULT_CONFIG:log.retention.ms=604800000}",
+        "retention.ms=3600000, DEFAULT_CONFIG:log.retention.hours=168}",
     ]
     assert chirpstream(*tweets, "--alter", "--delete-config", "retention.ms").returncode == 0
     again = chirpstream(*tweets, "--alter", "--delete-config", "retention.ms")
@@ -229,7 +229,7 @@ def test_kafka_python_and_aiokafka_alter_and_describe_with_synonyms(broker):
     assert [(s["name"], s["value"], s["source"]) for s in entry["synonyms"]] == [
         ("retention.ms", "1234", "DYNAMIC_TOPIC_CONFIG"),
         ("log.retention.ms", "4321", "DYNAMIC_BROKER_CONFIG"),
-        ("log.retention.ms", "604800000", "DEFAULT_CONFIG"),
+        ("log.retention.hours", "168", "DEFAULT_CONFIG"),
     ]
 
 

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from broker.config import BROKER_SETTINGS, DYNAMIC_BROKER_CONFIGS, TOPIC_SYNONYMS, BrokerConfig
+from broker.config import (
+    BROKER_SETTINGS,
+    DYNAMIC_BROKER_CONFIGS,
+    TOPIC_SYNONYMS,
+    BrokerConfig,
+    default_synonym,
+)
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import ConfigResourceType
 from broker.metadata.topics import broker_log_defaults, log_config
@@ -109,7 +115,9 @@ def topic_config_entries(
                 layers.append((DYNAMIC_DEFAULT_BROKER_CONFIG, broker_name, cluster[broker_name]))
             if static_props[spec.name] != default_props[spec.name]:
                 layers.append((STATIC_BROKER_CONFIG, broker_name, static_props[spec.name]))
-            layers.append((DEFAULT_CONFIG, broker_name, default_props[spec.name]))
+        default = default_synonym(spec.name)
+        if default is not None:
+            layers.append((DEFAULT_CONFIG, *default))
         doc = spec.doc if docs else None
         entry = _entry(spec.name, value, layers, spec.kafka_type, doc,
                        read_only=False, synonyms=synonyms)  # fmt: skip
