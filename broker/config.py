@@ -8,7 +8,8 @@ Broker-level log settings (``log.segment.bytes``, ``log.retention.hours`` ...) b
 defaults of every topic's ``LogConfig`` under the topic-level names Kafka uses
 (``segment.bytes``, ``retention.ms`` ...), with Kafka's precedence (``log.retention.ms`` over
 ``.minutes`` over ``.hours``). Unknown keys and bad values raise ``ConfigError`` with one line
-that says what to fix.
+that says what to fix. ``DYNAMIC_BROKER_CONFIGS`` are the ones AlterConfigs may change while
+the brokers run (``broker.controller.configs``), cluster-wide or per broker, over these.
 
 Cluster mode: with ``controller.quorum.voters`` set (``0@127.0.0.1:9192,...``) the node joins a
 KRaft-style cluster: ``process.roles`` may then be ``broker``, ``controller`` or both, and
@@ -203,6 +204,22 @@ _LOG_SYNONYMS: dict[str, str] = {
     "log.cleanup.policy": "cleanup.policy",
     "min.insync.replicas": "min.insync.replicas",
 }
+BROKER_LOG_SYNONYMS: Mapping[str, str] = _LOG_SYNONYMS
+"""Each broker-level log setting and the topic setting it is the default of."""
+
+TOPIC_SYNONYMS: dict[str, str] = {topic: name for name, topic in _LOG_SYNONYMS.items()}
+"""Each topic setting with a broker-level default, and that default's broker name."""
+
+DYNAMIC_BROKER_CONFIGS = frozenset([*_LOG_SYNONYMS, "unclean.leader.election.enable",
+                                    "auto.leader.rebalance.enable"])  # fmt: skip
+"""The broker settings AlterConfigs may change while the brokers run (cluster-wide or per
+broker), as Kafka's DynamicBrokerConfig allows them: the log settings every topic inherits
+(DynamicLogConfig) and ``unclean.leader.election.enable``. ``auto.leader.rebalance.enable``
+is not dynamic in Kafka; it is here because the quorum controller keeps it as a cluster-wide
+default in the metadata, so that ``kafka-configs --alter`` on the brokers (which sends every
+dynamic default back) is not refused."""
+
+
 # Time settings in coarser units, in Kafka's order of precedence (the first one set wins).
 _TIME_UNITS: dict[str, tuple[tuple[ConfigSpec, int], ...]] = {
     "segment.ms": (
@@ -616,3 +633,48 @@ def _controller_listener_name(raw: str) -> str:
             f"(e.g. CONTROLLER), got {raw!r}"
         )
     return names[0]
+
+
+def check_dynamic_broker_configs(props: Mapping[str, str]) -> None:
+    """Raise ConfigError unless every setting in ``props`` may be changed dynamically and
+    holds a valid value (Kafka's DynamicBrokerConfig.validate)."""
+    unknown = sorted(name for name in props if name not in _KNOWN)
+    if unknown:
+        raise ConfigError(
+            f"unknown broker config(s): {', '.join(unknown)}; dynamic broker configs are: "
+            f"{', '.join(sorted(DYNAMIC_BROKER_CONFIGS))}"
+        )
+    static = sorted(name for name in props if name not in DYNAMIC_BROKER_CONFIGS)
+    if static:
+        raise ConfigError(f"Cannot update these configs dynamically: {', '.join(static)}")
+    for name, raw in props.items():
+        if name in _LOG_SYNONYMS:
+            _checked(replace(SPECS_BY_NAME[_LOG_SYNONYMS[name]], name=name), raw.strip())
+        else:
+            _boolean(name, raw.strip())
+
+
+def dynamic_log_defaults(static: LogConfig, *layers: Mapping[str, str]) -> LogConfig:
+    """``static`` with the log settings of dynamic broker ``layers`` (broker-level names,
+    the weakest first: the cluster-wide default, then this broker's own) applied over it."""
+    props: dict[str, str] = {}
+    for layer in layers:
+        props.update(
+            {_LOG_SYNONYMS[name]: value for name, value in layer.items() if name in _LOG_SYNONYMS}
+        )
+    return LogConfig.from_properties(props, base=static) if props else static
+
+
+def default_synonym(topic_name: str) -> tuple[str, str] | None:
+    """The broker setting Kafka names as a topic setting's DEFAULT_CONFIG synonym, with its
+    default: the coarsest time unit where there are several (``log.retention.hours=168``,
+    as the finer ones have no default), else the one broker-level name. None: no synonym."""
+    units = _TIME_UNITS.get(topic_name)
+    if units:
+        spec, _ = units[-1]
+        return spec.name, spec.format(spec.default)
+    name = TOPIC_SYNONYMS.get(topic_name)
+    if name is None:
+        return None
+    spec = SPECS_BY_NAME[topic_name]
+    return name, spec.format(spec.default)

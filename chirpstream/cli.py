@@ -30,6 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
         "chirpstream.tools.delete_records",
         "delete a partition's records below an offset",
     ),
+    "configs": ("chirpstream.tools.configs", "describe and alter topic and broker configs"),
     "quorum": ("chirpstream.tools.quorum", "describe the controller quorum (KRaft)"),
     "brokers": ("chirpstream.tools.brokers", "list the brokers: state, controller, leaderships"),
     "leader-election": (

@@ -4,16 +4,18 @@ A single node asks its own :class:`~broker.controller.local.LocalController`; a 
 cluster asks :class:`~broker.net.forwarding.RemoteController`, which forwards to the active
 controller and returns once this node's image shows the change. Both satisfy
 :class:`ControllerApi`, so CreateTopics, DeleteTopics, CreatePartitions, Metadata's
-auto-create, InitProducerId and ElectLeaders are written once.
+auto-create, InitProducerId, ElectLeaders, AlterConfigs and IncrementalAlterConfigs are
+written once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from typing import Protocol
 
 from kio.schema.errors import ErrorCode
 
+from broker.controller.configs import ConfigAnswer, ConfigChange
 from broker.controller.elections import ElectionAnswer, ElectionType
 from broker.controller.topics import CreatedTopic, NewTopic, PartitionsIncrease
 from broker.metadata.image import TopicImage
@@ -60,4 +62,12 @@ class ControllerApi(Protocol):
         """A preferred or unclean election for ``partitions`` (None: all), answered per
         partition as ``controller.elections.elect_leaders`` decides. Raises TopicError when
         no controller answers."""
+        ...
+
+    async def alter_configs(
+        self, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> list[ConfigAnswer]:
+        """AlterConfigs or IncrementalAlterConfigs (all of ``changes`` are one or the other),
+        answered per resource as ``controller.configs.alter_configs`` decides; with
+        ``validate_only`` nothing changes. Raises TopicError when no controller answers."""
         ...

@@ -3,11 +3,12 @@
 It registers this node as a broker at every start (the registration is not stored: as a
 Kafka broker does, the node registers anew with a new incarnation id, and a single node is
 caught up at once, so it is unfenced straight away). Topic changes (create, add partitions,
-delete) and producer-id blocks are decided by the controller's pure functions
-(:mod:`~broker.controller.topics`, :mod:`~broker.controller.producer_ids`) from the current
-image, with this node as the one registered broker; this runtime does what they cannot: the
-directory work, committing their records to the image, persisting it, and handing every new
-image to its subscribers (the replica manager, the metadata cache). On one node its state
+delete), config changes and producer-id blocks are decided by the controller's pure functions
+(:mod:`~broker.controller.topics`, :mod:`~broker.controller.configs`,
+:mod:`~broker.controller.producer_ids`) from the current image, with this node as the one
+registered broker; this runtime does what they cannot: the directory work, committing their
+records to the image, persisting it, and handing every new image to its subscribers (the
+replica manager, the metadata cache). On one node its state
 persists as ``cluster-metadata.json`` (``JsonMetadataStore``); a cluster's quorum controller
 (``quorum``) writes the ``__cluster_metadata`` log instead. The node hands out producer ids
 from its block, one at a time, as a Kafka broker does; a restart starts from the next block.
@@ -27,7 +28,7 @@ import base64
 import logging
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
@@ -38,6 +39,7 @@ from broker.controller.brokers import (
     heartbeat,
     register_broker,
 )
+from broker.controller.configs import ConfigAnswer, ConfigChange, alter_configs
 from broker.controller.elections import ElectionAnswer, ElectionType, elect_leaders
 from broker.controller.producer_ids import allocate_producer_ids
 from broker.controller.topics import (
@@ -56,10 +58,7 @@ from broker.metadata.records import (
     MetadataRecord,
 )
 from broker.metadata.store import JsonMetadataStore
-from broker.metadata.topics import (
-    TopicError,
-    log_config,
-)
+from broker.metadata.topics import TopicError, broker_log_defaults, log_config
 from broker.storage.config import LogConfig
 from broker.storage.errors import StorageError
 
@@ -209,7 +208,7 @@ class LocalController:
         assert created.topic_id is not None
         try:
             await self.save_aside()  # the id is doomed until the topic is complete
-            config = log_config(topic.configs, self.defaults)
+            config = log_config(topic.configs, self._log_defaults())
             partitions = range(created.num_partitions)
             await self._prepare(topic.name, created.topic_id, partitions, config)
             self._commit(list(records))
@@ -235,7 +234,7 @@ class LocalController:
         self, topic: TopicImage, added: range, records: tuple[MetadataRecord, ...]
     ) -> None:
         # A crash before the save leaves directories past the stored count: strays.
-        config = log_config(self.image.topic_config(topic.name), self.defaults)
+        config = log_config(self.image.topic_config(topic.name), self._log_defaults())
         await self._prepare(topic.name, topic.topic_id, added, config)
         self._commit(list(records))
         await self.save_aside()
@@ -300,7 +299,22 @@ class LocalController:
             await self.save_aside()
         return decided.answer
 
+    async def alter_configs(
+        self, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> list[ConfigAnswer]:
+        """AlterConfigs or IncrementalAlterConfigs, as ``configs.alter_configs`` decides;
+        stored before the answer, like a topic's configs."""
+        decided = alter_configs(self.image, changes)
+        if decided.records and not validate_only:
+            self._commit(list(decided.records))
+            await self.save_aside()
+        return decided.answer
+
     # -- helpers ------------------------------------------------------------------------
+
+    def _log_defaults(self) -> LogConfig:
+        """Every topic's defaults: the static log settings under the dynamic broker configs."""
+        return broker_log_defaults(self.image, self.node_id, self.defaults)
 
     async def _prepare(
         self, name: str, topic_id: uuid.UUID, partitions: range, config: LogConfig

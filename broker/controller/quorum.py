@@ -6,9 +6,9 @@ Raft node leads the quorum and it has replayed the leader-change entry of that l
 epoch (so everything an earlier controller committed is in its image). While it acts:
 
 - Requests run one at a time: decide from the image with the pure functions of this package
-  (``brokers``, ``topics``, ``isr``, ``elections``, ``producer_ids``), append their records
-  as one entry, wait until that entry is committed and replayed, then answer. A decision
-  with no records answers at once. A request while not active, or whose append finds the
+  (``brokers``, ``topics``, ``configs``, ``isr``, ``elections``, ``producer_ids``), append
+  their records as one entry, wait until that entry is committed and replayed, then answer.
+  A decision with no records answers at once. A request while not active, or whose append finds the
   node no longer leading, gets :class:`NotControllerError` (NOT_CONTROLLER), and the client
   retries against the new controller.
 - Broker leases restart from the moment it became active (a controller has no memory of
@@ -56,6 +56,7 @@ from broker.controller.brokers import (
     register_broker,
     start_leases,
 )
+from broker.controller.configs import ConfigAnswer, ConfigChange, alter_configs
 from broker.controller.elections import (
     AUTO_LEADER_REBALANCE,
     DEFAULT_IMBALANCE_PERCENTAGE,
@@ -468,6 +469,20 @@ class QuorumController:
 
         def decide(_: int) -> ControllerResult[list[IncreasedTopic]]:
             result = create_partitions(self.image, increases, rng=self._rng)
+            return ControllerResult((), result.answer) if validate_only else result
+
+        return await self._run(decide)
+
+    # -- configs --------------------------------------------------------------------------
+
+    async def alter_configs(
+        self, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> list[ConfigAnswer]:
+        """AlterConfigs or IncrementalAlterConfigs; with ``validate_only`` nothing is
+        written."""
+
+        def decide(_: int) -> ControllerResult[list[ConfigAnswer]]:
+            result = alter_configs(self.image, changes)
             return ControllerResult((), result.answer) if validate_only else result
 
         return await self._run(decide)

@@ -1,8 +1,9 @@
 """Where the single node keeps its metadata: ``cluster-metadata.json``, rewritten atomically.
 
 Holds the cluster id, the next free producer id, each topic's id, config overrides and the
-leader epoch of each partition, and the ids of topics being created or deleted ("doomed":
-their directories are removed at the next start, see ``LocalController``). Reading it yields
+leader epoch of each partition, the dynamic broker configs (cluster-wide under "", and this
+broker's under its id), and the ids of topics being created or deleted ("doomed": their
+directories are removed at the next start, see ``LocalController``). Reading it yields
 the records that rebuild the image. Only single-node mode (no ``controller.quorum.voters``)
 keeps it; a cluster node keeps the ``__cluster_metadata`` log instead. Nothing but
 :class:`LocalController` knows it exists.
@@ -63,6 +64,11 @@ class JsonMetadataStore:
                 PartitionRecord(index, topic_id, (node,), (node,), node, leader_epoch=epoch)
                 for index, epoch in enumerate(entry["leader_epochs"])
             )
+        records.extend(
+            ConfigRecord(ConfigResourceType.BROKER, resource, key, value)
+            for resource, values in stored.get("broker_configs", {}).items()
+            for key, value in values.items()
+        )
         records.append(ProducerIdsRecord(node, 0, stored.get("next_producer_id", 0)))
         doomed = frozenset(uuid.UUID(topic_id) for topic_id in stored.get("doomed", {}).values())
         return StoredMetadata(stored.get("cluster_id"), records, doomed)
@@ -76,6 +82,11 @@ class JsonMetadataStore:
             "cluster_id": cluster_id,
             "next_producer_id": image.next_producer_id,
             "doomed": {name: str(topic_id) for name, topic_id in doomed.items()},
+            "broker_configs": {
+                resource: dict(values)
+                for (resource_type, resource), values in image.configs.items()
+                if resource_type == ConfigResourceType.BROKER
+            },
             "topics": {
                 topic.name: {
                     "id": str(topic.topic_id),

@@ -1,5 +1,6 @@
 """Rules about topics that every part agrees on: legal names, internal topics, effective
-configs, and the error a refused topic change carries."""
+configs (a topic's overrides over the dynamic broker configs over the static ones), and the
+error a refused topic change carries."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections.abc import Mapping
 
 from kio.schema.errors import ErrorCode
 
+from broker.config import dynamic_log_defaults
+from broker.metadata.image import MetadataImage
+from broker.metadata.records import ConfigResourceType
 from broker.storage.config import LogConfig
 
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -45,3 +49,13 @@ def log_config(overrides: Mapping[str, str], defaults: LogConfig) -> LogConfig:
     """A topic's effective settings: its overrides over the broker's defaults. Raises
     ValueError for a bad value."""
     return LogConfig.from_properties(overrides, base=defaults)
+
+
+def broker_log_defaults(image: MetadataImage, node_id: int, static: LogConfig) -> LogConfig:
+    """The defaults of every topic on broker ``node_id``: its static log settings, under the
+    cluster-wide dynamic broker configs, under its own (Kafka's precedence)."""
+    return dynamic_log_defaults(
+        static,
+        image.configs.get((ConfigResourceType.BROKER, ""), {}),
+        image.configs.get((ConfigResourceType.BROKER, str(node_id)), {}),
+    )

@@ -9,9 +9,10 @@ does; any other answer is returned as it is.
 :class:`RemoteController` is what the client handlers call in cluster mode (it satisfies
 ``broker.controller.api.ControllerApi``, as the single node's ``LocalController`` does):
 CreateTopics, CreatePartitions and DeleteTopics (from the admin APIs or Metadata's
-auto-create), ElectLeaders and AllocateProducerIds are forwarded (KIP-590) and, once the
-controller has answered, it waits, bounded, until this node's own image shows the change, so
-a client that asks this broker for Metadata right after sees what it just did.
+auto-create), AlterConfigs, IncrementalAlterConfigs, ElectLeaders and AllocateProducerIds
+are forwarded (KIP-590) and, once the controller has answered, it waits, bounded, until this
+node's own image shows the change, so a client that asks this broker for Metadata (or
+DescribeConfigs) right after sees what it just did.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from kio.schema.allocate_producer_ids.v0.request import AllocateProducerIdsRequest
+from kio.schema.alter_configs.v2 import request as legacy_alter
 from kio.schema.create_partitions.v3 import request as create_partitions
 from kio.schema.create_topics.v7 import request as create_topics
 from kio.schema.delete_topics.v6 import request as delete_topics
 from kio.schema.elect_leaders.v2 import request as elect_leaders
 from kio.schema.errors import ErrorCode
+from kio.schema.incremental_alter_configs.v1 import request as incremental_alter
+from kio.static.primitive import i8
 
 from broker.clock import Clock, sleep
+from broker.controller.configs import ConfigAnswer, ConfigChange, alter_configs
 from broker.controller.elections import ElectionAnswer, ElectionType
 from broker.controller.topics import CreatedTopic, NewTopic, PartitionsIncrease
 from broker.metadata.image import MetadataImage, TopicImage
@@ -290,6 +295,33 @@ class RemoteController:
             )
         return answers
 
+    async def alter_configs(
+        self, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> list[ConfigAnswer]:
+        """Forward as IncrementalAlterConfigs, or AlterConfigs when ``changes`` replace whole
+        sets, then wait until this node's image holds what the accepted ones set."""
+        if not changes:
+            return []
+        answer = await self._send(_config_request(changes, validate_only))
+        answers = [
+            ConfigAnswer(r.resource_type, r.resource_name, r.error_code, r.error_message)
+            for r in answer.responses
+        ]
+        accepted = [
+            change
+            for change, result in zip(changes, answers, strict=True)
+            if result.error_code == ErrorCode.none
+        ]
+        if accepted and not validate_only:
+            # What this node's image holds once it has the change: the same decision here.
+            wanted = self.image.apply_all(alter_configs(self.image, accepted).records).configs
+            keys = [(change.resource_type, change.resource_name) for change in accepted]
+            await self._seen(
+                "config change",
+                lambda image: all(image.configs.get(k, {}) == wanted.get(k, {}) for k in keys),
+            )
+        return answers
+
     async def _send(self, request: Any) -> Any:
         try:
             return await self._channel.send(request)
@@ -325,3 +357,38 @@ def _has_partitions(topic: TopicImage | None, count: int) -> bool:
 def _raise_if_refused(answer: Any) -> None:
     if answer.error_code != ErrorCode.none:
         raise TopicError(answer.error_code, answer.error_message or answer.error_code.name)
+
+
+def _config_request(changes: Sequence[ConfigChange], validate_only: bool) -> Any:
+    """The forwarded request for ``changes``: AlterConfigs if they replace whole sets."""
+    if changes[0].replace:
+        return legacy_alter.AlterConfigsRequest(
+            resources=tuple(
+                legacy_alter.AlterConfigsResource(
+                    resource_type=i8(change.resource_type),
+                    resource_name=change.resource_name,
+                    configs=tuple(
+                        legacy_alter.AlterableConfig(name=op.name, value=op.value)
+                        for op in change.ops
+                    ),
+                )
+                for change in changes
+            ),
+            validate_only=validate_only,
+        )
+    return incremental_alter.IncrementalAlterConfigsRequest(
+        resources=tuple(
+            incremental_alter.AlterConfigsResource(
+                resource_type=i8(change.resource_type),
+                resource_name=change.resource_name,
+                configs=tuple(
+                    incremental_alter.AlterableConfig(
+                        name=op.name, config_operation=i8(op.op), value=op.value
+                    )
+                    for op in change.ops
+                ),
+            )
+            for change in changes
+        ),
+        validate_only=validate_only,
+    )

@@ -6,7 +6,8 @@ the set of replicas always matches the latest image; with a ``ReplicaFetcherMana
 in a cluster) the partitions it follows are fetched from their leaders. Handlers find a
 partition's replica here and go through it; none touches a log. High watermarks are seeded
 from Kafka's ``replication-offset-checkpoint`` at start and written back with the other
-checkpoints.
+checkpoints. A changed topic or dynamic broker config reaches the live logs with the image
+that carries it (``_reconfigure``).
 
 Directories: on a single node the ``LocalController`` makes a topic's directories before its
 image lists them (``prepare``) and removes them once the deletion is stored (``remove``). In a
@@ -34,7 +35,7 @@ from typing import Any
 from broker.clock import Clock, SystemClock
 from broker.metadata.changes import LocalChanges, local_changes
 from broker.metadata.image import MetadataImage, PartitionRegistration, TopicImage
-from broker.metadata.topics import log_config
+from broker.metadata.topics import broker_log_defaults, log_config
 from broker.replica.fetcher import ReplicaFetcherManager
 from broker.replica.replica import Replica, Role
 from broker.storage.config import LogConfig
@@ -171,6 +172,8 @@ class ReplicaManager:
                 fetchers.follow(replica, leader.endpoints if leader is not None else ())
         if fetchers is not None and new.brokers is not old.brokers:
             self._follow_moved_leaders(fetchers, old, new)
+        if new.configs is not old.configs:
+            self._reconfigure(config_of)
         for observer in self._observers:
             for replica in changed:
                 observer(replica)
@@ -239,10 +242,21 @@ class ReplicaManager:
         return replica
 
     def _config_of(self, image: MetadataImage) -> Callable[[str], LogConfig]:
+        defaults = broker_log_defaults(image, self.node_id, self.defaults)
+
         def config_of(name: str) -> LogConfig:
-            return log_config(image.topic_config(name), self.defaults)
+            return log_config(image.topic_config(name), defaults)
 
         return config_of
+
+    def _reconfigure(self, config_of: Callable[[str], LogConfig]) -> None:
+        """Give every log whose topic or broker configs changed its new config: it takes
+        effect at once (retention, segment roll, flush, min.insync.replicas ...)."""
+        for name, replicas in self._topics.items():
+            config = config_of(name)
+            for replica in replicas.values():
+                if replica.log.config != config:
+                    replica.log.update_config(config)
 
     # -- directories (the controller's PartitionStorage) --------------------------------
 

@@ -4,7 +4,7 @@ brokers that follow the metadata log.
 ``CONTROLLER_REGISTRY`` lists the served APIs: ApiVersions, DescribeCluster for the controllers
 (``cluster``, KIP-919), the quorum's own (``quorum``: Vote, BeginQuorumEpoch, EndQuorumEpoch,
 Fetch and FetchSnapshot on ``__cluster_metadata``, DescribeQuorum) and the controller's
-(``brokers``, ``partitions``, ``producer_ids``, ``topics``: each asks the
+(``brokers``, ``configs``, ``partitions``, ``producer_ids``, ``topics``: each asks the
 :class:`~broker.controller.quorum.QuorumController` and answers NOT_CONTROLLER when this node
 is not the active controller, so the sender retries against the quorum's leader). Handlers
 receive a ``ControllerContext``, which also gives ``broker.net.server.Server`` and
@@ -23,6 +23,7 @@ from broker.net.controller_handlers import (
     api_versions,
     brokers,
     cluster,
+    configs,
     partitions,
     producer_ids,
     quorum,
@@ -40,6 +41,7 @@ CONTROLLER_REGISTRY = Registry(
         *partitions.SPECS,
         *producer_ids.SPECS,
         *topics.SPECS,
+        *configs.SPECS,
     ]
 )
 

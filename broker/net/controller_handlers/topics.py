@@ -45,6 +45,7 @@ async def create_topics(context: ControllerContext, request: Request) -> dict:
         created = await controller.create_topics(wanted, validate_only=body.validate_only)
     except NotControllerError as error:
         created = [CreatedTopic(t.name, ErrorCode.not_controller, str(error)) for t in wanted]
+    image = context.controller.image if context.controller is not None else None
     topics = []
     for new, answer in zip(wanted, created, strict=True):
         done = answer.error_code == ErrorCode.none and not body.validate_only
@@ -57,7 +58,7 @@ async def create_topics(context: ControllerContext, request: Request) -> dict:
                 "num_partitions": answer.num_partitions,
                 "replication_factor": answer.replication_factor,
                 # v5+ has no default: without it the answer cannot be encoded
-                "configs": topic_config_entries(context, new.configs) if done else [],
+                "configs": topic_config_entries(context, new.configs, image=image) if done else [],
             }
         )
     return {"throttle_time": 0, "topics": topics}

@@ -1,6 +1,7 @@
 """One module per Kafka API; ``REGISTRY`` lists every served API and version range."""
 
 from broker.net.handlers import (
+    alter_configs,
     api_versions,
     delete_groups,
     delete_records,
@@ -37,6 +38,7 @@ REGISTRY = Registry(
         *topics.SPECS,
         *init_producer_id.SPECS,
         *describe_configs.SPECS,
+        *alter_configs.SPECS,
         *find_coordinator.SPECS,
         *join_group.SPECS,
         *sync_group.SPECS,

@@ -59,7 +59,9 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
         "error_message": None,
         "num_partitions": created.num_partitions,
         "replication_factor": created.replication_factor,
-        "configs": [] if validate_only else topic_config_entries(context, overrides),
+        "configs": []
+        if validate_only
+        else topic_config_entries(context, overrides, image=context.metadata.image),
     }
 
 
