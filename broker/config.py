@@ -210,14 +210,12 @@ BROKER_LOG_SYNONYMS: Mapping[str, str] = _LOG_SYNONYMS
 TOPIC_SYNONYMS: dict[str, str] = {topic: name for name, topic in _LOG_SYNONYMS.items()}
 """Each topic setting with a broker-level default, and that default's broker name."""
 
-DYNAMIC_BROKER_CONFIGS = frozenset([*_LOG_SYNONYMS, "unclean.leader.election.enable",
-                                    "auto.leader.rebalance.enable"])  # fmt: skip
+DYNAMIC_BROKER_CONFIGS = frozenset([*_LOG_SYNONYMS, "unclean.leader.election.enable"])
 """The broker settings AlterConfigs may change while the brokers run (cluster-wide or per
 broker), as Kafka's DynamicBrokerConfig allows them: the log settings every topic inherits
-(DynamicLogConfig) and ``unclean.leader.election.enable``. ``auto.leader.rebalance.enable``
-is not dynamic in Kafka; it is here because the quorum controller keeps it as a cluster-wide
-default in the metadata, so that ``kafka-configs --alter`` on the brokers (which sends every
-dynamic default back) is not refused."""
+(DynamicLogConfig) and ``unclean.leader.election.enable``, whose cluster-wide value the
+controller's elections read over its own static one. Every other setting, such as
+``auto.leader.rebalance.enable``, is static: read from the properties at start."""
 
 
 # Time settings in coarser units, in Kafka's order of precedence (the first one set wins).

@@ -81,7 +81,13 @@ class Node:
         config, replicas = self.config, self.replicas
         assert replicas is not None
         store = JsonMetadataStore(config.data_dir, config.node_id)
-        self.controller = LocalController(store, replicas, config.log_defaults, config.node_id)
+        self.controller = LocalController(
+            store,
+            replicas,
+            config.log_defaults,
+            config.node_id,
+            unclean_leader_election=config.unclean_leader_election_enable,
+        )
         self.controller.subscribe(replicas.apply)
         self.controller.load()
 

@@ -19,7 +19,9 @@ As Kafka's ``ClusterControlManager`` and ``BrokerHeartbeatManager``:
   shut down at once is fenced and stops.
 
 Leases are the controller's memory, not metadata: they live in :data:`Leases`, which these
-functions take and return alongside the :class:`ControllerResult`.
+functions take and return alongside the :class:`ControllerResult`. So is the controller's
+static ``unclean.leader.election.enable`` (``unclean_default``), which the elections that
+moving leaderships needs fall back on (see :mod:`.elections`).
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def register_broker(
     *,
     now_ms: int,
     next_offset: int,
+    unclean_default: bool,
     session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
 ) -> tuple[ControllerResult[BrokerRegistrationAnswer], Leases]:
     """BrokerRegistration. ``next_offset`` is the log offset the records will start at; it
@@ -131,7 +134,8 @@ def register_broker(
     )
     records: list[MetadataRecord] = [record]
     if existing is not None:
-        records.extend(move_off(image.apply(record), request.broker_id))
+        moves = move_off(image.apply(record), request.broker_id, unclean_default=unclean_default)
+        records.extend(moves)
     answer = BrokerRegistrationAnswer(ErrorCode.none, broker_epoch=next_offset)
     return ControllerResult(tuple(records), answer), _with(leases, request.broker_id, Lease(now_ms))
 
@@ -143,6 +147,7 @@ def heartbeat(
     *,
     now_ms: int,
     next_offset: int,
+    unclean_default: bool,
 ) -> tuple[ControllerResult[BrokerHeartbeatAnswer], Leases]:
     """BrokerHeartbeat: renew the lease and move the broker through its states."""
     broker = image.brokers.get(request.broker_id)
@@ -166,24 +171,30 @@ def heartbeat(
         # A broker fenced at the end of a controlled shutdown registers again to come back.
         elif caught_up and not request.want_fence and not broker.in_controlled_shutdown:
             unfence = UnfenceBrokerRecord(broker.id, broker.epoch)
-            records = [unfence, *elect_offline(image.apply(unfence))]
+            elected = elect_offline(image.apply(unfence), unclean_default=unclean_default)
+            records = [unfence, *elected]
             fenced = False
     elif broker.in_controlled_shutdown:
         if _others_have_seen(image, leases, broker.id, lease):
-            records = _fence(image, fence)
+            records = _fence(image, fence, unclean_default)
             fenced, shut_down = True, True
     elif request.want_fence:
-        records, fenced = _fence(image, fence), True
+        records, fenced = _fence(image, fence, unclean_default), True
         shut_down = request.want_shut_down
     elif request.want_shut_down:
         if any(p.leader == broker.id for _, _, p in image.all_partitions()):
             shutting = replace(broker.to_record(), in_controlled_shutdown=True, fenced=False)
-            moves = move_off(image.apply(shutting), broker.id, bump_leader_epochs=True)
+            moves = move_off(
+                image.apply(shutting),
+                broker.id,
+                unclean_default=unclean_default,
+                bump_leader_epochs=True,
+            )
             records = [shutting, *moves]
             lease = replace(lease, controlled_shutdown_offset=next_offset + len(records) - 1)
             leases = _with(leases, broker.id, lease)
         else:  # nothing to hand over: stop now
-            records = _fence(image, fence)
+            records = _fence(image, fence, unclean_default)
             fenced, shut_down = True, True
     answer = BrokerHeartbeatAnswer(
         ErrorCode.none, is_caught_up=caught_up, is_fenced=fenced, should_shut_down=shut_down
@@ -196,6 +207,7 @@ def fence_expired(
     leases: Leases,
     *,
     now_ms: int,
+    unclean_default: bool,
     session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
 ) -> ControllerResult[list[int]]:
     """Fence every unfenced broker whose lease ran out (a broker with no lease counts as
@@ -206,7 +218,7 @@ def fence_expired(
         lease = leases.get(broker.id)
         if broker.fenced or (lease is not None and _alive(lease, now_ms, session_timeout_ms)):
             continue
-        fenced = _fence(image, FenceBrokerRecord(broker.id, broker.epoch))
+        fenced = _fence(image, FenceBrokerRecord(broker.id, broker.epoch), unclean_default)
         records.extend(fenced)
         image = image.apply_all(fenced)
         expired.append(broker.id)
@@ -217,8 +229,10 @@ def _alive(lease: Lease, now_ms: int, session_timeout_ms: int) -> bool:
     return now_ms <= lease.last_contact_ms + session_timeout_ms
 
 
-def _fence(image: MetadataImage, fence: FenceBrokerRecord) -> list[MetadataRecord]:
-    return [fence, *move_off(image.apply(fence), fence.id)]
+def _fence(
+    image: MetadataImage, fence: FenceBrokerRecord, unclean_default: bool
+) -> list[MetadataRecord]:
+    return [fence, *move_off(image.apply(fence), fence.id, unclean_default=unclean_default)]
 
 
 def _others_have_seen(image: MetadataImage, leases: Leases, broker_id: int, lease: Lease) -> bool:

@@ -3,6 +3,8 @@
 
 Each function reads one image and returns the :class:`PartitionChangeRecord` list (or a
 :class:`ControllerResult`) to apply on top of it; see :mod:`.partition_change` for the rules.
+``unclean_default`` is the active controller's static ``unclean.leader.election.enable``: it
+decides only where neither the topic nor the cluster-wide dynamic configs set it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from kio.schema.errors import ErrorCode
 from broker.controller.partition_change import (
     Election,
     change_partition,
-    cluster_flag,
     is_active,
     unclean_election_enabled,
 )
@@ -28,7 +29,11 @@ from broker.metadata.records import NO_LEADER, PartitionChangeRecord
 
 
 def move_off(
-    image: MetadataImage, broker_id: int, *, bump_leader_epochs: bool = False
+    image: MetadataImage,
+    broker_id: int,
+    *,
+    unclean_default: bool,
+    bump_leader_epochs: bool = False,
 ) -> list[PartitionChangeRecord]:
     """Take ``broker_id`` out of every ISR (but never empty one) and give its leaderships to
     other active ISR members, as Kafka does when a broker is fenced or shuts down. ``image``
@@ -47,7 +52,7 @@ def move_off(
             partition,
             active,
             target_isr=target,
-            unclean_allowed=unclean_election_enabled(image, topic.name),
+            unclean_allowed=unclean_election_enabled(image, topic.name, unclean_default),
             bump_leader_epoch=bump_leader_epochs,
         )
         if change is not None:
@@ -55,7 +60,7 @@ def move_off(
     return records
 
 
-def elect_offline(image: MetadataImage) -> list[PartitionChangeRecord]:
+def elect_offline(image: MetadataImage, *, unclean_default: bool) -> list[PartitionChangeRecord]:
     """Leaders for offline partitions (leader -1) that now have an eligible replica: an ISR
     member that came back, or any active replica where unclean election is enabled."""
     active = partial(is_active, image)
@@ -68,14 +73,11 @@ def elect_offline(image: MetadataImage) -> list[PartitionChangeRecord]:
             index,
             partition,
             active,
-            unclean_allowed=unclean_election_enabled(image, topic.name),
+            unclean_allowed=unclean_election_enabled(image, topic.name, unclean_default),
         )
         if change is not None:
             records.append(change)
     return records
-
-
-AUTO_LEADER_REBALANCE = "auto.leader.rebalance.enable"
 
 
 DEFAULT_IMBALANCE_PERCENTAGE = 10
@@ -85,13 +87,11 @@ DEFAULT_IMBALANCE_PERCENTAGE = 10
 def rebalance_preferred(
     image: MetadataImage, imbalance_percentage: int = DEFAULT_IMBALANCE_PERCENTAGE
 ) -> list[PartitionChangeRecord]:
-    """What ``auto.leader.rebalance.enable`` (true unless the cluster config says otherwise)
-    does on each check, as Kafka's controller checks ``leader.imbalance.per.broker.percentage``:
-    for each broker, the share of the partitions it is the preferred (first) replica of that
-    another broker leads; above the percentage, those partitions go back to it where it may
-    lead. Nothing when it is off."""
-    if not cluster_flag(image, AUTO_LEADER_REBALANCE, default=True):
-        return []
+    """What ``auto.leader.rebalance.enable`` (a static controller setting: the controller
+    calls this only when it is on) does on each check, as Kafka's controller checks
+    ``leader.imbalance.per.broker.percentage``: for each broker, the share of the partitions
+    it is the preferred (first) replica of that another broker leads; above the percentage,
+    those partitions go back to it where it may lead."""
     preferred_of: dict[int, list] = defaultdict(list)
     for topic, index, partition in image.all_partitions():
         preferred_of[partition.replicas[0]].append((topic, index, partition))

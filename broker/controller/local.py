@@ -95,11 +95,16 @@ class LocalController:
         storage: PartitionStorage,
         defaults: LogConfig,
         node_id: int,
+        *,
+        unclean_leader_election: bool = False,
     ) -> None:
         self._store = store
         self._storage = storage
         self.defaults = defaults
         self.node_id = node_id
+        # The static unclean.leader.election.enable: the fallback of its elections where no
+        # dynamic config sets it (never written into the metadata).
+        self.unclean_leader_election = unclean_leader_election
         self.cluster_id = new_cluster_id()
         self.image = MetadataImage()
         # Records committed since the image was loaded: the offset the next one would have in
@@ -168,7 +173,12 @@ class LocalController:
         for (a cluster node's lease is ``broker.lifecycle``'s heartbeats)."""
         request = BrokerRegistrationRequest(self.node_id, uuid.uuid4(), endpoints)
         registered, leases = register_broker(
-            self.image, {}, request, now_ms=now_ms, next_offset=self._next_offset
+            self.image,
+            {},
+            request,
+            now_ms=now_ms,
+            next_offset=self._next_offset,
+            unclean_default=self.unclean_leader_election,
         )
         # Never refused: with no lease kept, no other incarnation holds a live one.
         epoch = self._broker_epoch = registered.answer.broker_epoch
@@ -176,7 +186,12 @@ class LocalController:
         # Its first heartbeat: the node has applied its own registration, so it is caught up.
         caught_up = BrokerHeartbeatRequest(self.node_id, epoch, current_metadata_offset=epoch)
         unfenced, _ = heartbeat(
-            self.image, leases, caught_up, now_ms=now_ms, next_offset=self._next_offset
+            self.image,
+            leases,
+            caught_up,
+            now_ms=now_ms,
+            next_offset=self._next_offset,
+            unclean_default=self.unclean_leader_election,
         )
         self._commit(list(unfenced.records))
 

@@ -5,7 +5,8 @@ Rules, as Kafka's controller applies them:
 - A leader must be *active* (registered, unfenced, not in controlled shutdown) and in the ISR.
 - The current leader stays when it still may lead (except for a preferred election); otherwise
   the first replica, in replica order, that is an active ISR member leads (a clean election).
-- With none, an unclean election (``unclean.leader.election.enable``, or ElectLeaders UNCLEAN)
+- With none, an unclean election (``unclean.leader.election.enable``: the topic's, else the
+  cluster-wide dynamic one, else the active controller's static one; or ElectLeaders UNCLEAN)
   takes the first active replica and the ISR becomes just that replica; without it the
   partition goes offline (leader -1) until an ISR member returns.
 - An ISR never becomes empty: removing its last member leaves that member in it (the replica
@@ -45,18 +46,19 @@ def is_active(image: MetadataImage, broker_id: int) -> bool:
     return broker is not None and not broker.fenced and not broker.in_controlled_shutdown
 
 
-def cluster_flag(image: MetadataImage, name: str, default: bool) -> bool:
-    """A boolean cluster-wide setting (the broker config resource named "")."""
-    value = image.configs.get((ConfigResourceType.BROKER, ""), {}).get(name)
-    return default if value is None else value.strip().lower() == "true"
+def unclean_election_enabled(image: MetadataImage, topic: str, default: bool) -> bool:
+    """The topic's ``unclean.leader.election.enable``, else the cluster-wide dynamic default
+    (the broker resource named ""), else ``default``: the active controller's own static
+    setting, which Kafka's controller falls back on and never writes into the metadata.
 
-
-def unclean_election_enabled(image: MetadataImage, topic: str) -> bool:
-    """The topic's ``unclean.leader.election.enable``, else the cluster's, else false."""
+    A cluster-wide value an older controller wrote on becoming active (it copied its static
+    setting there) is in the metadata like one an admin set, so it counts as dynamic: it
+    wins over ``default`` until deleted (``kafka-configs --delete-config``)."""
     value = image.topic_config(topic).get(UNCLEAN_LEADER_ELECTION)
     if value is None:
-        return cluster_flag(image, UNCLEAN_LEADER_ELECTION, default=False)
-    return value.strip().lower() == "true"
+        cluster = image.configs.get((ConfigResourceType.BROKER, ""), {})
+        value = cluster.get(UNCLEAN_LEADER_ELECTION)
+    return default if value is None else value.strip().lower() == "true"
 
 
 def change_partition(

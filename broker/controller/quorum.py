@@ -17,6 +17,13 @@ epoch (so everything an earlier controller committed is in its image). While it 
 - With ``auto.leader.rebalance.enable``, every ``leader.imbalance.check.interval.seconds``
   partitions go back to their preferred replica where it may lead, for each broker whose share
   of preferred partitions led elsewhere is above ``leader.imbalance.per.broker.percentage``.
+- Its static settings (:class:`ControllerSettings`) are its own: it never writes them into the
+  metadata. ``unclean.leader.election.enable`` is the fallback of its elections where the
+  topic and the cluster-wide dynamic configs set none, so an admin's dynamic value outlives
+  every change of controller, as in Kafka. (An older controller copied its static value in
+  as a cluster-wide config on becoming active: such a record, in a log written then, counts
+  as dynamic. One it wrote for ``auto.leader.rebalance.enable``, static again, is read by
+  nothing.)
 
 The metadata offset is the log offset of an entry: a broker's epoch is the offset of the
 entry that registered it, and a broker has caught up once it reports that offset applied.
@@ -58,7 +65,6 @@ from broker.controller.brokers import (
 )
 from broker.controller.configs import ConfigAnswer, ConfigChange, alter_configs
 from broker.controller.elections import (
-    AUTO_LEADER_REBALANCE,
     DEFAULT_IMBALANCE_PERCENTAGE,
     ElectionAnswer,
     ElectionType,
@@ -66,7 +72,6 @@ from broker.controller.elections import (
     rebalance_preferred,
 )
 from broker.controller.isr import AlterPartitionAnswer, IsrChange, alter_partition
-from broker.controller.partition_change import UNCLEAN_LEADER_ELECTION, cluster_flag
 from broker.controller.producer_ids import ProducerIdBlock, allocate_producer_ids
 from broker.controller.result import ControllerResult
 from broker.controller.topics import (
@@ -83,7 +88,7 @@ from broker.controller.topics import (
 )
 from broker.metadata.codec import CodecError, decode, encode
 from broker.metadata.image import MetadataImage, apply_entries
-from broker.metadata.records import ConfigRecord, ConfigResourceType, MetadataRecord
+from broker.metadata.records import MetadataRecord
 from broker.metadata.snapshot import decode_snapshot
 from broker.raft.core import NotLeaderError
 from broker.raft.messages import Entry
@@ -249,7 +254,6 @@ class QuorumController:
                 self.settings.leader_imbalance_check_interval_ms,
                 lambda: self._in_background(self._rebalance_leaders),
             )
-        self._in_background(self._adopt_settings)
 
     def _deactivate(self) -> None:
         if self._active_epoch is not None:
@@ -323,6 +327,7 @@ class QuorumController:
                 request,
                 now_ms=self._clock.now_ms(),
                 next_offset=next_offset,
+                unclean_default=self.settings.unclean_leader_election,
                 session_timeout_ms=self.settings.session_timeout_ms,
             )
             return result
@@ -342,6 +347,7 @@ class QuorumController:
                 request,
                 now_ms=self._clock.now_ms(),
                 next_offset=next_offset,
+                unclean_default=self.settings.unclean_leader_election,
             )
             return result
 
@@ -381,6 +387,7 @@ class QuorumController:
                 self.image,
                 self._leases,
                 now_ms=self._clock.now_ms(),
+                unclean_default=self.settings.unclean_leader_election,
                 session_timeout_ms=self.settings.session_timeout_ms,
             )
 
@@ -397,25 +404,6 @@ class QuorumController:
         await self._run(
             lambda _: ControllerResult(tuple(rebalance_preferred(self.image, percentage)), None)
         )
-
-    async def _adopt_settings(self) -> None:
-        """Write this controller's ``unclean.leader.election.enable`` and
-        ``auto.leader.rebalance.enable`` as the cluster-wide defaults (the broker resource
-        named "") where the image says otherwise, so every decision reads one value."""
-
-        def decide(_: int) -> ControllerResult[None]:
-            wanted = {
-                UNCLEAN_LEADER_ELECTION: (self.settings.unclean_leader_election, False),
-                AUTO_LEADER_REBALANCE: (self.settings.auto_leader_rebalance, True),
-            }
-            records = tuple(
-                ConfigRecord(ConfigResourceType.BROKER, "", name, str(value).lower())
-                for name, (value, default) in wanted.items()
-                if cluster_flag(self.image, name, default) != value
-            )
-            return ControllerResult(records, None)
-
-        await self._run(decide)
 
     # -- partitions and producer ids ------------------------------------------------------
 

@@ -28,8 +28,10 @@ T = TypeVar("T")
 
 
 class Harness:
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, unclean_default: bool = False) -> None:
         self.image = MetadataImage()
+        # The controller's static unclean.leader.election.enable.
+        self.unclean_default = unclean_default
         self.leases: Leases = {}
         self.next_offset = 0  # where the next record lands in the metadata log
         self.now_ms = 0
@@ -47,7 +49,12 @@ class Harness:
         incarnation = incarnation or uuid.UUID(int=self.rng.getrandbits(128), version=4)
         request = BrokerRegistrationRequest(broker_id, incarnation)
         result, self.leases = register_broker(
-            self.image, self.leases, request, now_ms=self.now_ms, next_offset=self.next_offset
+            self.image,
+            self.leases,
+            request,
+            now_ms=self.now_ms,
+            next_offset=self.next_offset,
+            unclean_default=self.unclean_default,
         )
         if result.answer.broker_epoch >= 0:
             self.incarnations[broker_id] = incarnation
@@ -71,7 +78,12 @@ class Harness:
             broker_id, broker_epoch, offset, want_fence=want_fence, want_shut_down=want_shut_down
         )
         result, self.leases = heartbeat(
-            self.image, self.leases, request, now_ms=self.now_ms, next_offset=self.next_offset
+            self.image,
+            self.leases,
+            request,
+            now_ms=self.now_ms,
+            next_offset=self.next_offset,
+            unclean_default=self.unclean_default,
         )
         return self.commit(result)
 
@@ -85,7 +97,10 @@ class Harness:
     def advance(self, ms: int) -> list[int]:
         """Move the clock on and fence whoever's lease ran out; returns them."""
         self.now_ms += ms
-        return self.commit(fence_expired(self.image, self.leases, now_ms=self.now_ms))
+        expired = fence_expired(
+            self.image, self.leases, now_ms=self.now_ms, unclean_default=self.unclean_default
+        )
+        return self.commit(expired)
 
     def create(
         self, name: str, partitions: int = -1, replication_factor: int = -1, **kw

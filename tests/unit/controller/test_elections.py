@@ -7,6 +7,7 @@ from kio.schema.errors import ErrorCode
 from broker.controller.brokers import DEFAULT_SESSION_TIMEOUT_MS
 from broker.controller.elections import ElectionType, elect_leaders, rebalance_preferred
 from broker.controller.isr import IsrChange, alter_partition
+from broker.controller.partition_change import unclean_election_enabled
 from broker.metadata.records import (
     NO_LEADER,
     ConfigRecord,
@@ -67,6 +68,34 @@ def test_unclean_election_when_the_topic_enables_it() -> None:
         assignments={0: (0, 1)},
         configs={"unclean.leader.election.enable": "true"},
     )
+    lose(h, 1)
+    lose(h, 0)
+    assert h.partition("tweets").leader == NO_LEADER
+    h.register(1, h.incarnations[1])
+    h.heartbeat(1)
+    p = h.partition("tweets")
+    assert p.leader == 1 and p.isr == (1,)
+
+
+def test_unclean_election_is_the_topics_then_the_cluster_wide_dynamic_then_the_static() -> None:
+    h = Harness()
+    h.start(1)
+    h.create("t", assignments={0: (0,)})
+    h.create("u", assignments={0: (0,)}, configs={"unclean.leader.election.enable": "false"})
+    assert [unclean_election_enabled(h.image, "t", static) for static in (False, True)] == [
+        False,
+        True,
+    ]
+    dynamic = ConfigRecord(ConfigResourceType.BROKER, "", "unclean.leader.election.enable", "true")
+    image = h.image.apply(dynamic)
+    assert unclean_election_enabled(image, "t", False) is True
+    assert unclean_election_enabled(image, "u", True) is False
+
+
+def test_a_static_unclean_election_brings_back_an_offline_partition() -> None:
+    h = Harness(unclean_default=True)
+    h.start(2)
+    h.create("tweets", assignments={0: (0, 1)})
     lose(h, 1)
     lose(h, 0)
     assert h.partition("tweets").leader == NO_LEADER
@@ -146,8 +175,6 @@ def test_auto_rebalance_moves_every_partition_back_to_its_preferred_replica() ->
     topic_id = h.image.topics["tweets"].topic_id
     change = IsrChange(topic_id, 1, p.leader_epoch, p.partition_epoch, (0, 1))
     h.commit(alter_partition(h.image, 0, h.image.brokers[0].epoch, [change]))
-    off = ConfigRecord(ConfigResourceType.BROKER, "", "auto.leader.rebalance.enable", "false")
-    assert rebalance_preferred(h.image.apply(off)) == []
     records = rebalance_preferred(h.image)
     assert len(records) == 1
     h.image = h.image.apply_all(records)

@@ -8,12 +8,14 @@ import asyncio
 import random
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 from kio.schema.errors import ErrorCode
 
 from broker.clock import ManualClock
 from broker.controller.brokers import BrokerHeartbeatRequest, BrokerRegistrationRequest
+from broker.controller.configs import ConfigChange, ConfigOp, OpType
 from broker.controller.elections import ElectionType
 from broker.controller.isr import IsrChange
 from broker.controller.quorum import ControllerSettings, NotControllerError, QuorumController
@@ -31,6 +33,7 @@ from broker.metadata.snapshot import encode_snapshot
 from tests.unit.controller.memory_log import MemoryLog
 
 TIMEOUT_MS = 3000
+BROKER = ConfigResourceType.BROKER
 HOUR_MS = 3_600_000
 # No rebalance check within any test, unless the test sets one.
 SETTINGS = ControllerSettings(
@@ -349,20 +352,67 @@ async def test_without_auto_leader_rebalance_leaders_stay_where_they_are():
     assert all(c.partition("t", i).leader == 1 for i in range(2))
 
 
+async def offline_until_an_out_of_sync_replica_returns(c: Cluster) -> tuple[int, int]:
+    """On an active controller with brokers 0 and 1 and topic "t" of one partition on
+    replicas (0, 1): broker 1 goes silent and leaves the ISR, then 0 does too, so the
+    partition is offline; then 1, out of sync, comes back. Returns the partition's leader
+    and the size of its ISR then."""
+    await c.advance(TIMEOUT_MS - 500)
+    await c.beat(0)
+    await c.advance(501)  # 1 is fenced and leaves the ISR; 0 leads
+    await c.advance(TIMEOUT_MS)  # 0 is fenced too: the partition is offline
+    assert c.partition("t").leader == NO_LEADER and c.partition("t").isr == (0,)
+    c.epochs[1] = await c.register(1)
+    await c.beat(1)
+    return c.partition("t").leader, len(c.partition("t").isr)
+
+
+UNCLEAN = "unclean.leader.election.enable"
+
+
+def config_records(log: MemoryLog) -> list[ConfigRecord]:
+    return [r for r in log.records() if isinstance(r, ConfigRecord)]
+
+
 @run
-async def test_its_unclean_election_setting_becomes_the_cluster_default_it_decides_by():
-    c = Cluster(ControllerSettings(session_timeout_ms=TIMEOUT_MS, unclean_leader_election=True))
-    c.log.become_leader()
+async def test_a_dynamic_unclean_election_outlives_a_controller_with_static_false():
+    """kafka-configs sets unclean.leader.election.enable=true cluster-wide; the next active
+    controller, whose own setting is false, neither writes false nor elects by it."""
+    old = Cluster()
+    await old.start(2)
+    await old.controller.create_topics([NewTopic("t", assignments={0: (0, 1)})])
+    enable = ConfigChange(BROKER, "", (ConfigOp(UNCLEAN, OpType.SET, "true"),))
+    (answer,) = await old.controller.alter_configs([enable])
+    assert answer.error_code == ErrorCode.none
+    new = Cluster(node_id=1)  # static unclean.leader.election.enable=false
+    new.log.entries.extend(old.log.entries)
+    new.log.epoch = old.log.epoch
+    new.log.commit()
+    new.log.become_leader(node_id=1)
     await settle()
-    assert (
-        ConfigRecord(ConfigResourceType.BROKER, "", "unclean.leader.election.enable", "true")
-        in c.log.records()
-    )
-    # With the default settings nothing is written.
-    plain = Cluster()
-    plain.log.become_leader()
-    await settle()
-    assert plain.log.records() == []
+    new.epochs = dict(old.epochs)
+    assert await offline_until_an_out_of_sync_replica_returns(new) == (1, 1)
+    assert config_records(new.log) == [ConfigRecord(BROKER, "", UNCLEAN, "true")]
+
+
+@run
+async def test_its_static_unclean_election_applies_where_no_dynamic_one_is_set():
+    for static, leader in ((False, NO_LEADER), (True, 1)):
+        c = Cluster(replace(SETTINGS, unclean_leader_election=static))
+        await c.start(2)
+        await c.controller.create_topics([NewTopic("t", assignments={0: (0, 1)})])
+        assert (await offline_until_an_out_of_sync_replica_returns(c))[0] == leader
+        assert config_records(c.log) == []  # it never writes its own settings
+
+
+@run
+async def test_a_cluster_wide_dynamic_false_wins_over_its_static_true():
+    c = Cluster(replace(SETTINGS, unclean_leader_election=True))
+    await c.start(2)
+    await c.controller.create_topics([NewTopic("t", assignments={0: (0, 1)})])
+    disable = ConfigChange(BROKER, "", (ConfigOp(UNCLEAN, OpType.SET, "false"),))
+    await c.controller.alter_configs([disable])
+    assert (await offline_until_an_out_of_sync_replica_returns(c))[0] == NO_LEADER
 
 
 # -- the other operations, through the log ----------------------------------------------------
