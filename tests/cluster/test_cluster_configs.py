@@ -27,7 +27,7 @@ from tests.support.wire import WireClient
 pytestmark = pytest.mark.cluster
 
 TOPIC, BROKER = 2, 4
-DYNAMIC_TOPIC_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG = 1, 3
+DYNAMIC_TOPIC_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG = 1, 3, 4
 
 
 def alter(bootstrap: str, name: str, key: str, value: str, *, validate_only=False) -> None:
@@ -139,3 +139,30 @@ def test_a_config_change_through_one_broker_reaches_every_broker_and_the_log(clu
     alter(cluster.node(1).bootstrap, "tweets", "min.insync.replicas", "2")
     everywhere(cluster, TOPIC, "tweets", "min.insync.replicas", ("2", DYNAMIC_TOPIC_CONFIG))
     assert eventually(lambda: produce_all_acks(cluster.bootstrap) is None, "acks=all accepted")
+
+
+def broker_configs(node, name: str) -> dict[str, tuple[str, int, bool]]:
+    """Every entry of a broker resource as ``node`` describes it: (value, source, read_only)."""
+    with WireClient(node.port) as wire:
+        answer = wire.request(
+            32, 4,
+            {"resources": [{"resource_type": BROKER, "resource_name": name,
+                            "configuration_keys": None}],
+             "include_synonyms": False, "include_documentation": False},
+        )  # fmt: skip
+    return {e.name: (e.value, e.config_source, e.read_only) for e in answer.results[0].configs}
+
+
+def test_the_controllers_static_election_settings_stay_static(cluster_factory):
+    """A controller's own unclean.leader.election.enable and auto.leader.rebalance.enable
+    are never written into the metadata: a fresh cluster has no dynamic default nobody set,
+    and the brokers describe both as their properties set them."""
+    static = {"unclean.leader.election.enable": "true", "auto.leader.rebalance.enable": "false"}
+    cluster = cluster_factory(brokers=1, controllers=1, config=static)
+    # Once the topic is seen, anything the controller wrote on becoming active is too.
+    cluster.create_topic("tweets", replication=1)
+    node = cluster.node(0)
+    assert broker_configs(node, "") == {}
+    described = broker_configs(node, "0")
+    assert described["unclean.leader.election.enable"] == ("true", STATIC_BROKER_CONFIG, False)
+    assert described["auto.leader.rebalance.enable"] == ("false", STATIC_BROKER_CONFIG, True)

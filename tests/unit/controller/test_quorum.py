@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import pytest
@@ -26,6 +26,7 @@ from broker.metadata.records import (
     ConfigRecord,
     ConfigResourceType,
     FenceBrokerRecord,
+    MetadataRecord,
     RegisterBrokerRecord,
     UnfenceBrokerRecord,
 )
@@ -288,10 +289,15 @@ async def test_controlled_shutdown_moves_leaderships_then_stops_once_the_others_
 # -- timers that change leaders --------------------------------------------------------------
 
 
-async def a_broker_returns(settings: ControllerSettings) -> Cluster:
+async def a_broker_returns(
+    settings: ControllerSettings, earlier: Sequence[MetadataRecord] = ()
+) -> Cluster:
     """Two brokers, topic "t" of two partitions; broker 0 shuts down and comes back, so
-    broker 1 leads both, and 0 rejoins both ISRs."""
+    broker 1 leads both, and 0 rejoins both ISRs. ``earlier``: records an earlier
+    controller left in the log."""
     c = Cluster(settings)
+    if earlier:
+        c.log.replicate(epoch=1, records=earlier)
     await c.start(2)
     await c.create("t", 2, 2)
     await c.beat(0, shut_down=True)  # 0 hands over its leaderships
@@ -337,6 +343,20 @@ async def test_leaders_stay_while_a_brokers_imbalance_is_within_the_percentage()
         await c.advance(interval)
         moved = [c.partition("t", i).leader == c.partition("t", i).replicas[0] for i in range(2)]
         assert all(moved) if moves else moved.count(True) == 1  # one was preferred by 1
+
+
+@run
+async def test_an_auto_leader_rebalance_setting_an_older_controller_wrote_is_ignored():
+    """An older controller wrote its own auto.leader.rebalance.enable into the metadata; it
+    is static again, so the log loads and the controller's own setting decides."""
+    interval = 10_000
+    settings = ControllerSettings(
+        session_timeout_ms=HOUR_MS, leader_imbalance_check_interval_ms=interval
+    )
+    written = ConfigRecord(BROKER, "", "auto.leader.rebalance.enable", "false")
+    c = await a_broker_returns(settings, [written])
+    await c.advance(interval)
+    assert all(c.partition("t", i).leader == c.partition("t", i).replicas[0] for i in range(2))
 
 
 @run
@@ -403,6 +423,17 @@ async def test_its_static_unclean_election_applies_where_no_dynamic_one_is_set()
         await c.controller.create_topics([NewTopic("t", assignments={0: (0, 1)})])
         assert (await offline_until_an_out_of_sync_replica_returns(c))[0] == leader
         assert config_records(c.log) == []  # it never writes its own settings
+
+
+@run
+async def test_an_unclean_election_setting_an_older_controller_wrote_counts_as_dynamic():
+    """An older controller copied its static false into the metadata on becoming active; a
+    log written then loads, and that value wins over this controller's static true."""
+    c = Cluster(replace(SETTINGS, unclean_leader_election=True))
+    c.log.replicate(epoch=1, records=[ConfigRecord(BROKER, "", UNCLEAN, "false")])
+    await c.start(2)
+    await c.controller.create_topics([NewTopic("t", assignments={0: (0, 1)})])
+    assert (await offline_until_an_out_of_sync_replica_returns(c))[0] == NO_LEADER
 
 
 @run
