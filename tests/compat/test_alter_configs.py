@@ -6,6 +6,7 @@ survive a restart; and `chirpstream configs` end to end."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -265,3 +266,26 @@ def test_describe_configs_gives_documentation_when_asked_and_the_default_resourc
     assert (flush.name, flush.value, flush.config_source, flush.read_only) == (
         "log.flush.interval.ms", "500", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value, False,
     )  # fmt: skip
+
+
+def test_a_stored_dynamic_default_of_a_static_setting_is_not_described(broker):
+    """auto.leader.rebalance.enable was a dynamic broker config for a while; a value stored
+    then is ignored, as Kafka's brokers ignore a static setting among the dynamic ones."""
+    broker.stop()
+    stored = broker.data_dir / "cluster-metadata.json"
+    metadata = json.loads(stored.read_text())
+    metadata["broker_configs"] = {"": {"auto.leader.rebalance.enable": "false"}}
+    stored.write_text(json.dumps(metadata))
+    broker.start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    own = described(admin, ResourceType.BROKER, "0")["auto.leader.rebalance.enable"]
+    assert (own.value, own.source, own.is_read_only) == (
+        "true", ConfigSource.DEFAULT_CONFIG.value, True,
+    )  # fmt: skip
+    with WireClient(broker.port) as wire:  # confluent-kafka cannot name the default resource
+        answer = wire.request(
+            32, 4,
+            {"resources": [{"resource_type": 4, "resource_name": "", "configuration_keys": None}],
+             "include_synonyms": False, "include_documentation": False},
+        )  # fmt: skip
+    assert answer.results[0].configs == ()

@@ -52,11 +52,14 @@ Layer = tuple[int, str, str]  # (source, name, value)
 
 
 def _dynamic_layers(image: MetadataImage, node_id: int) -> tuple[Mapping[str, str], ...]:
-    """This broker's dynamic configs, then the cluster-wide defaults (the strongest first)."""
-    return (
-        image.configs.get((BROKER, str(node_id)), {}),
-        image.configs.get((BROKER, ""), {}),
-    )
+    """This broker's dynamic configs, then the cluster-wide defaults (the strongest first).
+    Only settings that may be dynamic: as Kafka's brokers do, any other stored there is
+    ignored (``auto.leader.rebalance.enable`` was dynamic once, and may be stored)."""
+    return tuple(
+        {k: v for k, v in image.configs.get((BROKER, name), {}).items()
+         if k in DYNAMIC_BROKER_CONFIGS}
+        for name in (str(node_id), "")
+    )  # fmt: skip
 
 
 def _entry(
