@@ -20,8 +20,9 @@ As Kafka's ``ClusterControlManager`` and ``BrokerHeartbeatManager``:
 
 Leases are the controller's memory, not metadata: they live in :data:`Leases`, which these
 functions take and return alongside the :class:`ControllerResult`. So is the controller's
-static ``unclean.leader.election.enable`` (``unclean_default``), which the elections that
-moving leaderships needs fall back on (see :mod:`.elections`).
+static ``unclean.leader.election.enable`` (``unclean_default``): where no dynamic config sets
+it, it decides whether moving a broker's leaderships may elect outside the ISR (see
+:mod:`.elections`).
 """
 
 from __future__ import annotations
