@@ -49,16 +49,22 @@ def bundled_cluster(brokers: pd.DataFrame) -> RunRecord | None:
 
 def with_process_states(brokers: pd.DataFrame, record: RunRecord | None) -> pd.DataFrame:
     """``brokers`` with a ``pid`` column, and the state of each node whose process is paused
-    or gone as the process says it (the wire may still show it running)."""
+    or gone as the process says it (the wire may still show it running); a gone process is
+    no controller."""
     if record is None:
         return brokers
-    states, pids = [], []
+    states, pids, gone = [], [], []
     for node_id, state in zip(brokers["node_id"], brokers["state"], strict=True):
         node = record.node(int(node_id))
         process_state = None if node is None else controls.node_state(node)
         states.append(state if process_state in (None, "running") else process_state)
         pids.append(node.pid if node is not None and process_state != "stopped" else None)
-    return brokers.assign(state=states, pid=pd.array(pids, dtype="Int64"))
+        gone.append(process_state == "stopped")
+    return brokers.assign(
+        state=states,
+        pid=pd.array(pids, dtype="Int64"),
+        controller=brokers["controller"] & ~pd.Series(gone, index=brokers.index),
+    )
 
 
 def show(brokers: pd.DataFrame, record: RunRecord | None) -> None:
