@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -31,6 +32,7 @@ from tests.e2e.test_up import Up
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.cluster
+VIEWPORT = {"width": 1400, "height": 1600}
 SHOWN_WITHIN_S = 10.0  # the issue: within 10 s of pressing Kill the page shows it all
 
 
@@ -91,6 +93,16 @@ def shown_in_tables(page: Page, pattern: str, timeout_s: float) -> str:
     return found.json_value()
 
 
+def screenshot(page: Page, path: Path) -> None:
+    """The whole page: Streamlit scrolls its main area inside the window, so the window is
+    made as tall as that area while the picture is taken (the quorum and the timeline are
+    below the first screen)."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], height)})
+    page.screenshot(path=path)
+    page.set_viewport_size(VIEWPORT)
+
+
 def tables_text(page: Page) -> str:
     return "\n".join(page.get_by_test_id("stDataFrame").all_text_contents())
 
@@ -109,12 +121,12 @@ def test_kill_and_restart_a_leader_from_the_cluster_page(tmp_path):
         assert leader >= 0 and len(isr) == 3, (leader, isr)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page = browser.new_page(viewport=VIEWPORT)
             try:
                 page.goto(f"http://127.0.0.1:{port}/cluster?topic=tweets")
                 button(page, f"broker-kill-{leader}").wait_for(timeout=60_000)
                 page.get_by_text(f"broker {leader} · running").wait_for(timeout=30_000)
-                page.screenshot(path=artifacts / "1-before.png", full_page=True)
+                screenshot(page, artifacts / "1-before.png")
 
                 store = Store(tmp_path / "dashboard.sqlite")
                 controller = store.cluster_brokers().set_index("node_id")["controller"][leader]
@@ -138,7 +150,7 @@ def test_kill_and_restart_a_leader_from_the_cluster_page(tmp_path):
                 shown = time.monotonic()
                 page.get_by_text(f"broker {leader} · stopped").wait_for(timeout=10_000)
                 all_shown = time.monotonic()
-                page.screenshot(path=artifacts / "2-killed.png", full_page=True)
+                screenshot(page, artifacts / "2-killed.png")
                 elected.join(10)
                 stored.join(10)
                 assert elected.at is not None, "the cluster never named another leader"
@@ -166,7 +178,7 @@ def test_kill_and_restart_a_leader_from_the_cluster_page(tmp_path):
                     page, rf"ISR of tweets-0 expanded: \[[0-9,]*\] → \[[0-9,]*\b{leader}\b", 30
                 )
                 page.get_by_text(f"broker {leader} · running").wait_for(timeout=10_000)
-                page.screenshot(path=artifacts / "3-restarted.png", full_page=True)
+                screenshot(page, artifacts / "3-restarted.png")
             finally:
                 browser.close()
         assert up.stop(signal.SIGINT) == 0  # as Ctrl-C
