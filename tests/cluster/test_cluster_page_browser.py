@@ -5,12 +5,13 @@
 in the ISR. Screenshots (and the timings measured) are saved in ``<tmp_path>/artifacts/``.
 
 Asserted as the issue says: within 10 s of pressing Kill, whether or not the broker killed
-was also the active controller (the cluster then elects a new quorum leader first: about a
-second more with the bundled timeouts). Measured as the issue asks: from pressing Kill to the
-page showing the new leader, how much of that is the cluster's own election (the first
-Metadata answer naming another leader, asked every 50 ms by a client of this test), and of
-the page's part, from the collector's sample starting to the election stored (polled every
-50 ms), and from stored to shown."""
+was also the active controller (the cluster then elects a new quorum leader before it fences
+the broker: 4.6-5.1 s from Kill to the new partition leader, against 2.5-3.9 s otherwise, in
+runs at a load of 4-7 on two cores; the bundled broker.session.timeout.ms is 3 s). Measured
+as the issue asks: from pressing Kill to the page showing the new leader, how much of that is
+the cluster's own election (the first Metadata answer naming another leader, asked every
+50 ms by a client of this test), and of the page's part, from the collector's sample
+starting to the election stored (polled every 50 ms), and from stored to shown."""
 
 from __future__ import annotations
 
