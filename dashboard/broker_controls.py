@@ -12,6 +12,7 @@ gone is shown paused or stopped at once.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,7 @@ ACTIONS = {
 WAIT_S = {"kill": 2.0, "pause": 2.0}  # quick to happen; a stop or restart is not waited for
 PENDING = "broker_control_pending"  # session state: (action, node id) awaiting confirmation
 DONE = "broker_control_done"  # session state: (ok, message) of the last action
+ACTED_AT = "broker_control_at"  # session state: when (time.monotonic()) it was taken
 
 
 def run_file_path() -> Path:
@@ -49,16 +51,22 @@ def bundled_cluster(brokers: pd.DataFrame) -> RunRecord | None:
 
 def with_process_states(brokers: pd.DataFrame, record: RunRecord | None) -> pd.DataFrame:
     """``brokers`` with a ``pid`` column, and the state of each node whose process is paused
-    or gone as the process says it (the wire may still show it running)."""
+    or gone as the process says it (the wire may still show it running); a gone process is
+    no controller."""
     if record is None:
         return brokers
-    states, pids = [], []
+    states, pids, gone = [], [], []
     for node_id, state in zip(brokers["node_id"], brokers["state"], strict=True):
         node = record.node(int(node_id))
         process_state = None if node is None else controls.node_state(node)
         states.append(state if process_state in (None, "running") else process_state)
         pids.append(node.pid if node is not None and process_state != "stopped" else None)
-    return brokers.assign(state=states, pid=pd.array(pids, dtype="Int64"))
+        gone.append(process_state == "stopped")
+    return brokers.assign(
+        state=states,
+        pid=pd.array(pids, dtype="Int64"),
+        controller=brokers["controller"] & ~pd.Series(gone, index=brokers.index),
+    )
 
 
 def show(brokers: pd.DataFrame, record: RunRecord | None) -> None:
@@ -100,6 +108,7 @@ def _confirm(data_dir: Path, action: str, node_id: int) -> None:
     confirm, cancel, _ = st.columns([1, 1, 4])
     if confirm.button(f"Yes, {action} broker {node_id}", key="broker-confirm", type="primary"):
         del st.session_state[PENDING]
+        st.session_state[ACTED_AT] = time.monotonic()
         try:
             message = controls.act(data_dir, action, node_id, WAIT_S.get(action, 0.0))
             st.session_state[DONE] = (True, message)

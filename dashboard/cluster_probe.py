@@ -9,7 +9,8 @@ API does not expose it.
 - ApiVersions to each broker, which tells a broker that answers from one that accepts a
   connection but never answers (paused or hung) and one that refuses it (stopped);
 - DescribeQuorum to a controller listener (``--bootstrap-controller``, then the voters it
-  names): the quorum's leader, epoch, high watermark and each replica's lag;
+  names): the quorum's leader (the active controller, the only one named when controllers
+  are given), epoch, high watermark and each replica's lag;
 - ListOffsets v7 (earliest and latest, read_uncommitted: the high watermark) to each
   partition's leader as this view names it, all leaders at once (``offsets``): a leader that
   just went down costs nothing once the view shows another, where a client still routing by
@@ -163,7 +164,13 @@ class ClusterProbe:
             asyncio.gather(*(self._state(self._known[i], fenced.get(i)) for i in ids)),
             self._quorum(),
         )
-        controller = quorum.leader_id if quorum is not None else metadata.controller_id
+        # With controllers named, only the quorum's leader is the active controller (none
+        # when no leader answered): a KRaft broker's Metadata names a random live broker, or
+        # here the last controller it knew, dead or not. Without, Metadata's is all there is
+        # (a single-node broker names itself).
+        controller = metadata.controller_id if not self._controllers else None
+        if quorum is not None:
+            controller = quorum.leader_id
         brokers = [
             BrokerRow(i, *self._known[i], up=i in fenced, state=s, controller=i == controller)
             for i, s in zip(ids, states, strict=True)

@@ -11,10 +11,13 @@ against the bundled broker and any real Kafka cluster alike:
 - the events between this sample and the previous one (``dashboard.cluster_events``): leader
   elections, ISR shrinks and expands, broker state and controller changes, rebalances;
 - watermarks: ListOffsets (earliest, latest) for every partition, sent by the probe to each
-  leader it names (two batched ``list_offsets`` calls where the probe cannot ask);
+  leader it names (two batched ``list_offsets`` calls where the probe cannot ask). With
+  them the sample's view of the cluster is stored at once (``Store.write_view``), and the
+  rest of the sample when it is complete;
 - groups: ``list_consumer_groups``, one ``describe_consumer_groups`` for all of them, and
   ``list_consumer_group_offsets`` per group (the API takes one group per request; the
-  requests run concurrently);
+  requests run concurrently); then the watermarks again, as ``kafka-consumer-groups.sh``
+  reads the log end offsets after the committed ones;
 - each topic's settings (``describe_configs``), every ``CONFIGS_EVERY_S`` and for new topics;
 - the live tail: a consumer assigned, at each sample, to the last ``TAIL_PER_PARTITION``
   records of each partition of ``tweets`` (never more), read for at most ``TAIL_BUDGET_S``.
@@ -49,7 +52,7 @@ from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from dashboard import clients
 from dashboard.clients import READER_GROUP
 from dashboard.cluster_events import diff
-from dashboard.cluster_probe import ClusterProbe
+from dashboard.cluster_probe import ClusterProbe, ClusterView
 from dashboard.stats_reader import StatsReader
 from dashboard.store import (
     KEEP_SECONDS,
@@ -186,7 +189,7 @@ class Collector:
             )
             return False
         sample.took_ms = (time.perf_counter() - started) * 1000
-        self.store.write_sample(sample)
+        self.store.write_sample(replace(sample, events=[]))  # stored with its view
         self.samples += 1
         if not self._ready:
             self._ready = True
@@ -199,7 +202,10 @@ class Collector:
         return True
 
     def _collect(self, ts_ms: int) -> ClusterSample:
-        timeout = self.timeout_s
+        """One sample. Its view of the cluster (brokers, partitions with their offsets, the
+        quorum, the events) is stored at once (``Store.write_view``), so the Cluster page
+        shows an election without waiting for the groups: with a broker down they wait for
+        it (the listing) or on a coordinator that has not moved yet (describe, offsets)."""
         sample = ClusterSample(ts_ms)
         view = self.probe.view()
         if view is not None:
@@ -207,10 +213,41 @@ class Collector:
             partitions = [p for p in view.partitions if not p.topic.startswith("__")]
         else:
             partitions = self._list_topics(sample)
-        down = view is not None and any(b.state != "running" for b in view.brokers)
+        earliest, latest = self._read_offsets(view, partitions)
+        sample.partitions = _with_offsets(partitions, earliest, latest)
+        sample.events = diff(self._previous, sample)
+        self._previous = sample
+        self.store.write_view(sample)
 
-        # Committed offsets before the log end offsets, as kafka-consumer-groups.sh reads them:
-        # the other order under-counts lag by what was produced in between.
+        down = view is not None and any(b.state != "running" for b in view.brokers)
+        if self._read_groups(sample, down):
+            # The log end offsets again, after the committed offsets, as
+            # kafka-consumer-groups.sh reads them: the other order under-counts lag by what
+            # was produced in between.
+            earliest, latest = self._read_offsets(view, partitions)
+            sample.partitions = _with_offsets(partitions, earliest, latest)
+        self._read_tail(earliest, latest)
+        self._read_configs(sorted({p.topic for p in sample.partitions}))
+        return sample
+
+    def _read_offsets(
+        self, view: ClusterView | None, partitions: list[PartitionRow]
+    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        """(log start, high watermark) of each partition that answered: from the leaders
+        ``view`` names, or (no view) as librdkafka routes them."""
+        if view is not None:
+            offsets = self.probe.offsets(view, partitions)
+            return (
+                {key: start for key, (start, _) in offsets.items()},
+                {key: end for key, (_, end) in offsets.items()},
+            )
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        return self._offsets(tps, OffsetSpec.earliest()), self._offsets(tps, OffsetSpec.latest())
+
+    def _read_groups(self, sample: ClusterSample, down: bool) -> bool:
+        """The consumer groups, their members and committed offsets into ``sample``; whether
+        there were any. ``down``: a broker is not running."""
+        timeout = self.timeout_s
         # ListGroups goes to every broker: with one down, waiting for it holds the sample up.
         groups_timeout = min(timeout, DOWN_BROKER_WAIT_S) if down else timeout
         listing = self.admin.list_consumer_groups(request_timeout=groups_timeout).result(
@@ -221,38 +258,18 @@ class Collector:
             # the groups of the others are still worth showing.
             log.info("listing groups: %s", "; ".join(_describe(e) for e in listing.errors))
         group_ids = sorted(g.group_id for g in listing.valid if g.group_id != READER_GROUP)
-        if group_ids:
-            described = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
-            offsets = {
-                group: self.admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
-                )[group]
-                for group in group_ids
-            }
-            for group in group_ids:
-                self._add_group(sample, group, described[group], offsets[group])
-        if view is not None:
-            offsets = self.probe.offsets(view, partitions)
-            earliest = {key: start for key, (start, _) in offsets.items()}
-            latest = {key: end for key, (_, end) in offsets.items()}
-        else:
-            tps = [TopicPartition(p.topic, p.partition) for p in partitions]
-            earliest = self._offsets(tps, OffsetSpec.earliest())
-            latest = self._offsets(tps, OffsetSpec.latest())
-        sample.partitions = [
-            replace(
-                p,
-                log_start=earliest.get((p.topic, p.partition)),
-                high_watermark=latest.get((p.topic, p.partition)),
-            )
-            for p in partitions
-        ]
-        sample.events = diff(self._previous, sample)
-        self._previous = sample
-
-        self._read_tail(earliest, latest)
-        self._read_configs(sorted({p.topic for p in sample.partitions}))
-        return sample
+        if not group_ids:
+            return False
+        described = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
+        offsets = {
+            group: self.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
+            )[group]
+            for group in group_ids
+        }
+        for group in group_ids:
+            self._add_group(sample, group, described[group], offsets[group])
+        return True
 
     def _list_topics(self, sample: ClusterSample) -> list[PartitionRow]:
         """Brokers (into ``sample``) and partitions (offsets unset) from ``list_topics``."""
@@ -377,6 +394,19 @@ class Collector:
             self._configs_read[resource.name] = now
         if found:
             self.store.write_topic_configs(found)
+
+
+def _with_offsets(
+    partitions: list[PartitionRow], earliest: Mapping, latest: Mapping
+) -> list[PartitionRow]:
+    return [
+        replace(
+            p,
+            log_start=earliest.get((p.topic, p.partition)),
+            high_watermark=latest.get((p.topic, p.partition)),
+        )
+        for p in partitions
+    ]
 
 
 def _tail_row(msg: Any) -> TailRow:

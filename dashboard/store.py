@@ -6,7 +6,11 @@ every write is one short transaction. A ``Store`` may be shared between threads 
 connection is guarded by a lock); each process should open its own.
 
 Times are epoch milliseconds. Cluster tables are keyed by ``ts_ms``, the wall-clock time of
-the sample they belong to; "latest" means the newest sample that succeeded.
+the sample they belong to; "latest" means the newest sample that succeeded. The collector
+stores a sample's view of the cluster itself (brokers, partitions, quorum, events:
+``write_view``) as soon as it has it, before the groups, which can wait on a coordinator
+that just died; the Cluster page reads that newest view (``cluster_*``, ``quorum*``), the
+other pages the newest complete sample.
 
 Tables
 ------
@@ -132,6 +136,7 @@ _HISTORY = (
 # running: answers and is not fenced; fenced: answers, but the controller fenced it (it lost
 # its lease, or is shutting down); paused: accepts connections but does not answer (hung, or
 # stopped with SIGSTOP); stopped: refuses connections.
+_NEWEST_VIEW = "(SELECT MAX(ts_ms) FROM brokers)"  # every view names its brokers
 BROKER_STATES = ("running", "fenced", "paused", "stopped")
 EVENT_KINDS = (
     "leader_election",
@@ -278,6 +283,13 @@ def _id_list(text: str | None) -> list[int]:
     return [int(n) for n in text.split(",")] if text else []
 
 
+def _events_statement(events: Iterable[EventRow]) -> tuple[str, list[tuple[Any, ...]]]:
+    return (
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+        [(e.ts_ms, e.kind, e.topic, e.partition, e.node_id, e.text) for e in events],
+    )
+
+
 def _lag(committed: int | None, part: PartitionRow | None) -> int | None:
     if part is None or part.high_watermark is None:
         return None
@@ -327,42 +339,22 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def write_view(self, sample: ClusterSample) -> None:
+        """Store ``sample``'s view of the cluster (brokers, partitions, quorum) and its events
+        ahead of the rest; ``write_sample`` completes it (pass it the sample without events:
+        they are stored here)."""
+        self._write([*self._view_statements(sample), _events_statement(sample.events)])
+
     def write_sample(self, sample: ClusterSample) -> None:
-        """Store one good sample and mark the status ok."""
+        """Store one good sample (its view again, as it stands now, and its events) and mark
+        the status ok."""
         ts = sample.ts_ms
         by_tp = {(p.topic, p.partition): p for p in sample.partitions}
         self._write(
             [
                 ("INSERT OR REPLACE INTO samples VALUES (?, ?)", (ts, sample.took_ms)),
-                (
-                    "INSERT OR REPLACE INTO brokers"
-                    " (ts_ms, node_id, host, port, up, state, controller)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (ts, b.node_id, b.host, b.port, int(b.up), b.state, int(b.controller))
-                        for b in sample.brokers
-                    ],
-                ),
-                (
-                    "INSERT OR REPLACE INTO partitions (ts_ms, topic, partition, leader,"
-                    " replicas, isr, log_start, high_watermark, leader_epoch, offline)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            *(ts, p.topic, p.partition, p.leader, _ids(p.replicas), _ids(p.isr)),
-                            *(p.log_start, p.high_watermark, p.leader_epoch, _ids(p.offline)),
-                        )
-                        for p in sample.partitions
-                    ],
-                ),
-                *self._quorum_statements(ts, sample.quorum),
-                (
-                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (e.ts_ms, e.kind, e.topic, e.partition, e.node_id, e.text)
-                        for e in sample.events
-                    ],
-                ),
+                *self._view_statements(sample),
+                _events_statement(sample.events),
                 (
                     "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
@@ -408,10 +400,37 @@ class Store:
         )
 
     @staticmethod
-    def _quorum_statements(ts: int, quorum: QuorumRow | None) -> list[tuple[str, Any]]:
+    def _view_statements(sample: ClusterSample) -> list[tuple[str, Any]]:
+        """Brokers, partitions and the quorum of ``sample`` (replacing what was stored)."""
+        ts = sample.ts_ms
+        statements: list[tuple[str, Any]] = [
+            (
+                "INSERT OR REPLACE INTO brokers"
+                " (ts_ms, node_id, host, port, up, state, controller)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (ts, b.node_id, b.host, b.port, int(b.up), b.state, int(b.controller))
+                    for b in sample.brokers
+                ],
+            ),
+            (
+                "INSERT OR REPLACE INTO partitions (ts_ms, topic, partition, leader,"
+                " replicas, isr, log_start, high_watermark, leader_epoch, offline)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *(ts, p.topic, p.partition, p.leader, _ids(p.replicas), _ids(p.isr)),
+                        *(p.log_start, p.high_watermark, p.leader_epoch, _ids(p.offline)),
+                    )
+                    for p in sample.partitions
+                ],
+            ),
+        ]
+        quorum = sample.quorum
         if quorum is None:
-            return []
+            return statements
         return [
+            *statements,
             (
                 "INSERT OR REPLACE INTO quorum VALUES (?, ?, ?, ?)",
                 (ts, quorum.leader_id, quorum.leader_epoch, quorum.high_watermark),
@@ -583,13 +602,20 @@ class Store:
         """When the newest good sample was taken; None before the first one."""
         return self._one("SELECT MAX(ts_ms) FROM samples")[0]
 
+    def last_event_id(self) -> int | None:
+        """The newest event's id (ids only grow): a cheap way to see that something changed
+        in the cluster; None before the first event."""
+        return self._one("SELECT MAX(rowid) FROM events")[0]
+
     def version(self) -> tuple[Any, ...]:
         """Changes whenever the collector writes: the newest sample, status, totals and
-        checkpoint times and the settings and tail counts. Readers cache queries on it."""
+        checkpoint times, the settings and tail counts and the newest view of the cluster
+        (last). Readers cache queries on it."""
         return self._one(
             "SELECT (SELECT MAX(ts_ms) FROM samples), (SELECT ts_ms FROM status),"
             " (SELECT ts_ms FROM totals), (SELECT MAX(offset) FROM tail),"
-            " (SELECT COUNT(*) FROM topic_configs), (SELECT MAX(ts_ms) FROM results)"
+            " (SELECT COUNT(*) FROM topic_configs), (SELECT MAX(ts_ms) FROM results),"
+            f" {_NEWEST_VIEW}"
         )
 
     def sample_times(self, since_ms: int = 0) -> pd.Series:
@@ -614,11 +640,11 @@ class Store:
         )
 
     def cluster_brokers(self) -> pd.DataFrame:
-        """Latest sample: node_id, host, port, state (``BROKER_STATES``; "stopped" for a broker
+        """Newest view: node_id, host, port, state (``BROKER_STATES``; "stopped" for a broker
         seen earlier and absent now, None when not probed), controller (bool)."""
         frame = self._frame(
             "SELECT node_id, host, port, up, state, COALESCE(controller, 0) AS controller"
-            " FROM brokers WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples) ORDER BY node_id"
+            f" FROM brokers WHERE ts_ms = {_NEWEST_VIEW} ORDER BY node_id"
         )
         frame["state"] = [
             state if isinstance(state, str) else (None if up else "stopped")
@@ -628,14 +654,14 @@ class Store:
         return frame.drop(columns="up")
 
     def cluster_partitions(self, topic: str | None = None) -> pd.DataFrame:
-        """Latest sample (of ``topic``, or of every topic): topic, partition, leader,
+        """Newest view (of ``topic``, or of every topic): topic, partition, leader,
         leader_epoch, replicas, isr, offline (lists of node ids), high_watermark."""
         where, params = "", []
         if topic is not None:
             where, params = " AND topic = ?", [topic]
         frame = self._frame(
             "SELECT topic, partition, leader, leader_epoch, replicas, isr, offline,"
-            " high_watermark FROM partitions WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            f" high_watermark FROM partitions WHERE ts_ms = {_NEWEST_VIEW}"
             f"{where} ORDER BY topic, partition",
             params,
         )
@@ -644,22 +670,22 @@ class Store:
         return frame
 
     def quorum(self) -> dict[str, Any] | None:
-        """The latest sample's quorum {"leader_id", "leader_epoch", "high_watermark"}, or
+        """The newest view's quorum {"leader_id", "leader_epoch", "high_watermark"}, or
         None when no controller could be asked."""
         row = self._one(
             "SELECT leader_id, leader_epoch, high_watermark FROM quorum"
-            " WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            f" WHERE ts_ms = {_NEWEST_VIEW}"
         )
         if row is None:
             return None
         return dict(zip(("leader_id", "leader_epoch", "high_watermark"), row, strict=True))
 
     def quorum_replicas(self) -> pd.DataFrame:
-        """Latest sample: replica_id, role, log_end_offset, lag, last_fetch_ms,
+        """Newest view: replica_id, role, log_end_offset, lag, last_fetch_ms,
         last_caught_up_ms; the leader first, then the voters, then the observers."""
         return self._frame(
             "SELECT replica_id, role, log_end_offset, lag, last_fetch_ms, last_caught_up_ms"
-            " FROM quorum_replicas WHERE ts_ms = (SELECT MAX(ts_ms) FROM samples)"
+            f" FROM quorum_replicas WHERE ts_ms = {_NEWEST_VIEW}"
             " ORDER BY CASE role WHEN 'leader' THEN 0 WHEN 'voter' THEN 1 ELSE 2 END,"
             " replica_id"
         )

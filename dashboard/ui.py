@@ -53,6 +53,7 @@ class Data:
         self.path = path
         self.version = tuple(open_store(path).version())
         self.newest_ms = self.version[0] or int(time.time() * 1000)
+        self.view_ms = self.version[-1] or self.newest_ms  # the newest view of the cluster
 
     def since_ms(self, minutes: float) -> int:
         """``minutes`` before the newest sample (the same for every viewer of a sample)."""

@@ -5,7 +5,8 @@
 ID, ADDRESS, STATE (running; fenced: registered, but the controller fenced it; paused:
 accepts connections but does not answer; stopped: refuses connections), PID (the node's
 process on the bundled cluster, ``-`` elsewhere), CONTROLLER (``yes`` on the active
-controller, the quorum's leader as DescribeQuorum names it from ``--bootstrap-controller``)
+controller, the quorum's leader as DescribeQuorum names it from ``--bootstrap-controller`` or
+the run file, none when no leader answers; without either, the one Metadata names)
 and LEADERS (how many partitions, of every topic, it leads). The dashboard's collector asks
 the same questions (``dashboard.cluster_probe``); a broker seen earlier by this command and
 gone since is not remembered: each run starts afresh from DescribeCluster, fenced brokers
@@ -24,7 +25,6 @@ from chirpstream import controls, run_file
 from chirpstream.client_config import add_client_arguments
 from chirpstream.settings import DEFAULT_BOOTSTRAP
 from chirpstream.tools.common import CliError, print_table, reporting_errors, settings
-from chirpstream.tools.quorum import DEFAULT_CONTROLLER
 from dashboard.cluster_probe import ClusterProbe
 
 # How long each action waits for the broker to get there (a controlled shutdown moves every
@@ -44,8 +44,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "--bootstrap-controller",
         default=None,
         metavar="HOST:PORT",
-        help="a controller listener, to mark the active controller (default: the bundled "
-        f"cluster's, else {DEFAULT_CONTROLLER})",
+        help="a controller listener, to mark the active controller as the quorum names it "
+        "(default: the bundled cluster's; else the controller the brokers' metadata names)",
     )
     parser.add_argument(
         "--data-dir",
@@ -88,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
     bootstrap = config["bootstrap.servers"]
     if record is not None and not record.serves(bootstrap):
         record = None  # another cluster than the one asked about
-    controller = args.bootstrap_controller or (record and record.controllers) or DEFAULT_CONTROLLER
+    controller = args.bootstrap_controller or (record and record.controllers) or None
     probe = ClusterProbe(bootstrap, controller)
     try:
         view = probe.view()
@@ -117,6 +117,8 @@ def main(args: argparse.Namespace) -> int:
         state = controls.node_state(node)
         if state != "running":  # the process itself says so; the wire may lag behind
             row[2] = state
+        if state == "stopped":
+            row[4] = "no"  # a process that is gone controls nothing
         row[3] = node.pid if state != "stopped" else "-"
     print_table(
         ["ID", "ADDRESS", "STATE", "PID", "CONTROLLER", "LEADERS"],

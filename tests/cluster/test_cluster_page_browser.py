@@ -4,10 +4,14 @@
 ``tweets-0`` in a higher epoch, and the timeline entry; then Restart, and the broker is back
 in the ISR. Screenshots (and the timings measured) are saved in ``<tmp_path>/artifacts/``.
 
-Measured as the issue asks: from pressing Kill to the page showing the new leader, and how
-much of that is the cluster's own election (the first Metadata answer naming another leader,
-asked every 50 ms by a client of this test); and, of the page's part, how much came after the
-collector's sample had stored the election (the sample's time, from the store)."""
+Asserted as the issue says: within 10 s of pressing Kill, whether or not the broker killed
+was also the active controller (the cluster then elects a new quorum leader before it fences
+the broker: 4.6-5.1 s from Kill to the new partition leader, against 2.5-3.9 s otherwise, in
+runs at a load of 4-7 on two cores; the bundled broker.session.timeout.ms is 3 s). Measured
+as the issue asks: from pressing Kill to the page showing the new leader, how much of that is
+the cluster's own election (the first Metadata answer naming another leader, asked every
+50 ms by a client of this test), and of the page's part, from the collector's sample
+starting to the election stored (polled every 50 ms), and from stored to shown."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -27,7 +33,8 @@ from tests.e2e.test_up import Up
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.cluster
-SHOWN_WITHIN_S = 10.0  # the issue: within 10 s the page shows the new leader
+VIEWPORT = {"width": 1400, "height": 1600}
+SHOWN_WITHIN_S = 10.0  # the issue: within 10 s of pressing Kill the page shows it all
 
 
 def partition_zero(admin: AdminClient) -> tuple[int, list[int]]:
@@ -36,24 +43,24 @@ def partition_zero(admin: AdminClient) -> tuple[int, list[int]]:
     return part.leader, list(part.isrs)
 
 
-class ElectionWatch(threading.Thread):
-    """Asks for tweets-0's leader every 50 ms; ``elected_at`` is when one other than
-    ``old`` was first named."""
+class FirstSeen(threading.Thread):
+    """Asks ``seen()`` every 50 ms (an exception counts as no) for two minutes at most;
+    ``at`` is when it first answered yes."""
 
-    def __init__(self, admin: AdminClient, old: int) -> None:
+    def __init__(self, seen: Callable[[], bool]) -> None:
         super().__init__(daemon=True)
-        self.admin, self.old = admin, old
-        self.elected_at: float | None = None
-        self.stop = threading.Event()
+        self.seen = seen
+        self.at: float | None = None
+        self.wall: float | None = None  # the same moment, as time.time()
 
     def run(self) -> None:
-        while not self.stop.is_set() and self.elected_at is None:
+        deadline = time.monotonic() + 120
+        while self.at is None and time.monotonic() < deadline:
             try:
-                leader, _ = partition_zero(self.admin)
+                if self.seen():
+                    self.at, self.wall = time.monotonic(), time.time()
             except Exception:  # a broker just died: ask again
-                leader = -1
-            if leader not in (-1, self.old):
-                self.elected_at = time.monotonic()
+                pass
             time.sleep(0.05)
 
 
@@ -87,6 +94,16 @@ def shown_in_tables(page: Page, pattern: str, timeout_s: float) -> str:
     return found.json_value()
 
 
+def screenshot(page: Page, path: Path) -> None:
+    """The whole page: Streamlit scrolls its main area inside the window, so the window is
+    made as tall as that area while the picture is taken (the quorum and the timeline are
+    below the first screen)."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], height)})
+    page.screenshot(path=path)
+    page.set_viewport_size(VIEWPORT)
+
+
 def tables_text(page: Page) -> str:
     return "\n".join(page.get_by_test_id("stDataFrame").all_text_contents())
 
@@ -105,36 +122,50 @@ def test_kill_and_restart_a_leader_from_the_cluster_page(tmp_path):
         assert leader >= 0 and len(isr) == 3, (leader, isr)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page = browser.new_page(viewport=VIEWPORT)
             try:
                 page.goto(f"http://127.0.0.1:{port}/cluster?topic=tweets")
                 button(page, f"broker-kill-{leader}").wait_for(timeout=60_000)
                 page.get_by_text(f"broker {leader} · running").wait_for(timeout=30_000)
-                page.screenshot(path=artifacts / "1-before.png", full_page=True)
+                screenshot(page, artifacts / "1-before.png")
 
+                store = Store(tmp_path / "dashboard.sqlite")
+                controller = store.cluster_brokers().set_index("node_id")["controller"][leader]
+                elected = FirstSeen(lambda: partition_zero(admin)[0] not in (-1, leader))
+                stored = FirstSeen(
+                    lambda: (
+                        store.events(topic="tweets")["text"]
+                        .str.startswith(f"Leader of tweets-0: {leader} → ")
+                        .any()
+                    )
+                )
                 press(page, f"broker-kill-{leader}")
                 page.get_by_text(f"Kill broker {leader}?").wait_for(timeout=10_000)
-                watch = ElectionWatch(admin, leader)
                 press(page, "broker-confirm")
                 pressed = time.monotonic()
-                watch.start()
-                elected = shown_in_tables(
+                elected.start()
+                stored.start()
+                election = shown_in_tables(
                     page, rf"Leader of tweets-0: {leader} → \d+ \(epoch \d+ → \d+\)", 60
                 )
-                shown, shown_wall = time.monotonic(), time.time()
-                page.get_by_text(f"broker {leader} · stopped").wait_for(timeout=5_000)
-                page.screenshot(path=artifacts / "2-killed.png", full_page=True)
-                watch.join(10)
-                assert watch.elected_at is not None, "the cluster never named another leader"
-                # The page's own part: the cluster may take longer than 10 s to elect when
-                # the broker killed was the active controller too (a new quorum leader first).
-                assert shown - watch.elected_at <= SHOWN_WITHIN_S, (
-                    shown - pressed,
-                    watch.elected_at - pressed,
-                )
+                shown = time.monotonic()
+                page.get_by_text(f"broker {leader} · stopped").wait_for(timeout=10_000)
+                all_shown = time.monotonic()
+                screenshot(page, artifacts / "2-killed.png")
+                elected.join(10)
+                stored.join(10)
+                assert elected.at is not None, "the cluster never named another leader"
+                assert stored.at is not None, "the collector never stored the election"
+                # The issue's bound, from pressing Kill, whether or not the broker killed was
+                # the active controller too (then a new quorum leader comes first).
+                assert all_shown - pressed <= SHOWN_WITHIN_S, {
+                    "pressed_to_shown_s": all_shown - pressed,
+                    "pressed_to_elected_s": elected.at - pressed,
+                    "killed_the_controller": bool(controller),
+                }
 
                 new, before, after = map(
-                    int, re.search(r"→ (\d+) \(epoch (\d+) → (\d+)", elected).groups()
+                    int, re.search(r"→ (\d+) \(epoch (\d+) → (\d+)", election).groups()
                 )
                 assert new != leader and after > before
                 assert partition_zero(admin)[0] == new
@@ -148,19 +179,22 @@ def test_kill_and_restart_a_leader_from_the_cluster_page(tmp_path):
                     page, rf"ISR of tweets-0 expanded: \[[0-9,]*\] → \[[0-9,]*\b{leader}\b", 30
                 )
                 page.get_by_text(f"broker {leader} · running").wait_for(timeout=10_000)
-                page.screenshot(path=artifacts / "3-restarted.png", full_page=True)
+                screenshot(page, artifacts / "3-restarted.png")
             finally:
                 browser.close()
         assert up.stop(signal.SIGINT) == 0  # as Ctrl-C
     finally:
         up.kill()
     events = Store(tmp_path / "dashboard.sqlite").events()
-    stored = events[events["text"] == elected]["ts_ms"].min() / 1000  # the sample that saw it
+    sampled = events[events["text"] == election]["ts_ms"].min() / 1000  # the sample's start
     timings = {
+        "killed_the_controller": bool(controller),
         "pressed_to_shown_s": round(shown - pressed, 2),
-        "sampled_to_shown_s": round(float(shown_wall - stored), 2),
-        "pressed_to_elected_s": round(watch.elected_at - pressed, 2),
-        "page_after_election_s": round(shown - watch.elected_at, 2),
+        "pressed_to_all_shown_s": round(all_shown - pressed, 2),
+        "pressed_to_elected_s": round(elected.at - pressed, 2),
+        "page_after_election_s": round(shown - elected.at, 2),
+        "sampled_to_stored_s": round(float(stored.wall - sampled), 2),
+        "stored_to_shown_s": round(shown - stored.at, 2),
     }
     (artifacts / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     print(f"\nscreenshots and timings in {artifacts}/: {timings}")

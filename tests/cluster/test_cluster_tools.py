@@ -172,6 +172,23 @@ def test_brokers_partitions_and_leader_election(cluster_factory, tmp_path):
     assert missing.stderr == "error: 1 replica(s) could not be elected\n"
 
 
+def test_a_dead_single_controller_is_not_listed_as_the_controller(cluster_factory):
+    """With one controller (node 0), killed: no other can be elected, DescribeQuorum finds
+    no leader, and the brokers still name node 0 in their metadata; it is listed stopped,
+    and no broker is the controller (README step 10: the single point of failure)."""
+    cluster = cluster_factory(brokers=3)  # node 0 is the only voter
+    controller = ["--bootstrap-controller", f"127.0.0.1:{cluster.node(0).layout.controller_port}"]
+    cluster.kill(0)
+    listed = chirpstream("brokers", "--bootstrap-server", cluster.bootstrap, *controller)
+    assert listed.returncode == 0, listed.stderr
+    rows = table(listed.stdout)
+    assert [(row[0], row[2], row[4]) for row in rows] == [
+        ("0", "stopped", "no"),
+        ("1", "running", "no"),
+        ("2", "running", "no"),
+    ]
+
+
 def test_bad_flags_and_no_cluster_are_one_line(tmp_path):
     done = chirpstream("brokers", "--bootstrap-server", "127.0.0.1:1")
     assert (done.returncode, done.stdout) == (1, "")

@@ -101,3 +101,15 @@ def test_pause_shows_paused_and_offers_resume(store, bundled):  # noqa: F811
     app.button(key="broker-confirm").click().run()
     assert run_file.process_state(bundled[0].pid) == "S"
     assert states(app)[0] == "running"
+
+
+def test_a_controller_whose_process_is_gone_is_not_marked_the_controller(store, bundled):  # noqa: F811
+    """The newest sample still names broker 0 the active controller (the collector has not
+    sampled since it died); the run file says its process is gone, so the page does not."""
+    app = run("cluster.py")
+    assert app.dataframe[0].value["controller"].tolist() == [True, False, False]
+    bundled[0].kill()
+    bundled[0].wait()
+    app.run()
+    assert states(app)[0] == "stopped"
+    assert app.dataframe[0].value["controller"].tolist() == [False, False, False]

@@ -164,3 +164,23 @@ def test_cluster_page_timeline_follows_the_chosen_topic(store):
     assert "Leader of other-0: 0 → 0 (epoch 0 → 1)" in texts
     assert "Broker 1: running → stopped" in texts
     assert not any("tweets-" in text for text in texts)
+
+
+def test_quorum_ages_are_never_negative(store):
+    """The quorum leader stamps its voters' fetches when it answers DescribeQuorum, after the
+    sample began: a fetch 120 ms newer than the sample is shown 0 s ago, not -0.1."""
+    later = killed(NOW + 1000)
+    later.quorum = QuorumRow(
+        0,
+        3,
+        260,
+        [
+            QuorumReplica(0, "leader", 260, 0, NOW + 1120, NOW + 1120),
+            QuorumReplica(1, "observer", 240, 20, NOW - 9000, NOW - 9000),
+            QuorumReplica(2, "observer", 260, 0, NOW + 1080, NOW + 900),
+        ],
+    )
+    store.write_sample(later)
+    quorum = run("cluster.py").dataframe[1].value
+    assert quorum["fetched (s ago)"].tolist() == [0.0, 10.0, 0.0]
+    assert quorum["caught up (s ago)"].tolist() == [0.0, 10.0, 0.1]

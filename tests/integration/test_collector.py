@@ -246,6 +246,31 @@ def test_group_generation_comes_from_consumer_offsets(broker, tmp_path):
         member.close()
 
 
+def test_the_cluster_view_is_stored_before_the_groups_are_asked(broker, tmp_path):
+    """The Cluster page sees each sample's brokers and partitions without waiting for the
+    groups (which, with a broker down, wait for it or for a coordinator that has not moved):
+    when the collector lists the groups, the view of that very sample is already stored."""
+    create_topics(broker.bootstrap, {"tweets": 2})
+    commit(broker.bootstrap, GROUP, {0: 0})
+    store = Store(tmp_path / "store.sqlite")
+    collector = Collector(broker.bootstrap, store)
+    listing = collector.admin.list_consumer_groups
+    stored_views: list[int | None] = []
+
+    def list_groups(**kwargs):
+        stored_views.append(store.version()[-1])  # the newest view of the cluster stored
+        return listing(**kwargs)
+
+    collector.admin.list_consumer_groups = list_groups
+    try:
+        for _ in range(2):
+            assert collector.sample_once(drain_s=0)
+    finally:
+        collector.close()
+    assert stored_views == store.sample_times().tolist()
+    assert store.groups()["group_id"].tolist() == [GROUP]
+
+
 CLI = [sys.executable, "-m", "chirpstream"]
 BURST = 200_000  # tweets published at --rate max, as the README's step 4 does
 BEATS = 3  # the collector samples the burst at least this often, counted in tweets
