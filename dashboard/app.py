@@ -23,6 +23,7 @@ page = st.navigation(
         st.Page(VIEWS / "analytics.py", title="Analytics"),
         st.Page(VIEWS / "tail.py", title="Live tail"),
         st.Page(VIEWS / "produce.py", title="Produce"),
+        st.Page(VIEWS / "keys.py", title="A key's journey"),
     ]
 )
 ui.shared_controls()

@@ -1,10 +1,10 @@
 """Partitions: per topic its settings, and per partition the leader, replicas, ISR, offsets
-and records; skew; high watermark and log start over time and each group's lag, with the
-cluster's events marked."""
+and records; each partition drawn as a log (``dashboard.log_strip``); skew; high watermark
+and log start over time and each group's lag, with the cluster's events marked."""
 
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, log_strip, ui
 
 st.title("Partitions")
 
@@ -20,6 +20,15 @@ def partitions() -> None:
         return
     table = store.partition_table(topic)
     st.dataframe(table, hide_index=True)
+    groups = store.groups()
+    committed = {}
+    for group in groups["group_id"] if len(groups) else []:
+        offsets = store.group_table(group)
+        committed[group] = offsets[offsets["topic"] == topic]
+    if len(table):
+        st.subheader("The partitions as logs")
+        charts.show(log_strip.strip(table, committed))
+        st.caption(log_strip.caption(table, log_strip.marks(table, committed)))
     settings = store.topic_configs(topic)
     if len(settings):
         st.subheader("Topic settings")
@@ -45,10 +54,7 @@ def partitions() -> None:
         start.subheader("Log start offset over time")
         with start:
             charts.show(charts.lines(history, "log_start", "partition", events=marked))
-    groups = store.groups()
-    for group in groups["group_id"] if len(groups) else []:
-        offsets = store.group_table(group)
-        offsets = offsets[offsets["topic"] == topic]
+    for group, offsets in committed.items():
         if len(offsets):
             st.subheader(f"Group {group}: committed offset and lag")
             st.dataframe(offsets, hide_index=True)

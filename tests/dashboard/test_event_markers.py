@@ -98,7 +98,7 @@ def test_the_overview_marks_its_topics_events_and_the_groups_rebalances(store):
 def test_lag_charts_mark_only_their_groups_rebalances(store):
     lag = markers(run("groups.py"))[-1]
     assert lag == {ELECTION, FENCED, REBALANCE}
-    _skew, high, start, group_lag = markers(run("partitions.py"))
+    _strip, _skew, high, start, group_lag = markers(run("partitions.py"))
     assert high == start == {ELECTION, FENCED}
     assert group_lag == {ELECTION, FENCED, REBALANCE}
 

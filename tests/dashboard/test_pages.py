@@ -321,7 +321,8 @@ def test_partitions_page_shows_topic_settings_and_log_start_over_time(store):
     }
     assert "Log start offset over time" in [h.value for h in app.main.subheader]
     drawn = [chart(app, i) for i in range(len(app.get("vega_lite_chart")))]
-    data = next(d for s, d in drawn if s["encoding"]["y"]["field"] == "log_start")
+    layers = [(s.get("encoding", {}).get("y", {}).get("field"), d) for s, d in drawn]
+    data = next(d for field, d in layers if field == "log_start")
     newest = data[data["time"] == data["time"].max()].sort_values("partition")
     assert list(newest["log_start"]) == [LOG_START[p] for p in range(6)]
 

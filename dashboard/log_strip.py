@@ -1,0 +1,165 @@
+"""The partition as a log: each partition of a topic drawn as a strip of offsets, with Altair.
+
+- ``ranges``: per partition, the offsets retention has deleted (``[0, log start)``) and the
+  offsets it holds (``[log start, high watermark)``); while few enough offsets fit the strip
+  (``MAX_CELLS``), one cell per offset instead, numbered.
+- ``marks``: per partition, labelled markers at the log start, the high watermark, and each
+  group's committed offset. A group whose committed offset is below the log start has lost
+  its place: its next fetch is OFFSET_OUT_OF_RANGE and it restarts from its
+  ``auto.offset.reset`` (the log start with ``earliest``, the high watermark with ``latest``).
+- ``strip``: both drawn on one chart, offsets to scale, one row per partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import altair as alt
+import pandas as pd
+
+from dashboard.charts import PALETTE
+
+MAX_CELLS = 60  # up to this many offsets the strip draws one numbered cell per offset
+ROW_HEIGHT = 56
+DELETED = "deleted by retention"
+STORED = "stored"
+LOG_START = "log start"
+HIGH_WATERMARK = "high watermark"
+KIND_COLOURS = {DELETED: "#e8e8e8", STORED: PALETTE[0]}
+COMMITTED = "committed"
+LOST = "committed, below log start"
+MARK_COLOURS = {
+    LOG_START: "#555555",
+    HIGH_WATERMARK: PALETTE[1],
+    COMMITTED: PALETTE[4],
+    LOST: PALETTE[2],
+}
+
+
+def _int(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
+
+
+def extent(partitions: pd.DataFrame) -> int:
+    """The highest offset the strip must reach: the largest high watermark (at least 1)."""
+    highs = partitions["high_watermark"].dropna()
+    return max(1, int(highs.max())) if len(highs) else 1
+
+
+def as_cells(partitions: pd.DataFrame) -> bool:
+    """Whether the strip draws one cell per offset (else ranges to scale)."""
+    return extent(partitions) <= MAX_CELLS
+
+
+def ranges(partitions: pd.DataFrame) -> pd.DataFrame:
+    """partition, start, end, kind (``DELETED`` / ``STORED``), records, label: the spans
+    drawn; one per offset (label: the offset) when ``as_cells``."""
+    cells = as_cells(partitions)
+    rows = []
+    for part in partitions.itertuples():
+        start, high = _int(part.log_start), _int(part.high_watermark)
+        if start is None or high is None:
+            continue
+        spans = [(0, start, DELETED), (start, high, STORED)]
+        for begin, end, kind in spans:
+            if end <= begin:
+                continue
+            if cells:
+                rows += [(part.partition, o, o + 1, kind, 1, str(o)) for o in range(begin, end)]
+            else:
+                rows.append((part.partition, begin, end, kind, end - begin, ""))
+    return pd.DataFrame(rows, columns=["partition", "start", "end", "kind", "records", "label"])
+
+
+def marks(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """partition, offset, mark, group, label: the markers drawn (``mark`` ``LOST`` for a
+    committed offset below the log start). ``committed``
+    holds per group a frame of partition, committed (NaN: no commit)."""
+    rows = []
+    starts = {}
+    for part in partitions.itertuples():
+        start, high = _int(part.log_start), _int(part.high_watermark)
+        starts[part.partition] = start
+        if start is not None:
+            rows.append((part.partition, start, LOG_START, "", f"log start {start}"))
+        if high is not None:
+            rows.append((part.partition, high, HIGH_WATERMARK, "", f"HW {high}"))
+    for group, offsets in committed.items():
+        for row in offsets.itertuples():
+            offset, start = _int(row.committed), starts.get(row.partition)
+            if offset is None or row.partition not in starts:
+                continue
+            if start is not None and offset < start:
+                rows.append((row.partition, offset, LOST, group, f"{group} {offset}: lost"))
+            else:
+                rows.append((row.partition, offset, COMMITTED, group, f"{group} {offset}"))
+    frame = pd.DataFrame(rows, columns=["partition", "offset", "mark", "group", "label"])
+    return frame.astype({"partition": int, "offset": int})
+
+
+def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> alt.LayerChart:
+    """The topic's partitions as strips: deleted and stored offsets (cells or ranges), the
+    markers above them, offsets on a shared x axis to scale."""
+    spans = ranges(partitions)
+    markers = marks(partitions, committed)
+    top = extent(partitions)
+    x_scale = alt.Scale(domain=[0, top + max(1, top // 50)], nice=False)
+    y = alt.Y("partition:O", title="partition", sort="ascending")
+    kinds = alt.Scale(domain=list(KIND_COLOURS), range=list(KIND_COLOURS.values()))
+    cells = (
+        alt.Chart(spans)
+        .mark_rect(stroke="white", strokeWidth=1 if as_cells(partitions) else 0, height=24)
+        .encode(
+            x=alt.X("start:Q", scale=x_scale, title="offset"),
+            x2="end:Q",
+            y=y,
+            color=alt.Color("kind:N", scale=kinds, title="offsets"),
+            tooltip=["partition:O", "kind:N", "start:Q", "end:Q", "records:Q"],
+        )
+    )
+    numbers = (
+        alt.Chart(spans[spans["label"] != ""].assign(middle=lambda f: f["start"] + 0.5))
+        .mark_text(fontSize=9, color="black")
+        .encode(x=alt.X("middle:Q", scale=x_scale), y=y, text="label:N")
+    )
+    colours = alt.Scale(domain=list(MARK_COLOURS), range=list(MARK_COLOURS.values()))
+    ticks = (
+        alt.Chart(markers)
+        .mark_tick(thickness=3, size=34)
+        .encode(
+            x=alt.X("offset:Q", scale=x_scale),
+            y=y,
+            color=alt.Color("mark:N", scale=colours, title="marker"),
+            tooltip=["partition:O", "mark:N", "offset:Q", "label:N"],
+        )
+    )
+    labels = (
+        alt.Chart(markers)
+        .mark_text(align="left", dx=3, dy=-14, fontSize=10)
+        .encode(
+            x=alt.X("offset:Q", scale=x_scale),
+            y=y,
+            text="label:N",
+            color=alt.Color("mark:N", scale=colours, legend=None),
+        )
+    )
+    rows = max(1, partitions["partition"].nunique())
+    return alt.layer(cells, numbers, ticks, labels).properties(height=ROW_HEIGHT * rows)
+
+
+def caption(partitions: pd.DataFrame, markers: pd.DataFrame) -> str:
+    """What the strip shows, in words: cells or ranges to scale, and any lost group."""
+    if as_cells(partitions):
+        text = "One cell per offset, numbered."
+    else:
+        text = (
+            f"Up to {extent(partitions):,} offsets per partition: drawn as ranges to scale "
+            "(grey: deleted by retention; blue: stored), not one cell per offset."
+        )
+    for row in markers[markers["mark"] == LOST].itertuples():
+        text += (
+            f" Group {row.group}'s committed offset {row.offset} on partition {row.partition} "
+            "is below the log start: retention deleted it, so the group restarts from its "
+            "auto.offset.reset."
+        )
+    return text
