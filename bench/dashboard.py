@@ -6,7 +6,12 @@
   collector runs as ``chirpstream dashboard`` runs it: its CPU per sample (the whole process,
   every thread) and the largest gap between two cluster samples;
 - each page's rerun time under Streamlit's AppTest, through the entry file, over a store
-  holding two hours of one-second samples (6 partitions, a 3-member group, analytics).
+  holding two hours of one-second samples (6 partitions, a 3-member group, analytics);
+- each lesson picture's render time on that store (its data read, its Altair chart built
+  into the Vega-Lite spec Streamlit sends): the log strip, the key's journey and its grid of
+  moved keys.
+
+``--pages-only`` skips the broker steps and measures the last two alone.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
 from bench.servers import create_topic
+from dashboard import key_journey, log_strip
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
@@ -46,7 +52,8 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
-PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce")
+PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce", "keys")
+PICTURE_RUNS = 20
 
 
 def one_second(ts: int, second: int) -> ClusterSample:
@@ -104,7 +111,9 @@ def fill(store: Store, now_ms: int) -> None:
         },
         results=results,
     )
-    store.write_tail([TailRow(0, n, now_ms, "1", "ada", "en", f"tweet {n}") for n in range(200)])
+    store.write_tail(
+        [TailRow(0, n, now_ms, str(n % 150), "ada", "en", f"tweet {n}") for n in range(200)]
+    )
 
 
 def commit_half(bootstrap: str) -> None:
@@ -200,11 +209,60 @@ def rerun_times(path: Path) -> dict[str, tuple[float, float]]:
     return times
 
 
+def picture_times(path: Path) -> dict[str, float]:
+    """Seconds to draw each lesson picture from the store (best of ``PICTURE_RUNS``): read
+    its data, build the chart, turn it into the spec Streamlit sends."""
+    store = Store(path)
+
+    def strip() -> None:
+        table = store.partition_table("tweets")
+        offsets = store.group_table("analytics")
+        chart = log_strip.strip(table, {"analytics": offsets})
+        chart.to_dict()
+        log_strip.caption(table, log_strip.marks(table, {"analytics": offsets}))
+
+    def journey() -> None:
+        key_journey.journey("ada", int(store.topics()["partitions"].iloc[0])).steps()
+
+    def moved() -> None:
+        key_journey.moves_grid(key_journey.moves(store.tail(200)["key"], 6)).to_dict()
+
+    times = {}
+    for name, draw in (("log strip", strip), ("key's journey", journey), ("moved keys", moved)):
+        runs = []
+        for _ in range(PICTURE_RUNS):
+            started = time.perf_counter()
+            draw()
+            runs.append(time.perf_counter() - started)
+        times[name] = min(runs)
+    return times
+
+
+def pages(work: Path) -> None:
+    path = work / "store.sqlite"
+    started = time.perf_counter()
+    fill(Store(path), time.time_ns() // 1_000_000)
+    print(
+        f"page rerun times, two hours of one-second samples "
+        f"(filled in {time.perf_counter() - started:.1f} s)"
+    )
+    print("page        new sample  same sample (another viewer)")
+    for page, (fresh, cached) in rerun_times(path).items():
+        print(f"{page:<11} {fresh * 1000:7.0f} ms  {cached * 1000:7.0f} ms")
+    print(f"lesson pictures, best of {PICTURE_RUNS} draws")
+    for name, took in picture_times(path).items():
+        print(f"{name:<15} {took * 1000:7.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.dashboard")
     parser.add_argument("--burst", type=int, default=200_000, help="tweets in step 4's burst")
+    parser.add_argument("--pages-only", action="store_true", help="only the page and picture times")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chirpstream-dashboard-") as work:
+        if args.pages_only:
+            pages(Path(work))
+            return
         per_sample = collector_cpu_per_sample(Path(work))
         print(f"collector CPU per cluster sample {per_sample * 1000:8.1f} ms ({SAMPLES} samples)")
         cpu, gap, samples = burst(Path(work), args.burst)
@@ -212,16 +270,7 @@ def main() -> None:
             f"burst of {args.burst:,} tweets: collector CPU {cpu * 1000:.1f} ms per sample,"
             f" largest gap between samples {gap:.1f} s ({samples} samples)"
         )
-        path = Path(work) / "store.sqlite"
-        started = time.perf_counter()
-        fill(Store(path), time.time_ns() // 1_000_000)
-        print(
-            f"page rerun times, two hours of one-second samples "
-            f"(filled in {time.perf_counter() - started:.1f} s)"
-        )
-        print("page        new sample  same sample (another viewer)")
-        for page, (fresh, cached) in rerun_times(path).items():
-            print(f"{page:<11} {fresh * 1000:7.0f} ms  {cached * 1000:7.0f} ms")
+        pages(Path(work))
 
 
 if __name__ == "__main__":
