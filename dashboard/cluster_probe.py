@@ -14,7 +14,11 @@ API does not expose it.
 - ListOffsets v7 (earliest and latest, read_uncommitted: the high watermark) to each
   partition's leader as this view names it, all leaders at once (``offsets``): a leader that
   just went down costs nothing once the view shows another, where a client still routing by
-  its cached metadata would wait out its request timeout.
+  its cached metadata would wait out its request timeout;
+- ListOffsets latest with Kafka's debugging replica id (-2) to every broker holding a replica
+  (``log_ends``): each replica answers from its own log, up to its log end offset (Kafka's
+  ``fetchOnlyFromLeader`` is false for that id), so the log strip can show how far each
+  follower has copied. A replica that does not answer is left out.
 
 Each question goes to the node that answered last, then to the others; a node that does not
 answer within ``timeout_s`` is passed over. ApiVersions and DescribeQuorum wait ``PING_S`` at
@@ -60,6 +64,7 @@ _DESCRIBE_QUORUM = DescribeQuorumRequest(
 _API_VERSIONS = ApiVersionsRequest()
 PING_S = 1.0  # a broker that accepts a connection but does not answer within this is paused
 EARLIEST, LATEST = -2, -1  # ListOffsets' timestamps for the log start and the high watermark
+CONSUMER, DEBUGGING = -1, -2  # ListOffsets' replica ids: a client's (to the HW), a debugger's
 
 Address = tuple[str, int]
 
@@ -106,6 +111,12 @@ class ClusterProbe:
     ) -> dict[tuple[str, int], tuple[int, int]]:
         """(log start, high watermark) of each of ``partitions`` whose leader answered."""
         return self._loop.run_until_complete(self._offsets(view, partitions))
+
+    def log_ends(
+        self, view: ClusterView, partitions: Sequence[PartitionRow]
+    ) -> dict[tuple[str, int], tuple[tuple[int, int], ...]]:
+        """Each of ``partitions``' replicas that answered: (replica, its log end offset)."""
+        return self._loop.run_until_complete(self._log_ends(view, partitions))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -225,6 +236,36 @@ class ClusterProbe:
             key: (specs[EARLIEST], specs[LATEST]) for key, specs in found.items() if len(specs) == 2
         }
 
+    async def _log_ends(
+        self, view: ClusterView, partitions: Sequence[PartitionRow]
+    ) -> dict[tuple[str, int], tuple[tuple[int, int], ...]]:
+        addresses = {b.node_id: (b.host, b.port) for b in view.brokers if b.state == "running"}
+        held: dict[int, list[PartitionRow]] = {}
+        for part in partitions:
+            for replica in part.replicas:
+                if replica in addresses:
+                    held.setdefault(replica, []).append(part)
+        nodes = sorted(held)
+        answers = await asyncio.gather(
+            *(
+                self._ask(addresses[n], _list_offsets(held[n], LATEST, DEBUGGING, epoch=False))
+                for n in nodes
+            ),
+            return_exceptions=True,
+        )
+        found: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for node, answer in zip(nodes, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, ClientError):
+                    raise answer
+                continue
+            for topic in answer.topics:
+                for p in topic.partitions:
+                    if p.error_code is ErrorCode.none:
+                        key = (str(topic.name), int(p.partition_index))
+                        found.setdefault(key, []).append((node, int(p.offset)))
+        return {key: tuple(ends) for key, ends in found.items()}
+
     async def _state(self, address: Address, fenced: bool | None) -> str:
         """running / fenced (answers; ``fenced`` None: not registered) / paused / stopped."""
         try:
@@ -259,18 +300,27 @@ class ClusterProbe:
         return _quorum_row(partition)
 
 
-def _list_offsets(partitions: Sequence[PartitionRow], timestamp: int) -> ListOffsetsRequest:
+def _list_offsets(
+    partitions: Sequence[PartitionRow],
+    timestamp: int,
+    replica_id: int = CONSUMER,
+    *,
+    epoch: bool = True,
+) -> ListOffsetsRequest:
+    """ListOffsets of ``partitions`` at ``timestamp``; ``epoch``: with each one's leader
+    epoch, so a stale leader refuses (a follower asked for its own log end must not)."""
     topics: dict[str, list[ListOffsetsPartition]] = {}
     for part in partitions:
+        known = epoch and part.leader_epoch is not None
         topics.setdefault(part.topic, []).append(
             ListOffsetsPartition(
                 partition_index=part.partition,
-                current_leader_epoch=-1 if part.leader_epoch is None else part.leader_epoch,
+                current_leader_epoch=part.leader_epoch if known else -1,
                 timestamp=timestamp,
             )
         )
     return ListOffsetsRequest(
-        replica_id=-1,
+        replica_id=replica_id,
         isolation_level=0,
         topics=tuple(
             ListOffsetsTopic(name=name, partitions=tuple(parts)) for name, parts in topics.items()

@@ -11,7 +11,8 @@ against the bundled broker and any real Kafka cluster alike:
 - the events between this sample and the previous one (``dashboard.cluster_events``): leader
   elections, ISR shrinks and expands, broker state and controller changes, rebalances;
 - watermarks: ListOffsets (earliest, latest) for every partition, sent by the probe to each
-  leader it names (two batched ``list_offsets`` calls where the probe cannot ask). With
+  leader it names (two batched ``list_offsets`` calls where the probe cannot ask), and each
+  replica's log end offset (the probe's ``log_ends``, one request per broker). With
   them the sample's view of the cluster is stored at once (``Store.write_view``), and the
   rest of the sample when it is complete;
 - groups: ``list_consumer_groups``, one ``describe_consumer_groups`` for all of them, and
@@ -214,7 +215,8 @@ class Collector:
         else:
             partitions = self._list_topics(sample)
         earliest, latest = self._read_offsets(view, partitions)
-        sample.partitions = _with_offsets(partitions, earliest, latest)
+        ends = self.probe.log_ends(view, partitions) if view is not None else {}
+        sample.partitions = _with_offsets(partitions, earliest, latest, ends)
         sample.events = diff(self._previous, sample)
         self._previous = sample
         self.store.write_view(sample)
@@ -225,7 +227,7 @@ class Collector:
             # kafka-consumer-groups.sh reads them: the other order under-counts lag by what
             # was produced in between.
             earliest, latest = self._read_offsets(view, partitions)
-            sample.partitions = _with_offsets(partitions, earliest, latest)
+            sample.partitions = _with_offsets(partitions, earliest, latest, ends)
         self._read_tail(earliest, latest)
         self._read_configs(sorted({p.topic for p in sample.partitions}))
         return sample
@@ -397,13 +399,14 @@ class Collector:
 
 
 def _with_offsets(
-    partitions: list[PartitionRow], earliest: Mapping, latest: Mapping
+    partitions: list[PartitionRow], earliest: Mapping, latest: Mapping, ends: Mapping
 ) -> list[PartitionRow]:
     return [
         replace(
             p,
             log_start=earliest.get((p.topic, p.partition)),
             high_watermark=latest.get((p.topic, p.partition)),
+            log_ends=ends.get((p.topic, p.partition), ()),
         )
         for p in partitions
     ]

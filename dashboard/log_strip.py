@@ -3,10 +3,12 @@
 - ``ranges``: per partition, the offsets retention has deleted (``[0, log start)``) and the
   offsets it holds (``[log start, high watermark)``); while few enough offsets fit the strip
   (``MAX_CELLS``), one cell per offset instead, numbered.
-- ``marks``: per partition, labelled markers at the log start, the high watermark, and each
-  group's committed offset. A group whose committed offset is below the log start has lost
-  its place: its next fetch is OFFSET_OUT_OF_RANGE and it restarts from its
-  ``auto.offset.reset`` (the log start with ``earliest``, the high watermark with ``latest``).
+- ``marks``: per partition, labelled markers at the log start, the high watermark, each
+  replica's log end offset (replicas at the same offset share one marker; a follower behind
+  the leader shows how far it has copied), and each group's committed offset. A group whose
+  committed offset is below the log start has lost its place: its next fetch is
+  OFFSET_OUT_OF_RANGE and it restarts from its ``auto.offset.reset`` (the log start with
+  ``earliest``, the high watermark with ``latest``).
 - ``strip``: both drawn on one chart, offsets to scale, one row per partition.
 """
 
@@ -20,20 +22,32 @@ import pandas as pd
 from dashboard.charts import PALETTE
 
 MAX_CELLS = 60  # up to this many offsets the strip draws one numbered cell per offset
-ROW_HEIGHT = 56
+ROW_HEIGHT = 80
 DELETED = "deleted by retention"
 STORED = "stored"
 LOG_START = "log start"
 HIGH_WATERMARK = "high watermark"
 KIND_COLOURS = {DELETED: "#e8e8e8", STORED: PALETTE[0]}
+LOG_END = "log end offset"
 COMMITTED = "committed"
 LOST = "committed, below log start"
 MARK_COLOURS = {
     LOG_START: "#555555",
     HIGH_WATERMARK: PALETTE[1],
+    LOG_END: PALETTE[6],
     COMMITTED: PALETTE[4],
     LOST: PALETTE[2],
 }
+# Where each marker's label sits, in pixels from its row's middle: the offsets that bound the
+# log just above the strip, the groups above them, the log end offsets below.
+LABEL_DY = {LOG_START: -16, HIGH_WATERMARK: -16, COMMITTED: -30, LOST: -30, LOG_END: 20}
+
+
+def log_ends(text: object) -> list[tuple[int, int]]:
+    """(replica, log end offset) pairs of the store's "replica:offset,..." (none: NULL)."""
+    if not isinstance(text, str) or not text:
+        return []
+    return [(int(r), int(end)) for r, end in (pair.split(":") for pair in text.split(","))]
 
 
 def _int(value: object) -> int | None:
@@ -84,6 +98,13 @@ def marks(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> pd
             rows.append((part.partition, start, LOG_START, "", f"log start {start}"))
         if high is not None:
             rows.append((part.partition, high, HIGH_WATERMARK, "", f"HW {high}"))
+        at: dict[int, list[int]] = {}
+        for replica, end in log_ends(getattr(part, "log_end_offsets", None)):
+            at.setdefault(end, []).append(replica)
+        for end, replicas in sorted(at.items()):
+            which = ",".join(str(r) for r in sorted(replicas))
+            noun = "replica" if len(replicas) == 1 else "replicas"
+            rows.append((part.partition, end, LOG_END, "", f"LEO {end}: {noun} {which}"))
     for group, offsets in committed.items():
         for row in offsets.itertuples():
             offset, start = _int(row.committed), starts.get(row.partition)
@@ -133,18 +154,27 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
             tooltip=["partition:O", "mark:N", "offset:Q", "label:N"],
         )
     )
-    labels = (
+    labels = [
         alt.Chart(markers)
-        .mark_text(align="left", dx=3, dy=-14, fontSize=10)
+        .transform_filter(alt.FieldOneOfPredicate(field="mark", oneOf=kinds_at))
+        .mark_text(align="left", dx=3, dy=dy, fontSize=10)
         .encode(
             x=alt.X("offset:Q", scale=x_scale),
             y=y,
             text="label:N",
             color=alt.Color("mark:N", scale=colours, legend=None),
         )
-    )
+        for dy, kinds_at in _by_level().items()
+    ]
     rows = max(1, partitions["partition"].nunique())
-    return alt.layer(cells, numbers, ticks, labels).properties(height=ROW_HEIGHT * rows)
+    return alt.layer(cells, numbers, ticks, *labels).properties(height=ROW_HEIGHT * rows)
+
+
+def _by_level() -> dict[int, list[str]]:
+    levels: dict[int, list[str]] = {}
+    for kind, dy in LABEL_DY.items():
+        levels.setdefault(dy, []).append(kind)
+    return levels
 
 
 def caption(partitions: pd.DataFrame, markers: pd.DataFrame) -> str:

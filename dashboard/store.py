@@ -21,7 +21,9 @@ Tables
                    controller).
 ``partitions``     ts_ms, topic, partition, leader, replicas, isr (comma-separated node ids),
                    log_start, high_watermark (NULL when the offsets could not be read),
-                   leader_epoch (NULL when not probed), offline (comma-separated node ids).
+                   leader_epoch (NULL when not probed), offline (comma-separated node ids),
+                   log_ends (each replica's log end offset, "replica:offset,...", of the
+                   replicas that answered; NULL when not probed).
 ``quorum``         ts_ms PK, leader_id, leader_epoch, high_watermark: the controller quorum
                    (DescribeQuorum), when a controller could be asked.
 ``quorum_replicas`` ts_ms, replica_id, role (leader / voter / observer), log_end_offset, lag
@@ -128,6 +130,7 @@ _ADDED_COLUMNS = (
     ("brokers", "controller", "INTEGER"),
     ("partitions", "leader_epoch", "INTEGER"),
     ("partitions", "offline", "TEXT"),
+    ("partitions", "log_ends", "TEXT"),
 )
 _HISTORY = (
     *("samples", "brokers", "partitions", "groups", "members", "group_offsets", "results"),
@@ -169,6 +172,7 @@ class PartitionRow:
     high_watermark: int | None
     leader_epoch: int | None = None
     offline: Sequence[int] = ()
+    log_ends: Sequence[tuple[int, int]] = ()  # (replica, its log end offset), those that answered
 
 
 @dataclass(frozen=True)
@@ -415,12 +419,13 @@ class Store:
             ),
             (
                 "INSERT OR REPLACE INTO partitions (ts_ms, topic, partition, leader,"
-                " replicas, isr, log_start, high_watermark, leader_epoch, offline)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " replicas, isr, log_start, high_watermark, leader_epoch, offline, log_ends)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         *(ts, p.topic, p.partition, p.leader, _ids(p.replicas), _ids(p.isr)),
                         *(p.log_start, p.high_watermark, p.leader_epoch, _ids(p.offline)),
+                        ",".join(f"{r}:{end}" for r, end in p.log_ends) or None,
                     )
                     for p in sample.partitions
                 ],
@@ -723,9 +728,11 @@ class Store:
 
     def partition_table(self, topic: str) -> pd.DataFrame:
         """Latest sample of ``topic``: partition, leader, replicas, isr, log_start,
-        high_watermark, records (HW - log start), under_replicated."""
+        high_watermark, log_end_offsets ("replica:offset,..."; empty: not probed), records
+        (HW - log start), under_replicated."""
         frame = self._frame(
             "SELECT partition, leader, replicas, isr, log_start, high_watermark,"
+            " COALESCE(log_ends, '') AS log_end_offsets,"
             " high_watermark - log_start AS records FROM partitions"
             " WHERE topic = ? AND ts_ms = (SELECT MAX(ts_ms) FROM samples) ORDER BY partition",
             (topic,),

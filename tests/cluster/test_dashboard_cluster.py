@@ -8,7 +8,10 @@ from __future__ import annotations
 import pytest
 
 from dashboard.collector import Collector
+from dashboard.log_strip import log_ends
 from dashboard.store import Store
+from tests.support.confluent import produce
+from tests.support.messages import keyed_messages
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.cluster
@@ -68,5 +71,26 @@ def test_the_collector_sees_a_failover_as_events(cluster_factory, tmp_path):
             assert store.cluster_brokers().set_index("node_id").loc[2, "state"] == "paused"
         finally:
             cluster.resume(2)
+    finally:
+        collector.close()
+
+
+def test_the_collector_reads_each_replicas_log_end_offset(cluster_factory, tmp_path):
+    """Each replica answers a debugging ListOffsets (replica id -2) from its own log, a
+    follower too, as Kafka does: the log strip's per-replica log end offsets."""
+    cluster = cluster_factory(brokers=3)
+    cluster.create_topic("tweets", assignment=[[1, 2, 0]])
+    produce(cluster.bootstrap, "tweets", keyed_messages(50))
+    store = Store(tmp_path / "dashboard.sqlite")
+    collector = Collector(cluster.bootstrap, store, timeout_s=2.0)
+
+    def every_replica_at_the_end() -> bool:
+        collector.sample_once(drain_s=0)
+        ends = log_ends(store.partition_table("tweets")["log_end_offsets"].iloc[0])
+        return sorted(ends) == [(0, 50), (1, 50), (2, 50)]
+
+    try:
+        eventually(every_replica_at_the_end, "each replica's log end offset stored", timeout=30)
+        assert store.partition_table("tweets")["high_watermark"].iloc[0] == 50
     finally:
         collector.close()

@@ -24,12 +24,27 @@ ANALYTICS = {0: 6, 1: 3, 2: None}  # partition 1: below its log start (5), lost
 AUDIT = {0: 8, 1: 20, 2: 25}
 
 
-def sample(ts_ms: int, log_start: dict[int, int], high: dict[int, int]) -> ClusterSample:
+def sample(
+    ts_ms: int,
+    log_start: dict[int, int],
+    high: dict[int, int],
+    ends: dict[int, list[tuple[int, int]]] | None = None,
+) -> ClusterSample:
     return ClusterSample(
         ts_ms=ts_ms,
         brokers=[BrokerRow(0, "127.0.0.1", 9092)],
         partitions=[
-            PartitionRow("tweets", p, 0, [0], [0], log_start[p], high[p]) for p in log_start
+            PartitionRow(
+                "tweets",
+                p,
+                0,
+                [0, 1, 2],
+                [0, 1, 2],
+                log_start[p],
+                high[p],
+                log_ends=(ends or {}).get(p, ()),
+            )
+            for p in log_start
         ],
         groups=[
             GroupRow("analytics", "Stable", "consumer", "range", 1),
@@ -63,7 +78,8 @@ def strip_data(app: AppTest) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The strip's spans (cells or ranges) and markers, as the chart draws them."""
     element = app.get("vega_lite_chart")[0]
     spec = json.loads(element.proto.spec)
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["rect", "text", "tick", "text"]
+    drawn = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert drawn == ["rect", "text", "tick", "text", "text", "text"]
     named = {
         d.name: pa.ipc.open_stream(d.data.data).read_all().to_pandas()
         for d in element.proto.datasets
@@ -145,3 +161,20 @@ def test_a_long_log_is_drawn_as_ranges_to_scale(store):
     assert ("high watermark", 100_000, "HW 100000") in marked(markers, 1)
     captions = " ".join(c.value for c in app.caption)
     assert "Up to 100,000 offsets per partition: drawn as ranges to scale" in captions
+
+
+def test_each_replicas_log_end_offset_is_marked_replicas_at_one_offset_together(store):
+    # Partition 0: the leader and replica 1 hold 10 records, replica 2 has copied 8 (the HW).
+    ends = {0: [(0, 10), (1, 10), (2, 8)], 1: [(1, 20), (2, 20), (0, 20)]}
+    store.write_sample(sample(NOW + 1000, LOG_START, HIGH, ends))
+    app = partitions_page()
+    _, markers = strip_data(app)
+    leo = markers[markers["mark"] == "log end offset"]
+    shown = set(zip(leo["partition"], leo["offset"], leo["label"], strict=True))
+    assert shown == {
+        (0, 8, "LEO 8: replica 2"),
+        (0, 10, "LEO 10: replicas 0,1"),
+        (1, 20, "LEO 20: replicas 0,1,2"),
+    }  # partition 2: no replica answered, no marker
+    table = app.dataframe[0].value
+    assert list(table["log_end_offsets"])[:2] == ["0:10,1:10,2:8", "1:20,2:20,0:20"]

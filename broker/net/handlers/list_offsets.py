@@ -8,7 +8,9 @@ yet reached the start of its leader epoch (the ISR has not caught up with it) ca
 the log ends: latest, and a lookup that finds no record below the high watermark, answer
 OFFSET_NOT_AVAILABLE (LEADER_NOT_AVAILABLE before v5), and the client retries. Earliest is
 always served. A request from a broker (``replica_id`` >= 0, or -2 for debugging) reads up to
-the log end offset."""
+the log end offset. A debugging request without a leader epoch is served by any replica from
+its own log, a follower too (Kafka's ``fetchOnlyFromLeader`` is false for it): how the
+dashboard reads each replica's log end offset."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
 CONSUMER = -1  # the replica_id of a client's request
+DEBUGGING = -2  # the replica_id of a debugging request
 OFFSET_NOT_AVAILABLE_VERSION = 5  # older versions get LEADER_NOT_AVAILABLE instead
 
 
@@ -59,11 +62,12 @@ def _lookup(partition: Replica, timestamp: int, from_client: bool) -> tuple[int,
 
 async def handle(context: Context, request: Request) -> dict:
     from_client = request.body.replica_id == CONSUMER
+    debugging = request.body.replica_id == DEBUGGING
     topics = [
         {
             "name": topic.name,
             "partitions": [
-                _answer(context, topic.name, wanted, from_client, request.version)
+                _answer(context, topic.name, wanted, from_client, debugging, request.version)
                 for wanted in topic.partitions
             ],
         }
@@ -72,13 +76,16 @@ async def handle(context: Context, request: Request) -> dict:
     return {"throttle_time": 0, "topics": topics}
 
 
-def _answer(context: Context, name: str, wanted: Any, from_client: bool, version: int) -> dict:
+def _answer(
+    context: Context, name: str, wanted: Any, from_client: bool, debugging: bool, version: int
+) -> dict:
     """One partition's answer."""
     index = wanted.partition_index
     partition = context.replicas.replica(name, index)
     if partition is None:
         return _failed(index, ErrorCode.unknown_topic_or_partition)
-    error = partition.check_leader(getattr(wanted, "current_leader_epoch", -1))
+    epoch = getattr(wanted, "current_leader_epoch", -1)
+    error = None if debugging and epoch < 0 else partition.check_leader(epoch)
     if error is not None:
         return _failed(index, error)
     try:

@@ -80,7 +80,9 @@ def test_partition_table_is_the_latest_sample(store):
         ClusterSample(
             T0 + 1000,
             partitions=[
-                PartitionRow("t", 0, 1, [1, 2, 3], [1, 2, 3], 3, 12),
+                PartitionRow(
+                    "t", 0, 1, [1, 2, 3], [1, 2, 3], 3, 12, log_ends=[(1, 13), (2, 12), (3, 12)]
+                ),
                 PartitionRow("t", 1, 2, [2, 3, 1], [2], 0, 4),
             ],
         )
@@ -94,6 +96,7 @@ def test_partition_table_is_the_latest_sample(store):
             "isr": "1,2,3",
             "log_start": 3,
             "high_watermark": 12,
+            "log_end_offsets": "1:13,2:12,3:12",
             "records": 9,
             "under_replicated": False,
         },
@@ -104,6 +107,7 @@ def test_partition_table_is_the_latest_sample(store):
             "isr": "2",
             "log_start": 0,
             "high_watermark": 4,
+            "log_end_offsets": "",
             "records": 4,
             "under_replicated": True,
         },
