@@ -77,7 +77,7 @@ class Journey:
             (
                 "bytes",
                 self.key_bytes.hex(" ") or "(none)",
-                f"UTF-8, {len(self.key_bytes)} bytes",
+                f"UTF-8, {len(self.key_bytes)} byte{'' if len(self.key_bytes) == 1 else 's'}",
             ),
             ("murmur2", f"{self.hash}", f"0x{self.hash & MASK32:08x}, seed 0x{SEED:08x}"),
             ("positive", f"{self.positive}", "murmur2 & 0x7fffffff"),
@@ -118,7 +118,7 @@ def moves_grid(moved: pd.DataFrame) -> alt.Chart:
     counts = moved.groupby(["now", "after"], as_index=False).agg(keys=("key", "count"))
     counts["moves"] = counts["now"] != counts["after"]
     base = alt.Chart(counts).encode(
-        x=alt.X("after:O", title="partition with one more"),
+        x=alt.X("after:O", title="partition with one more", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("now:O", title="partition now"),
     )
     cells = base.mark_rect().encode(
@@ -129,4 +129,4 @@ def moves_grid(moved: pd.DataFrame) -> alt.Chart:
         ),
         tooltip=["now:O", "after:O", "keys:Q", "moves:N"],
     )
-    return alt.layer(cells, base.mark_text().encode(text="keys:Q"))
+    return alt.layer(cells, base.mark_text().encode(text="keys:Q")).properties(height=alt.Step(36))

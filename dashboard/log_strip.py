@@ -134,7 +134,9 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
             x=alt.X("start:Q", scale=x_scale, title="offset"),
             x2="end:Q",
             y=y,
-            color=alt.Color("kind:N", scale=kinds, title="offsets"),
+            color=alt.Color(
+                "kind:N", scale=kinds, legend=alt.Legend(title="offsets", orient="top")
+            ),
             tooltip=["partition:O", "kind:N", "start:Q", "end:Q", "records:Q"],
         )
     )
@@ -150,7 +152,9 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
         .encode(
             x=alt.X("offset:Q", scale=x_scale),
             y=y,
-            color=alt.Color("mark:N", scale=colours, title="marker"),
+            color=alt.Color(
+                "mark:N", scale=colours, legend=alt.Legend(title="marker", orient="bottom")
+            ),
             tooltip=["partition:O", "mark:N", "offset:Q", "label:N"],
         )
     )
@@ -166,8 +170,11 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
         )
         for dy, kinds_at in _by_level().items()
     ]
-    rows = max(1, partitions["partition"].nunique())
-    return alt.layer(cells, numbers, ticks, *labels).properties(height=ROW_HEIGHT * rows)
+    return (
+        alt.layer(cells, numbers, ticks, *labels)
+        .resolve_scale(color="independent")  # offsets' kinds and markers: two legends
+        .properties(height=alt.Step(ROW_HEIGHT))
+    )
 
 
 def _by_level() -> dict[int, list[str]]:
