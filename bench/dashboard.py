@@ -62,7 +62,10 @@ def one_second(ts: int, second: int) -> ClusterSample:
     return ClusterSample(
         ts_ms=ts,
         brokers=[BrokerRow(0, "127.0.0.1", 9092)],
-        partitions=[PartitionRow("tweets", p, 0, [0], [0], 0, high[p]) for p in range(6)],
+        partitions=[
+            PartitionRow("tweets", p, 0, [0], [0], 0, high[p], log_ends=[(0, high[p])])
+            for p in range(6)
+        ],
         groups=[GroupRow("analytics", "Stable", "consumer", "cooperative-sticky", 3)],
         members=[
             MemberRow(

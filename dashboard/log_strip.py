@@ -146,28 +146,17 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
         .encode(x=alt.X("middle:Q", scale=x_scale), y=y, text="label:N")
     )
     colours = alt.Scale(domain=list(MARK_COLOURS), range=list(MARK_COLOURS.values()))
-    ticks = (
-        alt.Chart(markers)
-        .mark_tick(thickness=3, size=34)
-        .encode(
-            x=alt.X("offset:Q", scale=x_scale),
-            y=y,
-            color=alt.Color(
-                "mark:N", scale=colours, legend=alt.Legend(title="marker", orient="bottom")
-            ),
-            tooltip=["partition:O", "mark:N", "offset:Q", "label:N"],
-        )
+    placed = alt.Chart(markers).encode(x=alt.X("offset:Q", scale=x_scale), y=y)
+    ticks = placed.mark_tick(thickness=3, size=34).encode(
+        color=alt.Color(
+            "mark:N", scale=colours, legend=alt.Legend(title="marker", orient="bottom")
+        ),
+        tooltip=["partition:O", "mark:N", "offset:Q", "label:N"],
     )
     labels = [
-        alt.Chart(markers)
-        .transform_filter(alt.FieldOneOfPredicate(field="mark", oneOf=kinds_at))
+        placed.transform_filter(alt.FieldOneOfPredicate(field="mark", oneOf=kinds_at))
         .mark_text(align="left", dx=3, dy=dy, fontSize=10)
-        .encode(
-            x=alt.X("offset:Q", scale=x_scale),
-            y=y,
-            text="label:N",
-            color=alt.Color("mark:N", scale=colours, legend=None),
-        )
+        .encode(text="label:N", color=alt.Color("mark:N", scale=colours, legend=None))
         for dy, kinds_at in _by_level().items()
     ]
     return (
@@ -178,6 +167,7 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
 
 
 def _by_level() -> dict[int, list[str]]:
+    """The marker kinds whose labels sit at each height (``LABEL_DY``)."""
     levels: dict[int, list[str]] = {}
     for kind, dy in LABEL_DY.items():
         levels.setdefault(dy, []).append(kind)
