@@ -44,7 +44,7 @@ LABEL_DY = {LOG_START: -16, HIGH_WATERMARK: -16, COMMITTED: -30, LOST: -30, LOG_
 
 
 def log_ends(text: object) -> list[tuple[int, int]]:
-    """(replica, log end offset) pairs of the store's "replica:offset,..." (none: NULL)."""
+    """(replica, log end offset) pairs of the store's "replica:offset,..." (none: empty)."""
     if not isinstance(text, str) or not text:
         return []
     return [(int(r), int(end)) for r, end in (pair.split(":") for pair in text.split(","))]
@@ -55,9 +55,12 @@ def _int(value: object) -> int | None:
 
 
 def extent(partitions: pd.DataFrame) -> int:
-    """The highest offset the strip must reach: the largest high watermark (at least 1)."""
-    highs = partitions["high_watermark"].dropna()
-    return max(1, int(highs.max())) if len(highs) else 1
+    """The highest offset the strip must reach: the largest high watermark or log end offset
+    (a leader's is past the high watermark until its followers copy it), at least 1."""
+    highs = [int(high) for high in partitions["high_watermark"].dropna()]
+    column = partitions.get("log_end_offsets", pd.Series(dtype=object))
+    ends = [end for text in column for _, end in log_ends(text)]
+    return max([1, *highs, *ends])
 
 
 def as_cells(partitions: pd.DataFrame) -> bool:

@@ -165,7 +165,8 @@ def test_a_long_log_is_drawn_as_ranges_to_scale(store):
 
 def test_each_replicas_log_end_offset_is_marked_replicas_at_one_offset_together(store):
     # Partition 0: the leader and replica 1 hold 10 records, replica 2 has copied 8 (the HW).
-    ends = {0: [(0, 10), (1, 10), (2, 8)], 1: [(1, 20), (2, 20), (0, 20)]}
+    # Partition 2's leader is 3 records past every high watermark: the axis reaches it.
+    ends = {0: [(0, 10), (1, 10), (2, 8)], 1: [(1, 20), (2, 20), (0, 20)], 2: [(2, 33)]}
     store.write_sample(sample(NOW + 1000, LOG_START, HIGH, ends))
     app = partitions_page()
     _, markers = strip_data(app)
@@ -175,6 +176,9 @@ def test_each_replicas_log_end_offset_is_marked_replicas_at_one_offset_together(
         (0, 8, "LEO 8: replica 2"),
         (0, 10, "LEO 10: replicas 0,1"),
         (1, 20, "LEO 20: replicas 0,1,2"),
-    }  # partition 2: no replica answered, no marker
+        (2, 33, "LEO 33: replica 2"),  # replicas 0 and 1 did not answer: no marker
+    }
+    spec = json.loads(app.get("vega_lite_chart")[0].proto.spec)
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"][1] >= 33
     table = app.dataframe[0].value
     assert list(table["log_end_offsets"])[:2] == ["0:10,1:10,2:8", "1:20,2:20,0:20"]
