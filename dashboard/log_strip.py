@@ -135,18 +135,18 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
         .mark_rect(stroke="white", strokeWidth=1 if as_cells(partitions) else 0, height=24)
         .encode(
             x=alt.X("start:Q", scale=x_scale, title="offset"),
-            x2="end:Q",
+            x2=alt.X2("end"),
             y=y,
             color=alt.Color(
                 "kind:N", scale=kinds, legend=alt.Legend(title="offsets", orient="top")
             ),
-            tooltip=["partition:O", "kind:N", "start:Q", "end:Q", "records:Q"],
+            tooltip=_tooltips("partition:O", "kind:N", "start:Q", "end:Q", "records:Q"),
         )
     )
     numbers = (
         alt.Chart(spans[spans["label"] != ""].assign(middle=lambda f: f["start"] + 0.5))
         .mark_text(fontSize=9, color="black")
-        .encode(x=alt.X("middle:Q", scale=x_scale), y=y, text="label:N")
+        .encode(x=alt.X("middle:Q", scale=x_scale), y=y, text=alt.Text("label:N"))
     )
     colours = alt.Scale(domain=list(MARK_COLOURS), range=list(MARK_COLOURS.values()))
     placed = alt.Chart(markers).encode(x=alt.X("offset:Q", scale=x_scale), y=y)
@@ -154,12 +154,12 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
         color=alt.Color(
             "mark:N", scale=colours, legend=alt.Legend(title="marker", orient="bottom")
         ),
-        tooltip=["partition:O", "mark:N", "offset:Q", "label:N"],
+        tooltip=_tooltips("partition:O", "mark:N", "offset:Q", "label:N"),
     )
     labels = [
         placed.transform_filter(alt.FieldOneOfPredicate(field="mark", oneOf=kinds_at))
         .mark_text(align="left", dx=3, dy=dy, fontSize=10)
-        .encode(text="label:N", color=alt.Color("mark:N", scale=colours, legend=None))
+        .encode(text=alt.Text("label:N"), color=alt.Color("mark:N", scale=colours, legend=None))
         for dy, kinds_at in _by_level().items()
     ]
     return (
@@ -167,6 +167,10 @@ def strip(partitions: pd.DataFrame, committed: Mapping[str, pd.DataFrame]) -> al
         .resolve_scale(color="independent")  # offsets' kinds and markers: two legends
         .properties(height=alt.Step(ROW_HEIGHT))
     )
+
+
+def _tooltips(*fields: str) -> list[alt.Tooltip]:
+    return [alt.Tooltip(field) for field in fields]
 
 
 def _by_level() -> dict[int, list[str]]:
