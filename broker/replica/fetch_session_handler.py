@@ -44,7 +44,11 @@ class FetchSessionHandler(Generic[Key, Asked]):
         before, self._asked = self._asked, dict(wanted)
         if self.full:
             return dict(wanted), []
-        changed = {key: asked for key, asked in wanted.items() if before.get(key) != asked}
+        changed = {
+            key: asked
+            for key, asked in wanted.items()
+            if (held := before.get(key)) is not asked and held != asked
+        }
         return changed, [key for key in before if key not in wanted]
 
     def handle_answer(self, error_code: int, session_id: int) -> bool:

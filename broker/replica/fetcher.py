@@ -95,6 +95,9 @@ class _Followed:
     leader_epoch: int
     resting_until_ms: int = 0
     trouble: str | None = None
+    # The last request partition built, and the positions it was built from: an idle
+    # partition's is reused, not built again at every long poll.
+    asked: tuple[tuple[int, int, int, int], Any] | None = None
 
 
 class ReplicaFetcherManager:
@@ -282,14 +285,23 @@ class _LeaderFetcher:
             replica = followed.replica
             offset = replica.log_end_offset
             sent[key] = (followed, offset)
-            wanted[key] = fetch_v12.FetchPartition(
-                partition=i32(key[1]),
-                current_leader_epoch=i32(followed.leader_epoch),
-                fetch_offset=i64(offset),
-                last_fetched_epoch=i32(replica.last_fetched_epoch),
-                log_start_offset=i64(replica.log_start_offset),
-                partition_max_bytes=i32(config.partition_max_bytes),
+            position = (
+                offset,
+                followed.leader_epoch,
+                replica.last_fetched_epoch,
+                replica.log_start_offset,
             )
+            if followed.asked is None or followed.asked[0] != position:
+                partition = fetch_v12.FetchPartition(
+                    partition=i32(key[1]),
+                    current_leader_epoch=i32(position[1]),
+                    fetch_offset=i64(offset),
+                    last_fetched_epoch=i32(position[2]),
+                    log_start_offset=i64(position[3]),
+                    partition_max_bytes=i32(config.partition_max_bytes),
+                )
+                followed.asked = (position, partition)
+            wanted[key] = followed.asked[1]
         session = self.session
         session_id, epoch = session.session_id, session.epoch
         named, forgotten = session.build(wanted)
