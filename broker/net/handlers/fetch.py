@@ -1,7 +1,7 @@
 """Fetch (1): whole batches below the high watermark, with long polling; and the leader's
 side of replication.
 
-Every requested partition appears in the answer (kafka-python rejects a full response that
+Every requested partition appears in a full answer (kafka-python rejects a full response that
 omits one). The first partition with data may exceed the byte limits by one batch (KIP-74);
 after it, the response stops at ``max_bytes``. With less than ``min_bytes`` available the
 request waits up to ``max_wait`` for the high watermark of any of its partitions to move,
@@ -11,7 +11,9 @@ OFFSET_OUT_OF_RANGE, ...): that is sent at once, as Kafka does.
 Fetch sessions (KIP-227, from v7): ``broker.net.fetch_sessions`` decides which partitions a
 fetch reads (an incremental fetch names only what changed; its session remembers the rest)
 and which the answer carries (an incremental answer only those with something to say). A
-sessionless fetch (epoch -1, librdkafka's) reads and answers every partition it names.
+sessionless fetch (epoch -1, librdkafka's) reads and answers every partition it names. A
+session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+FETCH_SESSION_TOPIC_ID_ERROR) is the answer's top-level error, with no partitions.
 
 From v13 topics are named by topic id, in the request and in the answer; an id this broker does
 not know gets UNKNOWN_TOPIC_ID for each of its partitions.
