@@ -13,10 +13,11 @@ voters, every node ``process.roles=broker,controller``, the bundled quorum timeo
   controller (``--controllers 1``: node 0 the only voter, the others observers), then three
   controller-only voters with one broker (the quorum's cost alone, plus one broker's
   heartbeats). Issue 15's target: at most 1 % per node.
-- Idle CPU with ``chirpstream up``'s partitions (``--with-topics``): the three combined nodes
-  again, now holding ``tweets`` (6 partitions) and ``__consumer_offsets`` (50), all with three
-  replicas, so each node's two replica fetchers long-poll ~37 partitions each from the other
-  two leaders (with KIP-227 fetch sessions an idle poll names and answers none of them).
+- Idle CPU with ``chirpstream up``'s partitions (also alone, with ``--with-topics``): the
+  three combined nodes again, now holding ``tweets`` (6 partitions) and ``__consumer_offsets``
+  (50), all with three replicas, so each node follows ~37 partitions, ~19 from each of the two
+  other leaders, with one replica fetcher per leader long-polling every 500 ms (in a KIP-227
+  fetch session an idle poll names and answers none of them).
 
 Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look).
 """
@@ -193,6 +194,8 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
         single_controller_idle_cpu(Path(folder), idle_s, settle_s)
     with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
         controllers_idle_cpu(Path(folder), idle_s, settle_s)
+    with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
+        topics_idle_cpu(Path(folder), idle_s, settle_s)
 
 
 if __name__ == "__main__":
