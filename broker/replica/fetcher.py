@@ -24,6 +24,7 @@ the first, full fetch, a fetch names only the partitions whose position changed,
 included, and forgets those that rest or moved away; the leader answers only partitions with
 something to say, so an idle long poll names and returns none. A session error in the answer
 starts over with a full fetch at once.
+
 The replica manager says which partitions to follow from which leader as the metadata image
 changes (``follow``/``unfollow``); an answer that arrives after its partition moved, changed
 epoch or was truncated meanwhile is dropped. The fetcher needs its own connections (a
