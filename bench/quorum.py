@@ -13,6 +13,11 @@ voters, every node ``process.roles=broker,controller``, the bundled quorum timeo
   controller (``--controllers 1``: node 0 the only voter, the others observers), then three
   controller-only voters with one broker (the quorum's cost alone, plus one broker's
   heartbeats). Issue 15's target: at most 1 % per node.
+- Idle CPU with ``chirpstream up``'s partitions (also alone, with ``--with-topics``): the
+  three combined nodes again, now holding ``tweets`` (6 partitions) and ``__consumer_offsets``
+  (50), all with three replicas, so each node follows ~37 partitions, ~19 from each of the two
+  other leaders, with one replica fetcher per leader long-polling every 500 ms (in a KIP-227
+  fetch session an idle poll names and answers none of them).
 
 Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look).
 """
@@ -27,11 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.cluster import Cluster, NodeProcess
 
 POLL_S = 0.01
+UP_OFFSETS = {"offsets.topic.num.partitions": "50"}  # Kafka's default, as `chirpstream up` has
 _topics = itertools.count()
 
 
@@ -127,6 +134,35 @@ def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[i
     return cpu
 
 
+def topics_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
+    """Idle CPU of three combined nodes holding ``chirpstream up``'s partitions, RF 3."""
+    cluster = Cluster(folder / "topics", brokers=3, controllers=3, config=UP_OFFSETS)
+    try:
+        cluster.start()
+        cluster.create_topic("tweets", 6, 3)
+        consumer = Consumer(
+            {"bootstrap.servers": cluster.bootstrap, "group.id": "bench", "log_level": 0}
+        )
+        try:  # the group's first commit creates __consumer_offsets
+            consumer.commit(offsets=[TopicPartition("tweets", 0, 0)], asynchronous=False)
+        finally:
+            consumer.close()
+        wait_for(lambda: _all_led(cluster, "__consumer_offsets", 50), "__consumer_offsets leaders")
+        time.sleep(settle_s)
+        cpu = idle_cpu(cluster, idle_s)
+    finally:
+        cluster.stop()
+    print(
+        f"idle CPU over {idle_s:.0f} s with tweets (6) and __consumer_offsets (50), RF 3: "
+        + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+    )
+    return cpu
+
+
+def _all_led(cluster: Cluster, topic: str, partitions: int) -> bool:
+    return all(cluster.leader(topic, p) >= 0 for p in range(partitions))
+
+
 def main(runs: int, idle_s: float, settle_s: float) -> None:
     with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
         cluster = Cluster(Path(folder) / "quorum", brokers=3, controllers=3)
@@ -158,6 +194,8 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
         single_controller_idle_cpu(Path(folder), idle_s, settle_s)
     with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
         controllers_idle_cpu(Path(folder), idle_s, settle_s)
+    with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
+        topics_idle_cpu(Path(folder), idle_s, settle_s)
 
 
 if __name__ == "__main__":
@@ -169,7 +207,16 @@ if __name__ == "__main__":
     parser.add_argument(
         "--settle-s", type=float, default=5.0, help="wait before measuring idle CPU (default 5)"
     )
+    parser.add_argument(
+        "--with-topics",
+        action="store_true",
+        help="only the idle CPU of three nodes holding chirpstream up's partitions",
+    )
     args = parser.parse_args()
     if args.runs < 0 or args.idle_s <= 0 or args.settle_s < 0:
         parser.error("--runs and --settle-s must not be negative, --idle-s must be positive")
-    main(args.runs, args.idle_s, args.settle_s)
+    if args.with_topics:
+        with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
+            topics_idle_cpu(Path(folder), args.idle_s, args.settle_s)
+    else:
+        main(args.runs, args.idle_s, args.settle_s)

@@ -131,6 +131,11 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
         minimum=1,
     ),
     ConfigSpec(
+        "max.incremental.fetch.session.cache.slots", "fetch_session_cache_slots", "INT", 1000,
+        "how many incremental fetch sessions (KIP-227) this broker keeps; 0 turns them off",
+        minimum=0,
+    ),
+    ConfigSpec(
         "offsets.topic.replication.factor", "offsets_topic_replication_factor", "INT", 3,
         "replicas of each __consumer_offsets partition (Kafka's default 3); a single node "
         "(no controller.quorum.voters) uses 1 unless set",
@@ -293,6 +298,7 @@ class BrokerConfig:
     broker_heartbeat_interval_ms: int = _DEFAULTS["broker_heartbeat_interval_ms"]
     broker_session_timeout_ms: int = _DEFAULTS["broker_session_timeout_ms"]
     replica_lag_time_max_ms: int = _DEFAULTS["replica_lag_time_max_ms"]
+    fetch_session_cache_slots: int = _DEFAULTS["fetch_session_cache_slots"]
     offsets_topic_replication_factor: int = SINGLE_NODE_OFFSETS_REPLICATION_FACTOR
     metadata_snapshot_max_bytes: int = _DEFAULTS["metadata_snapshot_max_bytes"]
     metadata_snapshot_interval_ms: int = _DEFAULTS["metadata_snapshot_interval_ms"]

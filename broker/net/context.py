@@ -15,6 +15,7 @@ from broker.config import BrokerConfig
 from broker.controller.api import ControllerApi
 from broker.groups.routing import GroupCoordinators
 from broker.metadata.cache import MetadataCache
+from broker.net.fetch_sessions import FetchSessionCache
 from broker.replica.manager import ReplicaManager
 
 
@@ -52,6 +53,12 @@ class Context:
     # Encoded Metadata bodies by (version, topics asked, ..., metadata generation): 100
     # clients of a 1,000-partition topic would otherwise rebuild the same answer over and over.
     metadata_answers: dict[tuple, bytes] = field(default_factory=dict)
+    # Fetch sessions (KIP-227), as many as max.incremental.fetch.session.cache.slots.
+    fetch_sessions: FetchSessionCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        sessions = FetchSessionCache(self.config.fetch_session_cache_slots, self.clock.now_ms)
+        object.__setattr__(self, "fetch_sessions", sessions)  # built from config, once
 
     @property
     def port(self) -> int:

@@ -18,6 +18,13 @@ Fetch v12 as a replica (``replica_id`` = this node, ``current_leader_epoch``, an
   ``replica.fetch.backoff.ms`` and is fetched again, while the others go on.
 
 A failed request (the leader unreachable) makes the whole fetcher wait the backoff and retry.
+
+Each fetcher keeps a fetch session (KIP-227) with its leader (``FetchSessionHandler``): after
+the first, full fetch, a fetch names only the partitions whose position changed, added ones
+included, and forgets those that rest or moved away; the leader answers only partitions with
+something to say, so an idle long poll names and returns none. A session error in the answer
+starts over with a full fetch at once.
+
 The replica manager says which partitions to follow from which leader as the metadata image
 changes (``follow``/``unfollow``); an answer that arrives after its partition moved, changed
 epoch or was truncated meanwhile is dropped. The fetcher needs its own connections (a
@@ -45,6 +52,7 @@ from broker.clock import Clock
 from broker.metadata.records import Endpoint
 from broker.protocol.batch import BatchHeader, validate_replicated
 from broker.protocol.errors import RecordError
+from broker.replica.fetch_session_handler import FetchSessionHandler
 from broker.replica.replica import Replica, Role
 from broker.storage.errors import StorageError
 
@@ -88,6 +96,9 @@ class _Followed:
     leader_epoch: int
     resting_until_ms: int = 0
     trouble: str | None = None
+    # The last request partition built, and the positions it was built from: an idle
+    # partition's is reused, not built again at every long poll.
+    asked: tuple[tuple[int, int, int, int], Any] | None = None
 
 
 class ReplicaFetcherManager:
@@ -168,6 +179,7 @@ class _LeaderFetcher:
         self.partitions: dict[TopicPartition, _Followed] = {}
         self._changed = asyncio.Event()
         self._unreachable = False  # the last request failed (logged once per outage)
+        self.session: FetchSessionHandler[TopicPartition, Any] = FetchSessionHandler()
         self.task = asyncio.create_task(self._run(), name=f"replica-fetcher-{leader_id}")
 
     def add(self, key: TopicPartition, followed: _Followed) -> None:
@@ -205,6 +217,7 @@ class _LeaderFetcher:
                 client = manager.clients.get(self.leader_id)
                 answer = await client.request(request, timeout_s=config.socket_timeout_ms / 1000)
             except OSError as err:
+                self.session.handle_failure()
                 if not self._unreachable:
                     log.warning(
                         "fetch from leader %d failed (%s); retrying every %d ms",
@@ -218,6 +231,14 @@ class _LeaderFetcher:
             if self._unreachable:
                 log.info("fetching from leader %d again", self.leader_id)
                 self._unreachable = False
+            if not self.session.handle_answer(answer.error_code, answer.session_id):
+                log.info(
+                    "leader %d refused fetch session %d: %s; fetching in full again",
+                    self.leader_id,
+                    request.session_id,
+                    ErrorCode(answer.error_code).name,
+                )
+                continue
             for topic in answer.responses:
                 for data in topic.partitions:
                     key = (topic.topic, data.partition_index)
@@ -256,37 +277,51 @@ class _LeaderFetcher:
     def _request(
         self, ready: dict[TopicPartition, _Followed]
     ) -> tuple[Any, dict[TopicPartition, tuple[_Followed, int]]]:
-        """The Fetch v12 request for ``ready``, and what each partition asked from."""
+        """The Fetch v12 request for ``ready`` in this fetcher's session, and what each
+        partition asks from (named in the request or remembered by the session)."""
         config = self.manager.config
-        by_topic: dict[str, list[Any]] = {}
+        wanted: dict[TopicPartition, Any] = {}
         sent: dict[TopicPartition, tuple[_Followed, int]] = {}
         for key, followed in ready.items():
             replica = followed.replica
             offset = replica.log_end_offset
             sent[key] = (followed, offset)
-            by_topic.setdefault(key[0], []).append(
-                fetch_v12.FetchPartition(
+            position = (
+                offset,
+                followed.leader_epoch,
+                replica.last_fetched_epoch,
+                replica.log_start_offset,
+            )
+            if followed.asked is None or followed.asked[0] != position:
+                partition = fetch_v12.FetchPartition(
                     partition=i32(key[1]),
-                    current_leader_epoch=i32(followed.leader_epoch),
+                    current_leader_epoch=i32(position[1]),
                     fetch_offset=i64(offset),
-                    last_fetched_epoch=i32(replica.last_fetched_epoch),
-                    log_start_offset=i64(replica.log_start_offset),
+                    last_fetched_epoch=i32(position[2]),
+                    log_start_offset=i64(position[3]),
                     partition_max_bytes=i32(config.partition_max_bytes),
                 )
-            )
+                followed.asked = (position, partition)
+            wanted[key] = followed.asked[1]
+        session = self.session
+        session_id, epoch = session.session_id, session.epoch
+        named, forgotten = session.build(wanted)
         request = fetch_v12.FetchRequest(
             replica_id=BrokerId(self.manager.node_id),
             max_wait=datetime.timedelta(milliseconds=config.max_wait_ms),
             min_bytes=i32(config.min_bytes),
             max_bytes=i32(config.max_bytes),
             isolation_level=i8(0),
-            session_id=i32(0),
-            session_epoch=i32(-1),  # no fetch session: every fetch names every partition
+            session_id=i32(session_id),
+            session_epoch=i32(epoch),
             topics=tuple(
                 fetch_v12.FetchTopic(topic=TopicName(name), partitions=tuple(parts))
-                for name, parts in by_topic.items()
+                for name, parts in _by_topic(named.items()).items()
             ),
-            forgotten_topics_data=(),
+            forgotten_topics_data=tuple(
+                fetch_v12.ForgottenTopic(topic=TopicName(name), partitions=tuple(parts))
+                for name, parts in _by_topic((key, i32(key[1])) for key in forgotten).items()
+            ),
         )
         return request, sent
 
@@ -357,6 +392,13 @@ class _LeaderFetcher:
             why,
             backoff,
         )
+
+
+def _by_topic(items: Iterable[tuple[TopicPartition, Any]]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for (topic, _), item in items:
+        grouped.setdefault(topic, []).append(item)
+    return grouped
 
 
 def _straddles_empty_log(replica: Replica, first: BatchHeader) -> bool:

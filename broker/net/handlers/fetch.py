@@ -1,13 +1,19 @@
 """Fetch (1): whole batches below the high watermark, with long polling; and the leader's
 side of replication.
 
-Every requested partition appears in the answer (kafka-python rejects a full response that
+Every requested partition appears in a full answer (kafka-python rejects a full response that
 omits one). The first partition with data may exceed the byte limits by one batch (KIP-74);
 after it, the response stops at ``max_bytes``. With less than ``min_bytes`` available the
 request waits up to ``max_wait`` for the high watermark of any of its partitions to move,
 unless a partition's answer is an error (NOT_LEADER_OR_FOLLOWER after a leader change,
-OFFSET_OUT_OF_RANGE, ...): that is sent at once, as Kafka does. No fetch sessions:
-``session_id`` is always 0, so clients stay in full-fetch mode (G7).
+OFFSET_OUT_OF_RANGE, ...): that is sent at once, as Kafka does.
+
+Fetch sessions (KIP-227, from v7): ``broker.net.fetch_sessions`` decides which partitions a
+fetch reads (an incremental fetch names only what changed; its session remembers the rest)
+and which the answer carries (an incremental answer only those with something to say). A
+sessionless fetch (epoch -1, librdkafka's) reads and answers every partition it names. A
+session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+FETCH_SESSION_TOPIC_ID_ERROR) is the answer's top-level error, with no partitions.
 
 From v13 topics are named by topic id, in the request and in the answer; an id this broker does
 not know gets UNKNOWN_TOPIC_ID for each of its partitions.
@@ -35,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kio.schema.errors import ErrorCode
 
+from broker.net.fetch_sessions import FINAL_EPOCH, NO_SESSION, Answered, FetchContext
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
 from broker.protocol.fetch_response import FetchPartition, encode_fetch_response
@@ -57,14 +64,37 @@ class _Topic(NamedTuple):
     partitions: Any
 
 
-def _topics(context: Context, version: int, topics: Any) -> list[_Topic]:
+def _wanted(version: int, topics: Any) -> list[tuple[tuple[str | uuid.UUID, int], Any]]:
+    """The partitions a request names, keyed by (topic name or id, index)."""
+    by_id = version >= TOPIC_IDS
+    return [
+        ((topic.topic_id if by_id else topic.topic, wanted.partition), wanted)
+        for topic in topics
+        for wanted in topic.partitions
+    ]
+
+
+def _forgotten(version: int, body: Any) -> list[tuple[str | uuid.UUID, int]]:
+    by_id = version >= TOPIC_IDS
+    return [
+        (topic.topic_id if by_id else topic.topic, index)
+        for topic in getattr(body, "forgotten_topics_data", ())
+        for index in topic.partitions
+    ]
+
+
+def _topics(context: Context, version: int, partitions: list[tuple[Any, Any]]) -> list[_Topic]:
+    """The partitions to read, grouped by topic in their order, with each topic's name."""
+    grouped: dict[str | uuid.UUID, list[Any]] = {}
+    for (key, _), wanted in partitions:
+        grouped.setdefault(key, []).append(wanted)
     if version < TOPIC_IDS:
-        return [_Topic(topic.topic, topic.topic, topic.partitions) for topic in topics]
+        return [_Topic(key, key, wanted) for key, wanted in grouped.items()]
     by_id = context.metadata.image.topics_by_id
     found = []
-    for topic in topics:
-        image = by_id.get(topic.topic_id)
-        found.append(_Topic(topic.topic_id, image and image.name, topic.partitions))
+    for key, wanted in grouped.items():
+        image = by_id.get(key)
+        found.append(_Topic(key, image and image.name, wanted))
     return found
 
 
@@ -161,10 +191,48 @@ def _partitions(context: Context, topics: list[_Topic]) -> list[Replica]:
     return found
 
 
+def _said(part: FetchPartition) -> Answered:
+    records = part.records
+    if records is None:
+        size = 0
+    elif isinstance(records, bytes | bytearray | memoryview):
+        size = len(records)
+    else:
+        size = records.length
+    special = part.preferred_read_replica >= 0 or part.diverging_epoch not in (None, (-1, -1))
+    return Answered(part.error_code, part.high_watermark, part.log_start_offset, size, special)
+
+
+def _shape(fetch: FetchContext, answer: list) -> tuple[int, list]:
+    """The session id to answer with, and the answer cut to what the session must carry."""
+    said = [((key, part.index), _said(part)) for key, parts in answer for part in parts]
+    session_id, carried = fetch.answer(said)
+    if len(carried) == len(said):
+        return session_id, answer
+    keep = set(carried)
+    shaped = []
+    for key, parts in answer:
+        kept = [part for part in parts if (key, part.index) in keep]
+        if kept:
+            shaped.append((key, kept))
+    return session_id, shaped
+
+
 async def handle(context: Context, request: Request) -> list:
     body = request.body
-    topics = _topics(context, request.version, body.topics)
+    version = request.version
     replica_id = _replica_id_of(body)
+    fetch = context.fetch_sessions.context(
+        getattr(body, "session_id", NO_SESSION),
+        getattr(body, "session_epoch", FINAL_EPOCH),
+        _wanted(version, body.topics),
+        _forgotten(version, body),
+        uses_topic_ids=version >= TOPIC_IDS,
+        privileged=replica_id >= 0,
+    )
+    if fetch.error:
+        return encode_fetch_response(version, request.correlation_id, [], error_code=fetch.error)
+    topics = _topics(context, version, fetch.partitions)
     answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
     deadline = time.monotonic() + body.max_wait.total_seconds()
     while total < body.min_bytes and not urgent and (wait := deadline - time.monotonic()) > 0:
@@ -180,7 +248,8 @@ async def handle(context: Context, request: Request) -> list:
             for partition in partitions:
                 partition.remove_waiter(waiter)
         answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
-    return encode_fetch_response(request.version, request.correlation_id, answer)
+    session_id, answer = _shape(fetch, answer)
+    return encode_fetch_response(version, request.correlation_id, answer, session_id=session_id)
 
 
 SPECS = [ApiSpec(1, "Fetch", 4, 15, handle)]
