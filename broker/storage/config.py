@@ -392,8 +392,18 @@ class LogConfig:
 
     @property
     def compacts(self) -> bool:
-        """Whether ``compact`` is in cleanup.policy (stored; compaction is not implemented)."""
+        """Whether ``compact`` is in cleanup.policy: the log cleaner keeps the latest record
+        of each key (see ``cleaner``)."""
         return "compact" in self.cleanup_policy.split(",")
+
+    @property
+    def max_segment_ms(self) -> int:
+        """When the active segment rolls by time: segment.ms, or max.compaction.lag.ms if that
+        is sooner on a compacted log, so that no record waits longer to be cleanable
+        (Kafka's ``LogConfig.maxSegmentMs``)."""
+        if self.compacts:
+            return min(self.segment_ms, self.max_compaction_lag_ms)
+        return self.segment_ms
 
     @property
     def deletes_old_segments(self) -> bool:

@@ -1,0 +1,182 @@
+"""The background log cleaner: which log to clean next, the cleaner process, its checkpoint.
+
+``LogCleaner.poll`` runs every ``log.cleaner.backoff.ms`` on the broker's own thread and never
+waits: if a pass is running it only looks whether it is done (then swaps it in and writes
+``cleaner-offset-checkpoint``); otherwise it picks the filthiest compacted log and hands a pass
+(``cleaner.clean``) to the cleaner process. That process (one, started the first time a log
+needs cleaning, like Kafka's single ``log.cleaner.threads``) does the reading, decoding and
+writing, so produce and fetch keep the event loop, and the interpreter lock, to themselves.
+It is killed with the broker (``PR_SET_PDEATHSIG``), so a SIGKILLed broker leaves no writer
+behind to race the next start. A pass that fails marks its log uncleanable until the broker
+restarts, with one ERROR line, as Kafka does.
+
+``clean_now`` runs one whole pass on the caller's thread (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import signal
+from collections.abc import Mapping
+from dataclasses import replace
+from multiprocessing.pool import AsyncResult, Pool
+
+from broker.storage import swap
+from broker.storage.checkpoint import read_offsets, write_offsets
+from broker.storage.cleaner import (
+    CLEANER_CHECKPOINT,
+    CleaningJob,
+    CleaningResult,
+    clean,
+    discard,
+    grab_filthiest,
+    plan,
+    swap_in,
+)
+from broker.storage.log import PartitionLog
+from broker.storage.manager import LogManager
+
+log = logging.getLogger("broker.storage.cleaner")
+
+TopicPartition = tuple[str, int]
+_PR_SET_PDEATHSIG = 1
+
+
+class LogCleaner:
+    def __init__(self, logs: LogManager, *, max_keys: int) -> None:
+        self.logs = logs
+        self.max_keys = max_keys
+        self.path = logs.root / CLEANER_CHECKPOINT
+        self.checkpoints: dict[TopicPartition, int] = read_offsets(self.path)
+        self.uncleanable: set[TopicPartition] = set()
+        self._pool: Pool | None = None
+        self._running: tuple[TopicPartition, PartitionLog, CleaningJob, AsyncResult] | None = None
+
+    def poll(self, now_ms: int, high_watermarks: Mapping[TopicPartition, int]) -> None:
+        """Swap in a finished pass, then start the next one if a log needs it."""
+        if self._running is not None:
+            key, partition_log, job, pending = self._running
+            if not pending.ready():
+                return
+            self._running = None
+            try:
+                result = pending.get()
+            except Exception as err:  # the pass's own error, raised again here
+                self._failed(key, job, err)
+            else:
+                self._finish(key, partition_log, job, result)
+        picked = self._pick(now_ms, high_watermarks)
+        if picked is not None:
+            key, partition_log, job = picked
+            job = replace(job, in_child=True)
+            self._running = (key, partition_log, job, self._process().apply_async(clean, (job,)))
+
+    def clean_now(
+        self, now_ms: int, high_watermarks: Mapping[TopicPartition, int] | None = None
+    ) -> CleaningResult | None:
+        """One pass over the filthiest log, on this thread; None when none needs cleaning."""
+        picked = self._pick(now_ms, high_watermarks or {})
+        if picked is None:
+            return None
+        key, partition_log, job = picked
+        try:
+            result = clean(job)
+        except Exception as err:
+            self._failed(key, job, err)
+            return None
+        self._finish(key, partition_log, job, result)
+        return result
+
+    def close(self) -> None:
+        """Stop the cleaner process; a pass it was running leaves only ``.cleaned`` files,
+        deleted here (or by the next load)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+        if self._running is not None:
+            self._discard_all(self._running[2])
+            self._running = None
+
+    def _pick(
+        self, now_ms: int, high_watermarks: Mapping[TopicPartition, int]
+    ) -> tuple[TopicPartition, PartitionLog, CleaningJob] | None:
+        logs = self.logs.logs
+        found = grab_filthiest(logs, self.checkpoints, now_ms, high_watermarks, self.uncleanable)
+        if found is None:
+            return None
+        key, cleanable = found
+        partition_log = logs[key]
+        job = plan(partition_log, cleanable, now_ms, self.max_keys)
+        return None if job is None else (key, partition_log, job)
+
+    def _finish(
+        self,
+        key: TopicPartition,
+        partition_log: PartitionLog,
+        job: CleaningJob,
+        result: CleaningResult,
+    ) -> None:
+        if self.logs.get(*key) is not partition_log:  # deleted (or made again) meanwhile
+            discard(partition_log, result)
+            return
+        try:
+            swapped = swap_in(partition_log, result)
+        except OSError as err:
+            self._failed(key, job, err)
+            return
+        if not swapped:
+            return
+        self.checkpoints[key] = result.dirty_end
+        logs = self.logs.logs
+        try:
+            write_offsets(self.path, {k: v for k, v in self.checkpoints.items() if k in logs})
+        except OSError as err:
+            self.logs.disk.failed("write the cleaner checkpoint", err)
+        megabytes = result.bytes_read / 1e6
+        log.info(
+            "%s: cleaned offsets %d to %d (dirty from %d): %.1f MB read, %.1f MB written, "
+            "%d of %d records kept, in %.2f s (%.1f MB/s)",
+            partition_log.name,
+            job.segments[0].base_offset,
+            result.dirty_end - 1,
+            job.first_dirty,
+            megabytes,
+            result.bytes_written / 1e6,
+            result.records_kept,
+            result.records_read,
+            result.seconds,
+            megabytes / result.seconds if result.seconds else 0.0,
+        )
+
+    def _failed(self, key: TopicPartition, job: CleaningJob, err: BaseException) -> None:
+        self.uncleanable.add(key)
+        self._discard_all(job)
+        log.error(
+            "%s: log cleaning failed (%s); the log is not cleaned again until the broker restarts",
+            job.name,
+            err,
+        )
+
+    @staticmethod
+    def _discard_all(job: CleaningJob) -> None:
+        with contextlib.suppress(OSError):
+            for path in job.directory.iterdir():
+                if path.name.endswith(swap.CLEANED):
+                    path.unlink(missing_ok=True)
+
+    def _process(self) -> Pool:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = context.Pool(1, initializer=_die_with_parent)
+        return self._pool
+
+
+def _die_with_parent() -> None:
+    """In the cleaner process: die with the broker, and leave Ctrl-C to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
