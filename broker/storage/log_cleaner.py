@@ -33,6 +33,7 @@ from broker.storage.cleaner import (
     clean,
     discard,
     grab_filthiest,
+    max_keys_for,
     plan,
     swap_in,
 )
@@ -46,9 +47,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 class LogCleaner:
-    def __init__(self, logs: LogManager, *, max_keys: int) -> None:
+    def __init__(self, logs: LogManager, *, dedupe_buffer_size: int) -> None:
         self.logs = logs
-        self.max_keys = max_keys
+        self.max_keys = max_keys_for(dedupe_buffer_size)
         self.path = logs.root / CLEANER_CHECKPOINT
         self.checkpoints: dict[TopicPartition, int] = read_offsets(self.path)
         self.uncleanable: set[TopicPartition] = set()
