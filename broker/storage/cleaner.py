@@ -240,7 +240,7 @@ def clean(job: CleaningJob) -> CleaningResult:
     Reads only segments the log no longer appends to and writes only ``.cleaned`` files."""
     started = time.monotonic()
     stats = _Stats()
-    offsets, dirty_end = _build_offset_map(job, stats)
+    offsets, dirty_end = _build_offset_map(job)
     segments = [s for s in job.segments if s.base_offset < dirty_end]
     cleaned: list[CleanedSegment] = []
     try:
@@ -336,8 +336,11 @@ class _Batch:
         return decompress(codec, payload) if codec else bytes(payload)
 
 
-def _batches(directory: Path, segment: SegmentFacts, stats: _Stats) -> Iterator[_Batch]:
-    """The stored batches of a segment, each CRC-checked, read a buffer at a time."""
+def _batches(
+    directory: Path, segment: SegmentFacts, stats: _Stats | None = None
+) -> Iterator[_Batch]:
+    """The stored batches of a segment, each CRC-checked, read a buffer at a time; their bytes
+    count in ``stats`` when given (the pass's figure: bytes cleaned, not mapped)."""
     path = directory / f"{segment.base_offset:020d}.log"
     with open(path, "rb", buffering=_CHUNK_BYTES) as file:
         position = 0
@@ -357,7 +360,8 @@ def _batches(directory: Path, segment: SegmentFacts, stats: _Stats) -> Iterator[
                     f"{path.parent.name}: the batch at position {position} of {path.name} "
                     "is damaged (CRC-32C or length); the log will not be cleaned"
                 )
-            stats.bytes_read += size
+            if stats is not None:
+                stats.bytes_read += size
             yield _Batch(
                 memoryview(data),
                 fields[0],
@@ -401,7 +405,7 @@ def _records(batch: _Batch, records: bytes, count: int) -> list[_Record]:
     return found
 
 
-def _build_offset_map(job: CleaningJob, stats: _Stats) -> tuple[dict[bytes, int], int]:
+def _build_offset_map(job: CleaningJob) -> tuple[dict[bytes, int], int]:
     """Each key's latest offset in the dirty range, and where the mapped range ends: the
     dirty segments' end, or the first batch met once the map holds ``max_keys`` keys (as
     Kafka's full map ends the range; at least one batch is always mapped)."""
@@ -411,7 +415,7 @@ def _build_offset_map(job: CleaningJob, stats: _Stats) -> tuple[dict[bytes, int]
     for segment in job.segments:
         if segment.next_offset <= first_dirty:
             continue
-        for batch in _batches(job.directory, segment, stats):
+        for batch in _batches(job.directory, segment):
             if batch.last_offset < first_dirty or batch.attributes & ATTR_CONTROL:
                 continue
             if mapped_any and len(offsets) >= job.max_keys:
