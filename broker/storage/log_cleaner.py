@@ -2,16 +2,14 @@
 
 ``LogCleaner.poll`` runs every ``log.cleaner.backoff.ms`` on the broker's own thread and never
 waits: if a pass is running it only looks whether it is done (then swaps it in and writes
-``cleaner-offset-checkpoint``); otherwise it picks the filthiest compacted log and hands a pass
-(``cleaner.clean``) to the cleaner process. That process (one, started the first time a log
-needs cleaning, like Kafka's single ``log.cleaner.threads``) does the reading, decoding and
-writing, so produce and fetch keep the event loop, and the interpreter lock, to themselves; it
-runs at background priority (nice 10), so it takes the CPU the broker leaves idle.
-It is killed with the broker (``PR_SET_PDEATHSIG``), so a SIGKILLed broker leaves no writer
-behind to race the next start. A pass that fails marks its log uncleanable until the broker
-restarts, with one ERROR line, as Kafka does.
-
-``clean_now`` runs one whole pass on the caller's thread (tests, benchmarks).
+``cleaner-offset-checkpoint``); otherwise it picks the filthiest compacted log and starts a
+pass (``cleaner.clean``) in a cleaner process of its own, one at a time, like Kafka's single
+``log.cleaner.threads``. That process does the reading, decoding and writing, so produce and
+fetch keep the event loop, and the interpreter lock, to themselves; it runs at background
+priority (nice 10), so it takes the CPU the broker leaves idle. It dies with the broker
+(``PR_SET_PDEATHSIG``), so a SIGKILLed broker leaves no writer behind to race the next start.
+A pass that fails, or whose process dies, marks its log uncleanable until the broker restarts,
+with one ERROR line, as Kafka does.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ import os
 import signal
 from collections.abc import Mapping
 from dataclasses import replace
-from multiprocessing.pool import AsyncResult, Pool
+from multiprocessing.connection import Connection
 
 from broker.storage import swap
 from broker.storage.checkpoint import read_offsets, write_offsets
@@ -51,6 +49,36 @@ _PR_SET_PDEATHSIG = 1
 CLEANER_NICENESS = 10
 
 
+class CleanerProcess:
+    """One pass running in a process of its own; its answer comes back through a pipe."""
+
+    def __init__(self, job: CleaningJob) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._answers, answer = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_run_pass, args=(job, answer), name="log-cleaner", daemon=True
+        )
+        self.process.start()
+        answer.close()
+
+    def answer(self) -> CleaningResult | Exception | None:
+        """The pass's result or error once it ended, else None."""
+        if not self._answers.poll():
+            if self.process.is_alive():
+                return None
+            if not self._answers.poll():  # it may have answered just before it exited
+                return RuntimeError(f"the cleaner process died (exit code {self.process.exitcode})")
+        try:
+            return self._answers.recv()
+        except EOFError:
+            return RuntimeError(f"the cleaner process died (exit code {self.process.exitcode})")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self._answers.close()
+
+
 class LogCleaner:
     def __init__(self, logs: LogManager, *, dedupe_buffer_size: int) -> None:
         self.logs = logs
@@ -58,52 +86,34 @@ class LogCleaner:
         self.path = logs.root / CLEANER_CHECKPOINT
         self.checkpoints: dict[TopicPartition, int] = read_offsets(self.path)
         self.uncleanable: set[TopicPartition] = set()
-        self._pool: Pool | None = None
-        self._running: tuple[TopicPartition, PartitionLog, CleaningJob, AsyncResult] | None = None
+        self._running: tuple[TopicPartition, PartitionLog, CleaningJob, CleanerProcess] | None = (
+            None
+        )
 
     def poll(self, now_ms: int, high_watermarks: Mapping[TopicPartition, int]) -> None:
         """Swap in a finished pass, then start the next one if a log needs it."""
         if self._running is not None:
-            key, partition_log, job, pending = self._running
-            if not pending.ready():
+            key, partition_log, job, running = self._running
+            answer = running.answer()
+            if answer is None:
                 return
             self._running = None
-            try:
-                result = pending.get()
-            except Exception as err:  # the pass's own error, raised again here
-                self._failed(key, job, err)
+            running.stop()
+            if isinstance(answer, Exception):
+                self._failed(key, job, answer)
             else:
-                self._finish(key, partition_log, job, result)
+                self._finish(key, partition_log, job, answer)
         picked = self._pick(now_ms, high_watermarks)
         if picked is not None:
             key, partition_log, job = picked
             job = replace(job, in_child=True)
-            self._running = (key, partition_log, job, self._process().apply_async(clean, (job,)))
-
-    def clean_now(
-        self, now_ms: int, high_watermarks: Mapping[TopicPartition, int] | None = None
-    ) -> CleaningResult | None:
-        """One pass over the filthiest log, on this thread; None when none needs cleaning."""
-        picked = self._pick(now_ms, high_watermarks or {})
-        if picked is None:
-            return None
-        key, partition_log, job = picked
-        try:
-            result = clean(job)
-        except Exception as err:
-            self._failed(key, job, err)
-            return None
-        self._finish(key, partition_log, job, result)
-        return result
+            self._running = (key, partition_log, job, CleanerProcess(job))
 
     def close(self) -> None:
-        """Stop the cleaner process; a pass it was running leaves only ``.cleaned`` files,
-        deleted here (or by the next load)."""
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+        """Stop a running pass; it leaves only ``.cleaned`` files, deleted here (or by the
+        next load)."""
         if self._running is not None:
+            self._running[3].stop()
             self._discard_all(self._running[2])
             self._running = None
 
@@ -174,17 +184,17 @@ class LogCleaner:
                 if path.name.endswith(swap.CLEANED):
                     path.unlink(missing_ok=True)
 
-    def _process(self) -> Pool:
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = context.Pool(1, initializer=_die_with_parent)
-        return self._pool
 
-
-def _die_with_parent() -> None:
-    """In the cleaner process: die with the broker, leave Ctrl-C to it, and run at background
-    priority (``CLEANER_NICENESS``): the cleaner gets the CPU the broker leaves idle."""
+def _run_pass(job: CleaningJob, answer: Connection) -> None:
+    """The cleaner process: die with the broker, leave Ctrl-C to it, run at background
+    priority, clean, answer with the result or the error (as text: any error pickles)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(CLEANER_NICENESS)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.nice(CLEANER_NICENESS)
+    try:
+        result: CleaningResult | Exception = clean(job)
+    except Exception as err:
+        result = RuntimeError(f"{type(err).__name__}: {err}")
+    answer.send(result)
+    answer.close()
