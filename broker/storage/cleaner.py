@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +145,7 @@ def grab_filthiest(
     checkpoints: Mapping[tuple[str, int], int],
     now_ms: int,
     high_watermarks: Mapping[tuple[str, int], int],
-    skip: set[tuple[str, int]] = frozenset(),  # type: ignore[assignment]
+    skip: Collection[tuple[str, int]] = (),
 ) -> tuple[tuple[str, int], Cleanable] | None:
     """The compacted log most in need of cleaning, or None (Kafka's
     ``LogCleanerManager.grabFilthiestCompactedLog``)."""
