@@ -216,3 +216,30 @@ def test_a_crash_at_any_step_of_a_swap_loads_with_every_latest_value(new_log):
             assert values == expected, f"after step {steps}"
         finally:
             again.close()
+
+
+def test_a_log_below_its_dirty_ratio_waits_unless_a_record_is_past_max_compaction_lag(new_log):
+    lazy = LogConfig(**{**COMPACTED.__dict__, "min_cleanable_dirty_ratio": 0.99})
+    log = new_log(lazy)
+    write(log, keyed(rounds=8, keys=2), now_ms=1_000)
+    first = compact(log)
+    write(log, keyed(rounds=8, keys=2), now_ms=1_000)  # dirt, but less than 99% of the log
+    logs = {("tweets", 0): log}
+    checkpoints = {("tweets", 0): first.dirty_end}
+    found = cleanable(log, first.dirty_end, 1_000, None)
+    assert found.dirty_bytes > 0 and found.ratio < 0.99
+    assert grab_filthiest(logs, checkpoints, 1_000, {}) is None
+    log.update_config(LogConfig(**{**lazy.__dict__, "max_compaction_lag_ms": 5_000}))
+    assert grab_filthiest(logs, checkpoints, 6_000, {}) is None  # not yet past the lag
+    picked = grab_filthiest(logs, checkpoints, 6_001, {})
+    assert picked is not None and picked[1].overdue
+
+
+def test_a_compacted_log_rolls_by_max_compaction_lag_ms_when_it_is_sooner(new_log):
+    config = LogConfig(cleanup_policy="compact", max_compaction_lag_ms=1_000)
+    log = new_log(config)
+    write(log, [(b"a", b"1")], now_ms=10_000)
+    write(log, [(b"a", b"2")], now_ms=10_500)
+    assert log.segment_count == 1
+    write(log, [(b"a", b"3")], now_ms=11_001)  # its batch's timestamp is past the lag
+    assert log.segment_count == 2
