@@ -7,7 +7,14 @@ import itertools
 from broker.protocol.batch import HEADER
 from broker.protocol.records import build_batch
 from broker.storage import LogConfig, PartitionLog, swap
-from broker.storage.cleaner import ATTR_DELETE_HORIZON, clean, cleanable, grab_filthiest, plan
+from broker.storage.cleaner import (
+    ATTR_DELETE_HORIZON,
+    clean,
+    cleanable,
+    grab_filthiest,
+    plan,
+    swap_in,
+)
 from tests.unit.storage.compaction import (
     COMPACTED,
     batch_spans,
@@ -243,3 +250,15 @@ def test_a_compacted_log_rolls_by_max_compaction_lag_ms_when_it_is_sooner(new_lo
     assert log.segment_count == 1
     write(log, [(b"a", b"3")], now_ms=11_001)  # its batch's timestamp is past the lag
     assert log.segment_count == 2
+
+
+def test_a_pass_is_dropped_when_retention_changed_the_log_meanwhile(new_log):
+    both = LogConfig(**{**COMPACTED.__dict__, "cleanup_policy": "compact,delete"})
+    log = new_log(LogConfig(**{**both.__dict__, "retention_ms": 5_000}))
+    write(log, keyed(rounds=8, keys=2), now_ms=1_000)
+    result = clean(plan(log, cleanable(log, None, 1_000, None), 1_000, 1 << 20))
+    assert log.delete_expired(now_ms=10_000) > 0  # while the cleaner process ran
+    served = read_all(log)
+    assert not swap_in(log, result)
+    assert read_all(log) == served
+    assert not [p.name for p in log.directory.iterdir() if p.name.endswith(".cleaned")]
