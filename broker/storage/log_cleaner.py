@@ -186,9 +186,11 @@ class LogCleaner:
 
 
 def _run_pass(job: CleaningJob, answer: Connection) -> None:
-    """The cleaner process: die with the broker, leave Ctrl-C to it, run at background
-    priority, clean, answer with the result or the error (as text: any error pickles)."""
+    """The cleaner process: die with the broker, leave Ctrl-C and SIGTERM (sent to a whole
+    process group) to it, run at background priority, clean, answer with the result or the
+    error (as text: any error pickles)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.nice(CLEANER_NICENESS)
