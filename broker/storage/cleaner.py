@@ -325,9 +325,7 @@ class _Batch:
     last_offset: int
     epoch: int
     attributes: int
-    base_timestamp: int
     max_timestamp: int
-    producer_id: int
 
     @property
     def records_bytes(self) -> bytes:
@@ -368,9 +366,7 @@ def _batches(
                 fields[0] + fields[6],
                 fields[2],
                 fields[5],
-                fields[7],
                 fields[8],
-                fields[9],
             )
             position += size
 
