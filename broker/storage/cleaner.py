@@ -524,12 +524,12 @@ def _clean_group(
             for batch in _batches(job.directory, segment, stats):
                 _clean_batch(job, batch, offsets, writer, stats)
         written = writer.finish()
+        if written.next_offset != group[-1].next_offset:
+            raise CleanerError(f"{job.name}: a cleaned segment lost offsets; it is dropped")
     except BaseException:
         writer.segment.close()
         swap.discard(job.directory, group[0].base_offset, swap.CLEANED)
         raise
-    if written.next_offset != group[-1].next_offset:
-        raise CleanerError(f"{job.name}: a cleaned segment lost offsets; nothing was swapped in")
     stats.bytes_written += written.size
     return CleanedSegment(
         group[0].base_offset,
