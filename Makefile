@@ -41,6 +41,7 @@ bench: $(STAMP) tools
 	$(BIN)/python -m bench.replication $(if $(filter kafka,$(PEER)),,--only chirpstream)
 	$(BIN)/python -m bench.failover
 	$(BIN)/python -m bench.quorum
+	$(BIN)/python -m bench.compaction
 	$(BIN)/python -m bench.restart
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.groups

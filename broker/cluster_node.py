@@ -62,6 +62,7 @@ from broker.raft.store import metadata_log_dir
 from broker.replica.alter_partition import IsrUpdater
 from broker.replica.fetcher import ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
+from broker.storage.log_cleaner import LogCleaner
 from broker.storage.manager import LogManager
 
 log = logging.getLogger("broker")
@@ -98,6 +99,7 @@ class ClusterNode:
         self._controller_server: Server | None = None
         self._server: Server | None = None
         self._duties: list[Repeating] = []
+        self._cleaner: LogCleaner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -274,6 +276,13 @@ class ClusterNode:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        if config.log_cleaner_enable:
+            cleaner = LogCleaner(logs, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
+            self._cleaner = cleaner
+            self._every(
+                config.log_cleaner_backoff_ms,
+                lambda: cleaner.poll(clock.now_ms(), replicas.high_watermarks()),
+            )
         self._background(self._create_offsets_topic())
         # Kafka's isr-expiration task runs at half the lag it checks for.
         self._every(
@@ -384,6 +393,8 @@ class ClusterNode:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for duty in self._duties:
             duty.cancel()
+        if self._cleaner is not None:
+            self._cleaner.close()
         if self._server is not None:
             await self._server.stop()
         if self._isr is not None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from broker.raft.config import QuorumConfig
+from broker.storage.cleaner import BYTES_PER_KEY
 from broker.storage.config import SPECS_BY_NAME, ConfigSpec, LogConfig
 
 
@@ -85,6 +86,19 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
     ),
     ConfigSpec("log.retention.check.interval.ms", "retention_check_interval_ms", "LONG",
                300_000, "how often retention deletes old segments", minimum=1),
+    ConfigSpec(
+        "log.cleaner.backoff.ms", "log_cleaner_backoff_ms", "LONG", 1000,
+        "how often the log cleaner looks for a compacted log to clean (and swaps in a finished "
+        "pass); Kafka's default is 15000, 1000 lets a class watch a topic compact",
+        minimum=0,
+    ),
+    ConfigSpec(
+        "log.cleaner.dedupe.buffer.size", "log_cleaner_dedupe_buffer_size", "LONG", 16 * MiB,
+        "the cleaner's offset map, counted as Kafka counts it (24 bytes a key: 16 MiB holds "
+        "629,145 keys); Kafka's default is 134217728, 16 MiB bounds the cleaner process's "
+        "memory on a laptop",
+        minimum=BYTES_PER_KEY,
+    ),
     ConfigSpec(
         "log.flush.scheduler.interval.ms", "flush_scheduler_interval_ms", "LONG", 200,
         "how often flush.ms is checked; Kafka's default never checks (it relies on "
@@ -190,6 +204,7 @@ _BOOLEANS: dict[str, str] = {
     "delete.topic.enable": "delete_topic_enable",
     "unclean.leader.election.enable": "unclean_leader_election_enable",
     "auto.leader.rebalance.enable": "auto_leader_rebalance_enable",
+    "log.cleaner.enable": "log_cleaner_enable",
 }
 SINGLE_NODE_OFFSETS_REPLICATION_FACTOR = 1  # the one broker there is
 OFFSETS_RF = "offsets_topic_replication_factor"
@@ -208,6 +223,10 @@ _LOG_SYNONYMS: dict[str, str] = {
     "log.message.timestamp.type": "message.timestamp.type",
     "log.cleanup.policy": "cleanup.policy",
     "min.insync.replicas": "min.insync.replicas",
+    "log.cleaner.delete.retention.ms": "delete.retention.ms",
+    "log.cleaner.min.cleanable.ratio": "min.cleanable.dirty.ratio",
+    "log.cleaner.min.compaction.lag.ms": "min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms": "max.compaction.lag.ms",
 }
 BROKER_LOG_SYNONYMS: Mapping[str, str] = _LOG_SYNONYMS
 """Each broker-level log setting and the topic setting it is the default of."""
@@ -277,6 +296,7 @@ class BrokerConfig:
     cluster_id: str = ""  # cluster.id; "" derives one from the voter ids
     unclean_leader_election_enable: bool = False
     auto_leader_rebalance_enable: bool = True
+    log_cleaner_enable: bool = True
     num_partitions: int = _DEFAULTS["num_partitions"]
     default_replication_factor: int = _DEFAULTS["default_replication_factor"]
     socket_request_max_bytes: int = _DEFAULTS["socket_request_max_bytes"]
@@ -287,6 +307,8 @@ class BrokerConfig:
     queued_max_request_bytes: int = _DEFAULTS["queued_max_request_bytes"]
     retention_check_interval_ms: int = _DEFAULTS["retention_check_interval_ms"]
     flush_scheduler_interval_ms: int = _DEFAULTS["flush_scheduler_interval_ms"]
+    log_cleaner_backoff_ms: int = _DEFAULTS["log_cleaner_backoff_ms"]
+    log_cleaner_dedupe_buffer_size: int = _DEFAULTS["log_cleaner_dedupe_buffer_size"]
     checkpoint_interval_ms: int = _DEFAULTS["checkpoint_interval_ms"]
     offsets_topic_num_partitions: int = _DEFAULTS["offsets_topic_num_partitions"]
     offset_metadata_max_bytes: int = _DEFAULTS["offset_metadata_max_bytes"]

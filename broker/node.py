@@ -33,6 +33,7 @@ from broker.net.context import BoundAddress, Context
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.replica.manager import ReplicaManager
+from broker.storage.log_cleaner import LogCleaner
 from broker.storage.manager import LogManager
 
 log = logging.getLogger("broker")
@@ -48,6 +49,7 @@ class Node:
         self.server: Server | None = None
         self.groups: GroupCoordinators | None = None
         self._duties: list[Repeating] = []
+        self._cleaner: LogCleaner | None = None
 
     @property
     def port(self) -> int:
@@ -123,6 +125,13 @@ class Node:
         self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
         self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
         self._every(config.checkpoint_interval_ms, replicas.checkpoint)
+        if config.log_cleaner_enable:
+            cleaner = LogCleaner(logs, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
+            self._cleaner = cleaner
+            self._every(
+                config.log_cleaner_backoff_ms,
+                lambda: cleaner.poll(clock.now_ms(), replicas.high_watermarks()),
+            )
 
     async def _group_coordinator(
         self, controller: LocalController, replicas: ReplicaManager
@@ -167,6 +176,8 @@ class Node:
         # The broker role first, the controller last, the shared logs after both.
         for duty in self._duties:
             duty.cancel()
+        if self._cleaner is not None:
+            self._cleaner.close()
         if self.server is not None:
             await self.server.stop()
         if self.groups is not None:

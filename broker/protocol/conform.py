@@ -12,6 +12,9 @@ As Kafka's ``LogValidator`` does:
   every record of the batch. The CRC covers both, so it is recomputed (Kafka's
   ``setMaxTimestamp``).
 
+On a compacted topic every record needs a key (``keyless_records``): a batch holding one is
+refused whole, with INVALID_RECORD naming each such record (KIP-467's ``record_errors``).
+
 Offsets, producer ids and sequences are untouched, so idempotent producers are unaffected.
 Expansion is bounded before this runs (``compression.check_expansion``).
 """
@@ -33,6 +36,7 @@ from broker.protocol.batch import (
 )
 from broker.protocol.compression import CODECS, compress, decompress
 from broker.protocol.errors import InvalidRecord
+from broker.protocol.records import read_varint
 
 NO_APPEND_TIME = -1
 
@@ -112,3 +116,23 @@ def _decompress(header: BatchHeader, data: memoryview) -> bytes:
         return decompress(header.compression, data)
     except InvalidRecord as exc:
         raise InvalidRecord(f"batch at {header.position}: {exc}") from exc
+
+
+def keyless_records(records: bytes, headers: list[BatchHeader]) -> list[int]:
+    """The index within its batch of every record without a key (Kafka's ``batchIndex``).
+    Raises ``InvalidRecord`` when a batch's records cannot be read."""
+    view = memoryview(records)
+    found: list[int] = []
+    for header in headers:
+        body = view[header.position + HEADER_SIZE : header.position + header.size]
+        data = _decompress(header, body) if header.compression else body
+        position = 0
+        for index in range(header.record_count):
+            length, start = read_varint(data, position)
+            _, cursor = read_varint(data, start + 1)  # timestamp delta
+            _, cursor = read_varint(data, cursor)  # offset delta
+            key_length, _ = read_varint(data, cursor)
+            if key_length < 0:
+                found.append(index)
+            position = start + length
+    return found

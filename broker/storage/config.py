@@ -17,11 +17,12 @@ defaults) is accepted, stored and described. Acted on: retention, segments, flus
 ``max.message.bytes`` (the produce path), ``min.insync.replicas`` (``broker.replica`` refuses
 acks=all while the ISR is smaller), ``compression.type``,
 its ``compression.*.level`` and ``message.timestamp.type`` (``broker.protocol.conform``
-rewrites produced batches). Stored but not acted on: ``cleanup.policy=compact`` (no compaction
-yet: a policy without ``delete`` only turns time and size retention off; creating such a topic
-logs a warning), the compaction, tiered-storage, replication-throttle, timestamp-bound,
-preallocation and down-conversion settings, which a single broker without those features has
-no use for.
+rewrites produced batches), ``cleanup.policy=compact`` with ``delete.retention.ms``,
+``min.cleanable.dirty.ratio``, ``min.compaction.lag.ms`` and ``max.compaction.lag.ms`` (the log
+cleaner, ``broker.storage.cleaner``; a policy without ``delete`` also turns time and size
+retention off). Stored but not acted on: the tiered-storage, replication-throttle,
+timestamp-bound, preallocation and down-conversion settings, which this broker has no use
+for.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ CODECS = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 TOPIC_CONFIGS: tuple[ConfigSpec, ...] = (
     ConfigSpec(
         "cleanup.policy", "cleanup_policy", "LIST", "delete",
-        "delete: drop old segments by time and size; compact is stored but not implemented",
+        "delete: drop old segments by time and size; compact: keep the latest record of each "
+        "key (records need a key)",
         choices=("delete", "compact"),
     ),
     ConfigSpec(
@@ -151,7 +153,7 @@ TOPIC_CONFIGS: tuple[ConfigSpec, ...] = (
     ),
     ConfigSpec(
         "delete.retention.ms", "delete_retention_ms", "LONG", DAY_MS,
-        "how long compaction keeps tombstones (stored; no compaction yet)",
+        "how long compaction keeps a tombstone after the cleaning pass that first saw it",
         minimum=0,
     ),
     ConfigSpec(
@@ -194,7 +196,8 @@ TOPIC_CONFIGS: tuple[ConfigSpec, ...] = (
     ),
     ConfigSpec(
         "max.compaction.lag.ms", "max_compaction_lag_ms", "LONG", LONG_MAX,
-        "longest a record stays uncompacted (stored; no compaction yet)",
+        "longest a record stays uncompacted: the log is cleaned then whatever its dirty ratio, "
+        "and its active segment rolls by then",
         minimum=1,
     ),
     ConfigSpec(
@@ -233,12 +236,12 @@ TOPIC_CONFIGS: tuple[ConfigSpec, ...] = (
     ),
     ConfigSpec(
         "min.cleanable.dirty.ratio", "min_cleanable_dirty_ratio", "DOUBLE", 0.5,
-        "dirty share of a log before compaction (stored; no compaction yet)",
+        "share of a compacted log's bytes not yet cleaned before the cleaner takes it",
         minimum=0, maximum=1,
     ),
     ConfigSpec(
         "min.compaction.lag.ms", "min_compaction_lag_ms", "LONG", 0,
-        "shortest a record stays uncompacted (stored; no compaction yet)",
+        "shortest a record stays uncompacted (segments holding newer records wait)",
         minimum=0,
     ),
     ConfigSpec(
@@ -392,8 +395,18 @@ class LogConfig:
 
     @property
     def compacts(self) -> bool:
-        """Whether ``compact`` is in cleanup.policy (stored; compaction is not implemented)."""
+        """Whether ``compact`` is in cleanup.policy: the log cleaner keeps the latest record
+        of each key (see ``cleaner``)."""
         return "compact" in self.cleanup_policy.split(",")
+
+    @property
+    def max_segment_ms(self) -> int:
+        """When the active segment rolls by time: segment.ms, or max.compaction.lag.ms if that
+        is sooner on a compacted log, so that no record waits longer to be cleanable
+        (Kafka's ``LogConfig.maxSegmentMs``)."""
+        if self.compacts:
+            return min(self.segment_ms, self.max_compaction_lag_ms)
+        return self.segment_ms
 
     @property
     def deletes_old_segments(self) -> bool:

@@ -25,7 +25,7 @@ from broker.protocol.batch import (
     BatchHeader,
     assign_offsets,
 )
-from broker.storage import faults
+from broker.storage import faults, swap
 from broker.storage.checkpoint import fsync_directory, read_topic_id, write_topic_id
 from broker.storage.config import INT_MAX, LogConfig
 from broker.storage.epochs import LeaderEpochCache
@@ -114,6 +114,11 @@ class PartitionLog:
     @property
     def segment_count(self) -> int:
         return len(self._segments)
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The segments, oldest first; the last is the active one."""
+        return tuple(self._segments)
 
     # ---- creating and opening -----------------------------------------------------------
 
@@ -300,7 +305,7 @@ class PartitionLog:
         max_timestamp = max(header.max_timestamp for header in headers)
         return (
             active.size + size > config.segment_bytes
-            or active.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
+            or active.time_waited_for_roll(now_ms, max_timestamp) > config.max_segment_ms
             or active.index_full
             or last_offset - active.base_offset > INT_MAX
         )
@@ -525,6 +530,18 @@ class PartitionLog:
             state.replay(_stored_headers(self._segments, start))
         state.changed = True
 
+    # ---- compaction ---------------------------------------------------------------------
+
+    def replace_segments(self, old: list[Segment], new: Segment) -> None:
+        """Serve ``new``, a cleaned segment already in place on disk, instead of ``old``:
+        consecutive segments holding exactly its offsets (``old`` files are gone already)."""
+        i = self._segments.index(old[0])
+        if self._segments[i : i + len(old)] != old or new.next_offset != old[-1].next_offset:
+            raise StorageError(f"{self.name}: a cleaned segment does not match what it replaces")
+        self._segments[i : i + len(old)] = [new]
+        self._bases[i : i + len(old)] = [new.base_offset]
+        self.size_bytes += new.size - sum(segment.size for segment in old)
+
     # ---- producer state -----------------------------------------------------------------
 
     def expire_producers(self, now_ms: int, expiration_ms: int = PRODUCER_ID_EXPIRATION_MS) -> int:
@@ -617,6 +634,7 @@ class PartitionLog:
 def _load_segments(
     directory: Path, config: LogConfig, recovery_point: int, name: str
 ) -> list[Segment]:
+    swap.complete(directory, name)
     bases: set[int] = set()
     for path in directory.iterdir():
         match = _SEGMENT_FILE.fullmatch(path.name)

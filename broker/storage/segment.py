@@ -49,6 +49,12 @@ def file_stem(base_offset: int) -> str:
     return f"{base_offset:020d}"
 
 
+def segment_path(directory: Path, base_offset: int, kind: str, suffix: str = "") -> Path:
+    """``<directory>/<base>.log`` (``kind``: ``.log``, ``.index`` or ``.timeindex``), with
+    ``suffix`` after it when given (``.cleaned``, ``.swap``)."""
+    return directory / f"{file_stem(base_offset)}{kind}{suffix}"
+
+
 class SegmentFile(io.FileIO):
     """A ``.log`` file object. A ``FileSlice`` may outlive the segment's deletion, so the file
     closes itself, quietly, when its last reference goes."""
@@ -102,20 +108,24 @@ class Segment:
         config: LogConfig,
         *,
         fresh: bool,
+        suffix: str = "",
     ) -> None:
-        stem = directory / file_stem(base_offset)
         self.base_offset = base_offset
-        self.log_path = stem.with_suffix(".log")
+        self.log_path = segment_path(directory, base_offset, ".log", suffix)
         if fresh:
             self.log_path.open("wb").close()
         self.file = SegmentFile(self.log_path, "a+b")
         self._fd = self.file.fileno()
         self.size = os.fstat(self._fd).st_size
         self.offset_index = OffsetIndex(
-            stem.with_suffix(".index"), config.segment_index_bytes, fresh=fresh
+            segment_path(directory, base_offset, ".index", suffix),
+            config.segment_index_bytes,
+            fresh=fresh,
         )
         self.time_index = TimeIndex(
-            stem.with_suffix(".timeindex"), config.segment_index_bytes, fresh=fresh
+            segment_path(directory, base_offset, ".timeindex", suffix),
+            config.segment_index_bytes,
+            fresh=fresh,
         )
         self.index_interval_bytes = config.index_interval_bytes
         self.next_offset = base_offset
@@ -132,8 +142,12 @@ class Segment:
         self.created_ms = time.time_ns() // 1_000_000
 
     @classmethod
-    def create(cls, directory: Path, base_offset: int, config: LogConfig) -> Segment:
-        return cls(directory, base_offset, config, fresh=True)
+    def create(
+        cls, directory: Path, base_offset: int, config: LogConfig, *, suffix: str = ""
+    ) -> Segment:
+        """A new, empty segment; ``suffix`` (the cleaner's ``.cleaned``) follows each file's
+        own, keeping the files out of the log until they are renamed."""
+        return cls(directory, base_offset, config, fresh=True, suffix=suffix)
 
     @classmethod
     def open(cls, directory: Path, base_offset: int, config: LogConfig) -> Segment:
@@ -428,7 +442,7 @@ class Segment:
             self.time_index.sync()
         self.indexes_behind = not indexes
         self.dirty = False
-        if faults.RECORD_FSYNCS:
+        if faults.RECORD_FSYNCS and self.log_path.suffix == ".log":  # not a cleaner's file
             faults.record_fsync(
                 self.log_path.with_suffix(""),
                 {

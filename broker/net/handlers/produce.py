@@ -20,7 +20,7 @@ from broker.net.registry import ApiSpec, Deferred
 from broker.protocol.batch import BatchHeader, validate_produced
 from broker.protocol.codec import Request, millis
 from broker.protocol.compression import check_expansion
-from broker.protocol.conform import NO_APPEND_TIME, conform
+from broker.protocol.conform import NO_APPEND_TIME, conform, keyless_records
 from broker.protocol.errors import CorruptRecord, InvalidRecord, ProtocolError
 from broker.protocol.produce_response import PartitionResult, encode_produce_response
 from broker.replica.purgatory import AwaitedAck, await_acks, settled
@@ -82,6 +82,8 @@ def _append(
             return PartitionResult(
                 index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
             )
+    if config.compacts and (rejected := _keyless(replica, index, records, headers)) is not None:
+        return rejected
     append_time = NO_APPEND_TIME
     # The topic's compression.type and message.timestamp.type.
     if config.message_timestamp_type == "LogAppendTime":
@@ -213,6 +215,36 @@ def _with_ack_errors(
         )
         for name, answers in results
     ]
+
+
+def _keyless(
+    replica: Replica, index: int, records: bytes, headers: list[BatchHeader]
+) -> PartitionResult | None:
+    """INVALID_RECORD naming every record without a key, as Kafka's ``LogValidator`` answers
+    a produce to a compacted topic; nothing of the request's batches is appended."""
+    log_start = replica.log_start_offset
+    try:
+        found = keyless_records(records, headers)
+    except InvalidRecord as exc:
+        return PartitionResult(
+            index, ErrorCode.invalid_record, log_start_offset=log_start, error_message=str(exc)
+        )
+    if not found:
+        return None
+    why = (
+        "Compacted topic cannot accept message without key in topic partition "
+        f"{replica.topic}-{replica.index}."
+    )
+    errors = tuple((batch_index, why) for batch_index in found)
+    shown = ", ".join(f"RecordError(batchIndex={i}, message='{why}')" for i, _ in errors[:3])
+    return PartitionResult(
+        index,
+        ErrorCode.invalid_record,
+        log_start_offset=log_start,
+        error_message=f"One or more records have been rejected due to {len(errors)} record "
+        f"errors in total, and only showing the first three errors at most: [{shown}]",
+        record_errors=errors,
+    )
 
 
 def _too_large(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kio.schema.errors import ErrorCode
 
 from broker.controller.topics import NewTopic, PartitionsIncrease
-from broker.metadata.topics import TopicError, log_config
+from broker.metadata.topics import TopicError
 from broker.net.handlers.describe_configs import topic_config_entries
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request
@@ -45,13 +45,6 @@ async def _create_one(context: Context, wanted, validate_only: bool) -> dict:
         return _refused(wanted.name, exc)
     if not validate_only:
         log.info("created topic %r with %d partitions", wanted.name, created.num_partitions)
-        created_config = log_config(overrides, config.log_defaults)
-        if created_config.compacts:
-            log.warning(
-                "topic %r: cleanup.policy=%s is stored but compaction is not implemented; "
-                "no record is compacted away",
-                wanted.name, created_config.cleanup_policy,
-            )  # fmt: skip
     return {
         "name": wanted.name,
         "topic_id": None if validate_only else created.topic_id,

@@ -44,6 +44,13 @@ partitions = st.builds(
     log_append_time_ms=st.just(-1) | st.integers(0, EXACT_APPEND_TIME_MS),
     log_start_offset=st.integers(-(2**63), 2**63 - 1),
     error_message=st.none() | st.text(st.characters(codec="utf-8"), max_size=80),
+    record_errors=st.lists(
+        st.tuples(
+            st.integers(-(2**31), 2**31 - 1),
+            st.none() | st.text(st.characters(codec="utf-8"), max_size=40),
+        ),
+        max_size=3,
+    ).map(tuple),
 )
 topic_lists = st.lists(st.tuples(names, st.lists(partitions, max_size=5)), max_size=4)
 throttle_times = st.integers(0, 2**31 - 1)
@@ -78,7 +85,14 @@ def kio_response(version: int, topics: Topics, throttle_time_ms: int) -> Any:
                         if p.log_append_time_ms == -1
                         else EPOCH + datetime.timedelta(milliseconds=p.log_append_time_ms),
                         log_start_offset=p.log_start_offset,
-                        record_errors=(),
+                        record_errors=tuple(
+                            module.BatchIndexAndErrorMessage(
+                                batch_index=batch_index, batch_index_error_message=message
+                            )
+                            for batch_index, message in p.record_errors
+                        )
+                        if hasattr(module, "BatchIndexAndErrorMessage")
+                        else (),
                         error_message=p.error_message,
                     )
                     for p in results
@@ -139,7 +153,12 @@ def test_matches_kio_with_multibyte_lengths(version: int) -> None:
         PartitionResult(i, ErrorCode.not_leader_or_follower.value, error_message="é" * 100)
         for i in range(130)
     ]
-    topics = [("t" * 200, many), ("ünïcødé-🐦", [PartitionResult(0, 0, 42, 1_700_000_000_123, 7)])]
+    errors = tuple((i, "no key" * 30) for i in range(130))
+    rejected = PartitionResult(1, ErrorCode.invalid_record.value, record_errors=errors)
+    topics = [
+        ("t" * 200, many),
+        ("ünïcødé-🐦", [PartitionResult(0, 0, 42, 1_700_000_000_123, 7), rejected]),
+    ]
     check(version, 7, topics, 250)
 
 
