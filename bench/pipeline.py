@@ -208,6 +208,14 @@ def _range(value: bytes) -> tuple[int, int, int] | None:
     return result["partition"], result["first_offset"], result["last_offset"]
 
 
+def quantiles(latencies: list[int]) -> str:
+    """``p50 .. ms, p99 .. ms (n tweets)``; too few tweets to tell is said so."""
+    if len(latencies) < 2:
+        return f"unknown ({len(latencies)} tweets)"
+    cuts = statistics.quantiles(latencies, n=100)
+    return f"p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms ({len(latencies):,} tweets)"
+
+
 @contextlib.contextmanager
 def single_node(work: Path) -> Iterator[Setup]:
     """One bundled broker, RF 1 (the topics auto-created as the services first use them)."""
@@ -328,9 +336,7 @@ def measure(
         )
     )
     if killed < 0:
-        cuts = statistics.quantiles([ms for _, ms in latency], n=100)
-        print(f"  tweet-to-result latency p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms", end=" ")
-        print(f"({len(latency):,} tweets)")
+        print(f"  tweet-to-result latency {quantiles([ms for _, ms in latency])}")
         return
     rate_before = committed_rate(samples, t0, killed_at) or 0.0
     recovered = recovery_s(samples, killed_at, rate_before)
@@ -354,12 +360,10 @@ def measure(
             f"was back to {RECOVERED_SHARE:.0%} of its rate before the kill)"
         )
         window_end_ms = killed_ms + recovered * 1000
-    outside = [ms for stamp, ms in latency if not killed_ms <= stamp <= window_end_ms]
-    cuts = statistics.quantiles(outside, n=100)
-    print(
-        f"  tweet-to-result latency outside it p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms "
-        f"({len(outside):,} tweets)"
-    )
+    before = [ms for stamp, ms in latency if stamp < killed_ms]
+    after = [ms for stamp, ms in latency if stamp > window_end_ms]
+    print(f"  tweet-to-result latency outside it {quantiles(before + after)}")
+    print(f"    (before the kill {quantiles(before)}; after the window {quantiles(after)})")
     late = [stamp for stamp, ms in latency if stamp >= killed_ms and ms > SLOW_MS]
     if late:
         print(
