@@ -126,7 +126,6 @@ class Worker:
         """Publish what belongs to the revoked partitions, then commit, then let go."""
         revoked = [tp.partition for tp in partitions if tp.partition in self.builders]
         self._checkpoint(revoked)
-        self.commits.forget(revoked)
         for partition in revoked:
             del self.builders[partition]
             self.published.pop(partition, None)
