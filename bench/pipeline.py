@@ -2,13 +2,16 @@
 bundled brokers and 3 analytics workers, on one node with RF 1 and then on three nodes with
 RF 3 (``tweets`` as ``chirpstream up`` makes it), where the broker leading the most ``tweets``
 partitions is SIGKILLed halfway through. Measures the tweets/s produced and committed over the
-window, and the tweet-to-result latency: from a tweet's record timestamp (set by ingest's
-producer) to the timestamp of the first ``tweet-stats`` result that covers its offset. On three
-nodes also the failover window: from the kill until the workers' committed/s is back to
-``RECOVERED_SHARE`` of what it was before the kill (over ``RATE_WINDOW_S``, the group's
-committed offsets sampled every ``SAMPLE_S``), the latency of the tweets outside it, and how long
-after the kill results still came over 1 s late. Run with ``python -m bench.pipeline``;
-``make bench`` runs it too."""
+window, and the tweet-to-result latency of the tweets produced in it (the warm-up, a group
+joining and reading what ingest wrote meanwhile, left out): from a tweet's record timestamp
+(set by ingest's producer) to the timestamp of the first ``tweet-stats`` result that covers its
+offset. On three nodes also the failover window: from the kill until the workers' committed/s
+is back to ``RECOVERED_SHARE`` of what it was before the kill (over ``RATE_WINDOW_S``, the
+group's committed offsets sampled every ``SAMPLE_S``), the latency of the tweets outside it,
+and how long after the kill results still came over 1 s late. Before the kill, the CPU each
+process spent (utime + stime from /proc: ingest, each worker, each broker) per 1,000 tweets
+produced, which the machine's other load barely changes, unlike the rates. Run with
+``python -m bench.pipeline``; ``make bench`` runs it too."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from bench.broker_stats import usage
 from chirpstream.kafka import ensure_topic
 from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_PARTITIONS, TWEETS_TOPIC
 from chirpstream.up import TOPICS, topic_settings
@@ -43,6 +47,30 @@ RATE_WINDOW_S = 2.0  # committed/s after the kill is measured over this long (wo
 RECOVERED_SHARE = 0.9  # committed/s back to this share of its rate before the kill: recovered
 
 Sample = tuple[float, int]  # (time.monotonic(), tweets committed by the group)
+Setup = tuple[str, Callable[[], int], dict[str, int]]  # bootstrap, kill, broker pids by name
+
+
+def children(pid: int) -> list[int]:
+    """The pids of ``pid``'s child processes (the analytics launcher's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # exited meanwhile
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """utime + stime of each process so far; a process gone already is left out."""
+    spent = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(OSError):
+            spent[name] = usage(pid).cpu_seconds
+    return spent
 
 
 class Reader:
@@ -180,18 +208,27 @@ def _range(value: bytes) -> tuple[int, int, int] | None:
     return result["partition"], result["first_offset"], result["last_offset"]
 
 
+def quantiles(latencies: list[int]) -> str:
+    """``p50 .. ms, p99 .. ms (n tweets)``; too few tweets to tell is said so."""
+    if len(latencies) < 2:
+        return f"unknown ({len(latencies)} tweets)"
+    cuts = statistics.quantiles(latencies, n=100)
+    return f"p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms ({len(latencies):,} tweets)"
+
+
 @contextlib.contextmanager
-def single_node(work: Path) -> Iterator[tuple[str, Callable[[], int]]]:
+def single_node(work: Path) -> Iterator[Setup]:
     """One bundled broker, RF 1 (the topics auto-created as the services first use them)."""
     broker = BrokerProcess(work / "data", work / "broker.log").start()
+    assert broker.proc is not None
     try:
-        yield broker.bootstrap, lambda: -1
+        yield broker.bootstrap, lambda: -1, {"broker": broker.proc.pid}
     finally:
         broker.stop()
 
 
 @contextlib.contextmanager
-def three_nodes(work: Path) -> Iterator[tuple[str, Callable[[], int]]]:
+def three_nodes(work: Path) -> Iterator[Setup]:
     """Three bundled nodes, all controllers, the topics as ``chirpstream up`` makes them
     (``tweets`` RF 3 with min.insync.replicas=2); the kill takes down the broker leading the
     most ``tweets`` partitions."""
@@ -213,14 +250,15 @@ def three_nodes(work: Path) -> Iterator[tuple[str, Callable[[], int]]]:
         return victim
 
     try:
-        yield cluster.bootstrap, kill
+        pids = {f"broker {node.node_id}": node.proc.pid for node in cluster.nodes if node.proc}
+        yield cluster.bootstrap, kill, pids
     finally:
         cluster.stop()
 
 
 def measure(
     name: str,
-    setup: Callable[[Path], contextlib.AbstractContextManager[tuple[str, Callable[[], int]]]],
+    setup: Callable[[Path], contextlib.AbstractContextManager[Setup]],
     rate: int,
     seconds: float,
     workers: int,
@@ -229,7 +267,7 @@ def measure(
     has one to kill), and print the figures."""
     with (
         tempfile.TemporaryDirectory(prefix="chirpstream-pipeline-") as folder,
-        setup(Path(folder)) as (bootstrap, kill),
+        setup(Path(folder)) as (bootstrap, kill, broker_pids),
     ):
         started = [
             subprocess.Popen(
@@ -248,9 +286,12 @@ def measure(
         try:
             time.sleep(WARM_UP_S)
             sampler.start()
-            t0, high_before = time.monotonic(), reader.high_watermarks()
-            done_before = reader.committed(ANALYTICS_GROUP)
+            pids = {"ingest": started[1].pid, **broker_pids}
+            pids |= {f"worker {k}": pid for k, pid in enumerate(children(started[0].pid))}
+            t0, t0_ms, high_before = time.monotonic(), time.time() * 1000, reader.high_watermarks()
+            done_before, cpu_before = reader.committed(ANALYTICS_GROUP), cpu_seconds(pids)
             time.sleep(seconds / 2)
+            cpu_after, high_at_kill = cpu_seconds(pids), reader.high_watermarks()
             killed_at, killed_ms, killed = time.monotonic(), time.time() * 1000, kill()
             time.sleep(seconds / 2)
             t1, high_after = time.monotonic(), reader.high_watermarks()
@@ -276,7 +317,8 @@ def measure(
     folded = StatsFolder()
     for message in results:
         folded.add(message.value())
-    latency = latencies_ms(tweets, results)
+    # The warm-up (the group joining, then reading what ingest wrote meanwhile) is left out.
+    latency = [(stamp, ms) for stamp, ms in latencies_ms(tweets, results) if stamp >= t0_ms]
     window = t1 - t0
     print(f"pipeline on {name}: simulated tweets at {rate:,}/s, {workers} analytics workers")
     print(f"  produced   {(high_after - high_before) / window:9,.0f} tweets/s over {window:.0f} s")
@@ -284,10 +326,17 @@ def measure(
     lag = (high_before - done_before, high_after - done_after)
     print(f"  lag        {lag[0]:9,} at the start, {lag[1]:,} at the end")
     print(f"  folded     {folded.totals.tweets:9,} of {len(tweets):,} tweets after the stop")
+    thousands = max(high_at_kill - high_before, 1) / 1000
+    print(
+        "  CPU ms per 1,000 tweets produced (before the kill): "
+        + ", ".join(
+            f"{name} {(cpu_after[name] - cpu_before[name]) * 1000 / thousands:.0f}"
+            for name in pids
+            if name in cpu_before and name in cpu_after
+        )
+    )
     if killed < 0:
-        cuts = statistics.quantiles([ms for _, ms in latency], n=100)
-        print(f"  tweet-to-result latency p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms", end=" ")
-        print(f"({len(latency):,} tweets)")
+        print(f"  tweet-to-result latency {quantiles([ms for _, ms in latency])}")
         return
     rate_before = committed_rate(samples, t0, killed_at) or 0.0
     recovered = recovery_s(samples, killed_at, rate_before)
@@ -311,12 +360,10 @@ def measure(
             f"was back to {RECOVERED_SHARE:.0%} of its rate before the kill)"
         )
         window_end_ms = killed_ms + recovered * 1000
-    outside = [ms for stamp, ms in latency if not killed_ms <= stamp <= window_end_ms]
-    cuts = statistics.quantiles(outside, n=100)
-    print(
-        f"  tweet-to-result latency outside it p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms "
-        f"({len(outside):,} tweets)"
-    )
+    before = [ms for stamp, ms in latency if stamp < killed_ms]
+    after = [ms for stamp, ms in latency if stamp > window_end_ms]
+    print(f"  tweet-to-result latency outside it {quantiles(before + after)}")
+    print(f"    (before the kill {quantiles(before)}; after the window {quantiles(after)})")
     late = [stamp for stamp, ms in latency if stamp >= killed_ms and ms > SLOW_MS]
     if late:
         print(

@@ -4,6 +4,9 @@ The commit discipline is what makes the folded results exact: a partition's comm
 is always the first offset of its open run, and only after every result before it has been
 acknowledged by the broker. A worker that dies, or a partition that moves, restarts at a run
 boundary and republishes byte-identical ranges, which the fold drops (``consumers.fold``).
+The worker does not stop reading while it waits for those acks: every ``COMMIT_INTERVAL_S`` it
+takes a checkpoint and commits it (asynchronously) once its results are acknowledged
+(``consumers.commits``). A revoke, a stop and an idle close wait for the acks and the commit.
 
 A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, or its lag
 would stay at that run's size until the stream resumes: the run's result is acknowledged, the
@@ -14,6 +17,7 @@ reads the partition next starts at the new run boundary (``consumers.runs``).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -39,6 +43,7 @@ from chirpstream.settings import (
     TWEETS_TOPIC,
 )
 from chirpstream.tweets import MalformedTweet
+from consumers.commits import PendingCommits
 from consumers.features import analyze
 from consumers.runs import OffsetGap, RunBuilder
 
@@ -84,6 +89,7 @@ class Worker:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
+            "on_commit": self._committed,
             **client_config,
         }
         self.consumer = Consumer(
@@ -101,6 +107,7 @@ class Worker:
             leader_changes(librdkafka_logging(producer_config), f"{self.name} publishing")
         )
         self.undelivered: str | None = None  # why a result was never acknowledged
+        self.commits = PendingCommits()
         self.builders: dict[int, RunBuilder] = {}
         self.published: dict[int, bytes] = {}  # last partial published per partition
         self.last_record: dict[int, float] = {}  # when each partition's last record came
@@ -126,6 +133,7 @@ class Worker:
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions already owned by someone else: nothing may be committed for them."""
+        self.commits.forget(tp.partition for tp in partitions)
         for tp in partitions:
             self.builders.pop(tp.partition, None)
             self.published.pop(tp.partition, None)
@@ -134,6 +142,22 @@ class Worker:
     def _delivered(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None and self.undelivered is None:
             self.undelivered = error.str()
+
+    def _result_delivered(self, number: int, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            self.commits.acknowledged(number)
+        else:
+            self._delivered(error, message)
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None, **headers: object) -> None:
+        """Produce a result (or dead letter), numbered so a checkpoint can wait for its ack."""
+        on_delivery = functools.partial(self._result_delivered, self.commits.sent())
+        self.producer.produce(topic, value, key, on_delivery=on_delivery, **headers)
+
+    def _committed(self, error: KafkaError | None, _partitions: list[TopicPartition]) -> None:
+        """An asynchronous commit's outcome: a failure only means some reprocessing."""
+        if error is not None and error.code() != KafkaError._NO_OFFSET:
+            log.warning("%s: commit failed (%s); the next commit retries", self.name, error.str())
 
     def _print_assignment(self) -> None:
         print(f"{self.name}: partitions {sorted(self.builders)}", flush=True)
@@ -150,11 +174,18 @@ class Worker:
         last_commit = last_partial = last_rate = time.monotonic()
         last_processed = 0
         while self.running:
-            for message in self.consumer.consume(1000, timeout=0.1):
-                self._handle(message)
+            messages = self.consumer.consume(1000, timeout=0.1)
             now = time.monotonic()
+            for message in messages:
+                self._handle(message, now)
+            self.producer.poll(0)
+            self._commit_acknowledged()
             if now - last_commit >= COMMIT_INTERVAL_S:
-                self._checkpoint(list(self.builders), closing=self._idle(now))
+                idle = self._idle(now)
+                if idle:  # closing a run needs its commit to have succeeded: wait for it
+                    self._checkpoint(list(self.builders), closing=idle)
+                else:
+                    self._take_checkpoint()
                 last_commit = last_partial = now
             elif now - last_partial >= PARTIAL_INTERVAL_S:
                 self._publish_open_runs(list(self.builders))
@@ -170,7 +201,7 @@ class Worker:
         self._checkpoint(list(self.builders))
         self.consumer.close()
 
-    def _handle(self, message: Message) -> None:
+    def _handle(self, message: Message, now: float) -> None:
         if message.error() is not None:
             log.warning("%s: %s", self.name, message.error().str())
             return
@@ -191,10 +222,9 @@ class Worker:
             builder = self.builders[partition] = RunBuilder(partition)
             closed += builder.feed_features(offset, features)
         for run in closed:
-            self.producer.produce(self.stats_topic, run.record(), run.key())
-        self.last_record[partition] = time.monotonic()
+            self._produce(self.stats_topic, run.record(), run.key())
+        self.last_record[partition] = now
         self.processed += 1
-        self.producer.poll(0)
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         self.malformed += 1
@@ -211,7 +241,7 @@ class Worker:
             ("source.partition", str(message.partition()).encode()),
             ("source.offset", str(message.offset()).encode()),
         ]
-        self.producer.produce(self.dlq_topic, message.value(), message.key(), headers=headers)
+        self._produce(self.dlq_topic, message.value(), message.key(), headers=headers)
 
     def _publish_open_runs(self, partitions: list[int]) -> None:
         """Publish each open run that grew since it was last published, as a partial result."""
@@ -220,9 +250,31 @@ class Worker:
             if open_run is not None:
                 record = open_run.record()
                 if self.published.get(partition) != record:
-                    self.producer.produce(self.stats_topic, record, open_run.key())
+                    self._produce(self.stats_topic, record, open_run.key())
                     self.published[partition] = record
         self.producer.poll(0)
+
+    def _take_checkpoint(self) -> None:
+        """Publish the open runs; commit their starts once every result so far is acked."""
+        self._publish_open_runs(list(self.builders))
+        self.commits.take(
+            {
+                partition: builder.commit_offset
+                for partition, builder in self.builders.items()
+                if builder.commit_offset is not None
+            }
+        )
+
+    def _commit_acknowledged(self) -> None:
+        """Commit the newest checkpoint whose results are all acknowledged, without waiting."""
+        if self.undelivered is not None:
+            raise ResultsLost(f"{self.name}: a result was not delivered ({self.undelivered})")
+        offsets = self.commits.ready()
+        if offsets:
+            self.consumer.commit(
+                offsets=[TopicPartition(self.topic, p, o) for p, o in offsets.items()],
+                asynchronous=True,
+            )
 
     def _idle(self, now: float) -> set[int]:
         """Partitions with an open run and no record for ``IDLE_CLOSE_S``."""
@@ -241,6 +293,7 @@ class Worker:
         partition had not been idle, so no one can start reading inside a closed run.
         """
         closing = closing or set()
+        self.commits.forget(partitions)  # what this commits is newer than what waits
         self._publish_open_runs(partitions)
         waiting = self.producer.flush(30)
         if self.undelivered is not None:
