@@ -45,6 +45,7 @@ from broker.controller.topics import NewTopic
 from broker.groups.coordinator import GroupSettings
 from broker.groups.routing import GroupCoordinators
 from broker.lifecycle import BrokerLifecycle
+from broker.log_duties import LogDuties
 from broker.metadata.cache import MetadataCache
 from broker.metadata.image import MetadataImage
 from broker.metadata.publisher import MetadataPublisher
@@ -62,7 +63,6 @@ from broker.raft.store import metadata_log_dir
 from broker.replica.alter_partition import IsrUpdater
 from broker.replica.fetcher import ReplicaFetcherManager
 from broker.replica.manager import ReplicaManager
-from broker.storage.log_cleaner import LogCleaner
 from broker.storage.manager import LogManager
 
 log = logging.getLogger("broker")
@@ -99,7 +99,7 @@ class ClusterNode:
         self._controller_server: Server | None = None
         self._server: Server | None = None
         self._duties: list[Repeating] = []
-        self._cleaner: LogCleaner | None = None
+        self._log_duties: LogDuties | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -272,17 +272,7 @@ class ClusterNode:
         )
         self._server = Server(context, REGISTRY, listening)
         self._server.start()
-        clock = self.clock
-        self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
-        self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
-        self._every(config.checkpoint_interval_ms, replicas.checkpoint)
-        if config.log_cleaner_enable:
-            cleaner = LogCleaner(logs, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
-            self._cleaner = cleaner
-            self._every(
-                config.log_cleaner_backoff_ms,
-                lambda: cleaner.poll(clock.now_ms(), replicas.high_watermarks()),
-            )
+        self._log_duties = LogDuties(config, self.clock, replicas)
         self._background(self._create_offsets_topic())
         # Kafka's isr-expiration task runs at half the lag it checks for.
         self._every(
@@ -393,8 +383,8 @@ class ClusterNode:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for duty in self._duties:
             duty.cancel()
-        if self._cleaner is not None:
-            self._cleaner.close()
+        if self._log_duties is not None:
+            self._log_duties.stop()
         if self._server is not None:
             await self._server.stop()
         if self._isr is not None:

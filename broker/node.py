@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
-from broker.clock import Clock, Repeating, SystemClock
+from broker.clock import Clock, SystemClock
 from broker.config import BrokerConfig
 from broker.controller.local import LocalController
 from broker.controller.topics import NewTopic
 from broker.groups.coordinator import GroupSettings
 from broker.groups.routing import GroupCoordinators
+from broker.log_duties import LogDuties
 from broker.metadata.cache import MetadataCache
 from broker.metadata.records import Endpoint
 from broker.metadata.store import JsonMetadataStore
@@ -33,7 +33,6 @@ from broker.net.context import BoundAddress, Context
 from broker.net.handlers import REGISTRY
 from broker.net.server import Server, bind
 from broker.replica.manager import ReplicaManager
-from broker.storage.log_cleaner import LogCleaner
 from broker.storage.manager import LogManager
 
 log = logging.getLogger("broker")
@@ -48,8 +47,7 @@ class Node:
         self.controller: LocalController | None = None
         self.server: Server | None = None
         self.groups: GroupCoordinators | None = None
-        self._duties: list[Repeating] = []
-        self._cleaner: LogCleaner | None = None
+        self._log_duties: LogDuties | None = None
 
     @property
     def port(self) -> int:
@@ -121,17 +119,7 @@ class Node:
         )
         self.server = Server(context, REGISTRY, listening)
         self.server.start()
-        clock, logs = self.clock, replicas.logs
-        self._every(config.retention_check_interval_ms, lambda: logs.retention_pass(clock.now_ms()))
-        self._every(config.flush_scheduler_interval_ms, lambda: logs.flush_pass(clock.now_ms()))
-        self._every(config.checkpoint_interval_ms, replicas.checkpoint)
-        if config.log_cleaner_enable:
-            cleaner = LogCleaner(logs, dedupe_buffer_size=config.log_cleaner_dedupe_buffer_size)
-            self._cleaner = cleaner
-            self._every(
-                config.log_cleaner_backoff_ms,
-                lambda: cleaner.poll(clock.now_ms(), replicas.high_watermarks()),
-            )
+        self._log_duties = LogDuties(config, self.clock, replicas)
 
     async def _group_coordinator(
         self, controller: LocalController, replicas: ReplicaManager
@@ -167,17 +155,10 @@ class Node:
         controller.on_topic_deleted = drop_offsets_of_deleted_topics
         return coordinator
 
-    def _every(self, interval_ms: int, duty: Callable[[], object]) -> None:
-        if interval_ms <= 0:  # as Kafka's scheduler: no period, no repetition
-            return
-        self._duties.append(Repeating(self.clock, interval_ms, duty))
-
     async def stop(self) -> None:
         # The broker role first, the controller last, the shared logs after both.
-        for duty in self._duties:
-            duty.cancel()
-        if self._cleaner is not None:
-            self._cleaner.close()
+        if self._log_duties is not None:
+            self._log_duties.stop()
         if self.server is not None:
             await self.server.stop()
         if self.groups is not None:
