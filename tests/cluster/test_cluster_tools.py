@@ -178,11 +178,6 @@ def test_a_dead_single_controller_is_not_listed_as_the_controller(cluster_factor
     and no broker is the controller (README step 10: the single point of failure)."""
     cluster = cluster_factory(brokers=3)  # node 0 is the only voter
     controller = ["--bootstrap-controller", f"127.0.0.1:{cluster.node(0).layout.controller_port}"]
-    # Each broker ready is not each broker's unfencing in every broker's metadata: wait for
-    # it, or a broker the controller never got to tell stays fenced once it is gone.
-    for node in cluster.brokers[1:]:
-        eventually(lambda node=node: _states(node.bootstrap) == ["running"] * 3,
-                   f"broker {node.node_id} sees every broker running")  # fmt: skip
     cluster.kill(0)
     listed = chirpstream("brokers", "--bootstrap-server", cluster.bootstrap, *controller)
     assert listed.returncode == 0, listed.stderr
@@ -192,11 +187,6 @@ def test_a_dead_single_controller_is_not_listed_as_the_controller(cluster_factor
         ("1", "running", "no"),
         ("2", "running", "no"),
     ]
-
-
-def _states(bootstrap: str) -> list[str]:
-    listed = chirpstream("brokers", "--bootstrap-server", bootstrap)
-    return [row[2] for row in table(listed.stdout)] if listed.returncode == 0 else []
 
 
 def test_bad_flags_and_no_cluster_are_one_line(tmp_path):

@@ -19,6 +19,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.errors import ErrorCode
@@ -173,6 +174,14 @@ class Cluster:
             node.launch()
         for node in self.nodes:
             node.wait_ready(timeout)
+        # A broker is ready before the others have seen it unfenced, and a client told
+        # "no controller" then (controller_id -1) waits for its next metadata refresh.
+        every = {node.node_id for node in self.brokers}
+        eventually(
+            lambda: all(self.brokers_seen(node_id) == every for node_id in every),
+            "every broker sees every broker unfenced",
+            timeout,
+        )
         return self
 
     def stop(self) -> None:
@@ -264,20 +273,31 @@ class Cluster:
 
     # -- what the nodes think -------------------------------------------------------------------
 
-    def view(self, node_id: int, topic: str, partition: int) -> PartitionView | None:
-        """``topic``/``partition`` as node ``node_id`` sees it; None if it cannot answer."""
+    def metadata(self, node_id: int, topics: list[str]) -> Any | None:
+        """Node ``node_id``'s Metadata answer (v12) for ``topics``; None if it cannot answer."""
         try:
             with WireClient(self.node(node_id).port, timeout=2.0) as client:
-                answer = client.request(
+                return client.request(
                     3,
                     12,
                     {
-                        "topics": [{"name": topic, "topic_id": None}],
+                        "topics": [{"name": topic, "topic_id": None} for topic in topics],
                         "allow_auto_topic_creation": False,
                         "include_topic_authorized_operations": False,
                     },
                 )
         except OSError:
+            return None
+
+    def brokers_seen(self, node_id: int) -> set[int]:
+        """The brokers node ``node_id``'s Metadata lists (the unfenced ones)."""
+        answer = self.metadata(node_id, [])
+        return set() if answer is None else {int(broker.node_id) for broker in answer.brokers}
+
+    def view(self, node_id: int, topic: str, partition: int) -> PartitionView | None:
+        """``topic``/``partition`` as node ``node_id`` sees it; None if it cannot answer."""
+        answer = self.metadata(node_id, [topic])
+        if answer is None:
             return None
         for found in answer.topics:
             for p in found.partitions:
