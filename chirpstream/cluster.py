@@ -26,6 +26,7 @@ gets SIGKILL if this process dies without stopping it (even by SIGKILL).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import re
 import signal
@@ -36,6 +37,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kio.schema.metadata.v12.request import MetadataRequest
+
 from broker.config import (
     BrokerConfig,
     ConfigError,
@@ -43,6 +46,7 @@ from broker.config import (
     parse_assignment,
     read_properties,
 )
+from broker.net.client import ClientError, KafkaClient
 from chirpstream import run_file
 from chirpstream.arguments import positive_int
 from chirpstream.run_file import NodeRecord, Process, RunRecord
@@ -61,6 +65,9 @@ MAX_BROKERS = CONTROLLER_OFFSET  # beyond it, client ports would run into contro
 CONTROLLER_CHOICES = (1, 3)
 READY_TIMEOUT_S = 60.0
 POLL_S = 0.1
+NO_TOPICS = MetadataRequest(
+    topics=(), allow_auto_topic_creation=False, include_topic_authorized_operations=False
+)
 # Set by this verb for each node; --broker-config may not change them.
 LAYOUT_KEYS = (
     "process.roles",
@@ -402,7 +409,23 @@ class Cluster:
             if self.stopping:
                 raise KeyboardInterrupt
             time.sleep(POLL_S)
+        self._wait_every_broker_seen(deadline)
         self.write_run_file()
+
+    def _wait_every_broker_seen(self, deadline: float) -> None:
+        """Until every broker's Metadata lists every broker (each one unfenced, as every
+        other has heard): a client whose first answer names no controller (-1) would wait
+        for its next metadata refresh before it could create a topic."""
+        brokers = {node.node_id: node.client_address for node in self.nodes if node.broker}
+        while any(asyncio.run(_listed(address)) != set(brokers) for address in brokers.values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the brokers did not all see each other within {READY_TIMEOUT_S:.0f} s;"
+                    f" see node.log in {self.nodes[0].folder.parent}/node-*/"
+                )
+            if self.stopping:
+                raise KeyboardInterrupt
+            time.sleep(POLL_S)
 
     def describe(self) -> list[str]:
         lines = []
@@ -504,6 +527,20 @@ def _ended(code: int) -> str:
     if code < 0:
         return f"was killed by {signal.Signals(-code).name}"
     return "exited cleanly" if code == 0 else f"exited with {code}"
+
+
+async def _listed(address: str | None) -> set[int]:
+    """The brokers the Metadata of the broker at ``address`` lists (none if it does not
+    answer)."""
+    host, _, port = (address or "").rpartition(":")
+    client = KafkaClient(host, int(port), client_id="chirpstream-cluster")
+    try:
+        answer = await client.request(NO_TOPICS, timeout_s=POLL_S * 10)
+    except (ClientError, OSError, TimeoutError):
+        return set()
+    finally:
+        await client.close()
+    return {int(broker.node_id) for broker in answer.brokers}
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
