@@ -738,12 +738,9 @@ class RaftCore:
             return
         leader_end = self.log.end_offset
         self._leader.record_fetch(source, request.fetch_offset, leader_end, self.now)
-        known = self.high_watermark
         if source in self.voters:
             self._maybe_advance_high_watermark()
-        # A fetch that moved the high watermark is answered at once: held, its sender would
-        # learn the commit only when the hold ends (KIP-1166 fixes the same delay in Kafka).
-        if request.fetch_offset < leader_end or self.high_watermark > known:
+        if request.fetch_offset < leader_end:
             self._parked.pop(source, None)
             self._answer_fetch(request)
         else:

@@ -7,13 +7,7 @@ from __future__ import annotations
 import pytest
 
 from broker.raft import Entry, NotLeaderError, RaftCore, Role, leader_change
-from broker.raft.messages import (
-    DivergingEpoch,
-    EndQuorumEpochRequest,
-    FetchRequest,
-    FetchResponse,
-    VoteRequest,
-)
+from broker.raft.messages import DivergingEpoch, EndQuorumEpochRequest, FetchRequest, VoteRequest
 from tests.unit.raft.harness import CONFIG, Quorum, between, fetch, leader_of, take
 
 
@@ -186,18 +180,6 @@ def test_describe_quorum_reports_offsets_and_times_from_the_clock() -> None:
     assert quorum.now - observer.last_fetch_timestamp <= CONFIG.fetch_max_wait_ms + 5
     with pytest.raises(NotLeaderError):
         quorum.cores[lagging].describe_quorum()
-
-
-def test_a_fetch_that_moves_the_high_watermark_is_answered_at_once() -> None:
-    """The follower whose Fetch completes a majority learns the new high watermark from that
-    Fetch's answer, not a hold later; a Fetch with nothing new after it is held again."""
-    leader = leader_of(2, [Entry(1, b"a"), Entry(1, b"b")])
-    assert leader.log.end_offset == 3 and leader.high_watermark == 0
-    leader.step(FetchRequest(1, leader.node_id, 7, leader.epoch, 3, 2))
-    answers = [m for m in take(leader) if isinstance(m, FetchResponse)]
-    assert [(a.destination, a.high_watermark) for a in answers] == [(1, 3)]
-    leader.step(FetchRequest(1, leader.node_id, 8, leader.epoch, 3, 2))
-    assert not [m for m in take(leader) if isinstance(m, FetchResponse)]
 
 
 def test_an_idle_follower_fetches_once_per_hold_and_keeps_its_leader() -> None:
