@@ -13,6 +13,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, TopicMetadata
 
+from broker.net.client import ClientError, KafkaClient
 from chirpstream.client_config import ConfigError, client_config, parse_setting
 from chirpstream.kafka import Unreachable
 
@@ -21,6 +22,18 @@ TIMEOUT_S = 15.0  # for one admin request, and for finding a broker at all
 
 class CliError(Exception):
     """A failure to report as one ``error:`` line, exit code 1."""
+
+
+async def ask_once(host: str, port: int, request: Any, *, client_id: str, node: str) -> Any:
+    """One request over the broker's own wire client (for what confluent-kafka cannot send);
+    a node that does not answer is a CliError naming ``node`` ("the controller", ...)."""
+    client = KafkaClient(host, port, client_id=client_id)
+    try:
+        return await client.request(request, timeout_s=TIMEOUT_S)
+    except ClientError as exc:
+        raise CliError(f"cannot reach {node} at {host}:{port}: {exc}") from None
+    finally:
+        await client.close()
 
 
 # Errors after which librdkafka will never get an answer, so waiting longer is pointless.

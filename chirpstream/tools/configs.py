@@ -24,9 +24,8 @@ from kio.schema.incremental_alter_configs.v1 import request as incremental
 from kio.schema.metadata.v12.request import MetadataRequest
 from kio.static.primitive import i8
 
-from broker.net.client import ClientError, KafkaClient
 from chirpstream.settings import DEFAULT_BOOTSTRAP
-from chirpstream.tools.common import TIMEOUT_S, CliError, reporting_errors
+from chirpstream.tools.common import CliError, ask_once, reporting_errors
 
 TOPIC, BROKER = 2, 4
 SOURCES = {
@@ -169,13 +168,7 @@ def _singular(resource_type: int) -> str:
 
 
 async def _send(host: str, port: int, request: Any) -> Any:
-    client = KafkaClient(host, port, client_id="chirpstream-configs")
-    try:
-        return await client.request(request, timeout_s=TIMEOUT_S)
-    except ClientError as exc:
-        raise CliError(f"cannot reach the broker at {host}:{port}: {exc}") from None
-    finally:
-        await client.close()
+    return await ask_once(host, port, request, client_id="chirpstream-configs", node="the broker")
 
 
 async def _metadata(host: str, port: int) -> Any:

@@ -29,8 +29,7 @@ from kio.schema.offset_delete.v0.request import (
 from kio.schema.types import GroupId, TopicName
 from kio.static.primitive import i32
 
-from broker.net.client import ClientError, KafkaClient
-from chirpstream.tools.common import TIMEOUT_S, CliError, print_table
+from chirpstream.tools.common import CliError, ask_once, print_table
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -133,10 +132,6 @@ async def _send(host: str, port: int, group: str, asked: list[Key]) -> Any:
             for topic, ps in by_topic.items()
         ),
     )
-    client = KafkaClient(host, port, client_id="chirpstream-groups")
-    try:
-        return await client.request(request, timeout_s=TIMEOUT_S)
-    except ClientError as exc:
-        raise CliError(f"cannot reach the group coordinator at {host}:{port}: {exc}") from None
-    finally:
-        await client.close()
+    return await ask_once(
+        host, port, request, client_id="chirpstream-groups", node="the group coordinator"
+    )

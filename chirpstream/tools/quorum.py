@@ -21,9 +21,8 @@ from kio.schema.describe_cluster.v1.request import DescribeClusterRequest
 from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
 from kio.schema.errors import ErrorCode
 
-from broker.net.client import ClientError, KafkaClient
 from broker.raft.store import METADATA_TOPIC
-from chirpstream.tools.common import TIMEOUT_S, CliError, print_table, reporting_errors
+from chirpstream.tools.common import CliError, ask_once, print_table, reporting_errors
 
 DEFAULT_CONTROLLER = "127.0.0.1:9192"  # node 0's CONTROLLER listener in `chirpstream cluster`
 ZERO_UUID = "AAAAAAAAAAAAAAAAAAAAAA"  # Kafka's Uuid.ZERO_UUID: no directory id
@@ -100,13 +99,9 @@ async def describe_cluster_id(host: str, port: int) -> str:
 
 
 async def _send(host: str, port: int, request: Any) -> Any:
-    client = KafkaClient(host, port, client_id="chirpstream-quorum")
-    try:
-        return await client.request(request, timeout_s=TIMEOUT_S)
-    except ClientError as exc:
-        raise CliError(f"cannot reach the controller at {host}:{port}: {exc}") from None
-    finally:
-        await client.close()
+    return await ask_once(
+        host, port, request, client_id="chirpstream-quorum", node="the controller"
+    )
 
 
 async def _ask(host: str, port: int) -> Any:
