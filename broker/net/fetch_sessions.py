@@ -116,6 +116,11 @@ class FetchContext(Generic[Wanted]):
         self._session = session
         self._new_session = new_session  # (privileged, uses_topic_ids) of a full fetch's
 
+    @property
+    def sessionless(self) -> bool:
+        """A fetch with no session and none to open: its answer carries every partition."""
+        return self._session is None and self._new_session is None
+
     def answer(self, answered: Sequence[tuple[Key, Answered]]) -> tuple[int, list[Key]]:
         """The session id to answer with and the partitions the answer carries, given what
         each partition read says (in :attr:`partitions` order)."""

@@ -205,6 +205,8 @@ def _said(part: FetchPartition) -> Answered:
 
 def _shape(fetch: FetchContext, answer: list) -> tuple[int, list]:
     """The session id to answer with, and the answer cut to what the session must carry."""
+    if fetch.sessionless:  # librdkafka's fetches: nothing to compare, nothing to cut
+        return NO_SESSION, answer
     said = [((key, part.index), _said(part)) for key, parts in answer for part in parts]
     session_id, carried = fetch.answer(said)
     if len(carried) == len(said):
