@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from chirpstream.settings import DEFAULT_BOOTSTRAP
@@ -103,6 +104,15 @@ def pick(label: str, options: Sequence[str], param: str, preferred: str) -> str 
     if st.query_params.get(param) != chosen:
         st.query_params[param] = chosen
     return chosen
+
+
+def pick_topic(topics: pd.DataFrame) -> str | None:
+    """The page's topic picker over ``store.topics()`` (shared through the ``topic`` query
+    parameter, ``tweets`` first); says so on the page when there is no topic yet."""
+    topic = pick("Topic", list(topics["topic"]) if len(topics) else [], "topic", "tweets")
+    if topic is None:
+        st.info("No topics yet.")
+    return topic
 
 
 def client_config() -> dict[str, str]:

@@ -16,9 +16,8 @@ def keys() -> None:
     store = ui.data()
     ui.banner(store)
     topics = store.topics()
-    topic = ui.pick("Topic", list(topics["topic"]) if len(topics) else [], "topic", "tweets")
+    topic = ui.pick_topic(topics)
     if topic is None:
-        st.info("No topics yet.")
         return
     count = int(topics.loc[topics["topic"] == topic, "partitions"].iloc[0])
     recent = store.tail(RECENT)["key"] if topic == TAIL_TOPIC else []

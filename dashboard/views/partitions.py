@@ -14,9 +14,8 @@ def partitions() -> None:
     store = ui.data()
     ui.banner(store)
     topics = store.topics()
-    topic = ui.pick("Topic", list(topics["topic"]) if len(topics) else [], "topic", "tweets")
+    topic = ui.pick_topic(topics)
     if topic is None:
-        st.info("No topics yet.")
         return
     table = store.partition_table(topic)
     st.dataframe(table, hide_index=True)
