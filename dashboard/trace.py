@@ -1,0 +1,236 @@
+"""Follow one tweet: where it went and when, from its record, the ``tweet-stats`` results that
+counted it (``dashboard.trace_reader``) and the collector's samples of the cluster.
+
+The hops, in order, each with the time it happened ("exact", from a record) or the time the
+first collector sample that showed it had read its figures ("seen by": the hop happened
+before, and after the sample before it):
+
+1. produced: the tweet's record timestamp, when the topic stamps the producer's time
+   (CreateTime, Kafka's default: ingest's producer sets it);
+2. appended to the leader's log: the record timestamp under LogAppendTime, else the first
+   sample where the leader's log end offset passed the tweet's offset;
+3. committed: the first sample where the high watermark passed it (every replica in the ISR
+   holds it: it survives the loss of any of them);
+4. read by a member of ``analytics``: the ``read.ms`` header of the first result that covered
+   it (the time the worker read that result's last record: the tweet's own read time when the
+   result ends at it, else a bound), the member from its ``member.id`` header;
+5. result produced: that result's record timestamp;
+6. offset committed: the first sample where the group's committed offset passed it (a worker
+   commits a run's start, so this waits for the run to close). The member is the one the
+   ``member.id`` header names, or, for a result without it, the one the samples show owning
+   the partition when the result was produced.
+
+``replicas``: each replica of the partition and since when it holds the tweet (its log end
+offset past the tweet's offset in the samples; where log end offsets were not probed, the
+ISR when the high watermark passed it). ``timeline`` draws the hops with Altair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from chirpstream.settings import ANALYTICS_GROUP, TWEETS_TOPIC
+from dashboard.charts import PALETTE
+from dashboard.log_strip import log_ends
+from dashboard.trace_reader import Results, TweetRecord
+
+EXACT = "exact"
+SEEN_BY = "seen by"
+KNOWN = [EXACT, SEEN_BY]
+BEFORE_MS = 5000  # samples read from this long before the tweet's timestamp
+PRODUCED = "produced"
+APPENDED = "appended to the leader's log"
+COMMITTED = "committed (high watermark passed it)"
+READ = "read by a worker"
+RESULT = "result produced"
+OFFSET_COMMITTED = "offset committed"
+HOPS = (PRODUCED, APPENDED, COMMITTED, READ, RESULT, OFFSET_COMMITTED)
+
+
+@dataclass(frozen=True)
+class Hop:
+    hop: str  # one of HOPS
+    at_ms: int | None  # None: not happened yet, or not known
+    known: str  # EXACT or SEEN_BY
+    how: str
+
+
+@dataclass(frozen=True)
+class Trace:
+    tweet: TweetRecord
+    hops: list[Hop]
+    replicas: pd.DataFrame  # replica, holds_since_ms (NaN: not yet seen), in_isr (now)
+    results: Results | None  # None: tweet-stats could not be read
+    member_id: str | None
+    client_id: str | None
+
+    def hop(self, name: str) -> Hop:
+        return next(h for h in self.hops if h.hop == name)
+
+    def table(self) -> pd.DataFrame:
+        """hop, at_ms, after_ms (after the produce time, or the first time known), known,
+        how: the hops as a table, in order."""
+        times = [h.at_ms for h in self.hops if h.at_ms is not None]
+        zero = times[0] if times else None
+        return pd.DataFrame(
+            [
+                (
+                    h.hop,
+                    h.at_ms,
+                    None if h.at_ms is None or zero is None else h.at_ms - zero,
+                    h.known,
+                    h.how,
+                )
+                for h in self.hops
+            ],
+            columns=["hop", "at_ms", "after_ms", "known", "how"],
+        )
+
+
+def _first(frame: pd.DataFrame, passed: pd.Series) -> int | None:
+    chosen = frame.loc[passed, "seen_ms"]
+    return int(chosen.iloc[0]) if len(chosen) else None
+
+
+def _ends(text: Any) -> dict[int, int]:
+    return dict(log_ends(text))
+
+
+def _ids(text: Any) -> list[int]:
+    return [int(n) for n in text.split(",")] if isinstance(text, str) and text else []
+
+
+def follow(
+    store: Any, tweet: TweetRecord, results: Results | None, group: str = ANALYTICS_GROUP
+) -> Trace:
+    """The trace of ``tweet`` from ``store``'s samples (a ``Store`` or the pages' cached
+    ``ui.Data``) and the ``results`` found for it (None: ``tweet-stats`` was not read)."""
+    p, offset = tweet.partition, tweet.offset
+    since = tweet.timestamp_ms - BEFORE_MS
+    samples = store.partition_samples(TWEETS_TOPIC, p, since)
+    hw = samples["high_watermark"]
+    committed_at = _first(samples, hw.notna() & (hw > offset))
+    ends = [_ends(text) for text in samples["log_ends"]]
+    probed = any(ends)
+    leader_at = _first(
+        samples,
+        pd.Series(
+            [
+                e.get(int(leader), -1) > offset
+                for e, leader in zip(ends, samples["leader"], strict=True)
+            ],
+            index=samples.index,
+            dtype=bool,
+        ),
+    )
+
+    newest = samples.iloc[-1] if len(samples) else None
+    replicas = _ids(newest["replicas"]) if newest is not None else []
+    isr_now = set(_ids(newest["isr"])) if newest is not None else set()
+    holds: dict[int, int | None] = {}
+    for replica in replicas:
+        passed = pd.Series([e.get(replica, -1) > offset for e in ends], index=samples.index)
+        holds[replica] = _first(samples, passed) if len(samples) else None
+    if not probed and committed_at is not None:  # no log end offsets: the ISR at the HW
+        isr_then = _ids(samples.loc[samples["seen_ms"] == committed_at, "isr"].iloc[0])
+        holds = {r: committed_at if r in isr_then else None for r in replicas}
+    replica_table = pd.DataFrame(
+        {
+            "replica": replicas,
+            "holds_since_ms": [holds[r] for r in replicas],
+            "in_isr": [r in isr_now for r in replicas],
+        }
+    )
+
+    hops = [_produced(tweet), _appended(tweet, leader_at, probed)]
+    hops.append(
+        Hop(COMMITTED, committed_at, SEEN_BY, f"first sample with the high watermark > {offset}")
+    )
+    first = results.first if results is not None else None
+    members = store.member_samples(group, since)
+    member_id = first.member_id if first is not None else None
+    if first is not None and member_id is None:  # a worker without the header: the owner
+        member_id = _owner(members, p, first.produced_ms)
+    client_id = _client(members, member_id)
+    if first is None:
+        why = "no result covers it yet" if results is not None else "tweet-stats not read"
+        hops += [Hop(READ, None, EXACT, why), Hop(RESULT, None, EXACT, why)]
+    else:
+        exact = first.last_offset == offset
+        hops.append(
+            Hop(
+                READ,
+                first.read_ms,
+                EXACT if exact else SEEN_BY,
+                f"read.ms of result {first.stats_offset} (its last record"
+                + (", this tweet)" if exact else f", offset {first.last_offset})"),
+            )
+        )
+        hops.append(
+            Hop(RESULT, first.produced_ms, EXACT, f"timestamp of result {first.stats_offset}")
+        )
+    commits = store.commit_samples(group, TWEETS_TOPIC, p, since)
+    done = commits["committed"]
+    hops.append(
+        Hop(
+            OFFSET_COMMITTED,
+            _first(commits, done.notna() & (done > offset)),
+            SEEN_BY,
+            f"first sample with {group}'s committed offset > {offset}",
+        )
+    )
+    return Trace(tweet, hops, replica_table, results, member_id, client_id)
+
+
+def _produced(tweet: TweetRecord) -> Hop:
+    if tweet.log_append_time:
+        return Hop(PRODUCED, None, EXACT, "not recorded: the topic stamps LogAppendTime")
+    return Hop(PRODUCED, tweet.timestamp_ms, EXACT, "record timestamp (CreateTime, the producer's)")
+
+
+def _appended(tweet: TweetRecord, leader_at: int | None, probed: bool) -> Hop:
+    if tweet.log_append_time:
+        return Hop(APPENDED, tweet.timestamp_ms, EXACT, "record timestamp (LogAppendTime)")
+    if not probed:
+        return Hop(APPENDED, None, SEEN_BY, "log end offsets not probed on this cluster")
+    return Hop(
+        APPENDED, leader_at, SEEN_BY, f"first sample with the leader's log end > {tweet.offset}"
+    )
+
+
+def _client(members: pd.DataFrame, member_id: str | None) -> str | None:
+    """The client id the samples show for ``member_id``."""
+    if member_id is None:
+        return None
+    found = members.loc[members["member_id"] == member_id, "client_id"]
+    return str(found.iloc[-1]) if len(found) else None
+
+
+def _owner(members: pd.DataFrame, partition: int, at_ms: int) -> str | None:
+    """The member the first sample from ``at_ms`` on names as owning ``partition``."""
+    wanted = f"{TWEETS_TOPIC}:{partition}"
+    for row in members[members["ts_ms"] >= at_ms].itertuples():
+        if wanted in str(row.assignment).split(","):
+            return str(row.member_id)
+    return None
+
+
+def timeline(trace: Trace) -> alt.LayerChart:
+    """The hops on one axis of milliseconds after the first one: a point per hop that
+    happened (a circle: exact; a square: seen by a sample), labelled with its time."""
+    table = trace.table().dropna(subset=["after_ms"])
+    table["label"] = [f"+{int(ms):,} ms" for ms in table["after_ms"]]
+    y = alt.Y("hop:N", sort=list(HOPS), title=None)
+    base = alt.Chart(table).encode(x=alt.X("after_ms:Q", title="ms after it was produced"), y=y)
+    rules = base.mark_rule(color=PALETTE[9]).encode(x=alt.datum(0), x2="after_ms:Q")
+    points = base.mark_point(size=120, filled=True).encode(
+        shape=alt.Shape("known:N", scale=alt.Scale(domain=KNOWN, range=["circle", "square"])),
+        color=alt.Color("known:N", scale=alt.Scale(domain=KNOWN, range=[PALETTE[0], PALETTE[1]])),
+        tooltip=["hop:N", "after_ms:Q", "known:N", "how:N"],
+    )
+    labels = base.mark_text(align="left", dx=8).encode(text="label:N")
+    return alt.layer(rules, points, labels).properties(height=alt.Step(36))
