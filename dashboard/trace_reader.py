@@ -119,7 +119,9 @@ def find_results(
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            for message in reader.consume(min(1000, max_records - searched), timeout=left):
+            # consume waits for as many records as it asks for: never more than are left.
+            wanted = min(1000, max_records - searched, end - position)
+            for message in reader.consume(wanted, timeout=left):
                 if message.error() is not None:
                     continue
                 position, searched = message.offset() + 1, searched + 1
