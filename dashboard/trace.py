@@ -13,12 +13,12 @@ before, and after the sample before it):
    holds it: it survives the loss of any of them);
 4. read by a member of ``analytics``: the ``read.ms`` header of the first result that covered
    it (the time the worker read that result's last record: the tweet's own read time when the
-   result ends at it, else a bound), the member from its ``member.id`` header;
+   result ends at it, else a bound). The member is the one its ``member.id`` header names
+   or, for a result without it, the one the samples show owning the partition when the
+   result was produced; its client id is the one the samples show for that member;
 5. result produced: that result's record timestamp;
 6. offset committed: the first sample where the group's committed offset passed it (a worker
-   commits a run's start, so this waits for the run to close). The member is the one the
-   ``member.id`` header names, or, for a result without it, the one the samples show owning
-   the partition when the result was produced.
+   commits a run's start, so this waits for the run to close).
 
 ``replicas``: each replica of the partition and since when it holds the tweet (its log end
 offset past the tweet's offset in the samples; where log end offsets were not probed, the
@@ -91,8 +91,9 @@ class Trace:
         )
 
 
-def _first(frame: pd.DataFrame, passed: pd.Series) -> int | None:
-    chosen = frame.loc[passed, "seen_ms"]
+def _first(frame: pd.DataFrame, passed: list[bool]) -> int | None:
+    """The seen_ms of the first row of ``frame`` where ``passed``; None if there is none."""
+    chosen = frame.loc[pd.Series(passed, index=frame.index, dtype=bool), "seen_ms"]
     return int(chosen.iloc[0]) if len(chosen) else None
 
 
@@ -113,32 +114,49 @@ def follow(
     since = tweet.timestamp_ms - BEFORE_MS
     samples = store.partition_samples(TWEETS_TOPIC, p, since)
     hw = samples["high_watermark"]
-    committed_at = _first(samples, hw.notna() & (hw > offset))
+    committed_at = _first(samples, (hw.notna() & (hw > offset)).tolist())
     ends = [_ends(text) for text in samples["log_ends"]]
-    probed = any(ends)
-    leader_at = _first(
-        samples,
-        pd.Series(
-            [
-                e.get(int(leader), -1) > offset
-                for e, leader in zip(ends, samples["leader"], strict=True)
-            ],
-            index=samples.index,
-            dtype=bool,
-        ),
+    leaders = [None if pd.isna(leader) else int(leader) for leader in samples["leader"]]
+    on_leader = [e.get(leader, -1) > offset for e, leader in zip(ends, leaders, strict=True)]
+    hops = [
+        _produced(tweet),
+        _appended(tweet, _first(samples, on_leader), probed=any(ends)),
+        Hop(COMMITTED, committed_at, SEEN_BY, f"first sample with the high watermark > {offset}"),
+    ]
+    first = results.first if results is not None else None
+    members = store.member_samples(group, since)
+    member_id = first.member_id if first is not None else None
+    if first is not None and member_id is None:  # a worker without the header: the owner
+        member_id = _owner(members, p, first.produced_ms)
+    hops += _worker_hops(tweet, results)
+    commits = store.commit_samples(group, TWEETS_TOPIC, p, since)
+    done = commits["committed"]
+    hops.append(
+        Hop(
+            OFFSET_COMMITTED,
+            _first(commits, (done.notna() & (done > offset)).tolist()),
+            SEEN_BY,
+            f"first sample with {group}'s committed offset > {offset}",
+        )
     )
+    replicas = _replicas(samples, ends, offset, committed_at)
+    return Trace(tweet, hops, replicas, results, member_id, _client(members, member_id))
 
+
+def _replicas(
+    samples: pd.DataFrame, ends: list[dict[int, int]], offset: int, committed_at: int | None
+) -> pd.DataFrame:
+    """replica, holds_since_ms (None: not seen holding it), in_isr (in the newest sample)."""
     newest = samples.iloc[-1] if len(samples) else None
     replicas = _ids(newest["replicas"]) if newest is not None else []
     isr_now = set(_ids(newest["isr"])) if newest is not None else set()
-    holds: dict[int, int | None] = {}
-    for replica in replicas:
-        passed = pd.Series([e.get(replica, -1) > offset for e in ends], index=samples.index)
-        holds[replica] = _first(samples, passed) if len(samples) else None
-    if not probed and committed_at is not None:  # no log end offsets: the ISR at the HW
-        isr_then = _ids(samples.loc[samples["seen_ms"] == committed_at, "isr"].iloc[0])
+    if any(ends):
+        holds = {r: _first(samples, [e.get(r, -1) > offset for e in ends]) for r in replicas}
+    else:  # log end offsets not probed: the ISR when the high watermark passed it held it
+        at = samples.loc[samples["seen_ms"] == committed_at, "isr"]
+        isr_then = _ids(at.iloc[0]) if len(at) else []
         holds = {r: committed_at if r in isr_then else None for r in replicas}
-    replica_table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "replica": replicas,
             "holds_since_ms": [holds[r] for r in replicas],
@@ -146,44 +164,26 @@ def follow(
         }
     )
 
-    hops = [_produced(tweet), _appended(tweet, leader_at, probed)]
-    hops.append(
-        Hop(COMMITTED, committed_at, SEEN_BY, f"first sample with the high watermark > {offset}")
-    )
+
+def _worker_hops(tweet: TweetRecord, results: Results | None) -> list[Hop]:
+    """Read by a worker, result produced: from the first result that covered the tweet."""
     first = results.first if results is not None else None
-    members = store.member_samples(group, since)
-    member_id = first.member_id if first is not None else None
-    if first is not None and member_id is None:  # a worker without the header: the owner
-        member_id = _owner(members, p, first.produced_ms)
-    client_id = _client(members, member_id)
     if first is None:
         why = "no result covers it yet" if results is not None else "tweet-stats not read"
-        hops += [Hop(READ, None, EXACT, why), Hop(RESULT, None, EXACT, why)]
+        return [Hop(READ, None, EXACT, why), Hop(RESULT, None, EXACT, why)]
+    named = f"result {first.stats_offset}"
+    if first.read_ms is None:
+        read = Hop(READ, None, EXACT, f"{named} has no read.ms header")
+    elif first.last_offset == tweet.offset:
+        read = Hop(READ, first.read_ms, EXACT, f"read.ms of {named}, which ends at this tweet")
     else:
-        exact = first.last_offset == offset
-        hops.append(
-            Hop(
-                READ,
-                first.read_ms,
-                EXACT if exact else SEEN_BY,
-                f"read.ms of result {first.stats_offset} (its last record"
-                + (", this tweet)" if exact else f", offset {first.last_offset})"),
-            )
-        )
-        hops.append(
-            Hop(RESULT, first.produced_ms, EXACT, f"timestamp of result {first.stats_offset}")
-        )
-    commits = store.commit_samples(group, TWEETS_TOPIC, p, since)
-    done = commits["committed"]
-    hops.append(
-        Hop(
-            OFFSET_COMMITTED,
-            _first(commits, done.notna() & (done > offset)),
+        read = Hop(
+            READ,
+            first.read_ms,
             SEEN_BY,
-            f"first sample with {group}'s committed offset > {offset}",
+            f"read.ms of {named}: when its last record, offset {first.last_offset}, was read",
         )
-    )
-    return Trace(tweet, hops, replica_table, results, member_id, client_id)
+    return [read, Hop(RESULT, first.produced_ms, EXACT, f"timestamp of {named}")]
 
 
 def _produced(tweet: TweetRecord) -> Hop:
@@ -211,12 +211,13 @@ def _client(members: pd.DataFrame, member_id: str | None) -> str | None:
 
 
 def _owner(members: pd.DataFrame, partition: int, at_ms: int) -> str | None:
-    """The member the first sample from ``at_ms`` on names as owning ``partition``."""
+    """The member owning ``partition`` in the newest sample up to ``at_ms`` (else in the first
+    sample after it) that names an owner."""
     wanted = f"{TWEETS_TOPIC}:{partition}"
-    for row in members[members["ts_ms"] >= at_ms].itertuples():
-        if wanted in str(row.assignment).split(","):
-            return str(row.member_id)
-    return None
+    owning = members[[wanted in str(a).split(",") for a in members["assignment"]]]
+    before = owning[owning["ts_ms"] <= at_ms]
+    chosen = before.iloc[-1:] if len(before) else owning.iloc[:1]
+    return str(chosen["member_id"].iloc[0]) if len(chosen) else None
 
 
 def timeline(trace: Trace) -> alt.LayerChart:
