@@ -6,8 +6,9 @@
   LogAppendTime) and text.
 - ``find_results``: the ``tweet-stats`` results that cover a tweet's offset. A worker publishes
   one result per run of a source partition, partial ones while the run grows and a final one
-  when it closes (``consumers.runs``); the search starts at the first result produced at or
-  after the tweet (ListOffsets by timestamp) and stops once a result of the same partition
+  when it closes (``consumers.runs``); the search starts at the first result produced
+  ``SKEW_MS`` before the tweet or later (ListOffsets by timestamp; the worker's clock and the
+  producer's may differ) and stops once a result of the same partition
   starts after the tweet (its run closed), at the end of the topic, or after ``max_records``.
   It returns the first result that covered the tweet (when it was first counted) and the
   longest one (the one ``consumers.fold`` keeps: it counts the tweet in the totals). Each
@@ -30,6 +31,7 @@ from dashboard import clients
 MEMBER_HEADER = "member.id"
 READ_HEADER = "read.ms"
 MAX_RESULTS = 20_000  # results read at most per search
+SKEW_MS = 10_000  # the search starts this long before the tweet: the hosts' clocks may differ
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,13 @@ def find_results(
     max_records: int = MAX_RESULTS,
 ) -> Results:
     """The results covering ``tweets`` ``partition``/``offset``, searched from the first
-    result produced at or after ``since_ms`` (the tweet's timestamp). Raises
+    result produced ``SKEW_MS`` before ``since_ms`` (the tweet's timestamp) or later. Raises
     KafkaException when ``tweet-stats`` cannot be read."""
     reader = clients.reader(config)
     first = counted = None
     closed, searched = False, 0
     try:
-        stats = TopicPartition(STATS_TOPIC, 0, since_ms)
+        stats = TopicPartition(STATS_TOPIC, 0, since_ms - SKEW_MS)
         start = reader.offsets_for_times([stats], timeout=timeout_s)[0].offset
         end = reader.get_watermark_offsets(TopicPartition(STATS_TOPIC, 0), timeout=timeout_s)[1]
         if start < 0 or start >= end:  # nothing produced since the tweet

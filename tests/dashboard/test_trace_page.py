@@ -6,6 +6,7 @@ the one those records and samples make."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -165,3 +166,25 @@ def test_the_trace_of_a_tail_tweet_shows_each_hop_replica_member_and_result(stor
     assert results["offsets"].tolist() == ["0..1", "0..2"]
     assert set(results["member"]) == {READER}
     assert not any("may still grow" in c.value for c in app.caption)  # the next run was seen
+
+
+def test_the_tweet_sent_from_produce_is_the_one_followed(store):
+    app = AppTest.from_file(str(APP), default_timeout=30)
+    app.run()
+    app.switch_page("views/produce.py").run()
+    app.text_input(key="author").set_value("teacher")
+    app.button[0].click().run()
+    assert not app.exception, app.exception
+    stored = re.fullmatch(r"Stored in partition (\d+) at offset (\d+)\.", app.success[0].value)
+    assert stored is not None, app.success[0].value
+    partition, offset = int(stored[1]), int(stored[2])
+    app.switch_page("views/trace.py").run()
+    assert not app.exception, app.exception
+    assert app.selectbox[0].value == f"{partition}:{offset}"
+    assert f"Key 'teacher': partition {partition}, offset {offset}" in [
+        h.value for h in app.main.subheader
+    ]
+    hops = app.dataframe[0].value.set_index("hop")
+    assert hops.loc["produced", "after_ms"] == 0  # its record timestamp, read from Kafka
+    assert hops["after_ms"].drop("produced").isna().all()  # no sample or result since
+    assert "No tweet-stats result covers it yet." in [i.value for i in app.info]
