@@ -8,7 +8,8 @@ before, and after the sample before it):
 1. produced: the tweet's record timestamp, when the topic stamps the producer's time
    (CreateTime, Kafka's default: ingest's producer sets it);
 2. appended to the leader's log: the record timestamp under LogAppendTime, else the first
-   sample where the leader's log end offset passed the tweet's offset;
+   sample where the leader's log end offset or the high watermark passed the tweet's offset
+   (the collector reads the high watermark last, so it may show it first);
 3. committed: the first sample where the high watermark passed it (every replica in the ISR
    holds it: it survives the loss of any of them);
 4. read by a member of ``analytics``: the ``read.ms`` header of the first result that covered
@@ -20,9 +21,11 @@ before, and after the sample before it):
 6. offset committed: the first sample where the group's committed offset passed it (a worker
    commits a run's start, so this waits for the run to close).
 
-``replicas``: each replica of the partition and since when it holds the tweet (its log end
-offset past the tweet's offset in the samples; where log end offsets were not probed, the
-ISR when the high watermark passed it). ``timeline`` draws the hops with Altair.
+``replicas``: each replica of the partition and since when it holds the tweet: the first
+sample with its log end offset past the tweet's offset, or, if earlier, the one where the
+high watermark passed it with the replica in the ISR (the high watermark is the ISR's lowest
+log end offset; the only way to tell where log end offsets are not probed). ``timeline``
+draws the hops with Altair.
 """
 
 from __future__ import annotations
@@ -97,6 +100,11 @@ def _first(frame: pd.DataFrame, passed: list[bool]) -> int | None:
     return int(chosen.iloc[0]) if len(chosen) else None
 
 
+def _earliest(*times: int | None) -> int | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
 def _ends(text: Any) -> dict[int, int]:
     return dict(log_ends(text))
 
@@ -120,7 +128,7 @@ def follow(
     on_leader = [e.get(leader, -1) > offset for e, leader in zip(ends, leaders, strict=True)]
     hops = [
         _produced(tweet),
-        _appended(tweet, _first(samples, on_leader), probed=any(ends)),
+        _appended(tweet, _earliest(_first(samples, on_leader), committed_at)),
         Hop(COMMITTED, committed_at, SEEN_BY, f"first sample with the high watermark > {offset}"),
     ]
     first = results.first if results is not None else None
@@ -150,12 +158,17 @@ def _replicas(
     newest = samples.iloc[-1] if len(samples) else None
     replicas = _ids(newest["replicas"]) if newest is not None else []
     isr_now = set(_ids(newest["isr"])) if newest is not None else set()
-    if any(ends):
-        holds = {r: _first(samples, [e.get(r, -1) > offset for e in ends]) for r in replicas}
-    else:  # log end offsets not probed: the ISR when the high watermark passed it held it
-        at = samples.loc[samples["seen_ms"] == committed_at, "isr"]
-        isr_then = _ids(at.iloc[0]) if len(at) else []
-        holds = {r: committed_at if r in isr_then else None for r in replicas}
+    # Every replica in the ISR when the high watermark passed it held it: the high watermark
+    # is the lowest log end offset of the ISR.
+    at = samples.loc[samples["seen_ms"] == committed_at, "isr"]
+    isr_then = _ids(at.iloc[0]) if len(at) else []
+    holds = {
+        r: _earliest(
+            _first(samples, [e.get(r, -1) > offset for e in ends]),
+            committed_at if r in isr_then else None,
+        )
+        for r in replicas
+    }
     return pd.DataFrame(
         {
             "replica": replicas,
@@ -192,13 +205,14 @@ def _produced(tweet: TweetRecord) -> Hop:
     return Hop(PRODUCED, tweet.timestamp_ms, EXACT, "record timestamp (CreateTime, the producer's)")
 
 
-def _appended(tweet: TweetRecord, leader_at: int | None, probed: bool) -> Hop:
+def _appended(tweet: TweetRecord, leader_at: int | None) -> Hop:
     if tweet.log_append_time:
         return Hop(APPENDED, tweet.timestamp_ms, EXACT, "record timestamp (LogAppendTime)")
-    if not probed:
-        return Hop(APPENDED, None, SEEN_BY, "log end offsets not probed on this cluster")
     return Hop(
-        APPENDED, leader_at, SEEN_BY, f"first sample with the leader's log end > {tweet.offset}"
+        APPENDED,
+        leader_at,
+        SEEN_BY,
+        f"first sample with the leader's log end or the high watermark > {tweet.offset}",
     )
 
 
@@ -221,17 +235,22 @@ def _owner(members: pd.DataFrame, partition: int, at_ms: int) -> str | None:
 
 
 def timeline(trace: Trace) -> alt.LayerChart:
-    """The hops on one axis of milliseconds after the first one: a point per hop that
-    happened (a circle: exact; a square: seen by a sample), labelled with its time."""
+    """The hops on one axis of milliseconds after the first one: a line from 0 and a point
+    per hop that happened (a circle: exact; a square: seen by a sample), with its time."""
     table = trace.table().dropna(subset=["after_ms"])
     table["label"] = [f"+{int(ms):,} ms" for ms in table["after_ms"]]
-    y = alt.Y("hop:N", sort=list(HOPS), title=None)
-    base = alt.Chart(table).encode(x=alt.X("after_ms:Q", title="ms after it was produced"), y=y)
-    rules = base.mark_rule(color=PALETTE[9]).encode(x=alt.datum(0), x2="after_ms:Q")
-    points = base.mark_point(size=120, filled=True).encode(
+    table["start"] = 0  # the rules start at 0 (a datum x does not render in Streamlit)
+    x_title = "ms after it was produced"
+    y = alt.Y("hop:N", sort=list(HOPS), title=None, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart(table).encode(y=y)
+    rules = base.mark_rule(color=PALETTE[9]).encode(
+        x=alt.X("start:Q", title=x_title), x2="after_ms:Q"
+    )
+    placed = base.encode(x=alt.X("after_ms:Q", title=x_title))
+    points = placed.mark_point(size=120, filled=True).encode(
         shape=alt.Shape("known:N", scale=alt.Scale(domain=KNOWN, range=["circle", "square"])),
         color=alt.Color("known:N", scale=alt.Scale(domain=KNOWN, range=[PALETTE[0], PALETTE[1]])),
         tooltip=["hop:N", "after_ms:Q", "known:N", "how:N"],
     )
-    labels = base.mark_text(align="left", dx=8).encode(text="label:N")
+    labels = placed.mark_text(align="left", dx=8).encode(text="label:N")
     return alt.layer(rules, points, labels).properties(height=alt.Step(36))

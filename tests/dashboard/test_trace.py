@@ -39,9 +39,8 @@ def test_without_log_end_offsets_the_isr_at_the_high_watermark_holds_it(store):
     assert holds[1] == holds[2] == T + 1005
     assert pd.isna(holds[3])  # not in the ISR then: not known to hold it
     assert traced.replicas["in_isr"].tolist() == [True, True, False]
-    appended = traced.hop(trace.APPENDED)
-    assert appended.at_ms is None and "not probed" in appended.how
     assert traced.hop(trace.COMMITTED).at_ms == T + 1005
+    assert traced.hop(trace.APPENDED).at_ms == T + 1005  # the leader had it by then
     for hop in (trace.READ, trace.RESULT):
         assert traced.hop(hop).at_ms is None and traced.hop(hop).how == "tweet-stats not read"
 
@@ -66,3 +65,25 @@ def test_a_result_without_headers_names_the_owner_the_samples_show(store):
     read = traced.hop(trace.READ)
     assert read.at_ms is None and read.how == "result 9 has no read.ms header"
     assert traced.hop(trace.RESULT).at_ms == T + 1200
+
+
+def test_a_high_watermark_read_after_the_log_ends_dates_the_append_and_the_copies(tmp_path):
+    # The collector reads the log end offsets before the groups and the high watermark after
+    # them: one sample can show the high watermark past the tweet and the log ends not yet.
+    store = Store(tmp_path / "dashboard.sqlite")
+    for at, high, end in ((0, 5, 4), (1000, 6, 6)):
+        store.write_sample(
+            ClusterSample(
+                ts_ms=T + at,
+                partitions=[
+                    PartitionRow(
+                        "tweets", 0, 1, [1, 2], [1, 2], 0, high, log_ends=[(1, end), (2, end)]
+                    )
+                ],
+                took_ms=5,
+            )
+        )
+    traced = trace.follow(store, TweetRecord(0, OFFSET, "k", T + 10, False, "t"), None)
+    assert traced.hop(trace.COMMITTED).at_ms == T + 5
+    assert traced.hop(trace.APPENDED).at_ms == T + 5
+    assert traced.replicas["holds_since_ms"].tolist() == [T + 5, T + 5]
