@@ -15,6 +15,7 @@ from dashboard.trace_reader import Results, TweetRecord
 st.title("Follow one tweet")
 CHOICE = "tweet"  # session state and query parameter: "partition:offset"
 TAIL = 50
+RESULTS = "trace_results"  # session state: (config, partition, offset) -> closed Results
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -28,8 +29,20 @@ def read_tweet(config_json: str, partition: int, offset: int) -> TweetRecord:
 
 
 @st.cache_data(ttl=2, max_entries=16, show_spinner=False)
-def find_results(config_json: str, partition: int, offset: int, since_ms: int) -> Results:
+def search_results(config_json: str, partition: int, offset: int, since_ms: int) -> Results:
     return trace_reader.find_results(json.loads(config_json), partition, offset, since_ms)
+
+
+def find_results(config_json: str, partition: int, offset: int, since_ms: int) -> Results:
+    """Searched again (every 2 s at most) until the tweet's run closed, then kept: no longer
+    result will come."""
+    kept = st.session_state.setdefault(RESULTS, {})
+    found = kept.get((config_json, partition, offset))
+    if found is None:
+        found = search_results(config_json, partition, offset, since_ms)
+        if found.closed:
+            kept[(config_json, partition, offset)] = found
+    return found
 
 
 def from_tail(tail: pd.DataFrame, partition: int, offset: int) -> TweetRecord | None:
