@@ -4,6 +4,7 @@ took through the pipeline and when (``dashboard.trace``), and the ``tweet-stats`
 counted it (``dashboard.trace_reader``)."""
 
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -14,6 +15,7 @@ from dashboard.trace_reader import Results, TweetRecord
 
 st.title("Follow one tweet")
 CHOICE = "tweet"  # session state and query parameter: "partition:offset"
+PICKED = re.compile(r"\d+:\d+")
 TAIL = 50
 RESULTS = "trace_results"  # session state: (config, partition, offset) -> closed Results
 
@@ -62,6 +64,8 @@ def choose(tail: pd.DataFrame) -> tuple[int, int] | None:
         for r in tail.itertuples()
     }
     chosen = st.session_state.get(CHOICE) or st.query_params.get(CHOICE)
+    if chosen and not PICKED.fullmatch(chosen):  # a hand-edited link: start on the newest
+        chosen = None
     if chosen and chosen not in labels:
         labels = {chosen: f"p{chosen.replace(':', ' @ ')}", **labels}
     if not labels:
