@@ -9,7 +9,9 @@
   holding two hours of one-second samples (6 partitions, a 3-member group, analytics);
 - each lesson picture's render time on that store (its data read, its Altair chart built
   into the Vega-Lite spec Streamlit sends): the log strip, the key's journey and its grid of
-  moved keys.
+  moved keys, and the trace of one tweet (its hops from the samples, with the records it
+  follows given: reading them from Kafka is not drawing) for a tweet produced a minute ago
+  and one produced two hours ago, whose trace reads every sample since.
 
 ``--pages-only`` skips the broker steps and measures the last two alone.
 """
@@ -23,13 +25,14 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
 from bench.servers import create_topic
-from dashboard import key_journey, log_strip
+from dashboard import key_journey, log_strip, trace
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
@@ -43,6 +46,7 @@ from dashboard.store import (
     TailRow,
     WindowRow,
 )
+from dashboard.trace_reader import ResultRecord, Results, TweetRecord
 from dashboard.ui import STORE_ENV
 from tests.support.broker_process import ROOT, BrokerProcess
 from tests.support.commands import service, simulated_ingest
@@ -230,8 +234,30 @@ def picture_times(path: Path) -> dict[str, float]:
     def moved() -> None:
         key_journey.moves_grid(key_journey.moves(store.tail(200)["key"], 6)).to_dict()
 
+    newest = store.last_sample_ms()
+
+    def traced(age_s: int) -> Callable[[], None]:
+        """Draw the trace of the tweet of partition 0 produced ``age_s`` ago: its offset
+        passed the high watermark at that sample, its result came 300 ms later."""
+        at = newest - age_s * 1000
+        offset = (HISTORY_S - age_s) * 10 - 5
+        tweet = TweetRecord(0, offset, "ada", at, False, "tweet")
+        result = ResultRecord(7, 0, offset - 3, offset, 4, at + 300, "m-0", at + 250)
+
+        def draw() -> None:
+            trace.timeline(trace.follow(store, tweet, Results(result, result, True, 8))).to_dict()
+
+        return draw
+
+    drawn = (
+        ("log strip", strip),
+        ("key's journey", journey),
+        ("moved keys", moved),
+        ("tweet trace, 1 min old", traced(60)),
+        ("tweet trace, 2 h old", traced(HISTORY_S - 10)),
+    )
     times = {}
-    for name, draw in (("log strip", strip), ("key's journey", journey), ("moved keys", moved)):
+    for name, draw in drawn:
         runs = []
         for _ in range(PICTURE_RUNS):
             started = time.perf_counter()
@@ -254,7 +280,7 @@ def pages(work: Path) -> None:
         print(f"{page:<11} {fresh * 1000:7.0f} ms  {cached * 1000:7.0f} ms")
     print(f"lesson pictures, best of {PICTURE_RUNS} draws")
     for name, took in picture_times(path).items():
-        print(f"{name:<15} {took * 1000:7.1f} ms")
+        print(f"{name:<23} {took * 1000:7.1f} ms")
 
 
 def main() -> None:

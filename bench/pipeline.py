@@ -10,7 +10,10 @@ is back to ``RECOVERED_SHARE`` of what it was before the kill (over ``RATE_WINDO
 group's committed offsets sampled every ``SAMPLE_S``), the latency of the tweets outside it,
 and how long after the kill results still came over 1 s late. Before the kill, the CPU each
 process spent (utime + stime from /proc: ingest, each worker, each broker) per 1,000 tweets
-produced, which the machine's other load barely changes, unlike the rates. Run with
+produced, which the machine's other load barely changes, unlike the rates. And the tweet
+trace's cost (``dashboard.trace``): the results per 1,000 tweets, each carrying the worker's
+``member.id`` and ``read.ms`` headers, times the worker CPU those headers add to one result
+(``trace_headers_us``), as a share of the workers' CPU per tweet. Run with
 ``python -m bench.pipeline``; ``make bench`` runs it too."""
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from chirpstream.kafka import ensure_topic
 from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_PARTITIONS, TWEETS_TOPIC
 from chirpstream.up import TOPICS, topic_settings
 from consumers.fold import StatsFolder
+from consumers.worker import Worker
 from tests.support.broker_process import ROOT, BrokerProcess
 from tests.support.cluster import Cluster
 from tests.support.commands import service
@@ -216,6 +220,31 @@ def quantiles(latencies: list[int]) -> str:
     return f"p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms ({len(latencies):,} tweets)"
 
 
+def trace_headers_us(results: int = 20_000) -> float:  # 2 * results fit librdkafka's queue
+    """Worker CPU in microseconds that the trace headers add to one result: building them and
+    producing with them, less producing without, on a worker whose producer only queues
+    (nothing listens on port 1), best of three."""
+    worker = Worker(0, "127.0.0.1:1", "bench", TWEETS_TOPIC, STATS_TOPIC, "bench-dlq", {})
+    worker.last_record[0] = time.monotonic()
+    value = b"x" * 600  # about a result's size
+    extra = []
+    try:
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(results):
+                worker.producer.produce(STATS_TOPIC, value, b"0")
+            plain = time.process_time() - started
+            started = time.process_time()
+            for _ in range(results):
+                worker.producer.produce(STATS_TOPIC, value, b"0", headers=worker._result_headers(0))
+            extra.append((time.process_time() - started - plain) / results * 1e6)
+            worker.producer.purge()
+            worker.producer.poll(0)  # serves the purged messages' reports
+    finally:
+        worker.consumer.close()
+    return min(extra)
+
+
 @contextlib.contextmanager
 def single_node(work: Path) -> Iterator[Setup]:
     """One bundled broker, RF 1 (the topics auto-created as the services first use them)."""
@@ -334,6 +363,19 @@ def measure(
             for name in pids
             if name in cpu_before and name in cpu_after
         )
+    )
+    worker_cpu = sum(
+        cpu_after[name] - cpu_before[name]
+        for name in pids
+        if name.startswith("worker") and name in cpu_before and name in cpu_after
+    )
+    per_tweet_us = worker_cpu * 1e6 / max(high_at_kill - high_before, 1)
+    results_per_tweet = len(results) / max(len(tweets), 1)
+    header_us = trace_headers_us()
+    print(
+        f"  trace headers: {results_per_tweet * 1000:.1f} results per 1,000 tweets, "
+        f"{header_us:.1f} us of worker CPU each: {results_per_tweet * header_us:.3f} us per tweet, "
+        f"{results_per_tweet * header_us / per_tweet_us:.2%} of the workers' {per_tweet_us:.0f} us"
     )
     if killed < 0:
         print(f"  tweet-to-result latency {quantiles([ms for _, ms in latency])}")

@@ -8,6 +8,10 @@ The worker does not stop reading while it waits for those acks: every ``COMMIT_I
 takes a checkpoint and commits it (asynchronously) once its results are acknowledged
 (``consumers.commits``). A revoke, a stop and an idle close wait for the acks and the commit.
 
+Each result carries two headers for the dashboard's tweet trace (``dashboard.trace``):
+``member.id``, the group member that read its records, and ``read.ms``, the wall-clock time
+(epoch ms) the worker read the result's last record.
+
 A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, or its lag
 would stay at that run's size until the stream resumes: the run's result is acknowledged, the
 offset after it committed, and only once that commit succeeded is the run closed, so whoever
@@ -154,6 +158,17 @@ class Worker:
         on_delivery = functools.partial(self._result_delivered, self.commits.sent())
         self.producer.produce(topic, value, key, on_delivery=on_delivery, **headers)
 
+    def _result_headers(self, partition: int) -> list[tuple[str, bytes]]:
+        """``member.id`` and ``read.ms`` of a result of ``partition`` produced now: its last
+        record is the partition's latest one read (a run closed by a record is published
+        before that record is noted in ``last_record``)."""
+        headers = [("member.id", (self.consumer.memberid() or "").encode())]
+        read = self.last_record.get(partition)
+        if read is not None:
+            read_ms = time.time_ns() // 1_000_000 - int((time.monotonic() - read) * 1000)
+            headers.append(("read.ms", str(read_ms).encode()))
+        return headers
+
     def _committed(self, error: KafkaError | None, _partitions: list[TopicPartition]) -> None:
         """An asynchronous commit's outcome: a failure only means some reprocessing."""
         if error is not None and error.code() != KafkaError._NO_OFFSET:
@@ -222,7 +237,9 @@ class Worker:
             builder = self.builders[partition] = RunBuilder(partition)
             closed += builder.feed_features(offset, features)
         for run in closed:
-            self._produce(self.stats_topic, run.record(), run.key())
+            self._produce(
+                self.stats_topic, run.record(), run.key(), headers=self._result_headers(partition)
+            )
         self.last_record[partition] = now
         self.processed += 1
 
@@ -250,7 +267,12 @@ class Worker:
             if open_run is not None:
                 record = open_run.record()
                 if self.published.get(partition) != record:
-                    self._produce(self.stats_topic, record, open_run.key())
+                    self._produce(
+                        self.stats_topic,
+                        record,
+                        open_run.key(),
+                        headers=self._result_headers(partition),
+                    )
                     self.published[partition] = record
         self.producer.poll(0)
 

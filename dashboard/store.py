@@ -806,6 +806,39 @@ class Store:
             (group,),
         )
 
+    def partition_samples(self, topic: str, partition: int, since_ms: int = 0) -> pd.DataFrame:
+        """seen_ms (when the sample had read its figures: its time plus how long it took),
+        leader, replicas, isr, high_watermark, log_ends ("replica:offset,..."; NULL: not probed) of
+        one partition in each good sample from ``since_ms``, oldest first."""
+        return self._frame(
+            "SELECT p.ts_ms + CAST(s.took_ms AS INTEGER) AS seen_ms, p.leader, p.replicas, p.isr,"
+            " p.high_watermark, p.log_ends FROM partitions p JOIN samples s ON s.ts_ms = p.ts_ms"
+            " WHERE p.topic = ? AND p.partition = ? AND p.ts_ms >= ? ORDER BY p.ts_ms",
+            (topic, partition, since_ms),
+        )
+
+    def commit_samples(
+        self, group: str, topic: str, partition: int, since_ms: int = 0
+    ) -> pd.DataFrame:
+        """seen_ms, committed (NaN: none) of ``group`` on one partition in each good sample
+        from ``since_ms``, oldest first."""
+        return self._frame(
+            "SELECT o.ts_ms + CAST(s.took_ms AS INTEGER) AS seen_ms, o.committed"
+            " FROM group_offsets o JOIN samples s ON s.ts_ms = o.ts_ms"
+            " WHERE o.group_id = ? AND o.topic = ? AND o.partition = ? AND o.ts_ms >= ?"
+            " ORDER BY o.ts_ms",
+            (group, topic, partition, since_ms),
+        )
+
+    def member_samples(self, group: str, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, member_id, client_id, assignment ("topic:p,...") of ``group``'s members in
+        each sample from ``since_ms``, oldest first."""
+        return self._frame(
+            "SELECT ts_ms, member_id, client_id, assignment FROM members"
+            " WHERE group_id = ? AND ts_ms >= ? ORDER BY ts_ms, member_id",
+            (group, since_ms),
+        )
+
     def lag_history(self, group: str, since_ms: int = 0) -> pd.DataFrame:
         """ts_ms, topic, partition, committed, lag of ``group`` over time."""
         return self._frame(

@@ -25,3 +25,5 @@ if sent:
         st.error(f"Not sent: {exc.args[0]}. Is Kafka running at {bootstrap}?")
     else:
         st.success(f"Stored in partition {partition} at offset {offset}.")
+        st.session_state["tweet"] = f"{partition}:{offset}"  # the tweet the trace page follows
+        st.page_link("views/trace.py", label="Follow this tweet through the pipeline")

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import charts, ui
 
 st.title("Live tail")
+st.page_link("views/trace.py", label="Follow one of these tweets through the pipeline")
 
 
 @st.fragment(run_every=ui.refresh_s())
