@@ -18,7 +18,9 @@ API does not expose it.
 - ListOffsets latest with Kafka's debugging replica id (-2) to every broker holding a replica
   (``log_ends``): each replica answers from its own log, up to its log end offset (Kafka's
   ``fetchOnlyFromLeader`` is false for that id), so the log strip can show how far each
-  follower has copied. A replica that does not answer is left out.
+  follower has copied. A replica that does not answer is left out;
+- FindCoordinator and OffsetFetch v7 (``committed``): a group's committed offsets, from its
+  coordinator.
 
 Each question goes to the node that answered last, then to the others; a node that does not
 answer within ``timeout_s`` is passed over. ApiVersions and DescribeQuorum wait ``PING_S`` at
@@ -39,12 +41,14 @@ from kio.schema.api_versions.v0.request import ApiVersionsRequest
 from kio.schema.describe_cluster.v2.request import DescribeClusterRequest
 from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
 from kio.schema.errors import ErrorCode
+from kio.schema.find_coordinator.v3.request import FindCoordinatorRequest
 from kio.schema.list_offsets.v7.request import (
     ListOffsetsPartition,
     ListOffsetsRequest,
     ListOffsetsTopic,
 )
 from kio.schema.metadata.v12.request import MetadataRequest
+from kio.schema.offset_fetch.v7.request import OffsetFetchRequest, OffsetFetchRequestTopic
 
 from broker.net.client import ClientError, KafkaClient
 from dashboard.store import BrokerRow, PartitionRow, QuorumReplica, QuorumRow
@@ -117,6 +121,11 @@ class ClusterProbe:
     ) -> dict[tuple[str, int], tuple[tuple[int, int], ...]]:
         """Each of ``partitions``' replicas that answered: (replica, its log end offset)."""
         return self._loop.run_until_complete(self._log_ends(view, partitions))
+
+    def committed(self, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int] | None:
+        """``group``'s committed offset of each of ``topic``'s ``partitions`` (-1: none
+        committed), asked of its coordinator; None when no coordinator answered."""
+        return self._loop.run_until_complete(self._committed(group, topic, partitions))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -265,6 +274,33 @@ class ClusterProbe:
                         key = (str(topic.name), int(p.partition_index))
                         found.setdefault(key, []).append((node, int(p.offset)))
         return {key: tuple(ends) for key, ends in found.items()}
+
+    async def _committed(
+        self, group: str, topic: str, partitions: Sequence[int]
+    ) -> dict[int, int] | None:
+        find = FindCoordinatorRequest(key=group, key_type=0)
+        got = await self._first(self._brokers, find)
+        if got is None or got[1].error_code is not ErrorCode.none:
+            return None
+        coordinator = (got[1].host, int(got[1].port))
+        fetch = OffsetFetchRequest(
+            group_id=group,
+            topics=(OffsetFetchRequestTopic(name=topic, partition_indexes=tuple(partitions)),),
+        )
+        try:
+            answer = await self._ask(coordinator, fetch)
+        except ClientError as exc:
+            log.debug("%s: %s", coordinator, exc)
+            return None
+        if answer.error_code is not ErrorCode.none:
+            return None
+        found = {
+            int(p.partition_index): int(p.committed_offset)
+            for t in answer.topics
+            for p in t.partitions
+            if p.error_code is ErrorCode.none
+        }
+        return found if len(found) == len(partitions) else None
 
     async def _state(self, address: Address, fenced: bool | None) -> str:
         """running / fenced (answers; ``fenced`` None: not registered) / paused / stopped."""
