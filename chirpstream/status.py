@@ -131,6 +131,11 @@ class ChildReader:
         self._settings = json.dumps({"bootstrap.servers": bootstrap, **client_config})
         self._child: subprocess.Popen[str] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, while one runs."""
+        return None if self._child is None else self._child.pid
+
     def sample(self) -> Sample | str:
         child = self._child or self._start()
         try:
