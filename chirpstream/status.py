@@ -103,9 +103,7 @@ class WireReader:
         if not tweets or waiting:
             named = ", ".join(f"{TWEETS_TOPIC}-{p}" for p in waiting) or TWEETS_TOPIC
             return f"waiting for the leader of {named} to answer"
-        committed = self._probe.committed(
-            ANALYTICS_GROUP, TWEETS_TOPIC, [p.partition for p in tweets]
-        )
+        committed = self._probe.committed(ANALYTICS_GROUP, [(p.topic, p.partition) for p in tweets])
         if committed is None:
             return f"waiting for the coordinator of the group {ANALYTICS_GROUP} to answer"
         return Sample(

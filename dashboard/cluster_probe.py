@@ -122,10 +122,13 @@ class ClusterProbe:
         """Each of ``partitions``' replicas that answered: (replica, its log end offset)."""
         return self._loop.run_until_complete(self._log_ends(view, partitions))
 
-    def committed(self, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int] | None:
-        """``group``'s committed offset of each of ``topic``'s ``partitions`` (-1: none
-        committed), asked of its coordinator; None when no coordinator answered."""
-        return self._loop.run_until_complete(self._committed(group, topic, partitions))
+    def committed(
+        self, group: str, partitions: Sequence[tuple[str, int]] | None = None
+    ) -> dict[tuple[str, int], int] | None:
+        """``group``'s committed offset of each of ``partitions`` (-1: none committed; None:
+        every partition it committed), asked of its coordinator; None when no coordinator
+        answered."""
+        return self._loop.run_until_complete(self._committed(group, partitions))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -276,31 +279,38 @@ class ClusterProbe:
         return {key: tuple(ends) for key, ends in found.items()}
 
     async def _committed(
-        self, group: str, topic: str, partitions: Sequence[int]
-    ) -> dict[int, int] | None:
+        self, group: str, partitions: Sequence[tuple[str, int]] | None
+    ) -> dict[tuple[str, int], int] | None:
         find = FindCoordinatorRequest(key=group, key_type=0)
         got = await self._first(self._brokers, find)
         if got is None or got[1].error_code is not ErrorCode.none:
             return None
         coordinator = (got[1].host, int(got[1].port))
-        fetch = OffsetFetchRequest(
-            group_id=group,
-            topics=(OffsetFetchRequestTopic(name=topic, partition_indexes=tuple(partitions)),),
-        )
+        topics = None
+        if partitions is not None:
+            wanted: dict[str, list[int]] = {}
+            for topic, partition in partitions:
+                wanted.setdefault(topic, []).append(partition)
+            topics = tuple(
+                OffsetFetchRequestTopic(name=topic, partition_indexes=tuple(indexes))
+                for topic, indexes in wanted.items()
+            )
         try:
-            answer = await self._ask(coordinator, fetch)
+            answer = await self._ask(coordinator, OffsetFetchRequest(group_id=group, topics=topics))
         except ClientError as exc:
             log.debug("%s: %s", coordinator, exc)
             return None
         if answer.error_code is not ErrorCode.none:
             return None
         found = {
-            int(p.partition_index): int(p.committed_offset)
+            (str(t.name), int(p.partition_index)): int(p.committed_offset)
             for t in answer.topics
             for p in t.partitions
             if p.error_code is ErrorCode.none
         }
-        return found if len(found) == len(partitions) else None
+        if partitions is not None and len(found) < len(set(partitions)):
+            return None
+        return found
 
     async def _state(self, address: Address, fenced: bool | None) -> str:
         """running / fenced (answers; ``fenced`` None: not registered) / paused / stopped."""
