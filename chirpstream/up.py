@@ -4,15 +4,16 @@ Starts a bundled 3-node cluster (``chirpstream cluster --brokers 3``, every node
 too; ``--brokers 1`` starts one bundled broker instead; ``--bootstrap-servers`` names a cluster
 to use instead), the topics, ingest, the analytics workers and the dashboard, each as its own
 process in its own session; waits for each one's ``READY`` line; prints one summary and then a
-compact status line. On the bundled cluster ``tweets`` is replicated 3 times with
-``min.insync.replicas=2`` (ingest produces with acks=all), so any one node can die and the
-pipeline carries on; every service is given every node's address. Ctrl-C or SIGTERM
-stops the services newest first (ingest flushes its producer, the workers publish and commit),
-and whatever a service started is killed with it, so nothing is left running; should ``up``
-itself die (even by SIGKILL), its guardian (``chirpstream.guardian``) stops them in the same
-order. Each service appends to ``<data-dir>/logs/<service>.log``. The bundled cluster's run file,
-``<data-dir>/cluster/run.json``, is what ``chirpstream brokers --kill ID`` and the dashboard's
-broker controls act on.
+compact status line (``chirpstream.status``: read without librdkafka, whose crashes during
+broker restarts would take ``up`` down with them). On the bundled cluster ``tweets`` is
+replicated 3 times with ``min.insync.replicas=2`` (ingest produces with acks=all), so any one
+node can die and the pipeline carries on; every service is given every node's address. Ctrl-C
+or SIGTERM stops the services newest first (ingest flushes its producer, the workers publish
+and commit), and whatever a service started is killed with it, so nothing is left running;
+should ``up`` itself die (even by SIGKILL), its guardian (``chirpstream.guardian``) stops them
+in the same order. Each service appends to ``<data-dir>/logs/<service>.log``. The bundled
+cluster's run file, ``<data-dir>/cluster/run.json``, is what ``chirpstream brokers --kill ID``
+and the dashboard's broker controls act on.
 
 Every flag is checked before anything starts (ingest's by ingest's own parser), and a data
 directory is used by one ``up`` at a time: a second one is refused before it touches anything.
