@@ -4,15 +4,16 @@ Starts a bundled 3-node cluster (``chirpstream cluster --brokers 3``, every node
 too; ``--brokers 1`` starts one bundled broker instead; ``--bootstrap-servers`` names a cluster
 to use instead), the topics, ingest, the analytics workers and the dashboard, each as its own
 process in its own session; waits for each one's ``READY`` line; prints one summary and then a
-compact status line. On the bundled cluster ``tweets`` is replicated 3 times with
-``min.insync.replicas=2`` (ingest produces with acks=all), so any one node can die and the
-pipeline carries on; every service is given every node's address. Ctrl-C or SIGTERM
-stops the services newest first (ingest flushes its producer, the workers publish and commit),
-and whatever a service started is killed with it, so nothing is left running; should ``up``
-itself die (even by SIGKILL), its guardian (``chirpstream.guardian``) stops them in the same
-order. Each service appends to ``<data-dir>/logs/<service>.log``. The bundled cluster's run file,
-``<data-dir>/cluster/run.json``, is what ``chirpstream brokers --kill ID`` and the dashboard's
-broker controls act on.
+compact status line (``chirpstream.status``: read without librdkafka, whose crashes during
+broker restarts would take ``up`` down with them). On the bundled cluster ``tweets`` is
+replicated 3 times with ``min.insync.replicas=2`` (ingest produces with acks=all), so any one
+node can die and the pipeline carries on; every service is given every node's address. Ctrl-C
+or SIGTERM stops the services newest first (ingest flushes its producer, the workers publish
+and commit), and whatever a service started is killed with it, so nothing is left running;
+should ``up`` itself die (even by SIGKILL), its guardian (``chirpstream.guardian``) stops them
+in the same order. Each service appends to ``<data-dir>/logs/<service>.log``. The bundled
+cluster's run file, ``<data-dir>/cluster/run.json``, is what ``chirpstream brokers --kill ID``
+and the dashboard's broker controls act on.
 
 Every flag is checked before anything starts (ingest's by ingest's own parser), and a data
 directory is used by one ``up`` at a time: a second one is refused before it touches anything.
@@ -31,9 +32,6 @@ import sys
 import time
 from pathlib import Path
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
-
 import broker.main
 import chirpstream.cluster
 import ingest.main
@@ -46,7 +44,6 @@ from chirpstream.client_config import (
     service_config,
 )
 from chirpstream.kafka import Unreachable, ensure_topic
-from chirpstream.logs import librdkafka_logging
 from chirpstream.services import (
     STOP_TIMEOUT_S,
     Service,
@@ -54,18 +51,12 @@ from chirpstream.services import (
     check_port_free,
     lock_data_dir,
 )
-from chirpstream.settings import (
-    ANALYTICS_GROUP,
-    DLQ_TOPIC,
-    STATS_TOPIC,
-    TWEETS_PARTITIONS,
-    TWEETS_TOPIC,
-)
+from chirpstream.settings import DLQ_TOPIC, STATS_TOPIC, TWEETS_PARTITIONS, TWEETS_TOPIC
+from chirpstream.status import status_line
 from ingest.x_common import MissingCredential
 
 READY_TIMEOUT_S = 60.0
 STATUS_INTERVAL_S = 2.0
-ANSWER_TIMEOUT_S = 5.0  # a status line waits this long for the cluster
 TOPICS = ((TWEETS_TOPIC, TWEETS_PARTITIONS), (STATS_TOPIC, 1), (DLQ_TOPIC, 1))
 MAX_REPLICATION = 3  # Kafka's usual replication factor, as far as the cluster has brokers
 LOWEST_FREE_PORT = 20000  # --broker-port 0 picks a base from here up
@@ -402,7 +393,7 @@ class Pipeline:
 
     def watch(self) -> None:
         """A status line every few seconds; a service that dies is reported once."""
-        status = Status(self.bootstrap, self.client_config)
+        status = status_line(self.bootstrap, self.client_config)
         live = sys.stdout.isatty()
         try:
             while not self.stopping:
@@ -422,6 +413,7 @@ class Pipeline:
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(0.1)
         finally:
+            status.close()
             if live:
                 print(flush=True)
 
@@ -436,67 +428,6 @@ class Pipeline:
                 self.guardian.stdin.close()
             self.guardian.wait(STOP_TIMEOUT_S)
         print("chirpstream stopped", flush=True)
-
-
-class Status:
-    """tweets in/s, processed/s and lag, from high watermarks and the group's commits; the
-    brokers up and the partitions whose in-sync replicas are fewer than their replicas, from
-    the cluster's metadata. The metadata is asked for first: librdkafka's admin client sends
-    the offsets questions to the leaders it last heard of, and kept asking a dead one."""
-
-    def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
-        self._admin = AdminClient(
-            librdkafka_logging({"bootstrap.servers": bootstrap, **client_config})
-        )
-        self._partitions = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
-        self._last: tuple[float, int, int] | None = None
-
-    def line(self) -> str:
-        self._admin.poll(0)  # serves librdkafka's queued log lines (one per broker change)
-        try:
-            # The metadata first: it refreshes the leaders the offsets questions go to.
-            health = self._health()
-            high = self._high_watermarks()
-            request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, self._partitions)]
-            result = self._admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(
-                ANSWER_TIMEOUT_S
-            )
-            committed = sum(max(tp.offset, 0) for tp in result.topic_partitions)
-        except KafkaException as exc:
-            return f"status: the cluster is not answering ({exc.args[0].str()})"
-        except TimeoutError:
-            return f"status: the cluster did not answer within {ANSWER_TIMEOUT_S:.0f} s"
-        now = time.monotonic()
-        rates = ""
-        if self._last is not None:
-            then, last_high, last_committed = self._last
-            rates = (
-                f"{(high - last_high) / (now - then):6.0f} tweets in/s "
-                f"{(committed - last_committed) / (now - then):6.0f} processed/s  "
-            )
-        self._last = (now, high, committed)
-        return f"status: {rates}{high:,} tweets  lag {high - committed:,}  {health}"
-
-    def _health(self) -> str:
-        metadata = self._admin.list_topics(timeout=ANSWER_TIMEOUT_S)
-        under = sum(
-            len(partition.isrs) < len(partition.replicas)
-            for topic in metadata.topics.values()
-            for partition in topic.partitions.values()
-        )
-        brokers = len(metadata.brokers)
-        return (
-            f"{brokers} broker{'s' if brokers != 1 else ''} up  "
-            f"{under} under-replicated partition{'s' if under != 1 else ''}"
-        )
-
-    def _high_watermarks(self) -> int:
-        wanted = {tp: OffsetSpec.latest() for tp in self._partitions}
-        futures = self._admin.list_offsets(wanted, request_timeout=ANSWER_TIMEOUT_S)
-        offsets = [future.result(ANSWER_TIMEOUT_S).offset for future in futures.values()]
-        if min(offsets) < 0:  # -1: a partition whose leader just died answered no offset
-            raise TimeoutError
-        return sum(offsets)
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:

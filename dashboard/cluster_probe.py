@@ -18,7 +18,9 @@ API does not expose it.
 - ListOffsets latest with Kafka's debugging replica id (-2) to every broker holding a replica
   (``log_ends``): each replica answers from its own log, up to its log end offset (Kafka's
   ``fetchOnlyFromLeader`` is false for that id), so the log strip can show how far each
-  follower has copied. A replica that does not answer is left out.
+  follower has copied. A replica that does not answer is left out;
+- FindCoordinator and OffsetFetch v7 (``committed``): a group's committed offsets, from its
+  coordinator.
 
 Each question goes to the node that answered last, then to the others; a node that does not
 answer within ``timeout_s`` is passed over. ApiVersions and DescribeQuorum wait ``PING_S`` at
@@ -39,12 +41,14 @@ from kio.schema.api_versions.v0.request import ApiVersionsRequest
 from kio.schema.describe_cluster.v2.request import DescribeClusterRequest
 from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
 from kio.schema.errors import ErrorCode
+from kio.schema.find_coordinator.v3.request import FindCoordinatorRequest
 from kio.schema.list_offsets.v7.request import (
     ListOffsetsPartition,
     ListOffsetsRequest,
     ListOffsetsTopic,
 )
 from kio.schema.metadata.v12.request import MetadataRequest
+from kio.schema.offset_fetch.v7.request import OffsetFetchRequest, OffsetFetchRequestTopic
 
 from broker.net.client import ClientError, KafkaClient
 from dashboard.store import BrokerRow, PartitionRow, QuorumReplica, QuorumRow
@@ -117,6 +121,14 @@ class ClusterProbe:
     ) -> dict[tuple[str, int], tuple[tuple[int, int], ...]]:
         """Each of ``partitions``' replicas that answered: (replica, its log end offset)."""
         return self._loop.run_until_complete(self._log_ends(view, partitions))
+
+    def committed(
+        self, group: str, partitions: Sequence[tuple[str, int]] | None = None
+    ) -> dict[tuple[str, int], int] | None:
+        """``group``'s committed offset of each of ``partitions`` (-1: none committed; None:
+        every partition it committed), asked of its coordinator; None when no coordinator
+        answered."""
+        return self._loop.run_until_complete(self._committed(group, partitions))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -265,6 +277,40 @@ class ClusterProbe:
                         key = (str(topic.name), int(p.partition_index))
                         found.setdefault(key, []).append((node, int(p.offset)))
         return {key: tuple(ends) for key, ends in found.items()}
+
+    async def _committed(
+        self, group: str, partitions: Sequence[tuple[str, int]] | None
+    ) -> dict[tuple[str, int], int] | None:
+        find = FindCoordinatorRequest(key=group, key_type=0)
+        got = await self._first(self._brokers, find)
+        if got is None or got[1].error_code is not ErrorCode.none:
+            return None
+        coordinator = (got[1].host, int(got[1].port))
+        topics = None
+        if partitions is not None:
+            wanted: dict[str, list[int]] = {}
+            for topic, partition in partitions:
+                wanted.setdefault(topic, []).append(partition)
+            topics = tuple(
+                OffsetFetchRequestTopic(name=topic, partition_indexes=tuple(indexes))
+                for topic, indexes in wanted.items()
+            )
+        try:
+            answer = await self._ask(coordinator, OffsetFetchRequest(group_id=group, topics=topics))
+        except ClientError as exc:
+            log.debug("%s: %s", coordinator, exc)
+            return None
+        if answer.error_code is not ErrorCode.none:
+            return None
+        found = {
+            (str(t.name), int(p.partition_index)): int(p.committed_offset)
+            for t in answer.topics
+            for p in t.partitions
+            if p.error_code is ErrorCode.none
+        }
+        if partitions is not None and len(found) < len(set(partitions)):
+            return None
+        return found
 
     async def _state(self, address: Address, fenced: bool | None) -> str:
         """running / fenced (answers; ``fenced`` None: not registered) / paused / stopped."""

@@ -16,9 +16,10 @@ against the bundled broker and any real Kafka cluster alike:
   them the sample's view of the cluster is stored at once (``Store.write_view``), and the
   rest of the sample when it is complete;
 - groups: ``list_consumer_groups``, one ``describe_consumer_groups`` for all of them, and
-  ``list_consumer_group_offsets`` per group (the API takes one group per request; the
-  requests run concurrently); then the watermarks again, as ``kafka-consumer-groups.sh``
-  reads the log end offsets after the committed ones;
+  each group's committed offsets, by the probe's OffsetFetch to its coordinator (where the
+  probe cannot ask, ``list_consumer_group_offsets`` per group, run concurrently); then the
+  watermarks again, as ``kafka-consumer-groups.sh`` reads the log end offsets after the
+  committed ones;
 - each topic's settings (``describe_configs``), every ``CONFIGS_EVERY_S`` and for new topics;
 - the live tail: a consumer assigned, at each sample, to the last ``TAIL_PER_PARTITION``
   records of each partition of ``tweets`` (never more), read for at most ``TAIL_BUDGET_S``.
@@ -222,7 +223,7 @@ class Collector:
         self.store.write_view(sample)
 
         down = view is not None and any(b.state != "running" for b in view.brokers)
-        if self._read_groups(sample, down):
+        if self._read_groups(sample, down, wire=view is not None):
             # The log end offsets again, after the committed offsets, as
             # kafka-consumer-groups.sh reads them: the other order under-counts lag by what
             # was produced in between.
@@ -246,9 +247,9 @@ class Collector:
         tps = [TopicPartition(p.topic, p.partition) for p in partitions]
         return self._offsets(tps, OffsetSpec.earliest()), self._offsets(tps, OffsetSpec.latest())
 
-    def _read_groups(self, sample: ClusterSample, down: bool) -> bool:
+    def _read_groups(self, sample: ClusterSample, down: bool, *, wire: bool) -> bool:
         """The consumer groups, their members and committed offsets into ``sample``; whether
-        there were any. ``down``: a broker is not running."""
+        there were any. ``down``: a broker is not running; ``wire``: the probe can ask."""
         timeout = self.timeout_s
         # ListGroups goes to every broker: with one down, waiting for it holds the sample up.
         groups_timeout = min(timeout, DOWN_BROKER_WAIT_S) if down else timeout
@@ -263,15 +264,26 @@ class Collector:
         if not group_ids:
             return False
         described = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
-        offsets = {
-            group: self.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
+        for group, committed in zip(group_ids, self._committed(group_ids, wire), strict=True):
+            self._add_group(sample, group, described[group], committed)
+        return True
+
+    def _committed(self, group_ids: list[str], wire: bool) -> list[dict[tuple[str, int], int]]:
+        """Each group's committed offsets (-1: none), by the probe when it can ask (``wire``):
+        librdkafka 2.16.0's admin ListConsumerGroupOffsets crashes the process (SIGSEGV)
+        when a coordinator answers NOT_COORDINATOR, as one does while a broker restarts
+        (librdkafka issue 5040). A coordinator that does not answer leaves the group's
+        offsets unknown."""
+        if wire:
+            return [self.probe.committed(group) or {} for group in group_ids]
+        futures = [
+            self.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout_s
             )[group]
             for group in group_ids
-        }
-        for group in group_ids:
-            self._add_group(sample, group, described[group], offsets[group])
-        return True
+        ]
+        answers = [future.result(self.timeout_s + 1) for future in futures]
+        return [{(tp.topic, tp.partition): tp.offset for tp in a.topic_partitions} for a in answers]
 
     def _list_topics(self, sample: ClusterSample) -> list[PartitionRow]:
         """Brokers (into ``sample``) and partitions (offsets unset) from ``list_topics``."""
@@ -303,7 +315,11 @@ class Collector:
         return found
 
     def _add_group(
-        self, sample: ClusterSample, group: str, described: Future, offsets: Future
+        self,
+        sample: ClusterSample,
+        group: str,
+        described: Future,
+        offsets: Mapping[tuple[str, int], int],
     ) -> None:
         timeout = self.timeout_s + 1
         desc = described.result(timeout)
@@ -327,10 +343,9 @@ class Collector:
             )
         )
         committed: dict[tuple[str, int], int | None] = dict.fromkeys(assigned)
-        for tp in offsets.result(timeout).topic_partitions:
-            if tp.topic.startswith("__"):
-                continue
-            committed[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+        for (topic, partition), offset in offsets.items():
+            if not topic.startswith("__"):
+                committed[(topic, partition)] = offset if offset >= 0 else None
         for (topic, partition), offset in sorted(committed.items()):
             sample.commits.append(CommitRow(group, topic, partition, offset))
 
