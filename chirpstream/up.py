@@ -387,7 +387,7 @@ class Pipeline:
             port = str(args.dashboard_port)
             self.start(
                 "dashboard", "dashboard", *client, "--port", port, "--store", store,
-                *self.cluster_arguments(),
+                "--pipeline-dir", str(args.data_dir), *self.cluster_arguments(),
             )  # fmt: skip
         where = (
             "your cluster"
