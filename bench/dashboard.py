@@ -9,7 +9,7 @@
   holding two hours of one-second samples (6 partitions, a 3-member group, analytics);
 - each lesson picture's render time on that store (its data read, its Altair chart built
   into the Vega-Lite spec Streamlit sends): the log strip, the key's journey and its grid of
-  moved keys.
+  moved keys, the rebalance timeline over the whole two hours.
 
 ``--pages-only`` skips the broker steps and measures the last two alone.
 """
@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
 from bench.servers import create_topic
-from dashboard import key_journey, log_strip
+from dashboard import key_journey, log_strip, rebalance
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
@@ -52,7 +52,7 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
-PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce", "keys")
+PAGES = ("overview", "partitions", "groups", "rebalances", "analytics", "tail", "produce", "keys")
 PICTURE_RUNS = 20
 
 
@@ -230,8 +230,22 @@ def picture_times(path: Path) -> dict[str, float]:
     def moved() -> None:
         key_journey.moves_grid(key_journey.moves(store.tail(200)["key"], 6)).to_dict()
 
+    def rebalances() -> None:  # the page's widest window: the whole two hours
+        history = store.group_history("analytics")
+        members = store.member_history("analytics")
+        owners = rebalance.ownership_from_samples(history, members, "tweets", range(6))
+        span_rows = rebalance.spans(owners)
+        rebalance.timeline(span_rows, "analytics").to_dict()
+        rebalance.generations(history, members)
+        rebalance.unowned(span_rows)
+
     times = {}
-    for name, draw in (("log strip", strip), ("key's journey", journey), ("moved keys", moved)):
+    for name, draw in (
+        ("log strip", strip),
+        ("key's journey", journey),
+        ("moved keys", moved),
+        ("rebalances 2 h", rebalances),
+    ):
         runs = []
         for _ in range(PICTURE_RUNS):
             started = time.perf_counter()

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 NO_OWNER = ""  # the owner of a partition nobody held
@@ -62,28 +63,41 @@ def ownership_from_samples(
     columns = ["ts_ms", "partition", "owner", "generation"]
     if history.empty or not len(partitions):
         return pd.DataFrame(columns=columns)
-    owned = members.assign(tp=members["assignment"].fillna("").str.split(",")).explode("tp")
-    owned = owned[owned["tp"].str.startswith(f"{topic}:", na=False)]
-    owned = pd.DataFrame(
-        {
-            "ts_ms": owned["ts_ms"].astype("int64"),
-            "partition": owned["tp"].str.rpartition(":")[2].astype("int64"),
-            "owner": owned["client_id"],
-        }
-    ).drop_duplicates(["ts_ms", "partition"])
-    grid = history[["ts_ms", "state", "generation"]].merge(
-        pd.DataFrame({"partition": list(partitions)}), how="cross"
-    )
-    grid = grid.merge(owned, on=["ts_ms", "partition"], how="left")
-    rebalancing = grid["state"].fillna("").str.upper().str.contains("REBALANC")
+    times = history["ts_ms"].to_numpy(dtype="int64")
+    column = {p: i for i, p in enumerate(partitions)}
+    owners = np.full((len(times), len(column)), None, dtype=object)
+    # Thousands of samples repeat a handful of assignments: each distinct one is parsed once.
+    codes, assignments = pd.factorize(members["assignment"].fillna(""))
+    sampled = members["ts_ms"].to_numpy(dtype="int64")
+    rows = np.minimum(np.searchsorted(times, sampled), len(times) - 1)
+    known = times[rows] == sampled  # a member row of a sample the history holds
+    clients = members["client_id"].to_numpy(dtype=object)
+    for code, assignment in enumerate(assignments):
+        held = [
+            column[int(number)]
+            for name, _, number in (tp.rpartition(":") for tp in assignment.split(","))
+            if name == topic and number.isdigit() and int(number) in column
+        ]
+        chosen = np.flatnonzero((codes == code) & known)
+        if held and len(chosen):
+            owners[rows[chosen][:, None], held] = clients[chosen][:, None]
+    rebalancing = history["state"].fillna("").str.upper().str.contains("REBALANC").to_numpy()
+    grid = pd.DataFrame(owners)
     if is_cooperative(history["assignor"]):
         # Owners keep their partitions through the rebalance: carried forward from the last
         # sample that showed them; an unassigned partition in a Stable sample stops that.
-        grid.loc[~rebalancing, "owner"] = grid.loc[~rebalancing, "owner"].fillna(NO_OWNER)
-        grid = grid.sort_values(["partition", "ts_ms"])
-        grid["owner"] = grid.groupby("partition")["owner"].ffill()
-    grid["owner"] = grid["owner"].fillna(NO_OWNER)
-    return grid.sort_values(["ts_ms", "partition"])[columns].reset_index(drop=True)
+        grid.loc[~rebalancing] = grid.loc[~rebalancing].fillna(NO_OWNER)
+        grid = grid.ffill()
+    owners = grid.fillna(NO_OWNER).to_numpy(dtype=object)
+    width = len(column)
+    return pd.DataFrame(
+        {
+            "ts_ms": np.repeat(times, width),
+            "partition": np.tile(np.asarray(list(partitions), dtype="int64"), len(times)),
+            "owner": owners.ravel(),
+            "generation": np.repeat(history["generation"].to_numpy(), width),
+        }
+    )
 
 
 def spans(ownership: pd.DataFrame, until_ms: int | None = None) -> pd.DataFrame:
@@ -91,20 +105,25 @@ def spans(ownership: pd.DataFrame, until_ms: int | None = None) -> pd.DataFrame:
     the next begins (the last at ``until_ms``, else at its last sample)."""
     if ownership.empty:
         return pd.DataFrame(columns=SPAN_COLUMNS)
-    ordered = ownership.sort_values(["partition", "ts_ms"])
-    changed = (ordered["owner"] != ordered["owner"].shift()) | (
-        ordered["partition"] != ordered["partition"].shift()
+    ordered = ownership.sort_values(["partition", "ts_ms"], kind="stable")
+    partition = ordered["partition"].to_numpy()
+    owner = ordered["owner"].to_numpy(dtype=object)
+    times = ordered["ts_ms"].to_numpy(dtype="int64")
+    begins = np.flatnonzero(
+        np.r_[True, (partition[1:] != partition[:-1]) | (owner[1:] != owner[:-1])]
     )
-    runs = ordered.groupby(changed.cumsum()).agg(
-        partition=("partition", "first"),
-        owner=("owner", "first"),
-        start_ms=("ts_ms", "first"),
-        last_ms=("ts_ms", "last"),
+    following = np.r_[begins[1:], len(times)]
+    continues = np.r_[partition[begins[1:]] == partition[begins[:-1]], False]
+    last = times[following - 1] if until_ms is None else np.full(len(begins), until_ms)
+    ends = np.where(continues, times[np.minimum(following, len(times) - 1)], last)
+    return pd.DataFrame(
+        {
+            "partition": partition[begins],
+            "owner": owner[begins],
+            "start_ms": times[begins],
+            "end_ms": ends.astype("int64"),
+        }
     )
-    following = runs.groupby("partition")["start_ms"].shift(-1)
-    ending = runs["last_ms"] if until_ms is None else pd.Series(until_ms, index=runs.index)
-    runs["end_ms"] = following.fillna(ending).astype("int64")
-    return runs[SPAN_COLUMNS].reset_index(drop=True)
 
 
 def ownership_from_callbacks(
