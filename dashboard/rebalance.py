@@ -10,9 +10,9 @@ Two sources give the same picture (``Span`` rows: partition, owner, start, end):
   group is Stable), so what a partition had then follows from the protocol: an *eager*
   assignor (``range``, ``roundrobin``) makes every member give up every partition when it
   rejoins, so the partition had no owner; under ``cooperative-sticky`` (KIP-429) a member
-  keeps what it owns through the rebalance and gives up only what the new assignment takes
-  from it, which the group then shows Stable with that partition unassigned until the second
-  rebalance hands it on. Works on any Kafka cluster.
+  keeps what it owns through the rebalance (while it is still a member) and gives up only
+  what the new assignment takes from it, which the group then shows Stable with that partition
+  unassigned until the second rebalance hands it on. Works on any Kafka cluster.
 - the members' own rebalance callbacks (``ownership_from_callbacks``), when the page runs the
   members (the scene, ``dashboard.rebalance_scene``): each assign and revoke with its time,
   to the millisecond, with nothing inferred.
@@ -88,6 +88,13 @@ def ownership_from_samples(
         # sample that showed them; an unassigned partition in a Stable sample stops that.
         grid.loc[~rebalancing] = grid.loc[~rebalancing].fillna(NO_OWNER)
         grid = grid.ffill()
+        # ... as long as they are members: one that left gave up everything it owned.
+        during = members[members["ts_ms"].isin(times[rebalancing])]
+        present = during.groupby("ts_ms")["client_id"].agg(set)
+        for row in np.flatnonzero(rebalancing):
+            here = present.get(times[row])
+            if here:  # a rebalancing group has members; none listed is a sample without them
+                grid.iloc[row] = [o if o in here else NO_OWNER for o in grid.iloc[row]]
     owners = grid.fillna(NO_OWNER).to_numpy(dtype=object)
     width = len(column)
     return pd.DataFrame(

@@ -60,10 +60,10 @@ def test_an_eager_rebalance_leaves_every_partition_without_an_owner():
 def test_a_cooperative_rebalance_leaves_only_the_moved_partitions_without_one():
     history, members = samples(
         [(s, STABLE, "cooperative-sticky", 1, {"a": [0, 1, 2], "b": [3, 4, 5]}) for s in (0, 1)]
-        + [(2, PREPARING, "", None, {})]
+        + [(2, PREPARING, "", None, {"a": [], "b": []})]
         # The first rebalance takes 4 and 5 from b: Stable, and unassigned.
         + [(3, STABLE, "cooperative-sticky", 2, {"a": [0, 1, 2], "b": [3]})]
-        + [(4, PREPARING, "", None, {})]
+        + [(4, PREPARING, "", None, {"a": [], "b": [], "c": []})]
         + [(s, STABLE, "cooperative-sticky", 3, {"a": [0, 1, 2], "b": [3], "c": [4, 5]})
            for s in (5, 6)]
     )  # fmt: skip
@@ -94,3 +94,13 @@ def test_callbacks_give_the_gaps_to_the_millisecond():
         [1, 2000, 500, False],
         [2, 2000, 500, False],
     ]
+
+
+def test_a_cooperative_member_that_leaves_takes_nothing_with_it():
+    """Its partitions have no owner from the first sample it is no longer a member in."""
+    history, members = samples(
+        [(s, STABLE, "cooperative-sticky", 1, {"a": [0, 1, 2], "b": [3, 4, 5]}) for s in (0, 1)]
+        + [(s, PREPARING, "", None, {"a": []}) for s in (2, 3)]
+        + [(4, STABLE, "cooperative-sticky", 2, {"a": [0, 1, 2, 3, 4, 5]})]
+    )
+    assert gaps(history, members) == [(3, 2000, 2000), (4, 2000, 2000), (5, 2000, 2000)]
