@@ -9,9 +9,10 @@
   holding two hours of one-second samples (6 partitions, a 3-member group, analytics);
 - each lesson picture's render time on that store (its data read, its Altair chart built
   into the Vega-Lite spec Streamlit sends): the log strip, the key's journey and its grid of
-  moved keys, and the trace of one tweet (its hops from the samples, with the records it
+  moved keys, the trace of one tweet (its hops from the samples, with the records it
   follows given: reading them from Kafka is not drawing) for a tweet produced a minute ago
-  and one produced two hours ago, whose trace reads every sample since.
+  and one produced two hours ago, whose trace reads every sample since, and the rebalance
+  timeline over the whole two hours.
 
 ``--pages-only`` skips the broker steps and measures the last two alone.
 """
@@ -32,7 +33,7 @@ from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
 from bench.servers import create_topic
-from dashboard import key_journey, log_strip, trace
+from dashboard import key_journey, log_strip, rebalance, trace
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
@@ -56,7 +57,7 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
-PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce", "keys")
+PAGES = ("overview", "partitions", "groups", "rebalances", "analytics", "tail", "produce", "keys")
 PICTURE_RUNS = 20
 
 
@@ -234,6 +235,15 @@ def picture_times(path: Path) -> dict[str, float]:
     def moved() -> None:
         key_journey.moves_grid(key_journey.moves(store.tail(200)["key"], 6)).to_dict()
 
+    def rebalances() -> None:  # the page's widest window: the whole two hours
+        history = store.group_history("analytics")
+        members = store.member_history("analytics")
+        owners = rebalance.ownership_from_samples(history, members, "tweets", range(6))
+        span_rows = rebalance.spans(owners)
+        rebalance.timeline(span_rows, "analytics").to_dict()
+        rebalance.generations(history, members)
+        rebalance.unowned(span_rows)
+
     newest = store.last_sample_ms()
 
     def traced(age_s: int) -> Callable[[], None]:
@@ -255,6 +265,7 @@ def picture_times(path: Path) -> dict[str, float]:
         ("moved keys", moved),
         ("tweet trace, 1 min old", traced(60)),
         ("tweet trace, 2 h old", traced(HISTORY_S - 10)),
+        ("rebalances 2 h", rebalances),
     )
     times = {}
     for name, draw in drawn:
