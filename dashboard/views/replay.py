@@ -2,26 +2,55 @@
 another member reads its range again (at-least-once) and the totals still count each tweet once
 (``dashboard.replay``)."""
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
+from chirpstream import workers
+from chirpstream.controls import ControlError
 from chirpstream.settings import ANALYTICS_GROUP
 from consumers.crash import EXIT_CODE, SIGNAL_NAME, Crash, parse_crash_line
 from dashboard import charts, replay, ui
 
 st.title("Crash before commit")
 st.caption(
-    f"Send a worker `{SIGNAL_NAME}` (`kill -USR1 <pid>`: the pid ends its client id): it dies"
-    " at its next commit point, after its results are acknowledged and before its offsets are"
-    f" committed, exit code {EXIT_CODE}."
+    "A worker told to crash before commit (`chirpstream workers --crash-before-commit [N]`,"
+    f" the button below, or `kill -{SIGNAL_NAME.removeprefix('SIG')} <pid>`: the pid ends its"
+    " client id) dies at its next commit point, after its results are acknowledged and before"
+    f" its offsets are committed (exit code {EXIT_CODE})."
 )
 
 
+def data_dir() -> Path:
+    """``chirpstream up``'s data directory: where it keeps the dashboard's store."""
+    return Path(ui.store_path()).parent
+
+
 def logs_dir() -> Path:
-    """The bundled pipeline's service logs: ``logs/`` next to its run file."""
-    return Path(os.environ.get(ui.RUN_FILE_ENV, "data/run.json")).parent / "logs"
+    return data_dir() / "logs"
+
+
+def crash_control() -> None:
+    """The button: one of ``up``'s workers crashes before its next commit."""
+    try:
+        running = [w.index for w in workers.workers(data_dir())]
+    except ControlError:
+        st.caption(
+            "No control: it acts only on the workers `chirpstream up` runs, and none is"
+            f" recorded in `{data_dir()}`."
+        )
+        return
+    chosen, button = st.columns([1, 2])
+    index = chosen.selectbox("Worker", running, key="crash_worker")
+    if button.button("Crash it before its next commit", disabled=index is None):
+        try:
+            workers.crash_before_commit(data_dir(), index)
+            st.success(f"Worker {index} dies at its next commit point, its offsets uncommitted.")
+        except ControlError as exc:
+            st.error(str(exc))
+
+
+crash_control()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -13,9 +13,10 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from consumers.crash import UncommittedRange, crash_line
+from consumers.crash import EXIT_CODE, UncommittedRange, crash_line
 from dashboard.store import BrokerRow, ClusterSample, CommitRow, GroupRow, MemberRow, Store
-from dashboard.ui import RUN_FILE_ENV, STORE_ENV
+from dashboard.ui import STORE_ENV
+from tests.support.fault_workers import exit_codes, fault_taking_group
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 CRASH_MS = time.time_ns() // 1_000_000 - 10_000
@@ -41,7 +42,6 @@ def sample(ts_ms: int, owners: dict[str, list[int]], committed: dict[int, int]) 
 def store(tmp_path, monkeypatch) -> Store:
     path = tmp_path / "dashboard.sqlite"
     monkeypatch.setenv(STORE_ENV, str(path))
-    monkeypatch.setenv(RUN_FILE_ENV, str(tmp_path / "run.json"))
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "analytics.log").write_text(
         "worker 0: partitions [0, 3]\n"
@@ -133,3 +133,24 @@ def test_without_a_crash_line_the_page_says_where_it_looked(store, tmp_path):
     app = replay_page()
     assert "No crash before commit yet" in app.info[0].value
     assert not app.get("vega_lite_chart")
+
+
+def test_the_button_makes_the_chosen_worker_of_up_crash_before_commit(store, tmp_path):
+    group = fault_taking_group(tmp_path)  # the store's directory is up's data directory
+    try:
+        group.add(), group.add()
+        app = replay_page()
+        app.selectbox(key="crash_worker").set_value(1).run()
+        app.button[0].click().run()
+        assert not app.exception, app.exception
+        assert "Worker 1 dies at its next commit point" in app.success[0].value
+        assert exit_codes(group) == {0: None, 1: EXIT_CODE}
+    finally:
+        group.stop()
+
+
+def test_without_up_running_there_is_no_button_and_a_line_says_why(store):
+    app = replay_page()
+    assert not app.button
+    captions = " ".join(c.value for c in app.caption)
+    assert "acts only on the workers `chirpstream up` runs" in captions
