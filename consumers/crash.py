@@ -62,7 +62,7 @@ def crash_line(name: str, client_id: str, ranges: list[UncommittedRange], at_ms:
 
 def parse_crash_line(line: str) -> Crash | None:
     """The crash a worker's log line reports; None for any other line."""
-    match = _LINE.search(line)
+    match = _LINE.search(line) if "crash before commit: " in line else None
     if match is None:
         return None
     ranges = tuple(

@@ -106,7 +106,7 @@ def picture(ranges: pd.DataFrame) -> alt.LayerChart:
         label, span = f"{row.topic}[{row.partition}]", (row.first, row.last + 1, row.records)
         rows.append((label, CRASHED, row.crashed, *span))
         if pd.notna(row.committed_past_ms):
-            rows.append((label, REREAD, row.reread_by or "?", *span))
+            rows.append((label, REREAD, row.reread_by or "another member", *span))
     frame = pd.DataFrame(rows, columns=["partition", "role", "member", "first", "end", "records"])
     frame["text"] = [f"{r.member}: {r.first}..{r.end - 1}" for r in frame.itertuples()]
     base = alt.Chart(frame).encode(

@@ -75,13 +75,15 @@ pasted = st.text_input(
 def crash_page() -> None:
     store = ui.data()
     ui.banner(store)
+    crash = parse_crash_line(pasted) if pasted else None
+    if pasted and crash is None:
+        st.error("That is not a worker's crash line: it starts `worker N (analytics-...)`.")
+        return
     crashes = found_crashes()
-    if pasted and (line := parse_crash_line(pasted)) is not None:
-        crashes.append(line)
-    if not crashes:
+    if crash is None and not crashes:
         st.info(f"No crash before commit yet (looked in `{logs_dir()}`).")
         return
-    crash = crashes[-1]
+    crash = crash or crashes[-1]
     since = crash.at_ms - 5_000
     ranges = replay.rereads(
         crash,
@@ -93,7 +95,8 @@ def crash_page() -> None:
     columns = st.columns(4)
     columns[0].metric("Crashed member", crash.client_id)
     columns[1].metric("Processed, not committed", f"{int(ranges['records'].sum()):,}")
-    by = sorted({str(m) for m in ranges["reread_by"].dropna()})
+    again = ranges[ranges["committed_past_ms"].notna()]
+    by = sorted({str(m) for m in again["reread_by"].dropna()})
     columns[2].metric("Read again by", ", ".join(by) or "not yet")
     columns[3].metric("Tweets counted", f"{counted:,}")
     st.subheader("The offsets read twice")
@@ -103,6 +106,11 @@ def crash_page() -> None:
     st.subheader("Read twice, counted once")
     charts.show(replay.totals_picture(counted, replay.read_twice(ranges)))
     st.caption(replay.why(ranges, totals["duplicates"] if totals else 0))
+    st.caption(
+        "On any Kafka cluster the re-reader, the committed offsets and the totals come from what"
+        " any client reads; the crash itself is known from the worker's line only: in"
+        " `chirpstream up`'s logs, or pasted above."
+    )
 
 
 crash_page()

@@ -154,3 +154,14 @@ def test_without_up_running_there_is_no_button_and_a_line_says_why(store):
     assert not app.button
     captions = " ".join(c.value for c in app.caption)
     assert "acts only on the workers `chirpstream up` runs" in captions
+
+
+def test_a_pasted_crash_line_is_drawn_and_anything_else_refused_in_one_line(store, tmp_path):
+    (tmp_path / "logs" / "analytics.log").unlink()  # an external cluster: no logs here
+    app = replay_page()
+    pasted = crash_line("worker 4", "analytics-4-9", [RANGES[0]], CRASH_MS)
+    app.text_input(key="crash_line").input(pasted).run()
+    drawn = chart_data(app, 0)
+    assert set(drawn["member"]) == {"analytics-4-9", SURVIVOR}
+    app.text_input(key="crash_line").input("worker 4 died").run()
+    assert "not a worker's crash line" in app.error[0].value
