@@ -24,6 +24,7 @@ workers' logs (the bundled pipeline's) or the line pasted in.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import altair as alt
@@ -54,14 +55,18 @@ def crashes(logs: Path) -> list[Crash]:
 def _owner_after(members: pd.DataFrame, crash: Crash, topic: str, partition: int) -> str | None:
     """The first client other than the crashed one sampled owning the partition after it."""
     later = members[(members["ts_ms"] >= crash.at_ms) & (members["client_id"] != crash.client_id)]
-    wanted = f"{topic}:{partition}"
-    for client, assignment in zip(later["client_id"], later["assignment"], strict=True):
-        if isinstance(assignment, str) and wanted in assignment.split(","):
-            return str(client)
-    return None
+    owns = (
+        later["assignment"]
+        .fillna("")
+        .str.contains(rf"(?:^|,){re.escape(f'{topic}:{partition}')}(?:,|$)")
+    )
+    owners = later.loc[owns, "client_id"]
+    return str(owners.iloc[0]) if len(owners) else None
 
 
-def _passed_at(offsets: pd.DataFrame, crash: Crash, topic: str, partition: int, last: int):
+def _passed_at(
+    offsets: pd.DataFrame, crash: Crash, topic: str, partition: int, last: int
+) -> int | None:
     """When the group's committed offset of the partition first passed ``last`` after it."""
     mine = offsets[
         (offsets["ts_ms"] >= crash.at_ms)
