@@ -87,7 +87,7 @@ def crash_page() -> None:
     since = crash.at_ms - 5_000
     ranges = replay.rereads(
         crash,
-        store.member_history(ANALYTICS_GROUP, since),
+        store.member_samples(ANALYTICS_GROUP, since),
         store.lag_history(ANALYTICS_GROUP, since),
     )
     totals = store.analytics_totals()
@@ -105,7 +105,11 @@ def crash_page() -> None:
     st.dataframe(ranges.drop(columns=["committed_past_ms"]), hide_index=True)
     st.subheader("Read twice, counted once")
     charts.show(replay.totals_picture(counted, replay.read_twice(ranges)))
-    st.caption(replay.why(ranges, totals["duplicates"] if totals else 0))
+    repeats = replay.repeated(ranges, store.repeats(since))
+    st.caption(replay.why(ranges, repeats))
+    if len(repeats):
+        st.markdown("**Results published twice for these ranges, dropped by the fold**")
+        st.dataframe(repeats.drop(columns=["ts_ms"]), hide_index=True)
     st.caption(
         "On any Kafka cluster the re-reader, the committed offsets and the totals come from what"
         " any client reads; the crash itself is known from the worker's line only: in"
