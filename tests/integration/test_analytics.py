@@ -1,6 +1,7 @@
 """Analytics workers against a broker subprocess: exact folded totals with three workers, with
-a worker SIGKILLed midway and another joining late, partitions moving without stopping the
-others, and bad records going to the dead-letter topic."""
+a worker SIGKILLed midway and another joining late, and with a worker crashing before its
+commit (its range read again by the other); partitions moving without stopping the others,
+and bad records going to the dead-letter topic."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import itertools
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -302,28 +304,47 @@ def results_after(bootstrap: str, at_ms: int) -> list[dict]:
     return results
 
 
+def stream_tweets(bootstrap: str, seed: int, rate: float, stop: threading.Event) -> None:
+    """The simulator's tweets (keyed by author, as ingest keys them) at ``rate`` a second
+    until ``stop``; in this process, so no ingest process has to start first."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    started = time.monotonic()
+    stream = simulated_envelopes(seed, 1_700_000_000_000, rate)
+    for sent, envelope in enumerate(stream, 1):
+        if stop.is_set():
+            break
+        producer.produce("tweets", envelope.raw, envelope.author_id.encode())
+        producer.poll(0)
+        time.sleep(max(0.0, sent / rate - (time.monotonic() - started)))
+    producer.flush(30)
+
+
 def test_a_crash_before_commit_is_read_again_by_another_member_and_counted_once(
     broker_factory, tmp_path
 ):
     broker = broker_factory(config=GROUP_BROKER)
-    ensure_topic(broker.bootstrap, TWEETS_TOPIC, TWEETS_PARTITIONS, {})  # as ingest makes it
+    ensure_topic(broker.bootstrap, TWEETS_TOPIC, TWEETS_PARTITIONS, {})
     logs = [tmp_path / f"w{i}.log" for i in range(2)]
     # An endless stream, so worker 0 always has processed records it has not committed yet.
-    producing = ingest(broker.bootstrap, "--rate", "1500", "--seed", "7")
+    stop = threading.Event()
+    producing = threading.Thread(target=stream_tweets, args=(broker.bootstrap, 7, 1500, stop))
+    producing.start()
     workers = [worker(broker.bootstrap, i, logs[i]) for i in range(2)]
     try:
-        wait_for_lines(logs, owns_something, 60)
-        time.sleep(2)  # worker 0 processes and commits; it takes the fault once it has more
+        wait_for_lines(logs[:1], owns_something, 60)  # worker 1 joins meanwhile, or after
+        time.sleep(1)  # worker 0 processes and commits; it takes the fault once it has more
         workers[0].send_signal(signal.SIGUSR1)
         assert workers[0].wait(30) == crash.EXIT_CODE, logs[0].read_text()
         reports = [parse_crash_line(line) for line in logs[0].read_text().splitlines()]
         crashed = next(report for report in reports if report is not None)
-        producing.terminate()
-        producing.wait(30)
-        produced = sum(high_watermarks(broker.bootstrap))
+        stop.set()
+        producing.join(60)
+        produced = sum(high_watermarks(broker.bootstrap))  # every tweet the broker holds
         folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= produced, 60)
     finally:
-        for process in [*workers, producing]:
+        stop.set()
+        producing.join(60)
+        for process in workers:
             if process.poll() is None:
                 process.terminate()
                 process.wait(30)
