@@ -9,7 +9,8 @@
   holding two hours of one-second samples (6 partitions, a 3-member group, analytics);
 - each lesson picture's render time on that store (its data read, its Altair chart built
   into the Vega-Lite spec Streamlit sends): the log strip, the key's journey and its grid of
-  moved keys, and the crash before commit (a worker's crash an hour ago, in its log).
+  moved keys, the rebalance timeline over the whole two hours, and the crash before commit (a
+  worker's crash an hour ago, in its log).
 
 ``--pages-only`` skips the broker steps and measures the last two alone.
 """
@@ -30,7 +31,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.servers import create_topic
 from consumers.crash import UncommittedRange, crash_line
-from dashboard import key_journey, log_strip, replay
+from dashboard import key_journey, log_strip, rebalance, replay
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
@@ -53,7 +54,10 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
-PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce", "keys", "replay")
+PAGES = (
+    *("overview", "partitions", "groups", "rebalances", "analytics", "tail", "produce", "keys"),
+    "replay",
+)
 PICTURE_RUNS = 20
 
 
@@ -243,7 +247,7 @@ def picture_times(path: Path) -> dict[str, float]:
         since = found.at_ms - 5_000
         ranges = replay.rereads(
             found,
-            store.member_samples("analytics", since),
+            store.member_history("analytics", since),
             store.lag_history("analytics", since),
         )
         replay.picture(ranges).to_dict()
@@ -251,14 +255,23 @@ def picture_times(path: Path) -> dict[str, float]:
         replay.totals_picture(totals["tweets"], replay.read_twice(ranges)).to_dict()
         replay.why(ranges, replay.repeated(ranges, store.repeats(since)))
 
+    def rebalances() -> None:  # the page's widest window: the whole two hours
+        history = store.group_history("analytics")
+        members = store.member_history("analytics")
+        owners = rebalance.ownership_from_samples(history, members, "tweets", range(6))
+        span_rows = rebalance.spans(owners)
+        rebalance.timeline(span_rows, "analytics").to_dict()
+        rebalance.generations(history, members)
+        rebalance.unowned(span_rows)
+
     times = {}
-    drawn = (
+    for name, draw in (
         ("log strip", strip),
         ("key's journey", journey),
         ("moved keys", moved),
+        ("rebalances 2 h", rebalances),
         ("crash before commit", crash),
-    )
-    for name, draw in drawn:
+    ):
         runs = []
         for _ in range(PICTURE_RUNS):
             started = time.perf_counter()

@@ -12,7 +12,10 @@ and whatever a service started is killed with it, so nothing is left running; sh
 itself die (even by SIGKILL), its guardian (``chirpstream.guardian``) stops them in the same
 order. Each service appends to ``<data-dir>/logs/<service>.log``. The bundled cluster's run file,
 ``<data-dir>/cluster/run.json``, is what ``chirpstream brokers --kill ID`` and the dashboard's
-broker controls act on.
+broker controls act on. Each analytics worker is ``up``'s own child, recorded in
+``<data-dir>/workers.json``: ``chirpstream workers --add`` and ``--remove`` (and the dashboard's
+Rebalances page) add one to the group or take one out while ``up`` runs
+(``chirpstream.workers``).
 
 Every flag is checked before anything starts (ingest's by ingest's own parser), and a data
 directory is used by one ``up`` at a time: a second one is refused before it touches anything.
@@ -387,7 +390,7 @@ class Pipeline:
             port = str(args.dashboard_port)
             self.start(
                 "dashboard", "dashboard", *client, "--port", port, "--store", store,
-                *self.cluster_arguments(),
+                "--pipeline-dir", str(args.data_dir), *self.cluster_arguments(),
             )  # fmt: skip
         where = (
             "your cluster"

@@ -20,6 +20,7 @@ page = st.navigation(
         st.Page(VIEWS / "cluster.py", title="Cluster"),
         st.Page(VIEWS / "partitions.py", title="Partitions"),
         st.Page(VIEWS / "groups.py", title="Consumer groups"),
+        st.Page(VIEWS / "rebalances.py", title="Rebalances"),
         st.Page(VIEWS / "analytics.py", title="Analytics"),
         st.Page(VIEWS / "tail.py", title="Live tail"),
         st.Page(VIEWS / "produce.py", title="Produce"),

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chirpstream import workers
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.controls import DEFAULT_DATA_DIR
 from chirpstream.logs import LEVELS, setup_logging
@@ -24,7 +25,14 @@ from chirpstream.run_file import RUN_FILE
 from chirpstream.tools.quorum import DEFAULT_CONTROLLER
 from dashboard.collector import Collector
 from dashboard.store import Store
-from dashboard.ui import BOOTSTRAP_ENV, CLIENT_CONFIG_ENV, DEFAULT_STORE, RUN_FILE_ENV, STORE_ENV
+from dashboard.ui import (
+    BOOTSTRAP_ENV,
+    CLIENT_CONFIG_ENV,
+    DEFAULT_STORE,
+    PIPELINE_DIR_ENV,
+    RUN_FILE_ENV,
+    STORE_ENV,
+)
 
 APP = Path(__file__).resolve().parent / "app.py"
 
@@ -56,6 +64,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="the run file of the bundled cluster, for the Cluster page's broker controls"
         f" (default {DEFAULT_DATA_DIR / RUN_FILE}, where `chirpstream up` keeps it)",
     )
+    parser.add_argument(
+        "--pipeline-dir",
+        type=Path,
+        default=workers.DEFAULT_DATA_DIR,
+        help="the data directory of the `chirpstream up` whose analytics workers the "
+        f"Rebalances page adds and removes (default {workers.DEFAULT_DATA_DIR}/)",
+    )
     parser.add_argument("--log-level", default="WARNING", choices=LEVELS)
     return parser
 
@@ -80,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         BOOTSTRAP_ENV: bootstrap,
         CLIENT_CONFIG_ENV: json.dumps(config),
         RUN_FILE_ENV: str(args.run_file.resolve()),
+        PIPELINE_DIR_ENV: str(args.pipeline_dir.resolve()),
     }
     streamlit = subprocess.Popen(
         [

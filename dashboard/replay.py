@@ -82,7 +82,7 @@ def _passed_at(
 def rereads(crash: Crash, members: pd.DataFrame, offsets: pd.DataFrame) -> pd.DataFrame:
     """One row per uncommitted range: topic, partition, first, last, records, crashed (client),
     reread_by (client, None until sampled), committed_past_ms (None until the group's commit
-    passes the range). ``members`` is ``Store.member_samples``, ``offsets``
+    passes the range). ``members`` is ``Store.member_history``, ``offsets``
     ``Store.lag_history`` of the group."""
     rows = [
         {

@@ -804,6 +804,22 @@ class Store:
             (group,),
         )
 
+    def group_history(self, group: str, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, state, assignor, generation of ``group``, one row per sample."""
+        return self._frame(
+            "SELECT ts_ms, state, assignor, generation FROM groups"
+            " WHERE group_id = ? AND ts_ms >= ? ORDER BY ts_ms",
+            (group, since_ms),
+        )
+
+    def member_history(self, group: str, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, client_id, assignment ("topic:p,...") of ``group``'s members, per sample."""
+        return self._frame(
+            "SELECT ts_ms, client_id, assignment FROM members"
+            " WHERE ts_ms >= ? AND group_id = ? ORDER BY ts_ms, client_id",
+            (since_ms, group),
+        )
+
     def group_table(self, group: str) -> pd.DataFrame:
         """Latest sample of ``group``: topic, partition, committed (NaN: none), log_start,
         high_watermark, lag."""
@@ -814,15 +830,6 @@ class Store:
             " WHERE o.group_id = ? AND o.ts_ms = (SELECT MAX(ts_ms) FROM samples)"
             " ORDER BY o.topic, o.partition",
             (group,),
-        )
-
-    def member_samples(self, group: str, since_ms: int = 0) -> pd.DataFrame:
-        """ts_ms, member_id, client_id, assignment ("topic:p,...") of ``group``'s members in
-        each sample from ``since_ms``, oldest first."""
-        return self._frame(
-            "SELECT ts_ms, member_id, client_id, assignment FROM members"
-            " WHERE group_id = ? AND ts_ms >= ? ORDER BY ts_ms, member_id",
-            (group, since_ms),
         )
 
     def repeats(self, since_ms: int = 0) -> pd.DataFrame:

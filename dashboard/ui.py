@@ -23,6 +23,7 @@ STORE_ENV = "CHIRPSTREAM_DASHBOARD_STORE"
 BOOTSTRAP_ENV = "CHIRPSTREAM_BOOTSTRAP_SERVERS"
 CLIENT_CONFIG_ENV = "CHIRPSTREAM_CLIENT_CONFIG"  # JSON of the other client settings (SASL, TLS)
 RUN_FILE_ENV = "CHIRPSTREAM_RUN_FILE"  # the bundled cluster's run.json, for the broker controls
+PIPELINE_DIR_ENV = "CHIRPSTREAM_PIPELINE_DIR"  # `up`'s data dir, for the worker controls
 DEFAULT_STORE = Path("data/dashboard.sqlite")
 STALE_AFTER_S = 5.0
 REFRESH_CHOICES = (1, 2, 5, 10, 30)

@@ -2,6 +2,7 @@
 another member reads its range again (at-least-once) and the totals still count each tweet once
 (``dashboard.replay``)."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -23,8 +24,9 @@ st.caption(
 
 
 def data_dir() -> Path:
-    """``chirpstream up``'s data directory: where it keeps the dashboard's store."""
-    return Path(ui.store_path()).parent
+    """``chirpstream up``'s data directory (its workers' record and logs): as the dashboard was
+    told (``--pipeline-dir``), else where the store is (``up`` keeps the store there)."""
+    return Path(os.environ.get(ui.PIPELINE_DIR_ENV) or Path(ui.store_path()).parent)
 
 
 def logs_dir() -> Path:
@@ -75,7 +77,7 @@ def crash_ranges(path: str, crash: Crash, version: tuple[object, ...]) -> pd.Dat
     since = crash.at_ms - 5_000
     return replay.rereads(
         crash,
-        store.member_samples(ANALYTICS_GROUP, since),
+        store.member_history(ANALYTICS_GROUP, since),
         store.lag_history(ANALYTICS_GROUP, since),
     )
 
