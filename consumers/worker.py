@@ -341,11 +341,14 @@ class Worker:
         read = [p for p, builder in self.builders.items() if builder.next_offset is not None]
         owned = [TopicPartition(self.topic, p) for p in read]
         ranges = []
-        for tp in self.consumer.committed(owned, timeout=5) if owned else []:
-            first = tp.offset if tp.offset >= 0 else self.consumer.get_watermark_offsets(tp, 5)[0]
-            last = self.builders[tp.partition].next_offset - 1
-            if last >= first:
-                ranges.append(crash.UncommittedRange(self.topic, tp.partition, first, last))
+        try:
+            for tp in self.consumer.committed(owned, timeout=5) if owned else []:
+                low = tp.offset if tp.offset >= 0 else self.consumer.get_watermark_offsets(tp, 5)[0]
+                last = self.builders[tp.partition].next_offset - 1
+                if last >= low:
+                    ranges.append(crash.UncommittedRange(self.topic, tp.partition, low, last))
+        except KafkaException as exc:  # the line says less; the fault is taken all the same
+            log.warning("%s: committed offsets unknown (%s)", self.name, exc.args[0].str())
         now_ms = int(time.time() * 1000)
         print(crash.crash_line(self.name, self.client_id, ranges, now_ms), flush=True)
         os._exit(crash.EXIT_CODE)
