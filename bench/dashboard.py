@@ -11,8 +11,9 @@
   into the Vega-Lite spec Streamlit sends): the log strip, the key's journey and its grid of
   moved keys, the trace of one tweet (its hops from the samples, with the records it
   follows given: reading them from Kafka is not drawing) for a tweet produced a minute ago
-  and one produced two hours ago, whose trace reads every sample since, and the rebalance
-  timeline over the whole two hours.
+  and one produced two hours ago, whose trace reads every sample since, the rebalance
+  timeline over the whole two hours, and the crash before commit (a worker's crash an hour
+  ago, in its log).
 
 ``--pages-only`` skips the broker steps and measures the last two alone.
 """
@@ -33,7 +34,8 @@ from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
 from bench.servers import create_topic
-from dashboard import key_journey, log_strip, rebalance, trace
+from consumers.crash import UncommittedRange, crash_line
+from dashboard import key_journey, log_strip, rebalance, replay, trace
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
@@ -57,7 +59,10 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
-PAGES = ("overview", "partitions", "groups", "rebalances", "analytics", "tail", "produce", "keys")
+PAGES = (
+    *("overview", "partitions", "groups", "rebalances", "analytics", "tail", "produce", "keys"),
+    "replay",
+)
 PICTURE_RUNS = 20
 
 
@@ -122,6 +127,13 @@ def fill(store: Store, now_ms: int) -> None:
     store.write_tail(
         [TailRow(0, n, now_ms, str(n % 150), "ada", "en", f"tweet {n}") for n in range(200)]
     )
+    crashed_at = now_ms - HISTORY_S * 500  # an hour ago: the replay page reads an hour
+    first = (HISTORY_S // 2) * 10 - 50  # partition 0's commit then
+    ranges = [UncommittedRange("tweets", p, first + p, first + p + 40) for p in (0, 1)]
+    logs = store.path.parent / "logs"
+    logs.mkdir(exist_ok=True)
+    line = crash_line("worker 0", "analytics-0", ranges, crashed_at)
+    (logs / "analytics.log").write_text(f"worker 0: partitions [0, 1]\n{line}\n")
 
 
 def commit_half(bootstrap: str) -> None:
@@ -235,6 +247,19 @@ def picture_times(path: Path) -> dict[str, float]:
     def moved() -> None:
         key_journey.moves_grid(key_journey.moves(store.tail(200)["key"], 6)).to_dict()
 
+    def crash() -> None:
+        found = replay.crashes(path.parent / "logs")[-1]
+        since = found.at_ms - 5_000
+        ranges = replay.rereads(
+            found,
+            store.member_history("analytics", since),
+            store.lag_history("analytics", since),
+        )
+        replay.picture(ranges).to_dict()
+        totals = store.analytics_totals()
+        replay.totals_picture(totals["tweets"], replay.read_twice(ranges)).to_dict()
+        replay.why(ranges, replay.repeated(ranges, store.repeats(since)))
+
     def rebalances() -> None:  # the page's widest window: the whole two hours
         history = store.group_history("analytics")
         members = store.member_history("analytics")
@@ -266,6 +291,7 @@ def picture_times(path: Path) -> dict[str, float]:
         ("tweet trace, 1 min old", traced(60)),
         ("tweet trace, 2 h old", traced(HISTORY_S - 10)),
         ("rebalances 2 h", rebalances),
+        ("crash before commit", crash),
     )
     times = {}
     for name, draw in drawn:

@@ -1,5 +1,5 @@
 """The analytics workers ``chirpstream up`` runs, and their controls: ``chirpstream workers``
-(list, ``--add``, ``--remove [N]``) and the dashboard's.
+(list, ``--add``, ``--remove [N]``, ``--crash-before-commit [N]``) and the dashboard's.
 
 ``up`` starts each worker (``python -m consumers.worker --id N``) as its own child and records
 them in ``<data-dir>/workers.json`` (``up``'s data directory): ``up`` itself and, for every
@@ -12,6 +12,9 @@ shutdown.
   the cluster's supervisor): ``up`` picks it up and starts one more worker in the same group,
   as its child, so it is stopped with the others and dies with ``up``;
 - remove: SIGTERM to one recorded worker: it publishes, commits and leaves the group cleanly;
+- crash before commit: SIGUSR1 to one recorded worker: it dies at its next commit point, its
+  results acknowledged and its offsets not committed (``consumers.crash``), so another member
+  reads that range again;
 - every signal to a worker goes through ``signal_worker``: only to a worker ``up`` recorded,
   only while its process is alive as recorded (``controls.send``: checked through a pidfd).
 
@@ -171,6 +174,22 @@ def remove_worker(data_dir: Path, index: int | None = None) -> int:
     return index
 
 
+def crash_before_commit(data_dir: Path, index: int | None = None) -> int:
+    """SIGUSR1 to worker ``index`` (default: the oldest running, which surely owns partitions):
+    it dies at its next commit point without committing (``consumers.crash``). Returns the
+    index of the worker signalled."""
+    if index is None:
+        running = workers(data_dir)
+        if not running:
+            raise ControlError("no worker is running: `chirpstream workers --add` starts one")
+        index = running[0].index
+    worker = load(data_dir).worker(index)
+    if worker is not None and worker.process.paused():
+        signal_worker(data_dir, index, signal.SIGCONT)  # a paused worker never reaches a commit
+    signal_worker(data_dir, index, signal.SIGUSR1)
+    return index
+
+
 class WorkerGroup:
     """The workers of one ``up`` (its side of the controls): starts them, records them,
     serves the add requests, notices those that exit and stops them all at once."""
@@ -273,6 +292,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         metavar="N",
         help="stop worker N (default: the newest) with SIGTERM: a clean leave of the group",
     )
+    actions.add_argument(
+        "--crash-before-commit",
+        nargs="?",
+        type=worker_index,
+        const=-1,
+        metavar="N",
+        help="make worker N (default: the oldest) die at its next commit point, its results "
+        "published and its offsets not committed: another member reads them again",
+    )
     return parser
 
 
@@ -285,6 +313,13 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
         elif args.remove is not None:
             index = remove_worker(args.data_dir, None if args.remove == -1 else args.remove)
             print(f"worker {index} stopping (SIGTERM: it commits and leaves the group)")
+        elif args.crash_before_commit is not None:
+            chosen = None if args.crash_before_commit == -1 else args.crash_before_commit
+            index = crash_before_commit(args.data_dir, chosen)
+            print(
+                f"worker {index} dies at its next commit point, its offsets not committed "
+                "(SIGUSR1): see the dashboard's Crash before commit page"
+            )
         else:
             record = load(args.data_dir)
             print(f"{'WORKER':<7} {'PID':<8} {'STATE':<8} GROUP")

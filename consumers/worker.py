@@ -1,5 +1,8 @@
 """One analytics worker: poll ``tweets``, analyse, publish runs to ``tweet-stats``, commit.
 
+``SIGUSR1`` arms the replay lesson's fault: die at the next commit point, uncommitted
+(``consumers.crash``).
+
 The commit discipline is what makes the folded results exact: a partition's committed offset
 is always the first offset of its open run, and only after every result before it has been
 acknowledged by the broker. A worker that dies, or a partition that moves, restarts at a run
@@ -27,6 +30,7 @@ import os
 import signal
 import sys
 import time
+from typing import NoReturn
 
 from confluent_kafka import (
     Consumer,
@@ -47,6 +51,7 @@ from chirpstream.settings import (
     TWEETS_TOPIC,
 )
 from chirpstream.tweets import MalformedTweet
+from consumers import crash
 from consumers.commits import PendingCommits
 from consumers.features import analyze
 from consumers.runs import OffsetGap, RunBuilder
@@ -82,6 +87,7 @@ class Worker:
         client_config: dict[str, str],
     ) -> None:
         self.name = f"worker {worker_id}"
+        self.client_id = client_id(worker_id)
         self.group = group
         self.bootstrap = bootstrap
         self.client_config = client_config
@@ -89,7 +95,7 @@ class Worker:
         consumer_config = {
             "bootstrap.servers": bootstrap,
             "group.id": group,
-            "client.id": client_id(worker_id),
+            "client.id": self.client_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
@@ -116,6 +122,7 @@ class Worker:
         self.published: dict[int, bytes] = {}  # last partial published per partition
         self.last_record: dict[int, float] = {}  # when each partition's last record came
         self.running = True
+        self.crash_before_commit = False  # armed by SIGUSR1: see consumers.crash
         self.processed = 0
         self.malformed = 0
 
@@ -292,6 +299,8 @@ class Worker:
         if self.undelivered is not None:
             raise ResultsLost(f"{self.name}: a result was not delivered ({self.undelivered})")
         offsets = self.commits.ready()
+        if offsets and self.crash_before_commit:
+            self._crash()
         if offsets:
             self.consumer.commit(
                 offsets=[TopicPartition(self.topic, p, o) for p, o in offsets.items()],
@@ -332,6 +341,8 @@ class Worker:
             for p in partitions
             if self.builders[p].commit_offset is not None
         ]
+        if offsets and self.crash_before_commit:
+            self._crash()
         if offsets:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -346,6 +357,23 @@ class Worker:
         for partition in closing:
             self.builders[partition].flush()
             self.published.pop(partition, None)
+
+    def _crash(self) -> NoReturn:
+        """The armed fault: print what was processed and not committed, then die uncommitted."""
+        read = [p for p, builder in self.builders.items() if builder.next_offset is not None]
+        owned = [TopicPartition(self.topic, p) for p in read]
+        ranges = []
+        try:
+            for tp in self.consumer.committed(owned, timeout=5) if owned else []:
+                low = tp.offset if tp.offset >= 0 else self.consumer.get_watermark_offsets(tp, 5)[0]
+                last = self.builders[tp.partition].next_offset - 1
+                if last >= low:
+                    ranges.append(crash.UncommittedRange(self.topic, tp.partition, low, last))
+        except KafkaException as exc:  # the line says less; the fault is taken all the same
+            log.warning("%s: committed offsets unknown (%s)", self.name, exc.args[0].str())
+        now_ms = int(time.time() * 1000)
+        print(crash.crash_line(self.name, self.client_id, ranges, now_ms), flush=True)
+        os._exit(crash.EXIT_CODE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -383,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, lambda *_: setattr(worker, "crash_before_commit", True))
     try:
         worker.run()
     except (Unreachable, ResultsLost) as exc:

@@ -26,6 +26,7 @@ page = st.navigation(
         st.Page(VIEWS / "produce.py", title="Produce"),
         st.Page(VIEWS / "keys.py", title="A key's journey"),
         st.Page(VIEWS / "trace.py", title="Follow one tweet"),
+        st.Page(VIEWS / "replay.py", title="Crash before commit"),
     ]
 )
 ui.shared_controls()

@@ -132,7 +132,7 @@ def follow(
         Hop(COMMITTED, committed_at, SEEN_BY, f"first sample with the high watermark > {offset}"),
     ]
     first = results.first if results is not None else None
-    members = store.member_samples(group, since)
+    members = store.member_history(group, since)
     member_id = first.member_id if first is not None else None
     if first is not None and member_id is None:  # a worker without the header: the owner
         member_id = _owner(members, p, first.produced_ms)

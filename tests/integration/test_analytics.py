@@ -1,12 +1,15 @@
 """Analytics workers against a broker subprocess: exact folded totals with three workers, with
-a worker SIGKILLed midway and another joining late, partitions moving without stopping the
-others, and bad records going to the dead-letter topic."""
+a worker SIGKILLed midway and another joining late, and with a worker crashing before its
+commit (its range read again by the other); partitions moving without stopping the others,
+and bad records going to the dead-letter topic."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,6 +18,10 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from chirpstream.kafka import ensure_topic
+from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
+from consumers import crash
+from consumers.crash import parse_crash_line
 from consumers.features import analyze
 from consumers.fold import StatsFolder
 from ingest.simulate import DEFAULT_RATE, simulated_envelopes
@@ -231,6 +238,16 @@ def test_two_launchers_give_their_workers_different_client_ids(broker_factory):
     assert all(len(client) <= 24 for client in ids), ids  # short enough for a table column
 
 
+def high_watermarks(bootstrap: str) -> list[int]:
+    """The high watermark of each of the six ``tweets`` partitions."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        partitions = [TopicPartition("tweets", p) for p in range(6)]
+        return [reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+    finally:
+        reader.close()
+
+
 def group_lag(bootstrap: str) -> int:
     """High watermarks minus the ``analytics`` group's commits, over the six partitions."""
     reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "analytics"})
@@ -268,3 +285,75 @@ def test_when_the_stream_stops_lag_reaches_zero_and_totals_stay_exact(broker_fac
         launcher.terminate()
         launcher.wait(30)
     assert (folder.totals.tweets, folder.overlaps, folder.invalid) == (600, 0, 0)
+
+
+def results_after(bootstrap: str, at_ms: int) -> list[dict]:
+    """The ``tweet-stats`` results produced after ``at_ms`` (their record timestamps)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "results-reader"})
+    consumer.assign([TopicPartition("tweet-stats", 0, OFFSET_BEGINNING)])
+    results = []
+    try:
+        while batch := consumer.consume(1000, timeout=1.0):
+            results += [
+                json.loads(m.value())
+                for m in batch
+                if m.error() is None and m.timestamp()[1] > at_ms
+            ]
+    finally:
+        consumer.close()
+    return results
+
+
+def stream_tweets(bootstrap: str, seed: int, rate: float, stop: threading.Event) -> None:
+    """The simulator's tweets (keyed by author, as ingest keys them) at ``rate`` a second
+    until ``stop``; in this process, so no ingest process has to start first."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    started = time.monotonic()
+    stream = simulated_envelopes(seed, 1_700_000_000_000, rate)
+    for sent, envelope in enumerate(stream, 1):
+        if stop.is_set():
+            break
+        producer.produce("tweets", envelope.raw, envelope.author_id.encode())
+        producer.poll(0)
+        time.sleep(max(0.0, sent / rate - (time.monotonic() - started)))
+    producer.flush(30)
+
+
+def test_a_crash_before_commit_is_read_again_by_another_member_and_counted_once(
+    broker_factory, tmp_path
+):
+    broker = broker_factory(config=GROUP_BROKER)
+    ensure_topic(broker.bootstrap, TWEETS_TOPIC, TWEETS_PARTITIONS, {})
+    logs = [tmp_path / f"w{i}.log" for i in range(2)]
+    # An endless stream, so worker 0 always has processed records it has not committed yet.
+    stop = threading.Event()
+    producing = threading.Thread(target=stream_tweets, args=(broker.bootstrap, 7, 1500, stop))
+    producing.start()
+    workers = [worker(broker.bootstrap, i, logs[i]) for i in range(2)]
+    try:
+        wait_for_lines(logs[:1], owns_something, 60)  # worker 1 joins meanwhile, or after
+        time.sleep(1)  # worker 0 processes and commits; it takes the fault once it has more
+        workers[0].send_signal(signal.SIGUSR1)
+        assert workers[0].wait(30) == crash.EXIT_CODE, logs[0].read_text()
+        reports = [parse_crash_line(line) for line in logs[0].read_text().splitlines()]
+        crashed = next(report for report in reports if report is not None)
+        stop.set()
+        producing.join(60)
+        produced = sum(high_watermarks(broker.bootstrap))  # every tweet the broker holds
+        folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= produced, 60)
+    finally:
+        stop.set()
+        producing.join(60)
+        for process in workers:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
+    assert crashed.ranges, "the crash line names no uncommitted range"
+    assert crashed.client_id.startswith("analytics-0-")
+    again = results_after(broker.bootstrap, crashed.at_ms)
+    for uncommitted in crashed.ranges:
+        # Worker 1 starts at the uncommitted range's first offset and republishes through it.
+        mine = [r for r in again if r["partition"] == uncommitted.partition]
+        assert any(r["first_offset"] == uncommitted.first for r in mine), (uncommitted, mine)
+        assert max(r["last_offset"] for r in mine) >= uncommitted.last, (uncommitted, mine)
+    assert_exact(folder, 7, produced, 1500)
