@@ -1,0 +1,128 @@
+"""What wakes an idle node, and what each wake-up costs: one node of a bench cluster run
+under cProfile, with signals marking the measured window.
+
+``profile(node, out)`` makes the node start as ``python -m broker`` under a profiler that
+writes a snapshot on SIGUSR1 and another on SIGUSR2 (the node's own event loop goes on
+serving meanwhile); the window is their difference. ``wakeup_table(out, seconds)`` reads it
+back: every callback the event loop ran in the window is a call of ``Context.run`` in
+``Handle._run``, so the functions that ``Context.run`` called are what woke the node (a
+coroutine resumed, a timer's callback, a socket's reader), with their call counts and the
+CPU they cost, inclusive. The few functions that cost most follow.
+"""
+
+from __future__ import annotations
+
+import marshal
+import signal
+import sys
+from pathlib import Path
+
+from tests.support.cluster import NodeProcess
+
+# ``python -m broker`` as tests/support/broker_process.py runs it, profiled from the start:
+# a profiler switched on inside a signal handler would see nothing on Python 3.11 (it
+# traces only frames entered after it from the handler's own), so the window is the
+# difference of the two snapshots that SIGUSR1 and SIGUSR2 write.
+RUN_PROFILED = """\
+import cProfile, marshal, os, runpy, signal, sys
+sys.modules['hypothesis'] = None
+out = sys.argv.pop(1)
+profiler = cProfile.Profile()
+def snapshot(path):
+    profiler.snapshot_stats()
+    with open(path + '.part', 'wb') as file:
+        marshal.dump(profiler.stats, file)
+    os.replace(path + '.part', path)
+signal.signal(signal.SIGUSR1, lambda *_: snapshot(out + '.start'))
+signal.signal(signal.SIGUSR2, lambda *_: snapshot(out + '.end'))
+profiler.enable()
+runpy.run_module('broker', run_name='__main__', alter_sys=True)
+"""
+CONTEXT_RUN = ("~", 0, "<method 'run' of '_contextvars.Context' objects>")
+EPOLL = ("~", 0, "<method 'poll' of 'select.epoll' objects>")
+Func = tuple[str, int, str]
+_NONE = (0, 0, 0.0, 0.0)
+
+
+def profile(node: NodeProcess, out: Path) -> None:
+    """Start ``node`` (when it is launched next) under the signalled profiler."""
+    command = [sys.executable, "-c", RUN_PROFILED, str(out), str(node.layout.properties_path)]
+    node.command = lambda: command  # type: ignore[method-assign]
+
+
+def start(node: NodeProcess) -> None:
+    """The window starts: the node writes ``<out>.start``."""
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGUSR1)
+
+
+def stop(node: NodeProcess) -> None:
+    """The window ends: the node writes ``<out>.end``."""
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGUSR2)
+
+
+def written(out: Path) -> bool:
+    return Path(f"{out}.end").exists()
+
+
+def _window(out: Path) -> dict[Func, tuple[int, int, float, float, dict]]:
+    """The profile of the window: the end snapshot less the start one."""
+    start = marshal.loads(Path(f"{out}.start").read_bytes())
+    end = marshal.loads(Path(f"{out}.end").read_bytes())
+    window = {}
+    for func, (cc, nc, tt, ct, callers) in end.items():
+        before = start.get(func, (0, 0, 0.0, 0.0, {}))
+        if nc - before[1] <= 0:
+            continue
+        callers_then = before[4]
+        window[func] = (
+            cc - before[0],
+            nc - before[1],
+            tt - before[2],
+            ct - before[3],
+            {who: _less(row, callers_then.get(who, _NONE)) for who, row in callers.items()},
+        )
+    return window
+
+
+def _name(func: Func) -> str:
+    path, line, name = func
+    if path == "~":
+        return name
+    parts = Path(path).parts
+    short = "/".join(parts[-2:]) if "site-packages" not in parts else Path(path).name
+    return f"{short}:{line} {name}"
+
+
+def _less(row: tuple, before: tuple) -> tuple:
+    return tuple(now - then for now, then in zip(row, before, strict=True))
+
+
+def wakeup_table(out: Path, seconds: float, top: int = 25) -> str:
+    """The wake-ups per ``seconds`` and the costliest functions of the profile at ``out``."""
+    table = _window(out)
+    woken: list[tuple[int, float, str]] = []
+    for func, (*_, callers) in table.items():
+        if CONTEXT_RUN in callers:
+            count, _, _, cost = callers[CONTEXT_RUN]
+            if count > 0:
+                woken.append((count, cost, _name(func)))
+    total_wakes = sum(count for count, _, _ in woken)
+    total_cpu = sum(row[2] for row in table.values())
+    polls = table.get(EPOLL, (0, 0))[1]
+    lines = [
+        f"in {seconds:.0f} s: {polls} event-loop turns (epoll waits), {total_wakes} callbacks "
+        f"run, {total_cpu:.3f} s of profiled CPU; what the callbacks ran (calls, CPU ms "
+        "inclusive):"
+    ]
+    for count, cost, name in sorted(woken, reverse=True)[:top]:
+        lines.append(f"  {count:6d} {1000 * cost:8.1f} ms  {name}")
+    lines.append(f"costliest functions (own CPU), top {top}:")
+    own = sorted(
+        ((tt, calls, _name(func)) for func, (_, calls, tt, _, _) in table.items()),
+        reverse=True,
+    )
+    for tt, calls, name in own[:top]:
+        lines.append(f"  {calls:7d} {1000 * tt:8.1f} ms  {name}")
+    return "\n".join(lines)
