@@ -142,7 +142,10 @@ def topics_idle_cpu(
     ``profiled``, that node runs under cProfile in the measured window (which costs it CPU)
     and what woke it is printed."""
     cluster = Cluster(folder / "topics", brokers=3, controllers=3, config=UP_OFFSETS)
-    profile_out = folder / "idle.prof"
+    # Kept after the run (``<out>.start``, ``<out>.end``: pstats dumps) for a closer look.
+    profile_out = Path(tempfile.gettempdir()) / f"chirpstream-idle-node-{profiled}.prof"
+    for old in wakeups.files(profile_out):
+        old.unlink(missing_ok=True)
     if profiled is not None:
         wakeups.profile(cluster.nodes[profiled], profile_out)
     try:
@@ -177,7 +180,7 @@ def topics_idle_cpu(
         + f"; load average {_load()}"
     )
     if profiled is not None:
-        print(f"node {profiled}: " + wakeups.wakeup_table(profile_out, idle_s))
+        print(f"node {profiled} ({profile_out}.*): " + wakeups.wakeup_table(profile_out, idle_s))
     return cpu
 
 

@@ -2,8 +2,9 @@
 under cProfile, with signals marking the measured window.
 
 ``profile(node, out)`` makes the node start as ``python -m broker`` under a profiler that
-writes a snapshot on SIGUSR1 and another on SIGUSR2 (the node's own event loop goes on
-serving meanwhile); the window is their difference. ``wakeup_table(out, seconds)`` reads it
+writes a snapshot at the first SIGUSR2 and another at the second (SIGUSR1 is taken: the
+node logs its connection and task counts on it) while its event loop goes on serving; the
+window is their difference. ``wakeup_table(out, seconds)`` reads it
 back: every callback the event loop ran in the window is a call of ``Context.run`` in
 ``Handle._run``, so the functions that ``Context.run`` called are what woke the node (a
 coroutine resumed, a timer's callback, a socket's reader), with their call counts and the
@@ -22,19 +23,22 @@ from tests.support.cluster import NodeProcess
 # ``python -m broker`` as tests/support/broker_process.py runs it, profiled from the start:
 # a profiler switched on inside a signal handler would see nothing on Python 3.11 (it
 # traces only frames entered after it from the handler's own), so the window is the
-# difference of the two snapshots that SIGUSR1 and SIGUSR2 write.
+# difference of the two snapshots that two SIGUSR2s write. Times are the event loop thread's
+# CPU time, not wall time, so that other processes on a busy machine do not show as cost.
 RUN_PROFILED = """\
-import cProfile, marshal, os, runpy, signal, sys
+import cProfile, marshal, os, runpy, signal, sys, time
 sys.modules['hypothesis'] = None
 out = sys.argv.pop(1)
-profiler = cProfile.Profile()
+profiler = cProfile.Profile(time.thread_time)
 def snapshot(path):
     profiler.snapshot_stats()
     with open(path + '.part', 'wb') as file:
         marshal.dump(profiler.stats, file)
     os.replace(path + '.part', path)
-signal.signal(signal.SIGUSR1, lambda *_: snapshot(out + '.start'))
-signal.signal(signal.SIGUSR2, lambda *_: snapshot(out + '.end'))
+signal.signal(
+    signal.SIGUSR2,
+    lambda *_: snapshot(out + ('.end' if os.path.exists(out + '.start') else '.start')),
+)
 profiler.enable()
 runpy.run_module('broker', run_name='__main__', alter_sys=True)
 """
@@ -53,7 +57,7 @@ def profile(node: NodeProcess, out: Path) -> None:
 def start(node: NodeProcess) -> None:
     """The window starts: the node writes ``<out>.start``."""
     assert node.proc is not None
-    node.proc.send_signal(signal.SIGUSR1)
+    node.proc.send_signal(signal.SIGUSR2)
 
 
 def stop(node: NodeProcess) -> None:
@@ -62,14 +66,18 @@ def stop(node: NodeProcess) -> None:
     node.proc.send_signal(signal.SIGUSR2)
 
 
+def files(out: Path) -> tuple[Path, Path]:
+    """The two snapshots: at the window's start and at its end."""
+    return Path(f"{out}.start"), Path(f"{out}.end")
+
+
 def written(out: Path) -> bool:
-    return Path(f"{out}.end").exists()
+    return files(out)[1].exists()
 
 
 def _window(out: Path) -> dict[Func, tuple[int, int, float, float, dict]]:
     """The profile of the window: the end snapshot less the start one."""
-    start = marshal.loads(Path(f"{out}.start").read_bytes())
-    end = marshal.loads(Path(f"{out}.end").read_bytes())
+    start, end = (marshal.loads(path.read_bytes()) for path in files(out))
     window = {}
     for func, (cc, nc, tt, ct, callers) in end.items():
         before = start.get(func, (0, 0, 0.0, 0.0, {}))
