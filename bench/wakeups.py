@@ -25,15 +25,30 @@ from tests.support.cluster import NodeProcess
 # traces only frames entered after it from the handler's own), so the window is the
 # difference of the two snapshots that two SIGUSR2s write. Times are the event loop thread's
 # CPU time, not wall time, so that other processes on a busy machine do not show as cost.
+# The garbage collector's passes, which the profiler charges to whatever function was
+# running, are also counted on their own, as "garbage collection" of each generation.
 RUN_PROFILED = """\
-import cProfile, marshal, os, runpy, signal, sys, time
+import cProfile, gc, marshal, os, runpy, signal, sys, time
 sys.modules['hypothesis'] = None
 out = sys.argv.pop(1)
 profiler = cProfile.Profile(time.thread_time)
+collected = {}  # generation -> [collections, CPU seconds]
+started = [0.0]
+def timed_gc(phase, info):
+    if phase == 'start':
+        started[0] = time.thread_time()
+    else:
+        row = collected.setdefault(info['generation'], [0, 0.0])
+        row[0] += 1
+        row[1] += time.thread_time() - started[0]
+gc.callbacks.append(timed_gc)
 def snapshot(path):
     profiler.snapshot_stats()
+    stats = dict(profiler.stats)
+    for generation, (count, seconds) in list(collected.items()):
+        stats[('~gc', generation, 'garbage collection')] = (count, count, seconds, seconds, {})
     with open(path + '.part', 'wb') as file:
-        marshal.dump(profiler.stats, file)
+        marshal.dump(stats, file)
     os.replace(path + '.part', path)
 signal.signal(
     signal.SIGUSR2,
@@ -98,6 +113,8 @@ def _name(func: Func) -> str:
     path, line, name = func
     if path == "~":
         return name
+    if path == "~gc":
+        return f"{name} of generation {line}"
     parts = Path(path).parts
     short = "/".join(parts[-2:]) if "site-packages" not in parts else Path(path).name
     return f"{short}:{line} {name}"
@@ -117,7 +134,8 @@ def wakeup_table(out: Path, seconds: float, top: int = 25) -> str:
             if count > 0:
                 woken.append((count, cost, _name(func)))
     total_wakes = sum(count for count, _, _ in woken)
-    total_cpu = sum(row[2] for row in table.values())
+    # the collector's time is in the functions' own already
+    total_cpu = sum(row[2] for func, row in table.items() if func[0] != "~gc")
     polls = table.get(EPOLL, (0, 0))[1]
     lines = [
         f"in {seconds:.0f} s: {polls} event-loop turns (epoll waits), {total_wakes} callbacks "
