@@ -25,6 +25,8 @@ from tests.support.cluster import NodeProcess
 # traces only frames entered after it from the handler's own), so the window is the
 # difference of the two snapshots that two SIGUSR2s write. Times are the event loop thread's
 # CPU time, not wall time, so that other processes on a busy machine do not show as cost.
+# Entries of one label are summed (pstats keeps one of them: a builtin method is profiled per
+# object, and the event loop's ``Context.run`` would lose most of its callees).
 # The garbage collector's passes, which the profiler charges to whatever function was
 # running, are also counted on their own, as "garbage collection" of each generation.
 RUN_PROFILED = """\
@@ -43,8 +45,25 @@ def timed_gc(phase, info):
         row[1] += time.thread_time() - started[0]
 gc.callbacks.append(timed_gc)
 def snapshot(path):
-    profiler.snapshot_stats()
-    stats = dict(profiler.stats)
+    stats = {}  # label -> [cc, nc, tt, ct, callers], summed over entries of one label
+    entries = profiler.getstats()
+    for entry in entries:
+        row = stats.setdefault(cProfile.label(entry.code), [0, 0, 0.0, 0.0, {}])
+        row[0] += entry.callcount - entry.reccallcount
+        row[1] += entry.callcount
+        row[2] += entry.inlinetime
+        row[3] += entry.totaltime
+    for entry in entries:
+        for sub in entry.calls or ():
+            callers = stats.setdefault(cProfile.label(sub.code), [0, 0, 0.0, 0.0, {}])[4]
+            was = callers.get(cProfile.label(entry.code), (0, 0, 0.0, 0.0))
+            callers[cProfile.label(entry.code)] = (
+                was[0] + sub.callcount,
+                was[1] + sub.callcount - sub.reccallcount,
+                was[2] + sub.inlinetime,
+                was[3] + sub.totaltime,
+            )
+    stats = {key: tuple(row) for key, row in stats.items()}
     for generation, (count, seconds) in list(collected.items()):
         stats[('~gc', generation, 'garbage collection')] = (count, count, seconds, seconds, {})
     with open(path + '.part', 'wb') as file:
