@@ -19,7 +19,9 @@ voters, every node ``process.roles=broker,controller``, the bundled quorum timeo
   other leaders, with one replica fetcher per leader long-polling every 500 ms (in a KIP-227
   fetch session an idle poll names and answers none of them).
 
-Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look).
+Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look);
+``--with-topics --profile NODE`` also runs that node under cProfile in the measured window
+and prints what woke it and what that cost (``bench.wakeups``).
 """
 
 from __future__ import annotations

@@ -5,18 +5,20 @@ under cProfile, with signals marking the measured window.
 writes a snapshot at the first SIGUSR2 and another at the second (SIGUSR1 is taken: the
 node logs its connection and task counts on it) while its event loop goes on serving; the
 window is their difference. ``wakeup_table(out, seconds)`` reads it
-back: every callback the event loop ran in the window is a call of ``Context.run`` in
-``Handle._run``, so the functions that ``Context.run`` called are what woke the node (a
+back: every callback the event loop ran in the window is a call of ``Handle._run``, so the
+functions that it called are what woke the node (a
 coroutine resumed, a timer's callback, a socket's reader), with their call counts and the
 CPU they cost, inclusive. The few functions that cost most follow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import marshal
 import signal
 import sys
 from pathlib import Path
+from types import CodeType
 
 from tests.support.cluster import NodeProcess
 
@@ -25,15 +27,16 @@ from tests.support.cluster import NodeProcess
 # traces only frames entered after it from the handler's own), so the window is the
 # difference of the two snapshots that two SIGUSR2s write. Times are the event loop thread's
 # CPU time, not wall time, so that other processes on a busy machine do not show as cost.
-# Entries of one label are summed (pstats keeps one of them: a builtin method is profiled per
-# object, and the event loop's ``Context.run`` would lose most of its callees).
+# Builtins are not profiled on their own (their time is their callers'): the entries of
+# builtin methods do not last from one snapshot to the next. Entries of one label are summed
+# (pstats would keep only one of them).
 # The garbage collector's passes, which the profiler charges to whatever function was
 # running, are also counted on their own, as "garbage collection" of each generation.
 RUN_PROFILED = """\
 import cProfile, gc, marshal, os, runpy, signal, sys, time
 sys.modules['hypothesis'] = None
 out = sys.argv.pop(1)
-profiler = cProfile.Profile(time.thread_time)
+profiler = cProfile.Profile(time.thread_time, builtins=False)
 collected = {}  # generation -> [collections, CPU seconds]
 started = [0.0]
 def timed_gc(phase, info):
@@ -76,8 +79,14 @@ signal.signal(
 profiler.enable()
 runpy.run_module('broker', run_name='__main__', alter_sys=True)
 """
-CONTEXT_RUN = ("~", 0, "<method 'run' of '_contextvars.Context' objects>")
-EPOLL = ("~", 0, "<method 'poll' of 'select.epoll' objects>")
+
+
+def _label(code: CodeType) -> tuple[str, int, str]:
+    return code.co_filename, code.co_firstlineno, code.co_name
+
+
+HANDLE_RUN = _label(asyncio.events.Handle._run.__code__)  # runs one callback
+LOOP_TURN = _label(asyncio.base_events.BaseEventLoop._run_once.__code__)
 Func = tuple[str, int, str]
 _NONE = (0, 0, 0.0, 0.0)
 
@@ -148,16 +157,16 @@ def wakeup_table(out: Path, seconds: float, top: int = 25) -> str:
     table = _window(out)
     woken: list[tuple[int, float, str]] = []
     for func, (*_, callers) in table.items():
-        if CONTEXT_RUN in callers:
-            count, _, _, cost = callers[CONTEXT_RUN]
+        if HANDLE_RUN in callers:
+            count, _, _, cost = callers[HANDLE_RUN]
             if count > 0:
                 woken.append((count, cost, _name(func)))
     total_wakes = sum(count for count, _, _ in woken)
     # the collector's time is in the functions' own already
     total_cpu = sum(row[2] for func, row in table.items() if func[0] != "~gc")
-    polls = table.get(EPOLL, (0, 0))[1]
+    polls = table.get(LOOP_TURN, (0, 0))[1]
     lines = [
-        f"in {seconds:.0f} s: {polls} event-loop turns (epoll waits), {total_wakes} callbacks "
+        f"in {seconds:.0f} s: {polls} event-loop turns, {total_wakes} callbacks "
         f"run, {total_cpu:.3f} s of profiled CPU; what the callbacks ran (calls, CPU ms "
         "inclusive):"
     ]
