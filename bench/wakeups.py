@@ -4,11 +4,10 @@ under cProfile, with signals marking the measured window.
 ``profile(node, out)`` makes the node start as ``python -m broker`` under a profiler that
 writes a snapshot at the first SIGUSR2 and another at the second (SIGUSR1 is taken: the
 node logs its connection and task counts on it) while its event loop goes on serving; the
-window is their difference. ``wakeup_table(out, seconds)`` reads it
-back: every callback the event loop ran in the window is a call of ``Handle._run``, so the
-functions that it called are what woke the node (a
-coroutine resumed, a timer's callback, a socket's reader), with their call counts and the
-CPU they cost, inclusive. The few functions that cost most follow.
+window is their difference. Every callback its event loop runs (``Handle._run``) is also
+counted, by what it ran (the coroutine a task resumed, a timer's or a socket's callback),
+with the CPU it took. ``wakeup_table(out, seconds)`` prints those wake-ups, then the
+functions that cost most.
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from tests.support.cluster import NodeProcess
 # traces only frames entered after it from the handler's own), so the window is the
 # difference of the two snapshots that two SIGUSR2s write. Times are the event loop thread's
 # CPU time, not wall time, so that other processes on a busy machine do not show as cost.
-# Builtins are not profiled on their own (their time is their callers'): the entries of
-# builtin methods do not last from one snapshot to the next. Entries of one label are summed
-# (pstats would keep only one of them).
+# Builtins are not profiled on their own (their time is their callers'), and entries of one
+# label are summed: profiled on their own, or kept as pstats keeps them (one entry a label),
+# entries went missing between the snapshots, and the callbacks under them.
 # The garbage collector's passes, which the profiler charges to whatever function was
 # running, are also counted on their own, as "garbage collection" of each generation.
 RUN_PROFILED = """\
@@ -47,7 +46,27 @@ def timed_gc(phase, info):
         row[0] += 1
         row[1] += time.thread_time() - started[0]
 gc.callbacks.append(timed_gc)
-def snapshot(path):
+import asyncio, asyncio.events
+woken = {}  # what a callback ran -> [runs, CPU seconds]
+def name_of(callback):
+    owner = getattr(callback, '__self__', None)
+    if isinstance(owner, asyncio.Task):  # a task resumed: its coroutine
+        callback = owner.get_coro()
+    code = getattr(callback, '__code__', None) or getattr(callback, 'cr_code', None)
+    if code is None:
+        return ('~', 0, getattr(callback, '__qualname__', type(callback).__name__))
+    return (code.co_filename, code.co_firstlineno, code.co_name)
+run_callback = asyncio.events.Handle._run
+def counted_run(handle):
+    began = time.thread_time()
+    try:
+        return run_callback(handle)
+    finally:
+        row = woken.setdefault(name_of(handle._callback), [0, 0.0])
+        row[0] += 1
+        row[1] += time.thread_time() - began
+asyncio.events.Handle._run = counted_run
+def snapshot(target):
     stats = {}  # label -> [cc, nc, tt, ct, callers], summed over entries of one label
     entries = profiler.getstats()
     for entry in entries:
@@ -69,9 +88,11 @@ def snapshot(path):
     stats = {key: tuple(row) for key, row in stats.items()}
     for generation, (count, seconds) in list(collected.items()):
         stats[('~gc', generation, 'garbage collection')] = (count, count, seconds, seconds, {})
-    with open(path + '.part', 'wb') as file:
+    for (where, line, name), (count, seconds) in list(woken.items()):
+        stats[('~woke ' + where, line, name)] = (count, count, seconds, seconds, {})
+    with open(target + '.part', 'wb') as file:
         marshal.dump(stats, file)
-    os.replace(path + '.part', path)
+    os.replace(target + '.part', target)
 signal.signal(
     signal.SIGUSR2,
     lambda *_: snapshot(out + ('.end' if os.path.exists(out + '.start') else '.start')),
@@ -85,7 +106,7 @@ def _label(code: CodeType) -> tuple[str, int, str]:
     return code.co_filename, code.co_firstlineno, code.co_name
 
 
-HANDLE_RUN = _label(asyncio.events.Handle._run.__code__)  # runs one callback
+WOKE = "~woke "  # the snapshot's rows of callbacks run, by what they ran
 LOOP_TURN = _label(asyncio.base_events.BaseEventLoop._run_once.__code__)
 Func = tuple[str, int, str]
 _NONE = (0, 0, 0.0, 0.0)
@@ -155,26 +176,29 @@ def _less(row: tuple, before: tuple) -> tuple:
 def wakeup_table(out: Path, seconds: float, top: int = 25) -> str:
     """The wake-ups per ``seconds`` and the costliest functions of the profile at ``out``."""
     table = _window(out)
-    woken: list[tuple[int, float, str]] = []
-    for func, (*_, callers) in table.items():
-        if HANDLE_RUN in callers:
-            count, _, _, cost = callers[HANDLE_RUN]
-            if count > 0:
-                woken.append((count, cost, _name(func)))
+    woken = sorted(
+        (row[1], row[3], _name((func[0].removeprefix(WOKE), func[1], func[2])))
+        for func, row in table.items()
+        if func[0].startswith(WOKE)
+    )
     total_wakes = sum(count for count, _, _ in woken)
     # the collector's time is in the functions' own already
-    total_cpu = sum(row[2] for func, row in table.items() if func[0] != "~gc")
+    total_cpu = sum(row[2] for func, row in table.items() if func[0][0] != "~")
     polls = table.get(LOOP_TURN, (0, 0))[1]
     lines = [
         f"in {seconds:.0f} s: {polls} event-loop turns, {total_wakes} callbacks "
         f"run, {total_cpu:.3f} s of profiled CPU; what the callbacks ran (calls, CPU ms "
         "inclusive):"
     ]
-    for count, cost, name in sorted(woken, reverse=True)[:top]:
+    for count, cost, name in woken[::-1][:top]:
         lines.append(f"  {count:6d} {1000 * cost:8.1f} ms  {name}")
     lines.append(f"costliest functions (own CPU), top {top}:")
     own = sorted(
-        ((tt, calls, _name(func)) for func, (_, calls, tt, _, _) in table.items()),
+        (
+            (tt, calls, _name(func))
+            for func, (_, calls, tt, _, _) in table.items()
+            if not func[0].startswith(WOKE)
+        ),
         reverse=True,
     )
     for tt, calls, name in own[:top]:
