@@ -19,7 +19,9 @@ voters, every node ``process.roles=broker,controller``, the bundled quorum timeo
   other leaders, with one replica fetcher per leader long-polling every 500 ms (in a KIP-227
   fetch session an idle poll names and answers none of them).
 
-Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look).
+Run with ``python -m bench.quorum`` (``--runs 3 --idle-s 10`` for a quick look);
+``--with-topics --profile NODE`` also runs that node under cProfile in the measured window
+and prints what woke it and what that cost (``bench.wakeups``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench import wakeups
 from tests.support.cluster import Cluster, NodeProcess
 
 POLL_S = 0.01
@@ -134,9 +137,19 @@ def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[i
     return cpu
 
 
-def topics_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
-    """Idle CPU of three combined nodes holding ``chirpstream up``'s partitions, RF 3."""
+def topics_idle_cpu(
+    folder: Path, idle_s: float, settle_s: float, profiled: int | None = None
+) -> dict[int, float]:
+    """Idle CPU of three combined nodes holding ``chirpstream up``'s partitions, RF 3; with
+    ``profiled``, that node runs under cProfile in the measured window (which costs it CPU)
+    and what woke it is printed."""
     cluster = Cluster(folder / "topics", brokers=3, controllers=3, config=UP_OFFSETS)
+    # Kept after the run (``<out>.start``, ``<out>.end``: pstats dumps) for a closer look.
+    profile_out = Path(tempfile.gettempdir()) / f"chirpstream-idle-node-{profiled}.prof"
+    for old in wakeups.files(profile_out):
+        old.unlink(missing_ok=True)
+    if profiled is not None:
+        wakeups.profile(cluster.nodes[profiled], profile_out)
     try:
         cluster.start()
         cluster.create_topic("tweets", 6, 3)
@@ -149,14 +162,34 @@ def topics_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, f
             consumer.close()
         wait_for(lambda: _all_led(cluster, "__consumer_offsets", 50), "__consumer_offsets leaders")
         time.sleep(settle_s)
+        if profiled is not None:
+            wakeups.start(cluster.nodes[profiled])
         cpu = idle_cpu(cluster, idle_s)
+        if profiled is not None:
+            wakeups.stop(cluster.nodes[profiled])
+            wait_for(lambda: wakeups.written(profile_out) or None, "profile written", 30)
+        leader = active_controller(cluster)
     finally:
         cluster.stop()
     print(
         f"idle CPU over {idle_s:.0f} s with tweets (6) and __consumer_offsets (50), RF 3: "
-        + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+        + ", ".join(
+            f"node {node} {percent:.2f} %"
+            + (" (active controller)" if leader is not None and leader[0] == node else "")
+            + (" (profiled)" if node == profiled else "")
+            for node, percent in sorted(cpu.items())
+        )
+        + f"; load average {_load()}"
     )
+    if profiled is not None:
+        print(f"node {profiled} ({profile_out}.*): " + wakeups.wakeup_table(profile_out, idle_s))
     return cpu
+
+
+def _load() -> str:
+    """The machine's load average (1, 5, 15 min): an idle process's CPU barely depends on it,
+    but a busy machine delays its timers and batches its wake-ups."""
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def _all_led(cluster: Cluster, topic: str, partitions: int) -> bool:
@@ -212,11 +245,21 @@ if __name__ == "__main__":
         action="store_true",
         help="only the idle CPU of three nodes holding chirpstream up's partitions",
     )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        choices=(0, 1, 2),
+        metavar="NODE",
+        help="with --with-topics: run node NODE (0-2) under cProfile while idle and print "
+        "what woke it",
+    )
     args = parser.parse_args()
     if args.runs < 0 or args.idle_s <= 0 or args.settle_s < 0:
         parser.error("--runs and --settle-s must not be negative, --idle-s must be positive")
+    if args.profile is not None and not args.with_topics:
+        parser.error("--profile goes with --with-topics")
     if args.with_topics:
         with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
-            topics_idle_cpu(Path(folder), args.idle_s, args.settle_s)
+            topics_idle_cpu(Path(folder), args.idle_s, args.settle_s, args.profile)
     else:
         main(args.runs, args.idle_s, args.settle_s)

@@ -101,8 +101,9 @@ BROKER_SETTINGS: tuple[ConfigSpec, ...] = (
     ),
     ConfigSpec(
         "log.flush.scheduler.interval.ms", "flush_scheduler_interval_ms", "LONG", 200,
-        "how often flush.ms is checked; Kafka's default never checks (it relies on "
-        "replication), 200 makes flush.ms=1000 hold; 0 or below never checks",
+        "the least time between two checks of flush.ms (one runs when a log's flush.ms "
+        "comes due, none while every log is flushed); Kafka's default never checks (it "
+        "relies on replication), 200 makes flush.ms=1000 hold; 0 or below never checks",
     ),
     ConfigSpec(
         "log.flush.offset.checkpoint.interval.ms", "checkpoint_interval_ms", "INT", 60_000,

@@ -180,6 +180,16 @@ class _LeaderFetcher:
         self._changed = asyncio.Event()
         self._unreachable = False  # the last request failed (logged once per outage)
         self.session: FetchSessionHandler[TopicPartition, Any] = FetchSessionHandler()
+        config = manager.config
+        # The fields every request repeats, made once: kio checks each typed value as it is
+        # made, and an idle long poll is little more than these.
+        self._fixed = {
+            "replica_id": BrokerId(manager.node_id),
+            "max_wait": datetime.timedelta(milliseconds=config.max_wait_ms),
+            "min_bytes": i32(config.min_bytes),
+            "max_bytes": i32(config.max_bytes),
+            "isolation_level": i8(0),
+        }
         self.task = asyncio.create_task(self._run(), name=f"replica-fetcher-{leader_id}")
 
     def add(self, key: TopicPartition, followed: _Followed) -> None:
@@ -307,11 +317,7 @@ class _LeaderFetcher:
         session_id, epoch = session.session_id, session.epoch
         named, forgotten = session.build(wanted)
         request = fetch_v12.FetchRequest(
-            replica_id=BrokerId(self.manager.node_id),
-            max_wait=datetime.timedelta(milliseconds=config.max_wait_ms),
-            min_bytes=i32(config.min_bytes),
-            max_bytes=i32(config.max_bytes),
-            isolation_level=i8(0),
+            **self._fixed,
             session_id=i32(session_id),
             session_epoch=i32(epoch),
             topics=tuple(

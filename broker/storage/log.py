@@ -99,6 +99,9 @@ class PartitionLog:
         self.recovery_point = self.log_end_offset
         self._epochs = LeaderEpochCache(directory)
         self._dirty_since_ms: int | None = None
+        # Told the time this log's flush comes due whenever that time is set anew: when a
+        # clean log is written, or flush.ms changes (the log manager's flush scheduler).
+        self.on_flush_due: Callable[[int], None] | None = None
         self.producer_state = ProducerStateManager(directory, self.name)
         self.disk = DiskHealth.of(directory.parent)
 
@@ -282,6 +285,7 @@ class PartitionLog:
         self.size_bytes += len(buf)
         if self._dirty_since_ms is None:
             self._dirty_since_ms = now_ms
+            self._tell_flush_due()
         try:
             epochs = self._epochs
             for epoch, start_offset in epoch_starts:
@@ -578,6 +582,17 @@ class PartitionLog:
         since = self._dirty_since_ms
         return since is not None and now_ms - since >= self.config.flush_ms
 
+    @property
+    def flush_due_ms(self) -> int | None:
+        """When the oldest unflushed write is flush.ms old (None: nothing is unflushed)."""
+        since = self._dirty_since_ms
+        return None if since is None else since + self.config.flush_ms
+
+    def _tell_flush_due(self) -> None:
+        due = self.flush_due_ms
+        if due is not None and self.on_flush_due is not None:
+            self.on_flush_due(due)
+
     def flush(self) -> None:
         """fsync the active segment and its indexes; everything written is now durable.
         Then snapshot the producer state (not fsynced: it only shortens replay) if
@@ -596,6 +611,7 @@ class PartitionLog:
         self.config = config
         for segment in self._segments:
             segment.update_config(config)
+        self._tell_flush_due()  # a shorter flush.ms brings it forward
 
     def close(self) -> None:
         """Seal and flush the active segment, snapshot the producer state (fsynced), then

@@ -85,6 +85,7 @@ class LogManager:
             raise StorageError(f"cannot write to data directory {self.root}: permission denied")
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._high_watermarks: dict[TopicPartition, int] = {}
+        self._on_flush_due: Callable[[int], None] | None = None
         self.disk = DiskHealth.of(self.root)
         self._loaded = False  # until ``load`` succeeds, ``close`` writes nothing
 
@@ -162,12 +163,13 @@ class LogManager:
                     )
                     entry.rename(aside)
                     continue
-            self._logs[key] = PartitionLog.open(
+            self._logs[key] = partition_log = PartitionLog.open(
                 entry,
                 config_for(key[0]),
                 recovery_point=recovery_points.get(key, 0),
                 log_start_offset=log_starts.get(key, 0),
             )
+            partition_log.on_flush_due = self._on_flush_due
             self._high_watermarks[key] = high_watermarks.get(key, 0)
         log.info(
             "loaded %d partition logs from %s in %.0f ms (previous shutdown %s)",
@@ -231,6 +233,7 @@ class LogManager:
             key = (partition_log.topic, partition_log.partition)
             self._logs[key] = partition_log
             self._high_watermarks[key] = 0
+            partition_log.on_flush_due = self._on_flush_due
 
     def unregister(self, topic: str, partitions: range) -> list[PartitionLog]:
         """Stop serving these partitions' logs; they stay on disk until ``remove``."""
@@ -316,14 +319,28 @@ class LogManager:
                 self.disk.failed(f"apply retention to {partition_log.name}", err)
         return deleted
 
-    def flush_pass(self, now_ms: int) -> None:
-        """fsync every log whose oldest unflushed write is flush.ms old."""
+    def flush_pass(self, now_ms: int) -> int | None:
+        """fsync every log whose oldest unflushed write is flush.ms old; returns when the
+        next flush comes due (None: every log is flushed). A log that failed to flush is due
+        again at once."""
+        next_due: int | None = None
         for partition_log in self._logs.values():
             if partition_log.needs_flush(now_ms):
                 try:
                     partition_log.flush()
                 except OSError as err:
                     self.disk.failed(f"flush {partition_log.name}", err)
+            due = partition_log.flush_due_ms
+            if due is not None and (next_due is None or due < next_due):
+                next_due = due
+        return next_due
+
+    def watch_flush_due(self, on_flush_due: Callable[[int], None] | None) -> None:
+        """Call ``on_flush_due(time_ms)`` whenever a log's flush comes due at a new time (a
+        clean log written to, a changed flush.ms), for this manager's logs now and later."""
+        self._on_flush_due = on_flush_due
+        for partition_log in self._logs.values():
+            partition_log.on_flush_due = on_flush_due
 
     def close(self, high_watermarks: Mapping[TopicPartition, int]) -> None:
         """Flush and close every log, checkpoint, mark the shutdown clean, release the lock.

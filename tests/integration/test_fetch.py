@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
@@ -76,3 +77,18 @@ def test_every_requested_partition_is_answered_with_its_marks(broker_factory):
     assert (full.error_code, full.high_watermark, full.last_stable_offset) == (0, 3, 3)
     assert full.log_start_offset == 0 and len(full.records) > 0 and not empty.records
     assert missing.error_code == 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_an_idle_long_poll_is_answered_empty_once_max_wait_has_passed(broker):
+    """Nothing arrives: the fetch is held for its max_wait, no less, then answered (its timer
+    fires; with none, it would wait until the client gives up)."""
+    with WireClient(broker.port, timeout=30.0) as client:
+        client.metadata("held")  # auto-created
+        assert client.produce("held", make_batch([b"only"])).error_code == 0
+        sent = time.monotonic()
+        client.send_raw(client.fetch_request("held", 1, max_wait_ms=300))
+        answer = client.read_response(1, 12).responses[0].partitions[0]
+        waited = time.monotonic() - sent
+    assert answer.error_code == 0 and answer.high_watermark == 1
+    assert not answer.records
+    assert waited >= 0.3

@@ -181,6 +181,11 @@ def _collect(
     return answer, total, urgent
 
 
+def _time_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _partitions(context: Context, topics: list[_Topic]) -> list[Replica]:
     found = []
     for _, name, wanted_partitions in topics:
@@ -241,12 +246,17 @@ async def handle(context: Context, request: Request) -> list:
         partitions = _partitions(context, topics)
         if not partitions:
             break
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         for partition in partitions:
             partition.add_waiter(waiter, on_append=replica_id >= 0)
+        # One timer on the waiter itself: an idle long poll ends here every max_wait, and
+        # asyncio.wait's extra future and callbacks were a good part of its cost.
+        timer = loop.call_later(wait, _time_up, waiter)
         try:
-            await asyncio.wait((waiter,), timeout=wait)
+            await waiter
         finally:
+            timer.cancel()
             for partition in partitions:
                 partition.remove_waiter(waiter)
         answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
