@@ -89,7 +89,8 @@ def _until(found: Callable[[], T | None], what: str, timeout_s: float = SETTLE_S
 
 def _partitions(admin: AdminClient, topic: str) -> dict[int, Any]:
     """The topic's partitions as the cluster's metadata names them now (empty if none)."""
-    found = admin.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+    # All topics: asking for one by name lets a broker with auto.create.topics.enable make it.
+    found = admin.list_topics(timeout=TIMEOUT_S).topics.get(topic)
     if found is None or found.error is not None:
         return {}
     return dict(found.partitions)
@@ -149,25 +150,27 @@ def _produce(room: Classroom, records: list[tuple[str, str]]) -> list[tuple[str,
             }
         )
     )
-    placed: list[tuple[str, str, int, int]] = []
+    placed: dict[int, tuple[str, str, int, int]] = {}  # by position in ``records``
     errors: list[str] = []
 
-    def delivered(error: Any, message: Any) -> None:
-        if error is not None:
-            errors.append(str(error))
-        else:
-            placed.append(
-                (message.key().decode(), message.value().decode(), message.partition(),
-                 message.offset())
-            )  # fmt: skip
+    def delivered(index: int, key: str, text: str) -> Callable[[Any, Any], None]:
+        def report(error: Any, message: Any) -> None:
+            if error is not None:
+                errors.append(str(error))
+            else:
+                placed[index] = (key, text, message.partition(), message.offset())
 
-    for key, text in records:
-        producer.produce(seeded.TOPIC, text.encode(), key.encode(), on_delivery=delivered)
+        return report
+
+    for index, (key, text) in enumerate(records):
+        producer.produce(
+            seeded.TOPIC, text.encode(), key.encode(), on_delivery=delivered(index, key, text)
+        )
         producer.poll(0)
     producer.flush(SETTLE_S)
     if errors or len(placed) != len(records):
         raise LessonError(f"not every record was stored: {errors[:1] or 'no answer in time'}")
-    return placed
+    return [placed[index] for index in range(len(records))]
 
 
 def _need_lesson_topic(room: Classroom) -> None:

@@ -1,0 +1,131 @@
+"""Lesson mode against a running 3-node ``chirpstream up`` (simulated ingest, one worker, the
+dashboard): every lesson's button, in order, each effect asserted on the cluster itself.
+
+Lessons 1, 3 and 8 are walked in a real headless Chromium on the Lessons page (the question
+answered, then the button pressed), with a screenshot of each in ``<tmp_path>/artifacts/``;
+the others call the step their button calls (``catalog.lesson(n).step``), with the run file
+the page would find."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
+from playwright.sync_api import Page, sync_playwright
+
+from chirpstream import run_file
+from dashboard.lessons import catalog, seeded
+from dashboard.lessons.steps import Classroom
+from tests.cluster.test_cluster_page_browser import VIEWPORT, press, screenshot
+from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.e2e.test_up import Up
+
+pytestmark = pytest.mark.cluster
+
+
+def walk(page: Page, url: str, number: int, artifacts: Path) -> str:
+    """Open lesson ``number``, answer its question right, press its button; the result line."""
+    lesson = catalog.lesson(number)
+    page.goto(f"{url}/lessons?lesson={number}")
+    page.get_by_text(f"Lesson {number}: {lesson.title}").wait_for(timeout=60_000)
+    page.get_by_text(lesson.choices[lesson.answer], exact=True).click()
+    # Enabled once the rerun the answer starts has drawn it so.
+    page.locator(f".st-key-lesson-{number}-run button:enabled").first.wait_for(timeout=30_000)
+    press(page, f"lesson-{number}-run")
+    result = page.get_by_test_id("stAlertContentSuccess").filter(has_not_text="You predicted")
+    try:
+        result.wait_for(timeout=90_000)
+        return result.inner_text()
+    finally:  # what the page shows, done or not
+        screenshot(page, artifacts / f"lesson-{number}.png")
+
+
+def committed(bootstrap: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": seeded.GROUP})
+    try:
+        asked = [TopicPartition(seeded.TOPIC, p) for p in range(seeded.PARTITIONS)]
+        return {tp.partition: tp.offset for tp in consumer.committed(asked, timeout=10)}
+    finally:
+        consumer.close()
+
+
+def tweets_zero(admin: AdminClient) -> tuple[int, list[int]]:
+    part = admin.list_topics(timeout=10).topics["tweets"].partitions[0]
+    return part.leader, list(part.isrs)
+
+
+def test_every_lesson_on_a_three_node_up(tmp_path):
+    assert CHROMIUM, "Debian's chromium is not installed: `make test` installs it"
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    port = free_port()
+    up = Up(tmp_path, "--rate", "50", "--workers", "1", "--broker-port", "0",
+            "--dashboard-port", str(port))  # fmt: skip
+    try:
+        _, bootstrap = up.wait_until_up()
+        record = run_file.live(tmp_path / "cluster" / run_file.RUN_FILE)
+        assert record is not None
+        room = Classroom(bootstrap, {}, record)
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        url = f"http://127.0.0.1:{port}"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=VIEWPORT)
+            try:
+                shown = walk(page, url, 1, artifacts)
+                assert "created: 3 partitions, each on 3 brokers" in shown
+                topic = admin.list_topics(timeout=10).topics[seeded.TOPIC]
+                assert len(topic.partitions) == seeded.PARTITIONS
+
+                rows = catalog.lesson(2).step(room).facts["rows"]
+                assert [(r["key"], r["text"]) for r in rows] == list(seeded.MESSAGES)
+                for row in rows:
+                    assert row["partition"] == seeded.predicted_partition(row["key"]), row
+                alice = [r["offset"] for r in rows if r["key"] == "alice"]
+                assert alice == sorted(alice)  # one partition: in the order sent
+
+                shown = walk(page, url, 3, artifacts)
+                owners = re.search(r"with student-2 in the group: (\[.*?\]) and (\[.*?\])", shown)
+                assert owners, shown
+                split = [json.loads(owners[1]), json.loads(owners[2])]
+                assert all(split) and sorted(split[0] + split[1]) == [0, 1, 2]
+                assert all(offset >= 0 for offset in committed(bootstrap).values())
+
+                facts = catalog.lesson(4).step(room).facts
+                assert facts["lag"] == seeded.BURST
+                assert sum(facts["lag_before"].values()) == 0
+
+                facts = catalog.lesson(5).step(room).facts
+                assert committed(bootstrap) == facts["log_start"] == {0: 0, 1: 0, 2: 0}
+                assert sum(facts["lag"].values()) == seeded.BURST + len(seeded.MESSAGES)
+
+                facts = catalog.lesson(6).step(room).facts
+                assert all(low == high > 0 for low, high in facts["after"].values())
+                resource = ConfigResource("TOPIC", seeded.TOPIC)
+                retention = admin.describe_configs([resource])[resource].result(10)["retention.ms"]
+                assert retention.is_default, retention  # set back after the segments went
+
+                facts = catalog.lesson(7).step(room).facts
+                assert facts["killed"] not in facts["isr_after"]
+                assert facts["killed"] != facts["leader"]
+                assert tweets_zero(admin)[0] == facts["leader"]
+
+                shown = walk(page, url, 8, artifacts)
+                found = re.search(r"broker (\d+) killed: .* broker (\d+)", shown)
+                killed, led = int(found[1]), int(found[2])
+                assert led != killed
+                assert tweets_zero(admin)[0] == led
+
+                facts = catalog.lesson(9).step(room).facts
+                assert facts["controller_after"] != facts["controller_before"]
+                assert facts["epoch_after"] > facts["epoch_before"]
+            finally:
+                browser.close()
+        assert up.stop(signal.SIGINT) == 0  # as Ctrl-C
+    finally:
+        up.kill()
