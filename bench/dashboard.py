@@ -9,7 +9,7 @@
   holding two hours of one-second samples (6 partitions, a 3-member group, analytics);
 - each lesson picture's render time on that store (its data read, its Altair chart built
   into the Vega-Lite spec Streamlit sends): the log strip, the key's journey and its grid of
-  moved keys.
+  moved keys, and the crash before commit (a worker's crash an hour ago, in its log).
 
 ``--pages-only`` skips the broker steps and measures the last two alone.
 """
@@ -29,7 +29,8 @@ from confluent_kafka import Consumer, TopicPartition
 from streamlit.testing.v1 import AppTest
 
 from bench.servers import create_topic
-from dashboard import key_journey, log_strip
+from consumers.crash import UncommittedRange, crash_line
+from dashboard import key_journey, log_strip, replay
 from dashboard.collector import Collector
 from dashboard.store import (
     BrokerRow,
@@ -52,7 +53,7 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
-PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce", "keys")
+PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce", "keys", "replay")
 PICTURE_RUNS = 20
 
 
@@ -117,6 +118,13 @@ def fill(store: Store, now_ms: int) -> None:
     store.write_tail(
         [TailRow(0, n, now_ms, str(n % 150), "ada", "en", f"tweet {n}") for n in range(200)]
     )
+    crashed_at = now_ms - HISTORY_S * 500  # an hour ago: the replay page reads an hour
+    first = (HISTORY_S // 2) * 10 - 50  # partition 0's commit then
+    ranges = [UncommittedRange("tweets", p, first + p, first + p + 40) for p in (0, 1)]
+    logs = store.path.parent / "logs"
+    logs.mkdir(exist_ok=True)
+    line = crash_line("worker 0", "analytics-0", ranges, crashed_at)
+    (logs / "analytics.log").write_text(f"worker 0: partitions [0, 1]\n{line}\n")
 
 
 def commit_half(bootstrap: str) -> None:
@@ -230,8 +238,27 @@ def picture_times(path: Path) -> dict[str, float]:
     def moved() -> None:
         key_journey.moves_grid(key_journey.moves(store.tail(200)["key"], 6)).to_dict()
 
+    def crash() -> None:
+        found = replay.crashes(path.parent / "logs")[-1]
+        since = found.at_ms - 5_000
+        ranges = replay.rereads(
+            found,
+            store.member_history("analytics", since),
+            store.lag_history("analytics", since),
+        )
+        replay.picture(ranges).to_dict()
+        totals = store.analytics_totals()
+        replay.totals_picture(totals["tweets"], replay.read_twice(ranges)).to_dict()
+        replay.why(ranges, totals["duplicates"])
+
     times = {}
-    for name, draw in (("log strip", strip), ("key's journey", journey), ("moved keys", moved)):
+    drawn = (
+        ("log strip", strip),
+        ("key's journey", journey),
+        ("moved keys", moved),
+        ("crash before commit", crash),
+    )
+    for name, draw in drawn:
         runs = []
         for _ in range(PICTURE_RUNS):
             started = time.perf_counter()
@@ -254,7 +281,7 @@ def pages(work: Path) -> None:
         print(f"{page:<11} {fresh * 1000:7.0f} ms  {cached * 1000:7.0f} ms")
     print(f"lesson pictures, best of {PICTURE_RUNS} draws")
     for name, took in picture_times(path).items():
-        print(f"{name:<15} {took * 1000:7.1f} ms")
+        print(f"{name:<20} {took * 1000:7.1f} ms")
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "configs": ("chirpstream.tools.configs", "describe and alter topic and broker configs"),
     "quorum": ("chirpstream.tools.quorum", "describe the controller quorum (KRaft)"),
     "brokers": ("chirpstream.tools.brokers", "list the brokers: state, controller, leaderships"),
+    "workers": ("chirpstream.workers", "list, add and remove the analytics workers `up` runs"),
     "leader-election": (
         "chirpstream.tools.leader_election",
         "elect partition leaders (preferred or unclean)",

@@ -47,6 +47,7 @@ from chirpstream.client_config import (
 )
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import librdkafka_logging
+from chirpstream.run_file import own_process
 from chirpstream.services import (
     STOP_TIMEOUT_S,
     Service,
@@ -61,6 +62,7 @@ from chirpstream.settings import (
     TWEETS_PARTITIONS,
     TWEETS_TOPIC,
 )
+from chirpstream.workers import WorkerGroup
 from ingest.x_common import MissingCredential
 
 READY_TIMEOUT_S = 60.0
@@ -245,24 +247,26 @@ class Pipeline:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.logs = args.data_dir / "logs"
-        self.services: list[Service] = []
+        self.services: list[Service | WorkerGroup] = []
+        self.workers: WorkerGroup | None = None
         self.bootstrap, self.client_config = service_config(args)
         self.stopping = False
         self.reported: set[str] = set()
         self.guardian: subprocess.Popen[str] | None = None
 
-    def start(
+    def spawn(
         self,
         name: str,
         module: str,
         *module_args: str,
         ready: re.Pattern[str] | None = None,
         stop_timeout_s: float = STOP_TIMEOUT_S,
+        log_name: str | None = None,
     ) -> Service:
-        """Start ``python -m module`` in its own session and wait for its READY line
-        (``READY <name>`` unless ``ready`` says otherwise)."""
+        """Start ``python -m module`` in its own session, its output appended to
+        ``<logs>/<log_name or name>.log``, and tell the guardian."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        log = self.logs / f"{name}.log"
+        log = self.logs / f"{log_name or name}.log"
         argv = [sys.executable, "-m", module, *module_args]
         with log.open("a") as out:
             start = out.tell()
@@ -276,9 +280,23 @@ class Pipeline:
         service = Service(
             name, process, log, start, ready or re.compile(rf"READY {name}\b"), stop_timeout_s
         )
-        self.services.append(service)
         entry = {"name": name, "pid": process.pid, "argv": argv, "stop_timeout_s": stop_timeout_s}
         self._tell_guardian(json.dumps(entry))
+        return service
+
+    def start(
+        self,
+        name: str,
+        module: str,
+        *module_args: str,
+        ready: re.Pattern[str] | None = None,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
+    ) -> Service:
+        """Start ``python -m module`` in its own session and wait for its READY line
+        (``READY <name>`` unless ``ready`` says otherwise)."""
+        service = self.spawn(name, module, *module_args, ready=ready, stop_timeout_s=stop_timeout_s)
+        self.services.append(service)
+        process, log = service.process, service.log
         deadline = time.monotonic() + READY_TIMEOUT_S
         while (line := service.ready_line()) is None:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -288,6 +306,27 @@ class Pipeline:
             time.sleep(0.1)
         print(f"  {name:<10} pid {process.pid:<8} {line.removeprefix(name).strip()}", flush=True)
         return service
+
+    def start_workers(self, client: list[str]) -> None:
+        """The analytics workers, each ``up``'s own child (``chirpstream.workers``), all
+        writing to ``analytics.log``; more are started on request while ``up`` runs."""
+
+        def spawn(index: int) -> Service:
+            return self.spawn(
+                f"worker {index}", "consumers.worker", "--id", str(index), *client,
+                "--group", ANALYTICS_GROUP, log_name="analytics",
+            )  # fmt: skip
+
+        self.workers = WorkerGroup(self.args.data_dir, ANALYTICS_GROUP, spawn, own_process())
+        self.services.append(self.workers)
+        for _ in range(self.args.workers):
+            self.workers.add()
+        pids = " ".join(str(s.process.pid) for s in self.workers.running.values())
+        print(
+            f"  {'analytics':<10} pids {pids} workers={self.args.workers} "
+            f"group={ANALYTICS_GROUP} topic={TWEETS_TOPIC}",
+            flush=True,
+        )
 
     def start_guardian(self) -> None:
         """The process that stops the services should ``up`` die without stopping them."""
@@ -342,7 +381,7 @@ class Pipeline:
             )
         client = forwarded(args, bootstrap=self.bootstrap)
         self.start("ingest", "ingest", *client, *self.source_arguments())
-        self.start("analytics", "consumers", *client, "--workers", str(args.workers))
+        self.start_workers(client)
         if not args.no_dashboard:
             store = str(args.data_dir / "dashboard.sqlite")
             port = str(args.dashboard_port)
@@ -407,6 +446,8 @@ class Pipeline:
         try:
             while not self.stopping:
                 for service in self.services:
+                    if isinstance(service, WorkerGroup):
+                        continue
                     code = service.process.poll()
                     if code is not None and service.name not in self.reported:
                         self.reported.add(service.name)
@@ -415,15 +456,33 @@ class Pipeline:
                             f"\nchirpstream: {service.name} {ended}; its log is {service.log}",
                             flush=True,
                         )
+                self.tend_workers()
                 line = status.line()
                 # On a terminal the line updates in place; in a log it is one line per sample.
                 print(f"\r\033[K{line}" if live else line, end="" if live else "\n", flush=True)
                 deadline = time.monotonic() + STATUS_INTERVAL_S
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(0.1)
+                    self.tend_workers()
         finally:
             if live:
                 print(flush=True)
+
+    def tend_workers(self) -> None:
+        """Start the workers asked for (``chirpstream workers --add``); report those that
+        exited, a clean leave (``--remove``) as such."""
+        if self.workers is None or self.stopping:
+            return
+        for service in self.workers.serve_requests():
+            print(f"\nchirpstream: {service.name} started (pid {service.process.pid})", flush=True)
+        for index, service, code in self.workers.reap():
+            how = (
+                "left the group (a clean stop)"
+                if code == 0
+                else f"exited with {code}; the others take over its partitions after its "
+                "session times out"
+            )
+            print(f"\nchirpstream: worker {index} {how}; its log is {service.log}", flush=True)
 
     def down(self) -> None:
         """Stop every service, newest first; then the guardian, with nothing left to do."""

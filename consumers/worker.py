@@ -12,6 +12,9 @@ A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, 
 would stay at that run's size until the stream resumes: the run's result is acknowledged, the
 offset after it committed, and only once that commit succeeded is the run closed, so whoever
 reads the partition next starts at the new run boundary (``consumers.runs``).
+
+``SIGUSR1`` arms the replay lesson's fault: die at the next commit point, uncommitted
+(``consumers.crash``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import signal
 import sys
 import time
+from typing import NoReturn
 
 from confluent_kafka import (
     Consumer,
@@ -43,6 +47,7 @@ from chirpstream.settings import (
     TWEETS_TOPIC,
 )
 from chirpstream.tweets import MalformedTweet
+from consumers import crash
 from consumers.commits import PendingCommits
 from consumers.features import analyze
 from consumers.runs import OffsetGap, RunBuilder
@@ -78,6 +83,7 @@ class Worker:
         client_config: dict[str, str],
     ) -> None:
         self.name = f"worker {worker_id}"
+        self.client_id = client_id(worker_id)
         self.group = group
         self.bootstrap = bootstrap
         self.client_config = client_config
@@ -85,7 +91,7 @@ class Worker:
         consumer_config = {
             "bootstrap.servers": bootstrap,
             "group.id": group,
-            "client.id": client_id(worker_id),
+            "client.id": self.client_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
@@ -112,6 +118,7 @@ class Worker:
         self.published: dict[int, bytes] = {}  # last partial published per partition
         self.last_record: dict[int, float] = {}  # when each partition's last record came
         self.running = True
+        self.crash_before_commit = False  # armed by SIGUSR1: see consumers.crash
         self.processed = 0
         self.malformed = 0
 
@@ -270,6 +277,8 @@ class Worker:
         if self.undelivered is not None:
             raise ResultsLost(f"{self.name}: a result was not delivered ({self.undelivered})")
         offsets = self.commits.ready()
+        if offsets and self.crash_before_commit:
+            self._crash()
         if offsets:
             self.consumer.commit(
                 offsets=[TopicPartition(self.topic, p, o) for p, o in offsets.items()],
@@ -310,6 +319,8 @@ class Worker:
             for p in partitions
             if self.builders[p].commit_offset is not None
         ]
+        if offsets and self.crash_before_commit:
+            self._crash()
         if offsets:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -324,6 +335,20 @@ class Worker:
         for partition in closing:
             self.builders[partition].flush()
             self.published.pop(partition, None)
+
+    def _crash(self) -> NoReturn:
+        """The armed fault: print what was processed and not committed, then die uncommitted."""
+        read = [p for p, builder in self.builders.items() if builder.next_offset is not None]
+        owned = [TopicPartition(self.topic, p) for p in read]
+        ranges = []
+        for tp in self.consumer.committed(owned, timeout=5) if owned else []:
+            first = tp.offset if tp.offset >= 0 else self.consumer.get_watermark_offsets(tp, 5)[0]
+            last = self.builders[tp.partition].next_offset - 1
+            if last >= first:
+                ranges.append(crash.UncommittedRange(self.topic, tp.partition, first, last))
+        now_ms = int(time.time() * 1000)
+        print(crash.crash_line(self.name, self.client_id, ranges, now_ms), flush=True)
+        os._exit(crash.EXIT_CODE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, lambda *_: setattr(worker, "crash_before_commit", True))
     try:
         worker.run()
     except (Unreachable, ResultsLost) as exc:

@@ -24,6 +24,7 @@ page = st.navigation(
         st.Page(VIEWS / "tail.py", title="Live tail"),
         st.Page(VIEWS / "produce.py", title="Produce"),
         st.Page(VIEWS / "keys.py", title="A key's journey"),
+        st.Page(VIEWS / "replay.py", title="Crash before commit"),
         st.Page(VIEWS / "lessons.py", title="Lessons"),
     ]
 )

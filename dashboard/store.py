@@ -794,6 +794,14 @@ class Store:
             (group,),
         )
 
+    def member_history(self, group: str, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, client_id, assignment ("topic:p,...") of ``group``'s members over time."""
+        return self._frame(
+            "SELECT ts_ms, client_id, assignment FROM members"
+            " WHERE group_id = ? AND ts_ms >= ? ORDER BY ts_ms, member_id",
+            (group, since_ms),
+        )
+
     def group_table(self, group: str) -> pd.DataFrame:
         """Latest sample of ``group``: topic, partition, committed (NaN: none), log_start,
         high_watermark, lag."""

@@ -5,6 +5,7 @@ others, and bad records going to the dead-letter topic."""
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import subprocess
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from consumers import crash
+from consumers.crash import parse_crash_line
 from consumers.features import analyze
 from consumers.fold import StatsFolder
 from ingest.simulate import DEFAULT_RATE, simulated_envelopes
@@ -268,3 +271,52 @@ def test_when_the_stream_stops_lag_reaches_zero_and_totals_stay_exact(broker_fac
         launcher.terminate()
         launcher.wait(30)
     assert (folder.totals.tweets, folder.overlaps, folder.invalid) == (600, 0, 0)
+
+
+def results_after(bootstrap: str, at_ms: int) -> list[dict]:
+    """The ``tweet-stats`` results produced after ``at_ms`` (their record timestamps)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "results-reader"})
+    consumer.assign([TopicPartition("tweet-stats", 0, OFFSET_BEGINNING)])
+    results = []
+    try:
+        while batch := consumer.consume(1000, timeout=2.0):
+            results += [
+                json.loads(m.value())
+                for m in batch
+                if m.error() is None and m.timestamp()[1] > at_ms
+            ]
+    finally:
+        consumer.close()
+    return results
+
+
+def test_a_crash_before_commit_is_read_again_by_another_member_and_counted_once(
+    broker_factory, tmp_path
+):
+    broker = broker_factory(config=GROUP_BROKER)
+    producing = ingest(broker.bootstrap, "--rate", "3000", "--limit", "15000", "--seed", "7")
+    logs = [tmp_path / f"w{i}.log" for i in range(2)]
+    workers = [worker(broker.bootstrap, i, logs[i]) for i in range(2)]
+    try:
+        wait_for_lines(logs, owns_something, 60)
+        time.sleep(2)  # worker 0 has processed, committed, and processed more
+        workers[0].send_signal(signal.SIGUSR1)
+        assert workers[0].wait(20) == crash.EXIT_CODE, logs[0].read_text()
+        reports = [parse_crash_line(line) for line in logs[0].read_text().splitlines()]
+        crashed = next(report for report in reports if report is not None)
+        assert producing.wait(60) == 0, producing.stderr.read()
+        folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= 15000, 60)
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
+    assert crashed.ranges, "the crash line names no uncommitted range"
+    assert crashed.client_id.startswith("analytics-0-")
+    again = results_after(broker.bootstrap, crashed.at_ms)
+    for uncommitted in crashed.ranges:
+        # Worker 1 starts at the uncommitted range's first offset and republishes through it.
+        mine = [r for r in again if r["partition"] == uncommitted.partition]
+        assert any(r["first_offset"] == uncommitted.first for r in mine), (uncommitted, mine)
+        assert max(r["last_offset"] for r in mine) >= uncommitted.last, (uncommitted, mine)
+    assert_exact(folder, 7, 15000, 3000)
