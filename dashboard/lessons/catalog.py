@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chirpstream.settings import ANALYTICS_GROUP
 from dashboard.lessons import seeded, steps
 
 KEY = "alice"  # lesson 2 asks where this key lands
@@ -31,7 +32,9 @@ class Lesson:
     watch: str  # the page's title
     watch_page: str  # its file in dashboard/views/, without .py
     watch_query: dict[str, str]  # the query parameters that pick what it shows
-    stops_a_broker: bool = False  # acts only on the bundled cluster
+    # What its button acts on besides the cluster: "brokers" (the bundled cluster's, through
+    # its run file) or "workers" (the analytics workers `chirpstream up` runs), or nothing.
+    needs: str | None = None
 
 
 LESSONS: tuple[Lesson, ...] = (
@@ -81,24 +84,26 @@ LESSONS: tuple[Lesson, ...] = (
         3,
         "Consumer groups",
         3,
-        f"Consumers sharing a group id split a topic's partitions: each partition has exactly"
-        f" one owner in the group. This lesson starts one consumer of the group"
-        f" `{seeded.GROUP}`, then a second, and watches the partitions move.",
-        "A second consumer joins a group of one that owns all 3 partitions. Then:",
+        "Consumers sharing a group id split a topic's partitions: each partition has exactly"
+        " one owner in the group. The analytics workers are such a group on `tweets` (6"
+        " partitions). This lesson adds one worker (`chirpstream workers --add`) and watches"
+        " the group rebalance.",
+        "One more worker joins the analytics group. Then:",
         (
-            "Both read every partition",
-            "The partitions are split between the two",
-            "The second waits until the first leaves",
+            "Every worker reads every partition",
+            "The partitions are spread over one member more",
+            "The new worker idles until another leaves",
         ),
         1,
-        "The group rebalances: one partition or more moves to the newcomer, and every"
-        " partition still has exactly one owner (a fourth consumer of 3 partitions would"
-        " idle).",
-        "Add a second consumer",
-        steps.join_group,
+        "The group rebalances: some partitions move to the newcomer, and every partition"
+        " still has exactly one owner. With more members than partitions the extra ones"
+        " would idle.",
+        "Add a worker",
+        steps.add_worker,
         "Consumer groups",
         "groups",
-        {"group": seeded.GROUP},
+        {"group": ANALYTICS_GROUP},
+        needs="workers",
     ),
     Lesson(
         4,
@@ -135,7 +140,7 @@ LESSONS: tuple[Lesson, ...] = (
         "Reading deletes nothing: the lag jumps back to all the records held, and they are"
         " read again in the same order.",
         "Reset to earliest",
-        steps.replay,
+        steps.reset_offsets,
         "Consumer groups",
         "groups",
         {"group": seeded.GROUP},
@@ -184,7 +189,7 @@ LESSONS: tuple[Lesson, ...] = (
         "Cluster",
         "cluster",
         {"topic": "tweets"},
-        stops_a_broker=True,
+        needs="brokers",
     ),
     Lesson(
         8,
@@ -207,7 +212,7 @@ LESSONS: tuple[Lesson, ...] = (
         "Cluster",
         "cluster",
         {"topic": "tweets"},
-        stops_a_broker=True,
+        needs="brokers",
     ),
     Lesson(
         9,
@@ -230,7 +235,32 @@ LESSONS: tuple[Lesson, ...] = (
         "Cluster",
         "cluster",
         {"topic": "tweets"},
-        stops_a_broker=True,
+        needs="brokers",
+    ),
+    Lesson(
+        10,
+        "Exactly-once results",
+        6,
+        "A worker publishes each run's result, and commits its offsets only once the result is"
+        " acknowledged. This lesson makes one worker die between the two"
+        " (`chirpstream workers --crash-before-commit`): its partitions go to another member"
+        " when its session times out (45 s), which reads the uncommitted range again.",
+        "The range is read twice. The analytics totals:",
+        (
+            "Count those tweets twice",
+            "Count each tweet once",
+            "Lose those tweets",
+        ),
+        1,
+        "At-least-once reading, exact results: the next owner cuts the same runs and"
+        " publishes the same results, and the fold keeps one result per source range"
+        " (partition, first offset), so a repeat is dropped.",
+        "Crash a worker before its commit",
+        steps.crash_before_commit,
+        "Crash before commit",
+        "replay",
+        {},
+        needs="workers",
     ),
 )
 

@@ -9,13 +9,20 @@ broker an earlier lesson left stopped, so the lessons can be run in order, or an
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -24,16 +31,21 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from chirpstream import controls
+from chirpstream import controls, workers
 from chirpstream.run_file import RunRecord
-from chirpstream.settings import TWEETS_TOPIC
-from dashboard import clients
+from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_TOPIC
+from consumers.crash import Crash
+from consumers.fold import StatsFolder
+from dashboard import clients, replay
 from dashboard.cluster_probe import ClusterProbe
 from dashboard.lessons import seeded
 
 TIMEOUT_S = 10.0  # one request to the cluster
 SETTLE_S = 30.0  # at most, for an effect to show (an election, a segment deleted)
 RESTART_S = 60.0  # at most, for a stopped broker to be running again
+# At most, for a crashed worker's partitions to be read again: its session must time out
+# first (librdkafka's session.timeout.ms, 45 s), then the next owner catches up and commits.
+REREAD_S = 90.0
 POLL_S = 0.2
 T = TypeVar("T")
 
@@ -44,12 +56,15 @@ class LessonError(Exception):
 
 @dataclass(frozen=True)
 class Classroom:
-    """Where the lessons run: the cluster's bootstrap servers and client settings, and the run
-    file record of the bundled cluster (None on any other cluster: no broker is stopped)."""
+    """Where the lessons run: the cluster's bootstrap servers and client settings, the run
+    file record of the bundled cluster (None on any other cluster: no broker is stopped) and
+    the data directory of the ``chirpstream up`` whose workers the lessons may add or crash
+    (None when no ``up`` runs them)."""
 
     bootstrap: str
     config: Mapping[str, str] = field(default_factory=dict)
     record: RunRecord | None = None
+    up_dir: Path | None = None  # the data directory of the `chirpstream up` running workers
 
     def client(self, **more: Any) -> dict[str, Any]:
         return {**self.config, "bootstrap.servers": self.bootstrap, **more}
@@ -202,7 +217,7 @@ def create_topic(room: Classroom) -> Outcome:
     leaders = {p: parts[p].leader for p in sorted(parts)}
     summary = (
         f"{seeded.TOPIC!r} {'was already there' if existed else 'created'}: "
-        f"{len(parts)} partitions, each on {len(parts[0].replicas)} brokers"
+        f"{len(parts)} partitions, replication factor {len(parts[0].replicas)}"
     )
     return Outcome(
         summary,
@@ -232,50 +247,41 @@ def produce_keys(room: Classroom) -> Outcome:
     return Outcome(f"{len(rows)} messages sent; {right} landed where murmur2 said", {"rows": rows})
 
 
-def join_group(room: Classroom) -> Outcome:
-    """Lesson 3: one consumer of the lesson group, then a second: the partitions are split,
-    each still has exactly one owner. Both read to the end and commit, then leave."""
-    _need_lesson_topic(room)
-    settings = {"partition.assignment.strategy": "cooperative-sticky", "auto.offset.reset":
-                "earliest", "session.timeout.ms": 10_000}  # fmt: skip
-    first = room.group_consumer(**{"client.id": "student-1", **settings})
-    second = room.group_consumer(**{"client.id": "student-2", **settings})
-    members = [first]
-    try:
-        first.subscribe([seeded.TOPIC])
-        alone = _until(lambda: _owned(members, first), "the first consumer's assignment")
-        members.append(second)
-        second.subscribe([seeded.TOPIC])
-        shared = _until(
-            lambda: (mine := _owned(members, first)) and (theirs := _owned(members, second))
-            and len(mine) + len(theirs) == seeded.PARTITIONS and (mine, theirs),
-            "the rebalance",
-        )  # fmt: skip
-        for consumer in members:
-            position = consumer.position(consumer.assignment())
-            marks = _watermarks(room, seeded.TOPIC, seeded.PARTITIONS)
-            consumer.commit(
-                offsets=[TopicPartition(seeded.TOPIC, tp.partition, marks[tp.partition][1])
-                         for tp in position],
-                asynchronous=False,
-            )  # fmt: skip
-    finally:
-        for consumer in members:
-            consumer.close()
-        if second not in members:
-            second.close()
+def add_worker(room: Classroom) -> Outcome:
+    """Lesson 3: one more analytics worker (``chirpstream workers --add``): the group
+    rebalances and the partitions of ``tweets`` are spread over one member more."""
+    up_dir = _pipeline(room)
+    admin = room.admin()
+    count = len(_partitions(admin, TWEETS_TOPIC))
+    before = _until(lambda: _settled(admin, count), f"the {ANALYTICS_GROUP!r} group settled")
+    workers.add_worker(up_dir)
+    after = _until(
+        lambda: (owners := _settled(admin, count)) and len(owners) > len(before) and owners,
+        f"a new member in the {ANALYTICS_GROUP!r} group",
+        RESTART_S,
+    )
     return Outcome(
-        f"student-1 owned {alone}; with student-2 in the group: {shared[0]} and {shared[1]}",
-        {"alone": alone, "student-1": shared[0], "student-2": shared[1]},
+        f"{ANALYTICS_GROUP!r} went from {len(before)} to {len(after)} members; each partition"
+        " of tweets still has one owner",
+        {"members_before": before, "members_after": after},
     )
 
 
-def _owned(members: list[Consumer], consumer: Consumer) -> list[int]:
-    """Partitions ``consumer`` owns once the group settled (polling every member keeps them
-    all in the rebalance)."""
-    for member in members:
-        member.poll(0.1)
-    return sorted(tp.partition for tp in consumer.assignment())
+def _settled(admin: AdminClient, partitions: int) -> dict[str, list[int]] | None:
+    """Each member of the analytics group and the tweets partitions it owns, once the group
+    is stable with every partition owned exactly once (None until then)."""
+    future = admin.describe_consumer_groups([ANALYTICS_GROUP], request_timeout=TIMEOUT_S)
+    group = future[ANALYTICS_GROUP].result()
+    if group.state != ConsumerGroupState.STABLE:
+        return None
+    owners = {
+        member.client_id: sorted(
+            tp.partition for tp in member.assignment.topic_partitions if tp.topic == TWEETS_TOPIC
+        )
+        for member in group.members
+    }
+    owned = sorted(p for mine in owners.values() for p in mine)
+    return owners if owned == list(range(partitions)) else None
 
 
 def build_lag(room: Classroom) -> Outcome:
@@ -292,7 +298,7 @@ def build_lag(room: Classroom) -> Outcome:
     )
 
 
-def replay(room: Classroom) -> Outcome:
+def reset_offsets(room: Classroom) -> Outcome:
     """Lesson 5: the group's offsets reset to the earliest the log still holds."""
     _need_lesson_topic(room)
     before = _committed(room)
@@ -407,7 +413,80 @@ def kill_controller(room: Classroom) -> Outcome:
     )  # fmt: skip
 
 
+def crash_before_commit(room: Classroom) -> Outcome:
+    """Lesson 10: one worker dies after its results are acknowledged and before it commits
+    (``chirpstream workers --crash-before-commit``); once another member has read its range
+    again, the results on tweet-stats are folded: every source offset counted once."""
+    up_dir = _pipeline(room)
+    logs = up_dir / "logs"
+    seen = len(replay.crashes(logs))
+    workers.crash_before_commit(up_dir)
+    crash = _until(
+        lambda: (found := replay.crashes(logs))[seen:] and found[-1], "the worker's crash line"
+    )
+    admin = room.admin()
+    _until(lambda: _read_again(admin, crash), "another member reading the range", REREAD_S)
+    folder, covered = _fold(room)
+    counted = folder.totals.tweets + folder.totals.malformed
+    ranges = {f"{r.topic}[{r.partition}]": f"{r.first}..{r.last}" for r in crash.ranges}
+    return Outcome(
+        f"{crash.name} crashed with {ranges} uncommitted; another member read it again and"
+        f" the fold dropped {folder.duplicates} repeated results: {counted:,} records counted"
+        f" for {covered:,} source offsets",
+        {"crashed": crash.name, "uncommitted": ranges, "duplicates_dropped": folder.duplicates,
+         "overlaps": folder.overlaps, "records_counted": counted, "offsets_covered": covered},
+    )  # fmt: skip
+
+
+def _read_again(admin: AdminClient, crash: Crash) -> bool:
+    """Whether the group's committed offsets passed every range the crashed worker left."""
+    asked = [TopicPartition(r.topic, r.partition) for r in crash.ranges]
+    request = ConsumerGroupTopicPartitions(ANALYTICS_GROUP, asked)
+    future = admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT_S)
+    offsets = {
+        (tp.topic, tp.partition): tp.offset
+        for tp in future[ANALYTICS_GROUP].result().topic_partitions
+    }
+    return all(offsets[(r.topic, r.partition)] > r.last for r in crash.ranges)
+
+
+def _fold(room: Classroom) -> tuple[StatsFolder, int]:
+    """All of tweet-stats folded, and the source offsets its results cover (each once)."""
+    count = len(_partitions(room.admin(), STATS_TOPIC))
+    marks = _watermarks(room, STATS_TOPIC, count)
+    reader = clients.reader(room.client())
+    folder = StatsFolder()
+    spans: dict[int, set[int]] = {}
+    try:
+        reader.assign([TopicPartition(STATS_TOPIC, p, low) for p, (low, _) in marks.items()])
+        left = {p for p, (low, high) in marks.items() if high > low}
+        deadline = time.monotonic() + SETTLE_S
+        while left and time.monotonic() < deadline:
+            for message in reader.consume(500, 1.0):
+                if message.error() is not None:
+                    continue
+                if message.offset() + 1 >= marks[message.partition()][1]:
+                    left.discard(message.partition())
+                result = json.loads(message.value())
+                if folder.add(result) != "invalid":
+                    first, last = result["first_offset"], result["last_offset"]
+                    spans.setdefault(result["partition"], set()).update(range(first, last + 1))
+    finally:
+        reader.close()
+    if left:
+        raise LessonError(f"{STATS_TOPIC} was not read to its end in {SETTLE_S:.0f} s")
+    return folder, sum(len(offsets) for offsets in spans.values())
+
+
 # -- the bundled cluster ----------------------------------------------------------------------
+
+
+def _pipeline(room: Classroom) -> Path:
+    if room.up_dir is None:
+        raise LessonError(
+            "this step acts on the analytics workers, so only on those `chirpstream up` runs"
+        )
+    return room.up_dir
 
 
 def _bundled(room: Classroom) -> RunRecord:

@@ -3,27 +3,31 @@ paragraph, a question the student answers first (the button stays disabled until
 button that does the step on the cluster, and the page to watch while it happens.
 
 The lessons are data (``dashboard.lessons.catalog``); what the buttons do is in
-``dashboard.lessons.steps``. The steps that stop a broker are there only on the cluster
-``chirpstream up`` started (its run file, as for the Cluster page's broker controls); on
-another cluster their button is disabled and says why."""
+``dashboard.lessons.steps``. The steps that stop a broker act only on the cluster
+``chirpstream up`` started (its run file, as for the Cluster page's broker controls), those
+that add or crash a worker only on the workers ``up`` runs (its ``workers.json``, next to the
+store); elsewhere their button is disabled and says why."""
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 from confluent_kafka import KafkaException
 
-from chirpstream import run_file
+from chirpstream import run_file, workers
 from chirpstream.controls import ControlError
 from dashboard import broker_controls, ui
 from dashboard.lessons import catalog
 from dashboard.lessons.steps import Classroom, LessonError
 
 CHOSEN = "lesson"  # session state and query parameter: the lesson shown
-NOT_BUNDLED = (
-    "This step stops a broker: it acts only on the cluster `chirpstream up` started on this"
-    " machine, and none is recorded for these bootstrap servers."
-)
+WHY_NOT = {  # why a lesson's button is disabled, by what it needs
+    "brokers": "This step stops a broker: it acts only on the cluster `chirpstream up` started"
+    " on this machine, and none is recorded for these bootstrap servers.",
+    "workers": "This step acts on the analytics workers: only on those `chirpstream up` runs,"
+    " and none are recorded next to this dashboard's store.",
+}
 
 
 def classroom() -> Classroom:
@@ -31,7 +35,19 @@ def classroom() -> Classroom:
     record = run_file.live(broker_controls.run_file_path())
     if record is not None and not record.serves(bootstrap):
         record = None
-    return Classroom(bootstrap, ui.client_config(), record)
+    up_dir = Path(ui.store_path()).parent  # `chirpstream up` keeps the store in its data dir
+    pipeline = workers.read(up_dir)
+    running = pipeline is not None and pipeline.up.alive()
+    return Classroom(bootstrap, ui.client_config(), record, up_dir if running else None)
+
+
+def why_not(lesson: catalog.Lesson, room: Classroom) -> str | None:
+    """Why the lesson's button cannot act here; None when it can."""
+    if lesson.needs == "brokers" and room.record is None:
+        return WHY_NOT["brokers"]
+    if lesson.needs == "workers" and room.up_dir is None:
+        return WHY_NOT["workers"]
+    return None
 
 
 def chosen() -> catalog.Lesson:
@@ -70,15 +86,15 @@ st.caption(f"In a terminal: step {lesson.readme_step} of the README's classroom 
 
 st.subheader("Predict first")
 guess = st.radio(lesson.question, lesson.choices, index=None, key=f"lesson-{lesson.number}-guess")
-blocked = lesson.stops_a_broker and room.record is None
+blocked = why_not(lesson, room)
 if blocked:
-    st.caption(NOT_BUNDLED)
+    st.caption(blocked)
 pressed = st.button(
     lesson.button,
     key=f"lesson-{lesson.number}-run",
     type="primary",
-    disabled=guess is None or blocked,
-    help=NOT_BUNDLED if blocked else "answer the question first, then see what happens",
+    disabled=guess is None or blocked is not None,
+    help=blocked or "answer the question first, then see what happens",
 )
 done_key = f"lesson-{lesson.number}-done"
 if pressed:
