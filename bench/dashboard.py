@@ -53,7 +53,17 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
-PAGES = ("overview", "partitions", "groups", "analytics", "tail", "produce", "keys", "replay")
+PAGES = (
+    "overview",
+    "partitions",
+    "groups",
+    "analytics",
+    "tail",
+    "produce",
+    "keys",
+    "replay",
+    "lessons",
+)
 PICTURE_RUNS = 20
 
 

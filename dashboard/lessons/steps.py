@@ -379,9 +379,11 @@ def kill_leader(room: Classroom) -> Outcome:
     data_dir = _all_running(room)
     admin = room.admin()
     before = _until(
-        lambda: (p := _partitions(admin, TWEETS_TOPIC).get(0)) and len(p.isrs) > 1 and p,
-        f"a follower of {TWEETS_TOPIC}-0 back in its ISR",
-    )
+        lambda: (p := _partitions(admin, TWEETS_TOPIC).get(0)) and len(p.isrs) == len(p.replicas)
+        and p,
+        f"every replica of {TWEETS_TOPIC}-0 back in its ISR",
+        RESTART_S,
+    )  # fmt: skip
     leader = before.leader
     controls.act(data_dir, "kill", leader, wait_s=5.0)
     after = _until(
