@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
 )
 
 from chirpstream import controls, workers
+from chirpstream.logs import librdkafka_logging
 from chirpstream.run_file import RunRecord
 from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_TOPIC
 from consumers.crash import Crash
@@ -72,11 +73,11 @@ class Classroom:
     def admin(self) -> AdminClient:
         return clients.admin(self.client())
 
-    def group_consumer(self, **more: Any) -> Consumer:
-        """A consumer of the lesson group; it joins only if it subscribes."""
-        return Consumer(
-            self.client(**{"group.id": seeded.GROUP, "enable.auto.commit": False}, **more)
-        )
+    def group_consumer(self) -> Consumer:
+        """A client of the lesson group that never joins it: it only reads and commits
+        offsets, as ``kafka-consumer-groups.sh`` does."""
+        config = self.client(**{"group.id": seeded.GROUP, "enable.auto.commit": False})
+        return Consumer(librdkafka_logging(config))
 
 
 @dataclass(frozen=True)
