@@ -8,6 +8,7 @@ The lessons are data (``dashboard.lessons.catalog``); what the buttons do is in
 that add or crash a worker only on the workers ``up`` runs (its ``workers.json``, next to the
 store); elsewhere their button is disabled and says why."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,9 @@ def show_facts(facts: dict[str, Any]) -> None:
     if rows is not None:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
     rest = {name: value for name, value in facts.items() if name != "rows"}
-    if rest:
-        st.json(rest, expanded=True)
+    if rest:  # a static table: drawn at once, and whole in a screenshot
+        figures = [json.dumps(value, default=str) for value in rest.values()]
+        st.table(pd.DataFrame({"figure": list(rest), "value": figures}).set_index("figure"))
 
 
 st.title("Lessons")

@@ -97,6 +97,7 @@ def test_lesson_one_creates_the_topic_and_marks_the_prediction(broker, monkeypat
         i.value for i in app.info
     ]
     assert any("created: 3 partitions, replication factor 1" in s.value for s in app.success)
-    assert app.json[0].value  # the figures the step saw
+    figures = app.table[0].value["value"]  # the figures the step saw
+    assert figures["partitions"] == "3" and figures["replication_factor"] == "1", figures
     topic = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
     assert len(topic.topics[seeded.TOPIC].partitions) == seeded.PARTITIONS
