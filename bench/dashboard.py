@@ -253,13 +253,13 @@ def picture_times(path: Path) -> dict[str, float]:
         since = found.at_ms - 5_000
         ranges = replay.rereads(
             found,
-            store.member_history("analytics", since),
+            store.member_samples("analytics", since),
             store.lag_history("analytics", since),
         )
         replay.picture(ranges).to_dict()
         totals = store.analytics_totals()
         replay.totals_picture(totals["tweets"], replay.read_twice(ranges)).to_dict()
-        replay.why(ranges, totals["duplicates"])
+        replay.why(ranges, replay.repeated(ranges, store.repeats(since)))
 
     times = {}
     drawn = (

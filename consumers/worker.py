@@ -1,5 +1,8 @@
 """One analytics worker: poll ``tweets``, analyse, publish runs to ``tweet-stats``, commit.
 
+``SIGUSR1`` arms the replay lesson's fault: die at the next commit point, uncommitted
+(``consumers.crash``).
+
 The commit discipline is what makes the folded results exact: a partition's committed offset
 is always the first offset of its open run, and only after every result before it has been
 acknowledged by the broker. A worker that dies, or a partition that moves, restarts at a run
@@ -12,9 +15,6 @@ A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, 
 would stay at that run's size until the stream resumes: the run's result is acknowledged, the
 offset after it committed, and only once that commit succeeded is the run closed, so whoever
 reads the partition next starts at the new run boundary (``consumers.runs``).
-
-``SIGUSR1`` arms the replay lesson's fault: die at the next commit point, uncommitted
-(``consumers.crash``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ and did not commit. This module puts that line next to what the collector sample
   committed offset (at-least-once);
 - ``picture``: the crashed member's range and the re-reader's range, one row per partition,
   offsets to scale;
+- ``repeated``: the results for those ranges the fold dropped as repeats (the store's
+  ``repeats``, written by the stats reader): the same source range published twice;
 - ``read_twice`` and ``totals_picture``: tweets read (with the re-reads) against the tweets
   the fold counted, which are each tweet once: the re-reader cut the same runs again and
   published the same results, and the fold keeps one result per source range
@@ -24,6 +26,7 @@ workers' logs (the bundled pipeline's) or the line pasted in.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import altair as alt
@@ -54,14 +57,18 @@ def crashes(logs: Path) -> list[Crash]:
 def _owner_after(members: pd.DataFrame, crash: Crash, topic: str, partition: int) -> str | None:
     """The first client other than the crashed one sampled owning the partition after it."""
     later = members[(members["ts_ms"] >= crash.at_ms) & (members["client_id"] != crash.client_id)]
-    wanted = f"{topic}:{partition}"
-    for client, assignment in zip(later["client_id"], later["assignment"], strict=True):
-        if isinstance(assignment, str) and wanted in assignment.split(","):
-            return str(client)
-    return None
+    owns = (
+        later["assignment"]
+        .fillna("")
+        .str.contains(rf"(?:^|,){re.escape(f'{topic}:{partition}')}(?:,|$)")
+    )
+    owners = later.loc[owns, "client_id"]
+    return str(owners.iloc[0]) if len(owners) else None
 
 
-def _passed_at(offsets: pd.DataFrame, crash: Crash, topic: str, partition: int, last: int):
+def _passed_at(
+    offsets: pd.DataFrame, crash: Crash, topic: str, partition: int, last: int
+) -> int | None:
     """When the group's committed offset of the partition first passed ``last`` after it."""
     mine = offsets[
         (offsets["ts_ms"] >= crash.at_ms)
@@ -75,7 +82,7 @@ def _passed_at(offsets: pd.DataFrame, crash: Crash, topic: str, partition: int, 
 def rereads(crash: Crash, members: pd.DataFrame, offsets: pd.DataFrame) -> pd.DataFrame:
     """One row per uncommitted range: topic, partition, first, last, records, crashed (client),
     reread_by (client, None until sampled), committed_past_ms (None until the group's commit
-    passes the range). ``members`` is ``Store.member_history``, ``offsets``
+    passes the range). ``members`` is ``Store.member_samples``, ``offsets``
     ``Store.lag_history`` of the group."""
     rows = [
         {
@@ -144,13 +151,37 @@ def totals_picture(counted: int, reread: int) -> alt.Chart:
     )
 
 
-def why(ranges: pd.DataFrame, duplicates: int) -> str:
-    """The sentence under the totals."""
+def repeated(ranges: pd.DataFrame, repeats: pd.DataFrame) -> pd.DataFrame:
+    """The repeats (``Store.repeats``) of results starting inside one of the ranges: partition,
+    offsets ("first..last"), tweets, ts_ms."""
+    inside = pd.Series(False, index=repeats.index)
+    for row in ranges.itertuples():
+        inside |= (
+            (repeats["partition"] == row.partition)
+            & (repeats["first_offset"] >= row.first)
+            & (repeats["first_offset"] <= row.last)
+        )
+    chosen = repeats[inside]
+    offsets = [
+        f"{a}..{b}" for a, b in zip(chosen["first_offset"], chosen["last_offset"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "partition": chosen["partition"],
+            "offsets": offsets,
+            "tweets": chosen["tweets"],
+            "ts_ms": chosen["ts_ms"],
+        }
+    )
+
+
+def why(ranges: pd.DataFrame, repeats: pd.DataFrame) -> str:
+    """The sentence under the totals; ``repeats`` is what ``repeated`` returned."""
     return (
         "The crashed worker had published the results of these offsets but not committed them,"
         " so the next owner started again at the committed offset, cut the same runs and"
         " published the same results. The fold keeps one result per source range (partition,"
-        " first offset): a repeat is dropped, a longer result for the same range replaces the"
-        f" shorter one ({duplicates:,} repeated results dropped so far). Read twice, counted"
-        f" once: {read_twice(ranges):,} records."
+        f" first offset): it dropped {len(repeats):,} results published twice for these ranges"
+        f" ({int(repeats['tweets'].sum()):,} tweets), and a longer result for a range replaces"
+        f" the shorter one. Read twice, counted once: {read_twice(ranges):,} records."
     )

@@ -5,6 +5,9 @@ generations from ``__consumer_offsets``. Every read is bounded (``MAX_RECORDS`` 
 time budget), so the collector's cluster sampler, on another thread, keeps its beat however
 far behind this reader is.
 
+Each result the fold drops as a repeat (a range read again after a crash before commit) is
+written to the store's ``repeats``.
+
 Besides the totals, it keeps per second of *production time* (the result record's timestamp,
 when a worker produced it) the tweets analysed and their sentiment sum: that is what the
 Analytics page plots, as simulated tweet time can run far ahead of the clock.
@@ -28,7 +31,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
 from chirpstream.settings import STATS_TOPIC
-from consumers.fold import StatsFolder
+from consumers.fold import DUPLICATE, StatsFolder
 from dashboard import clients
 from dashboard.generations import OFFSETS_TOPIC, group_generation
 from dashboard.store import KEEP_SECONDS, LABEL_COLUMNS, ResultSecond, Store, WindowRow
@@ -156,6 +159,7 @@ class StatsReader:
         read = 0
         touched: set[int] = set()
         seconds: set[int] = set()
+        repeats: list[tuple[int, int, int, int, int]] = []
         progress, folder = self.progress, self.progress.folder
         while read < max_records:
             left = deadline - time.monotonic()
@@ -174,7 +178,12 @@ class StatsReader:
                     continue
                 tweets, sentiment = folder.totals.tweets, folder.totals.sentiment_sum
                 result = _decode(msg.value())
-                folder.add(msg.value() if result is None else result)
+                outcome = folder.add(msg.value() if result is None else result)
+                if outcome == DUPLICATE and result is not None:  # valid: the fold read it
+                    first, last = result["first_offset"], result["last_offset"]
+                    repeats.append(
+                        (msg.timestamp()[1], result["partition"], first, last, result["tweets"])
+                    )
                 window = None if result is None else result.get("window_start_ms")
                 if type(window) is int:
                     touched.add(window)
@@ -185,6 +194,8 @@ class StatsReader:
                 seconds.add(second)
             if left <= 0:
                 break
+        if repeats:
+            self.store.write_repeats(repeats)
         if touched or seconds:
             self._write(touched, seconds)
         self._dirty = self._dirty or read > 0

@@ -49,6 +49,9 @@ Tables
                    the newest ``TAIL_KEEP`` records of ``tweets``.
 ``results``        ts_ms PK (a second of production time: when workers produced the results),
                    tweets, sentiment_sum: what was analysed in that second.
+``repeats``        ts_ms (record timestamp), partition, first_offset, last_offset, tweets: each
+                   result of ``tweet-stats`` the fold dropped as a repeat of one it holds (a
+                   range read again after a crash before commit).
 ``topic_configs``  topic, name, value (PK topic, name): the latest settings read of each topic.
 ``checkpoint``     id=1 (one row), ts_ms, state (the stats reader's pickled progress).
 
@@ -107,6 +110,8 @@ CREATE TABLE IF NOT EXISTS totals (
     top_hashtags TEXT, top_authors TEXT, applied INTEGER, superseded INTEGER,
     duplicates INTEGER, invalid INTEGER, overlaps INTEGER);
 CREATE TABLE IF NOT EXISTS results (ts_ms INTEGER PRIMARY KEY, tweets INTEGER, sentiment_sum REAL);
+CREATE TABLE IF NOT EXISTS repeats (
+    ts_ms INTEGER, partition INTEGER, first_offset INTEGER, last_offset INTEGER, tweets INTEGER);
 CREATE TABLE IF NOT EXISTS topic_configs (
     topic TEXT, name TEXT, value TEXT, PRIMARY KEY (topic, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -134,6 +139,7 @@ _ADDED_COLUMNS = (
 )
 _HISTORY = (
     *("samples", "brokers", "partitions", "groups", "members", "group_offsets", "results"),
+    "repeats",
     *("quorum", "quorum_replicas", "events"),
 )
 # running: answers and is not fenced; fenced: answers, but the controller fenced it (it lost
@@ -518,12 +524,16 @@ class Store:
             )
         self._write(statements)
 
+    def write_repeats(self, repeats: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """Add results the fold dropped as repeats: (ts_ms, partition, first, last, tweets)."""
+        self._write([("INSERT INTO repeats VALUES (?, ?, ?, ?, ?)", list(repeats))])
+
     def clear_analytics(self) -> None:
         """Forget every folded result (the stats reader starts again from the beginning)."""
         self._write(
             [
                 (f"DELETE FROM {table}", ())
-                for table in ("windows", "totals", "results", "checkpoint")
+                for table in ("windows", "totals", "results", "repeats", "checkpoint")
             ]
         )
 
@@ -794,14 +804,6 @@ class Store:
             (group,),
         )
 
-    def member_history(self, group: str, since_ms: int = 0) -> pd.DataFrame:
-        """ts_ms, client_id, assignment ("topic:p,...") of ``group``'s members over time."""
-        return self._frame(
-            "SELECT ts_ms, client_id, assignment FROM members"
-            " WHERE group_id = ? AND ts_ms >= ? ORDER BY ts_ms, member_id",
-            (group, since_ms),
-        )
-
     def group_table(self, group: str) -> pd.DataFrame:
         """Latest sample of ``group``: topic, partition, committed (NaN: none), log_start,
         high_watermark, lag."""
@@ -812,6 +814,24 @@ class Store:
             " WHERE o.group_id = ? AND o.ts_ms = (SELECT MAX(ts_ms) FROM samples)"
             " ORDER BY o.topic, o.partition",
             (group,),
+        )
+
+    def member_samples(self, group: str, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, member_id, client_id, assignment ("topic:p,...") of ``group``'s members in
+        each sample from ``since_ms``, oldest first."""
+        return self._frame(
+            "SELECT ts_ms, member_id, client_id, assignment FROM members"
+            " WHERE group_id = ? AND ts_ms >= ? ORDER BY ts_ms, member_id",
+            (group, since_ms),
+        )
+
+    def repeats(self, since_ms: int = 0) -> pd.DataFrame:
+        """ts_ms, partition, first_offset, last_offset, tweets of the results the fold
+        dropped as repeats from ``since_ms``, oldest first."""
+        return self._frame(
+            "SELECT ts_ms, partition, first_offset, last_offset, tweets FROM repeats"
+            " WHERE ts_ms >= ? ORDER BY ts_ms",
+            (since_ms,),
         )
 
     def lag_history(self, group: str, since_ms: int = 0) -> pd.DataFrame:

@@ -4,6 +4,7 @@ another member reads its range again (at-least-once) and the totals still count 
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from chirpstream import workers
@@ -66,6 +67,19 @@ def found_crashes() -> list[Crash]:
     return _crashes(str(logs), stamp)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def crash_ranges(path: str, crash: Crash, version: tuple[object, ...]) -> pd.DataFrame:
+    """``replay.rereads`` of the store at ``version``: computed once per sample, not per viewer
+    (the member and commit history since the crash is the page's largest read)."""
+    store = ui.open_store(path)
+    since = crash.at_ms - 5_000
+    return replay.rereads(
+        crash,
+        store.member_samples(ANALYTICS_GROUP, since),
+        store.lag_history(ANALYTICS_GROUP, since),
+    )
+
+
 pasted = st.text_input(
     "A worker's crash line (when the dashboard cannot read the workers' logs)", key="crash_line"
 )
@@ -85,11 +99,7 @@ def crash_page() -> None:
         return
     crash = crash or crashes[-1]
     since = crash.at_ms - 5_000
-    ranges = replay.rereads(
-        crash,
-        store.member_history(ANALYTICS_GROUP, since),
-        store.lag_history(ANALYTICS_GROUP, since),
-    )
+    ranges = crash_ranges(store.path, crash, store.version)
     totals = store.analytics_totals()
     counted = totals["tweets"] if totals else 0
     columns = st.columns(4)
@@ -105,7 +115,11 @@ def crash_page() -> None:
     st.dataframe(ranges.drop(columns=["committed_past_ms"]), hide_index=True)
     st.subheader("Read twice, counted once")
     charts.show(replay.totals_picture(counted, replay.read_twice(ranges)))
-    st.caption(replay.why(ranges, totals["duplicates"] if totals else 0))
+    repeats = replay.repeated(ranges, store.repeats(since))
+    st.caption(replay.why(ranges, repeats))
+    if len(repeats):
+        st.markdown("**Results published twice for these ranges, dropped by the fold**")
+        st.dataframe(repeats.drop(columns=["ts_ms"]), hide_index=True)
     st.caption(
         "On any Kafka cluster the re-reader, the committed offsets and the totals come from what"
         " any client reads; the crash itself is known from the worker's line only: in"

@@ -63,9 +63,16 @@ def store(tmp_path, monkeypatch) -> Store:
         "languages": {},
         "top_hashtags": [],
         "top_authors": [],
-        "duplicates": 3,
     }
     store.write_analytics([], totals)
+    store.write_repeats(
+        [
+            (CRASH_MS - 60_000, 0, 50, 119, 60),  # before the crash, below the range: not shown
+            (CRASH_MS + 3500, 0, 120, 300, 150),
+            (CRASH_MS + 3600, 0, 301, 455, 140),
+            (CRASH_MS + 3700, 1, 130, 140, 11),  # another partition: not shown
+        ]
+    )
     return store
 
 
@@ -114,7 +121,12 @@ def test_the_totals_drawn_are_read_with_re_reads_and_counted_once(store):
     }
     captions = " ".join(c.value for c in app.caption)
     assert "one result per source range" in captions
-    assert "3 repeated results dropped" in captions
+    assert "it dropped 2 results published twice for these ranges (290 tweets)" in captions
+    dropped = app.dataframe[1].value
+    assert list(dropped.itertuples(index=False, name=None)) == [
+        (0, "120..300", 150),
+        (0, "301..455", 140),
+    ]
 
 
 def test_a_commit_passing_the_last_range_shows_it_read_again_on_the_next_run(store):

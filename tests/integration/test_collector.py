@@ -419,6 +419,11 @@ def test_a_restarted_collector_resumes_from_its_checkpoint(broker, tmp_path):
         assert totals["tweets"] == expected.totals.tweets == 300
         assert totals["applied"] == len(results) and totals["duplicates"] == 1
         assert totals["languages"] == dict(expected.totals.languages)
+        repeat = json.loads(results[0])  # recorded for the Crash before commit page
+        dropped = second.store.repeats()[["partition", "first_offset", "last_offset", "tweets"]]
+        assert list(dropped.itertuples(index=False, name=None)) == [
+            (0, repeat["first_offset"], repeat["last_offset"], repeat["tweets"])
+        ]
     finally:
         second.close()
 
