@@ -459,7 +459,7 @@ def _fold(room: Classroom) -> tuple[StatsFolder, int]:
     marks = _watermarks(room, STATS_TOPIC, count)
     reader = clients.reader(room.client())
     folder = StatsFolder()
-    spans: dict[int, set[int]] = {}
+    spans: list[tuple[int, int, int]] = []  # (source partition, first, last) of each result
     try:
         reader.assign([TopicPartition(STATS_TOPIC, p, low) for p, (low, _) in marks.items()])
         left = {p for p, (low, high) in marks.items() if high > low}
@@ -472,13 +472,25 @@ def _fold(room: Classroom) -> tuple[StatsFolder, int]:
                     left.discard(message.partition())
                 result = json.loads(message.value())
                 if folder.add(result) != "invalid":
-                    first, last = result["first_offset"], result["last_offset"]
-                    spans.setdefault(result["partition"], set()).update(range(first, last + 1))
+                    spans.append(
+                        (result["partition"], result["first_offset"], result["last_offset"])
+                    )
     finally:
         reader.close()
     if left:
         raise LessonError(f"{STATS_TOPIC} was not read to its end in {SETTLE_S:.0f} s")
-    return folder, sum(len(offsets) for offsets in spans.values())
+    return folder, covered_offsets(spans)
+
+
+def covered_offsets(spans: list[tuple[int, int, int]]) -> int:
+    """How many distinct (partition, offset) the spans cover, each counted once."""
+    covered, reached = 0, (-1, -1)  # (partition, the last offset counted in it)
+    for partition, first, last in sorted(spans):
+        start = first if partition != reached[0] else max(first, reached[1] + 1)
+        if last >= start:
+            covered += last - start + 1
+            reached = (partition, last)
+    return covered
 
 
 # -- the bundled cluster ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from kafka.partitioner.default import murmur2 as kafka_murmur2
 from streamlit.testing.v1 import AppTest
 
 from dashboard.lessons import catalog, seeded
+from dashboard.lessons.steps import covered_offsets
 from dashboard.ui import BOOTSTRAP_ENV, RUN_FILE_ENV, STORE_ENV
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -101,3 +102,11 @@ def test_lesson_one_creates_the_topic_and_marks_the_prediction(broker, monkeypat
     assert figures["partitions"] == "3" and figures["replication_factor"] == "1", figures
     topic = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
     assert len(topic.topics[seeded.TOPIC].partitions) == seeded.PARTITIONS
+
+
+def test_the_offsets_results_cover_are_counted_once():
+    # (source partition, first offset, last offset): a repeat, a longer result for the same
+    # run, a partial inside a longer one, and the same offsets of another partition.
+    spans = [(0, 0, 4), (0, 0, 4), (0, 0, 9), (0, 5, 9), (0, 10, 14), (1, 0, 2), (1, 1, 5)]
+    assert covered_offsets(spans) == 15 + 6
+    assert covered_offsets([]) == 0
