@@ -190,8 +190,13 @@ def _produce(room: Classroom, records: list[tuple[str, str]]) -> list[tuple[str,
 
 
 def _need_lesson_topic(room: Classroom) -> None:
-    if not _partitions(room.admin(), seeded.TOPIC):
-        raise LessonError(f"no topic {seeded.TOPIC!r} yet: lesson 1 creates it")
+    """Whether the lesson topic exists, waiting a little: a broker other than the one that
+    answered lesson 1 may learn of a new topic a moment later."""
+    admin = room.admin()
+    try:
+        _until(lambda: _partitions(admin, seeded.TOPIC), f"topic {seeded.TOPIC!r}", TIMEOUT_S)
+    except LessonError:
+        raise LessonError(f"no topic {seeded.TOPIC!r} yet: lesson 1 creates it") from None
 
 
 # -- the steps -------------------------------------------------------------------------------
