@@ -60,8 +60,17 @@ APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
 PAGES = (
-    *("overview", "partitions", "groups", "rebalances", "analytics", "tail", "produce", "keys"),
+    "overview",
+    "partitions",
+    "groups",
+    "rebalances",
+    "analytics",
+    "tail",
+    "produce",
+    "keys",
+    "trace",
     "replay",
+    "lessons",
 )
 PICTURE_RUNS = 20
 

@@ -27,6 +27,7 @@ page = st.navigation(
         st.Page(VIEWS / "keys.py", title="A key's journey"),
         st.Page(VIEWS / "trace.py", title="Follow one tweet"),
         st.Page(VIEWS / "replay.py", title="Crash before commit"),
+        st.Page(VIEWS / "lessons.py", title="Lessons"),
     ]
 )
 ui.shared_controls()
