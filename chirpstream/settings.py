@@ -8,3 +8,6 @@ TWEETS_PARTITIONS = 6
 STATS_TOPIC = "tweet-stats"
 DLQ_TOPIC = "tweets-dlq"
 ANALYTICS_GROUP = "analytics"
+# The session timeout `chirpstream up` gives its workers: Kafka consumers' default until 3.0
+# (KIP-735 made it 45 s), so a class sees a crashed worker's partitions move within 10 s.
+WORKER_SESSION_TIMEOUT_MS = 10_000

@@ -61,6 +61,7 @@ from chirpstream.settings import (
     STATS_TOPIC,
     TWEETS_PARTITIONS,
     TWEETS_TOPIC,
+    WORKER_SESSION_TIMEOUT_MS,
 )
 from chirpstream.status import status_line
 from chirpstream.workers import WorkerGroup
@@ -309,11 +310,13 @@ class Pipeline:
 
     def start_workers(self, client: list[str]) -> None:
         """The analytics workers, each ``up``'s own child (``chirpstream.workers``), all
-        writing to ``analytics.log``; more are started on request while ``up`` runs."""
+        writing to ``analytics.log``; more are started on request while ``up`` runs. Their
+        session timeout is 10 s (a ``-X session.timeout.ms`` given to ``up`` overrides it)."""
 
         def spawn(index: int) -> Service:
             return self.spawn(
-                f"worker {index}", "consumers.worker", "--id", str(index), *client,
+                f"worker {index}", "consumers.worker", "--id", str(index),
+                "-X", f"session.timeout.ms={WORKER_SESSION_TIMEOUT_MS}", *client,
                 "--group", ANALYTICS_GROUP, log_name="analytics",
             )  # fmt: skip
 

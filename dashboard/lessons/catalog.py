@@ -244,7 +244,8 @@ LESSONS: tuple[Lesson, ...] = (
         "A worker publishes each run's result, and commits its offsets only once the result is"
         " acknowledged. This lesson makes one worker die between the two"
         " (`chirpstream workers --crash-before-commit`): its partitions go to another member"
-        " when its session times out (45 s), which reads the uncommitted range again.",
+        " when its session times out (10 s under `chirpstream up`), which reads the uncommitted"
+        " range again.",
         "The range is read twice. The analytics totals:",
         (
             "Count those tweets twice",

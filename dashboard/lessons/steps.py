@@ -45,7 +45,8 @@ TIMEOUT_S = 10.0  # one request to the cluster
 SETTLE_S = 30.0  # at most, for an effect to show (an election, a segment deleted)
 RESTART_S = 60.0  # at most, for a stopped broker to be running again
 # At most, for a crashed worker's partitions to be read again: its session must time out
-# first (librdkafka's session.timeout.ms, 45 s), then the next owner catches up and commits.
+# first (session.timeout.ms: 10 s for `up`'s workers, librdkafka's default 45 s for others),
+# then the next owner catches up and commits.
 REREAD_S = 90.0
 POLL_S = 0.2
 T = TypeVar("T")

@@ -6,7 +6,7 @@ answered, then the button pressed), with a screenshot of each in ``<tmp_path>/ar
 the others call the step their button calls (``catalog.lesson(n).step``), with the run file
 and data directory the page would find. The seconds each lesson took are saved there too.
 
-Lesson 10 waits for the crashed worker's session to time out (librdkafka's 45 s) before
+Lesson 10 waits for the crashed worker's session to time out (10 s for `up`'s workers) before
 another member reads its range again: most of this test's time."""
 
 from __future__ import annotations
