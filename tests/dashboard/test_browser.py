@@ -206,8 +206,15 @@ def test_a_gap_in_the_samples_is_a_gap_in_the_drawn_line(gappy_dashboard):
                     time.sleep(0.5)
             paths = page.get_by_test_id("stVegaLiteChart").last.locator("g.role-mark path")
             paths.first.wait_for(timeout=60_000)
-            drawn = [paths.nth(i).get_attribute("d") or "" for i in range(paths.count())]
-            # Each partition's lag is one line in two pieces: a path with two "move to"s.
-            assert len(drawn) == 6 and all(d.count("M") == 2 for d in drawn), drawn
+            # Each partition's lag is one line in two pieces: a path with two "move to"s. The
+            # page draws its charts one after another, so the last chart may not be the lag
+            # chart yet on the first look: look again until it is, for up to 60 s.
+            deadline = time.monotonic() + 60
+            while True:
+                drawn = [paths.nth(i).get_attribute("d") or "" for i in range(paths.count())]
+                if len(drawn) == 6 and all(d.count("M") == 2 for d in drawn):
+                    break
+                assert time.monotonic() < deadline, drawn
+                time.sleep(0.5)
         finally:
             browser.close()
