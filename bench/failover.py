@@ -8,18 +8,24 @@ partitions measured lead on nodes 1 and 2: replicas [1, 2, 0], min.insync.replic
   runs on fresh topics: median and max. Issue 14's target: at most 4 s. It breaks that time
   down: when the controller fenced the killed broker (its log line; the new leader is elected
   in the same metadata records), when each surviving broker's Metadata first named the new
-  leader, when librdkafka applied the new leader (its ``topic`` debug line) and when the first
-  write was acked. The rest is the client's: librdkafka asks again who leads a partition whose
-  leader is down only on its one-second topic scan (``rd_kafka_topic_scan_all``, not a
-  setting), and when that same answer drops the fenced broker (Kafka lists only unfenced
-  brokers) librdkafka 2.16 decommissions that broker's handle while the partition migrates
-  off it and parks the partition on its internal broker ("Reverting from preferred replica 2
-  to leader -1" in its debug log) until the next scan, so 0-2 s pass between "the new leader
-  leads" and the first ack. ``--metadata-refresh-ms`` sets the producer's
-  ``topic.metadata.refresh.interval.ms``: a periodic refresh ends both waits sooner.
+  leader, when librdkafka applied the new leader (its ``topic`` debug line), when it sent its
+  first write to it (its ``msg`` debug line) and when the first write was acked. The rest is
+  the client's: librdkafka asks again who leads a partition whose leader is down only on its
+  one-second topic scan (``rd_kafka_topic_scan_all``, not a setting), and when that same
+  answer drops the fenced broker (Kafka lists only unfenced brokers) librdkafka 2.16
+  decommissions that broker's handle while the partition migrates off it and parks the
+  partition on its internal broker ("Reverting from preferred replica 2 to leader -1" in its
+  debug log) until the next scan, one second after the one that found the new leader: so
+  0-1 s pass between "every broker names the new leader" and "librdkafka applies it", and
+  one more second before it sends the first write. ``--metadata-refresh-ms`` sets the
+  producer's ``topic.metadata.refresh.interval.ms``: a periodic refresh ends both waits
+  sooner.
 - SIGTERM: the same producer while the leader shuts down cleanly (the controller moves its
   leadership first): how many writes failed (target: none) and the longest time without an
-  ack, from the signal until the node has exited and a second after (target: at most 0.5 s).
+  ack, from the signal until the node has exited and a second after (target: at most 0.5 s),
+  over ``--term-runs`` runs: median and max.
+- ``--broker-config NAME=VALUE`` runs the nodes with another setting than the bundled one
+  (``broker.session.timeout.ms``, say) to show what it would change.
 - Catch-up: a follower is stopped while ``--behind-mb`` MB are written (acks=1), then
   started: the time from its start until it is back in the ISR, and the rate that makes.
 
@@ -42,7 +48,6 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from bench.servers import BundledCluster
 from tests.support.cluster import NO_LEADER, Cluster
 
 INTERVAL_S = 0.002
@@ -51,28 +56,36 @@ TOPIC_CONFIG = {"min.insync.replicas": "2"}
 CATCH_UP_MESSAGE = 1000  # bytes per message written while the follower is away
 
 
-class LeaderSeen(logging.Handler):
-    """When librdkafka applied each new leader of ``topic`` partition 0 (its "topic" debug
-    line ``t [0]: leader 1 epoch 0 -> leader 2 epoch 1``), as (monotonic time, leader)."""
+class ClientLog(logging.Handler):
+    """From librdkafka's debug lines about ``topic`` partition 0: when it applied each new
+    leader (its "topic" line ``t [0]: leader 1 epoch 0 -> leader 2 epoch 1``) and when it
+    sent each Produce (its "msg" line ``host:port/2: t [0]: Produce MessageSet ...``), as
+    (monotonic time, broker id)."""
 
     def __init__(self, topic: str) -> None:
         super().__init__(logging.DEBUG)
-        self._line = re.compile(
-            re.escape(topic) + r" \[0\]: leader -?\d+ epoch -?\d+ -> leader (\d+)"
-        )
+        name = re.escape(topic) + r" \[0\]: "
+        self._leader = re.compile(name + r"leader -?\d+ epoch -?\d+ -> leader (\d+)")
+        self._produce = re.compile(r"/(\d+): " + name + "Produce MessageSet")
         self.seen: list[tuple[float, int]] = []
+        self.sent: list[tuple[float, int]] = []
         self.logger = logging.getLogger(f"failover.librdkafka.{topic}")
         self.logger.propagate = False
         self.logger.setLevel(logging.DEBUG)
         self.logger.addHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        found = self._line.search(record.getMessage())
-        if found:
+        message = record.getMessage()
+        if found := self._produce.search(message):
+            self.sent.append((time.monotonic(), int(found.group(1))))
+        elif found := self._leader.search(message):
             self.seen.append((time.monotonic(), int(found.group(1))))
 
-    def first(self, leader: int, after: float) -> float | None:
+    def first_leader(self, leader: int, after: float) -> float | None:
         return next((at for at, seen in self.seen if seen == leader and at > after), None)
+
+    def first_sent(self, broker: int, after: float) -> float | None:
+        return next((at for at, to in self.sent if to == broker and at > after), None)
 
 
 class Watch:
@@ -126,6 +139,7 @@ class KillRun:
     fenced: float | None
     named: list[float]  # by each surviving broker's Metadata
     client: float | None  # librdkafka applied the new leader
+    sent: float | None  # librdkafka sent its first Produce to the new leader
     acked: float
 
 
@@ -147,9 +161,10 @@ class Probe:
         }
         if metadata_refresh_ms is not None:
             self._config["topic.metadata.refresh.interval.ms"] = metadata_refresh_ms
-        # librdkafka's "topic" debug lines say when it applies a new leader (LeaderSeen).
-        self.leaders = LeaderSeen(topic)
-        self._config.update(debug="topic", log_level=7, logger=self.leaders.logger)
+        # librdkafka's "topic" and "msg" debug lines say when it applies a new leader and
+        # when it sends a Produce to it (ClientLog).
+        self.client_log = ClientLog(topic)
+        self._config.update(debug="topic,msg", log_level=7, logger=self.client_log.logger)
         self.topic = topic
         self._lock = threading.Lock()
         self._sent: list[float] = []  # by sequence number
@@ -233,19 +248,21 @@ def sigkill_failover(cluster: Cluster, run: int, metadata_refresh_ms: int | None
     finally:
         probe.stop()
     fenced = fenced_at(cluster, leader, killed_wall)
-    client = probe.leaders.first(new_leader, killed_at)
+    client = probe.client_log.first_leader(new_leader, killed_at)
+    sent = probe.client_log.first_sent(new_leader, killed_at)
     cluster.start_node(leader)
     return KillRun(
         None if fenced is None else fenced - killed_wall,
         sorted(at - killed_at for at in watch.named.values()),
         None if client is None else client - killed_at,
+        None if sent is None else sent - killed_at,
         acked,
     )
 
 
-def sigterm_pause(cluster: Cluster) -> tuple[float, int]:
+def sigterm_pause(cluster: Cluster, run: int) -> tuple[float, int]:
     """(longest time without an ack, failed writes) around a controlled shutdown."""
-    topic = "failover-term"
+    topic = f"failover-term-{run}"
     cluster.create_topic(topic, assignment=[REPLICAS], **TOPIC_CONFIG)
     probe = Probe(cluster.bootstrap, topic).start()
     try:
@@ -308,33 +325,46 @@ def _summary(seconds: list[float | None]) -> str:
     return f"median {statistics.median(known):.2f} s, max {max(known):.2f} s ({shown})"
 
 
-def main(runs: int, behind_mb: int, metadata_refresh_ms: int | None = None) -> None:
+def main(
+    runs: int,
+    term_runs: int,
+    behind_mb: int,
+    metadata_refresh_ms: int | None = None,
+    broker_config: dict[str, str] | None = None,
+) -> None:
     client = (
         "librdkafka's metadata refresh"
         if metadata_refresh_ms is None
         else f"the producer's topic.metadata.refresh.interval.ms={metadata_refresh_ms}"
     )
+    settings = (
+        ", ".join(f"{k}={v}" for k, v in broker_config.items())
+        if broker_config
+        else "bundled defaults"
+    )
     print(
-        f"failover on 3 bundled nodes (bundled defaults), {runs} SIGKILL runs, {client}",
+        f"failover on 3 bundled nodes ({settings}), {runs} SIGKILL runs, {client}",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="chirpstream-failover-") as folder:
-        server = BundledCluster(Path(folder), "failover")
-        cluster = server.cluster
+        cluster = Cluster(Path(folder) / "failover", 3, config=broker_config)
         try:
+            cluster.start()
             kills = [sigkill_failover(cluster, run, metadata_refresh_ms) for run in range(runs)]
             for what, seconds in (
                 ("the controller fenced it (and elected)", [k.fenced for k in kills]),
                 ("a surviving broker names the new leader", [_first(k.named) for k in kills]),
                 ("every surviving broker names it", [_last(k.named) for k in kills]),
                 ("librdkafka applies the new leader", [k.client for k in kills]),
+                ("librdkafka sends its first write to it", [k.sent for k in kills]),
                 ("first acked write on it", [k.acked for k in kills]),
             ):  # fmt: skip
                 print(f"SIGKILL of the leader -> {what}: {_summary(seconds)}", flush=True)
-            gap, failed = sigterm_pause(cluster)
+            terms = [sigterm_pause(cluster, run) for run in range(term_runs)]
             print(
-                f"SIGTERM of the leader (controlled shutdown): longest time without an ack "
-                f"{gap:.3f} s, failed writes {failed}",
+                f"SIGTERM of the leader (controlled shutdown), {term_runs} runs: longest time "
+                f"without an ack {_summary([gap for gap, _ in terms])}, failed writes "
+                f"{sum(failed for _, failed in terms)}",
                 flush=True,
             )
             seconds, rate = catch_up(cluster, behind_mb)
@@ -344,12 +374,20 @@ def main(runs: int, behind_mb: int, metadata_refresh_ms: int | None = None) -> N
                 flush=True,
             )
         finally:
-            server.stop()
+            cluster.stop()
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name, value
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.failover")
     parser.add_argument("--runs", type=int, default=10, help="SIGKILL runs (default 10)")
+    parser.add_argument("--term-runs", type=int, default=5, help="SIGTERM runs (default 5)")
     parser.add_argument(
         "--behind-mb", type=int, default=1024, help="MB a follower catches up (default 1024)"
     )
@@ -358,5 +396,20 @@ if __name__ == "__main__":
         type=int,
         help="the SIGKILL producer's topic.metadata.refresh.interval.ms (default: librdkafka's)",
     )
+    parser.add_argument(
+        "--broker-config",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a broker setting for every node instead of the bundled default (repeatable), "
+        "e.g. broker.session.timeout.ms=2000",
+    )
     arguments = parser.parse_args()
-    main(arguments.runs, arguments.behind_mb, arguments.metadata_refresh_ms)
+    main(
+        arguments.runs,
+        arguments.term_runs,
+        arguments.behind_mb,
+        arguments.metadata_refresh_ms,
+        dict(arguments.broker_config),
+    )

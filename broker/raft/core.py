@@ -215,6 +215,7 @@ class RaftCore:
         # Leader and resigned.
         self._leader: LeaderState | None = None
         self._parked: dict[int, tuple[FetchRequest, int]] = {}
+        self._told: dict[int, int] = {}  # the high watermark last sent to each replica
         self._unacked: set[int] = set()
         self._successors: tuple[int, ...] = ()
 
@@ -473,6 +474,7 @@ class RaftCore:
         self._election = None
         self._leader = None
         self._parked = {}
+        self._told = {}
         self._unacked = set()
 
     def _set_epoch(self, epoch: int) -> None:
@@ -675,6 +677,7 @@ class RaftCore:
 
     def _answer_fetch(self, request: FetchRequest) -> None:
         offset = request.fetch_offset
+        self._told[request.source] = self.high_watermark
         self._send(
             FetchResponse(
                 self.node_id,
@@ -740,7 +743,12 @@ class RaftCore:
         self._leader.record_fetch(source, request.fetch_offset, leader_end, self.now)
         if source in self.voters:
             self._maybe_advance_high_watermark()
-        if request.fetch_offset < leader_end:
+        # A replica that has every entry but not the latest high watermark is answered at
+        # once: held, it would learn the commit only when the hold ends. Its previous answer
+        # carried the entries before they were committed (an append answers held fetches at
+        # once). Kafka's followers send the high watermark they know in Fetch v18 for this
+        # (KIP-1166); this leader remembers the one it last sent to each replica instead.
+        if request.fetch_offset < leader_end or self._told.get(source, -1) < self.high_watermark:
             self._parked.pop(source, None)
             self._answer_fetch(request)
         else:

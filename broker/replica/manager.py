@@ -7,7 +7,8 @@ in a cluster) the partitions it follows are fetched from their leaders. Handlers
 partition's replica here and go through it; none touches a log. High watermarks are seeded
 from Kafka's ``replication-offset-checkpoint`` at start and written back with the other
 checkpoints. A changed topic or dynamic broker config reaches the live logs with the image
-that carries it (``_reconfigure``).
+that carries it (``_reconfigure``). Followers' fetches held by the Fetch handler are registered
+here (``hold``), so taking over a partition's leadership answers its followers' at once.
 
 Directories: on a single node the ``LocalController`` makes a topic's directories before its
 image lists them (``prepare``) and removes them once the deletion is stored (``remove``). In a
@@ -27,7 +28,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -44,6 +45,15 @@ from broker.storage.log import PartitionLog
 from broker.storage.manager import LogManager, TopicPartition
 
 log = logging.getLogger("broker.replica")
+
+
+@dataclass(eq=False)
+class HeldFetch:
+    """A follower's Fetch held here for appends: ``new_partition`` once this node took over
+    leading a partition that follower replicates (the Fetch is then answered at once)."""
+
+    waiter: asyncio.Future[None]
+    new_partition: bool = False
 
 
 class ReplicaManager:
@@ -82,6 +92,7 @@ class ReplicaManager:
         self._making: dict[TopicPartition, uuid.UUID] = {}
         self._directory_work: set[asyncio.Task[None]] = set()
         self._last_making: asyncio.Task[None] | None = None  # makings run one after another
+        self._held: dict[int, set[HeldFetch]] = {}  # followers' fetches held here, by follower
 
     # -- finding replicas ---------------------------------------------------------------
 
@@ -99,6 +110,33 @@ class ReplicaManager:
 
     def high_watermarks(self) -> dict[TopicPartition, int]:
         return {(r.topic, r.index): r.high_watermark for r in self.all_replicas()}
+
+    # -- followers' held fetches --------------------------------------------------------
+
+    def hold(self, follower: int, waiter: asyncio.Future[None]) -> HeldFetch:
+        """Register the held Fetch of ``follower`` (its ``waiter``) until ``release``."""
+        held = HeldFetch(waiter)
+        self._held.setdefault(follower, set()).add(held)
+        return held
+
+    def release(self, follower: int, held: HeldFetch) -> None:
+        waiting = self._held.get(follower)
+        if waiting is not None:
+            waiting.discard(held)
+            if not waiting:
+                del self._held[follower]
+
+    def _answer_held_fetches(self, replica: Replica) -> None:
+        """This node just took over leading ``replica``: the fetches its followers have held
+        here name only the partitions they followed from it before, so each is answered at
+        once and the follower's next fetch names this one too. Held, an acks=all produce to
+        the new leader waited for the follower's long poll to end (replica.fetch.wait.max.ms,
+        500 ms), the longest part of the pause a controlled shutdown costs a producer."""
+        for follower in replica.replicas:
+            for held in self._held.get(follower, ()):
+                held.new_partition = True
+                if not held.waiter.done():
+                    held.waiter.set_result(None)
 
     # -- following the image ------------------------------------------------------------
 
@@ -154,12 +192,15 @@ class ReplicaManager:
                 replica = self._add(topic, index, partition, config_of, seeded)
             if fetchers is not None:
                 fetchers.unfollow((topic.name, index))
+            took_over = replica.role is not Role.LEADER
             replica.become_leader(
                 partition.leader_epoch,
                 frozenset(partition.isr),
                 partition.partition_epoch,
                 partition.replicas,
             )
+            if took_over:
+                self._answer_held_fetches(replica)
             changed.append(replica)
         for topic, index, partition in changes.followers:
             replica = self.replica(topic.name, index)

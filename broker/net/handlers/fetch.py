@@ -29,7 +29,9 @@ DeleteRecords waits for it). When its ``last_fetched_epoch`` (v12) shows that it
 this one, the answer carries no records but ``diverging_epoch``, and the
 follower's position is not recorded (KIP-320, as Kafka's leader does). It waits for appends,
 and is answered at once when the high watermark is not the one that follower was last sent
-(Kafka's delayed fetch does the same), so followers learn it without a wait.
+(Kafka's delayed fetch does the same), so followers learn it without a wait, and when this
+node takes over leading a partition that follower replicates (``ReplicaManager.hold``), so
+its next fetch names that partition without waiting out the hold.
 """
 
 from __future__ import annotations
@@ -253,13 +255,18 @@ async def handle(context: Context, request: Request) -> list:
         # One timer on the waiter itself: an idle long poll ends here every max_wait, and
         # asyncio.wait's extra future and callbacks were a good part of its cost.
         timer = loop.call_later(wait, _time_up, waiter)
+        held = context.replicas.hold(replica_id, waiter) if replica_id >= 0 else None
         try:
             await waiter
         finally:
             timer.cancel()
             for partition in partitions:
                 partition.remove_waiter(waiter)
+            if held is not None:
+                context.replicas.release(replica_id, held)
         answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
+        if held is not None and held.new_partition:
+            break  # this follower's next fetch names a partition that just moved here
     session_id, answer = _shape(fetch, answer)
     return encode_fetch_response(version, request.correlation_id, answer, session_id=session_id)
 

@@ -4,10 +4,20 @@ EndQuorumEpoch handover, observers and DescribeQuorum."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable
+
 import pytest
 
 from broker.raft import Entry, NotLeaderError, RaftCore, Role, leader_change
-from broker.raft.messages import DivergingEpoch, EndQuorumEpochRequest, FetchRequest, VoteRequest
+from broker.raft.messages import (
+    DivergingEpoch,
+    EndQuorumEpochRequest,
+    FetchRequest,
+    FetchResponse,
+    Message,
+    VoteRequest,
+)
 from tests.unit.raft.harness import CONFIG, Quorum, between, fetch, leader_of, take
 
 
@@ -210,3 +220,33 @@ def test_an_idle_follower_fetches_once_per_hold_and_keeps_its_leader() -> None:
             <= sent
             <= idle_ms // CONFIG.fetch_max_wait_ms + 1
         )
+
+
+def test_a_replica_holding_the_entries_but_not_their_commit_is_answered_at_once() -> None:
+    """An append answers the held Fetch with the new entries before they are committed (the
+    leader has not fsynced them yet). The replica's next Fetch, at the leader's log end, is
+    answered at once with the high watermark that moved meanwhile instead of being held for
+    fetch_max_wait_ms: held, every observer learned each metadata record half a second late."""
+    leader = RaftCore(0, frozenset({0}), now_ms=0, rng=random.Random(0))
+    take(leader)
+    assert leader.role is Role.LEADER
+    epoch, end = leader.epoch, leader.log.end_offset
+    assert fetch(leader, 3, offset=end, last_epoch=epoch).high_watermark == end
+    leader.step(FetchRequest(3, 0, 8, epoch, end, epoch))
+    assert not answers_to(3, take(leader))  # nothing new: held
+    leader.append([b"x"])
+    ready = leader.ready()
+    (with_entries,) = answers_to(3, ready.messages)
+    assert [e.value for e in with_entries.records] == [b"x"]
+    assert with_entries.high_watermark == end  # not fsynced, so not committed yet
+    leader.advance(ready)
+    assert leader.high_watermark == end + 1
+    leader.step(FetchRequest(3, 0, 9, epoch, end + 1, epoch))
+    (told,) = answers_to(3, take(leader))
+    assert told.high_watermark == end + 1 and told.records == ()
+    leader.step(FetchRequest(3, 0, 10, epoch, end + 1, epoch))
+    assert not answers_to(3, take(leader))  # it knows everything now: held again
+
+
+def answers_to(replica: int, messages: Iterable[Message]) -> list[FetchResponse]:
+    return [m for m in messages if isinstance(m, FetchResponse) and m.destination == replica]

@@ -116,3 +116,37 @@ def test_a_start_opens_only_this_nodes_replicas_and_sets_other_directories_aside
     fresh = tmp_path / "fresh"
     started(fresh, mine_and_theirs).close()
     assert not (fresh / "t-1").exists()  # never made for another broker
+
+
+def test_taking_over_a_leadership_answers_the_followers_held_fetches(tmp_path) -> None:
+    """A follower's Fetch held here names only the partitions it followed from this node
+    before: when this node takes over another partition that follower replicates, the held
+    Fetch is answered at once so the next one names it, and an acks=all produce to the new
+    leader does not wait out the follower's long poll. A change that keeps this node leading,
+    or a fetcher that replicates none of it, is not woken."""
+
+    async def scenario() -> None:
+        image = MetadataImage().apply_all(
+            [TopicRecord("t", TOPIC_ID), PartitionRecord(0, TOPIC_ID, (ME, 1, 2), (ME, 1, 2), 2)]
+        )
+        manager = started(tmp_path, image)
+        loop = asyncio.get_running_loop()
+        follower, other = loop.create_future(), loop.create_future()
+        from_follower, from_other = manager.hold(1, follower), manager.hold(3, other)
+
+        took_over = image.apply(PartitionChangeRecord(0, TOPIC_ID, isr=(ME, 1), leader=ME))
+        manager.apply(image, took_over)
+        assert follower.done() and from_follower.new_partition
+        assert not other.done() and not from_other.new_partition
+        manager.release(1, from_follower)
+
+        again = loop.create_future()
+        held_again = manager.hold(1, again)
+        widened = took_over.apply(PartitionChangeRecord(0, TOPIC_ID, isr=(ME, 1, 2)))
+        manager.apply(took_over, widened)
+        assert not again.done() and not held_again.new_partition
+        manager.release(1, held_again)
+        manager.release(3, from_other)
+        manager.close()
+
+    asyncio.run(scenario())
