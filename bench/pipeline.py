@@ -20,6 +20,7 @@ import collections
 import contextlib
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
@@ -153,9 +155,26 @@ class CommitSampler(threading.Thread):
         return self.samples
 
 
+class DeliveredReader(threading.Thread):
+    """Reads ingest's progress lines (one a second, ``... delivered N ...``) and keeps each
+    total of tweets acknowledged by the brokers with the time the line came."""
+
+    def __init__(self, lines: IO[str]) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[Sample] = []
+        self._lines = lines
+
+    def run(self) -> None:
+        for line in self._lines:
+            found = re.search(r"\bdelivered (\d+)", line)
+            if found:
+                self.samples.append((time.monotonic(), int(found.group(1))))
+
+
 def committed_rate(samples: list[Sample], start: float, end: float) -> float | None:
-    """Tweets committed per second between the samples nearest after ``start`` and before
-    ``end``; None with fewer than two samples there (the coordinator did not answer)."""
+    """Tweets counted per second (committed, or acknowledged) between the samples nearest
+    after ``start`` and before ``end``; None with fewer than two samples there (the
+    coordinator did not answer)."""
     inside = [(t, n) for t, n in samples if start <= t <= end]
     if len(inside) < 2 or inside[-1][0] == inside[0][0]:
         return None
@@ -185,17 +204,26 @@ def per_second(samples: list[Sample], start: float, seconds: int) -> list[float 
     ]
 
 
-def latencies_ms(tweets: list, results: list) -> list[tuple[int, int]]:
+Range = tuple[int, int, int, int]  # a result: (its timestamp in ms, partition, first, last offset)
+
+
+def result_ranges(results: list) -> list[Range]:
+    """The source range of each ``tweet-stats`` result (not the totals ones), by timestamp."""
+    ranges = []
+    for message in results:
+        covered = _range(message.value())
+        if covered is not None:
+            ranges.append((message.timestamp()[1], *covered))
+    return sorted(ranges)
+
+
+def latencies_ms(tweets: list, ranges: list[Range]) -> list[tuple[int, int]]:
     """For each tweet: its timestamp, and the first covering result's timestamp minus it."""
     tweet_ms = {(m.partition(), m.offset()): m.timestamp()[1] for m in tweets}
     first_seen: dict[tuple[int, int], int] = {}
-    for message in sorted(results, key=lambda m: m.timestamp()[1]):
-        result = _range(message.value())
-        if result is None:
-            continue
-        partition, first, last = result
+    for stamp, partition, first, last in ranges:
         for offset in range(first, last + 1):
-            first_seen.setdefault((partition, offset), message.timestamp()[1])
+            first_seen.setdefault((partition, offset), stamp)
     return [
         (stamp, first_seen[key] - stamp) for key, stamp in tweet_ms.items() if key in first_seen
     ]
@@ -206,6 +234,31 @@ def _range(value: bytes) -> tuple[int, int, int] | None:
     if not isinstance(result, dict) or "partition" not in result:
         return None
     return result["partition"], result["first_offset"], result["last_offset"]
+
+
+def read_per_second(ranges: list[Range], start_ms: float, seconds: int) -> list[dict[int, int]]:
+    """Tweets each partition's results newly covered in each whole second from ``start_ms``
+    (what the workers read and published; partial results come every 0.2 s)."""
+    reached: dict[int, int] = {}  # partition -> offsets covered so far (last + 1)
+    counts: list[dict[int, int]] = [collections.Counter() for _ in range(seconds)]
+    for stamp, partition, first, last in ranges:
+        before = reached.get(partition, first)
+        reached[partition] = max(before, last + 1)
+        k = int((stamp - start_ms) // 1000)
+        if 0 <= k < seconds and last + 1 > before:
+            counts[k][partition] += last + 1 - before
+    return counts
+
+
+def p99_per_second(latency: list[tuple[int, int]], start_ms: float, seconds: int) -> list[int]:
+    """The p99 tweet-to-result latency (ms) of the tweets produced in each whole second from
+    ``start_ms``; 0 for a second without tweets."""
+    by_second: list[list[int]] = [[] for _ in range(seconds)]
+    for stamp, ms in latency:
+        k = int((stamp - start_ms) // 1000)
+        if 0 <= k < seconds:
+            by_second[k].append(ms)
+    return [sorted(ms)[int(len(ms) * 0.99)] if ms else 0 for ms in by_second]
 
 
 def quantiles(latencies: list[int]) -> str:
@@ -278,9 +331,12 @@ def measure(
             subprocess.Popen(
                 service("ingest", bootstrap, "--rate", str(rate), "--seed", "1"),
                 cwd=ROOT,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                text=True,
             ),
         ]
+        delivered = DeliveredReader(started[1].stdout)
+        delivered.start()
         reader = Reader(bootstrap)
         sampler = CommitSampler(bootstrap, ANALYTICS_GROUP)
         try:
@@ -300,6 +356,7 @@ def measure(
             for process in reversed(started):  # ingest first, then let the workers finish
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
+            delivered.join(10)
             tweets = reader.read(
                 [
                     TopicPartition(TWEETS_TOPIC, p, OFFSET_BEGINNING)
@@ -317,8 +374,9 @@ def measure(
     folded = StatsFolder()
     for message in results:
         folded.add(message.value())
+    ranges = result_ranges(results)
     # The warm-up (the group joining, then reading what ingest wrote meanwhile) is left out.
-    latency = [(stamp, ms) for stamp, ms in latencies_ms(tweets, results) if stamp >= t0_ms]
+    latency = [(stamp, ms) for stamp, ms in latencies_ms(tweets, ranges) if stamp >= t0_ms]
     window = t1 - t0
     print(f"pipeline on {name}: simulated tweets at {rate:,}/s, {workers} analytics workers")
     print(f"  produced   {(high_after - high_before) / window:9,.0f} tweets/s over {window:.0f} s")
@@ -339,27 +397,39 @@ def measure(
         print(f"  tweet-to-result latency {quantiles([ms for _, ms in latency])}")
         return
     rate_before = committed_rate(samples, t0, killed_at) or 0.0
-    recovered = recovery_s(samples, killed_at, rate_before)
+    acked_before = committed_rate(delivered.samples, t0, killed_at) or 0.0
     print(
         f"  broker {killed} (leading the most tweets partitions) SIGKILLed at {seconds / 2:.0f} s;"
-        f" committed/s before it {rate_before:,.0f}"
+        f" before it acked/s {acked_before:,.0f}, committed/s {rate_before:,.0f}"
     )
-    print(
-        "  committed/s each second from the kill: "
-        + " ".join(
-            "?" if rate is None else f"{rate:,.0f}"
-            for rate in per_second(samples, killed_at, int(seconds / 2))
+    print_flow(
+        killed_ms,
+        int(seconds / 2),
+        {
+            "acked/s": per_second(delivered.samples, killed_at, int(seconds / 2)),
+            "committed/s": per_second(samples, killed_at, int(seconds / 2)),
+        },
+        ranges,
+        latency,
+    )
+    recovered = [
+        recovery_s(delivered.samples, killed_at, acked_before),
+        recovery_s(samples, killed_at, rate_before),
+    ]
+    if None in recovered:
+        print(
+            f"  failover window: acked/s or committed/s never got back to {RECOVERED_SHARE:.0%}"
+            " of its rate before the kill"
         )
-    )
-    if recovered is None:
-        print(f"  failover window: committed/s never got back to {RECOVERED_SHARE:.0%} of it")
         window_end_ms = time.time() * 1000
     else:
         print(
-            f"  failover window {recovered:.1f} s (until committed/s, over {RATE_WINDOW_S:.0f} s, "
-            f"was back to {RECOVERED_SHARE:.0%} of its rate before the kill)"
+            f"  failover window {max(recovered):.1f} s: from the kill until acked/s (back at "
+            f"{recovered[0]:.1f} s) and committed/s (at {recovered[1]:.1f} s), each over "
+            f"{RATE_WINDOW_S:.0f} s, were both back to {RECOVERED_SHARE:.0%} of their rates "
+            "before it"
         )
-        window_end_ms = killed_ms + recovered * 1000
+        window_end_ms = killed_ms + max(recovered) * 1000
     before = [ms for stamp, ms in latency if stamp < killed_ms]
     after = [ms for stamp, ms in latency if stamp > window_end_ms]
     print(f"  tweet-to-result latency outside it {quantiles(before + after)}")
@@ -367,8 +437,34 @@ def measure(
     late = [stamp for stamp, ms in latency if stamp >= killed_ms and ms > SLOW_MS]
     if late:
         print(
-            f"  results more than {SLOW_MS} ms late until {(max(late) - killed_ms) / 1000:.1f} s "
-            "after the kill"
+            f"  results more than {SLOW_MS} ms late for tweets produced until "
+            f"{(max(late) - killed_ms) / 1000:.1f} s after the kill"
+        )
+
+
+def print_flow(
+    killed_ms: float,
+    seconds: int,
+    rates: dict[str, list[float | None]],
+    ranges: list[Range],
+    latency: list[tuple[int, int]],
+) -> None:
+    """Each second from the kill: the sampled rates, the results published, the tweets the
+    workers read (by partition), and the p99 latency of the tweets produced in that second."""
+    read = read_per_second(ranges, killed_ms, seconds)
+    results = collections.Counter(int((stamp - killed_ms) // 1000) for stamp, *_ in ranges)
+    p99 = p99_per_second(latency, killed_ms, seconds)
+    partitions = range(TWEETS_PARTITIONS)
+    print(
+        "  second " + "".join(f"{name:>13}" for name in rates) + "   results"
+        f"  read/s by partition {' '.join(f'{p:>6}' for p in partitions)}  p99 ms of its tweets"
+    )
+    for k in range(seconds):
+        shown = "".join(f"{'?':>13}" if r[k] is None else f"{r[k]:13,.0f}" for r in rates.values())
+        by_partition = " ".join(f"{read[k][p]:6,}" for p in partitions)
+        print(
+            f"  {k:6}{shown} {results[k]:9,}  {sum(read[k].values()):18,}"
+            f" {by_partition}  {p99[k]:8,}"
         )
 
 
