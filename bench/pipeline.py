@@ -155,20 +155,30 @@ class CommitSampler(threading.Thread):
         return self.samples
 
 
-class DeliveredReader(threading.Thread):
-    """Reads ingest's progress lines (one a second, ``... delivered N ...``) and keeps each
-    total of tweets acknowledged by the brokers with the time the line came."""
+class Lines(threading.Thread):
+    """Reads a service's output lines, each kept with the time it came (ingest prints
+    ``... delivered N ...`` every second; each worker ``worker k: partitions [...]`` when its
+    assignment changes)."""
 
     def __init__(self, lines: IO[str]) -> None:
         super().__init__(daemon=True)
-        self.samples: list[Sample] = []
+        self.lines: list[tuple[float, str]] = []
         self._lines = lines
 
     def run(self) -> None:
         for line in self._lines:
-            found = re.search(r"\bdelivered (\d+)", line)
-            if found:
-                self.samples.append((time.monotonic(), int(found.group(1))))
+            self.lines.append((time.monotonic(), line))
+
+    def delivered(self) -> list[Sample]:
+        """The totals of tweets acknowledged by the brokers, from ingest's progress lines."""
+        found = ((t, re.search(r"\bdelivered (\d+)", line)) for t, line in self.lines)
+        return [(t, int(match.group(1))) for t, match in found if match]
+
+    def assignments(self) -> list[tuple[float, str, str]]:
+        """Each change of a worker's partitions: (when, the worker, its partitions)."""
+        pattern = re.compile(r"(worker \d+): partitions (\[.*\])")
+        found = ((t, pattern.match(line)) for t, line in self.lines)
+        return [(t, match.group(1), match.group(2)) for t, match in found if match]
 
 
 def committed_rate(samples: list[Sample], start: float, end: float) -> float | None:
@@ -196,12 +206,13 @@ def recovery_s(samples: list[Sample], killed_at: float, rate_before: float) -> f
     return None
 
 
-def per_second(samples: list[Sample], start: float, seconds: int) -> list[float | None]:
-    """Committed/s in each whole second from ``start`` (from the samples nearest each edge;
-    None for a second without two samples)."""
-    return [
-        committed_rate(samples, start + k - SAMPLE_S / 2, start + k + 1) for k in range(seconds)
-    ]
+def per_second(
+    samples: list[Sample], start: float, seconds: int, reach: float = SAMPLE_S / 2
+) -> list[float | None]:
+    """The rate in each whole second from ``start``, between the samples nearest each edge
+    (from up to ``reach`` before the second: half the sampling interval, or a whole one for
+    ingest's progress lines, one a second); None for a second without two samples."""
+    return [committed_rate(samples, start + k - reach, start + k + 1) for k in range(seconds)]
 
 
 Range = tuple[int, int, int, int]  # a result: (its timestamp in ms, partition, first, last offset)
@@ -326,7 +337,8 @@ def measure(
             subprocess.Popen(
                 service("consumers", bootstrap, "--workers", str(workers)),
                 cwd=ROOT,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                text=True,
             ),
             subprocess.Popen(
                 service("ingest", bootstrap, "--rate", str(rate), "--seed", "1"),
@@ -335,8 +347,9 @@ def measure(
                 text=True,
             ),
         ]
-        delivered = DeliveredReader(started[1].stdout)
-        delivered.start()
+        outputs = [Lines(process.stdout) for process in started]
+        for output in outputs:
+            output.start()
         reader = Reader(bootstrap)
         sampler = CommitSampler(bootstrap, ANALYTICS_GROUP)
         try:
@@ -356,7 +369,8 @@ def measure(
             for process in reversed(started):  # ingest first, then let the workers finish
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
-            delivered.join(10)
+            for output in outputs:
+                output.join(10)
             tweets = reader.read(
                 [
                     TopicPartition(TWEETS_TOPIC, p, OFFSET_BEGINNING)
@@ -396,24 +410,31 @@ def measure(
     if killed < 0:
         print(f"  tweet-to-result latency {quantiles([ms for _, ms in latency])}")
         return
+    delivered = outputs[1].delivered()
     rate_before = committed_rate(samples, t0, killed_at) or 0.0
-    acked_before = committed_rate(delivered.samples, t0, killed_at) or 0.0
+    acked_before = committed_rate(delivered, t0, killed_at) or 0.0
     print(
         f"  broker {killed} (leading the most tweets partitions) SIGKILLed at {seconds / 2:.0f} s;"
         f" before it acked/s {acked_before:,.0f}, committed/s {rate_before:,.0f}"
     )
+    changes = outputs[0].assignments()
+    owners = {worker: partitions for t, worker, partitions in changes if t <= killed_at}
+    print("  partitions at the kill: " + ", ".join(f"{w} {p}" for w, p in sorted(owners.items())))
+    for t, worker, partitions in changes:
+        if t > killed_at:
+            print(f"    {t - killed_at:.1f} s after it, {worker}: partitions {partitions}")
     print_flow(
         killed_ms,
         int(seconds / 2),
         {
-            "acked/s": per_second(delivered.samples, killed_at, int(seconds / 2)),
+            "acked/s": per_second(delivered, killed_at, int(seconds / 2), reach=1.0),
             "committed/s": per_second(samples, killed_at, int(seconds / 2)),
         },
         ranges,
         latency,
     )
     recovered = [
-        recovery_s(delivered.samples, killed_at, acked_before),
+        recovery_s(delivered, killed_at, acked_before),
         recovery_s(samples, killed_at, rate_before),
     ]
     if None in recovered:
@@ -468,11 +489,14 @@ def print_flow(
         )
 
 
-def main(rate: int, seconds: float, workers: int) -> None:
+def main(rate: int, seconds: float, workers: int, three_only: bool = False) -> None:
     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
-    print(f"{os.cpu_count()} cores, load average {load}; the same rate on one node with RF 1,")
-    print("then on three with RF 3")
-    measure("1 node, RF 1", single_node, rate, seconds, workers)
+    if three_only:
+        print(f"{os.cpu_count()} cores, load average {load}; on three nodes with RF 3")
+    else:
+        print(f"{os.cpu_count()} cores, load average {load}; the same rate on one node with RF 1,")
+        print("then on three with RF 3")
+        measure("1 node, RF 1", single_node, rate, seconds, workers)
     measure("3 nodes, RF 3, min.insync.replicas 2", three_nodes, rate, seconds, workers)
 
 
@@ -481,5 +505,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--three-nodes-only", action="store_true", help="leave out the run on one node"
+    )
     args = parser.parse_args()
-    main(args.rate, args.seconds, args.workers)
+    main(args.rate, args.seconds, args.workers, args.three_nodes_only)
