@@ -57,6 +57,10 @@ class PendingCommits:
             offsets |= self.waiting.popleft().offsets
         return offsets
 
+    def waiting_for(self, partition: int) -> bool:
+        """Whether a checkpoint not yet returned by ``ready`` names ``partition``."""
+        return any(partition in checkpoint.offsets for checkpoint in self.waiting)
+
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop ``partitions`` from the waiting checkpoints: they were committed by a newer
         checkpoint already, or this worker no longer owns them."""

@@ -12,11 +12,13 @@ A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, 
 would stay at that run's size until the stream resumes: the run's result is acknowledged, the
 offset after it committed, and only once that commit succeeded is the run closed, so whoever
 reads the partition next starts at the new run boundary (``consumers.runs``). That close rides
-on the asynchronous checkpoints too: the worker reads its other partitions on meanwhile, and
-holds the records that reach the closing partition until the commit's outcome is known (a
-failed commit leaves the run open, and they join it). Waiting there instead would stop every
-partition of the worker for as long as the results' leader or the group coordinator takes to
-move, which is exactly when idle partitions appear: their leader died.
+on the asynchronous checkpoints too: the worker reads its other partitions on meanwhile. A
+record that reaches the closing partition before the commit is sent calls the close off (the
+run goes on, the partition was not idle after all); once it is sent, such records are held
+until the commit's outcome is known (a failed commit leaves the run open, and they join it).
+Waiting there instead would stop every partition of the worker for as long as the results'
+leader or the group coordinator takes to move, which is exactly when idle partitions appear:
+their leader died.
 """
 
 from __future__ import annotations
@@ -232,8 +234,13 @@ class Worker:
         builder = self.builders.get(partition)
         if builder is None:  # a late message for a partition given away
             return
-        if partition in self.closing:  # it joins a new run or the open one: not known yet
-            self.held[partition].append(message)
+        if partition in self.closing:
+            if self.commits.waiting_for(partition):  # not committed yet: the run goes on
+                self.commits.forget([partition])
+                self.held[partition].append(message)
+                self._end_close(partition, succeeded=False)
+                return
+            self.held[partition].append(message)  # a new run or the open one: not known yet
             return
         try:
             features = analyze(raw)

@@ -81,8 +81,9 @@ def test_a_worker_reads_on_while_results_are_unacknowledged_and_commits_only_aft
 
 def test_an_idle_close_waiting_for_acks_does_not_stop_the_other_partitions(broker):
     """Partition 1 goes idle while no result can be acknowledged: its close waits for the acks
-    and its commit, but partition 0 is read on meanwhile; once the results are acknowledged
-    the close completes: partition 1 committed at its end."""
+    and its commit, but partition 0 is read on meanwhile; records reaching partition 1 before
+    the commit call the close off; once the results are acknowledged partition 1 goes idle
+    again and its close completes: committed at its end."""
     bootstrap = broker.bootstrap
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [
@@ -111,6 +112,12 @@ def test_an_idle_close_waiting_for_acks_does_not_stop_the_other_partitions(broke
             time.sleep((IDLE_CLOSE_S + 2 * COMMIT_INTERVAL_S) / 100)
         assert 1 in worker.closing  # its close waits for the acks
         eventually(lambda: worker.processed == 300, "partition 0 read on", timeout=10)
+        # Records for partition 1 before its close is committed: the run goes on instead.
+        for value in tweets[200:210]:
+            producer.produce("tweets", value, partition=1)
+        assert producer.flush(30) == 0
+        eventually(lambda: worker.processed == 310, "partition 1 read on", timeout=10)
+        assert 1 not in worker.closing
 
         entry = ConfigEntry("min.insync.replicas", "1", incremental_operation=AlterConfigOpType.SET)
         altered = admin.incremental_alter_configs(
@@ -118,7 +125,7 @@ def test_an_idle_close_waiting_for_acks_does_not_stop_the_other_partitions(broke
         )
         for future in altered.values():
             future.result(timeout=30)
-        eventually(lambda: committed(bootstrap, 1) == 100, "partition 1 committed at its end")
+        eventually(lambda: committed(bootstrap, 1) == 110, "partition 1 committed at its end")
         eventually(lambda: worker.builders[1].open_run is None, "partition 1's run closed")
     finally:
         worker.running = False

@@ -45,3 +45,13 @@ def test_forgotten_partitions_are_not_committed():
     commits.take({0: 4, 1: 6})
     commits.forget([1])
     assert commits.ready() == {0: 4}
+
+
+def test_a_partition_is_waited_for_until_its_checkpoint_is_handed_out():
+    commits = PendingCommits()
+    result = commits.sent()
+    commits.take({0: 5})
+    assert commits.waiting_for(0) and not commits.waiting_for(1)
+    commits.acknowledged(result)
+    assert commits.ready() == {0: 5}
+    assert not commits.waiting_for(0)
