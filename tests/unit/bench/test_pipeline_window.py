@@ -1,4 +1,5 @@
-"""The pipeline benchmark's failover window: from the kill until committed/s recovers."""
+"""The pipeline benchmark's failover window (from the kill until the acked and committed rates
+recover) and its per-second figures."""
 
 from bench.pipeline import committed_rate, p99_per_second, per_second, read_per_second, recovery_s
 
