@@ -235,8 +235,9 @@ class Worker:
         if builder is None:  # a late message for a partition given away
             return
         if partition in self.closing:
-            if self.commits.waiting_for(partition):  # not committed yet: the run goes on
-                self.commits.forget([partition])
+            end = self.closing[partition]
+            if self.commits.waiting_for(partition, end):  # not committed yet: the run goes on
+                self.commits.withdraw(partition, end)
                 self.held[partition].append(message)
                 self._end_close(partition, succeeded=False)
                 return
