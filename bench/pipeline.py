@@ -5,16 +5,22 @@ partitions is SIGKILLed halfway through. Measures the tweets/s produced and comm
 window, and the tweet-to-result latency of the tweets produced in it (the warm-up, a group
 joining and reading what ingest wrote meanwhile, left out): from a tweet's record timestamp
 (set by ingest's producer) to the timestamp of the first ``tweet-stats`` result that covers its
-offset. On three nodes also the failover window: from the kill until the workers' committed/s
-is back to ``RECOVERED_SHARE`` of what it was before the kill (over ``RATE_WINDOW_S``, the
-group's committed offsets sampled every ``SAMPLE_S``), the latency of the tweets outside it,
-and how long after the kill results still came over 1 s late. Before the kill, the CPU each
-process spent (utime + stime from /proc: ingest, each worker, each broker) per 1,000 tweets
-produced, which the machine's other load barely changes, unlike the rates. And the tweet
-trace's cost (``dashboard.trace``): the results per 1,000 tweets, each carrying the worker's
-``member.id`` and ``read.ms`` headers, times the worker CPU those headers add to one result
-(``trace_headers_us``), as a share of the workers' CPU per tweet. Run with
-``python -m bench.pipeline``; ``make bench`` runs it too."""
+offset. On three nodes also the failover window: from the kill until both the tweets acked
+to ingest per second (its progress lines, one a second) and the tweets the workers committed
+per second (the group's committed offsets sampled every ``SAMPLE_S``) are back to
+``RECOVERED_SHARE`` of their rates before the kill, each over ``RATE_WINDOW_S``; the latency
+of the tweets outside it, and until when after the kill tweets were produced whose results came
+over 1 s late (the backlog the failover left is not counted in the window: its late results
+show there). Each second from the kill: acked/s, committed/s, results published, tweets read
+by partition (from the results' ranges) and the p99 latency of the tweets produced in it, with
+each worker's partitions at the kill and every change after it: where the late results come
+from. Before the kill, the CPU each process spent (utime + stime from /proc: ingest, each
+worker, each broker) per 1,000 tweets produced, which the machine's other load barely changes,
+unlike the rates. And the tweet trace's cost (``dashboard.trace``): the results per 1,000
+tweets, each carrying the worker's ``member.id`` and ``read.ms`` headers, times the worker CPU
+those headers add to one result (``trace_headers_us``), as a share of the workers' CPU per
+tweet. Run with ``python -m bench.pipeline`` (``--rate 5000``: issue 16's sustained
+target; ``--three-nodes-only`` leaves out the single node); ``make bench`` runs it too."""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import collections
 import contextlib
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -31,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
@@ -157,9 +165,36 @@ class CommitSampler(threading.Thread):
         return self.samples
 
 
+class Lines(threading.Thread):
+    """Reads a service's output lines, each kept with the time it came (ingest prints
+    ``... delivered N ...`` every second; each worker ``worker k: partitions [...]`` when its
+    assignment changes)."""
+
+    def __init__(self, lines: IO[str]) -> None:
+        super().__init__(daemon=True)
+        self.lines: list[tuple[float, str]] = []
+        self._lines = lines
+
+    def run(self) -> None:
+        for line in self._lines:
+            self.lines.append((time.monotonic(), line))
+
+    def delivered(self) -> list[Sample]:
+        """The totals of tweets acknowledged by the brokers, from ingest's progress lines."""
+        found = ((t, re.search(r"\bdelivered (\d+)", line)) for t, line in self.lines)
+        return [(t, int(match.group(1))) for t, match in found if match]
+
+    def assignments(self) -> list[tuple[float, str, str]]:
+        """Each change of a worker's partitions: (when, the worker, its partitions)."""
+        pattern = re.compile(r"(worker \d+): partitions (\[.*\])")
+        found = ((t, pattern.match(line)) for t, line in self.lines)
+        return [(t, match.group(1), match.group(2)) for t, match in found if match]
+
+
 def committed_rate(samples: list[Sample], start: float, end: float) -> float | None:
-    """Tweets committed per second between the samples nearest after ``start`` and before
-    ``end``; None with fewer than two samples there (the coordinator did not answer)."""
+    """Tweets counted per second (committed, or acknowledged) between the samples nearest
+    after ``start`` and before ``end``; None with fewer than two samples there (the
+    coordinator did not answer)."""
     inside = [(t, n) for t, n in samples if start <= t <= end]
     if len(inside) < 2 or inside[-1][0] == inside[0][0]:
         return None
@@ -181,25 +216,35 @@ def recovery_s(samples: list[Sample], killed_at: float, rate_before: float) -> f
     return None
 
 
-def per_second(samples: list[Sample], start: float, seconds: int) -> list[float | None]:
-    """Committed/s in each whole second from ``start`` (from the samples nearest each edge;
-    None for a second without two samples)."""
-    return [
-        committed_rate(samples, start + k - SAMPLE_S / 2, start + k + 1) for k in range(seconds)
-    ]
+def per_second(
+    samples: list[Sample], start: float, seconds: int, reach: float = SAMPLE_S / 2
+) -> list[float | None]:
+    """The rate in each whole second from ``start``, between the samples nearest each edge
+    (from up to ``reach`` before the second: half the sampling interval, or a whole one for
+    ingest's progress lines, one a second); None for a second without two samples."""
+    return [committed_rate(samples, start + k - reach, start + k + 1) for k in range(seconds)]
 
 
-def latencies_ms(tweets: list, results: list) -> list[tuple[int, int]]:
+Range = tuple[int, int, int, int]  # a result: (its timestamp in ms, partition, first, last offset)
+
+
+def result_ranges(results: list) -> list[Range]:
+    """The source range of each ``tweet-stats`` result (not the totals ones), by timestamp."""
+    ranges = []
+    for message in results:
+        covered = _range(message.value())
+        if covered is not None:
+            ranges.append((message.timestamp()[1], *covered))
+    return sorted(ranges)
+
+
+def latencies_ms(tweets: list, ranges: list[Range]) -> list[tuple[int, int]]:
     """For each tweet: its timestamp, and the first covering result's timestamp minus it."""
     tweet_ms = {(m.partition(), m.offset()): m.timestamp()[1] for m in tweets}
     first_seen: dict[tuple[int, int], int] = {}
-    for message in sorted(results, key=lambda m: m.timestamp()[1]):
-        result = _range(message.value())
-        if result is None:
-            continue
-        partition, first, last = result
+    for stamp, partition, first, last in ranges:
         for offset in range(first, last + 1):
-            first_seen.setdefault((partition, offset), message.timestamp()[1])
+            first_seen.setdefault((partition, offset), stamp)
     return [
         (stamp, first_seen[key] - stamp) for key, stamp in tweet_ms.items() if key in first_seen
     ]
@@ -210,6 +255,31 @@ def _range(value: bytes) -> tuple[int, int, int] | None:
     if not isinstance(result, dict) or "partition" not in result:
         return None
     return result["partition"], result["first_offset"], result["last_offset"]
+
+
+def read_per_second(ranges: list[Range], start_ms: float, seconds: int) -> list[dict[int, int]]:
+    """Tweets each partition's results newly covered in each whole second from ``start_ms``
+    (what the workers read and published; partial results come every 0.2 s)."""
+    reached: dict[int, int] = {}  # partition -> offsets covered so far (last + 1)
+    counts: list[dict[int, int]] = [collections.Counter() for _ in range(seconds)]
+    for stamp, partition, first, last in ranges:
+        before = reached.get(partition, first)
+        reached[partition] = max(before, last + 1)
+        k = int((stamp - start_ms) // 1000)
+        if 0 <= k < seconds and last + 1 > before:
+            counts[k][partition] += last + 1 - before
+    return counts
+
+
+def p99_per_second(latency: list[tuple[int, int]], start_ms: float, seconds: int) -> list[int]:
+    """The p99 tweet-to-result latency (ms) of the tweets produced in each whole second from
+    ``start_ms``; 0 for a second without tweets."""
+    by_second: list[list[int]] = [[] for _ in range(seconds)]
+    for stamp, ms in latency:
+        k = int((stamp - start_ms) // 1000)
+        if 0 <= k < seconds:
+            by_second[k].append(ms)
+    return [sorted(ms)[int(len(ms) * 0.99)] if ms else 0 for ms in by_second]
 
 
 def quantiles(latencies: list[int]) -> str:
@@ -302,14 +372,19 @@ def measure(
             subprocess.Popen(
                 service("consumers", bootstrap, "--workers", str(workers)),
                 cwd=ROOT,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                text=True,
             ),
             subprocess.Popen(
                 service("ingest", bootstrap, "--rate", str(rate), "--seed", "1"),
                 cwd=ROOT,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                text=True,
             ),
         ]
+        outputs = [Lines(process.stdout) for process in started]
+        for output in outputs:
+            output.start()
         reader = Reader(bootstrap)
         sampler = CommitSampler(bootstrap, ANALYTICS_GROUP)
         try:
@@ -329,6 +404,8 @@ def measure(
             for process in reversed(started):  # ingest first, then let the workers finish
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
+            for output in outputs:
+                output.join(10)
             tweets = reader.read(
                 [
                     TopicPartition(TWEETS_TOPIC, p, OFFSET_BEGINNING)
@@ -346,8 +423,9 @@ def measure(
     folded = StatsFolder()
     for message in results:
         folded.add(message.value())
+    ranges = result_ranges(results)
     # The warm-up (the group joining, then reading what ingest wrote meanwhile) is left out.
-    latency = [(stamp, ms) for stamp, ms in latencies_ms(tweets, results) if stamp >= t0_ms]
+    latency = [(stamp, ms) for stamp, ms in latencies_ms(tweets, ranges) if stamp >= t0_ms]
     window = t1 - t0
     print(f"pipeline on {name}: simulated tweets at {rate:,}/s, {workers} analytics workers")
     print(f"  produced   {(high_after - high_before) / window:9,.0f} tweets/s over {window:.0f} s")
@@ -380,28 +458,47 @@ def measure(
     if killed < 0:
         print(f"  tweet-to-result latency {quantiles([ms for _, ms in latency])}")
         return
+    delivered = outputs[1].delivered()
     rate_before = committed_rate(samples, t0, killed_at) or 0.0
-    recovered = recovery_s(samples, killed_at, rate_before)
+    acked_before = committed_rate(delivered, t0, killed_at) or 0.0
     print(
         f"  broker {killed} (leading the most tweets partitions) SIGKILLed at {seconds / 2:.0f} s;"
-        f" committed/s before it {rate_before:,.0f}"
+        f" before it acked/s {acked_before:,.0f}, committed/s {rate_before:,.0f}"
     )
-    print(
-        "  committed/s each second from the kill: "
-        + " ".join(
-            "?" if rate is None else f"{rate:,.0f}"
-            for rate in per_second(samples, killed_at, int(seconds / 2))
+    changes = outputs[0].assignments()
+    owners = {worker: partitions for t, worker, partitions in changes if t <= killed_at}
+    print("  partitions at the kill: " + ", ".join(f"{w} {p}" for w, p in sorted(owners.items())))
+    for t, worker, partitions in changes:
+        if t > killed_at:
+            print(f"    {t - killed_at:.1f} s after it, {worker}: partitions {partitions}")
+    print_flow(
+        killed_ms,
+        int(seconds / 2),
+        {
+            "acked/s": per_second(delivered, killed_at, int(seconds / 2), reach=1.0),
+            "committed/s": per_second(samples, killed_at, int(seconds / 2)),
+        },
+        ranges,
+        latency,
+    )
+    recovered = [
+        recovery_s(delivered, killed_at, acked_before),
+        recovery_s(samples, killed_at, rate_before),
+    ]
+    if None in recovered:
+        print(
+            f"  failover window: acked/s or committed/s never got back to {RECOVERED_SHARE:.0%}"
+            " of its rate before the kill"
         )
-    )
-    if recovered is None:
-        print(f"  failover window: committed/s never got back to {RECOVERED_SHARE:.0%} of it")
         window_end_ms = time.time() * 1000
     else:
         print(
-            f"  failover window {recovered:.1f} s (until committed/s, over {RATE_WINDOW_S:.0f} s, "
-            f"was back to {RECOVERED_SHARE:.0%} of its rate before the kill)"
+            f"  failover window {max(recovered):.1f} s: from the kill until acked/s (back at "
+            f"{recovered[0]:.1f} s) and committed/s (at {recovered[1]:.1f} s), each over "
+            f"{RATE_WINDOW_S:.0f} s, were both back to {RECOVERED_SHARE:.0%} of their rates "
+            "before it"
         )
-        window_end_ms = killed_ms + recovered * 1000
+        window_end_ms = killed_ms + max(recovered) * 1000
     before = [ms for stamp, ms in latency if stamp < killed_ms]
     after = [ms for stamp, ms in latency if stamp > window_end_ms]
     print(f"  tweet-to-result latency outside it {quantiles(before + after)}")
@@ -409,16 +506,45 @@ def measure(
     late = [stamp for stamp, ms in latency if stamp >= killed_ms and ms > SLOW_MS]
     if late:
         print(
-            f"  results more than {SLOW_MS} ms late until {(max(late) - killed_ms) / 1000:.1f} s "
-            "after the kill"
+            f"  results more than {SLOW_MS} ms late for tweets produced until "
+            f"{(max(late) - killed_ms) / 1000:.1f} s after the kill"
         )
 
 
-def main(rate: int, seconds: float, workers: int) -> None:
+def print_flow(
+    killed_ms: float,
+    seconds: int,
+    rates: dict[str, list[float | None]],
+    ranges: list[Range],
+    latency: list[tuple[int, int]],
+) -> None:
+    """Each second from the kill: the sampled rates, the results published, the tweets the
+    workers read (by partition), and the p99 latency of the tweets produced in that second."""
+    read = read_per_second(ranges, killed_ms, seconds)
+    results = collections.Counter(int((stamp - killed_ms) // 1000) for stamp, *_ in ranges)
+    p99 = p99_per_second(latency, killed_ms, seconds)
+    partitions = range(TWEETS_PARTITIONS)
+    print(
+        "  second " + "".join(f"{name:>13}" for name in rates) + "   results"
+        f"  read/s by partition {' '.join(f'{p:>6}' for p in partitions)}  p99 ms of its tweets"
+    )
+    for k in range(seconds):
+        shown = "".join(f"{'?':>13}" if r[k] is None else f"{r[k]:13,.0f}" for r in rates.values())
+        by_partition = " ".join(f"{read[k][p]:6,}" for p in partitions)
+        print(
+            f"  {k:6}{shown} {results[k]:9,}  {sum(read[k].values()):18,}"
+            f" {by_partition}  {p99[k]:8,}"
+        )
+
+
+def main(rate: int, seconds: float, workers: int, three_only: bool = False) -> None:
     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
-    print(f"{os.cpu_count()} cores, load average {load}; the same rate on one node with RF 1,")
-    print("then on three with RF 3")
-    measure("1 node, RF 1", single_node, rate, seconds, workers)
+    if three_only:
+        print(f"{os.cpu_count()} cores, load average {load}; on three nodes with RF 3")
+    else:
+        print(f"{os.cpu_count()} cores, load average {load}; the same rate on one node with RF 1,")
+        print("then on three with RF 3")
+        measure("1 node, RF 1", single_node, rate, seconds, workers)
     measure("3 nodes, RF 3, min.insync.replicas 2", three_nodes, rate, seconds, workers)
 
 
@@ -427,5 +553,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--three-nodes-only", action="store_true", help="leave out the run on one node"
+    )
     args = parser.parse_args()
-    main(args.rate, args.seconds, args.workers)
+    main(args.rate, args.seconds, args.workers, args.three_nodes_only)

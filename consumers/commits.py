@@ -57,6 +57,18 @@ class PendingCommits:
             offsets |= self.waiting.popleft().offsets
         return offsets
 
+    def waiting_for(self, partition: int, offset: int) -> bool:
+        """Whether a checkpoint not yet returned by ``ready`` commits ``partition`` at
+        ``offset``."""
+        return any(checkpoint.offsets.get(partition) == offset for checkpoint in self.waiting)
+
+    def withdraw(self, partition: int, offset: int) -> None:
+        """Drop ``partition`` from the waiting checkpoints that commit it at ``offset``; the
+        others still commit it where they say."""
+        for checkpoint in self.waiting:
+            if checkpoint.offsets.get(partition) == offset:
+                del checkpoint.offsets[partition]
+
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop ``partitions`` from the waiting checkpoints: they were committed by a newer
         checkpoint already, or this worker no longer owns them."""

@@ -9,7 +9,7 @@ acknowledged by the broker. A worker that dies, or a partition that moves, resta
 boundary and republishes byte-identical ranges, which the fold drops (``consumers.fold``).
 The worker does not stop reading while it waits for those acks: every ``COMMIT_INTERVAL_S`` it
 takes a checkpoint and commits it (asynchronously) once its results are acknowledged
-(``consumers.commits``). A revoke, a stop and an idle close wait for the acks and the commit.
+(``consumers.commits``). A revoke and a stop wait for the acks and the commit.
 
 Each result carries two headers for the dashboard's tweet trace (``dashboard.trace``):
 ``member.id``, the group member that read its records, and ``read.ms``, the wall-clock time
@@ -18,7 +18,14 @@ Each result carries two headers for the dashboard's tweet trace (``dashboard.tra
 A partition that receives nothing for ``IDLE_CLOSE_S`` has its open run closed, or its lag
 would stay at that run's size until the stream resumes: the run's result is acknowledged, the
 offset after it committed, and only once that commit succeeded is the run closed, so whoever
-reads the partition next starts at the new run boundary (``consumers.runs``).
+reads the partition next starts at the new run boundary (``consumers.runs``). That close rides
+on the asynchronous checkpoints too: the worker reads its other partitions on meanwhile. A
+record that reaches the closing partition before the commit is sent calls the close off (the
+run goes on, the partition was not idle after all); once it is sent, such records are held
+until the commit's outcome is known (a failed commit leaves the run open, and they join it).
+Waiting there instead would stop every partition of the worker for as long as the results'
+leader or the group coordinator takes to move, which is exactly when idle partitions appear:
+their leader died.
 """
 
 from __future__ import annotations
@@ -121,6 +128,8 @@ class Worker:
         self.builders: dict[int, RunBuilder] = {}
         self.published: dict[int, bytes] = {}  # last partial published per partition
         self.last_record: dict[int, float] = {}  # when each partition's last record came
+        self.closing: dict[int, int] = {}  # idle partition -> the run end its close commits
+        self.held: dict[int, list[Message]] = {}  # records that came while it was closing
         self.running = True
         self.crash_before_commit = False  # armed by SIGUSR1: see consumers.crash
         self.processed = 0
@@ -136,6 +145,8 @@ class Worker:
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Publish what belongs to the revoked partitions, then commit, then let go."""
         revoked = [tp.partition for tp in partitions if tp.partition in self.builders]
+        for partition in revoked:
+            self._end_close(partition, succeeded=False)
         self._checkpoint(revoked)
         for partition in revoked:
             del self.builders[partition]
@@ -148,6 +159,8 @@ class Worker:
         for tp in partitions:
             self.builders.pop(tp.partition, None)
             self.published.pop(tp.partition, None)
+            self.closing.pop(tp.partition, None)
+            self.held.pop(tp.partition, None)
         self._print_assignment()
 
     def _delivered(self, error: KafkaError | None, _message: Message) -> None:
@@ -176,10 +189,26 @@ class Worker:
             headers.append(("read.ms", str(read_ms).encode()))
         return headers
 
-    def _committed(self, error: KafkaError | None, _partitions: list[TopicPartition]) -> None:
-        """An asynchronous commit's outcome: a failure only means some reprocessing."""
+    def _committed(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """An asynchronous commit's outcome: a failure only means some reprocessing, and
+        leaves a closing run open."""
         if error is not None and error.code() != KafkaError._NO_OFFSET:
             log.warning("%s: commit failed (%s); the next commit retries", self.name, error.str())
+        for tp in partitions:
+            if tp.topic == self.topic and self.closing.get(tp.partition) == tp.offset:
+                self._end_close(tp.partition, succeeded=error is None and tp.error is None)
+
+    def _end_close(self, partition: int, succeeded: bool) -> None:
+        """Close ``partition``'s open run if the commit of its end ``succeeded``; either way
+        feed it the records held meanwhile. A partition not closing is left as it is."""
+        if self.closing.pop(partition, None) is None:
+            return
+        if succeeded:
+            self.builders[partition].flush()
+            self.published.pop(partition, None)
+        now = time.monotonic()
+        for message in self.held.pop(partition):
+            self._handle(message, now)
 
     def _print_assignment(self) -> None:
         print(f"{self.name}: partitions {sorted(self.builders)}", flush=True)
@@ -203,11 +232,7 @@ class Worker:
             self.producer.poll(0)
             self._commit_acknowledged()
             if now - last_commit >= COMMIT_INTERVAL_S:
-                idle = self._idle(now)
-                if idle:  # closing a run needs its commit to have succeeded: wait for it
-                    self._checkpoint(list(self.builders), closing=idle)
-                else:
-                    self._take_checkpoint()
+                self._take_checkpoint(closing=self._idle(now))
                 last_commit = last_partial = now
             elif now - last_partial >= PARTIAL_INTERVAL_S:
                 self._publish_open_runs(list(self.builders))
@@ -230,6 +255,15 @@ class Worker:
         partition, offset, raw = message.partition(), message.offset(), message.value()
         builder = self.builders.get(partition)
         if builder is None:  # a late message for a partition given away
+            return
+        if partition in self.closing:
+            end = self.closing[partition]
+            if self.commits.waiting_for(partition, end):  # not committed yet: the run goes on
+                self.commits.withdraw(partition, end)
+                self.held[partition].append(message)
+                self._end_close(partition, succeeded=False)
+                return
+            self.held[partition].append(message)  # a new run or the open one: not known yet
             return
         try:
             features = analyze(raw)
@@ -283,16 +317,18 @@ class Worker:
                     self.published[partition] = record
         self.producer.poll(0)
 
-    def _take_checkpoint(self) -> None:
-        """Publish the open runs; commit their starts once every result so far is acked."""
+    def _take_checkpoint(self, closing: set[int]) -> None:
+        """Publish the open runs; commit their starts once every result so far is acked, and
+        the ends of ``closing``'s runs (idle partitions), which close once that succeeded."""
         self._publish_open_runs(list(self.builders))
-        self.commits.take(
-            {
-                partition: builder.commit_offset
-                for partition, builder in self.builders.items()
-                if builder.commit_offset is not None
-            }
-        )
+        offsets = {}
+        for partition, builder in self.builders.items():
+            if partition in closing:
+                offsets[partition] = self.closing[partition] = builder.next_offset
+                self.held[partition] = []
+            elif partition not in self.closing and builder.commit_offset is not None:
+                offsets[partition] = builder.commit_offset
+        self.commits.take(offsets)
 
     def _commit_acknowledged(self) -> None:
         """Commit the newest checkpoint whose results are all acknowledged, without waiting."""
@@ -308,22 +344,18 @@ class Worker:
             )
 
     def _idle(self, now: float) -> set[int]:
-        """Partitions with an open run and no record for ``IDLE_CLOSE_S``."""
+        """Partitions with an open run, no record for ``IDLE_CLOSE_S``, and not closing."""
         return {
             partition
             for partition, builder in self.builders.items()
             if builder.open_run is not None
+            and partition not in self.closing
             and now - self.last_record.get(partition, now) >= IDLE_CLOSE_S
         }
 
-    def _checkpoint(self, partitions: list[int], closing: set[int] | None = None) -> None:
-        """Publish open runs as partial results, wait for every ack, then commit run starts.
-
-        The open runs of ``closing`` (idle partitions) are committed to their ends instead,
-        and closed once that commit succeeded; a failed commit leaves them open, as if the
-        partition had not been idle, so no one can start reading inside a closed run.
-        """
-        closing = closing or set()
+    def _checkpoint(self, partitions: list[int]) -> None:
+        """Publish open runs as partial results, wait for every ack, then commit run starts
+        (a revoke, a stop: the worker has nothing else to do meanwhile)."""
         self.commits.forget(partitions)  # what this commits is newer than what waits
         self._publish_open_runs(partitions)
         waiting = self.producer.flush(30)
@@ -333,11 +365,7 @@ class Worker:
             log.warning("%s: results not acknowledged yet; not committing", self.name)
             return
         offsets = [
-            TopicPartition(
-                self.topic,
-                p,
-                self.builders[p].next_offset if p in closing else self.builders[p].commit_offset,
-            )
+            TopicPartition(self.topic, p, self.builders[p].commit_offset)
             for p in partitions
             if self.builders[p].commit_offset is not None
         ]
@@ -353,10 +381,6 @@ class Worker:
                         self.name,
                         exc.args[0].str(),
                     )
-                    return
-        for partition in closing:
-            self.builders[partition].flush()
-            self.published.pop(partition, None)
 
     def _crash(self) -> NoReturn:
         """The armed fault: print what was processed and not committed, then die uncommitted."""

@@ -18,7 +18,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from consumers.worker import COMMIT_INTERVAL_S, Worker
+from consumers.worker import COMMIT_INTERVAL_S, IDLE_CLOSE_S, Worker
 from ingest.simulate import simulated_envelopes
 from tests.support.waiting import eventually
 
@@ -32,10 +32,10 @@ def publish(bootstrap: str, values: list[bytes]) -> None:
     assert producer.flush(30) == 0
 
 
-def committed(bootstrap: str) -> int:
+def committed(bootstrap: str, partition: int = 0) -> int:
     asker = Consumer({"bootstrap.servers": bootstrap, "group.id": "analytics-test"})
     try:
-        return asker.committed([TopicPartition("tweets", 0)], timeout=10)[0].offset
+        return asker.committed([TopicPartition("tweets", partition)], timeout=10)[0].offset
     finally:
         asker.close()
 
@@ -72,6 +72,61 @@ def test_a_worker_reads_on_while_results_are_unacknowledged_and_commits_only_aft
             future.result(timeout=30)
         # The results' retries now succeed; the commit that follows is a run start.
         eventually(lambda: committed(bootstrap) > 0, "a commit once the results are acked")
+    finally:
+        worker.running = False
+        thread.join(60)
+    assert not thread.is_alive()
+    assert worker.undelivered is None
+
+
+def test_an_idle_close_waiting_for_acks_does_not_stop_the_other_partitions(broker):
+    """Partition 1 goes idle while no result can be acknowledged: its close waits for the acks
+    and its commit, but partition 0 is read on meanwhile; records reaching partition 1 before
+    the commit call the close off; once the results are acknowledged partition 1 goes idle
+    again and its close completes: committed at its end."""
+    bootstrap = broker.bootstrap
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [
+        NewTopic("tweets", 2, 1),
+        NewTopic("stats", 1, 1, config={"min.insync.replicas": "2"}),
+        NewTopic("dlq", 1, 1),
+    ]
+    for future in admin.create_topics(topics).values():
+        future.result(timeout=30)
+    tweets = [e.raw for e in itertools.islice(simulated_envelopes(4, START_MS, 50.0), 300)]
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for k, value in enumerate(tweets[:200]):
+        producer.produce("tweets", value, partition=k % 2)
+    assert producer.flush(30) == 0
+    worker = Worker(
+        0, bootstrap, "analytics-test", "tweets", "stats", "dlq", {"message.timeout.ms": "120000"}
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: worker.processed == 200, "the first tweets read")
+        # Partition 0 gets a record every 40 ms for 4 s; partition 1 none, so it goes idle.
+        for value in tweets[200:]:
+            producer.produce("tweets", value, partition=0)
+            producer.flush(30)
+            time.sleep((IDLE_CLOSE_S + 2 * COMMIT_INTERVAL_S) / 100)
+        assert 1 in worker.closing  # its close waits for the acks
+        eventually(lambda: worker.processed == 300, "partition 0 read on", timeout=10)
+        # Records for partition 1 before its close is committed: the run goes on instead.
+        for value in tweets[200:210]:
+            producer.produce("tweets", value, partition=1)
+        assert producer.flush(30) == 0
+        eventually(lambda: worker.processed == 310, "partition 1 read on", timeout=10)
+        assert 1 not in worker.closing
+
+        entry = ConfigEntry("min.insync.replicas", "1", incremental_operation=AlterConfigOpType.SET)
+        altered = admin.incremental_alter_configs(
+            [ConfigResource("topic", "stats", incremental_configs=[entry])]
+        )
+        for future in altered.values():
+            future.result(timeout=30)
+        eventually(lambda: committed(bootstrap, 1) == 110, "partition 1 committed at its end")
+        eventually(lambda: worker.builders[1].open_run is None, "partition 1's run closed")
     finally:
         worker.running = False
         thread.join(60)

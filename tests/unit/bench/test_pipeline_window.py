@@ -1,6 +1,7 @@
-"""The pipeline benchmark's failover window: from the kill until committed/s recovers."""
+"""The pipeline benchmark's failover window (from the kill until the acked and committed rates
+recover) and its per-second figures."""
 
-from bench.pipeline import committed_rate, per_second, recovery_s
+from bench.pipeline import committed_rate, p99_per_second, per_second, read_per_second, recovery_s
 
 
 def samples_at(rates: list[int], step: float = 0.5) -> list[tuple[float, int]]:
@@ -42,3 +43,22 @@ def test_per_second_rates_from_the_kill_and_none_where_the_coordinator_did_not_a
     assert per_second(samples, 4.0, 4) == [0, 0, 2000, 2000]
     unanswered = [(t, n) for t, n in samples if not 4.0 < t < 5.5]
     assert per_second(unanswered, 4.0, 4) == [None, 0, 2000, 2000]
+
+
+def test_reads_per_second_count_each_partition_s_newly_covered_offsets():
+    # (timestamp ms, partition, first, last): partials grow a run, a repeat adds nothing.
+    ranges = [
+        (1000, 0, 0, 9),
+        (1200, 0, 0, 19),
+        (1300, 1, 0, 4),
+        (2100, 0, 0, 19),
+        (2500, 0, 20, 49),
+        (3900, 1, 5, 5),
+    ]
+    read = read_per_second(ranges, 1000, 3)
+    assert [dict(second) for second in read] == [{0: 20, 1: 5}, {0: 30}, {1: 1}]
+
+
+def test_the_p99_of_the_tweets_produced_in_each_second():
+    latency = [(1000 + k, 100) for k in range(99)] + [(1500, 5000), (2500, 300)]
+    assert p99_per_second(latency, 1000, 3) == [5000, 300, 0]

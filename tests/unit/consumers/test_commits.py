@@ -45,3 +45,24 @@ def test_forgotten_partitions_are_not_committed():
     commits.take({0: 4, 1: 6})
     commits.forget([1])
     assert commits.ready() == {0: 4}
+
+
+def test_a_partition_is_waited_for_until_its_checkpoint_is_handed_out():
+    commits = PendingCommits()
+    result = commits.sent()
+    commits.take({0: 5})
+    assert commits.waiting_for(0, 5) and not commits.waiting_for(0, 6)
+    assert not commits.waiting_for(1, 5)
+    commits.acknowledged(result)
+    assert commits.ready() == {0: 5}
+    assert not commits.waiting_for(0, 5)
+
+
+def test_a_withdrawn_offset_leaves_the_partition_s_earlier_checkpoints_waiting():
+    commits = PendingCommits()
+    commits.take({0: 5, 1: 2})
+    result = commits.sent()
+    commits.take({0: 9, 1: 3})  # 9: the end of partition 0's run, which is then called off
+    commits.withdraw(0, 9)
+    commits.acknowledged(result)
+    assert commits.ready() == {0: 5, 1: 3}
