@@ -16,6 +16,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -39,19 +40,15 @@ def member(bootstrap: str, config: dict[str, str], group: str, assignor: str, na
             consumer.assign(partitions)
         tell("assigned", partitions)
 
-    def revoked(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tell("revoked", partitions)
-        if cooperative:
-            consumer.incremental_unassign(partitions)
-        else:
-            consumer.unassign()
+    def letting_go(kind: str) -> Callable[[Consumer, list[TopicPartition]], None]:
+        def let_go(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            tell(kind, partitions)
+            if cooperative:
+                consumer.incremental_unassign(partitions)
+            else:
+                consumer.unassign()
 
-    def lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tell("lost", partitions)
-        if cooperative:
-            consumer.incremental_unassign(partitions)
-        else:
-            consumer.unassign()
+        return let_go
 
     consumer = Consumer(
         {
@@ -72,6 +69,7 @@ def member(bootstrap: str, config: dict[str, str], group: str, assignor: str, na
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    revoked, lost = letting_go("revoked"), letting_go("lost")
     consumer.subscribe([TWEETS_TOPIC], on_assign=assigned, on_revoke=revoked, on_lost=lost)
     while running:
         consumer.poll(0.1)
