@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +111,12 @@ class GroupInfo:
     protocol_type: str
     assignor: str
     members: list[MemberRow]
+
+
+def speaks(client_config: Mapping[str, Any]) -> bool:
+    """Whether the probe can ask the cluster these librdkafka settings reach: PLAINTEXT (the
+    default) only; where not, librdkafka's clients ask."""
+    return str(client_config.get("security.protocol", "plaintext")).lower() == "plaintext"
 
 
 def parse_addresses(text: str | None) -> list[Address]:
