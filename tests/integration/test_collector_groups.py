@@ -42,8 +42,9 @@ def test_the_wire_and_librdkafka_readers_store_the_same_group_rows(broker, tmp_p
         view = collector.probe.view()
         librdkafka = ClusterSample(0)
         assert collector._read_groups(librdkafka, None)
+        collector.probe._versions.clear()  # as a broker before FindCoordinator v4 (Kafka 3.0)
         again = ClusterSample(0)
-        assert collector._read_groups(again, view)
+        assert collector._read_groups(again, view)  # one FindCoordinator v3 per group
     finally:
         stop.set()
         for poller in pollers:
@@ -51,7 +52,7 @@ def test_the_wire_and_librdkafka_readers_store_the_same_group_rows(broker, tmp_p
         for member in members:
             member.close()
         collector.close()
-    assert _rows(again) == _rows(wire)  # the group did not rebalance in between
+    assert _rows(again) == _rows(wire)
     assert _rows(librdkafka) == _rows(wire)
     groups, member_rows, commits = _rows(wire)
     assert [(g.group_id, g.state, g.protocol_type, g.members) for g in groups] == [
