@@ -1,7 +1,8 @@
 """The dashboard collector: samples the cluster every second into the store.
 
-It speaks Kafka only through confluent-kafka's public Admin and Consumer APIs, so it works
-against the bundled broker and any real Kafka cluster alike:
+It speaks only Kafka's public protocol, through the project's wire client
+(``dashboard.cluster_probe``) where it can and confluent-kafka's Admin and Consumer APIs, so it
+works against the bundled broker and any real Kafka cluster alike:
 
 - the cluster itself (``dashboard.cluster_probe``): brokers with their state and the active
   controller, per partition leader, leader epoch, replicas, ISR and offline replicas, and the
