@@ -57,7 +57,7 @@ from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from dashboard import clients
 from dashboard.clients import READER_GROUP
 from dashboard.cluster_events import diff
-from dashboard.cluster_probe import ClusterProbe, ClusterView, GroupInfo
+from dashboard.cluster_probe import ClusterProbe, ClusterView, GroupInfo, speaks
 from dashboard.stats_reader import StatsReader
 from dashboard.store import (
     KEEP_SECONDS,
@@ -105,6 +105,7 @@ class Collector:
         self.tail_reader = clients.reader(config)
         self.stats = StatsReader(config, store, keep_seconds, timeout_s)
         self.probe = ClusterProbe(bootstrap, controllers, timeout_s)
+        self._wire = speaks(config)  # groups by the probe, never by librdkafka's admin client
         self._previous: ClusterSample | None = None  # the last good sample, for its events
         self.samples = 0
         self.errors = 0
@@ -224,7 +225,7 @@ class Collector:
         self._previous = sample
         self.store.write_view(sample)
 
-        if self._read_groups(sample, view):
+        if self._read_groups(sample, view, wire=self._wire):
             # The log end offsets again, after the committed offsets, as
             # kafka-consumer-groups.sh reads them: the other order under-counts lag by what
             # was produced in between.
@@ -248,13 +249,16 @@ class Collector:
         tps = [TopicPartition(p.topic, p.partition) for p in partitions]
         return self._offsets(tps, OffsetSpec.earliest()), self._offsets(tps, OffsetSpec.latest())
 
-    def _read_groups(self, sample: ClusterSample, view: ClusterView | None) -> bool:
+    def _read_groups(self, sample: ClusterSample, view: ClusterView | None, *, wire: bool) -> bool:
         """The consumer groups, their members and committed offsets into ``sample``; whether
-        there were any. With ``view`` (the probe can ask) they are read by the probe."""
-        wire = view is not None
-        groups = self.probe.groups(view, skip=(READER_GROUP,)) if wire else self._described()
-        if groups is None:
-            raise OSError("no broker answered ListGroups")
+        there were any. ``wire``: read by the probe (a PLAINTEXT cluster; none while the probe
+        has no ``view``), else by librdkafka (TLS, SASL)."""
+        if wire:
+            groups = None if view is None else self.probe.groups(view, skip=(READER_GROUP,))
+        else:
+            groups = self._described()
+        if groups is None:  # as librdkafka's listing with every broker failing its part
+            log.info("listing groups: no broker answered")
         if not groups:
             return False
         ids = [g.group_id for g in groups]

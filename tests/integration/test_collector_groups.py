@@ -41,10 +41,10 @@ def test_the_wire_and_librdkafka_readers_store_the_same_group_rows(broker, tmp_p
         wire = _stable(collector)
         view = collector.probe.view()
         librdkafka = ClusterSample(0)
-        assert collector._read_groups(librdkafka, None)
+        assert collector._read_groups(librdkafka, view, wire=False)
         collector.probe._versions.clear()  # as a broker before FindCoordinator v4 (Kafka 3.0)
         again = ClusterSample(0)
-        assert collector._read_groups(again, view)  # one FindCoordinator v3 per group
+        assert collector._read_groups(again, view, wire=True)  # one FindCoordinator v3 per group
     finally:
         stop.set()
         for poller in pollers:
@@ -74,7 +74,7 @@ def _stable(collector: Collector) -> ClusterSample:
         sample = ClusterSample(0)
         view = collector.probe.view()
         assert view is not None
-        collector._read_groups(sample, view)
+        collector._read_groups(sample, view, wire=True)
         assigned = sum(len(m.assignment) for m in sample.members if m.group_id == GROUP)
         if assigned == PARTITIONS and len(sample.members) == 2:
             return sample
