@@ -20,7 +20,14 @@ API does not expose it.
   ``fetchOnlyFromLeader`` is false for that id), so the log strip can show how far each
   follower has copied. A replica that does not answer is left out;
 - FindCoordinator and OffsetFetch v7 (``committed``): a group's committed offsets, from its
-  coordinator.
+  coordinator;
+- ListGroups v4 to every running broker (each lists the groups it coordinates), FindCoordinator
+  for all of them (batched, v4, where the broker's ApiVersions offers it; else one v3 request
+  per group) and DescribeGroups v5 to each coordinator for its groups (``groups``): state,
+  protocol, members with their assignments (``dashboard.consumer_protocol``). Only consumer
+  groups (protocol type ``consumer``, or none: a group that only commits offsets), as
+  Kafka's ``Admin.listConsumerGroups`` lists them. A group whose coordinator is not found or
+  does not describe it (it is moving, as while a broker restarts) is left out of that answer.
 
 Each question goes to the node that answered last, then to the others; a node that does not
 answer within ``timeout_s`` is passed over. ApiVersions and DescribeQuorum wait ``PING_S`` at
@@ -33,15 +40,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.api_versions.v0.request import ApiVersionsRequest
 from kio.schema.describe_cluster.v2.request import DescribeClusterRequest
+from kio.schema.describe_groups.v5.request import DescribeGroupsRequest
 from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
 from kio.schema.errors import ErrorCode
 from kio.schema.find_coordinator.v3.request import FindCoordinatorRequest
+from kio.schema.find_coordinator.v4.request import (
+    FindCoordinatorRequest as BatchedFindCoordinatorRequest,
+)
+from kio.schema.list_groups.v4.request import ListGroupsRequest
 from kio.schema.list_offsets.v7.request import (
     ListOffsetsPartition,
     ListOffsetsRequest,
@@ -51,7 +63,8 @@ from kio.schema.metadata.v12.request import MetadataRequest
 from kio.schema.offset_fetch.v7.request import OffsetFetchRequest, OffsetFetchRequestTopic
 
 from broker.net.client import ClientError, KafkaClient
-from dashboard.store import BrokerRow, PartitionRow, QuorumReplica, QuorumRow
+from dashboard.consumer_protocol import AssignmentError, assigned_partitions, state_name
+from dashboard.store import BrokerRow, MemberRow, PartitionRow, QuorumReplica, QuorumRow
 
 log = logging.getLogger(__name__)
 CLIENT_ID = "chirpstream-dashboard"
@@ -66,6 +79,10 @@ _DESCRIBE_QUORUM = DescribeQuorumRequest(
     topics=(TopicData(topic_name=METADATA_TOPIC, partitions=(PartitionData(partition_index=0),)),)
 )
 _API_VERSIONS = ApiVersionsRequest()
+_LIST_GROUPS = ListGroupsRequest(states_filter=())
+FIND_COORDINATOR, BATCHED_FROM = 10, 4  # FindCoordinator's API key; batched from v4 (KIP-699)
+GROUP_KEY = 0  # FindCoordinator's key type of a group
+CONSUMER_PROTOCOLS = ("consumer", "")  # the protocol types of consumer groups
 PING_S = 1.0  # a broker that accepts a connection but does not answer within this is paused
 EARLIEST, LATEST = -2, -1  # ListOffsets' timestamps for the log start and the high watermark
 CONSUMER, DEBUGGING = -1, -2  # ListOffsets' replica ids: a client's (to the HW), a debugger's
@@ -81,6 +98,25 @@ class ClusterView:
     brokers: list[BrokerRow]
     partitions: list[PartitionRow]
     quorum: QuorumRow | None
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A consumer group as its coordinator describes it: ``state`` as confluent-kafka's
+    ``ConsumerGroupState`` names it, ``protocol_type`` "" for a group that only commits
+    offsets, ``assignor`` the assignment strategy its members chose."""
+
+    group_id: str
+    state: str
+    protocol_type: str
+    assignor: str
+    members: list[MemberRow]
+
+
+def speaks(client_config: Mapping[str, Any]) -> bool:
+    """Whether the probe can ask the cluster these librdkafka settings reach: PLAINTEXT (the
+    default) only; where not, librdkafka's clients ask."""
+    return str(client_config.get("security.protocol", "plaintext")).lower() == "plaintext"
 
 
 def parse_addresses(text: str | None) -> list[Address]:
@@ -103,6 +139,7 @@ class ClusterProbe:
         self._brokers: list[Address] = parse_addresses(bootstrap)
         self._controllers: list[Address] = parse_addresses(controllers)
         self._known: dict[int, Address] = {}  # broker id -> address, every broker seen
+        self._versions: dict[Address, dict[int, int]] = {}  # API key -> max version, per node
         self._clients: dict[Address, KafkaClient] = {}
         self._loop = asyncio.new_event_loop()
 
@@ -129,6 +166,11 @@ class ClusterProbe:
         every partition it committed), asked of its coordinator; None when no coordinator
         answered."""
         return self._loop.run_until_complete(self._committed(group, partitions))
+
+    def groups(self, view: ClusterView, skip: Iterable[str] = ()) -> list[GroupInfo] | None:
+        """Every consumer group (but ``skip``) that the running brokers of ``view`` list, as
+        its coordinator describes it, by group id; None when no broker answered ListGroups."""
+        return self._loop.run_until_complete(self._groups(view, frozenset(skip)))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -312,12 +354,100 @@ class ClusterProbe:
             return None
         return found
 
+    async def _groups(self, view: ClusterView, skip: frozenset[str]) -> list[GroupInfo] | None:
+        running = [(b.host, b.port) for b in view.brokers if b.state == "running"]
+        answers = await asyncio.gather(
+            *(self._ask(address, _LIST_GROUPS) for address in running), return_exceptions=True
+        )
+        listed: set[str] = set()
+        answered = False
+        for address, answer in zip(running, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, ClientError):
+                    raise answer
+                log.info("listing groups of %s: %s", address, answer)
+            elif answer.error_code is not ErrorCode.none:
+                log.info("listing groups of %s: %s", address, answer.error_code.name)
+            else:
+                answered = True
+                listed.update(
+                    str(g.group_id)
+                    for g in answer.groups
+                    if g.protocol_type in CONSUMER_PROTOCOLS and g.group_id not in skip
+                )
+        if not answered:
+            return None
+        ids = sorted(listed)
+        coordinators = await self._coordinators(ids, running) if ids else {}
+        by_coordinator: dict[Address, list[str]] = {}
+        for group in ids:
+            if group in coordinators:
+                by_coordinator.setdefault(coordinators[group], []).append(group)
+        asked = sorted(by_coordinator)
+        described = await asyncio.gather(
+            *(
+                self._ask(
+                    address,
+                    DescribeGroupsRequest(
+                        groups=tuple(by_coordinator[address]), include_authorized_operations=False
+                    ),
+                )
+                for address in asked
+            ),
+            return_exceptions=True,
+        )
+        found: list[GroupInfo] = []
+        for address, answer in zip(asked, described, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, ClientError):
+                    raise answer
+                log.info("describing groups at %s: %s", address, answer)
+                continue
+            for group in answer.groups:
+                if group.error_code is ErrorCode.none:
+                    found.append(_group_info(group))
+                else:
+                    log.info("describing %s: %s", group.group_id, group.error_code.name)
+        return sorted(found, key=lambda g: g.group_id)
+
+    async def _coordinators(self, ids: list[str], addresses: list[Address]) -> dict[str, Address]:
+        """The coordinator of each of ``ids`` that has one, asked of the first of
+        ``addresses`` that answers."""
+        for address in addresses:
+            batched = self._versions.get(address, {}).get(FIND_COORDINATOR, 0) >= BATCHED_FROM
+            try:
+                if batched:
+                    answer = await self._ask(
+                        address,
+                        BatchedFindCoordinatorRequest(
+                            key_type=GROUP_KEY, coordinator_keys=tuple(ids)
+                        ),
+                    )
+                    keyed = [(str(c.key), c) for c in answer.coordinators]
+                else:
+                    answers = await asyncio.gather(
+                        *(
+                            self._ask(address, FindCoordinatorRequest(key=g, key_type=GROUP_KEY))
+                            for g in ids
+                        )
+                    )
+                    keyed = list(zip(ids, answers, strict=True))
+            except ClientError as exc:
+                log.debug("%s: %s", address, exc)
+                continue
+            return {
+                key: (c.host, int(c.port)) for key, c in keyed if c.error_code is ErrorCode.none
+            }
+        return {}
+
     async def _state(self, address: Address, fenced: bool | None) -> str:
         """running / fenced (answers; ``fenced`` None: not registered) / paused / stopped."""
         try:
-            await self._ask(address, _API_VERSIONS, self.ping_s)
+            answer = await self._ask(address, _API_VERSIONS, self.ping_s)
         except ClientError as exc:
             return "paused" if isinstance(exc.__cause__, TimeoutError) else "stopped"
+        if answer.error_code is ErrorCode.none:
+            self._versions[address] = {int(k.api_key): int(k.max_version) for k in answer.api_keys}
         return "running" if fenced is False else "fenced"
 
     async def _quorum(self) -> QuorumRow | None:
@@ -371,6 +501,32 @@ def _list_offsets(
         topics=tuple(
             ListOffsetsTopic(name=name, partitions=tuple(parts)) for name, parts in topics.items()
         ),
+    )
+
+
+def _group_info(group: Any) -> GroupInfo:
+    members = []
+    for member in group.members:
+        try:
+            assignment = assigned_partitions(member.member_assignment)
+        except AssignmentError as exc:
+            log.info("%s's member %s: %s", group.group_id, member.member_id, exc)
+            assignment = []
+        members.append(
+            MemberRow(
+                str(group.group_id),
+                str(member.member_id),
+                str(member.client_id),
+                str(member.client_host),
+                assignment,
+            )
+        )
+    return GroupInfo(
+        str(group.group_id),
+        state_name(str(group.group_state)),
+        str(group.protocol_type),
+        str(group.protocol_data),
+        members,
     )
 
 

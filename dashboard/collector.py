@@ -1,7 +1,8 @@
 """The dashboard collector: samples the cluster every second into the store.
 
-It speaks Kafka only through confluent-kafka's public Admin and Consumer APIs, so it works
-against the bundled broker and any real Kafka cluster alike:
+It speaks only Kafka's public protocol, through the project's wire client
+(``dashboard.cluster_probe``) where it can and confluent-kafka's Admin and Consumer APIs, so it
+works against the bundled broker and any real Kafka cluster alike:
 
 - the cluster itself (``dashboard.cluster_probe``): brokers with their state and the active
   controller, per partition leader, leader epoch, replicas, ISR and offline replicas, and the
@@ -15,11 +16,14 @@ against the bundled broker and any real Kafka cluster alike:
   replica's log end offset (the probe's ``log_ends``, one request per broker). With
   them the sample's view of the cluster is stored at once (``Store.write_view``), and the
   rest of the sample when it is complete;
-- groups: ``list_consumer_groups``, one ``describe_consumer_groups`` for all of them, and
-  each group's committed offsets, by the probe's OffsetFetch to its coordinator (where the
-  probe cannot ask, ``list_consumer_group_offsets`` per group, run concurrently); then the
-  watermarks again, as ``kafka-consumer-groups.sh`` reads the log end offsets after the
-  committed ones;
+- groups: by the probe (``ClusterProbe.groups``: ListGroups to every running broker,
+  DescribeGroups to each coordinator) and each group's committed offsets by its OffsetFetch
+  to the coordinator; where the probe cannot ask (TLS, SASL), ``list_consumer_groups``, one
+  ``describe_consumer_groups`` for all of them and ``list_consumer_group_offsets`` per group,
+  run concurrently. librdkafka 2.16.0's admin client crashes the process now and then while a
+  broker restarts in the last two (a SIGABRT, a SIGSEGV), so it is not used where the probe
+  can ask. Then the watermarks again, as ``kafka-consumer-groups.sh`` reads the log end
+  offsets after the committed ones;
 - each topic's settings (``describe_configs``), every ``CONFIGS_EVERY_S`` and for new topics;
 - the live tail: a consumer assigned, at each sample, to the last ``TAIL_PER_PARTITION``
   records of each partition of ``tweets`` (never more), read for at most ``TAIL_BUDGET_S``.
@@ -38,7 +42,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -54,7 +57,7 @@ from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from dashboard import clients
 from dashboard.clients import READER_GROUP
 from dashboard.cluster_events import diff
-from dashboard.cluster_probe import ClusterProbe, ClusterView
+from dashboard.cluster_probe import ClusterProbe, ClusterView, GroupInfo, speaks
 from dashboard.stats_reader import StatsReader
 from dashboard.store import (
     KEEP_SECONDS,
@@ -75,7 +78,6 @@ TAIL_BUDGET_S = 0.3
 CONFIGS_EVERY_S = 30.0
 TOPIC_SETTINGS = ("cleanup.policy", "retention.ms", "segment.ms", "min.insync.replicas")
 STATS_BUDGET_S = 0.5  # one bounded read of the stats reader's thread
-DOWN_BROKER_WAIT_S = 0.5  # how long the group listing waits for brokers while one is down
 
 
 class Collector:
@@ -103,6 +105,7 @@ class Collector:
         self.tail_reader = clients.reader(config)
         self.stats = StatsReader(config, store, keep_seconds, timeout_s)
         self.probe = ClusterProbe(bootstrap, controllers, timeout_s)
+        self._wire = speaks(config)  # groups by the probe, never by librdkafka's admin client
         self._previous: ClusterSample | None = None  # the last good sample, for its events
         self.samples = 0
         self.errors = 0
@@ -222,8 +225,7 @@ class Collector:
         self._previous = sample
         self.store.write_view(sample)
 
-        down = view is not None and any(b.state != "running" for b in view.brokers)
-        if self._read_groups(sample, down, wire=view is not None):
+        if self._read_groups(sample, view, wire=self._wire):
             # The log end offsets again, after the committed offsets, as
             # kafka-consumer-groups.sh reads them: the other order under-counts lag by what
             # was produced in between.
@@ -247,26 +249,39 @@ class Collector:
         tps = [TopicPartition(p.topic, p.partition) for p in partitions]
         return self._offsets(tps, OffsetSpec.earliest()), self._offsets(tps, OffsetSpec.latest())
 
-    def _read_groups(self, sample: ClusterSample, down: bool, *, wire: bool) -> bool:
+    def _read_groups(self, sample: ClusterSample, view: ClusterView | None, *, wire: bool) -> bool:
         """The consumer groups, their members and committed offsets into ``sample``; whether
-        there were any. ``down``: a broker is not running; ``wire``: the probe can ask."""
+        there were any. ``wire``: read by the probe (a PLAINTEXT cluster; none while the probe
+        has no ``view``), else by librdkafka (TLS, SASL)."""
+        if wire:
+            groups = None if view is None else self.probe.groups(view, skip=(READER_GROUP,))
+        else:
+            groups = self._described()
+        if groups is None:  # as librdkafka's listing with every broker failing its part
+            log.info("listing groups: no broker answered")
+        if not groups:
+            return False
+        ids = [g.group_id for g in groups]
+        for group, committed in zip(groups, self._committed(ids, wire), strict=True):
+            self._add_group(sample, group, committed)
+        return True
+
+    def _described(self) -> list[GroupInfo]:
+        """The groups as librdkafka's admin client lists and describes them, for a cluster
+        the probe cannot ask (TLS, SASL). Not where the probe can: librdkafka 2.16.0's
+        ``describe_consumer_groups`` aborts the process (``rd_kafka_enq_once_del_source_return:
+        eonce->refcnt > 0``) now and then while a broker restarts."""
         timeout = self.timeout_s
-        # ListGroups goes to every broker: with one down, waiting for it holds the sample up.
-        groups_timeout = min(timeout, DOWN_BROKER_WAIT_S) if down else timeout
-        listing = self.admin.list_consumer_groups(request_timeout=groups_timeout).result(
-            timeout + 1
-        )
+        listing = self.admin.list_consumer_groups(request_timeout=timeout).result(timeout + 1)
         if listing.errors:
             # A broker that is down or hung (paused) fails its own part of the listing, and
             # the groups of the others are still worth showing.
             log.info("listing groups: %s", "; ".join(_describe(e) for e in listing.errors))
-        group_ids = sorted(g.group_id for g in listing.valid if g.group_id != READER_GROUP)
-        if not group_ids:
-            return False
-        described = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
-        for group, committed in zip(group_ids, self._committed(group_ids, wire), strict=True):
-            self._add_group(sample, group, described[group], committed)
-        return True
+        ids = sorted(g.group_id for g in listing.valid if g.group_id != READER_GROUP)
+        if not ids:
+            return []
+        described = self.admin.describe_consumer_groups(ids, request_timeout=timeout)
+        return [_group_info(group, described[group].result(timeout + 1)) for group in ids]
 
     def _committed(self, group_ids: list[str], wire: bool) -> list[dict[tuple[str, int], int]]:
         """Each group's committed offsets (-1: none), by the probe when it can ask (``wire``):
@@ -315,31 +330,20 @@ class Collector:
         return found
 
     def _add_group(
-        self,
-        sample: ClusterSample,
-        group: str,
-        described: Future,
-        offsets: Mapping[tuple[str, int], int],
+        self, sample: ClusterSample, group: GroupInfo, offsets: Mapping[tuple[str, int], int]
     ) -> None:
-        timeout = self.timeout_s + 1
-        desc = described.result(timeout)
         assigned: set[tuple[str, int]] = set()
-        for member in desc.members:
-            tps = [] if member.assignment is None else member.assignment.topic_partitions
-            pairs = sorted((tp.topic, tp.partition) for tp in tps)
-            assigned.update(pairs)
-            sample.members.append(
-                MemberRow(group, member.member_id, member.client_id, member.host, pairs)
-            )
-        state = getattr(desc.state, "name", str(desc.state))
+        for member in group.members:
+            assigned.update(member.assignment)
+            sample.members.append(member)
         sample.groups.append(
             GroupRow(
-                group,
-                state,
-                "" if desc.is_simple_consumer_group else "consumer",
-                desc.partition_assignor or "",
-                len(desc.members),
-                self.generations.get(group),
+                group.group_id,
+                group.state,
+                group.protocol_type,
+                group.assignor,
+                len(group.members),
+                self.generations.get(group.group_id),
             )
         )
         committed: dict[tuple[str, int], int | None] = dict.fromkeys(assigned)
@@ -347,7 +351,7 @@ class Collector:
             if not topic.startswith("__"):
                 committed[(topic, partition)] = offset if offset >= 0 else None
         for (topic, partition), offset in sorted(committed.items()):
-            sample.commits.append(CommitRow(group, topic, partition, offset))
+            sample.commits.append(CommitRow(group.group_id, topic, partition, offset))
 
     # -- the tail and the topic settings -----------------------------------------------
 
@@ -425,6 +429,30 @@ def _with_offsets(
         )
         for p in partitions
     ]
+
+
+def _group_info(group: str, desc: Any) -> GroupInfo:
+    """librdkafka's ``ConsumerGroupDescription`` of ``group`` as the probe's ``GroupInfo``."""
+    members = [
+        MemberRow(
+            group,
+            member.member_id,
+            member.client_id,
+            member.host,
+            sorted(
+                (tp.topic, tp.partition)
+                for tp in ([] if member.assignment is None else member.assignment.topic_partitions)
+            ),
+        )
+        for member in desc.members
+    ]
+    return GroupInfo(
+        group,
+        getattr(desc.state, "name", str(desc.state)),
+        "" if desc.is_simple_consumer_group else "consumer",
+        desc.partition_assignor or "",
+        members,
+    )
 
 
 def _tail_row(msg: Any) -> TailRow:

@@ -26,9 +26,11 @@ from chirpstream.tools.common import (
     reporting_errors,
     result,
     scratch_consumer,
+    settings,
     topic_metadata,
 )
 from chirpstream.tools.delete_offsets import delete_offsets
+from dashboard.cluster_probe import ClusterProbe, speaks
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -124,13 +126,30 @@ def _state(description: ConsumerGroupDescription) -> str:
     return "".join(word.capitalize() for word in name.split("_"))
 
 
-def _committed(admin: AdminClient, group: str) -> dict[Key, int]:
+def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
+    """The group's committed offsets: by the probe's OffsetFetch where it can ask (PLAINTEXT),
+    as librdkafka 2.16.0's admin ListConsumerGroupOffsets crashes the process (SIGSEGV) when a
+    coordinator answers NOT_COORDINATOR, as one does while a broker restarts (librdkafka issue
+    5040); by librdkafka on a TLS or SASL cluster."""
+    config = settings(args)
+    if speaks(config):
+        probe = ClusterProbe(config["bootstrap.servers"], None, TIMEOUT_S)
+        try:
+            found = probe.committed(args.group)
+        finally:
+            probe.close()
+        if found is None:
+            raise CliError(
+                f"the coordinator of the group {args.group} did not answer; try again in a"
+                " moment (a broker may be restarting)"
+            )
+        return {key: offset for key, offset in found.items() if offset >= 0}
     futures = admin.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group)], request_timeout=TIMEOUT_S
+        [ConsumerGroupTopicPartitions(args.group)], request_timeout=TIMEOUT_S
     )
     return {
         (tp.topic, tp.partition): tp.offset
-        for tp in result(futures[group]).topic_partitions
+        for tp in result(futures[args.group]).topic_partitions
         if tp.error is None and tp.offset >= 0
     }
 
@@ -159,7 +178,7 @@ def _describe(
     admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
 ) -> None:
     shown = (lambda member_id: member_id) if args.full_ids else short_member_id
-    committed = _committed(admin, args.group)
+    committed = _committed(admin, args)
     owner = {
         (tp.topic, tp.partition): member
         for member in desc.members
@@ -215,7 +234,7 @@ def _reset(
         )
     targets = [key for spec in args.topic for key in _partitions(metadata, spec)]
     marks = _watermarks(args, targets)
-    committed = _committed(admin, args.group) if args.shift_by is not None else {}
+    committed = _committed(admin, args) if args.shift_by is not None else {}
     at_time = _offsets_for_time(args, targets) if args.to_datetime is not None else {}
     plan: list[tuple[str, int, int]] = []
     for key in targets:

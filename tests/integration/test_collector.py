@@ -254,14 +254,14 @@ def test_the_cluster_view_is_stored_before_the_groups_are_asked(broker, tmp_path
     commit(broker.bootstrap, GROUP, {0: 0})
     store = Store(tmp_path / "store.sqlite")
     collector = Collector(broker.bootstrap, store)
-    listing = collector.admin.list_consumer_groups
+    listing = collector.probe.groups
     stored_views: list[int | None] = []
 
-    def list_groups(**kwargs):
+    def list_groups(*args, **kwargs):
         stored_views.append(store.version()[-1])  # the newest view of the cluster stored
-        return listing(**kwargs)
+        return listing(*args, **kwargs)
 
-    collector.admin.list_consumer_groups = list_groups
+    collector.probe.groups = list_groups
     try:
         for _ in range(2):
             assert collector.sample_once(drain_s=0)
