@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chirpstream.settings import ANALYTICS_GROUP, TWEETS_TOPIC
-from dashboard.cluster_probe import ClusterProbe
+from dashboard.cluster_probe import ClusterProbe, speaks
 
 ANSWER_TIMEOUT_S = 5.0  # a status line waits this long for each answer of the cluster
-PLAINTEXT = "plaintext"
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,7 @@ class StatusLine:
 def status_line(bootstrap: str, client_config: dict[str, str]) -> StatusLine:
     """The status line of the cluster at ``bootstrap``, read over the wire client unless the
     cluster needs TLS or SASL."""
-    protocol = client_config.get("security.protocol", PLAINTEXT).lower()
-    if protocol == PLAINTEXT:
+    if speaks(client_config):
         return StatusLine(WireReader(bootstrap))
     return StatusLine(ChildReader(bootstrap, client_config))
 
