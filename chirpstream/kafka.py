@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from chirpstream.logs import librdkafka_logging
+
+RETRY_S = 0.5  # between attempts while a broker of the cluster is away
 
 
 class Unreachable(Exception):
@@ -30,24 +33,42 @@ def ensure_topic(
     replication_factor: int = -1,
     config: Mapping[str, str] | None = None,
 ) -> int:
-    """Create ``topic`` if it is missing; return its partition count. Raises Unreachable.
+    """Create ``topic`` if it is missing; return its partition count. Asks again while a
+    broker is away (killed or restarting) and raises Unreachable after ``timeout``.
 
     ``replication_factor`` -1 and no ``config`` leave both to the broker's defaults; a topic
     that already exists is kept as it is."""
     admin = AdminClient(
         librdkafka_logging({"bootstrap.servers": bootstrap, **(client_config or {})})
     )
-    try:
-        existing = admin.list_topics(timeout=timeout).topics
-    except KafkaException as exc:
-        raise Unreachable(bootstrap, exc.args[0].str()) from None
-    if topic in existing and existing[topic].error is None:
-        return len(existing[topic].partitions)
-    new = NewTopic(topic, partitions, replication_factor, config=dict(config or {}))
-    future = admin.create_topics([new])[topic]
-    try:
-        future.result(timeout)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
-    return partitions
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            existing = admin.list_topics(timeout=max(deadline - time.monotonic(), 0.1)).topics
+            if topic in existing and existing[topic].error is None:
+                return len(existing[topic].partitions)
+            new = NewTopic(topic, partitions, replication_factor, config=dict(config or {}))
+            admin.create_topics([new])[topic].result(max(deadline - time.monotonic(), 0.1))
+            return partitions
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return partitions
+            # A broker killed or restarting meanwhile (its handle destroyed, a request timed
+            # out, the controller moving) passes: ask again until the deadline.
+            if _passing(error) and time.monotonic() < deadline:
+                time.sleep(RETRY_S)
+            elif _passing(error):
+                raise Unreachable(bootstrap, error.str()) from None
+            else:
+                raise
+
+
+def _passing(error: KafkaError) -> bool:
+    return error.retriable() or error.code() in (
+        KafkaError._DESTROY_BROKER,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError.NOT_CONTROLLER,
+    )
