@@ -445,6 +445,10 @@ def test_a_fetch_held_by_a_leader_that_resigns_is_answered_at_once(tmp_path):
                 fetch_offset=runtime.high_watermark,
                 last_fetched_epoch=epoch,
             )
+            # The first is answered at once: it tells replica 9 the high watermark, which
+            # the leader had not told it yet. The same Fetch again finds nothing to send.
+            told = await runtime.handle(caught_up)
+            assert told.error is ErrorCode.none and told.high_watermark == caught_up.fetch_offset
             held = asyncio.ensure_future(runtime.handle(caught_up))
             await asyncio.sleep(0)  # in the inbox before the leader is asked to resign
             await leader.stop()
