@@ -59,6 +59,8 @@ from tests.support.messages import keyed_messages
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 HISTORY_S = 2 * 3600
 SAMPLES = 60
+# Not the trace page: it reads its tweet from Kafka, which --pages-only does not start (its
+# picture is timed below from the samples alone).
 PAGES = (
     "overview",
     "partitions",
@@ -68,7 +70,6 @@ PAGES = (
     "tail",
     "produce",
     "keys",
-    "trace",
     "replay",
     "lessons",
 )
