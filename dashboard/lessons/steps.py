@@ -38,7 +38,7 @@ from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_TOPIC
 from consumers.crash import Crash
 from consumers.fold import StatsFolder
 from dashboard import clients, replay
-from dashboard.cluster_probe import ClusterProbe
+from dashboard.cluster_probe import ClusterProbe, speaks
 from dashboard.lessons import seeded
 
 TIMEOUT_S = 10.0  # one request to the cluster
@@ -434,7 +434,7 @@ def crash_before_commit(room: Classroom) -> Outcome:
         lambda: (found := replay.crashes(logs))[seen:] and found[-1], "the worker's crash line"
     )
     admin = room.admin()
-    _until(lambda: _read_again(admin, crash), "another member reading the range", REREAD_S)
+    _until(lambda: _read_again(room, admin, crash), "another member reading the range", REREAD_S)
     folder, covered = _fold(room)
     counted = folder.totals.tweets + folder.totals.malformed
     ranges = {f"{r.topic}[{r.partition}]": f"{r.first}..{r.last}" for r in crash.ranges}
@@ -447,16 +447,29 @@ def crash_before_commit(room: Classroom) -> Outcome:
     )  # fmt: skip
 
 
-def _read_again(admin: AdminClient, crash: Crash) -> bool:
-    """Whether the group's committed offsets passed every range the crashed worker left."""
-    asked = [TopicPartition(r.topic, r.partition) for r in crash.ranges]
-    request = ConsumerGroupTopicPartitions(ANALYTICS_GROUP, asked)
-    future = admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT_S)
-    offsets = {
-        (tp.topic, tp.partition): tp.offset
-        for tp in future[ANALYTICS_GROUP].result().topic_partitions
-    }
-    return all(offsets[(r.topic, r.partition)] > r.last for r in crash.ranges)
+def _read_again(room: Classroom, admin: AdminClient, crash: Crash) -> bool:
+    """Whether the group's committed offsets passed every range the crashed worker left. On
+    PLAINTEXT asked over the wire client: librdkafka 2.16.0's admin ListConsumerGroupOffsets
+    can crash the process (SIGSEGV) while a coordinator moves (librdkafka issue #5040)."""
+    asked = [(r.topic, r.partition) for r in crash.ranges]
+    if speaks(room.config):
+        probe = ClusterProbe(room.bootstrap, None, TIMEOUT_S)
+        try:
+            offsets = probe.committed(ANALYTICS_GROUP, asked)
+        finally:
+            probe.close()
+        if offsets is None:
+            return False
+    else:
+        request = ConsumerGroupTopicPartitions(
+            ANALYTICS_GROUP, [TopicPartition(t, p) for t, p in asked]
+        )
+        future = admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT_S)
+        offsets = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in future[ANALYTICS_GROUP].result().topic_partitions
+        }
+    return all(offsets.get((r.topic, r.partition), -1) > r.last for r in crash.ranges)
 
 
 def _fold(room: Classroom) -> tuple[StatsFolder, int]:

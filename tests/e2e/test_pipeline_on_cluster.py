@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from kio.schema.errors import ErrorCode
 
 from chirpstream.settings import ANALYTICS_GROUP, TWEETS_PARTITIONS, TWEETS_TOPIC
+from dashboard.cluster_probe import ClusterProbe
 from tests.e2e.test_up import Up, descendants, wait_gone
 from tests.support.broker_process import ROOT
 from tests.support.stats import fold_until
@@ -147,15 +148,17 @@ def high_watermarks(bootstrap: str) -> dict[int, int]:
         consumer.close()
 
 
-def committed(admin: AdminClient) -> dict[int, int] | None:
-    """The analytics group's committed offsets; None while its coordinator moves."""
-    wanted = [TopicPartition(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
-    request = [ConsumerGroupTopicPartitions(ANALYTICS_GROUP, wanted)]
+def committed(bootstrap: str) -> dict[int, int] | None:
+    """The analytics group's committed offsets; None while its coordinator moves. Asked over
+    the project's wire client: librdkafka 2.16.0's admin ListConsumerGroupOffsets can crash
+    the process (SIGSEGV) while a coordinator moves (librdkafka issue #5040)."""
+    probe = ClusterProbe(bootstrap, None)
     try:
-        answer = admin.list_consumer_group_offsets(request)[ANALYTICS_GROUP].result(10)
-    except (KafkaException, TimeoutError):
-        return None
-    return {tp.partition: tp.offset for tp in answer.topic_partitions}
+        asked = [(TWEETS_TOPIC, p) for p in range(TWEETS_PARTITIONS)]
+        answer = probe.committed(ANALYTICS_GROUP, asked)
+    finally:
+        probe.close()
+    return None if answer is None else {p: offset for (_, p), offset in answer.items()}
 
 
 def delivered(log: Path) -> int:
@@ -219,7 +222,7 @@ def test_the_pipeline_rides_through_a_leader_and_the_groups_coordinator_being_ki
         # a worker publishes a run's counts before it commits the run, so from then on the
         # totals are complete: short of the tweets acknowledged would be a loss, not slowness.
         eventually(
-            lambda: committed(admin) == marks, "committed offsets at the high watermark", 180
+            lambda: committed(bootstrap) == marks, "committed offsets at the high watermark", 180
         )
         folder = fold_until(bootstrap, lambda f: f.totals.tweets >= acknowledged, 60)
         assert (folder.totals.tweets, folder.overlaps, folder.invalid) == (acknowledged, 0, 0)
