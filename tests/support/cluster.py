@@ -14,6 +14,7 @@ the processes it started.
 
 from __future__ import annotations
 
+import random
 import re
 import socket
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.errors import ErrorCode
 
 from chirpstream.cluster import NodeLayout, node_properties, write_properties
+from chirpstream.up import LOWEST_FREE_PORT, ephemeral_ports_start
 from tests.support.broker_process import BrokerProcess, broker_command, stop_together
 from tests.support.proxy import ProxyThread
 from tests.support.waiting import eventually
@@ -39,15 +41,20 @@ DEFAULTS = {"offsets.topic.num.partitions": "1"}
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports that were free a moment ago (all bound at once, then freed)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
+    """``count`` distinct ports that were free a moment ago, below the kernel's ephemeral
+    range (as ``chirpstream up --broker-port 0`` picks them): a node restarted on its ports
+    must not find one taken as the source port of some client's connection."""
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randrange(LOWEST_FREE_PORT, ephemeral_ports_start())
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in chosen:
+            chosen.append(port)
+    return chosen
 
 
 @dataclass(frozen=True)
