@@ -40,16 +40,32 @@ def committed(bootstrap: str, partition: int = 0) -> int:
         asker.close()
 
 
-def test_a_worker_reads_on_while_results_are_unacknowledged_and_commits_only_after(broker):
-    bootstrap = broker.bootstrap
+def results_unackable(bootstrap: str, tweets_partitions: int) -> AdminClient:
+    """``tweets`` and ``dlq``, and a ``stats`` topic no result can be acknowledged on yet (one
+    replica, ``min.insync.replicas=2``) until ``let_results_be_acked``."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [
-        NewTopic("tweets", 1, 1),
+        NewTopic("tweets", tweets_partitions, 1),
         NewTopic("stats", 1, 1, config={"min.insync.replicas": "2"}),
         NewTopic("dlq", 1, 1),
     ]
     for future in admin.create_topics(topics).values():
         future.result(timeout=30)
+    return admin
+
+
+def let_results_be_acked(admin: AdminClient) -> None:
+    entry = ConfigEntry("min.insync.replicas", "1", incremental_operation=AlterConfigOpType.SET)
+    altered = admin.incremental_alter_configs(
+        [ConfigResource("topic", "stats", incremental_configs=[entry])]
+    )
+    for future in altered.values():
+        future.result(timeout=30)
+
+
+def test_a_worker_reads_on_while_results_are_unacknowledged_and_commits_only_after(broker):
+    bootstrap = broker.bootstrap
+    admin = results_unackable(bootstrap, 1)
     tweets = [e.raw for e in itertools.islice(simulated_envelopes(3, START_MS, 50.0), 400)]
     publish(bootstrap, tweets[:200])
     worker = Worker(
@@ -64,12 +80,7 @@ def test_a_worker_reads_on_while_results_are_unacknowledged_and_commits_only_aft
         eventually(lambda: worker.processed == 400, "the tweets after it read", timeout=20)
         assert committed(bootstrap) < 0  # nothing: no result has been acknowledged
 
-        entry = ConfigEntry("min.insync.replicas", "1", incremental_operation=AlterConfigOpType.SET)
-        altered = admin.incremental_alter_configs(
-            [ConfigResource("topic", "stats", incremental_configs=[entry])]
-        )
-        for future in altered.values():
-            future.result(timeout=30)
+        let_results_be_acked(admin)
         # The results' retries now succeed; the commit that follows is a run start.
         eventually(lambda: committed(bootstrap) > 0, "a commit once the results are acked")
     finally:
@@ -85,14 +96,7 @@ def test_an_idle_close_waiting_for_acks_does_not_stop_the_other_partitions(broke
     the commit call the close off; once the results are acknowledged partition 1 goes idle
     again and its close completes: committed at its end."""
     bootstrap = broker.bootstrap
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [
-        NewTopic("tweets", 2, 1),
-        NewTopic("stats", 1, 1, config={"min.insync.replicas": "2"}),
-        NewTopic("dlq", 1, 1),
-    ]
-    for future in admin.create_topics(topics).values():
-        future.result(timeout=30)
+    admin = results_unackable(bootstrap, 2)
     tweets = [e.raw for e in itertools.islice(simulated_envelopes(4, START_MS, 50.0), 300)]
     producer = Producer({"bootstrap.servers": bootstrap})
     for k, value in enumerate(tweets[:200]):
@@ -119,12 +123,7 @@ def test_an_idle_close_waiting_for_acks_does_not_stop_the_other_partitions(broke
         eventually(lambda: worker.processed == 310, "partition 1 read on", timeout=10)
         assert 1 not in worker.closing
 
-        entry = ConfigEntry("min.insync.replicas", "1", incremental_operation=AlterConfigOpType.SET)
-        altered = admin.incremental_alter_configs(
-            [ConfigResource("topic", "stats", incremental_configs=[entry])]
-        )
-        for future in altered.values():
-            future.result(timeout=30)
+        let_results_be_acked(admin)
         eventually(lambda: committed(bootstrap, 1) == 110, "partition 1 committed at its end")
         eventually(lambda: worker.builders[1].open_run is None, "partition 1's run closed")
     finally:
