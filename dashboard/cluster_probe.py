@@ -28,6 +28,8 @@ API does not expose it.
   groups (protocol type ``consumer``, or none: a group that only commits offsets), as
   Kafka's ``Admin.listConsumerGroups`` lists them. A group whose coordinator is not found or
   does not describe it (it is moving, as while a broker restarts) is left out of that answer.
+  ``group_ids`` is the listing alone (``kafka-consumer-groups.sh --list``), ``group`` one
+  group as its coordinator describes it (``--describe``).
 
 Each question goes to the node that answered last, then to the others; a node that does not
 answer within ``timeout_s`` is passed over. ApiVersions and DescribeQuorum wait ``PING_S`` at
@@ -111,6 +113,7 @@ class GroupInfo:
     protocol_type: str
     assignor: str
     members: list[MemberRow]
+    coordinator: Address | None = None  # the broker that described it
 
 
 def speaks(client_config: Mapping[str, Any]) -> bool:
@@ -171,6 +174,18 @@ class ClusterProbe:
         """Every consumer group (but ``skip``) that the running brokers of ``view`` list, as
         its coordinator describes it, by group id; None when no broker answered ListGroups."""
         return self._loop.run_until_complete(self._groups(view, frozenset(skip)))
+
+    def group_ids(self, view: ClusterView) -> list[str] | None:
+        """The consumer groups the running brokers of ``view`` list, sorted; None when no
+        broker answered ListGroups."""
+        running = [(b.host, b.port) for b in view.brokers if b.state == "running"]
+        listed = self._loop.run_until_complete(self._listed(running, frozenset()))
+        return None if listed is None else sorted(listed)
+
+    def group(self, group_id: str) -> GroupInfo | None:
+        """``group_id`` as its coordinator describes it (a group it does not know is "DEAD",
+        as in Kafka); None when no coordinator answered."""
+        return self._loop.run_until_complete(self._group(group_id))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -356,26 +371,8 @@ class ClusterProbe:
 
     async def _groups(self, view: ClusterView, skip: frozenset[str]) -> list[GroupInfo] | None:
         running = [(b.host, b.port) for b in view.brokers if b.state == "running"]
-        answers = await asyncio.gather(
-            *(self._ask(address, _LIST_GROUPS) for address in running), return_exceptions=True
-        )
-        listed: set[str] = set()
-        answered = False
-        for address, answer in zip(running, answers, strict=True):
-            if isinstance(answer, BaseException):
-                if not isinstance(answer, ClientError):
-                    raise answer
-                log.info("listing groups of %s: %s", address, answer)
-            elif answer.error_code is not ErrorCode.none:
-                log.info("listing groups of %s: %s", address, answer.error_code.name)
-            else:
-                answered = True
-                listed.update(
-                    str(g.group_id)
-                    for g in answer.groups
-                    if g.protocol_type in CONSUMER_PROTOCOLS and g.group_id not in skip
-                )
-        if not answered:
+        listed = await self._listed(running, skip)
+        if listed is None:
             return None
         ids = sorted(listed)
         coordinators = await self._coordinators(ids, running) if ids else {}
@@ -405,10 +402,49 @@ class ClusterProbe:
                 continue
             for group in answer.groups:
                 if group.error_code is ErrorCode.none:
-                    found.append(_group_info(group))
+                    found.append(_group_info(group, address))
                 else:
                     log.info("describing %s: %s", group.group_id, group.error_code.name)
         return sorted(found, key=lambda g: g.group_id)
+
+    async def _listed(self, running: list[Address], skip: frozenset[str]) -> set[str] | None:
+        """The consumer groups (but ``skip``) that ``running`` list; None when none answered."""
+        answers = await asyncio.gather(
+            *(self._ask(address, _LIST_GROUPS) for address in running), return_exceptions=True
+        )
+        listed: set[str] = set()
+        answered = False
+        for address, answer in zip(running, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, ClientError):
+                    raise answer
+                log.info("listing groups of %s: %s", address, answer)
+            elif answer.error_code is not ErrorCode.none:
+                log.info("listing groups of %s: %s", address, answer.error_code.name)
+            else:
+                answered = True
+                listed.update(
+                    str(g.group_id)
+                    for g in answer.groups
+                    if g.protocol_type in CONSUMER_PROTOCOLS and g.group_id not in skip
+                )
+        return listed if answered else None
+
+    async def _group(self, group_id: str) -> GroupInfo | None:
+        got = await self._first(self._brokers, FindCoordinatorRequest(key=group_id, key_type=0))
+        if got is None or got[1].error_code is not ErrorCode.none:
+            return None
+        coordinator = (got[1].host, int(got[1].port))
+        request = DescribeGroupsRequest(groups=(group_id,), include_authorized_operations=False)
+        try:
+            answer = await self._ask(coordinator, request)
+        except ClientError as exc:
+            log.debug("%s: %s", coordinator, exc)
+            return None
+        described = answer.groups[0] if answer.groups else None
+        if described is None or described.error_code is not ErrorCode.none:
+            return None
+        return _group_info(described, coordinator)
 
     async def _coordinators(self, ids: list[str], addresses: list[Address]) -> dict[str, Address]:
         """The coordinator of each of ``ids`` that has one, asked of the first of
@@ -504,7 +540,7 @@ def _list_offsets(
     )
 
 
-def _group_info(group: Any) -> GroupInfo:
+def _group_info(group: Any, coordinator: Address) -> GroupInfo:
     members = []
     for member in group.members:
         try:
@@ -527,6 +563,7 @@ def _group_info(group: Any) -> GroupInfo:
         str(group.protocol_type),
         str(group.protocol_data),
         members,
+        coordinator,
     )
 
 

@@ -3,6 +3,13 @@
 
 ``--describe`` shortens each member id's 36-character UUID to its first 8 characters and ``…``
 (``rdkafka-0ff02b99…``), so the table fits a projector; ``--full-ids`` prints them whole.
+
+On a PLAINTEXT cluster the groups are listed, described and their commits read by the
+project's wire client (``dashboard.cluster_probe``): librdkafka 2.16.0's admin group calls
+crash the process now and then while a broker restarts (ListConsumerGroupOffsets segfaults
+when a coordinator answers NOT_COORDINATOR, librdkafka issue 5040; DescribeConsumerGroups
+aborts on an ``eonce`` reference count). On a TLS or SASL cluster, which the wire client
+cannot reach, librdkafka's admin client asks.
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
@@ -30,7 +36,8 @@ from chirpstream.tools.common import (
     topic_metadata,
 )
 from chirpstream.tools.delete_offsets import delete_offsets
-from dashboard.cluster_probe import ClusterProbe, speaks
+from dashboard.cluster_probe import ClusterProbe, GroupInfo, speaks
+from dashboard.store import MemberRow
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -80,20 +87,77 @@ def main(args: argparse.Namespace) -> int:
     action = _action(args)
     admin, metadata = connect_admin(args)
     if action == "list":
-        listed = result(admin.list_consumer_groups(request_timeout=TIMEOUT_S))
-        for group in sorted(g.group_id for g in listed.valid):
+        for group in _group_ids(admin, args):
             print(group)
         return 0
-    description = result(
-        admin.describe_consumer_groups([args.group], request_timeout=TIMEOUT_S)[args.group]
-    )
+    description = _group(admin, args)
     if action == "describe":
         _describe(admin, metadata, args, description)
     elif action == "delete_offsets":
-        delete_offsets(metadata, args, description)
+        delete_offsets(metadata, args, description.coordinator)
     else:
         _reset(admin, metadata, args, description)
     return 0
+
+
+def _probe(args: argparse.Namespace) -> ClusterProbe | None:
+    """The wire client to this invocation's cluster; None when it needs TLS or SASL."""
+    config = settings(args)
+    return ClusterProbe(config["bootstrap.servers"], None, TIMEOUT_S) if speaks(config) else None
+
+
+def _group_ids(admin: AdminClient, args: argparse.Namespace) -> list[str]:
+    """Every consumer group the brokers list, sorted."""
+    probe = _probe(args)
+    if probe is None:
+        listed = result(admin.list_consumer_groups(request_timeout=TIMEOUT_S))
+        return sorted(g.group_id for g in listed.valid)
+    try:
+        view = probe.view()
+        found = None if view is None else probe.group_ids(view)
+    finally:
+        probe.close()
+    if found is None:
+        raise CliError("no broker answered ListGroups; try again in a moment")
+    return found
+
+
+def _group(admin: AdminClient, args: argparse.Namespace) -> GroupInfo:
+    """``--group`` as its coordinator describes it."""
+    probe = _probe(args)
+    if probe is None:
+        futures = admin.describe_consumer_groups([args.group], request_timeout=TIMEOUT_S)
+        return _from_librdkafka(result(futures[args.group]))
+    try:
+        found = probe.group(args.group)
+    finally:
+        probe.close()
+    if found is None:
+        raise CliError(
+            f"the coordinator of the group {args.group} did not answer; try again in a"
+            " moment (a broker may be restarting)"
+        )
+    return found
+
+
+def _from_librdkafka(desc: ConsumerGroupDescription) -> GroupInfo:
+    members = [
+        MemberRow(
+            desc.group_id,
+            m.member_id,
+            m.client_id,
+            m.host,
+            [(tp.topic, tp.partition) for tp in (m.assignment.topic_partitions or [])]
+            if m.assignment
+            else [],
+        )
+        for m in desc.members
+    ]
+    coordinator = (desc.coordinator.host, desc.coordinator.port) if desc.coordinator else None
+    protocol_type = "" if desc.is_simple_consumer_group else "consumer"
+    return GroupInfo(
+        desc.group_id, desc.state.name, protocol_type, desc.partition_assignor, members, coordinator
+    )
 
 
 def _action(args: argparse.Namespace) -> str:
@@ -120,10 +184,9 @@ def _action(args: argparse.Namespace) -> str:
     return action
 
 
-def _state(description: ConsumerGroupDescription) -> str:
+def _state(description: GroupInfo) -> str:
     """Kafka's spelling of the state (``Stable``), as kafka-consumer-groups.sh prints it."""
-    name = description.state.name
-    return "".join(word.capitalize() for word in name.split("_"))
+    return "".join(word.capitalize() for word in description.state.split("_"))
 
 
 def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
@@ -131,9 +194,8 @@ def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
     as librdkafka 2.16.0's admin ListConsumerGroupOffsets crashes the process (SIGSEGV) when a
     coordinator answers NOT_COORDINATOR, as one does while a broker restarts (librdkafka issue
     5040); by librdkafka on a TLS or SASL cluster."""
-    config = settings(args)
-    if speaks(config):
-        probe = ClusterProbe(config["bootstrap.servers"], None, TIMEOUT_S)
+    probe = _probe(args)
+    if probe is not None:
         try:
             found = probe.committed(args.group)
         finally:
@@ -175,15 +237,11 @@ def short_member_id(member_id: str) -> str:
 
 
 def _describe(
-    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
+    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: GroupInfo
 ) -> None:
     shown = (lambda member_id: member_id) if args.full_ids else short_member_id
     committed = _committed(admin, args)
-    owner = {
-        (tp.topic, tp.partition): member
-        for member in desc.members
-        for tp in (member.assignment.topic_partitions if member.assignment else ())
-    }
+    owner = {key: member for member in desc.members for key in member.assignment}
     if _state(desc) == "Dead":
         raise CliError(f"consumer group '{args.group}' does not exist")
     if not desc.members:
@@ -200,7 +258,7 @@ def _describe(
         rows.append([args.group, *key, current, end, lag, *who])
     # Members without partitions still show, as in Kafka's tool: an idle consumer is a lesson.
     for member in desc.members:
-        if not (member.assignment and member.assignment.topic_partitions):
+        if not member.assignment:
             rows.append(
                 [args.group, *[None] * 5, shown(member.member_id), member.host, member.client_id]
             )
@@ -225,7 +283,7 @@ def _partitions(metadata: ClusterMetadata, spec: str) -> list[Key]:
 
 
 def _reset(
-    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
+    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: GroupInfo
 ) -> None:
     if desc.members:
         raise CliError(
