@@ -18,10 +18,11 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from chirpstream.client_config import add_client_arguments
 from chirpstream.tools.common import (
@@ -37,7 +38,7 @@ from chirpstream.tools.common import (
 )
 from chirpstream.tools.delete_offsets import delete_offsets
 from dashboard.cluster_probe import ClusterProbe, GroupInfo, speaks
-from dashboard.store import MemberRow
+from dashboard.collector import librdkafka_group_info
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -127,7 +128,9 @@ def _group(admin: AdminClient, args: argparse.Namespace) -> GroupInfo:
     probe = _probe(args)
     if probe is None:
         futures = admin.describe_consumer_groups([args.group], request_timeout=TIMEOUT_S)
-        return _from_librdkafka(result(futures[args.group]))
+        desc = result(futures[args.group])
+        coordinator = (desc.coordinator.host, desc.coordinator.port) if desc.coordinator else None
+        return replace(librdkafka_group_info(args.group, desc), coordinator=coordinator)
     try:
         found = probe.group(args.group)
     finally:
@@ -138,26 +141,6 @@ def _group(admin: AdminClient, args: argparse.Namespace) -> GroupInfo:
             " moment (a broker may be restarting)"
         )
     return found
-
-
-def _from_librdkafka(desc: ConsumerGroupDescription) -> GroupInfo:
-    members = [
-        MemberRow(
-            desc.group_id,
-            m.member_id,
-            m.client_id,
-            m.host,
-            [(tp.topic, tp.partition) for tp in (m.assignment.topic_partitions or [])]
-            if m.assignment
-            else [],
-        )
-        for m in desc.members
-    ]
-    coordinator = (desc.coordinator.host, desc.coordinator.port) if desc.coordinator else None
-    protocol_type = "" if desc.is_simple_consumer_group else "consumer"
-    return GroupInfo(
-        desc.group_id, desc.state.name, protocol_type, desc.partition_assignor, members, coordinator
-    )
 
 
 def _action(args: argparse.Namespace) -> str:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from chirpstream.kafka import ensure_topic
 from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
@@ -27,6 +26,7 @@ from consumers.fold import StatsFolder
 from ingest.simulate import DEFAULT_RATE, simulated_envelopes
 from tests.support.broker_process import ROOT
 from tests.support.commands import service, simulated_ingest
+from tests.support.group_reads import described_group
 from tests.support.stats import fold_until
 
 GROUP_BROKER = {"group.min.session.timeout.ms": "1000"}
@@ -221,14 +221,12 @@ def test_two_launchers_give_their_workers_different_client_ids(broker_factory):
         )
         for _ in range(2)
     ]
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     try:
         deadline = time.monotonic() + 60
         members: list = []
         while len(members) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
-            found = admin.describe_consumer_groups(["analytics"])["analytics"].result(10)
-            members = found.members
+            members = described_group(broker.bootstrap, "analytics").members
     finally:
         for launcher in launchers:
             launcher.terminate()
