@@ -20,7 +20,8 @@ API does not expose it.
   ``fetchOnlyFromLeader`` is false for that id), so the log strip can show how far each
   follower has copied. A replica that does not answer is left out;
 - FindCoordinator and OffsetFetch v7 (``committed``): a group's committed offsets, from its
-  coordinator;
+  coordinator; OffsetCommit v8 (``commit``) as a client outside the group (generation -1, no
+  member id), as Kafka's ``Admin.alterConsumerGroupOffsets`` commits;
 - ListGroups v4 to every running broker (each lists the groups it coordinates), FindCoordinator
   for all of them (batched, v4, where the broker's ApiVersions offers it; else one v3 request
   per group) and DescribeGroups v5 to each coordinator for its groups (``groups``): state,
@@ -62,6 +63,11 @@ from kio.schema.list_offsets.v7.request import (
     ListOffsetsTopic,
 )
 from kio.schema.metadata.v12.request import MetadataRequest
+from kio.schema.offset_commit.v8.request import (
+    OffsetCommitRequest,
+    OffsetCommitRequestPartition,
+    OffsetCommitRequestTopic,
+)
 from kio.schema.offset_fetch.v7.request import OffsetFetchRequest, OffsetFetchRequestTopic
 
 from broker.net.client import ClientError, KafkaClient
@@ -169,6 +175,13 @@ class ClusterProbe:
         every partition it committed), asked of its coordinator; None when no coordinator
         answered."""
         return self._loop.run_until_complete(self._committed(group, partitions))
+
+    def commit(
+        self, group: str, offsets: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], ErrorCode] | None:
+        """Commit ``offsets`` for ``group`` at its coordinator: each partition's error (none:
+        committed); None when no coordinator answered."""
+        return self._loop.run_until_complete(self._commit(group, offsets))
 
     def groups(self, view: ClusterView, skip: Iterable[str] = ()) -> list[GroupInfo] | None:
         """Every consumer group (but ``skip``) that the running brokers of ``view`` list, as
@@ -335,14 +348,50 @@ class ClusterProbe:
                         found.setdefault(key, []).append((node, int(p.offset)))
         return {key: tuple(ends) for key, ends in found.items()}
 
+    async def _coordinator(self, group: str) -> Address | None:
+        got = await self._first(self._brokers, FindCoordinatorRequest(key=group, key_type=0))
+        if got is None or got[1].error_code is not ErrorCode.none:
+            return None
+        return (got[1].host, int(got[1].port))
+
+    async def _commit(
+        self, group: str, offsets: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], ErrorCode] | None:
+        coordinator = await self._coordinator(group)
+        if coordinator is None:
+            return None
+        topics: dict[str, list[OffsetCommitRequestPartition]] = {}
+        for (topic, partition), offset in sorted(offsets.items()):
+            topics.setdefault(topic, []).append(
+                OffsetCommitRequestPartition(
+                    partition_index=partition, committed_offset=offset, committed_metadata=""
+                )
+            )
+        request = OffsetCommitRequest(
+            group_id=group,
+            member_id="",
+            topics=tuple(
+                OffsetCommitRequestTopic(name=name, partitions=tuple(parts))
+                for name, parts in topics.items()
+            ),
+        )
+        try:
+            answer = await self._ask(coordinator, request)
+        except ClientError as exc:
+            log.debug("%s: %s", coordinator, exc)
+            return None
+        return {
+            (str(t.name), int(p.partition_index)): p.error_code
+            for t in answer.topics
+            for p in t.partitions
+        }
+
     async def _committed(
         self, group: str, partitions: Sequence[tuple[str, int]] | None
     ) -> dict[tuple[str, int], int] | None:
-        find = FindCoordinatorRequest(key=group, key_type=0)
-        got = await self._first(self._brokers, find)
-        if got is None or got[1].error_code is not ErrorCode.none:
+        coordinator = await self._coordinator(group)
+        if coordinator is None:
             return None
-        coordinator = (got[1].host, int(got[1].port))
         topics = None
         if partitions is not None:
             wanted: dict[str, list[int]] = {}
@@ -431,10 +480,9 @@ class ClusterProbe:
         return listed if answered else None
 
     async def _group(self, group_id: str) -> GroupInfo | None:
-        got = await self._first(self._brokers, FindCoordinatorRequest(key=group_id, key_type=0))
-        if got is None or got[1].error_code is not ErrorCode.none:
+        coordinator = await self._coordinator(group_id)
+        if coordinator is None:
             return None
-        coordinator = (got[1].host, int(got[1].port))
         request = DescribeGroupsRequest(groups=(group_id,), include_authorized_operations=False)
         try:
             answer = await self._ask(coordinator, request)

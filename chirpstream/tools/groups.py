@@ -4,12 +4,13 @@
 ``--describe`` shortens each member id's 36-character UUID to its first 8 characters and ``…``
 (``rdkafka-0ff02b99…``), so the table fits a projector; ``--full-ids`` prints them whole.
 
-On a PLAINTEXT cluster the groups are listed, described and their commits read by the
-project's wire client (``dashboard.cluster_probe``): librdkafka 2.16.0's admin group calls
+On a PLAINTEXT cluster the groups are listed, described, their commits read and reset by
+the project's wire client (``dashboard.cluster_probe``): librdkafka 2.16.0's admin group calls
 crash the process now and then while a broker restarts (ListConsumerGroupOffsets segfaults
 when a coordinator answers NOT_COORDINATOR, librdkafka issue 5040; DescribeConsumerGroups
-aborts on an ``eonce`` reference count). On a TLS or SASL cluster, which the wire client
-cannot reach, librdkafka's admin client asks.
+aborts on an ``eonce`` reference count in the coordinator request code that
+AlterConsumerGroupOffsets shares). On a TLS or SASL cluster, which the wire client cannot
+reach, librdkafka's admin client asks.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata
+from kio.schema.errors import ErrorCode
 
 from chirpstream.client_config import add_client_arguments
 from chirpstream.tools.common import (
@@ -199,6 +201,35 @@ def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
     }
 
 
+def _commit(admin: AdminClient, args: argparse.Namespace, plan: list[tuple[str, int, int]]) -> None:
+    """Commit the plan's offsets for the group: by the probe's OffsetCommit where it can ask
+    (PLAINTEXT), as librdkafka's AlterConsumerGroupOffsets goes through the same coordinator
+    request code as its DescribeConsumerGroups, which aborts the process now and then while
+    brokers restart; by librdkafka on a TLS or SASL cluster."""
+    probe = _probe(args)
+    if probe is not None:
+        try:
+            errors = probe.commit(args.group, {(t, p): o for t, p, o in plan})
+        finally:
+            probe.close()
+        if errors is None:
+            raise CliError(
+                f"the coordinator of the group {args.group} did not confirm the reset; run it again"
+                " (a broker may be restarting)"
+            )
+        for (topic, partition), error in sorted(errors.items()):
+            if error is not ErrorCode.none:
+                raise CliError(f"cannot reset {topic}-{partition}: {KafkaError(error.value).str()}")
+        return
+    request = ConsumerGroupTopicPartitions(
+        args.group, [TopicPartition(t, p, o) for t, p, o in plan]
+    )
+    altered = result(admin.alter_consumer_group_offsets([request])[args.group])
+    for tp in altered.topic_partitions:
+        if tp.error is not None:
+            raise CliError(f"cannot reset {tp.topic}-{tp.partition}: {tp.error.str()}")
+
+
 def _watermarks(args: argparse.Namespace, keys: Sequence[Key]) -> dict[Key, tuple[int, int]]:
     if not keys:
         return {}
@@ -300,13 +331,7 @@ def _reset(
             new = clamped
         plan.append((*key, new))
     if args.execute:
-        request = ConsumerGroupTopicPartitions(
-            args.group, [TopicPartition(t, p, o) for t, p, o in plan]
-        )
-        altered = result(admin.alter_consumer_group_offsets([request])[args.group])
-        for tp in altered.topic_partitions:
-            if tp.error is not None:
-                raise CliError(f"cannot reset {tp.topic}-{tp.partition}: {tp.error.str()}")
+        _commit(admin, args, plan)
     elif not args.dry_run:
         print("note: a dry run; add --execute to apply it", file=sys.stderr)
     print()

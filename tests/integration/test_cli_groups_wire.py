@@ -19,11 +19,16 @@ def crashes(*_args, **_kwargs):
 
 
 def forbid_admin_group_calls(monkeypatch) -> None:
-    for call in ("list_consumer_group_offsets", "describe_consumer_groups", "list_consumer_groups"):
+    for call in (
+        "list_consumer_group_offsets",
+        "describe_consumer_groups",
+        "list_consumer_groups",
+        "alter_consumer_group_offsets",
+    ):
         monkeypatch.setattr(AdminClient, call, crashes)
 
 
-def test_list_describe_and_shift_without_librdkafkas_admin_group_calls(broker, monkeypatch, capsys):
+def test_list_describe_and_reset_without_librdkafkas_admin_group_calls(broker, monkeypatch, capsys):
     b = broker.bootstrap
     admin = AdminClient({"bootstrap.servers": b})
     admin.create_topics([NewTopic("stream", 3)])["stream"].result(15)
@@ -41,10 +46,13 @@ def test_list_describe_and_shift_without_librdkafkas_admin_group_calls(broker, m
     assert {int(r[2]): int(r[3]) for r in rows} == COMMITTED
 
     shift = ["--reset-offsets", "--group", "readers", "--topic", "stream", "--shift-by", "-1"]
-    assert cli.main(["groups", "--bootstrap-servers", b, *shift]) == 0
+    assert cli.main(["groups", "--bootstrap-servers", b, *shift, "--execute"]) == 0
     plan = _rows(capsys.readouterr().out)
     # The plan starts from the committed offsets (clamped to the empty log's start, 0).
-    assert {int(r[2]) for r in plan} == set(COMMITTED)
+    assert {int(r[2]): int(r[3]) for r in plan} == dict.fromkeys(COMMITTED, 0)
+    assert cli.main(["groups", "--bootstrap-servers", b, "--describe", "--group", "readers"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert {int(r[2]): int(r[3]) for r in rows} == dict.fromkeys(COMMITTED, 0)  # committed
 
 
 def _rows(stdout: str) -> list[list[str]]:
