@@ -349,7 +349,9 @@ class ClusterProbe:
         return {key: tuple(ends) for key, ends in found.items()}
 
     async def _coordinator(self, group: str) -> Address | None:
-        got = await self._first(self._brokers, FindCoordinatorRequest(key=group, key_type=0))
+        """``group``'s coordinator, asked of the brokers in turn; None when none named it."""
+        find = FindCoordinatorRequest(key=group, key_type=GROUP_KEY)
+        got = await self._first(self._brokers, find)
         if got is None or got[1].error_code is not ErrorCode.none:
             return None
         return (got[1].host, int(got[1].port))
