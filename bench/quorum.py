@@ -111,6 +111,7 @@ def single_controller_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> 
     print(
         f"idle CPU over {idle_s:.0f} s, a single controller (node 0) and two observers: "
         + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+        + f"; load average {_load()}"
     )
     return cpu
 
@@ -132,7 +133,7 @@ def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[i
             + (" (active)" if leader is not None and leader[0] == node else "")
             for node in (1, 2, 3)
         )
-        + f"; the broker {cpu[0]:.2f} %"
+        + f"; the broker {cpu[0]:.2f} %; load average {_load()}"
     )
     return cpu
 
@@ -210,6 +211,7 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
                       f"topic created {to_topic:.2f} s after SIGKILL", flush=True)  # fmt: skip
             time.sleep(settle_s)  # restarted nodes finish catching up
             cpu = idle_cpu(cluster, idle_s)
+            leader = active_controller(cluster)
         finally:
             cluster.stop()
     if runs:
@@ -221,7 +223,12 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
         )
     print(
         f"idle CPU over {idle_s:.0f} s, per node (broker and controller in one process): "
-        + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+        + ", ".join(
+            f"node {node} {percent:.2f} %"
+            + (" (active controller)" if leader is not None and leader[0] == node else "")
+            for node, percent in sorted(cpu.items())
+        )
+        + f"; load average {_load()}"
     )
     with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
         single_controller_idle_cpu(Path(folder), idle_s, settle_s)
