@@ -36,7 +36,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.raft import leader_change
 from broker.raft.config import QuorumConfig
-from broker.raft.leader import NEVER, LeaderState
+from broker.raft.leader import LeaderState
 from broker.raft.log import RaftLog
 from broker.raft.messages import (
     NO_LEADER,
@@ -275,7 +275,8 @@ class RaftCore:
         """The earliest time at which ``tick`` has something to do (None: nothing pending)."""
         retry = self._retry_deadline
         if retry is not None and self.role is Role.LEADER:
-            retry = max(retry, self._first_silence())
+            silence = self._first_silence()
+            retry = None if silence is None else max(retry, silence)
         times = [self._election_deadline, self._fetch_deadline, self._backoff_deadline, retry]
         if self._leader is not None:
             times.append(self._leader.check_quorum_deadline)
@@ -286,17 +287,18 @@ class RaftCore:
         due = [t for t in times if t is not None]
         return min(due) if due else None
 
-    def _first_silence(self) -> int:
+    def _first_silence(self) -> int | None:
         """The earliest time another voter can count as silent for the leader's repeated
         BeginQuorumEpoch (``_send_begin_quorum_epoch``): before it that round sends nothing,
-        so an idle leader whose voters all fetch is not woken for it."""
+        so an idle leader whose voters all fetch is not woken for it (None: there is no other
+        voter, and the round never sends anything)."""
         assert self._leader is not None
         voters = self.voters
-        last = min(
-            (r.last_contact for v, r in self._leader.replicas.items() if v in voters),
-            default=NEVER,
-        )
-        return last + self.config.fetch_timeout_ms // 2 + self.config.fetch_max_wait_ms + 1
+        contacts = [r.last_contact for v, r in self._leader.replicas.items() if v in voters]
+        if not contacts:
+            return None
+        quiet = self.config.fetch_timeout_ms // 2 + self.config.fetch_max_wait_ms
+        return min(contacts) + quiet + 1
 
     def step(self, message: Message) -> None:
         """Handle one received message (at the time of the last ``tick``)."""

@@ -139,3 +139,15 @@ def test_an_idle_leader_comes_due_only_when_it_has_something_to_send() -> None:
     assert wakes >= 10 * CONFIG.fetch_timeout_ms // CONFIG.fetch_max_wait_ms - 1  # every hold
     assert idle_wakes == 0
     assert leader.role is Role.LEADER
+
+
+def test_a_lone_voter_leading_an_idle_quorum_has_nothing_to_wake_for() -> None:
+    """A single controller has no other voter to announce its epoch to: with no observer
+    fetching, nothing is due at all."""
+    quorum = Quorum(1)
+    quorum.settle(lambda: quorum.leader() is not None)
+    leader = quorum.leader()
+    assert leader is not None
+    run_idle(quorum, 2 * CONFIG.fetch_timeout_ms)
+    assert leader.next_deadline() is None
+    assert leader.role is Role.LEADER
