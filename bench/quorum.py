@@ -12,7 +12,9 @@ voters, every node ``process.roles=broker,controller``, the bundled quorum timeo
   the brokers' heartbeats, the replica fetchers' long polls), then three nodes with a single
   controller (``--controllers 1``: node 0 the only voter, the others observers), then three
   controller-only voters with one broker (the quorum's cost alone, plus one broker's
-  heartbeats). Issue 15's target: at most 1 % per node.
+  heartbeats). Issue 15's target: at most 1 % per node. Each node's wake-ups per second
+  (its event loop's voluntary context switches) are printed beside: CPU time rises on a busy
+  machine, the wake-ups hardly do, so they compare two versions even there.
 - Idle CPU with ``chirpstream up``'s partitions (also alone, with ``--with-topics``): the
   three combined nodes again, now holding ``tweets`` (6 partitions) and ``__consumer_offsets``
   (50), all with three replicas, so each node follows ~37 partitions, ~19 from each of the two
@@ -33,6 +35,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -86,19 +89,44 @@ def cpu_seconds(node: NodeProcess) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def idle_cpu(cluster: Cluster, seconds: float) -> dict[int, float]:
-    """Each node's CPU over ``seconds`` of an idle cluster, in % of one core."""
-    before = {node.node_id: cpu_seconds(node) for node in cluster.nodes}
+def wakeup_count(node: NodeProcess) -> int:
+    """How often the node's main thread (its event loop) has gone to sleep and been woken
+    (voluntary context switches): unlike CPU time, barely moved by what else the machine
+    runs, so a change in what wakes a node shows in it even on a busy machine."""
+    assert node.proc is not None
+    for line in Path(f"/proc/{node.proc.pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise RuntimeError("no voluntary_ctxt_switches in /proc (not Linux?)")
+
+
+class Idle(NamedTuple):
+    """One node's cost while idle: CPU in % of one core, and wake-ups per second."""
+
+    percent: float
+    wakeups_per_s: float
+
+    def __str__(self) -> str:
+        return f"{self.percent:.2f} % ({self.wakeups_per_s:.0f} wake-ups/s)"
+
+
+def idle_cpu(cluster: Cluster, seconds: float) -> dict[int, Idle]:
+    """Each node's CPU over ``seconds`` of an idle cluster, in % of one core, and how often
+    it woke."""
+    before = {node.node_id: (cpu_seconds(node), wakeup_count(node)) for node in cluster.nodes}
     started = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - started
     return {
-        node.node_id: 100 * (cpu_seconds(node) - before[node.node_id]) / elapsed
+        node.node_id: Idle(
+            100 * (cpu_seconds(node) - before[node.node_id][0]) / elapsed,
+            (wakeup_count(node) - before[node.node_id][1]) / elapsed,
+        )
         for node in cluster.nodes
     }
 
 
-def single_controller_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
+def single_controller_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, Idle]:
     """Idle CPU of three nodes with one voter (node 0, broker and controller) and two
     brokers that follow the metadata log as observers."""
     cluster = Cluster(folder / "single", brokers=3, controllers=1)
@@ -110,12 +138,13 @@ def single_controller_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> 
         cluster.stop()
     print(
         f"idle CPU over {idle_s:.0f} s, a single controller (node 0) and two observers: "
-        + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+        + ", ".join(f"node {node} {idle}" for node, idle in sorted(cpu.items()))
+        + f"; load average {_load()}"
     )
     return cpu
 
 
-def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, float]:
+def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[int, Idle]:
     """Idle CPU of three controller-only voters (ids 1-3) beside one broker (id 0)."""
     cluster = Cluster(folder / "controllers", brokers=1, controllers=3, dedicated_controllers=True)
     try:
@@ -128,18 +157,18 @@ def controllers_idle_cpu(folder: Path, idle_s: float, settle_s: float) -> dict[i
     print(
         f"idle CPU over {idle_s:.0f} s, controller-only voters: "
         + ", ".join(
-            f"node {node} {cpu[node]:.2f} %"
+            f"node {node} {cpu[node]}"
             + (" (active)" if leader is not None and leader[0] == node else "")
             for node in (1, 2, 3)
         )
-        + f"; the broker {cpu[0]:.2f} %"
+        + f"; the broker {cpu[0]}; load average {_load()}"
     )
     return cpu
 
 
 def topics_idle_cpu(
     folder: Path, idle_s: float, settle_s: float, profiled: int | None = None
-) -> dict[int, float]:
+) -> dict[int, Idle]:
     """Idle CPU of three combined nodes holding ``chirpstream up``'s partitions, RF 3; with
     ``profiled``, that node runs under cProfile in the measured window (which costs it CPU)
     and what woke it is printed."""
@@ -174,10 +203,10 @@ def topics_idle_cpu(
     print(
         f"idle CPU over {idle_s:.0f} s with tweets (6) and __consumer_offsets (50), RF 3: "
         + ", ".join(
-            f"node {node} {percent:.2f} %"
+            f"node {node} {idle}"
             + (" (active controller)" if leader is not None and leader[0] == node else "")
             + (" (profiled)" if node == profiled else "")
-            for node, percent in sorted(cpu.items())
+            for node, idle in sorted(cpu.items())
         )
         + f"; load average {_load()}"
     )
@@ -210,6 +239,7 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
                       f"topic created {to_topic:.2f} s after SIGKILL", flush=True)  # fmt: skip
             time.sleep(settle_s)  # restarted nodes finish catching up
             cpu = idle_cpu(cluster, idle_s)
+            leader = active_controller(cluster)
         finally:
             cluster.stop()
     if runs:
@@ -221,7 +251,12 @@ def main(runs: int, idle_s: float, settle_s: float) -> None:
         )
     print(
         f"idle CPU over {idle_s:.0f} s, per node (broker and controller in one process): "
-        + ", ".join(f"node {node} {percent:.2f} %" for node, percent in sorted(cpu.items()))
+        + ", ".join(
+            f"node {node} {idle}"
+            + (" (active controller)" if leader is not None and leader[0] == node else "")
+            for node, idle in sorted(cpu.items())
+        )
+        + f"; load average {_load()}"
     )
     with tempfile.TemporaryDirectory(prefix="chirpstream-quorum-") as folder:
         single_controller_idle_cpu(Path(folder), idle_s, settle_s)

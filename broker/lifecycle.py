@@ -128,12 +128,11 @@ class BrokerLifecycle:
 
     async def _pause(self, delay_s: float) -> None:
         """Until the next heartbeat is due, or one is wanted now (a controlled shutdown)."""
-        waiting = asyncio.ensure_future(self._wake.wait())
+        timer = self._clock.call_later(delay_s, self._wake.set)
         try:
-            await asyncio.wait({waiting, sleep(self._clock, delay_s)},
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            await self._wake.wait()
         finally:
-            waiting.cancel()
+            timer.cancel()
 
     async def _register(self) -> None:
         request = registration.BrokerRegistrationRequest(

@@ -15,6 +15,7 @@ import io
 import itertools
 import struct
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from kio.serial import entity_reader, entity_writer
@@ -139,25 +140,33 @@ class KafkaClient:
         self._in_flight.clear()
 
     def _frame(self, body: Any, correlation_id: int) -> bytes:
-        header_cls = body.__header_schema__
+        key_and_version, after_correlation = _request_header(
+            body.__header_schema__, body.__api_key__, body.__version__, self.client_id
+        )
         out = io.BytesIO()
         out.write(b"\0\0\0\0")
-        entity_writer(header_cls)(out, _header(header_cls, body, correlation_id, self.client_id))
+        out.write(key_and_version)
+        out.write(_CORRELATION.pack(correlation_id))
+        out.write(after_correlation)
         entity_writer(type(body))(out, body)
         frame = out.getbuffer()
         _SIZE.pack_into(frame, 0, len(frame) - _SIZE.size)
         return bytes(frame)
 
 
-def _header(header_cls: type, body: Any, correlation_id: int, client_id: str) -> Any:
-    fields = {
-        "request_api_key": body.__api_key__,
-        "request_api_version": body.__version__,
-        "correlation_id": correlation_id,
-    }
+@cache
+def _request_header(
+    header_cls: type, api_key: int, version: int, client_id: str
+) -> tuple[bytes, bytes]:
+    """A request header encoded once by kio, split around its correlation id: the API key and
+    version before it, the client id (and a flexible header's tagged fields) after it."""
+    fields = {"request_api_key": api_key, "request_api_version": version, "correlation_id": 0}
     if "client_id" in header_cls.__dataclass_fields__:
         fields["client_id"] = client_id
-    return header_cls(**fields)
+    out = io.BytesIO()
+    entity_writer(header_cls)(out, header_cls(**fields))
+    encoded = out.getvalue()
+    return encoded[:4], encoded[8:]
 
 
 class NodeClients:

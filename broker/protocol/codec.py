@@ -35,6 +35,7 @@ from broker.protocol.schema_plan import FieldPlan, entity_plan
 
 _PEEK = struct.Struct(">hhi")
 _SIZE = struct.Struct(">i")
+_SIZE_AND_CORRELATION = struct.Struct(">ii")
 
 
 class Request(NamedTuple):
@@ -126,14 +127,18 @@ def encode_body(api_key: int, version: int, body: Mapping) -> bytes:
 
 def response_frame(api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
     """Size, the version's response header, then an encoded body."""
+    tail = _response_header_tail(api_key, version)
+    return _SIZE_AND_CORRELATION.pack(4 + len(tail) + len(body), correlation_id) + tail + body
+
+
+@cache
+def _response_header_tail(api_key: int, version: int) -> bytes:
+    """What the version's response header holds after its correlation id (v1, the flexible
+    versions' header: its empty tagged fields), encoded once by kio."""
     header_cls = response_class(api_key, version).__header_schema__
     out = io.BytesIO()
-    out.write(b"\0\0\0\0")
-    _writer(header_cls)(out, header_cls(correlation_id=correlation_id))
-    out.write(body)
-    data = out.getbuffer()
-    _SIZE.pack_into(data, 0, len(data) - 4)
-    return bytes(data)
+    _writer(header_cls)(out, header_cls(correlation_id=0))
+    return out.getvalue()[4:]
 
 
 class _Build(NamedTuple):

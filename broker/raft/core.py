@@ -273,12 +273,11 @@ class RaftCore:
 
     def next_deadline(self) -> int | None:
         """The earliest time at which ``tick`` has something to do (None: nothing pending)."""
-        times = [
-            self._election_deadline,
-            self._fetch_deadline,
-            self._backoff_deadline,
-            self._retry_deadline,
-        ]
+        retry = self._retry_deadline
+        if retry is not None and self.role is Role.LEADER:
+            silence = self._first_silence()
+            retry = None if silence is None else max(retry, silence)
+        times = [self._election_deadline, self._fetch_deadline, self._backoff_deadline, retry]
         if self._leader is not None:
             times.append(self._leader.check_quorum_deadline)
             times.extend(deadline for _, deadline in self._parked.values())
@@ -287,6 +286,19 @@ class RaftCore:
             times.append(in_flight[2] if in_flight is not None else self._next_fetch_at)
         due = [t for t in times if t is not None]
         return min(due) if due else None
+
+    def _first_silence(self) -> int | None:
+        """The earliest time another voter can count as silent for the leader's repeated
+        BeginQuorumEpoch (``_send_begin_quorum_epoch``): before it that round sends nothing,
+        so an idle leader whose voters all fetch is not woken for it (None: there is no other
+        voter, and the round never sends anything)."""
+        assert self._leader is not None
+        voters = self.voters
+        contacts = [r.last_contact for v, r in self._leader.replicas.items() if v in voters]
+        if not contacts:
+            return None
+        quiet = self.config.fetch_timeout_ms // 2 + self.config.fetch_max_wait_ms
+        return min(contacts) + quiet + 1
 
     def step(self, message: Message) -> None:
         """Handle one received message (at the time of the last ``tick``)."""

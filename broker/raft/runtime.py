@@ -114,7 +114,8 @@ class RaftRuntime:
         self._persisting: asyncio.Future[None] | None = None  # the worker thread's write
         self._seen: tuple[Role, int, int] | None = None  # the last role, epoch, leader logged
         self._wake = asyncio.Event()
-        self._timer: TimerHandle | None = None
+        self._timer: TimerHandle | None = None  # wakes the loop at the core's next deadline
+        self._timer_due: int | None = None  # that deadline
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._inbound_ids = itertools.count(1)
@@ -536,10 +537,19 @@ class RaftRuntime:
     # ---- timers and failures ------------------------------------------------------------
 
     def _schedule(self, deadline: int | None) -> None:
+        """Wake at ``deadline``. A timer already set for it is kept: on an idle leader most
+        turns (a Fetch arrives and is held) leave the earliest deadline where it was."""
+        if self._timer is not None and deadline == self._timer_due:
+            return
         self._cancel_timer()
         if deadline is not None:
             delay_s = max(0, deadline - self.clock.now_ms()) / 1000
-            self._timer = self.clock.call_later(delay_s, self._wake.set)
+            self._timer = self.clock.call_later(delay_s, self._timer_fired)
+            self._timer_due = deadline
+
+    def _timer_fired(self) -> None:
+        self._timer = None  # the next turn sets one again, even for the same deadline
+        self._wake.set()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -11,6 +11,7 @@ it knows.
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
@@ -19,6 +20,7 @@ from kio.serial import entity_writer
 from broker.net.registry import ApiSpec
 from broker.protocol.codec import Request, response_frame
 from broker.raft.core import NotLeaderError, QuorumStateError
+from broker.raft.messages import FetchRequest, FetchResponse
 from broker.raft.store import METADATA_TOPIC
 from broker.raft.wire import (
     PARTITION,
@@ -50,7 +52,29 @@ async def handle_raft(context: ControllerContext, request: Request) -> bytes:
         return _frame(request, error_response(body, ErrorCode.request_timed_out))
     except (NotLeaderError, QuorumStateError):  # the raft node is not running
         return _frame(request, error_response(body, ErrorCode.broker_not_available))
+    if isinstance(answer, FetchResponse) and _nothing_to_carry(answer):
+        body = _empty_fetch_body(
+            answer.error, answer.high_watermark, answer.leader_id, answer.leader_epoch
+        )
+        return response_frame(request.api_key, request.version, request.correlation_id, body)
     return _frame(request, response_to_kio(message, answer, timestamp=context.now_ms()))
+
+
+def _nothing_to_carry(answer: FetchResponse) -> bool:
+    """An idle quorum's Fetch answer: no entries, no divergence, no snapshot to fetch."""
+    return not answer.records and answer.diverging_epoch is None and answer.snapshot_id is None
+
+
+@lru_cache(maxsize=16)
+def _empty_fetch_body(error: ErrorCode, high_watermark: int, leader_id: int, epoch: int) -> bytes:
+    """The body of a Fetch answer that carries nothing, encoded once: an idle leader gives
+    each follower the same one every ``fetch.max.wait.ms`` until the high watermark moves."""
+    request = FetchRequest(leader_id, leader_id, 0, epoch, 0, 0)
+    answer = FetchResponse(leader_id, leader_id, 0, error, epoch, leader_id, high_watermark)
+    out = io.BytesIO()
+    entity = response_to_kio(request, answer, timestamp=0)
+    entity_writer(type(entity))(out, entity)
+    return out.getvalue()
 
 
 async def handle_describe_quorum(context: ControllerContext, request: Request) -> dict:

@@ -107,10 +107,18 @@ def _replica_id_of(body: Any) -> int:
 
 
 def _collect(
-    context: Context, topics: list[_Topic], max_bytes: int, replica_id: int
+    context: Context,
+    topics: list[_Topic],
+    max_bytes: int,
+    replica_id: int,
+    *,
+    update_followers: bool = True,
 ) -> tuple[list, int, bool]:
     """The answer, its record bytes, and whether it must go at once: it holds an error or a
-    diverging epoch, or tells a follower a high watermark it was not yet sent."""
+    diverging epoch, or tells a follower a high watermark it was not yet sent. A follower's
+    fetch offsets update its state once, as the request arrives (``update_followers``);
+    read again when a held fetch ends, they are as they were (Kafka's DelayedFetch reads
+    the logs again without updating the followers)."""
     replicas = context.replicas
     from_follower = replica_id >= 0
     urgent = False
@@ -153,7 +161,7 @@ def _collect(
                     parts.append(FetchPartition(index, 0, hw, hw, log_start, b"", -1, diverging))
                     urgent = True
                     continue
-                if log_start <= offset <= partition.log_end_offset:
+                if update_followers and log_start <= offset <= partition.log_end_offset:
                     partition.update_follower(
                         replica_id, offset, getattr(wanted, "log_start_offset", -1)
                     )
@@ -264,7 +272,9 @@ async def handle(context: Context, request: Request) -> list:
                 partition.remove_waiter(waiter)
             if held is not None:
                 context.replicas.release(replica_id, held)
-        answer, total, urgent = _collect(context, topics, body.max_bytes, replica_id)
+        answer, total, urgent = _collect(
+            context, topics, body.max_bytes, replica_id, update_followers=False
+        )
         if held is not None and held.new_partition:
             break  # this follower's next fetch names a partition that just moved here
     session_id, answer = _shape(fetch, answer)

@@ -17,6 +17,7 @@ from broker.protocol.codec import (
     read_request,
     request_class,
     response_class,
+    response_frame,
 )
 from broker.protocol.errors import ProtocolError
 
@@ -145,3 +146,20 @@ def test_a_null_where_the_schema_forbids_one_is_a_protocol_error():
         read_request(header + null_topic_data)
     empty_topic_data = b"\x00" + struct.pack(">hi", -1, 1000) + b"\x01" + b"\x00"
     assert read_request(header + empty_topic_data).body.topic_data == ()
+
+
+@pytest.mark.parametrize(("api_key", "version"), [(63, 0), (63, 2), (3, 12), (18, 3), (1, 12)])
+@pytest.mark.parametrize("correlation_id", [0, 7, 2**31 - 1, -5])
+def test_a_response_frame_has_the_header_kio_encodes_for_its_version(
+    api_key, version, correlation_id
+):
+    # The header is encoded once per version and the correlation id put in: the frame must
+    # be what kio writes for the whole header each time.
+    header_cls = response_class(api_key, version).__header_schema__
+    out = io.BytesIO()
+    entity_writer(header_cls)(out, header_cls(correlation_id=correlation_id))
+    body = b"\x01\x02\x03"
+    expected = out.getvalue() + body
+    assert response_frame(api_key, version, correlation_id, body) == (
+        struct.pack(">i", len(expected)) + expected
+    )

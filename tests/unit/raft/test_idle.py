@@ -117,3 +117,37 @@ def test_a_follower_whose_leader_is_gone_still_starts_an_election_in_time() -> N
         link=lambda m: m.source != leader.node_id,
     )
     assert took <= CONFIG.fetch_timeout_ms + 2 * CONFIG.election_timeout_ms + 50
+
+
+def test_an_idle_leader_comes_due_only_when_it_has_something_to_send() -> None:
+    """A driver wakes the core at ``next_deadline``: on an idle quorum whose voters fetch,
+    each time it comes due the leader answers a held Fetch; the rounds of BeginQuorumEpoch
+    that would go to no voter never make it due."""
+    quorum, leader, _, _ = settled()
+    leader_id = leader.node_id
+    idle_wakes, wakes = 0, 0
+    start = quorum.now
+    while quorum.now - start < 10 * CONFIG.fetch_timeout_ms:
+        while quorum.mailbox:
+            quorum.deliver()
+        due = leader.next_deadline()
+        quorum.advance(5)
+        if due is not None and due <= quorum.now:
+            wakes += 1
+            sent = [m for m in quorum.mailbox if m.source == leader_id]
+            idle_wakes += not sent
+    assert wakes >= 10 * CONFIG.fetch_timeout_ms // CONFIG.fetch_max_wait_ms - 1  # every hold
+    assert idle_wakes == 0
+    assert leader.role is Role.LEADER
+
+
+def test_a_lone_voter_leading_an_idle_quorum_has_nothing_to_wake_for() -> None:
+    """A single controller has no other voter to announce its epoch to: with no observer
+    fetching, nothing is due at all."""
+    quorum = Quorum(1)
+    quorum.settle(lambda: quorum.leader() is not None)
+    leader = quorum.leader()
+    assert leader is not None
+    run_idle(quorum, 2 * CONFIG.fetch_timeout_ms)
+    assert leader.next_deadline() is None
+    assert leader.role is Role.LEADER

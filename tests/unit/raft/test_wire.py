@@ -10,6 +10,7 @@ from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 
+from broker.net.controller_handlers.quorum import _empty_fetch_body
 from broker.protocol.codec import encode_body
 from broker.raft.messages import (
     BeginQuorumEpochRequest,
@@ -135,3 +136,22 @@ def test_describe_quorum_encodes_in_every_version(version):
     assert [r.replica_id for r in partition.observers] == [3]
     if version >= 1:
         assert partition.current_voters[1].last_caught_up_timestamp == 980
+
+
+@pytest.mark.parametrize(
+    ("error", "high_watermark", "leader_id"),
+    [(ErrorCode.none, 8, 0), (ErrorCode.none, 9, 0), (ErrorCode.not_leader_or_follower, -1, 2)],
+)
+def test_an_answer_that_carries_nothing_is_sent_as_the_one_encoded_for_it(
+    error, high_watermark, leader_id
+):
+    # The controller listener sends an idle leader's Fetch answers from bytes encoded once;
+    # they must be those of the answer itself, for whichever request it answers.
+    request = FetchRequest(2, 0, 13, current_leader_epoch=3, fetch_offset=9, last_fetched_epoch=3)
+    answer = FetchResponse(0, 2, 13, error, 3, leader_id, high_watermark)
+    entity = response_to_kio(request, answer, timestamp=1_700_000_000_000)
+    out = io.BytesIO()
+    entity_writer(type(entity))(out, entity)
+    assert _empty_fetch_body(error, high_watermark, leader_id, 3) == out.getvalue()
+    body, _ = entity_reader(type(entity))(out.getvalue(), 0)
+    assert response_from_kio(request, body) == answer

@@ -203,3 +203,28 @@ def test_a_lookup_by_time_never_answers_past_the_high_watermark(leader) -> None:
     assert (found.error_code, found.offset) == (ErrorCode.none, -1)
     found = list_offsets_answer(context, 7, NOW_MS)
     assert (found.error_code, found.offset) == (ErrorCode.none, 0)
+
+
+def test_a_held_follower_fetch_updates_the_followers_state_once_as_it_arrives(leader) -> None:
+    # As Kafka's DelayedFetch: the logs are read again when the hold ends, but the follower's
+    # fetch state is what its request said when it came, not renewed at the end of the hold.
+    context, replicas = leader
+    replica = partition_t0(replicas)
+    body = fetch_body(12, 0, replica=FOLLOWER) | {
+        "max_wait": datetime.timedelta(milliseconds=50),
+        "min_bytes": 1,
+    }
+
+    fetched(context, 12, fetch_body(12, 0, replica=FOLLOWER))  # told the high watermark
+
+    async def held_fetch() -> None:
+        answering = asyncio.ensure_future(
+            fetch.handle(context, read_request(request_payload(1, 12, body)))
+        )
+        await asyncio.sleep(0.01)
+        assert not answering.done()  # held: nothing to read
+        context.clock.advance(10_000)
+        await answering
+
+    asyncio.run(held_fetch())
+    assert replica.followers[FOLLOWER].last_fetch_ms == NOW_MS
