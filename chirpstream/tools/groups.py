@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata
@@ -109,20 +110,32 @@ def _probe(args: argparse.Namespace) -> ClusterProbe | None:
     return ClusterProbe(config["bootstrap.servers"], None, TIMEOUT_S) if speaks(config) else None
 
 
+T = TypeVar("T")
+
+
+def _asked(probe: ClusterProbe, question: Callable[[ClusterProbe], T | None], unanswered: str) -> T:
+    """``question``'s answer by ``probe``, which is closed after; ``unanswered`` (what to do)
+    when no broker answered it (None)."""
+    try:
+        found = question(probe)
+    finally:
+        probe.close()
+    if found is None:
+        raise CliError(unanswered)
+    return found
+
+
 def _group_ids(admin: AdminClient, args: argparse.Namespace) -> list[str]:
     """Every consumer group the brokers list, sorted."""
     probe = _probe(args)
     if probe is None:
         listed = result(admin.list_consumer_groups(request_timeout=TIMEOUT_S))
         return sorted(g.group_id for g in listed.valid)
-    try:
-        view = probe.view()
-        found = None if view is None else probe.group_ids(view)
-    finally:
-        probe.close()
-    if found is None:
-        raise CliError("no broker answered ListGroups; try again in a moment")
-    return found
+    return _asked(
+        probe,
+        lambda probe: None if (view := probe.view()) is None else probe.group_ids(view),
+        "no broker answered ListGroups; try again in a moment",
+    )
 
 
 def _group(admin: AdminClient, args: argparse.Namespace) -> GroupInfo:
@@ -133,16 +146,14 @@ def _group(admin: AdminClient, args: argparse.Namespace) -> GroupInfo:
         desc = result(futures[args.group])
         coordinator = (desc.coordinator.host, desc.coordinator.port) if desc.coordinator else None
         return replace(librdkafka_group_info(args.group, desc), coordinator=coordinator)
-    try:
-        found = probe.group(args.group)
-    finally:
-        probe.close()
-    if found is None:
-        raise CliError(
-            f"the coordinator of the group {args.group} did not answer; try again in a"
-            " moment (a broker may be restarting)"
-        )
-    return found
+    return _asked(probe, lambda probe: probe.group(args.group), _no_coordinator(args.group))
+
+
+def _no_coordinator(group: str) -> str:
+    return (
+        f"the coordinator of the group {group} did not answer; try again in a moment (a broker"
+        " may be restarting)"
+    )
 
 
 def _action(args: argparse.Namespace) -> str:
@@ -181,15 +192,9 @@ def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
     5040); by librdkafka on a TLS or SASL cluster."""
     probe = _probe(args)
     if probe is not None:
-        try:
-            found = probe.committed(args.group)
-        finally:
-            probe.close()
-        if found is None:
-            raise CliError(
-                f"the coordinator of the group {args.group} did not answer; try again in a"
-                " moment (a broker may be restarting)"
-            )
+        found = _asked(
+            probe, lambda probe: probe.committed(args.group), _no_coordinator(args.group)
+        )
         return {key: offset for key, offset in found.items() if offset >= 0}
     futures = admin.list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(args.group)], request_timeout=TIMEOUT_S
@@ -208,15 +213,12 @@ def _commit(admin: AdminClient, args: argparse.Namespace, plan: list[tuple[str, 
     brokers restart; by librdkafka on a TLS or SASL cluster."""
     probe = _probe(args)
     if probe is not None:
-        try:
-            errors = probe.commit(args.group, {(t, p): o for t, p, o in plan})
-        finally:
-            probe.close()
-        if errors is None:
-            raise CliError(
-                f"the coordinator of the group {args.group} did not confirm the reset; run it again"
-                " (a broker may be restarting)"
-            )
+        errors = _asked(
+            probe,
+            lambda probe: probe.commit(args.group, {(t, p): o for t, p, o in plan}),
+            f"the coordinator of the group {args.group} did not confirm the reset; run it again"
+            " (a broker may be restarting)",
+        )
         for (topic, partition), error in sorted(errors.items()):
             if error is not ErrorCode.none:
                 raise CliError(f"cannot reset {topic}-{partition}: {KafkaError(error.value).str()}")
