@@ -29,8 +29,11 @@ lint: $(STAMP)
 # The unit tests start no broker, cluster or browser and bound no wall-clock time: they run on
 # two pytest-xdist workers, one per core. The rest start brokers, clusters and Chromium, some
 # bound their time, and the cluster tests run one at a time: serially, after them. Both parts
-# always run; either failing fails the target.
+# always run; either failing fails the target. PYTHONDONTWRITEBYTECODE (set on some machines,
+# CI's among them) is dropped: with it every broker, worker and CLI the tests start compiled
+# chirpstream's modules anew (a broker's imports: 0.30 s of CPU, 0.18 s from the .pyc files).
 test: $(STAMP) tools lint
+	unset PYTHONDONTWRITEBYTECODE; \
 	$(BIN)/python -m pytest -n 2 tests/unit; unit=$$?; \
 	$(BIN)/python -m pytest --ignore=tests/unit && exit $$unit
 
