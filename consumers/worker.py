@@ -31,6 +31,7 @@ their leader died.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import functools
 import logging
 import os
@@ -69,6 +70,7 @@ COMMIT_INTERVAL_S = 1.0  # results acknowledged, then run starts committed
 PARTIAL_INTERVAL_S = 0.2  # open runs published as partial results, so results lag < 1 window
 RATE_INTERVAL_S = 5.0
 IDLE_CLOSE_S = 2.0  # a partition quiet this long has its open run closed, so its lag reaches 0
+STUCK_STOP_S = 20.0  # still running this long after SIGTERM: print every thread's stack
 
 
 def client_id(worker_id: int) -> str:
@@ -432,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop(*_: object) -> None:
         worker.running = False
+        # Stopping takes a checkpoint (results acked, then a commit) and a group leave: a
+        # worker still at it after STUCK_STOP_S says where, on stderr, and goes on.
+        faulthandler.dump_traceback_later(STUCK_STOP_S)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

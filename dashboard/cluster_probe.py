@@ -20,7 +20,8 @@ API does not expose it.
   ``fetchOnlyFromLeader`` is false for that id), so the log strip can show how far each
   follower has copied. A replica that does not answer is left out;
 - FindCoordinator and OffsetFetch v7 (``committed``): a group's committed offsets, from its
-  coordinator;
+  coordinator; OffsetCommit v8 (``commit``) as a client outside the group (generation -1, no
+  member id), as Kafka's ``Admin.alterConsumerGroupOffsets`` commits;
 - ListGroups v4 to every running broker (each lists the groups it coordinates), FindCoordinator
   for all of them (batched, v4, where the broker's ApiVersions offers it; else one v3 request
   per group) and DescribeGroups v5 to each coordinator for its groups (``groups``): state,
@@ -28,6 +29,8 @@ API does not expose it.
   groups (protocol type ``consumer``, or none: a group that only commits offsets), as
   Kafka's ``Admin.listConsumerGroups`` lists them. A group whose coordinator is not found or
   does not describe it (it is moving, as while a broker restarts) is left out of that answer.
+  ``group_ids`` is the listing alone (``kafka-consumer-groups.sh --list``), ``group`` one
+  group as its coordinator describes it (``--describe``).
 
 Each question goes to the node that answered last, then to the others; a node that does not
 answer within ``timeout_s`` is passed over. ApiVersions and DescribeQuorum wait ``PING_S`` at
@@ -60,6 +63,11 @@ from kio.schema.list_offsets.v7.request import (
     ListOffsetsTopic,
 )
 from kio.schema.metadata.v12.request import MetadataRequest
+from kio.schema.offset_commit.v8.request import (
+    OffsetCommitRequest,
+    OffsetCommitRequestPartition,
+    OffsetCommitRequestTopic,
+)
 from kio.schema.offset_fetch.v7.request import OffsetFetchRequest, OffsetFetchRequestTopic
 
 from broker.net.client import ClientError, KafkaClient
@@ -111,6 +119,7 @@ class GroupInfo:
     protocol_type: str
     assignor: str
     members: list[MemberRow]
+    coordinator: Address | None = None  # the broker that described it
 
 
 def speaks(client_config: Mapping[str, Any]) -> bool:
@@ -167,10 +176,29 @@ class ClusterProbe:
         answered."""
         return self._loop.run_until_complete(self._committed(group, partitions))
 
+    def commit(
+        self, group: str, offsets: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], ErrorCode] | None:
+        """Commit ``offsets`` for ``group`` at its coordinator: each partition's error (none:
+        committed); None when no coordinator answered."""
+        return self._loop.run_until_complete(self._commit(group, offsets))
+
     def groups(self, view: ClusterView, skip: Iterable[str] = ()) -> list[GroupInfo] | None:
         """Every consumer group (but ``skip``) that the running brokers of ``view`` list, as
         its coordinator describes it, by group id; None when no broker answered ListGroups."""
         return self._loop.run_until_complete(self._groups(view, frozenset(skip)))
+
+    def group_ids(self, view: ClusterView) -> list[str] | None:
+        """The consumer groups the running brokers of ``view`` list, sorted; None when no
+        broker answered ListGroups."""
+        running = [(b.host, b.port) for b in view.brokers if b.state == "running"]
+        listed = self._loop.run_until_complete(self._listed(running, frozenset()))
+        return None if listed is None else sorted(listed)
+
+    def group(self, group_id: str) -> GroupInfo | None:
+        """``group_id`` as its coordinator describes it (a group it does not know is "DEAD",
+        as in Kafka); None when no coordinator answered."""
+        return self._loop.run_until_complete(self._group(group_id))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -320,14 +348,52 @@ class ClusterProbe:
                         found.setdefault(key, []).append((node, int(p.offset)))
         return {key: tuple(ends) for key, ends in found.items()}
 
-    async def _committed(
-        self, group: str, partitions: Sequence[tuple[str, int]] | None
-    ) -> dict[tuple[str, int], int] | None:
-        find = FindCoordinatorRequest(key=group, key_type=0)
+    async def _coordinator(self, group: str) -> Address | None:
+        """``group``'s coordinator, asked of the brokers in turn; None when none named it."""
+        find = FindCoordinatorRequest(key=group, key_type=GROUP_KEY)
         got = await self._first(self._brokers, find)
         if got is None or got[1].error_code is not ErrorCode.none:
             return None
-        coordinator = (got[1].host, int(got[1].port))
+        return (got[1].host, int(got[1].port))
+
+    async def _commit(
+        self, group: str, offsets: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], ErrorCode] | None:
+        coordinator = await self._coordinator(group)
+        if coordinator is None:
+            return None
+        topics: dict[str, list[OffsetCommitRequestPartition]] = {}
+        for (topic, partition), offset in sorted(offsets.items()):
+            topics.setdefault(topic, []).append(
+                OffsetCommitRequestPartition(
+                    partition_index=partition, committed_offset=offset, committed_metadata=""
+                )
+            )
+        request = OffsetCommitRequest(
+            group_id=group,
+            member_id="",
+            topics=tuple(
+                OffsetCommitRequestTopic(name=name, partitions=tuple(parts))
+                for name, parts in topics.items()
+            ),
+        )
+        try:
+            answer = await self._ask(coordinator, request)
+        except ClientError as exc:
+            log.debug("%s: %s", coordinator, exc)
+            return None
+        return {
+            (str(t.name), int(p.partition_index)): p.error_code
+            for t in answer.topics
+            for p in t.partitions
+        }
+
+    async def _committed(
+        self, group: str, partitions: Sequence[tuple[str, int]] | None
+    ) -> dict[tuple[str, int], int] | None:
+        coordinator = await self._coordinator(group)
+        if coordinator is None:
+            return None
         topics = None
         if partitions is not None:
             wanted: dict[str, list[int]] = {}
@@ -356,26 +422,8 @@ class ClusterProbe:
 
     async def _groups(self, view: ClusterView, skip: frozenset[str]) -> list[GroupInfo] | None:
         running = [(b.host, b.port) for b in view.brokers if b.state == "running"]
-        answers = await asyncio.gather(
-            *(self._ask(address, _LIST_GROUPS) for address in running), return_exceptions=True
-        )
-        listed: set[str] = set()
-        answered = False
-        for address, answer in zip(running, answers, strict=True):
-            if isinstance(answer, BaseException):
-                if not isinstance(answer, ClientError):
-                    raise answer
-                log.info("listing groups of %s: %s", address, answer)
-            elif answer.error_code is not ErrorCode.none:
-                log.info("listing groups of %s: %s", address, answer.error_code.name)
-            else:
-                answered = True
-                listed.update(
-                    str(g.group_id)
-                    for g in answer.groups
-                    if g.protocol_type in CONSUMER_PROTOCOLS and g.group_id not in skip
-                )
-        if not answered:
+        listed = await self._listed(running, skip)
+        if listed is None:
             return None
         ids = sorted(listed)
         coordinators = await self._coordinators(ids, running) if ids else {}
@@ -405,10 +453,48 @@ class ClusterProbe:
                 continue
             for group in answer.groups:
                 if group.error_code is ErrorCode.none:
-                    found.append(_group_info(group))
+                    found.append(_group_info(group, address))
                 else:
                     log.info("describing %s: %s", group.group_id, group.error_code.name)
         return sorted(found, key=lambda g: g.group_id)
+
+    async def _listed(self, running: list[Address], skip: frozenset[str]) -> set[str] | None:
+        """The consumer groups (but ``skip``) that ``running`` list; None when none answered."""
+        answers = await asyncio.gather(
+            *(self._ask(address, _LIST_GROUPS) for address in running), return_exceptions=True
+        )
+        listed: set[str] = set()
+        answered = False
+        for address, answer in zip(running, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, ClientError):
+                    raise answer
+                log.info("listing groups of %s: %s", address, answer)
+            elif answer.error_code is not ErrorCode.none:
+                log.info("listing groups of %s: %s", address, answer.error_code.name)
+            else:
+                answered = True
+                listed.update(
+                    str(g.group_id)
+                    for g in answer.groups
+                    if g.protocol_type in CONSUMER_PROTOCOLS and g.group_id not in skip
+                )
+        return listed if answered else None
+
+    async def _group(self, group_id: str) -> GroupInfo | None:
+        coordinator = await self._coordinator(group_id)
+        if coordinator is None:
+            return None
+        request = DescribeGroupsRequest(groups=(group_id,), include_authorized_operations=False)
+        try:
+            answer = await self._ask(coordinator, request)
+        except ClientError as exc:
+            log.debug("%s: %s", coordinator, exc)
+            return None
+        described = answer.groups[0] if answer.groups else None
+        if described is None or described.error_code is not ErrorCode.none:
+            return None
+        return _group_info(described, coordinator)
 
     async def _coordinators(self, ids: list[str], addresses: list[Address]) -> dict[str, Address]:
         """The coordinator of each of ``ids`` that has one, asked of the first of
@@ -504,7 +590,7 @@ def _list_offsets(
     )
 
 
-def _group_info(group: Any) -> GroupInfo:
+def _group_info(group: Any, coordinator: Address) -> GroupInfo:
     members = []
     for member in group.members:
         try:
@@ -527,6 +613,7 @@ def _group_info(group: Any) -> GroupInfo:
         str(group.protocol_type),
         str(group.protocol_data),
         members,
+        coordinator,
     )
 
 

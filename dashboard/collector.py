@@ -281,7 +281,7 @@ class Collector:
         if not ids:
             return []
         described = self.admin.describe_consumer_groups(ids, request_timeout=timeout)
-        return [_group_info(group, described[group].result(timeout + 1)) for group in ids]
+        return [librdkafka_group_info(group, described[group].result(timeout + 1)) for group in ids]
 
     def _committed(self, group_ids: list[str], wire: bool) -> list[dict[tuple[str, int], int]]:
         """Each group's committed offsets (-1: none), by the probe when it can ask (``wire``):
@@ -431,7 +431,7 @@ def _with_offsets(
     ]
 
 
-def _group_info(group: str, desc: Any) -> GroupInfo:
+def librdkafka_group_info(group: str, desc: Any) -> GroupInfo:
     """librdkafka's ``ConsumerGroupDescription`` of ``group`` as the probe's ``GroupInfo``."""
     members = [
         MemberRow(

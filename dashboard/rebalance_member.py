@@ -6,6 +6,11 @@ the assignor given, whose rebalance callbacks do what librdkafka asks of the pro
 "kind" (assigned, revoked, lost), "partitions"}``. SIGTERM closes the consumer: it gives up
 its partitions (a last revoke) and leaves the group at once.
 
+Its stdin is a pipe from the process that started it: the first line is the other client
+settings as JSON (off the command line, where any user's ``ps`` would show a password), and
+its end (EOF: the parent closed it, or died, even by SIGKILL, which closes it too) stops the
+member as SIGTERM does, so no member outlives the page that started it.
+
 Kept to the client library alone, so that it starts quickly.
 """
 
@@ -15,8 +20,10 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -25,7 +32,10 @@ from chirpstream.settings import TWEETS_TOPIC
 ASSIGNORS = ("range", "cooperative-sticky")
 
 
-def member(bootstrap: str, config: dict[str, str], group: str, assignor: str, name: str) -> int:
+def member(
+    bootstrap: str, config: dict[str, str], group: str, assignor: str, name: str, parent: TextIO
+) -> int:
+    """Run the member until SIGTERM, SIGINT or the end of ``parent``."""
     cooperative = assignor == "cooperative-sticky"
 
     def tell(kind: str, partitions: list[TopicPartition]) -> None:
@@ -69,6 +79,12 @@ def member(bootstrap: str, config: dict[str, str], group: str, assignor: str, na
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+
+    def watch_parent() -> None:
+        parent.read()  # returns at the pipe's end: the parent closed it, or died
+        stop()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     revoked, lost = letting_go("revoked"), letting_go("lost")
     consumer.subscribe([TWEETS_TOPIC], on_assign=assigned, on_revoke=revoked, on_lost=lost)
     while running:
@@ -80,14 +96,12 @@ def member(bootstrap: str, config: dict[str, str], group: str, assignor: str, na
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard.rebalance_member")
     parser.add_argument("--bootstrap-server", required=True)
-    parser.add_argument("--config", default="{}", help="other client settings, as JSON")
     parser.add_argument("--group", required=True)
     parser.add_argument("--assignor", choices=ASSIGNORS, required=True)
     parser.add_argument("--name", required=True)
     args = parser.parse_args(argv)
-    return member(
-        args.bootstrap_server, json.loads(args.config), args.group, args.assignor, args.name
-    )
+    config = json.loads(sys.stdin.readline() or "{}")
+    return member(args.bootstrap_server, config, args.group, args.assignor, args.name, sys.stdin)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ callbacks do what librdkafka asks of each protocol (eager: ``assign``/``unassign
 set; cooperative: ``incremental_assign``/``incremental_unassign`` of the change) and print
 each one as a JSON line with its time: the scene's picture is made of those, to the
 millisecond (``dashboard.rebalance.ownership_from_callbacks``). A member stopped with
-SIGTERM closes its consumer: it gives up its partitions and leaves the group at once.
+SIGTERM closes its consumer: it gives up its partitions and leaves the group at once. Each
+member's stdin is a pipe from this process that gets its client settings; should this process
+die (a Streamlit killed mid-scene), the pipe's end stops the member the same way.
 """
 
 from __future__ import annotations
@@ -75,11 +77,14 @@ class Scene:
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "dashboard.rebalance_member",
-                "--bootstrap-server", self.bootstrap, "--config", json.dumps(self.config),
+                "--bootstrap-server", self.bootstrap,
                 "--group", self.result.group, "--assignor", self.assignor, "--name", name,
             ],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
         )  # fmt: skip
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(self.config) + "\n")
+        process.stdin.flush()  # kept open: its end tells the member this process is gone
         self.members[name] = process
         threading.Thread(target=self._read, args=(process,), daemon=True).start()
 
@@ -125,6 +130,8 @@ class Scene:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            assert process.stdin is not None
+            process.stdin.close()
 
 
 def wait_for(done: Callable[[], bool], what: str) -> None:

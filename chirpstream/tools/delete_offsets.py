@@ -4,7 +4,7 @@ does and prints.
 Each ``--topic T`` asks for every partition of T (a topic the cluster does not know gets one
 ``T -1`` row with its error, as Kafka's tool shows it), ``--topic T:0,2`` for those
 partitions. The request goes as OffsetDelete (47) to the group's coordinator, which
-confluent-kafka's DescribeGroups names (its Python admin client has no OffsetDelete); it is
+DescribeGroups named (confluent-kafka's Python admin client has no OffsetDelete); it is
 sent on a plain connection, so a cluster that wants TLS or SASL refuses it.
 
 The output is Kafka's: "Request succeed for deleting offsets with topic T group G", or its
@@ -40,9 +40,11 @@ _PARTITION_ERRORS = (
 )
 
 
-def delete_offsets(metadata: ClusterMetadata, args: argparse.Namespace, description: Any) -> None:
-    """Delete ``args.group``'s offsets of the ``--topic`` partitions and print Kafka's report;
-    raises CliError after printing when any failed."""
+def delete_offsets(
+    metadata: ClusterMetadata, args: argparse.Namespace, coordinator: tuple[str, int] | None
+) -> None:
+    """Delete ``args.group``'s offsets of the ``--topic`` partitions at its ``coordinator``
+    (host, port) and print Kafka's report; raises CliError after printing when any failed."""
     group = args.group
     asked: list[Key] = []
     rows: dict[Key, ErrorCode] = {}
@@ -54,10 +56,9 @@ def delete_offsets(metadata: ClusterMetadata, args: argparse.Namespace, descript
             asked += [(topic, p) for p in sorted(metadata.topics[topic].partitions)]
         else:
             rows[(topic, -1)] = ErrorCode.unknown_topic_or_partition
-    coordinator = description.coordinator
     if coordinator is None:
         raise CliError(f"no coordinator found for group '{group}'")
-    answer = asyncio.run(_send(coordinator.host, coordinator.port, group, asked))
+    answer = asyncio.run(_send(*coordinator, group, asked))
     group_error = answer.error_code
     if group_error is not ErrorCode.none:
         rows.update(dict.fromkeys(asked, group_error))

@@ -3,6 +3,14 @@
 
 ``--describe`` shortens each member id's 36-character UUID to its first 8 characters and ``…``
 (``rdkafka-0ff02b99…``), so the table fits a projector; ``--full-ids`` prints them whole.
+
+On a PLAINTEXT cluster the groups are listed, described, their commits read and reset by
+the project's wire client (``dashboard.cluster_probe``): librdkafka 2.16.0's admin group calls
+crash the process now and then while a broker restarts (ListConsumerGroupOffsets segfaults
+when a coordinator answers NOT_COORDINATOR, librdkafka issue 5040; DescribeConsumerGroups
+aborts on an ``eonce`` reference count in the coordinator request code that
+AlterConsumerGroupOffsets shares). On a TLS or SASL cluster, which the wire client cannot
+reach, librdkafka's admin client asks.
 """
 
 from __future__ import annotations
@@ -11,11 +19,12 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient, ClusterMetadata
+from kio.schema.errors import ErrorCode
 
 from chirpstream.client_config import add_client_arguments
 from chirpstream.tools.common import (
@@ -30,7 +39,8 @@ from chirpstream.tools.common import (
     topic_metadata,
 )
 from chirpstream.tools.delete_offsets import delete_offsets
-from dashboard.cluster_probe import ClusterProbe, speaks
+from dashboard.cluster_probe import ClusterProbe, GroupInfo, speaks
+from dashboard.collector import librdkafka_group_info
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -80,20 +90,59 @@ def main(args: argparse.Namespace) -> int:
     action = _action(args)
     admin, metadata = connect_admin(args)
     if action == "list":
-        listed = result(admin.list_consumer_groups(request_timeout=TIMEOUT_S))
-        for group in sorted(g.group_id for g in listed.valid):
+        for group in _group_ids(admin, args):
             print(group)
         return 0
-    description = result(
-        admin.describe_consumer_groups([args.group], request_timeout=TIMEOUT_S)[args.group]
-    )
+    description = _group(admin, args)
     if action == "describe":
         _describe(admin, metadata, args, description)
     elif action == "delete_offsets":
-        delete_offsets(metadata, args, description)
+        delete_offsets(metadata, args, description.coordinator)
     else:
         _reset(admin, metadata, args, description)
     return 0
+
+
+def _probe(args: argparse.Namespace) -> ClusterProbe | None:
+    """The wire client to this invocation's cluster; None when it needs TLS or SASL."""
+    config = settings(args)
+    return ClusterProbe(config["bootstrap.servers"], None, TIMEOUT_S) if speaks(config) else None
+
+
+def _group_ids(admin: AdminClient, args: argparse.Namespace) -> list[str]:
+    """Every consumer group the brokers list, sorted."""
+    probe = _probe(args)
+    if probe is None:
+        listed = result(admin.list_consumer_groups(request_timeout=TIMEOUT_S))
+        return sorted(g.group_id for g in listed.valid)
+    try:
+        view = probe.view()
+        found = None if view is None else probe.group_ids(view)
+    finally:
+        probe.close()
+    if found is None:
+        raise CliError("no broker answered ListGroups; try again in a moment")
+    return found
+
+
+def _group(admin: AdminClient, args: argparse.Namespace) -> GroupInfo:
+    """``--group`` as its coordinator describes it."""
+    probe = _probe(args)
+    if probe is None:
+        futures = admin.describe_consumer_groups([args.group], request_timeout=TIMEOUT_S)
+        desc = result(futures[args.group])
+        coordinator = (desc.coordinator.host, desc.coordinator.port) if desc.coordinator else None
+        return replace(librdkafka_group_info(args.group, desc), coordinator=coordinator)
+    try:
+        found = probe.group(args.group)
+    finally:
+        probe.close()
+    if found is None:
+        raise CliError(
+            f"the coordinator of the group {args.group} did not answer; try again in a"
+            " moment (a broker may be restarting)"
+        )
+    return found
 
 
 def _action(args: argparse.Namespace) -> str:
@@ -120,10 +169,9 @@ def _action(args: argparse.Namespace) -> str:
     return action
 
 
-def _state(description: ConsumerGroupDescription) -> str:
+def _state(description: GroupInfo) -> str:
     """Kafka's spelling of the state (``Stable``), as kafka-consumer-groups.sh prints it."""
-    name = description.state.name
-    return "".join(word.capitalize() for word in name.split("_"))
+    return "".join(word.capitalize() for word in description.state.split("_"))
 
 
 def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
@@ -131,9 +179,8 @@ def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
     as librdkafka 2.16.0's admin ListConsumerGroupOffsets crashes the process (SIGSEGV) when a
     coordinator answers NOT_COORDINATOR, as one does while a broker restarts (librdkafka issue
     5040); by librdkafka on a TLS or SASL cluster."""
-    config = settings(args)
-    if speaks(config):
-        probe = ClusterProbe(config["bootstrap.servers"], None, TIMEOUT_S)
+    probe = _probe(args)
+    if probe is not None:
         try:
             found = probe.committed(args.group)
         finally:
@@ -152,6 +199,35 @@ def _committed(admin: AdminClient, args: argparse.Namespace) -> dict[Key, int]:
         for tp in result(futures[args.group]).topic_partitions
         if tp.error is None and tp.offset >= 0
     }
+
+
+def _commit(admin: AdminClient, args: argparse.Namespace, plan: list[tuple[str, int, int]]) -> None:
+    """Commit the plan's offsets for the group: by the probe's OffsetCommit where it can ask
+    (PLAINTEXT), as librdkafka's AlterConsumerGroupOffsets goes through the same coordinator
+    request code as its DescribeConsumerGroups, which aborts the process now and then while
+    brokers restart; by librdkafka on a TLS or SASL cluster."""
+    probe = _probe(args)
+    if probe is not None:
+        try:
+            errors = probe.commit(args.group, {(t, p): o for t, p, o in plan})
+        finally:
+            probe.close()
+        if errors is None:
+            raise CliError(
+                f"the coordinator of the group {args.group} did not confirm the reset; run it again"
+                " (a broker may be restarting)"
+            )
+        for (topic, partition), error in sorted(errors.items()):
+            if error is not ErrorCode.none:
+                raise CliError(f"cannot reset {topic}-{partition}: {KafkaError(error.value).str()}")
+        return
+    request = ConsumerGroupTopicPartitions(
+        args.group, [TopicPartition(t, p, o) for t, p, o in plan]
+    )
+    altered = result(admin.alter_consumer_group_offsets([request])[args.group])
+    for tp in altered.topic_partitions:
+        if tp.error is not None:
+            raise CliError(f"cannot reset {tp.topic}-{tp.partition}: {tp.error.str()}")
 
 
 def _watermarks(args: argparse.Namespace, keys: Sequence[Key]) -> dict[Key, tuple[int, int]]:
@@ -175,15 +251,11 @@ def short_member_id(member_id: str) -> str:
 
 
 def _describe(
-    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
+    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: GroupInfo
 ) -> None:
     shown = (lambda member_id: member_id) if args.full_ids else short_member_id
     committed = _committed(admin, args)
-    owner = {
-        (tp.topic, tp.partition): member
-        for member in desc.members
-        for tp in (member.assignment.topic_partitions if member.assignment else ())
-    }
+    owner = {key: member for member in desc.members for key in member.assignment}
     if _state(desc) == "Dead":
         raise CliError(f"consumer group '{args.group}' does not exist")
     if not desc.members:
@@ -200,7 +272,7 @@ def _describe(
         rows.append([args.group, *key, current, end, lag, *who])
     # Members without partitions still show, as in Kafka's tool: an idle consumer is a lesson.
     for member in desc.members:
-        if not (member.assignment and member.assignment.topic_partitions):
+        if not member.assignment:
             rows.append(
                 [args.group, *[None] * 5, shown(member.member_id), member.host, member.client_id]
             )
@@ -225,7 +297,7 @@ def _partitions(metadata: ClusterMetadata, spec: str) -> list[Key]:
 
 
 def _reset(
-    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: Any
+    admin: AdminClient, metadata: ClusterMetadata, args: argparse.Namespace, desc: GroupInfo
 ) -> None:
     if desc.members:
         raise CliError(
@@ -259,13 +331,7 @@ def _reset(
             new = clamped
         plan.append((*key, new))
     if args.execute:
-        request = ConsumerGroupTopicPartitions(
-            args.group, [TopicPartition(t, p, o) for t, p, o in plan]
-        )
-        altered = result(admin.alter_consumer_group_offsets([request])[args.group])
-        for tp in altered.topic_partitions:
-            if tp.error is not None:
-                raise CliError(f"cannot reset {tp.topic}-{tp.partition}: {tp.error.str()}")
+        _commit(admin, args, plan)
     elif not args.dry_run:
         print("note: a dry run; add --execute to apply it", file=sys.stderr)
     print()

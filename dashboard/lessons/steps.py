@@ -5,21 +5,30 @@ Every step talks to the cluster as any Kafka client would (confluent-kafka), exc
 that stop a broker: they act through ``chirpstream.controls`` on the cluster ``chirpstream up``
 started (``Classroom.record``), and are refused elsewhere. Each of those first restarts any
 broker an earlier lesson left stopped, so the lessons can be run in order, or any one again.
+
+The analytics group is described and its commits read by the project's wire client
+(``dashboard.cluster_probe``), never by librdkafka 2.16.0's admin group calls, which crash
+their process now and then while brokers come and go (DescribeConsumerGroups aborts,
+ListConsumerGroupOffsets segfaults: librdkafka issue 5040) and would take the dashboard
+with them. On a TLS or SASL cluster, which the wire client cannot reach, the group is
+described by librdkafka in a child process, and its commits read by a consumer of the group
+(OffsetFetch through its group coordinator, not the admin client).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import (
     Consumer,
-    ConsumerGroupState,
-    ConsumerGroupTopicPartitions,
     KafkaException,
     TopicPartition,
 )
@@ -38,7 +47,8 @@ from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_TOPIC
 from consumers.crash import Crash
 from consumers.fold import StatsFolder
 from dashboard import clients, replay
-from dashboard.cluster_probe import ClusterProbe, speaks
+from dashboard.cluster_probe import ClusterProbe, GroupInfo, speaks
+from dashboard.collector import librdkafka_group_info
 from dashboard.lessons import seeded
 
 TIMEOUT_S = 10.0  # one request to the cluster
@@ -258,12 +268,11 @@ def add_worker(room: Classroom) -> Outcome:
     """Lesson 3: one more analytics worker (``chirpstream workers --add``): the group
     rebalances and the partitions of ``tweets`` are spread over one member more."""
     up_dir = _pipeline(room)
-    admin = room.admin()
-    count = len(_partitions(admin, TWEETS_TOPIC))
-    before = _until(lambda: _settled(admin, count), f"the {ANALYTICS_GROUP!r} group settled")
+    count = len(_partitions(room.admin(), TWEETS_TOPIC))
+    before = _until(lambda: _settled(room, count), f"the {ANALYTICS_GROUP!r} group settled")
     workers.add_worker(up_dir)
     after = _until(
-        lambda: (owners := _settled(admin, count)) and len(owners) > len(before) and owners,
+        lambda: (owners := _settled(room, count)) and len(owners) > len(before) and owners,
         f"a new member in the {ANALYTICS_GROUP!r} group",
         RESTART_S,
     )
@@ -274,21 +283,41 @@ def add_worker(room: Classroom) -> Outcome:
     )
 
 
-def _settled(admin: AdminClient, partitions: int) -> dict[str, list[int]] | None:
+def _settled(room: Classroom, partitions: int) -> dict[str, list[int]] | None:
     """Each member of the analytics group and the tweets partitions it owns, once the group
     is stable with every partition owned exactly once (None until then)."""
-    future = admin.describe_consumer_groups([ANALYTICS_GROUP], request_timeout=TIMEOUT_S)
-    group = future[ANALYTICS_GROUP].result()
-    if group.state != ConsumerGroupState.STABLE:
+    group = _analytics_group(room)
+    if group is None or group.state != "STABLE":
         return None
     owners = {
-        member.client_id: sorted(
-            tp.partition for tp in member.assignment.topic_partitions if tp.topic == TWEETS_TOPIC
-        )
+        member.client_id: sorted(p for topic, p in member.assignment if topic == TWEETS_TOPIC)
         for member in group.members
     }
     owned = sorted(p for mine in owners.values() for p in mine)
     return owners if owned == list(range(partitions)) else None
+
+
+def _analytics_group(room: Classroom) -> GroupInfo | None:
+    """The analytics group as its coordinator describes it (None: no answer yet)."""
+    if speaks(room.config):
+        probe = ClusterProbe(room.bootstrap, None, TIMEOUT_S)
+        try:
+            return probe.group(ANALYTICS_GROUP)
+        finally:
+            probe.close()
+    spawn = multiprocessing.get_context("spawn")  # never fork a process running librdkafka
+    with ProcessPoolExecutor(1, mp_context=spawn) as child:
+        try:
+            return child.submit(describe_by_librdkafka, room.client(), ANALYTICS_GROUP).result()
+        except BrokenProcessPool:  # librdkafka crashed the child; ask again
+            return None
+
+
+def describe_by_librdkafka(config: dict[str, Any], group: str) -> GroupInfo:
+    """``group`` described by librdkafka's admin client (run in a child process)."""
+    admin = clients.admin(config)  # kept until the answer: a destroyed one never answers
+    described = admin.describe_consumer_groups([group], request_timeout=TIMEOUT_S)
+    return librdkafka_group_info(group, described[group].result(TIMEOUT_S + 1))
 
 
 def build_lag(room: Classroom) -> Outcome:
@@ -433,8 +462,7 @@ def crash_before_commit(room: Classroom) -> Outcome:
     crash = _until(
         lambda: (found := replay.crashes(logs))[seen:] and found[-1], "the worker's crash line"
     )
-    admin = room.admin()
-    _until(lambda: _read_again(room, admin, crash), "another member reading the range", REREAD_S)
+    _until(lambda: _read_again(room, crash), "another member reading the range", REREAD_S)
     folder, covered = _fold(room)
     counted = folder.totals.tweets + folder.totals.malformed
     ranges = {f"{r.topic}[{r.partition}]": f"{r.first}..{r.last}" for r in crash.ranges}
@@ -447,10 +475,8 @@ def crash_before_commit(room: Classroom) -> Outcome:
     )  # fmt: skip
 
 
-def _read_again(room: Classroom, admin: AdminClient, crash: Crash) -> bool:
-    """Whether the group's committed offsets passed every range the crashed worker left. On
-    PLAINTEXT asked over the wire client: librdkafka 2.16.0's admin ListConsumerGroupOffsets
-    can crash the process (SIGSEGV) while a coordinator moves (librdkafka issue #5040)."""
+def _read_again(room: Classroom, crash: Crash) -> bool:
+    """Whether the group's committed offsets passed every range the crashed worker left."""
     asked = [(r.topic, r.partition) for r in crash.ranges]
     if speaks(room.config):
         probe = ClusterProbe(room.bootstrap, None, TIMEOUT_S)
@@ -461,14 +487,16 @@ def _read_again(room: Classroom, admin: AdminClient, crash: Crash) -> bool:
         if offsets is None:
             return False
     else:
-        request = ConsumerGroupTopicPartitions(
-            ANALYTICS_GROUP, [TopicPartition(t, p) for t, p in asked]
+        consumer = Consumer(
+            librdkafka_logging(
+                room.client(**{"group.id": ANALYTICS_GROUP, "enable.auto.commit": False})
+            )
         )
-        future = admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT_S)
-        offsets = {
-            (tp.topic, tp.partition): tp.offset
-            for tp in future[ANALYTICS_GROUP].result().topic_partitions
-        }
+        try:
+            found = consumer.committed([TopicPartition(t, p) for t, p in asked], TIMEOUT_S)
+        finally:
+            consumer.close()
+        offsets = {(tp.topic, tp.partition): tp.offset for tp in found}
     return all(offsets.get((r.topic, r.partition), -1) > r.last for r in crash.ranges)
 
 

@@ -1,7 +1,12 @@
 """Follow one tweet: pick one of the live tail's newest tweets, or the one just sent from the
 Produce page, and see its key, partition and offset, the replicas that hold it, each hop it
 took through the pipeline and when (``dashboard.trace``), and the ``tweet-stats`` result that
-counted it (``dashboard.trace_reader``)."""
+counted it (``dashboard.trace_reader``).
+
+While the collector's newest sample says the cluster cannot be reached, the page reads nothing
+from Kafka (each read would wait out its timeout, every refresh): it answers at once from what
+the collector and this session already hold, the tweet from the live tail or as read before,
+and the result if one was found before, and says so in one line."""
 
 import json
 import re
@@ -18,6 +23,11 @@ CHOICE = "tweet"  # session state and query parameter: "partition:offset"
 PICKED = re.compile(r"\d+:\d+")
 TAIL = 50
 RESULTS = "trace_results"  # session state: (config, partition, offset) -> closed Results
+TWEETS = "trace_tweets"  # session state: (config, partition, offset) -> TweetRecord read
+UNREACHABLE = (
+    "The cluster cannot be reached: nothing is read from Kafka until the collector reaches it"
+    " again; shown here is what it saw before."
+)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -45,6 +55,19 @@ def find_results(config_json: str, partition: int, offset: int, since_ms: int) -
         if found.closed:
             kept[(config_json, partition, offset)] = found
     return found
+
+
+def cluster_down(store: ui.Data) -> bool:
+    """Whether the collector's newest sample could not reach the cluster."""
+    return store.status()["ok"] is False
+
+
+def known_tweet(
+    config_json: str, tail: pd.DataFrame, partition: int, offset: int
+) -> TweetRecord | None:
+    """The tweet as this session read it before, or as the live tail holds it."""
+    read = st.session_state.get(TWEETS, {}).get((config_json, partition, offset))
+    return read if read is not None else from_tail(tail, partition, offset)
 
 
 def from_tail(tail: pd.DataFrame, partition: int, offset: int) -> TweetRecord | None:
@@ -95,18 +118,27 @@ def follow() -> None:
         return
     partition, offset = picked
     config = json.dumps({**ui.client_config(), "bootstrap.servers": ui.bootstrap()})
-    try:
-        tweet = read_tweet(config, partition, offset)
-    except (LookupError, KafkaException) as exc:
-        tweet = from_tail(tail, partition, offset)
+    down = cluster_down(store)
+    if down:
+        st.info(UNREACHABLE)
+        tweet = known_tweet(config, tail, partition, offset)
         if tweet is None:
-            st.warning(f"Cannot read the tweet: {exc}. Retention may have deleted it.")
             return
-    results = None
-    try:
-        results = find_results(config, partition, offset, tweet.timestamp_ms)
-    except KafkaException as exc:
-        st.warning(f"Cannot read tweet-stats ({exc.args[0]}): the result is not shown.")
+        results = st.session_state.get(RESULTS, {}).get((config, partition, offset))
+    else:
+        try:
+            tweet = read_tweet(config, partition, offset)
+            st.session_state.setdefault(TWEETS, {})[(config, partition, offset)] = tweet
+        except (LookupError, KafkaException) as exc:
+            tweet = from_tail(tail, partition, offset)
+            if tweet is None:
+                st.warning(f"Cannot read the tweet: {exc}. Retention may have deleted it.")
+                return
+        results = None
+        try:
+            results = find_results(config, partition, offset, tweet.timestamp_ms)
+        except KafkaException as exc:
+            st.warning(f"Cannot read tweet-stats ({exc.args[0]}): the result is not shown.")
     traced = trace.follow(store, tweet, results)
     st.subheader(f"Key {tweet.key!r}: partition {partition}, offset {offset}")
     st.caption(tweet.text)
@@ -137,7 +169,8 @@ def follow() -> None:
     st.subheader("The result that counted it")
     counted = results.counted if results is not None else None
     if counted is None:
-        st.info("No tweet-stats result covers it yet.")
+        if not down:
+            st.info("No tweet-stats result covers it yet.")
         return
     rows = [("counted it (the fold keeps the longest)", counted)]
     if results.first is not None and results.first != counted:

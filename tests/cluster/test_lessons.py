@@ -30,6 +30,7 @@ from dashboard.lessons.steps import Classroom
 from tests.cluster.test_cluster_page_browser import VIEWPORT, press, screenshot
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.e2e.test_up import Up
+from tests.support.group_reads import described_group
 
 pytestmark = pytest.mark.cluster
 
@@ -66,13 +67,10 @@ def step(number: int, room: Classroom, took: dict[int, float]) -> dict[str, Any]
     return facts
 
 
-def members(admin: AdminClient) -> dict[str, list[int]]:
+def members(bootstrap: str) -> dict[str, list[int]]:
     """Each analytics worker and the tweets partitions it owns."""
-    group = admin.describe_consumer_groups(["analytics"])["analytics"].result(10)
-    return {
-        m.client_id: sorted(tp.partition for tp in m.assignment.topic_partitions)
-        for m in group.members
-    }
+    group = described_group(bootstrap, "analytics")
+    return {m.client_id: sorted(p for _, p in m.assignment) for m in group.members}
 
 
 def committed(bootstrap: str) -> dict[int, int]:
@@ -122,7 +120,7 @@ def test_every_lesson_on_a_three_node_up(tmp_path):
 
                 shown = walk(page, url, 3, artifacts, took)
                 assert "'analytics' went from 1 to 2 members" in shown, shown
-                owners = members(admin)
+                owners = members(bootstrap)
                 assert len(owners) == 2 and all(owners.values()), owners
                 assert sorted(p for mine in owners.values() for p in mine) == list(range(6))
 

@@ -17,9 +17,11 @@ MAX_TIMESTAMP = -3
 
 
 def produce_one_batch(bootstrap: str, topic: str, codec: str) -> None:
-    """Three records in one batch (one linger), timestamps out of order."""
+    """Three records in one batch (one linger), timestamps out of order. The linger is long
+    so that a test process descheduled between two produce calls on a busy machine still
+    batches all three (a 200 ms linger once split them); flush() sends at once regardless."""
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 200, "compression.type": codec}
+        {"bootstrap.servers": bootstrap, "linger.ms": 10_000, "compression.type": codec}
     )
     for delta in (100, 400, 200):
         # long, repetitive values: compressing must pay, or librdkafka sends them plain

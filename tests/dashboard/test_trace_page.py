@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from chirpstream.kafka import ensure_topic
 from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from consumers.runs import encode_result
+from dashboard import trace_reader
 from dashboard.produce import typed_tweet
 from dashboard.store import (
     BrokerRow,
@@ -188,3 +189,32 @@ def test_the_tweet_sent_from_produce_is_the_one_followed(store):
     assert hops.loc["produced", "after_ms"] == 0  # its record timestamp, read from Kafka
     assert hops["after_ms"].drop("produced").isna().all()  # no sample or result since
     assert "No tweet-stats result covers it yet." in [i.value for i in app.info]
+
+
+def test_with_the_cluster_down_the_page_answers_from_the_collectors_tail_without_kafka(
+    tmp_path, monkeypatch
+):
+    # The collector's newest sample could not reach the cluster: a read from Kafka would wait
+    # out its timeout at every refresh, so the page must not make one.
+    path = tmp_path / "dashboard.sqlite"
+    monkeypatch.setenv(STORE_ENV, str(path))
+    monkeypatch.setenv(BOOTSTRAP_ENV, "127.0.0.1:9")
+    store = Store(path)
+    store.write_tail([TailRow(PARTITION, OFFSET, T, "bo", "bo", "en", "tweet 1")])
+    store.write_error("cannot sample Kafka at 127.0.0.1:9: no broker answers")
+
+    def reads_kafka(*_args, **_kwargs):
+        raise AssertionError("a Kafka read while the collector says the cluster is down")
+
+    monkeypatch.setattr(trace_reader, "read_tweet", reads_kafka)
+    monkeypatch.setattr(trace_reader, "find_results", reads_kafka)
+    app = AppTest.from_file(str(APP), default_timeout=30)
+    app.run()
+    app.switch_page("views/trace.py").run()
+    assert not app.exception, app.exception
+    assert any(i.value.startswith("The cluster cannot be reached") for i in app.info)
+    assert f"Key 'bo': partition {PARTITION}, offset {OFFSET}" in [
+        h.value for h in app.main.subheader
+    ]
+    assert "tweet 1" in [c.value for c in app.caption]
+    assert "No tweet-stats result covers it yet." not in [i.value for i in app.info]

@@ -10,7 +10,6 @@ import subprocess
 import time
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from chirpstream.kafka import ensure_topic
 from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_TOPIC
@@ -20,20 +19,21 @@ from dashboard.produce import send
 from dashboard.store import Store
 from tests.support.broker_process import ROOT
 from tests.support.commands import service
+from tests.support.group_reads import described_group
 
 GROUP_BROKER = {"group.min.session.timeout.ms": "1000"}
 FAST_WORKER = ["-X", "session.timeout.ms=2000", "-X", "heartbeat.interval.ms=300"]
 
 
-def owners(admin: AdminClient) -> dict[int, str]:
+def owners(bootstrap: str) -> dict[int, str]:
     """Partition of ``tweets`` -> the member of ``analytics`` that owns it, as DescribeGroups
     says now."""
-    group = admin.describe_consumer_groups([ANALYTICS_GROUP])[ANALYTICS_GROUP].result(10)
+    group = described_group(bootstrap, ANALYTICS_GROUP)
     return {
-        tp.partition: member.member_id
+        partition: member.member_id
         for member in group.members
-        for tp in (member.assignment.topic_partitions if member.assignment else [])
-        if tp.topic == TWEETS_TOPIC
+        for topic, partition in member.assignment
+        if topic == TWEETS_TOPIC
     }
 
 
@@ -63,11 +63,10 @@ def test_a_tweet_is_traced_to_its_partition_offset_member_and_result(broker_fact
         )
         for i, log in enumerate(logs)
     ]
-    admin = AdminClient({"bootstrap.servers": bootstrap})
     collector = Collector(bootstrap, Store(tmp_path / "dashboard.sqlite"))
     try:
         deadline = time.monotonic() + 30
-        while len(set(owned := owners(admin))) < 2 or len(owned) < 6:  # both own partitions
+        while len(set(owned := owners(bootstrap))) < 2 or len(owned) < 6:  # both own partitions
             assert time.monotonic() < deadline, f"the group did not settle: {owned}"
             time.sleep(0.3)
         sent = [send(bootstrap, author, f"tweet by {author} #kafka") for author in ("ada", "bo")]
@@ -83,7 +82,7 @@ def test_a_tweet_is_traced_to_its_partition_offset_member_and_result(broker_fact
                 break
             assert time.monotonic() < deadline + 30, traced.table().to_string()
             time.sleep(0.5)
-        owner = owners(admin)[partition]
+        owner = owners(bootstrap)[partition]
     finally:
         collector.close()
         for worker in workers:

@@ -8,20 +8,19 @@ import signal
 import time
 from collections.abc import Callable
 
-from confluent_kafka.admin import AdminClient
-
 from chirpstream import workers
 from chirpstream.settings import ANALYTICS_GROUP
 from tests.e2e.test_up import Up, descendants
+from tests.support.group_reads import described_group
 
 
-def wait_members(admin: AdminClient, count: int, timeout: float = 60.0) -> None:
+def wait_members(bootstrap: str, count: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     seen = None
     while time.monotonic() < deadline:
-        group = admin.describe_consumer_groups([ANALYTICS_GROUP])[ANALYTICS_GROUP].result(10)
-        seen = (str(group.state), len(group.members))
-        if len(group.members) == count and group.state.name == "STABLE":
+        group = described_group(bootstrap, ANALYTICS_GROUP)
+        seen = (group.state, len(group.members))
+        if len(group.members) == count and group.state == "STABLE":
             return
         time.sleep(0.3)
     raise AssertionError(f"the group never had {count} stable members; last seen {seen}")
@@ -39,8 +38,7 @@ def test_a_worker_added_and_removed_changes_the_group(tmp_path):
             "--workers", "1")  # fmt: skip
     try:
         _, bootstrap = up.wait_until_up()
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        wait_members(admin, 1)
+        wait_members(bootstrap, 1)
         [first] = workers.workers(tmp_path)
         assert first.index == 0 and first.pid in descendants(up.proc.pid)
 
@@ -48,10 +46,10 @@ def test_a_worker_added_and_removed_changes_the_group(tmp_path):
         assert wait_until(lambda: len(workers.workers(tmp_path)) == 2)
         added = workers.workers(tmp_path)[1]
         assert added.index == 1 and added.pid in descendants(up.proc.pid)  # up's own child
-        wait_members(admin, 2)
+        wait_members(bootstrap, 2)
 
         assert workers.remove_worker(tmp_path) == 1
-        wait_members(admin, 1)
+        wait_members(bootstrap, 1)
         up.wait_for(r"^chirpstream: worker 1 left the group")
         assert [w.index for w in workers.workers(tmp_path)] == [0]
         assert up.stop(signal.SIGINT) == 0

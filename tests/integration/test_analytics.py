@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from chirpstream.kafka import ensure_topic
 from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
@@ -27,6 +26,7 @@ from consumers.fold import StatsFolder
 from ingest.simulate import DEFAULT_RATE, simulated_envelopes
 from tests.support.broker_process import ROOT
 from tests.support.commands import service, simulated_ingest
+from tests.support.group_reads import described_group
 from tests.support.stats import fold_until
 
 GROUP_BROKER = {"group.min.session.timeout.ms": "1000"}
@@ -105,20 +105,18 @@ def test_three_workers_fold_to_exact_totals(broker_factory, tmp_path):
 def test_a_killed_worker_and_a_late_one_keep_totals_exact(broker_factory, tmp_path):
     broker = broker_factory(config=GROUP_BROKER)
     producing = ingest(broker.bootstrap, "--rate", "2500", "--limit", "20000", "--seed", "5")
-    workers = [worker(broker.bootstrap, i, tmp_path / f"w{i}.log") for i in range(2)]
+    logs = [tmp_path / f"w{i}.log" for i in range(3)]
+    workers = [worker(broker.bootstrap, i, logs[i]) for i in range(2)]
     try:
         time.sleep(3)
         workers[0].send_signal(signal.SIGKILL)  # midway: results published, commits pending
         workers[0].wait(10)
         time.sleep(2)
-        workers.append(worker(broker.bootstrap, 2, tmp_path / "w2.log"))
+        workers.append(worker(broker.bootstrap, 2, logs[2]))
         assert producing.wait(120) == 0, producing.stderr.read()
         folder = fold_until(broker.bootstrap, lambda f: f.totals.tweets >= 20000, 120)
     finally:
-        for process in workers:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(30)
+        stop_workers(workers, logs)
     assert_exact(folder, 5, 20000, 2500)
     assert folder.duplicates + folder.superseded > 0, "the kill left nothing to deduplicate"
 
@@ -144,9 +142,7 @@ def test_adding_a_worker_moves_partitions_without_stopping_the_others(broker_fac
             log.read_text().splitlines()[start:] for log, start in zip(logs, settled, strict=False)
         ]
     finally:
-        for process in workers:
-            process.terminate()
-            process.wait(30)
+        stop_workers(workers, logs)
         producing.terminate()
         producing.wait(30)
     assert sorted(p for parts in final for p in parts) == list(range(6)), final
@@ -154,6 +150,23 @@ def test_adding_a_worker_moves_partitions_without_stopping_the_others(broker_fac
     for lines in after:
         # Cooperative rebalancing: the old members give up only what moves, never all.
         assert not any(line.endswith("partitions []") for line in lines), lines
+
+
+def stop_workers(workers: list[subprocess.Popen], logs: list[Path]) -> None:
+    """SIGTERM every worker still running and wait for each; one that does not stop is
+    killed, and the test fails with its output (where it was stuck: see consumers.worker)."""
+    running = [(p, log) for p, log in zip(workers, logs, strict=False) if p.poll() is None]
+    for process, _ in running:
+        process.terminate()
+    stuck = []
+    for process, log in running:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            stuck.append(f"{log.name}:\n{log.read_text()[-4000:]}")
+    assert not stuck, "workers did not stop on SIGTERM:\n" + "\n".join(stuck)
 
 
 def current_partitions(lines: list[str]) -> list[int]:
@@ -221,14 +234,12 @@ def test_two_launchers_give_their_workers_different_client_ids(broker_factory):
         )
         for _ in range(2)
     ]
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     try:
         deadline = time.monotonic() + 60
         members: list = []
         while len(members) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
-            found = admin.describe_consumer_groups(["analytics"])["analytics"].result(10)
-            members = found.members
+            members = described_group(broker.bootstrap, "analytics").members
     finally:
         for launcher in launchers:
             launcher.terminate()
@@ -344,10 +355,7 @@ def test_a_crash_before_commit_is_read_again_by_another_member_and_counted_once(
     finally:
         stop.set()
         producing.join(60)
-        for process in workers:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(30)
+        stop_workers(workers, logs)
     assert crashed.ranges, "the crash line names no uncommitted range"
     assert crashed.client_id.startswith("analytics-0-")
     again = results_after(broker.bootstrap, crashed.at_ms)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.broker_process import KAFKA_OFFSETS_PARTITIONS
+from tests.support.group_reads import committed_offsets
 
 
 def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = ConsumerGroupTopicPartitions(
-        group, [TopicPartition(topic, p) for p in range(partitions)]
-    )
-    result = admin.list_consumer_group_offsets([request])[group].result(10)
-    return {tp.partition: tp.offset for tp in result.topic_partitions}
+    asked = [(topic, p) for p in range(partitions)]
+    return {p: offset for (_, p), offset in committed_offsets(bootstrap, group, asked).items()}
 
 
 @pytest.mark.parametrize("clean", [True, False], ids=["sigterm", "sigkill"])

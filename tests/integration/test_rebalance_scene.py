@@ -5,11 +5,16 @@ owned throughout."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 from chirpstream.kafka import ensure_topic
 from chirpstream.settings import TWEETS_PARTITIONS, TWEETS_TOPIC
 from dashboard import rebalance_scene
 from dashboard.rebalance import ownership_from_callbacks, unowned
 from dashboard.rebalance_scene import SceneResult
+from tests.e2e.test_up import alive, wait_gone
 
 
 def owners_at(result: SceneResult, ts_ms: int) -> dict[int, str]:
@@ -45,3 +50,30 @@ def test_a_join_stops_every_partition_with_range_and_only_the_moved_ones_with_co
     assert {after[p] for p in moved} == {"m2"}
     assert 0 < len(moved) < TWEETS_PARTITIONS
     assert stopped_by_the_join(cooperative) == moved
+
+
+def test_a_member_exits_when_the_process_that_started_it_is_killed(broker):
+    # A page's process with a scene under way, killed as a Streamlit process may be.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, broker.bootstrap], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        member = int(parent.stdout.readline())
+        assert alive(member)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert wait_gone({member}) == set()  # within 10 s
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+PARENT = """
+import sys, time
+from dashboard.rebalance_scene import Scene
+scene = Scene(sys.argv[1], {}, "range")
+scene.add("m0")
+print(scene.members["m0"].pid, flush=True)
+time.sleep(60)
+"""
