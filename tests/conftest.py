@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a broker subprocess on a free loopback port."""
+"""Fixtures shared by every test folder: a broker subprocess on a free loopback port, fresh for
+each test (``broker``, ``broker_factory``) or one for a whole module (``shared_broker``)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,20 @@ def broker_factory(request, tmp_path) -> Iterator:
 @pytest.fixture
 def broker(broker_factory) -> BrokerProcess:
     return broker_factory()
+
+
+@pytest.fixture(scope="module")
+def _module_broker(tmp_path_factory) -> Iterator[BrokerProcess]:
+    folder = tmp_path_factory.mktemp("shared-broker")
+    broker = BrokerProcess(folder / "data", folder / "broker.log", config=LIGHT).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def shared_broker(request, _module_broker) -> BrokerProcess:
+    """One broker (``LIGHT``) for every test of a module that asks for it, started once (0.5 s
+    to start and stop a broker): for tests that need a broker, not a fresh one. Each such test
+    uses topic and group names no other test of its module uses."""
+    request.node.brokers = [_module_broker]
+    return _module_broker

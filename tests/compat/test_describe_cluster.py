@@ -41,8 +41,8 @@ def test_kafka_python_describe_cluster_is_answered_by_describe_cluster(broker_fa
     assert cluster["cluster_id"]
 
 
-def test_every_describe_cluster_version_answers_from_the_image(broker):
-    with WireClient(broker.port) as client:
+def test_every_describe_cluster_version_answers_from_the_image(shared_broker):
+    with WireClient(shared_broker.port) as client:
         versions = client.request(
             18, 3, {"client_software_name": "t", "client_software_version": "1"}
         )
@@ -54,7 +54,7 @@ def test_every_describe_cluster_version_answers_from_the_image(broker):
             {"topics": [], "allow_auto_topic_creation": False,
              "include_topic_authorized_operations": False},
         )  # fmt: skip
-        assert [(b.node_id, b.port) for b in metadata.brokers] == [(0, broker.port)]
+        assert [(b.node_id, b.port) for b in metadata.brokers] == [(0, shared_broker.port)]
         assert metadata.controller_id == 0
         for version in (0, 1, 2):
             for asked in (False, True):
@@ -65,15 +65,15 @@ def test_every_describe_cluster_version_answers_from_the_image(broker):
                 assert answer.cluster_id == metadata.cluster_id
                 assert answer.controller_id == 0
                 assert [(b.broker_id, b.host, b.port) for b in answer.brokers] == [
-                    (0, "127.0.0.1", broker.port)
+                    (0, "127.0.0.1", shared_broker.port)
                 ]
                 expected = CLUSTER_OPERATIONS_BITS if asked else OMITTED
                 assert answer.cluster_authorized_operations == expected
         assert answer.endpoint_type == 1  # brokers, as a broker listener answers
 
 
-def test_asking_a_broker_for_controllers_is_an_unsupported_endpoint_type(broker):
-    with WireClient(broker.port) as client:
+def test_asking_a_broker_for_controllers_is_an_unsupported_endpoint_type(shared_broker):
+    with WireClient(shared_broker.port) as client:
         answer = client.request(
             DESCRIBE_CLUSTER,
             1,

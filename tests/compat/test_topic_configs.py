@@ -52,8 +52,8 @@ def stored_codecs(broker, topic: str) -> set[int]:
     return {header.compression for header in scan_valid(data)}
 
 
-def test_standard_topic_configs_are_accepted_stored_described_and_honoured(broker):
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+def test_standard_topic_configs_are_accepted_stored_described_and_honoured(shared_broker):
+    admin = AdminClient({"bootstrap.servers": shared_broker.bootstrap})
     admin.create_topics([NewTopic("appended", 1, 1, config=CONFIGS)])["appended"].result(10)
 
     resource = ConfigResource(ConfigResource.Type.TOPIC, "appended")
@@ -64,7 +64,7 @@ def test_standard_topic_configs_are_accepted_stored_described_and_honoured(broke
     assert described["compression.zstd.level"].value == "3"
 
     before = int(time.time() * 1000)
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": "none"})
+    producer = Producer({"bootstrap.servers": shared_broker.bootstrap, "compression.type": "none"})
     for i in range(100):
         producer.produce(
             "appended", f"tweet {i} ".encode() * 10, key=b"k", timestamp=OLD_CREATE_TIME
@@ -72,18 +72,18 @@ def test_standard_topic_configs_are_accepted_stored_described_and_honoured(broke
     assert producer.flush(10) == 0
     after = int(time.time() * 1000)
 
-    messages = consume(broker.bootstrap, "appended", 100)
+    messages = consume(shared_broker.bootstrap, "appended", 100)
     assert [m.value() for m in messages] == [f"tweet {i} ".encode() * 10 for i in range(100)]
     for message in messages:
         kind, stamp = message.timestamp()
         assert kind == TIMESTAMP_LOG_APPEND_TIME
         assert before <= stamp <= after
-    assert stored_codecs(broker, "appended") == {1}  # sent uncompressed, stored as gzip
+    assert stored_codecs(shared_broker, "appended") == {1}  # sent uncompressed, stored as gzip
 
     # kafka-python checks every batch's CRC (check_crcs=True): the rewritten ones pass.
     from kafka import KafkaConsumer, TopicPartition
 
-    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, check_crcs=True)
+    reader = KafkaConsumer(bootstrap_servers=shared_broker.bootstrap, check_crcs=True)
     reader.assign([TopicPartition("appended", 0)])
     reader.seek_to_beginning()
     records = []
@@ -95,8 +95,8 @@ def test_standard_topic_configs_are_accepted_stored_described_and_honoured(broke
     assert {(r.timestamp_type, before <= r.timestamp <= after) for r in records} == {(1, True)}
 
 
-def test_a_codec_topic_recompresses_and_uncompressed_decompresses(broker):
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+def test_a_codec_topic_recompresses_and_uncompressed_decompresses(shared_broker):
+    admin = AdminClient({"bootstrap.servers": shared_broker.bootstrap})
     topics = [
         NewTopic("as-lz4", 1, 1, config={"compression.type": "lz4"}),
         NewTopic("as-plain", 1, 1, config={"compression.type": "uncompressed"}),
@@ -106,7 +106,7 @@ def test_a_codec_topic_recompresses_and_uncompressed_decompresses(broker):
         future.result(10)
     payloads = [f"value {i} ".encode() * 30 for i in range(200)]
     producer = Producer(
-        {"bootstrap.servers": broker.bootstrap, "compression.type": "gzip", "linger.ms": 20}
+        {"bootstrap.servers": shared_broker.bootstrap, "compression.type": "gzip", "linger.ms": 20}
     )
     for topic in ("as-lz4", "as-plain", "as-sent"):
         for payload in payloads:
@@ -114,22 +114,22 @@ def test_a_codec_topic_recompresses_and_uncompressed_decompresses(broker):
     assert producer.flush(10) == 0
 
     for topic, codec in (("as-lz4", 3), ("as-plain", 0), ("as-sent", 1)):
-        messages = consume(broker.bootstrap, topic, len(payloads))
+        messages = consume(shared_broker.bootstrap, topic, len(payloads))
         assert [m.value() for m in messages] == payloads
         assert {m.timestamp() for m in messages} == {(TIMESTAMP_CREATE_TIME, OLD_CREATE_TIME)}
-        assert stored_codecs(broker, topic) == {codec}, topic
+        assert stored_codecs(shared_broker, topic) == {codec}, topic
 
 
-def test_a_batch_that_grows_past_max_message_bytes_when_decompressed_is_refused(broker):
+def test_a_batch_that_grows_past_max_message_bytes_when_decompressed_is_refused(shared_broker):
     """Kafka checks the size again after recompressing; the bytes stored must fit too."""
     from confluent_kafka import KafkaError
 
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin = AdminClient({"bootstrap.servers": shared_broker.bootstrap})
     config = {"compression.type": "uncompressed", "max.message.bytes": "4000"}
     admin.create_topics([NewTopic("small", 1, 1, config=config)])["small"].result(10)
     errors = []
     producer = Producer(
-        {"bootstrap.servers": broker.bootstrap, "compression.type": "gzip", "linger.ms": 50}
+        {"bootstrap.servers": shared_broker.bootstrap, "compression.type": "gzip", "linger.ms": 50}
     )
     # Each record alone is over 4000 bytes plain and far under it as gzip, so however
     # librdkafka splits them into batches, every batch grows past the limit when decompressed.
@@ -137,4 +137,4 @@ def test_a_batch_that_grows_past_max_message_bytes_when_decompressed_is_refused(
         producer.produce("small", b"x" * 5000, on_delivery=lambda err, _: errors.append(err))
     assert producer.flush(10) == 0
     assert {err.code() if err else None for err in errors} == {KafkaError.MSG_SIZE_TOO_LARGE}
-    assert (broker.data_dir / "small-0" / f"{0:020d}.log").stat().st_size == 0
+    assert (shared_broker.data_dir / "small-0" / f"{0:020d}.log").stat().st_size == 0

@@ -22,10 +22,12 @@ CLIENT_TIMEOUT_S = 30
 JS_DIR = Path(__file__).parent / "js"
 
 
-def test_confluent_kafka_init_transactions_fails_fatally_saying_why(broker):
+def test_confluent_kafka_init_transactions_fails_fatally_saying_why(shared_broker):
     from confluent_kafka import KafkaError, KafkaException, Producer
 
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "tx-rdkafka"})
+    producer = Producer(
+        {"bootstrap.servers": shared_broker.bootstrap, "transactional.id": "tx-rdkafka"}
+    )
     with pytest.raises(KafkaException) as refused:
         producer.init_transactions(CLIENT_TIMEOUT_S)
     error = refused.value.args[0]
@@ -34,12 +36,12 @@ def test_confluent_kafka_init_transactions_fails_fatally_saying_why(broker):
     assert "transactions are not supported by this broker" in error.str()
 
 
-def test_kafka_python_init_transactions_fails_fatally(broker):
+def test_kafka_python_init_transactions_fails_fatally(shared_broker):
     from kafka import KafkaProducer
     from kafka.errors import TransactionalIdAuthorizationFailedError
 
     producer = KafkaProducer(
-        bootstrap_servers=broker.bootstrap,
+        bootstrap_servers=shared_broker.bootstrap,
         transactional_id="tx-kafka-python",
         max_block_ms=CLIENT_TIMEOUT_S * 1000,
     )
@@ -50,13 +52,13 @@ def test_kafka_python_init_transactions_fails_fatally(broker):
         producer.close(timeout=5)
 
 
-def test_aiokafka_transactional_start_fails(broker):
+def test_aiokafka_transactional_start_fails(shared_broker):
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import TransactionalIdAuthorizationFailed
 
     async def start() -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=broker.bootstrap, transactional_id="tx-aiokafka"
+            bootstrap_servers=shared_broker.bootstrap, transactional_id="tx-aiokafka"
         )
         try:
             # aiokafka itself would retry a retriable answer forever; bound it here.
@@ -68,13 +70,13 @@ def test_aiokafka_transactional_start_fails(broker):
         asyncio.run(start())
 
 
-def test_kafkajs_transactional_producer_fails_without_retrying(broker):
+def test_kafkajs_transactional_producer_fails_without_retrying(shared_broker):
     """kafkajs hides the lookup's error behind 'Failed to find group coordinator'; a final
     answer makes it give up after one lookup instead of retrying with back-off."""
     if shutil.which("node") is None or not (JS_DIR / "node_modules" / "kafkajs").is_dir():
         pytest.fail("kafkajs is not installed: run `make tools` (needs node and npm)")
     done = subprocess.run(
-        ["node", str(JS_DIR / "transactional_producer.js"), broker.bootstrap, "tx-kafkajs"],
+        ["node", str(JS_DIR / "transactional_producer.js"), shared_broker.bootstrap, "tx-kafkajs"],
         capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S * 4, check=True,
     )  # fmt: skip
     outcome = json.loads(done.stdout.strip().splitlines()[-1])

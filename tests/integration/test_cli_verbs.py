@@ -94,8 +94,8 @@ def produce_keyed(bootstrap: str, topic: str, lines: list[str]) -> list[tuple[in
     return [(int(a[1]), int(a[3])) for a in acks]
 
 
-def test_topics_create_list_describe_alter_delete(broker):
-    b = broker.bootstrap
+def test_topics_create_list_describe_alter_delete(shared_broker):
+    b = shared_broker.bootstrap
     created = run(
         "topics", b, "--create", "--topic", "words", "--partitions", "3",
         "--replication-factor", "1", "--config", "retention.ms=123456",
@@ -140,8 +140,8 @@ def test_topics_create_list_describe_alter_delete(broker):
     one_error_line(run("topics", b, "--delete", "--topic", "words", ok=False))
 
 
-def test_produce_keys_then_consume_from_beginning(broker):
-    b = broker.bootstrap
+def test_produce_keys_then_consume_from_beginning(shared_broker):
+    b = shared_broker.bootstrap
     run("topics", b, "--create", "--topic", "keyed", "--partitions", "4")
     lines = [f"user{i % 5}:message {i}" for i in range(40)]
     acks = produce_keyed(b, "keyed", lines)
@@ -181,8 +181,8 @@ def test_produce_keys_then_consume_from_beginning(broker):
     assert "line number 1" in one_error_line(bad)
 
 
-def test_consume_partition_and_offset(broker):
-    b = broker.bootstrap
+def test_consume_partition_and_offset(shared_broker):
+    b = shared_broker.bootstrap
     run("topics", b, "--create", "--topic", "one", "--partitions", "2")
     acks = produce_keyed(b, "one", [f"k:v{i}" for i in range(6)])
     partition = acks[0][0]
@@ -198,8 +198,8 @@ def test_consume_partition_and_offset(broker):
     assert "--partition" in line
 
 
-def test_groups_describe_and_reset(broker):
-    b = broker.bootstrap
+def test_groups_describe_and_reset(shared_broker):
+    b = shared_broker.bootstrap
     run("topics", b, "--create", "--topic", "stream", "--partitions", "2")
     acks = produce_keyed(b, "stream", [f"k{i}:m{i}" for i in range(10)])
     per_partition = defaultdict(int)
@@ -268,8 +268,8 @@ def test_groups_describe_and_reset(broker):
     assert {r["NEW-OFFSET"] for r in table(plan)} == {"0"}
 
 
-def test_reset_refused_while_group_active_and_client_config(broker, tmp_path):
-    b = broker.bootstrap
+def test_reset_refused_while_group_active_and_client_config(shared_broker, tmp_path):
+    b = shared_broker.bootstrap
     run("topics", b, "--create", "--topic", "live", "--partitions", "1")
     props = tmp_path / "client.properties"
     props.write_text("# a comment\n\nclient.id = from-file\nsocket.timeout.ms=30000\n")
@@ -316,7 +316,7 @@ def test_reset_refused_while_group_active_and_client_config(broker, tmp_path):
     assert "nope" in line
 
 
-def test_errors_are_one_line(broker):
+def test_errors_are_one_line(shared_broker):
     unreachable = "127.0.0.1:1"
     for verb, args in [
         ("topics", ["--list"]),
@@ -327,7 +327,7 @@ def test_errors_are_one_line(broker):
         assert "cannot reach Kafka at 127.0.0.1:1" in line
     line = one_error_line(run("produce", unreachable, "--topic", "t", stdin="x\n", ok=False))
     assert "cannot reach Kafka" in line
-    b = broker.bootstrap
+    b = shared_broker.bootstrap
     assert "missing" in one_error_line(
         run("consume", b, "--topic", "missing", "--timeout-ms", "500", ok=False)
     )
