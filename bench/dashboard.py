@@ -37,7 +37,7 @@ from bench.servers import create_topic
 from consumers.crash import UncommittedRange, crash_line
 from dashboard import key_journey, log_strip, rebalance, replay, trace
 from dashboard.collector import Collector
-from dashboard.store import (
+from dashboard.rows import (
     BrokerRow,
     ClusterSample,
     CommitRow,
@@ -45,10 +45,10 @@ from dashboard.store import (
     MemberRow,
     PartitionRow,
     ResultSecond,
-    Store,
     TailRow,
     WindowRow,
 )
+from dashboard.store import Store
 from dashboard.trace_reader import ResultRecord, Results, TweetRecord
 from dashboard.ui import STORE_ENV
 from tests.support.broker_process import ROOT, BrokerProcess

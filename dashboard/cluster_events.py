@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dashboard.store import ClusterSample, EventRow, PartitionRow
+from dashboard.rows import ClusterSample, EventRow, PartitionRow
 
 NO_LEADER = -1
 

@@ -72,7 +72,7 @@ from kio.schema.offset_fetch.v7.request import OffsetFetchRequest, OffsetFetchRe
 
 from broker.net.client import ClientError, KafkaClient
 from dashboard.consumer_protocol import AssignmentError, assigned_partitions, state_name
-from dashboard.store import BrokerRow, MemberRow, PartitionRow, QuorumReplica, QuorumRow
+from dashboard.rows import BrokerRow, MemberRow, PartitionRow, QuorumReplica, QuorumRow
 
 log = logging.getLogger(__name__)
 CLIENT_ID = "chirpstream-dashboard"
@@ -658,3 +658,27 @@ def _time(timestamp: int) -> int | None:
 
 def _unique(addresses: Iterable[Address]) -> list[Address]:
     return list(dict.fromkeys(addresses))
+
+
+def librdkafka_group_info(group: str, desc: Any) -> GroupInfo:
+    """librdkafka's ``ConsumerGroupDescription`` of ``group`` as the probe's ``GroupInfo``."""
+    members = [
+        MemberRow(
+            group,
+            member.member_id,
+            member.client_id,
+            member.host,
+            sorted(
+                (tp.topic, tp.partition)
+                for tp in ([] if member.assignment is None else member.assignment.topic_partitions)
+            ),
+        )
+        for member in desc.members
+    ]
+    return GroupInfo(
+        group,
+        getattr(desc.state, "name", str(desc.state)),
+        "" if desc.is_simple_consumer_group else "consumer",
+        desc.partition_assignor or "",
+        members,
+    )

@@ -57,20 +57,23 @@ from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from dashboard import clients
 from dashboard.clients import READER_GROUP
 from dashboard.cluster_events import diff
-from dashboard.cluster_probe import ClusterProbe, ClusterView, GroupInfo, speaks
-from dashboard.stats_reader import StatsReader
-from dashboard.store import (
-    KEEP_SECONDS,
-    TAIL_KEEP,
+from dashboard.cluster_probe import (
+    ClusterProbe,
+    ClusterView,
+    GroupInfo,
+    librdkafka_group_info,
+    speaks,
+)
+from dashboard.rows import (
     BrokerRow,
     ClusterSample,
     CommitRow,
     GroupRow,
-    MemberRow,
     PartitionRow,
-    Store,
     TailRow,
 )
+from dashboard.stats_reader import StatsReader
+from dashboard.store import KEEP_SECONDS, TAIL_KEEP, Store
 
 log = logging.getLogger(__name__)
 TAIL_PER_PARTITION = 40  # the tail reads at most this many records per partition and sample
@@ -429,30 +432,6 @@ def _with_offsets(
         )
         for p in partitions
     ]
-
-
-def librdkafka_group_info(group: str, desc: Any) -> GroupInfo:
-    """librdkafka's ``ConsumerGroupDescription`` of ``group`` as the probe's ``GroupInfo``."""
-    members = [
-        MemberRow(
-            group,
-            member.member_id,
-            member.client_id,
-            member.host,
-            sorted(
-                (tp.topic, tp.partition)
-                for tp in ([] if member.assignment is None else member.assignment.topic_partitions)
-            ),
-        )
-        for member in desc.members
-    ]
-    return GroupInfo(
-        group,
-        getattr(desc.state, "name", str(desc.state)),
-        "" if desc.is_simple_consumer_group else "consumer",
-        desc.partition_assignor or "",
-        members,
-    )
 
 
 def _tail_row(msg: Any) -> TailRow:

@@ -34,7 +34,8 @@ from chirpstream.settings import STATS_TOPIC
 from consumers.fold import DUPLICATE, StatsFolder
 from dashboard import clients
 from dashboard.generations import OFFSETS_TOPIC, group_generation
-from dashboard.store import KEEP_SECONDS, LABEL_COLUMNS, ResultSecond, Store, WindowRow
+from dashboard.rows import ResultSecond, WindowRow
+from dashboard.store import KEEP_SECONDS, LABEL_COLUMNS, Store
 
 TOPICS = (STATS_TOPIC, OFFSETS_TOPIC)
 MAX_RECORDS = 20_000  # per read

@@ -40,8 +40,7 @@ from chirpstream.tools.common import (
     topic_metadata,
 )
 from chirpstream.tools.delete_offsets import delete_offsets
-from dashboard.cluster_probe import ClusterProbe, GroupInfo, speaks
-from dashboard.collector import librdkafka_group_info
+from dashboard.cluster_probe import ClusterProbe, GroupInfo, librdkafka_group_info, speaks
 
 Key = tuple[str, int]  # (topic, partition)
 

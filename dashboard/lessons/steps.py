@@ -47,8 +47,7 @@ from chirpstream.settings import ANALYTICS_GROUP, STATS_TOPIC, TWEETS_TOPIC
 from consumers.crash import Crash
 from consumers.fold import StatsFolder
 from dashboard import clients, replay
-from dashboard.cluster_probe import ClusterProbe, GroupInfo, speaks
-from dashboard.collector import librdkafka_group_info
+from dashboard.cluster_probe import ClusterProbe, GroupInfo, librdkafka_group_info, speaks
 from dashboard.lessons import seeded
 
 TIMEOUT_S = 10.0  # one request to the cluster

@@ -10,14 +10,8 @@ import time
 import pytest
 
 from dashboard.cluster_events import diff
-from dashboard.store import (
-    BrokerRow,
-    ClusterSample,
-    PartitionRow,
-    QuorumReplica,
-    QuorumRow,
-    Store,
-)
+from dashboard.rows import BrokerRow, ClusterSample, PartitionRow, QuorumReplica, QuorumRow
+from dashboard.store import Store
 from dashboard.ui import RUN_FILE_ENV, STORE_ENV
 from tests.dashboard.test_pages import chart, metrics, run
 

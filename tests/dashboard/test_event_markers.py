@@ -14,7 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.cluster_events import diff
-from dashboard.store import BrokerRow, GroupRow, PartitionRow, Store
+from dashboard.rows import BrokerRow, GroupRow, PartitionRow
+from dashboard.store import Store
 from dashboard.ui import STORE_ENV
 from tests.dashboard.test_pages import AFTER, BEFORE, COMMITTED, NOW, run, sample
 

@@ -13,7 +13,8 @@ import pytest
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 from streamlit.testing.v1 import AppTest
 
-from dashboard.store import BrokerRow, ClusterSample, PartitionRow, Store, TailRow
+from dashboard.rows import BrokerRow, ClusterSample, PartitionRow, TailRow
+from dashboard.store import Store
 from dashboard.ui import STORE_ENV
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

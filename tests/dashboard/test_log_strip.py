@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.store import BrokerRow, ClusterSample, CommitRow, GroupRow, PartitionRow, Store
+from dashboard.rows import BrokerRow, ClusterSample, CommitRow, GroupRow, PartitionRow
+from dashboard.store import Store
 from dashboard.ui import STORE_ENV
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import PALETTE
-from dashboard.store import (
+from dashboard.rows import (
     BrokerRow,
     ClusterSample,
     CommitRow,
@@ -22,10 +22,10 @@ from dashboard.store import (
     MemberRow,
     PartitionRow,
     ResultSecond,
-    Store,
     TailRow,
     WindowRow,
 )
+from dashboard.store import Store
 from dashboard.ui import STORE_ENV
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

@@ -18,7 +18,8 @@ from chirpstream.run_file import own_process
 from chirpstream.services import Service
 from dashboard.rebalance import Callback
 from dashboard.rebalance_scene import SceneResult
-from dashboard.store import BrokerRow, ClusterSample, GroupRow, MemberRow, PartitionRow, Store
+from dashboard.rows import BrokerRow, ClusterSample, GroupRow, MemberRow, PartitionRow
+from dashboard.store import Store
 from dashboard.ui import PIPELINE_DIR_ENV, STORE_ENV
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

@@ -14,7 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from consumers.crash import EXIT_CODE, UncommittedRange, crash_line
-from dashboard.store import BrokerRow, ClusterSample, CommitRow, GroupRow, MemberRow, Store
+from dashboard.rows import BrokerRow, ClusterSample, CommitRow, GroupRow, MemberRow
+from dashboard.store import Store
 from dashboard.ui import STORE_ENV
 from tests.support.fault_workers import exit_codes, fault_taking_group
 

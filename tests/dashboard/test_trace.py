@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from dashboard import trace
-from dashboard.store import ClusterSample, MemberRow, PartitionRow, Store
+from dashboard.rows import ClusterSample, MemberRow, PartitionRow
+from dashboard.store import Store
 from dashboard.trace_reader import ResultRecord, Results, TweetRecord
 
 T = 1_800_000_000_000

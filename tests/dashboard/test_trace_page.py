@@ -20,16 +20,16 @@ from chirpstream.settings import STATS_TOPIC, TWEETS_TOPIC
 from consumers.runs import encode_result
 from dashboard import trace_reader
 from dashboard.produce import typed_tweet
-from dashboard.store import (
+from dashboard.rows import (
     BrokerRow,
     ClusterSample,
     CommitRow,
     GroupRow,
     MemberRow,
     PartitionRow,
-    Store,
     TailRow,
 )
+from dashboard.store import Store
 from dashboard.ui import BOOTSTRAP_ENV, STORE_ENV
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

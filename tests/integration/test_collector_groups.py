@@ -12,7 +12,8 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from dashboard.collector import Collector
-from dashboard.store import ClusterSample, Store
+from dashboard.rows import ClusterSample
+from dashboard.store import Store
 
 TOPIC, PARTITIONS = "tweets", 6
 GROUP, SIMPLE = "analytics", "offsets-only"  # a subscribing group; one that only commits

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dashboard.cluster_events import diff
-from dashboard.store import BrokerRow, ClusterSample, GroupRow, PartitionRow, QuorumRow
+from dashboard.rows import BrokerRow, ClusterSample, GroupRow, PartitionRow, QuorumRow
 
 
 def sample(ts_ms: int, **changes) -> ClusterSample:

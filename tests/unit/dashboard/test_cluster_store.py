@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 
-from dashboard.store import (
+from dashboard.rows import (
     BrokerRow,
     ClusterSample,
     EventRow,
     PartitionRow,
     QuorumReplica,
     QuorumRow,
-    Store,
 )
+from dashboard.store import Store
 
 
 def cluster_sample(ts_ms: int) -> ClusterSample:

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from dashboard.store import (
+from dashboard.rows import (
     BrokerRow,
     ClusterSample,
     CommitRow,
@@ -17,10 +17,10 @@ from dashboard.store import (
     MemberRow,
     PartitionRow,
     ResultSecond,
-    Store,
     TailRow,
     WindowRow,
 )
+from dashboard.store import Store
 
 T0 = 1_800_000_000_000
 
