@@ -52,6 +52,7 @@ from confluent_kafka import (
 from chirpstream.client_config import ConfigError, add_client_arguments, service_config
 from chirpstream.kafka import Unreachable, ensure_topic
 from chirpstream.logs import LEVELS, leader_changes, librdkafka_logging, setup_logging
+from chirpstream.rebalance import taking_changes
 from chirpstream.settings import (
     ANALYTICS_GROUP,
     DLQ_TOPIC,
@@ -111,6 +112,7 @@ class Worker:
             "on_commit": self._committed,
             **client_config,
         }
+        self.consumer_config = consumer_config
         self.consumer = Consumer(
             leader_changes(librdkafka_logging(consumer_config), f"{self.name} reading")
         )
@@ -221,7 +223,13 @@ class Worker:
         ensure_topic(self.bootstrap, self.stats_topic, 1, self.client_config)
         ensure_topic(self.bootstrap, self.dlq_topic, 1, self.client_config)
         self.consumer.subscribe(
-            [self.topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+            [self.topic],
+            **taking_changes(
+                self.consumer_config,
+                on_assign=self._assigned,
+                on_revoke=self._revoked,
+                on_lost=self._lost,
+            ),
         )
         print(f"READY {self.name} group={self.group} topic={self.topic}", flush=True)
         last_commit = last_partial = last_rate = time.monotonic()

@@ -14,6 +14,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 from confluent_kafka import TopicPartition as TP
 
 from chirpstream.client_config import add_client_arguments
+from chirpstream.rebalance import taking_changes
 from chirpstream.tools.common import (
     CliError,
     FatalErrors,
@@ -152,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
         quiet_since = min(quiet_since, time.monotonic())
 
     if start is None:
-        consumer.subscribe([args.topic], on_assign=assigned)
+        consumer.subscribe([args.topic], **taking_changes(config, on_assign=assigned))
     else:
         consumer.assign([TP(args.topic, args.partition, start)])
     timeout = args.timeout_ms / 1000 if args.timeout_ms is not None else None

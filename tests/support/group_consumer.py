@@ -16,6 +16,8 @@ import sys
 
 from confluent_kafka import Consumer
 
+from chirpstream.rebalance import taking_changes
+
 
 def emit(**event: object) -> None:
     print(json.dumps(event), flush=True)
@@ -48,7 +50,7 @@ def main() -> None:
     def revoked(_consumer, partitions):
         emit(event="revoked", partitions=sorted(p.partition for p in partitions))
 
-    consumer.subscribe([topic], on_assign=assigned, on_revoke=revoked)
+    consumer.subscribe([topic], **taking_changes(config, on_assign=assigned, on_revoke=revoked))
     emit(event="subscribed")
     while running:
         messages = consumer.consume(500, timeout=0.2)
