@@ -1,10 +1,10 @@
 """``python -m dashboard.rebalance_member``: one member of the rebalance scene
 (``dashboard.rebalance_scene``): a confluent-kafka consumer of ``tweets`` in the group and with
-the assignor given, whose rebalance callbacks do what librdkafka asks of the protocol (eager:
-``assign``/``unassign`` the whole set; cooperative: ``incremental_assign``/
-``incremental_unassign`` of the change) and print each as a JSON line: ``{"ts_ms", "member",
-"kind" (assigned, revoked, lost), "partitions"}``. SIGTERM closes the consumer: it gives up
-its partitions (a last revoke) and leaves the group at once.
+the assignor given, whose rebalance callbacks print each change as a JSON line, ``{"ts_ms",
+"member", "kind" (assigned, revoked, lost), "partitions"}``, then take it as the protocol asks
+(``chirpstream.rebalance``; eager: ``assign``/``unassign`` the whole set; cooperative:
+``incremental_assign``/``incremental_unassign`` of the change). SIGTERM closes the consumer:
+it gives up its partitions (a last revoke) and leaves the group at once.
 
 Its stdin is a pipe from the process that started it: the first line is the other client
 settings as JSON (off the command line, where any user's ``ps`` would show a password), and
@@ -27,6 +27,7 @@ from typing import TextIO
 
 from confluent_kafka import Consumer, TopicPartition
 
+from chirpstream.rebalance import taking_changes
 from chirpstream.settings import TWEETS_TOPIC
 
 ASSIGNORS = ("range", "cooperative-sticky")
@@ -36,41 +37,25 @@ def member(
     bootstrap: str, config: dict[str, str], group: str, assignor: str, name: str, parent: TextIO
 ) -> int:
     """Run the member until SIGTERM, SIGINT or the end of ``parent``."""
-    cooperative = assignor == "cooperative-sticky"
 
-    def tell(kind: str, partitions: list[TopicPartition]) -> None:
-        line = {"ts_ms": time.time_ns() // 1_000_000, "member": name, "kind": kind}
-        print(json.dumps({**line, "partitions": sorted(p.partition for p in partitions)}))
-        sys.stdout.flush()
+    def tell(kind: str) -> Callable[[Consumer, list[TopicPartition]], None]:
+        def told(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            line = {"ts_ms": time.time_ns() // 1_000_000, "member": name, "kind": kind}
+            print(json.dumps({**line, "partitions": sorted(p.partition for p in partitions)}))
+            sys.stdout.flush()
 
-    def assigned(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if cooperative:
-            consumer.incremental_assign(partitions)
-        else:
-            consumer.assign(partitions)
-        tell("assigned", partitions)
+        return told
 
-    def letting_go(kind: str) -> Callable[[Consumer, list[TopicPartition]], None]:
-        def let_go(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            tell(kind, partitions)
-            if cooperative:
-                consumer.incremental_unassign(partitions)
-            else:
-                consumer.unassign()
-
-        return let_go
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "client.id": f"{group}-{name}",
-            "partition.assignment.strategy": assignor,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "latest",
-            **config,
-        }
-    )
+    consumer_config = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "client.id": f"{group}-{name}",
+        "partition.assignment.strategy": assignor,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "latest",
+        **config,
+    }
+    consumer = Consumer(consumer_config)
     running = True
 
     def stop(*_: object) -> None:
@@ -85,8 +70,15 @@ def member(
         stop()
 
     threading.Thread(target=watch_parent, daemon=True).start()
-    revoked, lost = letting_go("revoked"), letting_go("lost")
-    consumer.subscribe([TWEETS_TOPIC], on_assign=assigned, on_revoke=revoked, on_lost=lost)
+    consumer.subscribe(
+        [TWEETS_TOPIC],
+        **taking_changes(
+            consumer_config,
+            on_assign=tell("assigned"),
+            on_revoke=tell("revoked"),
+            on_lost=tell("lost"),
+        ),
+    )
     while running:
         consumer.poll(0.1)
     consumer.close()  # gives up its partitions (a last revoke) and leaves the group
