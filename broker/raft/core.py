@@ -275,7 +275,9 @@ class RaftCore:
         """The earliest time at which ``tick`` has something to do (None: nothing pending)."""
         retry = self._retry_deadline
         if retry is not None and self.role is Role.LEADER:
-            silence = self._first_silence()
+            # before the first voter can be silent the round sends nothing: no wake-up for it
+            assert self._leader is not None
+            silence = self._leader.first_silence(self._silence_ms())
             retry = None if silence is None else max(retry, silence)
         times = [self._election_deadline, self._fetch_deadline, self._backoff_deadline, retry]
         if self._leader is not None:
@@ -287,18 +289,11 @@ class RaftCore:
         due = [t for t in times if t is not None]
         return min(due) if due else None
 
-    def _first_silence(self) -> int | None:
-        """The earliest time another voter can count as silent for the leader's repeated
-        BeginQuorumEpoch (``_send_begin_quorum_epoch``): before it that round sends nothing,
-        so an idle leader whose voters all fetch is not woken for it (None: there is no other
-        voter, and the round never sends anything)."""
-        assert self._leader is not None
-        voters = self.voters
-        contacts = [r.last_contact for v, r in self._leader.replicas.items() if v in voters]
-        if not contacts:
-            return None
-        quiet = self.config.fetch_timeout_ms // 2 + self.config.fetch_max_wait_ms
-        return min(contacts) + quiet + 1
+    def _silence_ms(self) -> int:
+        """How long a voter may go without fetching before the leader's repeated
+        BeginQuorumEpoch goes to it (``_send_begin_quorum_epoch``): a hold and half a fetch
+        timeout."""
+        return self.config.fetch_timeout_ms // 2 + self.config.fetch_max_wait_ms
 
     def step(self, message: Message) -> None:
         """Handle one received message (at the time of the last ``tick``)."""
@@ -651,8 +646,7 @@ class RaftCore:
         if self._retry_deadline is None:  # the first round, as this node becomes leader
             voters = sorted(self.voters - {self.node_id})
         else:
-            since = self.now - period - self.config.fetch_max_wait_ms
-            silent = self._leader.silent_voters(since)
+            silent = self._leader.silent_voters(self.now - self._silence_ms())
             voters = [v for v in silent if v not in self._parked]  # a held Fetch is news
         for voter in voters:
             self._send(

@@ -90,6 +90,12 @@ class LeaderState:
             v for v, r in self.replicas.items() if v in self.voters and r.last_contact < since
         )
 
+    def first_silence(self, quiet: int) -> int | None:
+        """The earliest time at which a voter can be among ``silent_voters(time - quiet)``
+        with no fetch before it (None: there is no other voter)."""
+        contacts = [r.last_contact for v, r in self.replicas.items() if v in self.voters]
+        return min(contacts) + quiet + 1 if contacts else None
+
     def successors(self) -> tuple[int, ...]:
         """The other voters, the furthest replicated first (EndQuorumEpoch's order)."""
         others = [v for v in self.voters if v != self.node_id]
